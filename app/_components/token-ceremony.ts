@@ -1,0 +1,59 @@
+"use client";
+// Browser side of the WebAuthn ceremonies, with errors turned into words a person can act on.
+import { startAuthentication, startRegistration, WebAuthnError } from "@simplewebauthn/browser";
+import type {
+  PublicKeyCredentialCreationOptionsJSON,
+  PublicKeyCredentialRequestOptionsJSON,
+} from "@simplewebauthn/browser";
+import { TRPCClientError } from "@trpc/client";
+import { signIn } from "next-auth/react";
+
+export function describeError(e: unknown): string {
+  if (e instanceof WebAuthnError) {
+    switch (e.code) {
+      case "ERROR_CEREMONY_ABORTED":
+        return "The request was cancelled.";
+      case "ERROR_AUTHENTICATOR_PREVIOUSLY_REGISTERED":
+        return "This token is already registered.";
+      case "ERROR_AUTHENTICATOR_MISSING_USER_VERIFICATION_SUPPORT":
+        return "This token cannot verify you with a PIN or fingerprint, which Keyward requires. Use a token with user verification.";
+      case "ERROR_INVALID_DOMAIN":
+      case "ERROR_INVALID_RP_ID":
+        return "This page's address does not match the console's configured origin (KEYWARD_ORIGIN).";
+      default:
+        return `The token refused: ${e.message}`;
+    }
+  }
+  if (e instanceof Error && e.name === "NotAllowedError") {
+    return "No token answered: the request was cancelled, timed out, or the token could not verify you (PIN or fingerprint). Try again and tap your key.";
+  }
+  if (e instanceof TRPCClientError) return e.message;
+  if (e instanceof Error) return e.message;
+  return "Something went wrong. Try again.";
+}
+
+export async function createCredential(options: PublicKeyCredentialCreationOptionsJSON) {
+  return startRegistration({ optionsJSON: options });
+}
+
+const SIGN_IN_MESSAGES: Record<string, string> = {
+  challenge_invalid: "This sign-in request was already used or has expired. Tap your key again.",
+  unknown_token: "This token is not registered with Keyward.",
+  token_revoked: "This token has been revoked. Use another token.",
+  member_suspended: "Your membership is suspended. Ask an admin to reactivate it.",
+  verification_failed: "The token's signature could not be verified.",
+  user_verification_missing: "Your token did not verify you (PIN or fingerprint). Keyward requires user verification.",
+  counter_regressed:
+    "This token's signature counter went backwards, which suggests a cloned token. Sign-in refused and recorded.",
+  bad_input: "The token's response was malformed. Try again.",
+};
+
+/** Asks for a sign-in challenge, has the token sign it, and hands the assertion to next-auth. */
+export async function signInWithToken(getOptions: () => Promise<PublicKeyCredentialRequestOptionsJSON>) {
+  const options = await getOptions();
+  const assertion = await startAuthentication({ optionsJSON: options });
+  const result = await signIn("webauthn", { response: JSON.stringify(assertion), redirect: false });
+  if (result?.error) {
+    throw new Error(SIGN_IN_MESSAGES[result.code ?? ""] ?? "Sign-in was refused. Try again.");
+  }
+}

@@ -1,0 +1,57 @@
+import type { Metadata } from "next";
+import Link from "next/link";
+import type { ReactNode } from "react";
+import { currentSession } from "@/server/auth/next-auth";
+import { SignOutButton } from "./_components/nav";
+import { Providers } from "./_trpc/client";
+import "./globals.css";
+
+export const metadata: Metadata = {
+  title: "Keyward",
+  description: "HSM-backed custody console with hardware-token approvals",
+};
+
+export const dynamic = "force-dynamic";
+
+export default async function RootLayout({ children }: { children: ReactNode }) {
+  const session = await currentSession();
+  const roles = session?.member.roles ?? [];
+  const canAdministerOrAudit = roles.includes("admin") || roles.includes("auditor");
+  return (
+    <html lang="en">
+      <body>
+        <header className="border-b border-slate-200 bg-white">
+          <nav aria-label="Main" className="mx-auto flex max-w-5xl items-center gap-6 px-6 py-3">
+            <Link href="/" className="text-lg font-semibold tracking-tight">
+              Keyward
+            </Link>
+            {session && (
+              <>
+                {canAdministerOrAudit && (
+                  <Link href="/members" className="text-sm text-slate-700 hover:text-slate-950">
+                    Members
+                  </Link>
+                )}
+                <Link href="/tokens" className="text-sm text-slate-700 hover:text-slate-950">
+                  My tokens
+                </Link>
+                {canAdministerOrAudit && (
+                  <Link href="/status" className="text-sm text-slate-700 hover:text-slate-950">
+                    Status
+                  </Link>
+                )}
+                <span className="ml-auto text-sm text-slate-600" data-testid="signed-in-as">
+                  {session.member.name} · {roles.join(", ")}
+                </span>
+                <SignOutButton />
+              </>
+            )}
+          </nav>
+        </header>
+        <main className="mx-auto max-w-5xl px-6 py-8">
+          <Providers>{children}</Providers>
+        </main>
+      </body>
+    </html>
+  );
+}

@@ -1,0 +1,61 @@
+// Opens the database — embedded PGlite in the data folder, or PostgreSQL when a URL is given — and
+// applies the drizzle-kit migrations before anyone uses it. Never open it at module top level.
+import { mkdirSync } from "node:fs";
+import path from "node:path";
+import { PGlite } from "@electric-sql/pglite";
+import type { ExtractTablesWithRelations } from "drizzle-orm";
+import { drizzle as drizzleNodePg } from "drizzle-orm/node-postgres";
+import { migrate as migrateNodePg } from "drizzle-orm/node-postgres/migrator";
+import type { PgDatabase, PgQueryResultHKT, PgTransaction } from "drizzle-orm/pg-core";
+import { drizzle as drizzlePglite } from "drizzle-orm/pglite";
+import { migrate as migratePglite } from "drizzle-orm/pglite/migrator";
+import pg from "pg";
+import { lockDataFolder } from "./lock";
+import * as schema from "./schema";
+
+export type Schema = typeof schema;
+export type Db = PgDatabase<PgQueryResultHKT, Schema>;
+export type Tx = PgTransaction<PgQueryResultHKT, Schema, ExtractTablesWithRelations<Schema>>;
+/** Functions that only read or write one statement accept either; anything that must be atomic takes Tx. */
+export type DbOrTx = Db | Tx;
+
+export type Database = { db: Db; engine: "pglite" | "postgres"; close: () => Promise<void> };
+
+export const MIGRATIONS_FOLDER = path.join(process.cwd(), "db", "migrations");
+
+export type OpenOptions =
+  | { engine: "postgres"; url: string; migrationsFolder?: string }
+  /** folder: a directory, or "memory://" for tests. */
+  | { engine: "pglite"; folder: string; migrationsFolder?: string };
+
+export async function openDatabase(options: OpenOptions): Promise<Database> {
+  const migrationsFolder = options.migrationsFolder ?? MIGRATIONS_FOLDER;
+  if (options.engine === "postgres") {
+    const pool = new pg.Pool({ connectionString: options.url, max: 10 });
+    const db = drizzleNodePg({ client: pool, schema });
+    await migrateNodePg(db, { migrationsFolder });
+    return { db, engine: "postgres", close: () => pool.end() };
+  }
+  const inMemory = options.folder.startsWith("memory://");
+  let release = () => {};
+  if (!inMemory) {
+    mkdirSync(options.folder, { recursive: true, mode: 0o700 });
+    release = lockDataFolder(options.folder);
+  }
+  try {
+    const client = await PGlite.create(options.folder);
+    const db = drizzlePglite({ client, schema });
+    await migratePglite(db, { migrationsFolder });
+    return {
+      db,
+      engine: "pglite",
+      close: async () => {
+        await client.close();
+        release();
+      },
+    };
+  } catch (e) {
+    release();
+    throw e;
+  }
+}

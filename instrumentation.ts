@@ -1,0 +1,8 @@
+// Next.js calls register() once per server start. Boot work runs only in the Node.js runtime.
+export async function register() {
+  // NEXT_RUNTIME is set by Next itself, not configuration; this is the documented way to pick the runtime.
+  if (process.env.NEXT_RUNTIME === "nodejs") {
+    const { boot } = await import("./server/boot");
+    await boot();
+  }
+}

@@ -1,0 +1,23 @@
+// The appRouter: one router per domain.
+import "server-only";
+import { auditRouter } from "./routers/audit";
+import { authRouter } from "./routers/auth";
+import { invitationsRouter } from "./routers/invitations";
+import { membersRouter } from "./routers/members";
+import { setupRouter } from "./routers/setup";
+import { statusRouter } from "./routers/status";
+import { tokensRouter } from "./routers/tokens";
+import { createCallerFactory, createTRPCRouter } from "./trpc";
+
+export const appRouter = createTRPCRouter({
+  setup: setupRouter,
+  auth: authRouter,
+  invitations: invitationsRouter,
+  members: membersRouter,
+  tokens: tokensRouter,
+  audit: auditRouter,
+  status: statusRouter,
+});
+
+export type AppRouter = typeof appRouter;
+export const createCaller = createCallerFactory(appRouter);

@@ -1,0 +1,12 @@
+// System health for admins and auditors: the database and the HSM token.
+import "server-only";
+import { hsmHealth } from "@/server/hsm/health";
+import { databaseHealth } from "@/server/status/database-health";
+import { createTRPCRouter, withRole } from "../trpc";
+
+export const statusRouter = createTRPCRouter({
+  health: withRole("admin", "auditor").query(async ({ ctx }) => {
+    const [db, hsm] = await Promise.all([databaseHealth(ctx.db, ctx.engine), hsmHealth()]);
+    return { checkedAt: ctx.clock(), database: db, hsm };
+  }),
+});

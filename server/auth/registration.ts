@@ -1,0 +1,222 @@
+// The WebAuthn registration ceremony, shared by first-admin setup, invitation acceptance and adding a token:
+// options -> challenge kept server-side -> verify attestation -> allow-list -> user verification -> consume.
+import "server-only";
+import { randomBytes } from "node:crypto";
+import { generateRegistrationOptions, verifyRegistrationResponse } from "@simplewebauthn/server";
+import type { PublicKeyCredentialCreationOptionsJSON } from "@simplewebauthn/server";
+import { eq } from "drizzle-orm";
+import type { Db, Tx } from "@/db/client";
+import { type ChallengePurpose, credentials } from "@/db/schema";
+import { appendAudit } from "@/server/audit/append";
+import type { Actor } from "@/server/audit/events";
+import { AppError } from "@/server/errors";
+import { challengeFromClientData, consumeChallenge, storeChallenge } from "./challenges";
+import type { WebAuthnConfig } from "./config";
+import type { RegistrationResponse } from "./schemas";
+
+/** A random, opaque WebAuthn user handle (never the member id or name). */
+export function newUserHandle(): string {
+  return randomBytes(32).toString("base64url");
+}
+
+export async function beginRegistration(
+  db: Db | Tx,
+  config: WebAuthnConfig,
+  input: {
+    purpose: Exclude<ChallengePurpose, "sign-in">;
+    subject: string;
+    userHandle: string;
+    userName: string;
+    excludeCredentialIds?: string[];
+    now: Date;
+  },
+): Promise<PublicKeyCredentialCreationOptionsJSON> {
+  const options = await generateRegistrationOptions({
+    rpName: config.rpName,
+    rpID: config.rpId,
+    userName: input.userName,
+    userDisplayName: input.userName,
+    userID: Buffer.from(input.userHandle, "base64url"),
+    attestationType: "direct",
+    excludeCredentials: (input.excludeCredentialIds ?? []).map((id) => ({ id })),
+    authenticatorSelection: { residentKey: "preferred", userVerification: "required" },
+    preferredAuthenticatorType: "securityKey",
+    timeout: config.challengeTtlMs,
+  });
+  await storeChallenge(db, {
+    purpose: input.purpose,
+    challenge: options.challenge,
+    subject: input.subject,
+    userHandle: input.userHandle,
+    expiresAt: new Date(input.now.getTime() + config.challengeTtlMs),
+  });
+  return options;
+}
+
+export type VerifiedToken = {
+  id: string;
+  publicKey: string;
+  counter: number;
+  aaguid: string;
+  attestationFormat: string;
+  transports: string[];
+  deviceType: string;
+  backedUp: boolean;
+  /** The user handle the challenge was issued for. */
+  userHandle: string;
+};
+
+/** A refusal the caller must record in the audit trail even though its own transaction rolls back. */
+export class TokenRefusedError extends AppError {
+  constructor(
+    message: string,
+    readonly reason: string,
+    readonly aaguid: string | null,
+  ) {
+    super("TOKEN_REFUSED", message);
+  }
+}
+
+/**
+ * Consumes the challenge for `purpose`/`subject` and verifies the attestation. Checks, in order:
+ * signature and origin, AAGUID allow-list, a real attestation when a list is set, user verification,
+ * and that the credential is new.
+ */
+export async function verifyRegistration(
+  tx: Tx,
+  config: WebAuthnConfig,
+  input: { purpose: Exclude<ChallengePurpose, "sign-in">; subject: string; response: RegistrationResponse; now: Date },
+): Promise<VerifiedToken> {
+  const challenge = challengeFromClientData(input.response.response.clientDataJSON);
+  const row = await consumeChallenge(tx, input.purpose, challenge, input.now);
+  if (row.subject !== input.subject || !row.userHandle) {
+    throw new AppError("BAD_INPUT", "This token response belongs to another request. Start again.");
+  }
+  let verification: Awaited<ReturnType<typeof verifyRegistrationResponse>>;
+  try {
+    verification = await verifyRegistrationResponse({
+      response: input.response,
+      expectedChallenge: row.challenge,
+      expectedOrigin: config.origin,
+      expectedRPID: config.rpId,
+      // Checked below, after the allow-list, so each refusal names its real reason.
+      requireUserVerification: false,
+    });
+  } catch (e) {
+    throw new TokenRefusedError(
+      `The token's attestation could not be verified: ${e instanceof Error ? e.message : "unknown error"}`,
+      "attestation_invalid",
+      null,
+    );
+  }
+  if (!verification.verified) {
+    throw new TokenRefusedError("The token's attestation could not be verified.", "attestation_invalid", null);
+  }
+  const info = verification.registrationInfo;
+  const aaguid = info.aaguid.toLowerCase();
+  if (config.aaguidAllowList.length > 0) {
+    if (!config.aaguidAllowList.includes(aaguid)) {
+      throw new TokenRefusedError(
+        `This token model (AAGUID ${aaguid}) is not on this console's allow-list of approved hardware tokens. Use an approved token or ask an admin to add the model.`,
+        "aaguid_not_allowed",
+        aaguid,
+      );
+    }
+    if (info.fmt === "none") {
+      throw new TokenRefusedError(
+        "This token did not provide an attestation, so its model cannot be checked against the allow-list.",
+        "attestation_missing",
+        aaguid,
+      );
+    }
+  }
+  if (!info.userVerified) {
+    throw new TokenRefusedError(
+      "This token did not verify you (PIN or fingerprint). Keyward requires tokens with user verification: set a PIN on the token and try again.",
+      "user_verification_missing",
+      aaguid,
+    );
+  }
+  const [existing] = await tx
+    .select({ id: credentials.id })
+    .from(credentials)
+    .where(eq(credentials.id, info.credential.id));
+  if (existing) {
+    throw new AppError("CONFLICT", "This token is already registered.");
+  }
+  return {
+    id: info.credential.id,
+    publicKey: Buffer.from(info.credential.publicKey).toString("base64url"),
+    counter: info.credential.counter,
+    aaguid,
+    attestationFormat: info.fmt,
+    transports: info.credential.transports ?? input.response.response.transports ?? [],
+    deviceType: info.credentialDeviceType,
+    backedUp: info.credentialBackedUp,
+    userHandle: row.userHandle,
+  };
+}
+
+export async function insertCredential(tx: Tx, memberId: string, nickname: string, token: VerifiedToken) {
+  await tx.insert(credentials).values({
+    id: token.id,
+    memberId,
+    nickname,
+    publicKey: token.publicKey,
+    counter: token.counter,
+    aaguid: token.aaguid,
+    attestationFormat: token.attestationFormat,
+    transports: token.transports,
+    deviceType: token.deviceType,
+    backedUp: token.backedUp,
+  });
+}
+
+/**
+ * Runs a registration in one transaction; when the token is refused, the refusal is recorded in its own
+ * transaction (the change itself rolled back) and the error is rethrown for the caller to show.
+ */
+export async function withRefusalAudit<T>(
+  db: Db,
+  meta: { actor: Actor; purpose: string; now: Date },
+  work: (tx: Tx) => Promise<T>,
+): Promise<T> {
+  try {
+    return await db.transaction(work);
+  } catch (e) {
+    if (e instanceof TokenRefusedError) {
+      await db.transaction((tx) =>
+        appendAudit(tx, {
+          action: "token.refused",
+          actor: meta.actor,
+          subject: e.aaguid ? `aaguid:${e.aaguid}` : "token",
+          at: meta.now,
+          data: { reason: e.reason, aaguid: e.aaguid, purpose: meta.purpose },
+        }),
+      );
+    }
+    throw e;
+  }
+}
+
+/** Stores a verified token for a member and records it in the audit trail, in the caller's transaction. */
+export async function addVerifiedToken(
+  tx: Tx,
+  input: { memberId: string; nickname: string; token: VerifiedToken; actor: Actor; now: Date },
+) {
+  const { memberId, token } = input;
+  await insertCredential(tx, memberId, input.nickname, token);
+  await appendAudit(tx, {
+    action: "token.registered",
+    actor: input.actor,
+    subject: `token:${token.id}`,
+    at: input.now,
+    data: {
+      memberId,
+      credentialId: token.id,
+      aaguid: token.aaguid,
+      attestationFormat: token.attestationFormat,
+      transports: token.transports,
+    },
+  });
+}

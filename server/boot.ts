@@ -1,0 +1,37 @@
+// What the server does once when it starts: open and migrate the database, and while nobody is admin yet,
+// print a fresh one-time setup code. Also closes the database cleanly on SIGTERM/SIGINT (PGlite needs it).
+import "server-only";
+import { issueSetupCode } from "@/server/auth/setup-code";
+import { closeDatabase, database } from "@/server/db";
+import { env } from "@/server/env";
+
+export async function boot(): Promise<void> {
+  const config = env();
+  const { db, engine } = await database();
+  console.log(`Keyward: database ready (${engine === "pglite" ? `PGlite in ${config.dataDir}/pglite` : "PostgreSQL"}).`);
+  const issued = await issueSetupCode(db, { now: new Date(), ttlMs: config.setupCodeMs });
+  if (issued) {
+    const minutes = Math.round(config.setupCodeMs / 60_000);
+    console.log(
+      [
+        "",
+        "  ┌──────────────────────────────────────────────────────────────┐",
+        "  │  Keyward has no admin yet.                                   │",
+        `  │  Open ${`${config.origin}/setup`.padEnd(55)}│`,
+        `  │  and enter this one-time setup code:  ${issued.code.padEnd(23)}│`,
+        `  │  It works once and expires in ${`${minutes} minutes`.padEnd(31)}│`,
+        "  │  (restart Keyward to print a new one).                       │",
+        "  └──────────────────────────────────────────────────────────────┘",
+        `  SETUP CODE: ${issued.code}`,
+        "",
+      ].join("\n"),
+    );
+  }
+  const shutdown = (signal: NodeJS.Signals) => {
+    closeDatabase()
+      .catch((e: unknown) => console.error("Keyward: error while closing the database", e))
+      .finally(() => process.exit(signal === "SIGINT" ? 130 : 143));
+  };
+  process.once("SIGTERM", shutdown);
+  process.once("SIGINT", shutdown);
+}

@@ -1,0 +1,164 @@
+// Invitations: an admin invites a person by a single-use, expiring link carrying roles and groups; the
+// person accepts by registering a hardware token. Only the link secret's hash is stored.
+import "server-only";
+import { and, desc, eq, gt, isNull } from "drizzle-orm";
+import type { Db, Tx } from "@/db/client";
+import { invitations, members, type Role } from "@/db/schema";
+import { appendAudit } from "@/server/audit/append";
+import type { WebAuthnConfig } from "@/server/auth/config";
+import {
+  addVerifiedToken,
+  beginRegistration,
+  newUserHandle,
+  verifyRegistration,
+  withRefusalAudit,
+} from "@/server/auth/registration";
+import type { RegistrationResponse } from "@/server/auth/schemas";
+import { newInvitationSecret, sha256Hex } from "@/server/auth/secrets";
+import { AppError } from "@/server/errors";
+import { type Acting, requireAdmin } from "./guards";
+
+export async function createInvitation(
+  db: Db,
+  input: { actor: Acting; name: string; roles: Role[]; groups: string[]; ttlMs: number; now: Date },
+) {
+  requireAdmin(input.actor, "invite members");
+  const secret = newInvitationSecret();
+  const expiresAt = new Date(input.now.getTime() + input.ttlMs);
+  return db.transaction(async (tx) => {
+    const [row] = await tx
+      .insert(invitations)
+      .values({
+        tokenHash: sha256Hex(secret),
+        name: input.name,
+        roles: input.roles,
+        groups: input.groups,
+        createdBy: input.actor.id,
+        createdAt: input.now,
+        expiresAt,
+      })
+      .returning({ id: invitations.id });
+    if (!row) throw new AppError("INTERNAL", "Could not store the invitation");
+    await appendAudit(tx, {
+      action: "invitation.created",
+      actor: `member:${input.actor.id}`,
+      subject: `invitation:${row.id}`,
+      at: input.now,
+      data: {
+        invitationId: row.id,
+        name: input.name,
+        roles: input.roles,
+        groups: input.groups,
+        expiresAt: expiresAt.toISOString(),
+      },
+    });
+    // The secret leaves the server once, in this response; it is never stored or logged.
+    return { id: row.id, secret, expiresAt };
+  });
+}
+
+export async function listOpenInvitations(db: Db, now: Date) {
+  return db
+    .select({
+      id: invitations.id,
+      name: invitations.name,
+      roles: invitations.roles,
+      groups: invitations.groups,
+      createdAt: invitations.createdAt,
+      expiresAt: invitations.expiresAt,
+    })
+    .from(invitations)
+    .where(and(isNull(invitations.acceptedAt), isNull(invitations.revokedAt), gt(invitations.expiresAt, now)))
+    .orderBy(desc(invitations.createdAt));
+}
+
+export async function revokeInvitation(db: Db, input: { actor: Acting; invitationId: string; now: Date }) {
+  requireAdmin(input.actor, "revoke invitations");
+  await db.transaction(async (tx) => {
+    const revoked = await tx
+      .update(invitations)
+      .set({ revokedAt: input.now })
+      .where(
+        and(eq(invitations.id, input.invitationId), isNull(invitations.acceptedAt), isNull(invitations.revokedAt)),
+      )
+      .returning({ id: invitations.id });
+    if (revoked.length === 0) throw new AppError("CONFLICT", "This invitation was already used or revoked.");
+    await appendAudit(tx, {
+      action: "invitation.revoked",
+      actor: `member:${input.actor.id}`,
+      subject: `invitation:${input.invitationId}`,
+      at: input.now,
+      data: { invitationId: input.invitationId },
+    });
+  });
+}
+
+/** Finds the open invitation behind a link secret, or says clearly why it cannot be used. */
+async function openInvitation(db: Db | Tx, secret: string, now: Date, lock = false) {
+  const query = db.select().from(invitations).where(eq(invitations.tokenHash, sha256Hex(secret)));
+  const [row] = lock ? await query.for("update") : await query;
+  if (!row) throw new AppError("NOT_FOUND", "This invitation link is not valid. Ask an admin for a new one.");
+  if (row.acceptedAt) throw new AppError("CONFLICT", "This invitation was already used. Sign in instead.");
+  if (row.revokedAt) throw new AppError("EXPIRED", "This invitation was revoked. Ask an admin for a new one.");
+  if (row.expiresAt.getTime() <= now.getTime()) {
+    throw new AppError("EXPIRED", "This invitation has expired. Ask an admin for a new one.");
+  }
+  return row;
+}
+
+export async function describeInvitation(db: Db, secret: string, now: Date) {
+  const row = await openInvitation(db, secret, now);
+  return { name: row.name, roles: row.roles, groups: row.groups, expiresAt: row.expiresAt };
+}
+
+export async function beginAcceptInvitation(db: Db, config: WebAuthnConfig, input: { secret: string; now: Date }) {
+  const row = await openInvitation(db, input.secret, input.now);
+  return beginRegistration(db, config, {
+    purpose: "invitation",
+    subject: row.id,
+    userHandle: newUserHandle(),
+    userName: row.name,
+    now: input.now,
+  });
+}
+
+export async function completeAcceptInvitation(
+  db: Db,
+  config: WebAuthnConfig,
+  input: { secret: string; tokenName: string; response: RegistrationResponse; now: Date },
+) {
+  return withRefusalAudit(db, { actor: "anonymous", purpose: "invitation", now: input.now }, async (tx) => {
+    const invitation = await openInvitation(tx, input.secret, input.now, true);
+    const token = await verifyRegistration(tx, config, {
+      purpose: "invitation",
+      subject: invitation.id,
+      response: input.response,
+      now: input.now,
+    });
+    const [member] = await tx
+      .insert(members)
+      .values({
+        name: invitation.name,
+        roles: invitation.roles,
+        groups: invitation.groups,
+        userHandle: token.userHandle,
+        createdAt: input.now,
+      })
+      .returning({ id: members.id });
+    if (!member) throw new AppError("INTERNAL", "Could not create the member");
+    await tx
+      .update(invitations)
+      .set({ acceptedAt: input.now, acceptedBy: member.id })
+      .where(eq(invitations.id, invitation.id));
+    const actor = `member:${member.id}` as const;
+    await appendAudit(tx, {
+      action: "invitation.accepted",
+      actor,
+      subject: `invitation:${invitation.id}`,
+      at: input.now,
+      data: { invitationId: invitation.id, memberId: member.id },
+    });
+    await addVerifiedToken(tx, { memberId: member.id, nickname: input.tokenName, token, actor, now: input.now });
+    return { memberId: member.id };
+  });
+}

@@ -1,0 +1,48 @@
+// Test databases: a fresh in-memory PGlite always, and a fresh PostgreSQL database when TEST_DATABASE_URL
+// is set (created for the run, dropped after), so integration suites run on both engines.
+import { randomBytes } from "node:crypto";
+import pg from "pg";
+import { type Database, openDatabase } from "@/db/client";
+
+export type TestEngine = "pglite" | "postgres";
+
+/** The engines this run can test: PGlite always, PostgreSQL when TEST_DATABASE_URL is set. */
+export function testEngines(): TestEngine[] {
+  return process.env.TEST_DATABASE_URL ? ["pglite", "postgres"] : ["pglite"];
+}
+
+export type TestDatabase = Database & { url?: string; drop: () => Promise<void> };
+
+export async function createTestDatabase(engine: TestEngine): Promise<TestDatabase> {
+  if (engine === "pglite") {
+    const database = await openDatabase({ engine: "pglite", folder: "memory://" });
+    return { ...database, drop: database.close };
+  }
+  const adminUrl = process.env.TEST_DATABASE_URL;
+  if (!adminUrl) throw new Error("TEST_DATABASE_URL is not set");
+  const name = `keyward_test_${randomBytes(6).toString("hex")}`;
+  const admin = new pg.Client({ connectionString: adminUrl });
+  await admin.connect();
+  try {
+    await admin.query(`CREATE DATABASE ${name}`);
+  } finally {
+    await admin.end();
+  }
+  const url = new URL(adminUrl);
+  url.pathname = `/${name}`;
+  const database = await openDatabase({ engine: "postgres", url: url.toString() });
+  return {
+    ...database,
+    url: url.toString(),
+    drop: async () => {
+      await database.close();
+      const cleanup = new pg.Client({ connectionString: adminUrl });
+      await cleanup.connect();
+      try {
+        await cleanup.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      } finally {
+        await cleanup.end();
+      }
+    },
+  };
+}
