@@ -80,7 +80,9 @@ function readSecrets(dataDir: string): z.infer<typeof secretsFileSchema> | undef
 
 /** Parses a raw environment (process.env by default). Exported for tests; the app uses `env()`. */
 export function parseEnv(raw: NodeJS.ProcessEnv): Env {
-  const parsed = envSchema.safeParse(raw);
+  // An empty variable (FOO= in a shell or .env file) means "not set", not an empty value.
+  const present = Object.fromEntries(Object.entries(raw).filter(([, v]) => v !== undefined && v !== ""));
+  const parsed = envSchema.safeParse(present);
   if (!parsed.success) {
     const fields = parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ");
     throw new ConfigError(`Invalid configuration: ${fields}`);

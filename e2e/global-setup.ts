@@ -1,0 +1,65 @@
+// Starts the built console like `npm start` does — own data folder, own SoftHSM token — on the e2e port,
+// reads the one-time setup code it prints, and hands it to the specs through the environment.
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { E2E_PORT } from "../playwright.config";
+// @ts-expect-error plain ESM script without type declarations
+import { prepareHsm } from "../scripts/prepare-hsm.mjs";
+
+/** The AAGUID Chromium's CDP virtual authenticator reports; the only model the e2e server allows. */
+export const VIRTUAL_AAGUID = "01020304-0506-0708-0102-030405060708";
+
+function waitForSetupCode(server: ChildProcess): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let output = "";
+    const timer = setTimeout(() => reject(new Error(`server printed no setup code in 60 s:\n${output}`)), 60_000);
+    const onData = (chunk: Buffer) => {
+      output += chunk.toString();
+      const match = output.match(/SETUP CODE: ([0-9A-Z-]{19})/);
+      if (match?.[1]) {
+        clearTimeout(timer);
+        resolve(match[1]);
+      }
+    };
+    server.stdout?.on("data", onData);
+    server.stderr?.on("data", (chunk: Buffer) => process.stderr.write(chunk));
+    server.on("exit", (code) => reject(new Error(`server exited with ${code} before printing a setup code:\n${output}`)));
+  });
+}
+
+export default async function globalSetup() {
+  const dataDir = mkdtempSync(path.join(tmpdir(), "keyward-e2e-"));
+  // Only PATH: no PIN or secret from the developer's shell may leak into the test token.
+  await prepareHsm({ dataDir, tokenLabel: "keyward-e2e", env: { PATH: process.env.PATH ?? "" }, log: () => {} });
+  const server = spawn(path.resolve("node_modules/.bin/next"), ["start", "-p", String(E2E_PORT), "-H", "127.0.0.1"], {
+    env: {
+      ...process.env,
+      KEYWARD_DATA_DIR: dataDir,
+      SOFTHSM2_CONF: path.join(dataDir, "softhsm2.conf"),
+      KEYWARD_HSM_TOKEN_LABEL: "keyward-e2e",
+      KEYWARD_ORIGIN: `http://localhost:${E2E_PORT}`,
+      KEYWARD_AAGUID_ALLOWLIST: VIRTUAL_AAGUID,
+      NEXT_TELEMETRY_DISABLED: "1",
+      DATABASE_URL: "", // the e2e console always runs on its own PGlite folder
+    },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const stop = async () => {
+    if (server.exitCode === null && server.signalCode === null) {
+      await new Promise<void>((resolve) => {
+        server.once("exit", () => resolve());
+        server.kill("SIGTERM");
+      });
+    }
+    rmSync(dataDir, { recursive: true, force: true });
+  };
+  try {
+    process.env.KEYWARD_E2E_SETUP_CODE = await waitForSetupCode(server);
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+  return stop;
+}

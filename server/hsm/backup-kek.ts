@@ -1,0 +1,165 @@
+// The security officer's setup ceremony: create the trusted AES key-encryption key that backups are wrapped
+// under, once per token. It must never create a KEK that can decrypt, be read, or be changed by the user.
+import "server-only";
+import { randomBytes } from "node:crypto";
+import pkcs11js from "pkcs11js";
+import { env } from "../env";
+import { HsmError } from "./errors";
+import {
+  flag,
+  type Handle,
+  type HsmTarget,
+  openToken,
+  type Session,
+  type Template,
+  withSession,
+} from "./pkcs11";
+
+export const BACKUP_KEK_LABEL = "keyward-backup-kek";
+
+/**
+ * Trusted secret keys carrying the KEK label. CKA_TRUSTED is in the search template because only the SO
+ * can set it: a look-alike a user session made with the same label is never picked.
+ */
+export function findBackupKeks(session: Session): Handle[] {
+  return session.find([
+    { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_SECRET_KEY },
+    { type: pkcs11js.CKA_LABEL, value: BACKUP_KEK_LABEL },
+    { type: pkcs11js.CKA_TRUSTED, value: true },
+  ]);
+}
+
+/**
+ * What SoftHSM 2.6.1 accepts from the SO (see README.md): the KEK must be public (CKA_PRIVATE false), since
+ * an SO session may not create private objects (CKR_USER_NOT_LOGGED_IN). Being public is safe because the
+ * value is sensitive and never extractable, and the object can be neither modified, copied nor destroyed,
+ * so a user session can neither weaken it nor delete it.
+ * ENCRYPT/DECRYPT are false on purpose: a KEK that decrypts would turn any wrapped backup into plaintext.
+ */
+function kekTemplate(id: Buffer): Template {
+  const { CKA_CLASS, CKA_KEY_TYPE, CKA_VALUE_LEN, CKA_TOKEN, CKA_PRIVATE, CKA_LABEL, CKA_ID } = pkcs11js;
+  return [
+    { type: CKA_CLASS, value: pkcs11js.CKO_SECRET_KEY },
+    { type: CKA_KEY_TYPE, value: pkcs11js.CKK_AES },
+    { type: CKA_VALUE_LEN, value: 32 },
+    { type: CKA_TOKEN, value: true },
+    { type: CKA_PRIVATE, value: false },
+    { type: CKA_LABEL, value: BACKUP_KEK_LABEL },
+    { type: CKA_ID, value: id },
+    { type: pkcs11js.CKA_TRUSTED, value: true },
+    { type: pkcs11js.CKA_WRAP, value: true },
+    { type: pkcs11js.CKA_UNWRAP, value: true },
+    { type: pkcs11js.CKA_ENCRYPT, value: false },
+    { type: pkcs11js.CKA_DECRYPT, value: false },
+    { type: pkcs11js.CKA_SIGN, value: false },
+    { type: pkcs11js.CKA_VERIFY, value: false },
+    { type: pkcs11js.CKA_DERIVE, value: false },
+    { type: pkcs11js.CKA_SENSITIVE, value: true },
+    { type: pkcs11js.CKA_EXTRACTABLE, value: false },
+    { type: pkcs11js.CKA_MODIFIABLE, value: false },
+    { type: pkcs11js.CKA_COPYABLE, value: false },
+    { type: pkcs11js.CKA_DESTROYABLE, value: false },
+  ];
+}
+
+export type BackupKekAttributes = {
+  id: string;
+  trusted: boolean;
+  private: boolean;
+  sensitive: boolean;
+  extractable: boolean;
+  alwaysSensitive: boolean;
+  neverExtractable: boolean;
+  wrap: boolean;
+  unwrap: boolean;
+  encrypt: boolean;
+  decrypt: boolean;
+  modifiable: boolean;
+  destroyable: boolean;
+};
+
+/** The KEK's public attributes (never CKA_VALUE, which the HSM refuses anyway). */
+export function readBackupKekAttributes(session: Session, kek: Handle): BackupKekAttributes {
+  const p = pkcs11js;
+  const v = session.attributes(kek, [
+    p.CKA_ID,
+    p.CKA_TRUSTED,
+    p.CKA_PRIVATE,
+    p.CKA_SENSITIVE,
+    p.CKA_EXTRACTABLE,
+    p.CKA_ALWAYS_SENSITIVE,
+    p.CKA_NEVER_EXTRACTABLE,
+    p.CKA_WRAP,
+    p.CKA_UNWRAP,
+    p.CKA_ENCRYPT,
+    p.CKA_DECRYPT,
+    p.CKA_MODIFIABLE,
+    p.CKA_DESTROYABLE,
+  ]);
+  return {
+    id: v.get(p.CKA_ID)?.toString("hex") ?? "",
+    trusted: flag(v, p.CKA_TRUSTED),
+    private: flag(v, p.CKA_PRIVATE),
+    sensitive: flag(v, p.CKA_SENSITIVE),
+    extractable: flag(v, p.CKA_EXTRACTABLE),
+    alwaysSensitive: flag(v, p.CKA_ALWAYS_SENSITIVE),
+    neverExtractable: flag(v, p.CKA_NEVER_EXTRACTABLE),
+    wrap: flag(v, p.CKA_WRAP),
+    unwrap: flag(v, p.CKA_UNWRAP),
+    encrypt: flag(v, p.CKA_ENCRYPT),
+    decrypt: flag(v, p.CKA_DECRYPT),
+    modifiable: flag(v, p.CKA_MODIFIABLE),
+    destroyable: flag(v, p.CKA_DESTROYABLE),
+  };
+}
+
+/** The properties a KEK must have to be trusted with backups; anything else is refused, not repaired. */
+function checkKek(a: BackupKekAttributes): void {
+  const sound =
+    a.trusted &&
+    a.sensitive &&
+    !a.extractable &&
+    a.neverExtractable &&
+    a.wrap &&
+    a.unwrap &&
+    !a.decrypt &&
+    !a.encrypt;
+  if (!sound) {
+    throw new HsmError(
+      "misconfigured",
+      `The trusted key '${BACKUP_KEK_LABEL}' on this token is extractable, not sensitive or can encrypt/decrypt; it is not safe for backups. Re-initialise the token or remove that key with the HSM's own tools.`,
+      { operation: "ensureBackupKek" },
+    );
+  }
+}
+
+export type BackupKek = { created: boolean; id: string };
+
+function defaultTarget(): HsmTarget {
+  const { library, tokenLabel, softhsmConf } = env().hsm;
+  return { library, tokenLabel, softhsmConf };
+}
+
+/**
+ * Creates the backup KEK if the token has none, as the security officer on a read/write session, and
+ * logs the SO out afterwards. Idempotent: a token that already holds a sound KEK is left as it is.
+ * Run it in its own process (scripts/hsm-setup.ts): the SO cannot log in while a user session is open.
+ */
+export async function ensureBackupKek(options: { soPin: string; target?: HsmTarget }): Promise<BackupKek> {
+  const token = openToken(options.target ?? defaultTarget());
+  return withSession(token, { write: true, login: { role: "so", pin: options.soPin } }, (session) => {
+    const [existing] = findBackupKeks(session);
+    if (existing !== undefined) {
+      const attributes = readBackupKekAttributes(session, existing);
+      checkKek(attributes);
+      return { created: false, id: attributes.id };
+    }
+    // CKA_ID names this KEK generation, so a backup can record which KEK wrapped it once KEKs rotate.
+    const id = randomBytes(16);
+    const kek = session.run("C_GenerateKey", (m, s) =>
+      m.C_GenerateKey(s, { mechanism: pkcs11js.CKM_AES_KEY_GEN }, kekTemplate(id)),
+    );
+    checkKek(readBackupKekAttributes(session, kek));
+    return { created: true, id: id.toString("hex") };
+  });
+}

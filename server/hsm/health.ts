@@ -1,0 +1,103 @@
+// The HSM's health for the status page: which token, how many objects, whether the backup KEK and the
+// signing mechanisms are there. It never throws for a sick HSM: the error is part of the answer.
+import "server-only";
+import { env } from "../env";
+import { findBackupKeks } from "./backup-kek";
+import { HsmError, type HsmErrorKind, type HsmErrorReason, hsmMessage, toHsmError } from "./errors";
+import {
+  type HsmConfig,
+  MECHANISM,
+  mechanismsOf,
+  openToken,
+  type TokenDescription,
+  withSession,
+} from "./pkcs11";
+
+export type HsmMechanisms = {
+  ecdsa: boolean;
+  eddsa: boolean;
+  ecKeyPairGen: boolean;
+  edwardsKeyPairGen: boolean;
+};
+
+export type HsmHealth = {
+  /** True only when the token answers, the PIN works, every mechanism below is there and so is the KEK. */
+  ok: boolean;
+  library: string;
+  token: TokenDescription | null;
+  objects: { total: number; kek: boolean } | null;
+  mechanisms: HsmMechanisms | null;
+  error?: { code: HsmErrorReason; kind: HsmErrorKind; message: string };
+};
+
+function errorOf(e: unknown, config: Partial<HsmConfig>): NonNullable<HsmHealth["error"]> {
+  const err =
+    e instanceof HsmError
+      ? e
+      : toHsmError(e, { operation: "health", tokenLabel: config.tokenLabel, library: config.library });
+  return { code: err.reason, kind: err.kind, message: err.message };
+}
+
+/**
+ * Checks the token as the user: opens a read-only session, logs in with the user PIN, counts the objects
+ * it can see and looks for the trusted backup KEK. `config` defaults to the validated environment; tests
+ * pass a temporary token.
+ */
+export async function hsmHealth(config?: HsmConfig): Promise<HsmHealth> {
+  let resolved: HsmConfig;
+  try {
+    resolved = config ?? env().hsm;
+  } catch (e) {
+    // A missing PIN or data folder is a setup problem the status page should show, not a crash.
+    const message = e instanceof Error ? e.message : String(e);
+    return {
+      ok: false,
+      library: config?.library ?? "",
+      token: null,
+      objects: null,
+      mechanisms: null,
+      error: { code: "misconfigured", kind: "configuration", message },
+    };
+  }
+  const health: HsmHealth = {
+    ok: false,
+    library: resolved.library,
+    token: null,
+    objects: null,
+    mechanisms: null,
+  };
+  try {
+    const token = openToken(resolved);
+    health.token = token.description;
+    const offered = mechanismsOf(token);
+    const mechanisms: HsmMechanisms = {
+      ecdsa: offered.has(MECHANISM.ecdsa),
+      eddsa: offered.has(MECHANISM.eddsa),
+      ecKeyPairGen: offered.has(MECHANISM.ecKeyPairGen),
+      edwardsKeyPairGen: offered.has(MECHANISM.edwardsKeyPairGen),
+    };
+    health.mechanisms = mechanisms;
+    // Logging in proves the PIN; the user sees private objects as well as public ones.
+    health.objects = await withSession(
+      token,
+      { write: false, login: { role: "user", pin: resolved.pin } },
+      (s) => ({
+        total: s.find([]).length,
+        kek: findBackupKeks(s).length > 0,
+      }),
+    );
+    const context = { operation: "health", tokenLabel: resolved.tokenLabel, library: resolved.library };
+    let missing: "mechanism-unsupported" | "kek-missing" | undefined;
+    if (!Object.values(mechanisms).every(Boolean)) missing = "mechanism-unsupported";
+    else if (!health.objects.kek) missing = "kek-missing";
+    if (missing !== undefined) {
+      const error = new HsmError(missing, hsmMessage(missing, context), { operation: "health" });
+      health.error = errorOf(error, resolved);
+    } else {
+      health.ok = true;
+    }
+  } catch (e) {
+    health.error = errorOf(e, resolved);
+  }
+  return health;
+}

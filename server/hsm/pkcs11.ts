@@ -1,0 +1,249 @@
+// The process's one door to the PKCS#11 library: loads it once, initialises it with OS locking, finds the
+// token by label and runs work inside a session. It must never log a PIN or return key material.
+import "server-only";
+import pkcs11js from "pkcs11js";
+import type { PKCS11, Template } from "pkcs11js";
+import { ckrOf, HsmError, type HsmErrorContext, hsmMessage, toHsmError } from "./errors";
+
+/** Where the token lives. `softhsmConf` is SoftHSM's own config file; other libraries ignore it. */
+export type HsmTarget = { library: string; tokenLabel: string; softhsmConf?: string };
+/** A target plus the user PIN; `env().hsm` has this shape. */
+export type HsmConfig = HsmTarget & { pin: string };
+export type Role = "user" | "so";
+export type Handle = Buffer;
+export type { Template };
+
+/** Mechanism numbers from PKCS#11 3.0; pkcs11js 2.1.7 has no constants for the Edwards ones. */
+export const MECHANISM = {
+  ecKeyPairGen: 0x1040,
+  ecdsa: 0x1041,
+  edwardsKeyPairGen: 0x1055,
+  eddsa: 0x1057,
+} as const;
+
+const CKR_CRYPTOKI_ALREADY_INITIALIZED = 0x191;
+const CKR_USER_ALREADY_LOGGED_IN = 0x100;
+
+type Loaded = { module: PKCS11; softhsmConf: string | undefined };
+
+// Kept on globalThis so a dev-mode module reload reuses the initialised library instead of loading it again.
+const holder = globalThis as typeof globalThis & { __keywardPkcs11?: Map<string, Loaded> };
+
+function loadedModules(): Map<string, Loaded> {
+  holder.__keywardPkcs11 ??= new Map();
+  return holder.__keywardPkcs11;
+}
+
+function contextOf(target: HsmTarget, operation: string, role?: Role): HsmErrorContext {
+  return {
+    operation,
+    tokenLabel: target.tokenLabel,
+    library: target.library,
+    softhsmConf: target.softhsmConf,
+    role,
+  };
+}
+
+/** Runs one PKCS#11 call and turns whatever it throws into an HsmError. */
+export function guard<T>(ctx: HsmErrorContext, call: () => T): T {
+  try {
+    return call();
+  } catch (e) {
+    throw toHsmError(e, ctx);
+  }
+}
+
+function bestEffort(call: () => void): void {
+  try {
+    call();
+  } catch {
+    // Cleanup after the real work: its failure must not hide the work's own result or error.
+  }
+}
+
+/** Loads and initialises a library once per process; later calls reuse it. */
+function loadModule(target: HsmTarget): PKCS11 {
+  const loaded = loadedModules().get(target.library);
+  if (loaded) {
+    if (target.softhsmConf !== undefined && loaded.softhsmConf !== target.softhsmConf) {
+      // SoftHSM reads its config once, in C_Initialize, from the process environment.
+      throw new HsmError(
+        "misconfigured",
+        `This process already opened ${target.library} with ${loaded.softhsmConf ?? "the default SoftHSM configuration"}; restart to use ${target.softhsmConf}.`,
+        { operation: "C_Initialize" },
+      );
+    }
+    return loaded.module;
+  }
+  const module = new pkcs11js.PKCS11();
+  guard(contextOf(target, "load"), () => module.load(target.library));
+  // SoftHSM takes its token directory from SOFTHSM2_CONF, read by the C library during C_Initialize, so
+  // the only way to point it at the data folder is the process environment. This is a write, not a read:
+  // configuration itself still comes from server/env.ts.
+  if (target.softhsmConf !== undefined) process.env.SOFTHSM2_CONF = target.softhsmConf;
+  try {
+    // Without CKF_OS_LOCKING_OK concurrent sessions crashed the process (STACK.md).
+    module.C_Initialize({ flags: pkcs11js.CKF_OS_LOCKING_OK });
+  } catch (e) {
+    // Another copy of this module (a worker, a reloaded bundle) initialised the library first: fine.
+    if (ckrOf(e)?.code !== CKR_CRYPTOKI_ALREADY_INITIALIZED) {
+      bestEffort(() => module.close());
+      throw toHsmError(e, contextOf(target, "C_Initialize"));
+    }
+  }
+  loadedModules().set(target.library, { module, softhsmConf: target.softhsmConf });
+  return module;
+}
+
+export type TokenDescription = { label: string; serial: string; manufacturer: string; model: string };
+
+export type Token = {
+  readonly module: PKCS11;
+  readonly slot: Handle;
+  readonly target: HsmTarget;
+  readonly description: TokenDescription;
+};
+
+/** Finds the initialised token with the configured label. Slot ids are not stable (SoftHSM picks them). */
+export function openToken(target: HsmTarget): Token {
+  const module = loadModule(target);
+  const slots = guard(contextOf(target, "C_GetSlotList"), () => module.C_GetSlotList(true));
+  const matches = slots
+    .map((slot) => ({
+      slot,
+      info: guard(contextOf(target, "C_GetTokenInfo"), () => module.C_GetTokenInfo(slot)),
+    }))
+    .filter(
+      ({ info }) =>
+        (info.flags & pkcs11js.CKF_TOKEN_INITIALIZED) !== 0 && info.label.trimEnd() === target.tokenLabel,
+    );
+  const [match, ...others] = matches;
+  if (match === undefined) {
+    throw new HsmError("token-missing", hsmMessage("token-missing", contextOf(target, "C_GetTokenInfo")), {
+      operation: "C_GetTokenInfo",
+    });
+  }
+  if (others.length > 0) {
+    throw new HsmError(
+      "token-ambiguous",
+      hsmMessage("token-ambiguous", contextOf(target, "C_GetTokenInfo")),
+      {
+        operation: "C_GetTokenInfo",
+      },
+    );
+  }
+  // PKCS#11 pads these fixed-width fields with spaces.
+  return {
+    module,
+    slot: match.slot,
+    target,
+    description: {
+      label: match.info.label.trimEnd(),
+      serial: match.info.serialNumber.trimEnd(),
+      manufacturer: match.info.manufacturerID.trimEnd(),
+      model: match.info.model.trimEnd(),
+    },
+  };
+}
+
+/** The mechanisms the token's slot offers. */
+export function mechanismsOf(token: Token): ReadonlySet<number> {
+  return new Set(
+    guard(contextOf(token.target, "C_GetMechanismList"), () => token.module.C_GetMechanismList(token.slot)),
+  );
+}
+
+/** One open session. Its methods wrap errors; it never hands out attribute values it was not asked for. */
+export class Session {
+  constructor(
+    readonly token: Token,
+    readonly handle: Handle,
+    readonly role: Role | undefined,
+  ) {}
+
+  /** Runs one PKCS#11 call on this session with errors mapped to HsmError. */
+  run<T>(operation: string, call: (module: PKCS11, session: Handle) => T): T {
+    return guard(contextOf(this.token.target, operation, this.role), () =>
+      call(this.token.module, this.handle),
+    );
+  }
+
+  /** Handles of every object matching the template that this session may see. */
+  find(template: Template): Handle[] {
+    const found: Handle[] = [];
+    this.run("C_FindObjectsInit", (m, s) => m.C_FindObjectsInit(s, template));
+    try {
+      for (;;) {
+        const batch = this.run("C_FindObjects", (m, s) => m.C_FindObjects(s, 512));
+        found.push(...batch);
+        if (batch.length < 512) return found;
+      }
+    } finally {
+      bestEffort(() => this.token.module.C_FindObjectsFinal(this.handle));
+    }
+  }
+
+  /** Raw attribute values by type. Asking for a sensitive value throws HsmError "refused". */
+  attributes(object: Handle, types: readonly number[]): Map<number, Buffer> {
+    const result = this.run("C_GetAttributeValue", (m, s) =>
+      m.C_GetAttributeValue(
+        s,
+        object,
+        types.map((type) => ({ type })),
+      ),
+    );
+    return new Map(result.map((a) => [a.type, a.value]));
+  }
+}
+
+/** A CK_BBOOL attribute as read by `Session.attributes`; absent counts as false. */
+export function flag(values: Map<number, Buffer>, type: number): boolean {
+  return values.get(type)?.[0] === 1;
+}
+
+export type SessionOptions = { write: boolean; login?: { role: Role; pin: string } };
+
+/**
+ * Opens a session, logs in if asked, runs the work and closes the session whatever happens.
+ * A user login is process-wide state shared with every other session on the token (PKCS#11 login is per
+ * token, not per session), so it is never logged out here; the security officer always is.
+ */
+export async function withSession<T>(
+  token: Token,
+  options: SessionOptions,
+  work: (session: Session) => T | Promise<T>,
+): Promise<T> {
+  const role = options.login?.role;
+  const flags = pkcs11js.CKF_SERIAL_SESSION | (options.write ? pkcs11js.CKF_RW_SESSION : 0);
+  const handle = guard(contextOf(token.target, "C_OpenSession", role), () =>
+    token.module.C_OpenSession(token.slot, flags),
+  );
+  let loggedInAsSo = false;
+  try {
+    if (options.login) {
+      const { pin } = options.login;
+      const userType = role === "so" ? pkcs11js.CKU_SO : pkcs11js.CKU_USER;
+      try {
+        token.module.C_Login(handle, userType, pin);
+      } catch (e) {
+        // Already logged in as this role by another session of this process: the login state is shared.
+        if (ckrOf(e)?.code !== CKR_USER_ALREADY_LOGGED_IN)
+          throw toHsmError(e, contextOf(token.target, "C_Login", role));
+      }
+      loggedInAsSo = role === "so";
+    }
+    return await work(new Session(token, handle, role));
+  } finally {
+    if (loggedInAsSo) bestEffort(() => token.module.C_Logout(handle));
+    bestEffort(() => token.module.C_CloseSession(handle));
+  }
+}
+
+/** Finalises every loaded library: for shutdown and the end of a test file. */
+export function closeHsm(): void {
+  for (const { module } of loadedModules().values()) {
+    bestEffort(() => module.C_Finalize());
+    bestEffort(() => module.close());
+  }
+  loadedModules().clear();
+}
