@@ -1,6 +1,6 @@
 // System health for admins and auditors: the database and the HSM token.
 import "server-only";
-import { hsmHealth } from "@/server/hsm/health";
+import { hsmHealth } from "@/server/hsm";
 import { databaseHealth } from "@/server/status/database-health";
 import { createTRPCRouter, withRole } from "../trpc";
 
