@@ -1,6 +1,7 @@
 // What the server does once when it starts: open and migrate the database, and while nobody is admin yet,
 // print a fresh one-time setup code. Also closes the database cleanly on SIGTERM/SIGINT (PGlite needs it).
 import "server-only";
+import { pruneChallenges } from "@/server/auth/challenges";
 import { issueSetupCode } from "@/server/auth/setup-code";
 import { closeDatabase, database } from "@/server/db";
 import { env } from "@/server/env";
@@ -27,6 +28,13 @@ export async function boot(): Promise<void> {
       ].join("\n"),
     );
   }
+  // Unused challenges pile up (anyone may ask for a sign-in challenge); drop them an hour after they expire.
+  const prune = () =>
+    pruneChallenges(db, new Date(Date.now() - 3_600_000)).catch((e: unknown) =>
+      console.error("Keyward: pruning expired challenges failed", e),
+    );
+  await prune();
+  setInterval(prune, 3_600_000).unref();
   const shutdown = (signal: NodeJS.Signals) => {
     closeDatabase()
       .catch((e: unknown) => console.error("Keyward: error while closing the database", e))

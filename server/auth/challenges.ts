@@ -1,6 +1,6 @@
 // WebAuthn challenges live server-side and are consumed exactly once, by the ceremony that asked for them.
 import "server-only";
-import { and, eq, gt, isNull } from "drizzle-orm";
+import { and, eq, gt, isNull, lt } from "drizzle-orm";
 import type { DbOrTx } from "@/db/client";
 import { type ChallengePurpose, webauthnChallenges } from "@/db/schema";
 import { AppError } from "@/server/errors";
@@ -55,4 +55,13 @@ export async function consumeChallenge(db: DbOrTx, purpose: ChallengePurpose, ch
     );
   }
   return row;
+}
+
+/** Deletes challenges that expired before `before`; they can never be consumed. Returns how many. */
+export async function pruneChallenges(db: DbOrTx, before: Date): Promise<number> {
+  const gone = await db
+    .delete(webauthnChallenges)
+    .where(lt(webauthnChallenges.expiresAt, before))
+    .returning({ id: webauthnChallenges.id });
+  return gone.length;
 }
