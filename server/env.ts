@@ -79,7 +79,7 @@ function readSecrets(dataDir: string): z.infer<typeof secretsFileSchema> | undef
 }
 
 /** Parses a raw environment (process.env by default). Exported for tests; the app uses `env()`. */
-export function parseEnv(raw: NodeJS.ProcessEnv): Env {
+export function parseEnv(raw: Readonly<Record<string, string | undefined>>): Env {
   // An empty variable (FOO= in a shell or .env file) means "not set", not an empty value.
   const present = Object.fromEntries(Object.entries(raw).filter(([, v]) => v !== undefined && v !== ""));
   const parsed = envSchema.safeParse(present);
