@@ -50,9 +50,10 @@ if (!process.env.TEST_DATABASE_URL) {
   console.log("\nTEST_DATABASE_URL is not set: integration tests run on PGlite only (set it to add PostgreSQL).");
 }
 
-suite("Lint (biome) and types (tsc)", () => {
+suite("Lint (biome), types (tsc), and server-only code kept out of browser bundles", () => {
   run(bin("biome"), ["lint", "."]);
   run(bin("tsc"), ["--noEmit", "-p", "."]);
+  run(process.execPath, [path.join(ROOT, "scripts", "check-bundles.mjs")]);
 });
 
 suite("Unit and integration tests (vitest)", () => {
