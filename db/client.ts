@@ -32,6 +32,9 @@ export async function openDatabase(options: OpenOptions): Promise<Database> {
   const migrationsFolder = options.migrationsFolder ?? MIGRATIONS_FOLDER;
   if (options.engine === "postgres") {
     const pool = new pg.Pool({ connectionString: options.url, max: 10 });
+    // An idle connection can die (server restart, failover, an admin's kill); without a listener the pool's
+    // "error" event would crash the process. The pool replaces the connection on next use.
+    pool.on("error", (err) => console.error("[db] idle PostgreSQL connection failed:", err.message));
     const db = drizzleNodePg({ client: pool, schema });
     await migrateNodePg(db, { migrationsFolder });
     return { db, engine: "postgres", close: () => pool.end() };

@@ -73,8 +73,15 @@ function readSecrets(dataDir: string): z.infer<typeof secretsFileSchema> | undef
   } catch {
     return undefined;
   }
-  const parsed = secretsFileSchema.safeParse(JSON.parse(text));
-  if (!parsed.success) throw new ConfigError(`${secretsPath(dataDir)} is malformed; remove it and run npm start`);
+  const malformed = () => new ConfigError(`${secretsPath(dataDir)} is malformed; remove it and run npm start`);
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    throw malformed();
+  }
+  const parsed = secretsFileSchema.safeParse(json);
+  if (!parsed.success) throw malformed();
   return parsed.data;
 }
 

@@ -19,6 +19,7 @@ export async function verifyStoredChain(
   let lastSeq = 0;
   let expectedFirst = 1;
   const problems: ChainProblem[] = [];
+  let checked = 0;
   for (;;) {
     const page = await db
       .select()
@@ -30,11 +31,12 @@ export async function verifyStoredChain(
     const entries = page.map((r) => ({ ...r, at: r.at.toISOString() }));
     if (entries[0] && entries[0].seq !== expectedFirst) problems.push({ seq: entries[0].seq, problem: "gap" });
     problems.push(...verifyChain(entries, prevHash));
+    checked += entries.length;
     const last = entries[entries.length - 1];
     if (!last) break;
     prevHash = last.hash;
     lastSeq = last.seq;
     expectedFirst = last.seq + 1;
   }
-  return { events: lastSeq, headSeq: lastSeq, headHash: prevHash, problems };
+  return { events: checked, headSeq: lastSeq, headHash: prevHash, problems };
 }

@@ -65,3 +65,11 @@ export async function pruneChallenges(db: DbOrTx, before: Date): Promise<number>
     .returning({ id: webauthnChallenges.id });
   return gone.length;
 }
+
+/** Marks a challenge used without checking it is live: for refusals, so a refused response cannot be retried. */
+export async function burnChallenge(db: DbOrTx, challenge: string, now: Date): Promise<void> {
+  await db
+    .update(webauthnChallenges)
+    .set({ consumedAt: now })
+    .where(and(eq(webauthnChallenges.challenge, challenge), isNull(webauthnChallenges.consumedAt)));
+}

@@ -10,7 +10,7 @@ import { type ChallengePurpose, credentials } from "@/db/schema";
 import { appendAudit } from "@/server/audit/append";
 import type { Actor } from "@/server/audit/events";
 import { AppError } from "@/server/errors";
-import { challengeFromClientData, consumeChallenge, storeChallenge } from "./challenges";
+import { burnChallenge, challengeFromClientData, consumeChallenge, storeChallenge } from "./challenges";
 import type { WebAuthnConfig } from "./config";
 import type { RegistrationResponse } from "./schemas";
 
@@ -68,6 +68,8 @@ export type VerifiedToken = {
 
 /** A refusal the caller must record in the audit trail even though its own transaction rolls back. */
 export class TokenRefusedError extends AppError {
+  /** The challenge the refused response answered: burned with the refusal so it cannot be tried again. */
+  challenge: string | null = null;
   constructor(
     message: string,
     readonly reason: string,
@@ -89,13 +91,28 @@ export async function verifyRegistration(
 ): Promise<VerifiedToken> {
   const challenge = challengeFromClientData(input.response.response.clientDataJSON);
   const row = await consumeChallenge(tx, input.purpose, challenge, input.now);
-  if (row.subject !== input.subject || !row.userHandle) {
+  const userHandle = row.userHandle;
+  if (row.subject !== input.subject || !userHandle) {
     throw new AppError("BAD_INPUT", "This token response belongs to another request. Start again.");
   }
+  try {
+    return await checkAttestation(tx, config, { challenge: row.challenge, userHandle }, input.response);
+  } catch (e) {
+    if (e instanceof TokenRefusedError) e.challenge = row.challenge;
+    throw e;
+  }
+}
+
+async function checkAttestation(
+  tx: Tx,
+  config: WebAuthnConfig,
+  row: { challenge: string; userHandle: string },
+  response: RegistrationResponse,
+): Promise<VerifiedToken> {
   let verification: Awaited<ReturnType<typeof verifyRegistrationResponse>>;
   try {
     verification = await verifyRegistrationResponse({
-      response: input.response,
+      response,
       expectedChallenge: row.challenge,
       expectedOrigin: config.origin,
       expectedRPID: config.rpId,
@@ -150,7 +167,7 @@ export async function verifyRegistration(
     counter: info.credential.counter,
     aaguid,
     attestationFormat: info.fmt,
-    transports: info.credential.transports ?? input.response.response.transports ?? [],
+    transports: info.credential.transports ?? response.response.transports ?? [],
     deviceType: info.credentialDeviceType,
     backedUp: info.credentialBackedUp,
     userHandle: row.userHandle,
@@ -185,15 +202,17 @@ export async function withRefusalAudit<T>(
     return await db.transaction(work);
   } catch (e) {
     if (e instanceof TokenRefusedError) {
-      await db.transaction((tx) =>
-        appendAudit(tx, {
+      const { challenge } = e;
+      await db.transaction(async (tx) => {
+        if (challenge) await burnChallenge(tx, challenge, meta.now);
+        await appendAudit(tx, {
           action: "token.refused",
           actor: meta.actor,
           subject: e.aaguid ? `aaguid:${e.aaguid}` : "token",
           at: meta.now,
           data: { reason: e.reason, aaguid: e.aaguid, purpose: meta.purpose },
-        }),
-      );
+        });
+      });
     }
     throw e;
   }

@@ -8,7 +8,7 @@ import { appendAudit } from "@/server/audit/append";
 import { AppError } from "@/server/errors";
 import type { WebAuthnConfig } from "./config";
 import { addVerifiedToken, beginRegistration, newUserHandle, verifyRegistration, withRefusalAudit } from "./registration";
-import type { RegistrationResponse } from "./schemas";
+import { type RegistrationResponse, setupCodeSchema } from "./schemas";
 import { hashesEqual, newSetupCode, sha256Hex } from "./secrets";
 
 export const MAX_SETUP_ATTEMPTS = 5;
@@ -62,7 +62,9 @@ async function checkCode(db: Db, code: string, now: Date): Promise<string> {
       .for("update")
       .limit(1);
     if (!live) return { error: new AppError("EXPIRED", NO_LIVE_CODE) };
-    if (hashesEqual(live.codeHash, sha256Hex(code))) return { id: live.id };
+    // Normalised here too (not only by the router), so a caller outside tRPC gets the same answer.
+    const typed = setupCodeSchema.safeParse(code);
+    if (typed.success && hashesEqual(live.codeHash, sha256Hex(typed.data))) return { id: live.id };
     const failedAttempts = live.failedAttempts + 1;
     const voided = failedAttempts >= MAX_SETUP_ATTEMPTS;
     await tx

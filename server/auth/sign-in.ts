@@ -63,12 +63,17 @@ async function verifyAssertion(db: Db, config: WebAuthnConfig, response: Authent
     throw new SignInError("challenge_invalid", "This sign-in request was already used or has expired. Tap your key again.");
   }
   const [row] = await db
-    .select({ credential: credentials, status: members.status })
+    .select({ credential: credentials, status: members.status, userHandle: members.userHandle })
     .from(credentials)
     .innerJoin(members, eq(members.id, credentials.memberId))
     .where(eq(credentials.id, response.id));
   if (!row) throw new SignInError("unknown_token", "This token is not registered with Keyward.");
   const { credential } = row;
+  // WebAuthn §7.2 step 6: the user handle the token returns must be its owner's.
+  const claimedHandle = response.response.userHandle;
+  if (claimedHandle !== undefined && claimedHandle !== row.userHandle) {
+    throw new SignInError("verification_failed", "The token's response names another person. Sign-in refused.");
+  }
   if (credential.revokedAt) throw new SignInError("token_revoked", "This token has been revoked. Use another token.");
   if (row.status !== "active") {
     throw new SignInError("member_suspended", "Your membership is suspended. Ask an admin to reactivate it.");
@@ -128,9 +133,9 @@ export async function completeSignIn(
   config: WebAuthnConfig,
   input: { response: AuthenticationResponse; now: Date; policy: SessionPolicy },
 ): Promise<{ sessionId: string; memberId: string }> {
-  let verified: Verified;
   try {
-    verified = await verifyAssertion(db, config, input.response, input.now);
+    const verified = await verifyAssertion(db, config, input.response, input.now);
+    return await startSession(db, verified, input);
   } catch (e) {
     const reason = e instanceof SignInError ? e.reason : "verification_failed";
     await db.transaction((tx) =>
@@ -144,6 +149,9 @@ export async function completeSignIn(
     );
     throw e;
   }
+}
+
+function startSession(db: Db, verified: Verified, input: { now: Date; policy: SessionPolicy }) {
   return db.transaction(async (tx) => {
     // Conditional on the counter we verified against, so two racing assertions cannot both win.
     const updated = await tx

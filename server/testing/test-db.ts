@@ -39,7 +39,7 @@ export async function createTestDatabase(engine: TestEngine): Promise<TestDataba
       const cleanup = new pg.Client({ connectionString: adminUrl });
       await cleanup.connect();
       try {
-        await cleanup.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+        await cleanup.query(`DROP DATABASE IF EXISTS ${name}`);
       } finally {
         await cleanup.end();
       }

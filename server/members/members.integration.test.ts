@@ -1,0 +1,237 @@
+// Tokens and members on real databases: who may add and revoke which token, and the guards that keep an
+// active admin able to sign in.
+// The guard tests rely on Ada (setup's admin) being the only admin who can sign in, as each test leaves it.
+import { and, eq } from "drizzle-orm";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { Db } from "@/db/client";
+import { auditEvents, credentials, members, type Role } from "@/db/schema";
+import type { WebAuthnConfig } from "@/server/auth/config";
+import { setupCodeSchema } from "@/server/auth/schemas";
+import { beginSetup, completeSetup, issueSetupCode } from "@/server/auth/setup-code";
+import {
+  AuthenticatorRefusedError,
+  DEFAULT_ORIGIN,
+  SoftAuthenticator,
+} from "@/server/testing/soft-authenticator";
+import { createTestDatabase, type TestDatabase, testEngines } from "@/server/testing/test-db";
+import type { Acting } from "./guards";
+import { beginAcceptInvitation, completeAcceptInvitation, createInvitation } from "./invitations";
+import { suspendMember, updateMember } from "./members";
+import { beginAddToken, completeAddToken, listTokens, revokeToken } from "./tokens";
+
+const config: WebAuthnConfig = {
+  rpId: "localhost",
+  rpName: "Keyward",
+  origin: DEFAULT_ORIGIN,
+  aaguidAllowList: [],
+  challengeTtlMs: 5 * 60_000,
+};
+const T0 = new Date("2026-04-05T10:00:00.000Z");
+
+type Person = { acting: Acting; token: SoftAuthenticator };
+
+/** The first admin, through the real setup ceremony. */
+async function firstAdmin(db: Db): Promise<Person> {
+  const issued = await issueSetupCode(db, { now: T0, ttlMs: 60_000 });
+  if (!issued) throw new Error("an admin already exists");
+  const code = setupCodeSchema.parse(issued.code);
+  const token = new SoftAuthenticator();
+  const options = await beginSetup(db, config, { code, name: "Ada Admin", now: T0 });
+  const response = token.register(options);
+  const { memberId } = await completeSetup(db, config, {
+    code,
+    name: "Ada Admin",
+    tokenName: "Key",
+    response,
+    now: T0,
+  });
+  return { acting: { id: memberId, roles: ["admin"] }, token };
+}
+
+let people = 0;
+/** A new member with one token, invited by `admin` and accepted through the real ceremony. */
+async function invited(db: Db, admin: Acting, roles: Role[] = ["operator"]): Promise<Person> {
+  const name = `Member ${++people}`;
+  const { secret } = await createInvitation(db, {
+    actor: admin,
+    name,
+    roles,
+    groups: [],
+    ttlMs: 3_600_000,
+    now: T0,
+  });
+  const token = new SoftAuthenticator();
+  const options = await beginAcceptInvitation(db, config, { secret, now: T0 });
+  const response = token.register(options);
+  const { memberId } = await completeAcceptInvitation(db, config, {
+    secret,
+    tokenName: "Key",
+    response,
+    now: T0,
+  });
+  return { acting: { id: memberId, roles }, token };
+}
+
+describe.each(testEngines())("tokens and members on %s", (engine) => {
+  let database: TestDatabase;
+  let db: Db;
+  let admin: Person;
+
+  beforeAll(async () => {
+    database = await createTestDatabase(engine);
+    db = database.db;
+    admin = await firstAdmin(db);
+  });
+
+  afterAll(async () => {
+    await database.drop();
+  });
+
+  async function token(id: string) {
+    const [row] = await db.select().from(credentials).where(eq(credentials.id, id));
+    if (!row) throw new Error(`no token ${id}`);
+    return row;
+  }
+
+  async function member(id: string) {
+    const [row] = await db.select().from(members).where(eq(members.id, id));
+    if (!row) throw new Error(`no member ${id}`);
+    return row;
+  }
+
+  describe("tokens", () => {
+    it("lets a member add a second token and revoke one of their own", async () => {
+      const m = await invited(db, admin.acting);
+      const options = await beginAddToken(db, config, { memberId: m.acting.id, now: T0 });
+      // The browser will not register a token already on file for this person.
+      expect(options.excludeCredentials?.map((c) => c.id)).toEqual([m.token.credentialId]);
+      expect(() => m.token.register(options)).toThrow(AuthenticatorRefusedError);
+      const spare = new SoftAuthenticator();
+      const response = spare.register(options);
+      await completeAddToken(db, config, { memberId: m.acting.id, nickname: "Spare", response, now: T0 });
+      expect((await listTokens(db, m.acting.id)).map((t) => t.nickname).sort()).toEqual(["Key", "Spare"]);
+
+      await expect(
+        revokeToken(db, { actor: m.acting, credentialId: m.token.credentialId, now: T0 }),
+      ).resolves.toEqual({ sessionsEnded: 0 });
+      expect(await token(m.token.credentialId)).toMatchObject({ revokedAt: T0, revokedBy: m.acting.id });
+      expect((await token(spare.credentialId)).revokedAt).toBeNull();
+      const [event] = await db
+        .select()
+        .from(auditEvents)
+        .where(
+          and(
+            eq(auditEvents.action, "token.revoked"),
+            eq(auditEvents.subject, `token:${m.token.credentialId}`),
+          ),
+        );
+      expect(event).toMatchObject({
+        actor: `member:${m.acting.id}`,
+        data: { memberId: m.acting.id, credentialId: m.token.credentialId, sessionsEnded: 0 },
+      });
+    });
+
+    it("refuses a member revoking their last token, and another person's token looks like no token", async () => {
+      const m = await invited(db, admin.acting);
+      const other = await invited(db, admin.acting);
+      await expect(
+        revokeToken(db, { actor: m.acting, credentialId: m.token.credentialId, now: T0 }),
+      ).rejects.toMatchObject({ code: "FORBIDDEN" });
+      const foreign = revokeToken(db, { actor: m.acting, credentialId: other.token.credentialId, now: T0 });
+      await expect(foreign).rejects.toMatchObject({ code: "NOT_FOUND" });
+      const missing = revokeToken(db, { actor: m.acting, credentialId: "no-such-token", now: T0 });
+      await expect(missing).rejects.toMatchObject({ code: "NOT_FOUND" });
+      expect(await foreign.catch((e: unknown) => String(e))).toBe(
+        await missing.catch((e: unknown) => String(e)),
+      );
+      expect((await token(m.token.credentialId)).revokedAt).toBeNull();
+      expect((await token(other.token.credentialId)).revokedAt).toBeNull();
+    });
+
+    it("lets an admin revoke another person's token, even their last", async () => {
+      const m = await invited(db, admin.acting);
+      await revokeToken(db, { actor: admin.acting, credentialId: m.token.credentialId, now: T0 });
+      expect(await token(m.token.credentialId)).toMatchObject({ revokedAt: T0, revokedBy: admin.acting.id });
+    });
+
+    it("refuses to revoke the last token of the last admin", async () => {
+      const refused = revokeToken(db, {
+        actor: admin.acting,
+        credentialId: admin.token.credentialId,
+        now: T0,
+      });
+      await expect(refused).rejects.toMatchObject({ code: "CONFLICT" });
+      expect((await token(admin.token.credentialId)).revokedAt).toBeNull();
+    });
+  });
+
+  describe("members", () => {
+    it("refuses suspending yourself, and suspensions by a non-admin", async () => {
+      const m = await invited(db, admin.acting);
+      await expect(
+        suspendMember(db, { actor: admin.acting, memberId: admin.acting.id, now: T0 }),
+      ).rejects.toMatchObject({ code: "CONFLICT" });
+      await expect(
+        suspendMember(db, { actor: m.acting, memberId: admin.acting.id, now: T0 }),
+      ).rejects.toMatchObject({ code: "FORBIDDEN" });
+      expect((await member(admin.acting.id)).status).toBe("active");
+    });
+
+    it("refuses to suspend the last admin when two admins suspend each other at once", async () => {
+      const second = await invited(db, admin.acting, ["admin"]);
+      await suspendMember(db, { actor: admin.acting, memberId: second.acting.id, now: T0 });
+      // The second admin's request passed its role check before the suspension landed.
+      await expect(
+        suspendMember(db, { actor: second.acting, memberId: admin.acting.id, now: T0 }),
+      ).rejects.toMatchObject({ code: "CONFLICT" });
+      expect((await member(admin.acting.id)).status).toBe("active");
+      expect((await member(second.acting.id)).status).toBe("suspended");
+    });
+
+    it("refuses to take the admin role from the last admin, but not from one of several", async () => {
+      const demoteAda = () =>
+        updateMember(db, {
+          actor: admin.acting,
+          memberId: admin.acting.id,
+          roles: ["operator"],
+          groups: [],
+          now: T0,
+        });
+      await expect(demoteAda()).rejects.toMatchObject({ code: "CONFLICT" });
+      expect((await member(admin.acting.id)).roles).toEqual(["admin"]);
+
+      const other = await invited(db, admin.acting, ["admin"]);
+      await updateMember(db, {
+        actor: admin.acting,
+        memberId: other.acting.id,
+        roles: ["approver"],
+        groups: ["treasury"],
+        now: T0,
+      });
+      expect(await member(other.acting.id)).toMatchObject({ roles: ["approver"], groups: ["treasury"] });
+      const [event] = await db
+        .select()
+        .from(auditEvents)
+        .where(
+          and(eq(auditEvents.action, "member.updated"), eq(auditEvents.subject, `member:${other.acting.id}`)),
+        );
+      expect(event?.data).toEqual({
+        memberId: other.acting.id,
+        roles: ["approver"],
+        groups: ["treasury"],
+        previousRoles: ["admin"],
+        previousGroups: [],
+      });
+      await expect(demoteAda()).rejects.toMatchObject({ code: "CONFLICT" });
+      await expect(
+        updateMember(db, {
+          actor: { id: other.acting.id, roles: ["approver"] },
+          memberId: other.acting.id,
+          roles: ["admin"],
+          groups: [],
+          now: T0,
+        }),
+      ).rejects.toMatchObject({ code: "FORBIDDEN" });
+    });
+  });
+});
