@@ -31,6 +31,8 @@ function waitForSetupCode(server: ChildProcess): Promise<string> {
 
 export default async function globalSetup() {
   const dataDir = mkdtempSync(path.join(tmpdir(), "keyward-e2e-"));
+  // Test-side state that outlives one spec (the admin's token credentials), kept apart from the server's data.
+  const stateDir = mkdtempSync(path.join(tmpdir(), "keyward-e2e-state-"));
   // Only PATH: no PIN or secret from the developer's shell may leak into the test token.
   await prepareHsm({ dataDir, tokenLabel: "keyward-e2e", env: { PATH: process.env.PATH ?? "" }, log: () => {} });
   const server = spawn(path.resolve("node_modules/.bin/next"), ["start", "-p", String(E2E_PORT), "-H", "127.0.0.1"], {
@@ -54,9 +56,11 @@ export default async function globalSetup() {
       });
     }
     rmSync(dataDir, { recursive: true, force: true });
+    rmSync(stateDir, { recursive: true, force: true });
   };
   try {
     process.env.KEYWARD_E2E_SETUP_CODE = await waitForSetupCode(server);
+    process.env.KEYWARD_E2E_STATE_DIR = stateDir;
   } catch (e) {
     await stop();
     throw e;

@@ -8,9 +8,17 @@ import type {
 import { TRPCClientError } from "@trpc/client";
 import { signIn } from "next-auth/react";
 
+// Chromium answers NotAllowedError, within a second or two, both when nobody taps and when the token cannot
+// verify its holder (no PIN or fingerprint set up, a failed PIN, or a U2F-only key): name every cause.
+const NOT_ALLOWED =
+  "Your token did not complete the request: it was cancelled or timed out, or the token could not verify you with a PIN or fingerprint, which Keyward requires. Use a token with a PIN or fingerprint set up, and tap it when asked.";
+
 export function describeError(e: unknown): string {
   if (e instanceof WebAuthnError) {
     switch (e.code) {
+      // SimpleWebAuthn passes the browser's NotAllowedError through under this code (its only use).
+      case "ERROR_PASSTHROUGH_SEE_CAUSE_PROPERTY":
+        return NOT_ALLOWED;
       case "ERROR_CEREMONY_ABORTED":
         return "The request was cancelled.";
       case "ERROR_AUTHENTICATOR_PREVIOUSLY_REGISTERED":
@@ -24,9 +32,7 @@ export function describeError(e: unknown): string {
         return `The token refused: ${e.message}`;
     }
   }
-  if (e instanceof Error && e.name === "NotAllowedError") {
-    return "No token answered: the request was cancelled, timed out, or the token could not verify you (PIN or fingerprint). Try again and tap your key.";
-  }
+  if (e instanceof Error && e.name === "NotAllowedError") return NOT_ALLOWED;
   if (e instanceof TRPCClientError) return e.message;
   if (e instanceof Error) return e.message;
   return "Something went wrong. Try again.";

@@ -1,0 +1,38 @@
+import type { Locator } from "@playwright/test";
+import { expect, test, trpcQuery } from "./fixtures";
+
+/** The value shown beside a label in one of the status cards' definition lists. */
+const field = (card: Locator, label: string) => card.locator(`dt:text-is("${label}") + dd`);
+
+test("the admin sees a healthy HSM, database and audit chain", async ({ admin }) => {
+  const { page } = admin;
+  await page.goto("/status");
+
+  const hsm = page.getByTestId("hsm-status");
+  await expect(hsm.getByRole("heading", { name: "HSM healthy" })).toBeVisible();
+  await expect(field(hsm, "Token label")).toHaveText("keyward-e2e");
+  await expect(field(hsm, "ECDSA")).toHaveText("supported");
+  await expect(field(hsm, "EdDSA")).toHaveText("supported");
+  await expect(field(hsm, "Backup KEK")).toHaveText("present (trusted, non-extractable)");
+  await expect(hsm.getByRole("alert")).toHaveCount(0);
+
+  const database = page.getByTestId("database-status");
+  await expect(database.getByRole("heading", { name: "Database healthy" })).toBeVisible();
+  await expect(field(database, "Engine")).toHaveText("PGlite (embedded)");
+  await expect(field(database, "Migrations")).toHaveText(/^[1-9]\d* applied$/);
+
+  await expect(page.getByRole("heading", { name: "Audit trail healthy" })).toBeVisible();
+  await expect(page.getByTestId("audit-chain")).toHaveText(
+    /^\d+ events; hash chain intact\. Head [0-9a-f]{64}$/,
+  );
+});
+
+test("an approver is not allowed to see the system status", async ({ newMember }) => {
+  const stella = await newMember({ name: "Stella Status", roles: ["approver"], groups: ["treasury"] });
+  await stella.page.goto("/status");
+  await expect(stella.page.getByRole("heading", { name: "Not allowed" })).toBeVisible();
+  await expect(stella.page.getByText("System status is for admins and auditors.")).toBeVisible();
+  await expect(stella.page.getByTestId("hsm-status")).toHaveCount(0);
+  expect((await trpcQuery(stella.page.request, "status.health")).status()).toBe(403);
+  expect((await trpcQuery(stella.page.request, "audit.verify")).status()).toBe(403);
+});
