@@ -96,20 +96,20 @@ export default async function StatusPage() {
         <table className="w-full text-left text-sm">
           <thead className="text-slate-500">
             <tr>
-              <th className="py-1">#</th>
-              <th>When (UTC)</th>
-              <th>Action</th>
-              <th>Actor</th>
+              <th className="py-1 pr-3">#</th>
+              <th className="pr-3">When (UTC)</th>
+              <th className="pr-3">Action</th>
+              <th className="pr-3">Actor</th>
               <th>Subject</th>
             </tr>
           </thead>
           <tbody>
             {recent.map((e) => (
               <tr key={e.seq} className="border-t border-slate-100">
-                <td className="py-1">{e.seq}</td>
-                <td>{e.at.toISOString().replace("T", " ").slice(0, 19)}</td>
-                <td className="font-mono">{e.action}</td>
-                <td className="font-mono text-xs">{e.actor}</td>
+                <td className="py-1 pr-3 align-top">{e.seq}</td>
+                <td className="pr-3 align-top whitespace-nowrap">{e.at.toISOString().replace("T", " ").slice(0, 19)}</td>
+                <td className="pr-3 align-top font-mono">{e.action}</td>
+                <td className="pr-3 align-top font-mono text-xs break-all">{e.actor}</td>
                 <td className="font-mono text-xs break-all">{e.subject}</td>
               </tr>
             ))}

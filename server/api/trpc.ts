@@ -42,7 +42,8 @@ const t = initTRPC
           appCode === "INTERNAL" && !app
             ? "Something went wrong on the server. It has been logged; try again."
             : issue
-              ? `${issueField ? `${issueField}: ` : ""}${issue.message}`
+              ? // Our schemas' messages name the field in words; the path goes to data.field for forms.
+                issue.message
               : shape.message,
         data: {
           ...shape.data,
