@@ -42,8 +42,8 @@ const t = initTRPC
           appCode === "INTERNAL" && !app
             ? "Something went wrong on the server. It has been logged; try again."
             : issue
-              ? // Our schemas' messages name the field in words; the path goes to data.field for forms.
-                issue.message
+              ? // Name the field: zod's own messages ("Invalid UUID") do not.
+                `${issueField ? `${issueField}: ` : ""}${issue.message}`
               : shape.message,
         data: {
           ...shape.data,
