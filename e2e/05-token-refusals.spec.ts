@@ -9,6 +9,7 @@ import {
   type Person,
   relaxUserVerification,
   tapToSignIn,
+  type TokenOptions,
   test,
   trpcQuery,
 } from "./fixtures";
@@ -41,48 +42,56 @@ async function expectNothingCreated(admin: Person, name: string, before: string[
   await expect(admin.page.getByRole("region", { name: "Open invitations" })).toContainText(name);
 }
 
-test("a token without user verification cannot accept an invitation", async ({ admin, newPerson }) => {
-  const link = await invite(admin.page, { name: "Nora NoPIN", roles: ["approver"] });
+/**
+ * Invites `invitee` as an approver, who tries to accept with a token Chromium will not use when Keyward asks
+ * for user verification: no registration reaches the server. Then again with a client that does not insist
+ * on it, and the server refuses with `serverRefusal`. Neither attempt creates a member; the invitation stays.
+ */
+async function expectInvitationRefused(
+  admin: Person,
+  newPerson: (options?: TokenOptions) => Promise<Person>,
+  attempt: { invitee: string; token: TokenOptions; tokenName: string; serverRefusal: string },
+) {
+  const { invitee, tokenName } = attempt;
+  const link = await invite(admin.page, { name: invitee, roles: ["approver"] });
   const before = await memberTable(admin);
-  const nora = await newPerson({ hasUserVerification: false, isUserVerified: false });
-  const registrations = countPosts(nora.page, "/api/trpc/invitations.completeAccept");
+  const person = await newPerson(attempt.token);
+  const registrations = countPosts(person.page, "/api/trpc/invitations.completeAccept");
 
-  await acceptInvitation(nora.page, link, "Nora's old key");
-  await expect(pageAlert(nora.page)).toHaveText(CLIENT_REFUSAL);
+  await acceptInvitation(person.page, link, tokenName);
+  await expect(pageAlert(person.page)).toHaveText(CLIENT_REFUSAL);
   expect(registrations.count).toBe(0);
-  await expectNothingCreated(admin, "Nora NoPIN", before);
+  await expectNothingCreated(admin, invitee, before);
 
-  await relaxUserVerification(nora.page, "invitations.beginAccept");
-  await acceptInvitation(nora.page, link, "Nora's old key");
-  await expect(pageAlert(nora.page)).toHaveText(
-    "This token did not verify you (PIN or fingerprint). Keyward requires tokens with user verification: set a PIN on the token and try again.",
-  );
+  await relaxUserVerification(person.page, "invitations.beginAccept");
+  await acceptInvitation(person.page, link, tokenName);
+  await expect(pageAlert(person.page)).toHaveText(attempt.serverRefusal);
   expect(registrations.count).toBe(1);
-  await expectNothingCreated(admin, "Nora NoPIN", before);
+  await expectNothingCreated(admin, invitee, before);
+}
+
+test("a token without user verification cannot accept an invitation", async ({ admin, newPerson }) => {
+  await expectInvitationRefused(admin, newPerson, {
+    invitee: "Nora NoPIN",
+    token: { hasUserVerification: false, isUserVerified: false },
+    tokenName: "Nora's old key",
+    serverRefusal:
+      "This token did not verify you (PIN or fingerprint). Keyward requires tokens with user verification: set a PIN on the token and try again.",
+  });
 });
 
 test("a U2F key, a model outside the allow-list, cannot accept an invitation", async ({
   admin,
   newPerson,
 }) => {
-  const link = await invite(admin.page, { name: "Uma U2F", roles: ["approver"] });
-  const before = await memberTable(admin);
-  const uma = await newPerson({ protocol: "u2f" });
-  const registrations = countPosts(uma.page, "/api/trpc/invitations.completeAccept");
-
-  await acceptInvitation(uma.page, link, "Uma's U2F key");
-  await expect(pageAlert(uma.page)).toHaveText(CLIENT_REFUSAL);
-  expect(registrations.count).toBe(0);
-  await expectNothingCreated(admin, "Uma U2F", before);
-
-  // Without the UV requirement Chromium registers the key; its attestation names the all-zero AAGUID.
-  await relaxUserVerification(uma.page, "invitations.beginAccept");
-  await acceptInvitation(uma.page, link, "Uma's U2F key");
-  await expect(pageAlert(uma.page)).toHaveText(
-    "This token model (AAGUID 00000000-0000-0000-0000-000000000000) is not on this console's allow-list of approved hardware tokens. Use an approved token or ask an admin to add the model.",
-  );
-  expect(registrations.count).toBe(1);
-  await expectNothingCreated(admin, "Uma U2F", before);
+  await expectInvitationRefused(admin, newPerson, {
+    invitee: "Uma U2F",
+    token: { protocol: "u2f" },
+    tokenName: "Uma's U2F key",
+    // Without the UV requirement Chromium registers the key; its attestation names the all-zero AAGUID.
+    serverRefusal:
+      "This token model (AAGUID 00000000-0000-0000-0000-000000000000) is not on this console's allow-list of approved hardware tokens. Use an approved token or ask an admin to add the model.",
+  });
 });
 
 test("a token that fails user verification cannot sign in", async ({ newMember }) => {

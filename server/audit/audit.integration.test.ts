@@ -1,10 +1,10 @@
 // The audit trail on real databases: numbered and chained by the writer, append-only by trigger, committed
 // with the change it records or not at all, and gap-free under concurrent writers.
 import { asc, count, eq, gt, sql } from "drizzle-orm";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import type { Db } from "@/db/client";
 import { auditEvents, members } from "@/db/schema";
-import { createTestDatabase, type TestDatabase, testEngines } from "@/server/testing/test-db";
+import { testEngines, useTestDatabase } from "@/server/testing/test-db";
 import { type AppendInput, appendAudit } from "./append";
 import { GENESIS_HASH } from "./chain";
 import { verifyStoredChain } from "./read";
@@ -48,16 +48,11 @@ async function driverError(attempt: Promise<unknown>): Promise<{ message: string
 }
 
 describe.each(testEngines())("the audit trail on %s", (engine) => {
-  let database: TestDatabase;
+  const database = useTestDatabase(engine);
   let db: Db;
 
-  beforeAll(async () => {
-    database = await createTestDatabase(engine);
-    db = database.db;
-  });
-
-  afterAll(async () => {
-    await database.drop();
+  beforeAll(() => {
+    db = database();
   });
 
   it("numbers events 1, 2, 3… and links each to the previous event's hash", async () => {
@@ -189,18 +184,10 @@ describe.each(testEngines())("the audit trail on %s", (engine) => {
 });
 
 describe.runIf(testEngines().includes("postgres"))("concurrent appends on postgres", () => {
-  let database: TestDatabase;
-
-  beforeAll(async () => {
-    database = await createTestDatabase("postgres");
-  });
-
-  afterAll(async () => {
-    await database.drop();
-  });
+  const database = useTestDatabase("postgres");
 
   it("gives 20 transactions appending at once seq 1..20, no gaps or duplicates, and an intact chain", async () => {
-    const { db } = database;
+    const db = database();
     const written = await Promise.all(
       Array.from({ length: 20 }, () =>
         db.transaction(async (tx) => {

@@ -3,7 +3,7 @@
 // challenge. A refusal is audited (token.refused) while nothing of the person or token is stored.
 import { randomUUID } from "node:crypto";
 import { and, asc, count, eq } from "drizzle-orm";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import type { Db } from "@/db/client";
 import { auditEvents, credentials, invitations, members } from "@/db/schema";
 import type { Acting } from "@/server/members/guards";
@@ -13,55 +13,23 @@ import {
   createInvitation,
 } from "@/server/members/invitations";
 import { beginAddToken, completeAddToken } from "@/server/members/tokens";
-import {
-  DEFAULT_ORIGIN,
-  SoftAuthenticator,
-  type SoftAuthenticatorOptions,
-} from "@/server/testing/soft-authenticator";
-import { createTestDatabase, type TestDatabase, testEngines } from "@/server/testing/test-db";
+import { firstAdmin, TEST_WEBAUTHN_CONFIG } from "@/server/testing/identity-fixtures";
+import { SoftAuthenticator, type SoftAuthenticatorOptions } from "@/server/testing/soft-authenticator";
+import { testEngines, useTestDatabase } from "@/server/testing/test-db";
 import type { WebAuthnConfig } from "./config";
-import { setupCodeSchema } from "./schemas";
-import { beginSetup, completeSetup, issueSetupCode } from "./setup-code";
 
-const openConfig: WebAuthnConfig = {
-  rpId: "localhost",
-  rpName: "Keyward",
-  origin: DEFAULT_ORIGIN,
-  aaguidAllowList: [],
-  challengeTtlMs: 5 * 60_000,
-};
+/** No AAGUID allow-list: any model may register. Tests that want one set it on a copy. */
+const openConfig = TEST_WEBAUTHN_CONFIG;
 const NOW = new Date("2026-04-02T09:00:00.000Z");
 
-/** The first admin, through the real setup ceremony. */
-async function firstAdmin(db: Db): Promise<Acting> {
-  const issued = await issueSetupCode(db, { now: NOW, ttlMs: 60_000 });
-  if (!issued) throw new Error("an admin already exists");
-  const code = setupCodeSchema.parse(issued.code);
-  const options = await beginSetup(db, openConfig, { code, name: "Ada Admin", now: NOW });
-  const response = new SoftAuthenticator().register(options);
-  const { memberId } = await completeSetup(db, openConfig, {
-    code,
-    name: "Ada Admin",
-    tokenName: "Key",
-    response,
-    now: NOW,
-  });
-  return { id: memberId, roles: ["admin"] };
-}
-
 describe.each(testEngines())("token registration refusals on %s", (engine) => {
-  let database: TestDatabase;
+  const database = useTestDatabase(engine);
   let db: Db;
   let admin: Acting;
 
   beforeAll(async () => {
-    database = await createTestDatabase(engine);
-    db = database.db;
-    admin = await firstAdmin(db);
-  });
-
-  afterAll(async () => {
-    await database.drop();
+    db = database();
+    admin = (await firstAdmin(db, { now: NOW })).acting;
   });
 
   /** An open invitation, and a token of a model no other test uses. */

@@ -2,40 +2,27 @@
 // is single-use, expires, burns after too many wrong guesses, and turns exactly one person into admin.
 // The tests in a block share one database and run in order: the last ones complete the setup.
 import { and, asc, eq } from "drizzle-orm";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import type { Db } from "@/db/client";
 import { auditEvents, credentials, members, setupCodes } from "@/db/schema";
 import { verifyStoredChain } from "@/server/audit/read";
-import { DEFAULT_AAGUID, DEFAULT_ORIGIN, SoftAuthenticator } from "@/server/testing/soft-authenticator";
-import { createTestDatabase, type TestDatabase, testEngines } from "@/server/testing/test-db";
-import type { WebAuthnConfig } from "./config";
+import { TEST_WEBAUTHN_CONFIG as config } from "@/server/testing/identity-fixtures";
+import { DEFAULT_AAGUID, SoftAuthenticator } from "@/server/testing/soft-authenticator";
+import { testEngines, useTestDatabase } from "@/server/testing/test-db";
 import { setupCodeSchema } from "./schemas";
 import { sha256Hex } from "./secrets";
 import { beginSetup, completeSetup, issueSetupCode, MAX_SETUP_ATTEMPTS, setupPending } from "./setup-code";
-
-const config: WebAuthnConfig = {
-  rpId: "localhost",
-  rpName: "Keyward",
-  origin: DEFAULT_ORIGIN,
-  aaguidAllowList: [],
-  challengeTtlMs: 5 * 60_000,
-};
 
 const T0 = new Date("2026-04-01T08:00:00.000Z");
 const TTL_MS = 15 * 60_000;
 const later = (ms: number) => new Date(T0.getTime() + ms);
 
 describe.each(testEngines())("first-admin setup on %s", (engine) => {
-  let database: TestDatabase;
+  const database = useTestDatabase(engine);
   let db: Db;
 
-  beforeAll(async () => {
-    database = await createTestDatabase(engine);
-    db = database.db;
-  });
-
-  afterAll(async () => {
-    await database.drop();
+  beforeAll(() => {
+    db = database();
   });
 
   /** Issues a code and returns it as the setup form submits it (normalised by the procedure's input schema). */

@@ -1,99 +1,39 @@
 // Username-less sign-in and server-side sessions on real databases: who gets in, who is refused and why
 // (each refusal audited), and when a session ends — idle, expired, member suspended, token revoked.
 import { and, asc, eq } from "drizzle-orm";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import type { Db } from "@/db/client";
-import { auditEvents, credentials, type Role, sessions } from "@/db/schema";
-import type { Acting } from "@/server/members/guards";
-import {
-  beginAcceptInvitation,
-  completeAcceptInvitation,
-  createInvitation,
-} from "@/server/members/invitations";
+import { auditEvents, credentials, sessions } from "@/db/schema";
 import { suspendMember } from "@/server/members/members";
 import { beginAddToken, completeAddToken, revokeToken } from "@/server/members/tokens";
 import {
-  type AuthenticationOverrides,
-  DEFAULT_ORIGIN,
-  SoftAuthenticator,
-} from "@/server/testing/soft-authenticator";
-import { createTestDatabase, type TestDatabase, testEngines } from "@/server/testing/test-db";
-import type { WebAuthnConfig } from "./config";
-import { setupCodeSchema } from "./schemas";
+  TEST_WEBAUTHN_CONFIG as config,
+  firstAdmin,
+  invitedMember,
+  type Person,
+} from "@/server/testing/identity-fixtures";
+import { type AuthenticationOverrides, SoftAuthenticator } from "@/server/testing/soft-authenticator";
+import { testEngines, useTestDatabase } from "@/server/testing/test-db";
 import { resumeSession, type SessionPolicy } from "./sessions";
-import { beginSetup, completeSetup, issueSetupCode } from "./setup-code";
 import { beginSignIn, completeSignIn, type SignInFailure } from "./sign-in";
 
-const config: WebAuthnConfig = {
-  rpId: "localhost",
-  rpName: "Keyward",
-  origin: DEFAULT_ORIGIN,
-  aaguidAllowList: [],
-  challengeTtlMs: 5 * 60_000,
-};
 const MINUTE = 60_000;
 const policy: SessionPolicy = { idleMs: 15 * MINUTE, maxMs: 60 * MINUTE };
 const T0 = new Date("2026-04-03T07:00:00.000Z");
 const at = (minutes: number) => new Date(T0.getTime() + minutes * MINUTE);
 
-type Person = { acting: Acting; token: SoftAuthenticator };
-
-/** The first admin, through the real setup ceremony. */
-async function firstAdmin(db: Db): Promise<Person> {
-  const issued = await issueSetupCode(db, { now: T0, ttlMs: MINUTE });
-  if (!issued) throw new Error("an admin already exists");
-  const code = setupCodeSchema.parse(issued.code);
-  const token = new SoftAuthenticator();
-  const options = await beginSetup(db, config, { code, name: "Ada Admin", now: T0 });
-  const response = token.register(options);
-  const { memberId } = await completeSetup(db, config, {
-    code,
-    name: "Ada Admin",
-    tokenName: "Key",
-    response,
-    now: T0,
-  });
-  return { acting: { id: memberId, roles: ["admin"] }, token };
-}
-
-let people = 0;
-/** A new member with one token, invited by `admin` and accepted through the real ceremony. */
-async function invited(db: Db, admin: Acting, roles: Role[] = ["approver"]): Promise<Person> {
-  const name = `Member ${++people}`;
-  const { secret } = await createInvitation(db, {
-    actor: admin,
-    name,
-    roles,
-    groups: [],
-    ttlMs: 60 * MINUTE,
-    now: T0,
-  });
-  const token = new SoftAuthenticator();
-  const options = await beginAcceptInvitation(db, config, { secret, now: T0 });
-  const response = token.register(options);
-  const { memberId } = await completeAcceptInvitation(db, config, {
-    secret,
-    tokenName: "Key",
-    response,
-    now: T0,
-  });
-  return { acting: { id: memberId, roles }, token };
-}
-
 describe.each(testEngines())("sign-in and sessions on %s", (engine) => {
-  let database: TestDatabase;
+  const database = useTestDatabase(engine);
   let db: Db;
   let admin: Person;
 
   beforeAll(async () => {
-    database = await createTestDatabase(engine);
-    db = database.db;
-    admin = await firstAdmin(db);
+    db = database();
+    admin = await firstAdmin(db, { now: T0 });
   });
 
-  afterAll(async () => {
-    await database.drop();
-  });
+  /** A new approver with one token, invited by the admin and accepted at T0. */
+  const invited = () => invitedMember(db, admin.acting, { now: T0, roles: ["approver"] });
 
   async function signIn(token: SoftAuthenticator, now = T0, overrides: AuthenticationOverrides = {}) {
     const options = await beginSignIn(db, config, now);
@@ -168,7 +108,7 @@ describe.each(testEngines())("sign-in and sessions on %s", (engine) => {
     });
 
     it("refuses a replayed assertion (the same response sent twice)", async () => {
-      const { token } = await invited(db, admin.acting);
+      const { token } = await invited();
       const options = await beginSignIn(db, config, T0);
       const response = token.authenticate(options);
       await completeSignIn(db, config, { response, now: T0, policy });
@@ -185,7 +125,7 @@ describe.each(testEngines())("sign-in and sessions on %s", (engine) => {
       ["goes backwards", -1],
       ["stays the same", 0],
     ])("refuses a token whose counter %s, and records the suspected clone", async (_, delta) => {
-      const { token } = await invited(db, admin.acting);
+      const { token } = await invited();
       await signIn(token);
       await signIn(token);
       const stored = token.counter;
@@ -200,7 +140,7 @@ describe.each(testEngines())("sign-in and sessions on %s", (engine) => {
     });
 
     it("accepts a token that keeps no counter (always 0)", async () => {
-      const { token } = await invited(db, admin.acting);
+      const { token } = await invited();
       await signIn(token, T0, { counter: 0 });
       await expect(signIn(token, at(1), { counter: 0 })).resolves.toMatchObject({
         memberId: expect.any(String),
@@ -208,7 +148,7 @@ describe.each(testEngines())("sign-in and sessions on %s", (engine) => {
     });
 
     it("refuses an assertion without user verification", async () => {
-      const { token } = await invited(db, admin.acting);
+      const { token } = await invited();
       const counter = await storedCounter(token);
       await expectRefused(
         () => signIn(token, T0, { userVerified: false }),
@@ -222,8 +162,8 @@ describe.each(testEngines())("sign-in and sessions on %s", (engine) => {
     });
 
     it("refuses an assertion whose user handle names another person (WebAuthn §7.2 step 6)", async () => {
-      const { token } = await invited(db, admin.acting);
-      const other = await invited(db, admin.acting);
+      const { token } = await invited();
+      const other = await invited();
       await expectRefused(
         () => signIn(token, T0, { userHandle: other.token.userHandle ?? null }),
         token,
@@ -237,13 +177,13 @@ describe.each(testEngines())("sign-in and sessions on %s", (engine) => {
     });
 
     it("refuses a revoked token", async () => {
-      const member = await invited(db, admin.acting);
+      const member = await invited();
       await revokeToken(db, { actor: admin.acting, credentialId: member.token.credentialId, now: T0 });
       await expectRefused(() => signIn(member.token, at(1)), member.token, "token_revoked");
     });
 
     it("refuses a suspended member", async () => {
-      const member = await invited(db, admin.acting);
+      const member = await invited();
       await suspendMember(db, { actor: admin.acting, memberId: member.acting.id, now: T0 });
       await expectRefused(() => signIn(member.token, at(1)), member.token, "member_suspended");
     });
@@ -251,7 +191,7 @@ describe.each(testEngines())("sign-in and sessions on %s", (engine) => {
 
   describe("sessions", () => {
     it("stay live while used within the idle timeout, and end after it with reason idle", async () => {
-      const { token } = await invited(db, admin.acting);
+      const { token } = await invited();
       const { sessionId, memberId } = await signIn(token);
       expect((await resume(sessionId, at(10)))?.member.id).toBe(memberId);
       expect((await resume(sessionId, at(24)))?.member.id).toBe(memberId); // 14 min after the last request
@@ -265,7 +205,7 @@ describe.each(testEngines())("sign-in and sessions on %s", (engine) => {
     });
 
     it("end at the absolute timeout with reason expired, however active they are", async () => {
-      const { token } = await invited(db, admin.acting);
+      const { token } = await invited();
       const { sessionId } = await signIn(token);
       for (let minute = 10; minute < 60; minute += 10)
         expect(await resume(sessionId, at(minute))).not.toBeNull();
@@ -276,7 +216,7 @@ describe.each(testEngines())("sign-in and sessions on %s", (engine) => {
     });
 
     it("end when the member is suspended", async () => {
-      const member = await invited(db, admin.acting);
+      const member = await invited();
       const first = await signIn(member.token);
       const second = await signIn(member.token, at(1));
       const { sessionsEnded } = await suspendMember(db, {
@@ -294,7 +234,7 @@ describe.each(testEngines())("sign-in and sessions on %s", (engine) => {
     });
 
     it("end when the token they were signed in with is revoked, and only those", async () => {
-      const member = await invited(db, admin.acting);
+      const member = await invited();
       const spare = new SoftAuthenticator();
       const options = await beginAddToken(db, config, { memberId: member.acting.id, now: T0 });
       const response = spare.register(options);

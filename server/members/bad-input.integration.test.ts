@@ -11,35 +11,14 @@ import type { Db } from "@/db/client";
 import { auditEvents, invitations, members } from "@/db/schema";
 import { createCaller } from "@/server/api/root";
 import { createContext } from "@/server/api/trpc";
-import type { WebAuthnConfig } from "@/server/auth/config";
-import { setupCodeSchema } from "@/server/auth/schemas";
 import { resumeSession } from "@/server/auth/sessions";
-import { beginSetup, completeSetup, issueSetupCode } from "@/server/auth/setup-code";
 import { beginSignIn, completeSignIn } from "@/server/auth/sign-in";
-import { DEFAULT_ORIGIN, SoftAuthenticator } from "@/server/testing/soft-authenticator";
-import { createTestDatabase, type TestDatabase, testEngines } from "@/server/testing/test-db";
+import { TEST_WEBAUTHN_CONFIG as config, firstAdmin } from "@/server/testing/identity-fixtures";
+import type { SoftAuthenticator } from "@/server/testing/soft-authenticator";
+import { testEngines, useTestDatabase } from "@/server/testing/test-db";
 
-const config: WebAuthnConfig = {
-  rpId: "localhost",
-  rpName: "Keyward",
-  origin: DEFAULT_ORIGIN,
-  aaguidAllowList: [],
-  challengeTtlMs: 5 * 60_000,
-};
 const T0 = new Date("2026-04-06T10:00:00.000Z");
 const policy = { idleMs: 15 * 60_000, maxMs: 8 * 3_600_000 };
-
-/** The first admin's token, through the real setup ceremony. */
-async function firstAdmin(db: Db): Promise<SoftAuthenticator> {
-  const issued = await issueSetupCode(db, { now: T0, ttlMs: 60_000 });
-  if (!issued) throw new Error("an admin already exists");
-  const code = setupCodeSchema.parse(issued.code);
-  const token = new SoftAuthenticator();
-  const options = await beginSetup(db, config, { code, name: "Ada Admin", now: T0 });
-  const response = token.register(options);
-  await completeSetup(db, config, { code, name: "Ada Admin", tokenName: "Key", response, now: T0 });
-  return token;
-}
 
 /** Expects BAD_REQUEST from input validation and returns the fields the validation named. */
 async function badRequestFields(call: Promise<unknown>): Promise<string[]> {
@@ -56,7 +35,7 @@ async function badRequestFields(call: Promise<unknown>): Promise<string[]> {
 }
 
 describe.each(testEngines())("bad input through the API on %s", (engine) => {
-  let database: TestDatabase;
+  const database = useTestDatabase(engine);
   let db: Db;
   let adminToken: SoftAuthenticator;
   let dataDir: string;
@@ -67,15 +46,13 @@ describe.each(testEngines())("bad input through the API on %s", (engine) => {
     vi.stubEnv("KEYWARD_DATA_DIR", dataDir);
     vi.stubEnv("AUTH_SECRET", "s".repeat(32));
     vi.stubEnv("KEYWARD_HSM_PIN", "123456");
-    database = await createTestDatabase(engine);
-    db = database.db;
-    adminToken = await firstAdmin(db);
+    db = database();
+    adminToken = (await firstAdmin(db, { now: T0 })).token;
   });
 
-  afterAll(async () => {
+  afterAll(() => {
     vi.unstubAllEnvs();
     rmSync(dataDir, { recursive: true, force: true });
-    await database.drop();
   });
 
   /** The API as the admin sees it after signing in with their token. */

@@ -1,17 +1,15 @@
 // Invitations on real databases: only admins create them, the link works once and only until it expires or
 // is revoked, accepting gives exactly the invited roles and groups, and only the secret's hash is stored.
 import { and, count, eq, sql } from "drizzle-orm";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
 import type { Db } from "@/db/client";
 import { queryRows } from "@/db/rows";
 import { auditEvents, credentials, invitations, members, type Role } from "@/db/schema";
-import type { WebAuthnConfig } from "@/server/auth/config";
-import { setupCodeSchema } from "@/server/auth/schemas";
 import { sha256Hex } from "@/server/auth/secrets";
-import { beginSetup, completeSetup, issueSetupCode } from "@/server/auth/setup-code";
-import { DEFAULT_ORIGIN, SoftAuthenticator } from "@/server/testing/soft-authenticator";
-import { createTestDatabase, type TestDatabase, testEngines } from "@/server/testing/test-db";
+import { TEST_WEBAUTHN_CONFIG as config, firstAdmin } from "@/server/testing/identity-fixtures";
+import { SoftAuthenticator } from "@/server/testing/soft-authenticator";
+import { testEngines, useTestDatabase } from "@/server/testing/test-db";
 import type { Acting } from "./guards";
 import {
   beginAcceptInvitation,
@@ -21,47 +19,18 @@ import {
   revokeInvitation,
 } from "./invitations";
 
-const config: WebAuthnConfig = {
-  rpId: "localhost",
-  rpName: "Keyward",
-  origin: DEFAULT_ORIGIN,
-  aaguidAllowList: [],
-  challengeTtlMs: 5 * 60_000,
-};
 const HOUR = 3_600_000;
 const T0 = new Date("2026-04-04T12:00:00.000Z");
 const at = (ms: number) => new Date(T0.getTime() + ms);
 
-/** The first admin, through the real setup ceremony. */
-async function firstAdmin(db: Db): Promise<Acting> {
-  const issued = await issueSetupCode(db, { now: T0, ttlMs: HOUR });
-  if (!issued) throw new Error("an admin already exists");
-  const code = setupCodeSchema.parse(issued.code);
-  const options = await beginSetup(db, config, { code, name: "Ada Admin", now: T0 });
-  const response = new SoftAuthenticator().register(options);
-  const { memberId } = await completeSetup(db, config, {
-    code,
-    name: "Ada Admin",
-    tokenName: "Key",
-    response,
-    now: T0,
-  });
-  return { id: memberId, roles: ["admin"] };
-}
-
 describe.each(testEngines())("invitations on %s", (engine) => {
-  let database: TestDatabase;
+  const database = useTestDatabase(engine);
   let db: Db;
   let admin: Acting;
 
   beforeAll(async () => {
-    database = await createTestDatabase(engine);
-    db = database.db;
-    admin = await firstAdmin(db);
-  });
-
-  afterAll(async () => {
-    await database.drop();
+    db = database();
+    admin = (await firstAdmin(db, { now: T0 })).acting;
   });
 
   let people = 0;

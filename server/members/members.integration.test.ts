@@ -2,90 +2,34 @@
 // active admin able to sign in.
 // The guard tests rely on Ada (setup's admin) being the only admin who can sign in, as each test leaves it.
 import { and, eq } from "drizzle-orm";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import type { Db } from "@/db/client";
 import { auditEvents, credentials, members, type Role } from "@/db/schema";
-import type { WebAuthnConfig } from "@/server/auth/config";
-import { setupCodeSchema } from "@/server/auth/schemas";
-import { beginSetup, completeSetup, issueSetupCode } from "@/server/auth/setup-code";
 import {
-  AuthenticatorRefusedError,
-  DEFAULT_ORIGIN,
-  SoftAuthenticator,
-} from "@/server/testing/soft-authenticator";
-import { createTestDatabase, type TestDatabase, testEngines } from "@/server/testing/test-db";
-import type { Acting } from "./guards";
-import { beginAcceptInvitation, completeAcceptInvitation, createInvitation } from "./invitations";
+  TEST_WEBAUTHN_CONFIG as config,
+  firstAdmin,
+  invitedMember,
+  type Person,
+} from "@/server/testing/identity-fixtures";
+import { AuthenticatorRefusedError, SoftAuthenticator } from "@/server/testing/soft-authenticator";
+import { testEngines, useTestDatabase } from "@/server/testing/test-db";
 import { suspendMember, updateMember } from "./members";
 import { beginAddToken, completeAddToken, listTokens, revokeToken } from "./tokens";
 
-const config: WebAuthnConfig = {
-  rpId: "localhost",
-  rpName: "Keyward",
-  origin: DEFAULT_ORIGIN,
-  aaguidAllowList: [],
-  challengeTtlMs: 5 * 60_000,
-};
 const T0 = new Date("2026-04-05T10:00:00.000Z");
 
-type Person = { acting: Acting; token: SoftAuthenticator };
-
-/** The first admin, through the real setup ceremony. */
-async function firstAdmin(db: Db): Promise<Person> {
-  const issued = await issueSetupCode(db, { now: T0, ttlMs: 60_000 });
-  if (!issued) throw new Error("an admin already exists");
-  const code = setupCodeSchema.parse(issued.code);
-  const token = new SoftAuthenticator();
-  const options = await beginSetup(db, config, { code, name: "Ada Admin", now: T0 });
-  const response = token.register(options);
-  const { memberId } = await completeSetup(db, config, {
-    code,
-    name: "Ada Admin",
-    tokenName: "Key",
-    response,
-    now: T0,
-  });
-  return { acting: { id: memberId, roles: ["admin"] }, token };
-}
-
-let people = 0;
-/** A new member with one token, invited by `admin` and accepted through the real ceremony. */
-async function invited(db: Db, admin: Acting, roles: Role[] = ["operator"]): Promise<Person> {
-  const name = `Member ${++people}`;
-  const { secret } = await createInvitation(db, {
-    actor: admin,
-    name,
-    roles,
-    groups: [],
-    ttlMs: 3_600_000,
-    now: T0,
-  });
-  const token = new SoftAuthenticator();
-  const options = await beginAcceptInvitation(db, config, { secret, now: T0 });
-  const response = token.register(options);
-  const { memberId } = await completeAcceptInvitation(db, config, {
-    secret,
-    tokenName: "Key",
-    response,
-    now: T0,
-  });
-  return { acting: { id: memberId, roles }, token };
-}
-
 describe.each(testEngines())("tokens and members on %s", (engine) => {
-  let database: TestDatabase;
+  const database = useTestDatabase(engine);
   let db: Db;
   let admin: Person;
 
   beforeAll(async () => {
-    database = await createTestDatabase(engine);
-    db = database.db;
-    admin = await firstAdmin(db);
+    db = database();
+    admin = await firstAdmin(db, { now: T0 });
   });
 
-  afterAll(async () => {
-    await database.drop();
-  });
+  /** A new member (an operator unless told otherwise) with one token "Key", invited by the admin at T0. */
+  const invited = (roles?: Role[]) => invitedMember(db, admin.acting, { now: T0, roles });
 
   async function token(id: string) {
     const [row] = await db.select().from(credentials).where(eq(credentials.id, id));
@@ -101,7 +45,7 @@ describe.each(testEngines())("tokens and members on %s", (engine) => {
 
   describe("tokens", () => {
     it("lets a member add a second token and revoke one of their own", async () => {
-      const m = await invited(db, admin.acting);
+      const m = await invited();
       const options = await beginAddToken(db, config, { memberId: m.acting.id, now: T0 });
       // The browser will not register a token already on file for this person.
       expect(options.excludeCredentials?.map((c) => c.id)).toEqual([m.token.credentialId]);
@@ -132,8 +76,8 @@ describe.each(testEngines())("tokens and members on %s", (engine) => {
     });
 
     it("refuses a member revoking their last token, and another person's token looks like no token", async () => {
-      const m = await invited(db, admin.acting);
-      const other = await invited(db, admin.acting);
+      const m = await invited();
+      const other = await invited();
       await expect(
         revokeToken(db, { actor: m.acting, credentialId: m.token.credentialId, now: T0 }),
       ).rejects.toMatchObject({ code: "FORBIDDEN" });
@@ -149,7 +93,7 @@ describe.each(testEngines())("tokens and members on %s", (engine) => {
     });
 
     it("lets an admin revoke another person's token, even their last", async () => {
-      const m = await invited(db, admin.acting);
+      const m = await invited();
       await revokeToken(db, { actor: admin.acting, credentialId: m.token.credentialId, now: T0 });
       expect(await token(m.token.credentialId)).toMatchObject({ revokedAt: T0, revokedBy: admin.acting.id });
     });
@@ -167,7 +111,7 @@ describe.each(testEngines())("tokens and members on %s", (engine) => {
 
   describe("members", () => {
     it("refuses suspending yourself, and suspensions by a non-admin", async () => {
-      const m = await invited(db, admin.acting);
+      const m = await invited();
       await expect(
         suspendMember(db, { actor: admin.acting, memberId: admin.acting.id, now: T0 }),
       ).rejects.toMatchObject({ code: "CONFLICT" });
@@ -178,7 +122,7 @@ describe.each(testEngines())("tokens and members on %s", (engine) => {
     });
 
     it("refuses to suspend the last admin when two admins suspend each other at once", async () => {
-      const second = await invited(db, admin.acting, ["admin"]);
+      const second = await invited(["admin"]);
       await suspendMember(db, { actor: admin.acting, memberId: second.acting.id, now: T0 });
       // The second admin's request passed its role check before the suspension landed.
       await expect(
@@ -200,7 +144,7 @@ describe.each(testEngines())("tokens and members on %s", (engine) => {
       await expect(demoteAda()).rejects.toMatchObject({ code: "CONFLICT" });
       expect((await member(admin.acting.id)).roles).toEqual(["admin"]);
 
-      const other = await invited(db, admin.acting, ["admin"]);
+      const other = await invited(["admin"]);
       await updateMember(db, {
         actor: admin.acting,
         memberId: other.acting.id,

@@ -2,7 +2,8 @@
 // is set (created for the run, dropped after), so integration suites run on both engines.
 import { randomBytes } from "node:crypto";
 import pg from "pg";
-import { type Database, openDatabase } from "@/db/client";
+import { afterAll, beforeAll } from "vitest";
+import { type Database, type Db, openDatabase } from "@/db/client";
 
 export type TestEngine = "pglite" | "postgres";
 
@@ -44,5 +45,24 @@ export async function createTestDatabase(engine: TestEngine): Promise<TestDataba
         await cleanup.end();
       }
     },
+  };
+}
+
+/**
+ * A fresh database on `engine` for the enclosing describe block: created in a beforeAll hook (registered
+ * now, so it runs before the block's own), dropped in an afterAll. Returns a getter for it, valid in hooks
+ * and tests once the database is open.
+ */
+export function useTestDatabase(engine: TestEngine): () => Db {
+  let database: TestDatabase | undefined;
+  beforeAll(async () => {
+    database = await createTestDatabase(engine);
+  });
+  afterAll(async () => {
+    await database?.drop();
+  });
+  return () => {
+    if (!database) throw new Error("the test database is not open yet: use it in a hook or a test");
+    return database.db;
   };
 }
