@@ -5,6 +5,7 @@ import {
   HSM_REASONS,
   HsmError,
   type HsmErrorReason,
+  hsmError,
   hsmMessage,
   reasonForCkr,
   toHsmError,
@@ -77,7 +78,7 @@ describe("classification (STACK.md error classes)", () => {
 
   it("maps every reason to a class and a message", () => {
     const reasons = Object.keys(HSM_REASONS).filter((r): r is HsmErrorReason => r in HSM_REASONS);
-    expect(reasons).toHaveLength(15);
+    expect(reasons).toHaveLength(18);
     for (const reason of reasons) expect(hsmMessage(reason, ctx).length).toBeGreaterThan(20);
   });
 });
@@ -128,5 +129,34 @@ describe("context-dependent mapping", () => {
   it("passes an HsmError through unchanged", () => {
     const original = new HsmError("token-missing", "no token");
     expect(toHsmError(original, ctx)).toBe(original);
+  });
+});
+
+describe("the reasons the key operations and the pool add", () => {
+  it("key-missing names the key reference when there is one", () => {
+    const err = toHsmError(pkcs11Error("CKR_KEY_HANDLE_INVALID", 0x60), { ...ctx, key: "ab".repeat(16) });
+    expect(err.reason).toBe("key-missing");
+    expect(err.message).toContain(`No key with reference ${"ab".repeat(16)}`);
+  });
+
+  it("key-not-wrappable is a configuration error and our bug (INTERNAL), never retried", () => {
+    const err = hsmError("key-not-wrappable", { ...ctx, operation: "wrapKey", key: "cd".repeat(16) });
+    expect(err).toMatchObject({ reason: "key-not-wrappable", kind: "configuration", code: "INTERNAL" });
+    expect(err.message).toContain("never-exportable");
+  });
+
+  it("busy may be retried elsewhere (nothing reached the HSM); a timeout is maybe-done", () => {
+    expect(hsmError("busy", ctx)).toMatchObject({ kind: "device", code: "HSM_UNAVAILABLE" });
+    const timeout = hsmError("timeout", { ...ctx, timeoutMs: 5000 });
+    expect(timeout).toMatchObject({ kind: "outcome-unknown", code: "HSM_UNAVAILABLE" });
+    expect(timeout.message).toContain("within 5000 ms");
+    expect(timeout.message).toContain("maybe-done");
+  });
+
+  it("mechanism-unsupported says what exactly is missing when it is known", () => {
+    const err = toHsmError(pkcs11Error("CKR_KEY_NOT_WRAPPABLE", 0x69), ctx);
+    expect(err.reason).toBe("refused");
+    const unsupported = hsmError("mechanism-unsupported", { ...ctx, mechanism: "wrapping Ed25519 keys" });
+    expect(unsupported.message).toContain("does not support wrapping Ed25519 keys");
   });
 });

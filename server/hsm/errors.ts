@@ -27,11 +27,18 @@ export const HSM_REASONS = {
   // The HSM's own rules forbid what was asked (sensitive value, unwrappable key, read-only attribute).
   refused: "configuration",
   "key-missing": "configuration",
+  // A never-exportable key asked to leave the HSM (backup, clone): refused by us before the HSM is asked.
+  "key-not-wrappable": "configuration",
   // Arguments, templates or data the HSM rejects: a bug on our side, never fixed by retrying.
   "invalid-request": "configuration",
   "session-lost": "stale-session",
   "device-failed": "device",
+  // Every session is in use and the waiting queue is full: nothing reached the HSM, so it is safe to retry
+  // later or on another HSM, which is what the device kind tells a caller to do.
+  busy: "device",
   "outcome-unknown": "outcome-unknown",
+  // No answer within the call's deadline: the HSM may still carry the call out.
+  timeout: "outcome-unknown",
 } as const satisfies Record<string, HsmErrorKind>;
 
 export type HsmErrorReason = keyof typeof HSM_REASONS;
@@ -44,6 +51,12 @@ export type HsmErrorContext = {
   library?: string;
   softhsmConf?: string;
   role?: "user" | "so";
+  /** The key reference (hex CKA_ID) the call was about, so "not found" names the key. */
+  key?: string;
+  /** What exactly the token lacks, when "mechanism-unsupported" needs more than the CKR name. */
+  mechanism?: string;
+  /** The deadline a "timeout" missed. */
+  timeoutMs?: number;
 };
 
 export class HsmError extends AppError {
@@ -56,7 +69,11 @@ export class HsmError extends AppError {
     options?: { cause?: unknown },
   ) {
     // A request the HSM refuses is our bug (500); everything else means the HSM cannot serve now (503).
-    const internal = reason === "refused" || reason === "key-missing" || reason === "invalid-request";
+    const internal =
+      reason === "refused" ||
+      reason === "key-missing" ||
+      reason === "key-not-wrappable" ||
+      reason === "invalid-request";
     super(internal ? "INTERNAL" : "HSM_UNAVAILABLE", message, options);
     this.kind = HSM_REASONS[reason];
   }
@@ -171,22 +188,35 @@ export function hsmMessage(reason: HsmErrorReason, ctx: HsmErrorContext, ckr?: s
     case "login-conflict":
       return `${token} already has another role or a read-only session open in this process${code}; run the security officer steps in their own process (scripts/hsm-setup.ts).`;
     case "mechanism-unsupported":
-      return `${token} does not support the mechanism or curve asked for${code}; Keyward needs ECDSA on secp256k1 and P-256 and EdDSA on Ed25519.`;
+      return `${token} does not support ${ctx.mechanism ?? "the mechanism or curve asked for"}${code}; Keyward needs ECDSA on secp256k1 and P-256, EdDSA on Ed25519 and AES key wrap with padding for backups.`;
     case "kek-missing":
       return `${token} has no trusted backup key-encryption key; ${START_HINT}.`;
     case "refused":
       return `${token} refused the request under its key rules${code} during ${ctx.operation}; this is a bug in Keyward, not something to retry.`;
     case "key-missing":
-      return `The key or object used in ${ctx.operation} no longer exists on ${token}${code}.`;
+      return ctx.key === undefined
+        ? `The key or object used in ${ctx.operation} no longer exists on ${token}${code}.`
+        : `No key with reference ${ctx.key} exists on ${token}${code}: it was destroyed, or never created or cloned there.`;
+    case "key-not-wrappable":
+      return `Key ${ctx.key ?? ""} on ${token} was created never-exportable (CKA_EXTRACTABLE false), so it cannot be wrapped for a backup or a clone; only keys created "wrapped-only" can leave the HSM, and only wrapped.`;
     case "invalid-request":
       return `${token} rejected the arguments of ${ctx.operation}${code}; this is a bug in Keyward, not something to retry.`;
     case "session-lost":
       return `The session with ${token} was lost${code}; open a new session, log in again and retry.`;
     case "device-failed":
       return `${token} failed${code} during ${ctx.operation}; retry on another HSM or check the device.`;
+    case "busy":
+      return `${token} is busy: every session is in use and the queue of waiting calls is full during ${ctx.operation}. Nothing reached the HSM; retry a moment later or on another HSM.`;
     case "outcome-unknown":
       return `${token} gave no clear answer${code} during ${ctx.operation}; the call may have taken effect, so treat the operation as maybe-done.`;
+    case "timeout":
+      return `${token} did not answer ${ctx.operation} within ${ctx.timeoutMs ?? "the allowed"} ms; the call may still take effect, so treat the operation as maybe-done.`;
   }
+}
+
+/** An HsmError for a condition Keyward detects itself (no CKR), with the one message for its reason. */
+export function hsmError(reason: HsmErrorReason, ctx: HsmErrorContext): HsmError {
+  return new HsmError(reason, hsmMessage(reason, ctx), { operation: ctx.operation });
 }
 
 /**

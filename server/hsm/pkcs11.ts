@@ -3,6 +3,7 @@
 import "server-only";
 import pkcs11js from "pkcs11js";
 import type { PKCS11, Template } from "pkcs11js";
+import type { Curve } from "./curves";
 import { ckrOf, HsmError, type HsmErrorContext, hsmMessage, toHsmError } from "./errors";
 
 /** Where the token lives. `softhsmConf` is SoftHSM's own config file; other libraries ignore it. */
@@ -20,6 +21,9 @@ export const MECHANISM = {
   edwardsKeyPairGen: 0x1055,
   eddsa: 0x1057,
 } as const;
+
+/** CKK_EC_EDWARDS (PKCS#11 3.0), also missing from pkcs11js 2.1.7. */
+export const CKK_EC_EDWARDS = 0x40;
 
 const CKR_CRYPTOKI_ALREADY_INITIALIZED = 0x191;
 const CKR_USER_ALREADY_LOGGED_IN = 0x100;
@@ -153,19 +157,37 @@ export function mechanismsOf(token: Token): ReadonlySet<number> {
   );
 }
 
+/** A private key this session already looked up: its object handle and its curve. */
+export type CachedKey = { handle: Handle; curve: Curve };
+
 /** One open session. Its methods wrap errors; it never hands out attribute values it was not asked for. */
 export class Session {
+  /**
+   * Private-key handles by key reference, filled by the key operations (keys.ts). SoftHSM's file store
+   * makes C_FindObjects cost tens of microseconds per object on the token, so with thousands of keys a
+   * lookup per signature would cost more than the signature. The cache lives and dies with the session;
+   * a handle that went stale (key destroyed elsewhere) is dropped and looked up again.
+   */
+  readonly keys = new Map<string, CachedKey>();
+
   constructor(
     readonly token: Token,
     readonly handle: Handle,
     readonly role: Role | undefined,
   ) {}
 
-  /** Runs one PKCS#11 call on this session with errors mapped to HsmError. */
-  run<T>(operation: string, call: (module: PKCS11, session: Handle) => T): T {
-    return guard(contextOf(this.token.target, operation, this.role), () =>
-      call(this.token.module, this.handle),
-    );
+  /** Runs one PKCS#11 call on this session with errors mapped to HsmError; `about` adds to the message. */
+  run<T>(
+    operation: string,
+    call: (module: PKCS11, session: Handle) => T,
+    about?: Pick<HsmErrorContext, "key" | "mechanism">,
+  ): T {
+    // The error context is built only when something fails: this runs twice per signature.
+    try {
+      return call(this.token.module, this.handle);
+    } catch (e) {
+      throw toHsmError(e, { ...contextOf(this.token.target, operation, this.role), ...about });
+    }
   }
 
   /** Handles of every object matching the template that this session may see. */

@@ -1,0 +1,198 @@
+// The key operations a worker runs on its own open session: generate, find, sign, destroy, and what the
+// token supports. Synchronous plain functions taking plain data and returning plain data (strings, Buffers,
+// plain objects), so a worker thread can call them and post the result back. Callers log in as the user;
+// generate and destroy need a read/write session. Nothing here returns or reads a private value.
+import "server-only";
+import { randomBytes } from "node:crypto";
+import pkcs11js from "pkcs11js";
+import { type Curve, type Exportable, isEcdsaCurve, rawPublicKey } from "./curves";
+import { HsmError, hsmError } from "./errors";
+import {
+  checkCurve,
+  checkLabel,
+  checkRef,
+  curveOfObject,
+  exportableOf,
+  objectsWithRef,
+  oneObjectWithRef,
+  privateKeyOf,
+  privateKeyTemplate,
+  publicKeyTemplate,
+} from "./key-objects";
+import { type CachedKey, flag, MECHANISM, mechanismsOf, type Session } from "./pkcs11";
+import { normalizeLowS } from "./signature";
+
+export type GenerateKeyPairOptions = { curve: Curve; label: string; exportable: Exportable };
+/** `ref` names the key from now on (hex CKA_ID); `publicKey` is raw: 65 bytes SEC1 or 32 bytes Ed25519. */
+export type GeneratedKey = { ref: string; publicKey: Buffer };
+export type KeyInfo = { ref: string; curve: Curve; label: string; publicKey: Buffer; exportable: Exportable };
+
+function bestEffort(call: () => void): void {
+  try {
+    call();
+  } catch {
+    // Cleaning up after a failure: the original error is the one to report.
+  }
+}
+
+/** Creates a key pair on the token and returns its reference and public key. */
+export function generateKeyPair(session: Session, options: GenerateKeyPairOptions): GeneratedKey {
+  const operation = "generateKeyPair";
+  const { curve, label, exportable } = options;
+  checkCurve(curve, operation);
+  checkLabel(label, operation);
+  if (exportable !== "never" && exportable !== "wrapped-only") {
+    throw new HsmError(
+      "invalid-request",
+      `exportable is "never" or "wrapped-only"; got ${String(exportable)}.`,
+      {
+        operation,
+      },
+    );
+  }
+  const ref = randomBytes(16).toString("hex");
+  const mechanism = curve === "ed25519" ? MECHANISM.edwardsKeyPairGen : MECHANISM.ecKeyPairGen;
+  const pair = session.run(
+    "C_GenerateKeyPair",
+    (m, s) =>
+      m.C_GenerateKeyPair(
+        s,
+        { mechanism },
+        publicKeyTemplate(curve, ref, label),
+        privateKeyTemplate(curve, ref, label, exportable),
+      ),
+    { mechanism: `${curve} key generation` },
+  );
+  try {
+    const point = session.attributes(pair.publicKey, [pkcs11js.CKA_EC_POINT]).get(pkcs11js.CKA_EC_POINT);
+    const publicKey = rawPublicKey(curve, point ?? Buffer.alloc(0));
+    session.keys.set(ref, { handle: pair.privateKey, curve });
+    return { ref, publicKey };
+  } catch (e) {
+    // A key nobody can name is of no use and would only clutter the token.
+    bestEffort(() => session.token.module.C_DestroyObject(session.handle, pair.privateKey));
+    bestEffort(() => session.token.module.C_DestroyObject(session.handle, pair.publicKey));
+    throw e;
+  }
+}
+
+/** What the token knows about a key: curve, label, public key and its export rule. */
+export function findKey(session: Session, ref: string): KeyInfo {
+  const operation = "findKey";
+  checkRef(ref, operation);
+  const key = privateKeyOf(session, ref, operation, true);
+  const p = pkcs11js;
+  const values = session.attributes(key.handle, [p.CKA_LABEL, p.CKA_EXTRACTABLE, p.CKA_WRAP_WITH_TRUSTED]);
+  const exportable = exportableOf(
+    flag(values, p.CKA_EXTRACTABLE),
+    flag(values, p.CKA_WRAP_WITH_TRUSTED),
+    ref,
+    operation,
+  );
+  const publicObject = oneObjectWithRef(session, "public", ref, operation);
+  if (curveOfObject(session, publicObject, ref, operation) !== key.curve) {
+    throw new HsmError("misconfigured", `The two halves of key ${ref} are on different curves.`, {
+      operation,
+    });
+  }
+  const point = session.attributes(publicObject, [p.CKA_EC_POINT]).get(p.CKA_EC_POINT);
+  return {
+    ref,
+    curve: key.curve,
+    label: values.get(p.CKA_LABEL)?.toString("utf8") ?? "",
+    publicKey: rawPublicKey(key.curve, point ?? Buffer.alloc(0)),
+    exportable,
+  };
+}
+
+const SIGNING: Readonly<Record<Curve, { mechanism: number; name: string }>> = {
+  secp256k1: { mechanism: MECHANISM.ecdsa, name: "ECDSA on secp256k1" },
+  p256: { mechanism: MECHANISM.ecdsa, name: "ECDSA on p256" },
+  ed25519: { mechanism: MECHANISM.eddsa, name: "EdDSA on Ed25519" },
+};
+
+function signOnce(session: Session, key: CachedKey, data: Buffer, ref: string): Buffer {
+  const { mechanism, name } = SIGNING[key.curve];
+  const about = { key: ref, mechanism: name };
+  session.run("C_SignInit", (m, s) => m.C_SignInit(s, { mechanism }, key.handle), about);
+  // Both ECDSA on 256-bit curves and Ed25519 give 64 bytes; C_Sign ends the operation whatever happens.
+  return session.run("C_Sign", (m, s) => m.C_Sign(s, data, Buffer.alloc(64)), about);
+}
+
+/**
+ * Signs with the key. secp256k1 and P-256 take a 32-byte digest (the caller hashes: Keccak-256 for
+ * Ethereum, the sighash for Bitcoin, SHA-256 for the audit trail) and return r || s with low S.
+ * Ed25519 takes the message itself and returns R || S.
+ */
+export function sign(session: Session, ref: string, data: Uint8Array): Buffer {
+  const operation = "sign";
+  checkRef(ref, operation);
+  let key = privateKeyOf(session, ref, operation);
+  if (isEcdsaCurve(key.curve) && data.length !== 32) {
+    throw new HsmError(
+      "invalid-request",
+      `ECDSA on ${key.curve} signs a 32-byte digest; got ${data.length} bytes. Hash the message first.`,
+      { operation },
+    );
+  }
+  const input = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  let signature: Buffer;
+  try {
+    signature = signOnce(session, key, input, ref);
+  } catch (e) {
+    // A cached handle whose object was destroyed through another session: look the key up once more,
+    // which either finds it again or says clearly that the key is gone.
+    if (!(e instanceof HsmError) || e.reason !== "key-missing") throw e;
+    key = privateKeyOf(session, ref, operation, true);
+    signature = signOnce(session, key, input, ref);
+  }
+  if (signature.length !== 64) {
+    throw hsmError("device-failed", {
+      operation: `sign (a ${signature.length}-byte signature)`,
+      tokenLabel: session.token.target.tokenLabel,
+    });
+  }
+  return isEcdsaCurve(key.curve) ? normalizeLowS(key.curve, signature) : signature;
+}
+
+/**
+ * Destroys both halves of a key. Returns false when the token has no object with the reference, so a
+ * destruction retried after an unknown outcome is not an error.
+ */
+export function destroyKey(session: Session, ref: string): boolean {
+  const operation = "destroyKey";
+  checkRef(ref, operation);
+  session.keys.delete(ref);
+  // The private half first: if the call fails midway, what is left is only public.
+  const objects = [...objectsWithRef(session, "private", ref), ...objectsWithRef(session, "public", ref)];
+  for (const object of objects) {
+    session.run("C_DestroyObject", (m, s) => m.C_DestroyObject(s, object), { key: ref });
+  }
+  return objects.length > 0;
+}
+
+/** Forgets a cached handle, e.g. when another worker destroyed the key (the pool broadcasts it). */
+export function forgetKey(session: Session, ref: string): void {
+  session.keys.delete(ref);
+}
+
+export type SupportedMechanisms = {
+  /** Every mechanism number the token's slot lists, ascending. */
+  mechanisms: number[];
+  /** Whether the token lists both the key-generation and the signing mechanism for each curve. */
+  curves: Record<Curve, boolean>;
+  /** Whether it lists CKM_AES_KEY_WRAP_PAD, the backup wrapping mechanism. */
+  backup: boolean;
+};
+
+/** What the token says it can do. A listed mechanism may still refuse a curve; generation tells for sure. */
+export function supportedMechanisms(session: Session): SupportedMechanisms {
+  const offered = mechanismsOf(session.token);
+  const ec = offered.has(MECHANISM.ecKeyPairGen) && offered.has(MECHANISM.ecdsa);
+  const edwards = offered.has(MECHANISM.edwardsKeyPairGen) && offered.has(MECHANISM.eddsa);
+  return {
+    mechanisms: [...offered].sort((a, b) => a - b),
+    curves: { secp256k1: ec, ed25519: edwards, p256: ec },
+    backup: offered.has(pkcs11js.CKM_AES_KEY_WRAP_PAD),
+  };
+}
