@@ -225,6 +225,32 @@ export function flag(values: Map<number, Buffer>, type: number): boolean {
 
 export type SessionOptions = { write: boolean; login?: { role: Role; pin: string } };
 
+/** A session that stays open until closed: what a worker or a direct executor keeps for its whole life. */
+export type OpenSession = { session: Session; close: () => void };
+
+/**
+ * Opens a long-lived session, logged in as the user. Its key-handle cache survives between operations.
+ * Only user sessions: the security officer's work goes through withSession, which always logs out.
+ */
+export function openSession(token: Token, options: { write: boolean; pin: string }): OpenSession {
+  const flags = pkcs11js.CKF_SERIAL_SESSION | (options.write ? pkcs11js.CKF_RW_SESSION : 0);
+  const handle = guard(contextOf(token.target, "C_OpenSession", "user"), () =>
+    token.module.C_OpenSession(token.slot, flags),
+  );
+  try {
+    token.module.C_Login(handle, pkcs11js.CKU_USER, options.pin);
+  } catch (e) {
+    if (ckrOf(e)?.code !== CKR_USER_ALREADY_LOGGED_IN) {
+      bestEffort(() => token.module.C_CloseSession(handle));
+      throw toHsmError(e, contextOf(token.target, "C_Login", "user"));
+    }
+  }
+  return {
+    session: new Session(token, handle, "user"),
+    close: () => bestEffort(() => token.module.C_CloseSession(handle)),
+  };
+}
+
 /**
  * Opens a session, logs in if asked, runs the work and closes the session whatever happens.
  * A user login is process-wide state shared with every other session on the token (PKCS#11 login is per

@@ -1,0 +1,75 @@
+// The closed set of requests a session can carry out, as plain data that can cross postMessage, and the one
+// dispatcher that runs them on an open session. Worker threads, the direct in-process executor and tests all
+// go through runOperation, so there is one place that maps a request to a PKCS#11 call sequence.
+import "server-only";
+import type { Curve, Exportable } from "./curves";
+import { type UnwrapKeyOptions, unwrapKey, wrapKey } from "./key-backup";
+import {
+  destroyKey,
+  findKey,
+  forgetKey,
+  type GeneratedKey,
+  generateKeyPair,
+  type KeyInfo,
+  sign,
+  type SupportedMechanisms,
+  supportedMechanisms,
+} from "./keys";
+import type { Session } from "./pkcs11";
+
+export type HsmOperation =
+  | { op: "generate"; curve: Curve; label: string; exportable: Exportable }
+  | { op: "find"; ref: string }
+  | { op: "sign"; ref: string; data: Uint8Array }
+  | { op: "wrap"; ref: string }
+  | { op: "unwrap"; blob: Uint8Array; key: UnwrapKeyOptions }
+  | { op: "destroy"; ref: string }
+  | { op: "forget"; ref: string }
+  | { op: "mechanisms" };
+
+/** What each operation returns. */
+export type HsmResults = {
+  generate: GeneratedKey;
+  find: KeyInfo;
+  sign: Buffer;
+  wrap: Buffer;
+  unwrap: KeyInfo;
+  destroy: boolean;
+  forget: undefined;
+  mechanisms: SupportedMechanisms;
+};
+
+export type HsmResultOf<O extends HsmOperation> = HsmResults[O["op"]];
+
+/** Operations that change the token and therefore need a read/write session. */
+export const WRITE_OPERATIONS: ReadonlySet<HsmOperation["op"]> = new Set(["generate", "unwrap", "destroy"]);
+
+export function runOperation<O extends HsmOperation>(session: Session, request: O): HsmResultOf<O>;
+export function runOperation(session: Session, request: HsmOperation): HsmResults[HsmOperation["op"]] {
+  switch (request.op) {
+    case "generate":
+      return generateKeyPair(session, request);
+    case "find":
+      return findKey(session, request.ref);
+    case "sign":
+      return sign(session, request.ref, request.data);
+    case "wrap":
+      return wrapKey(session, request.ref);
+    case "unwrap":
+      return unwrapKey(session, request.blob, request.key);
+    case "destroy":
+      return destroyKey(session, request.ref);
+    case "forget":
+      forgetKey(session, request.ref);
+      return undefined;
+    case "mechanisms":
+      return supportedMechanisms(session);
+  }
+}
+
+/** Something that carries operations out on one token: a worker pool, or a direct session in tests. */
+export interface HsmExecutor {
+  readonly tokenLabel: string;
+  execute<O extends HsmOperation>(request: O, options?: { timeoutMs?: number }): Promise<HsmResultOf<O>>;
+  close(): Promise<void>;
+}
