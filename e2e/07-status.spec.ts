@@ -13,8 +13,20 @@ test("the admin sees a healthy HSM, database and audit chain", async ({ admin })
   await expect(field(hsm, "Token label")).toHaveText("keyward-e2e");
   await expect(field(hsm, "ECDSA")).toHaveText("supported");
   await expect(field(hsm, "EdDSA")).toHaveText("supported");
-  await expect(field(hsm, "Backup KEK")).toHaveText("present (trusted, non-extractable)");
+  // Setup gives every token one shareable KEK: it leaves a token only wrapped under a trusted key.
+  await expect(field(hsm, "Backup KEK")).toHaveText("present (trusted, wrapped-only)");
   await expect(hsm.getByRole("alert")).toHaveCount(0);
+  // npm start's default: the primary and one SoftHSM replica that keys are cloned into.
+  for (const { label, role } of [
+    { label: "keyward-e2e", role: "primary" },
+    { label: "keyward-e2e-replica-1", role: "replica" },
+  ]) {
+    const cells = hsm.getByTestId(`hsm-token-${label}`).getByRole("cell");
+    await expect(cells.nth(0)).toHaveText(label);
+    await expect(cells.nth(1)).toHaveText(role);
+    await expect(cells.nth(2)).toHaveText(/^[0-9a-f]{16}$/);
+    await expect(cells.nth(4)).toHaveText("healthy");
+  }
 
   const database = page.getByTestId("database-status");
   await expect(database.getByRole("heading", { name: "Database healthy" })).toBeVisible();

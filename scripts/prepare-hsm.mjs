@@ -1,8 +1,10 @@
-// Prepares SoftHSM for Keyward in the data folder: secrets file, SoftHSM config, token, and the SO's
-// trusted backup KEK. Idempotent and quiet about secrets: no PIN is ever printed or logged.
-//   node scripts/prepare-hsm.mjs        (KEYWARD_DATA_DIR or ./data, KEYWARD_HSM_TOKEN_LABEL or "keyward")
+// Prepares SoftHSM for Keyward in the data folder: secrets file, SoftHSM config, every configured token
+// (the primary and its replicas, all in one SoftHSM configuration), and the SOs' shared backup KEK.
+// Idempotent and quiet about secrets: no PIN is ever printed or logged.
+//   node scripts/prepare-hsm.mjs   (KEYWARD_DATA_DIR or ./data; tokens as in server/env-hsm.ts:
+//                                    KEYWARD_HSM_TOKENS, or KEYWARD_HSM_TOKEN_LABEL + KEYWARD_HSM_REPLICAS)
 // Plain Node on purpose: it runs before anything is built and must not load pkcs11js itself; the one step
-// that needs PKCS#11 (the KEK) runs scripts/hsm-setup.ts through tsx in a child process.
+// that needs PKCS#11 (the KEK ceremony) runs scripts/hsm-setup.ts through tsx in a child process.
 import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import {
@@ -12,13 +14,13 @@ import {
   existsSync,
   mkdirSync,
   readFileSync,
+  renameSync,
   statSync,
   writeFileSync,
 } from "node:fs";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
-
-const DEFAULT_LIBRARY = "/usr/lib/softhsm/libsofthsm2.so";
+import { DEFAULT_LIBRARY, isSoftHsm, pinOf, TokenConfigError, tokenSpecs } from "./hsm-tokens.mjs";
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 
 export class PrepareHsmError extends Error {
@@ -34,11 +36,32 @@ function redact(text, secrets) {
   return out.trim();
 }
 
+/** The secrets file as it is before this run, or undefined for a new data folder. */
+function readSecretsIfAny(dataDir) {
+  const file = path.join(dataDir, "secrets.json");
+  if (!existsSync(file)) return undefined;
+  try {
+    return JSON.parse(readFileSync(file, "utf8"));
+  } catch {
+    throw new PrepareHsmError(`${file} is not valid JSON; remove it and run again`);
+  }
+}
+
+/** Replaces the file in one step (write beside it, then rename), keeping mode 0600. */
+function replaceFile(file, text) {
+  const temporary = `${file}.${process.pid}.tmp`;
+  writeFileSync(temporary, text, { flag: "wx", mode: 0o600 });
+  renameSync(temporary, file);
+}
+
 /**
  * <dataDir>/secrets.json, created once with mode 0600. Values given in the environment win over the file,
- * as in server/env.ts, and seed it when it is first created so the token and the app agree on the PINs.
+ * as in server/env.ts, and seed it when it is first created so the tokens and the app agree on the PINs.
+ * The primary's PINs are hsmUserPin/hsmSoPin; each replica whose PINs are not taken from a variable of its
+ * own (pinEnv/soPinEnv) gets fresh ones in hsmTokens[label], added once, when the replica first appears.
+ * Returns every token's PINs, primary first.
  */
-function ensureSecrets(dataDir, env, log) {
+function ensureSecrets(dataDir, env, specs, log) {
   const file = path.join(dataDir, "secrets.json");
   if (!existsSync(file)) {
     const secrets = {
@@ -59,18 +82,40 @@ function ensureSecrets(dataDir, env, log) {
   } catch {
     throw new PrepareHsmError(`${file} is not valid JSON; remove it and run again`);
   }
-  const userPin = env.KEYWARD_HSM_PIN || stored?.hsmUserPin;
-  const soPin = env.KEYWARD_HSM_SO_PIN || stored?.hsmSoPin;
-  // SoftHSM takes PINs of 4 to 255 characters.
-  for (const [name, pin] of [
-    ["user PIN (KEYWARD_HSM_PIN / hsmUserPin)", userPin],
-    ["SO PIN (KEYWARD_HSM_SO_PIN / hsmSoPin)", soPin],
-  ]) {
-    if (typeof pin !== "string" || pin.length < 4 || pin.length > 255) {
-      throw new PrepareHsmError(`The ${name} in ${file} or the environment must be 4 to 255 characters`);
+  const hsmTokens = { ...(stored.hsmTokens ?? {}) };
+  const added = [];
+  for (const spec of specs.slice(1)) {
+    const entry = { ...(hsmTokens[spec.label] ?? {}) };
+    if (spec.pinEnv === undefined && entry.userPin === undefined) entry.userPin = randomSecret(18);
+    if (spec.soPinEnv === undefined && entry.soPin === undefined) entry.soPin = randomSecret(18);
+    if (JSON.stringify(entry) !== JSON.stringify(hsmTokens[spec.label] ?? {})) {
+      hsmTokens[spec.label] = entry;
+      added.push(`'${spec.label}'`);
     }
   }
-  return { userPin, soPin };
+  if (added.length > 0) {
+    stored = { ...stored, hsmTokens };
+    replaceFile(file, `${JSON.stringify(stored, null, 2)}\n`);
+    log(`HSM: PINs for token ${added.join(", ")} added to ${file}`);
+  }
+  return specs.map((spec, i) => {
+    const pins = {
+      userPin: pinOf("user", spec, i === 0, env, stored),
+      soPin: pinOf("so", spec, i === 0, env, stored),
+    };
+    // SoftHSM takes PINs of 4 to 255 characters.
+    for (const [who, pin] of [
+      ["user", pins.userPin],
+      ["SO", pins.soPin],
+    ]) {
+      if (typeof pin !== "string" || pin.length < 4 || pin.length > 255) {
+        throw new PrepareHsmError(
+          `The ${who} PIN of token '${spec.label}' (${file} or the environment) must be 4 to 255 characters`,
+        );
+      }
+    }
+    return { spec, pins };
+  });
 }
 
 /** SoftHSM's config keeps its tokens inside the data folder instead of the system-wide /var/lib/softhsm. */
@@ -183,13 +228,12 @@ function ensureToken(tokenLabel, pins, childEnv, log) {
 }
 
 /** The SO ceremony lives in TypeScript beside the rest of server/hsm; run it in its own process. */
-function ensureBackupKek(childEnv, pins, log) {
+function shareBackupKek(childEnv, secrets, log) {
   const result = run(
     process.execPath,
     ["--conditions=react-server", "--import", "tsx", path.join(ROOT, "scripts", "hsm-setup.ts")],
     { cwd: ROOT, env: childEnv },
   );
-  const secrets = [pins.soPin, pins.userPin];
   const out = redact(result.stdout, secrets);
   if (result.status !== 0) {
     // hsm-setup.ts prefixes its own failure; the caller adds the same prefix again.
@@ -203,41 +247,66 @@ function ensureBackupKek(childEnv, pins, log) {
 }
 
 /**
- * Makes the data folder's HSM ready: secrets, SoftHSM configuration, token, backup KEK.
- * A second run changes nothing. Returns where things are; never the PINs.
+ * Makes the data folder's HSM ready: secrets, SoftHSM configuration, every configured token (the SoftHSM
+ * ones; another library's tokens are made with its vendor's tools), and the shared backup KEK.
+ * `tokenLabel`, when given, names the primary like KEYWARD_HSM_TOKEN_LABEL. A second run changes nothing.
+ * Returns where things are, the primary's label and serial, and every token; never the PINs.
  */
 export async function prepareHsm({ dataDir, tokenLabel, log = console.log, env = process.env }) {
-  if (!/^\S(.{0,30}\S)?$/.test(tokenLabel)) {
-    throw new PrepareHsmError(`Token label '${tokenLabel}' must be 1 to 32 characters without outer spaces`);
-  }
+  const tokenEnv = tokenLabel === undefined ? env : { ...env, KEYWARD_HSM_TOKEN_LABEL: tokenLabel };
   const dir = path.resolve(dataDir);
+  let specs;
+  try {
+    // An existing folder keeps the replicas it has unless told otherwise; a new one gets the default.
+    specs = tokenSpecs(tokenEnv, readSecretsIfAny(dir));
+  } catch (e) {
+    if (e instanceof TokenConfigError) throw new PrepareHsmError(e.message);
+    throw e;
+  }
   // Same defaults as server/env.ts, so the app opens exactly what this script prepared.
   const softhsmConf = path.resolve(env.SOFTHSM2_CONF || path.join(dir, "softhsm2.conf"));
   const library = env.KEYWARD_HSM_LIBRARY || DEFAULT_LIBRARY;
   // First, before writing anything: without SoftHSM there is nothing to prepare.
-  ensureSofthsmInstalled(library, env, log);
+  for (const softhsm of new Set(specs.map((s) => s.library).filter(isSoftHsm)))
+    ensureSofthsmInstalled(softhsm, env, log);
   if (mkdirSync(dir, { recursive: true, mode: 0o700 })) log(`HSM: data folder ${dir} created`);
-  const pins = ensureSecrets(dir, env, log);
+  const tokens = ensureSecrets(dir, env, specs, log);
   ensureSofthsmConf(dir, softhsmConf, log);
   const childEnv = {
-    ...env,
+    ...tokenEnv,
     SOFTHSM2_CONF: softhsmConf,
     KEYWARD_DATA_DIR: dir,
-    KEYWARD_HSM_TOKEN_LABEL: tokenLabel,
     KEYWARD_HSM_LIBRARY: library,
   };
-  const token = ensureToken(tokenLabel, pins, childEnv, log);
-  ensureBackupKek(childEnv, pins, log);
-  return { dataDir: dir, softhsmConf, library, tokenLabel, serial: token.serial };
+  // One SoftHSM configuration for all tokens: a process (the app, the ceremony) can load only one.
+  const made = tokens.map(({ spec, pins }, i) => {
+    const role = i === 0 ? "primary" : "replica";
+    if (!isSoftHsm(spec.library)) {
+      log(`HSM: token '${spec.label}' is on ${spec.library}; initialise it with its vendor's tools`);
+      return { label: spec.label, role, serial: undefined };
+    }
+    return { label: spec.label, role, serial: ensureToken(spec.label, pins, childEnv, log).serial };
+  });
+  shareBackupKek(
+    childEnv,
+    tokens.flatMap(({ pins }) => [pins.userPin, pins.soPin]),
+    log,
+  );
+  const [primary] = made;
+  return {
+    dataDir: dir,
+    softhsmConf,
+    library,
+    tokenLabel: primary.label,
+    serial: primary.serial,
+    tokens: made,
+  };
 }
 
 const invokedDirectly =
   process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href;
 if (invokedDirectly) {
-  prepareHsm({
-    dataDir: process.env.KEYWARD_DATA_DIR || "./data",
-    tokenLabel: process.env.KEYWARD_HSM_TOKEN_LABEL || "keyward",
-  }).catch((e) => {
+  prepareHsm({ dataDir: process.env.KEYWARD_DATA_DIR || "./data" }).catch((e) => {
     console.error(`HSM setup failed: ${e instanceof Error ? e.message : String(e)}`);
     process.exitCode = 1;
   });

@@ -37,11 +37,12 @@ export function ensureDependencies() {
 }
 
 export async function ensureHsm(dataDir, env = process.env) {
-  step(`Preparing the HSM token in ${dataDir}`);
+  step(`Preparing the HSM tokens in ${dataDir}`);
   const { prepareHsm } = await import("./prepare-hsm.mjs");
   await prepareHsm({
     dataDir,
-    tokenLabel: env.KEYWARD_HSM_TOKEN_LABEL ?? "keyward",
+    // Tokens and labels come from the environment, read by the same rules as server/env.ts.
+    tokenLabel: env.KEYWARD_HSM_TOKEN_LABEL || undefined,
     env,
     log: (line) => console.log(`  ${line}`),
   });

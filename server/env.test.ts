@@ -17,6 +17,7 @@ function dataDir(
     authSecret: "a".repeat(43),
     hsmUserPin: "123456",
     hsmSoPin: "87654321",
+    hsmTokens: { "keyward-replica-1": { userPin: "135790", soPin: "97531864" } },
   },
 ): string {
   const dir = mkdtempSync(path.join(tmpdir(), "keyward-env-"));
@@ -62,9 +63,17 @@ describe("parseEnv", () => {
         tokenLabel: "keyward",
         pin: "123456",
         softhsmConf: path.join(dir, "softhsm2.conf"),
+        role: "primary",
       },
     });
+    // One SoftHSM replica by default, so signing fails over out of the box.
+    expect(env.hsm.tokens.map((t) => [t.tokenLabel, t.role, t.pin, t.library, t.softhsmConf])).toEqual([
+      ["keyward", "primary", "123456", "/usr/lib/softhsm/libsofthsm2.so", path.join(dir, "softhsm2.conf")],
+      ["keyward-replica-1", "replica", "135790", "/usr/lib/softhsm/libsofthsm2.so", path.join(dir, "softhsm2.conf")],
+    ]);
     expect(Object.isFrozen(env)).toBe(true);
+    expect(Object.isFrozen(env.hsm.tokens)).toBe(true);
+    expect(Object.isFrozen(env.hsm.tokens[1])).toBe(true);
   });
 
   it("lets the environment override the secrets file and derives the RP ID from the origin's host", () => {

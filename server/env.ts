@@ -4,6 +4,18 @@ import "server-only";
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { z } from "zod";
+import { ConfigError } from "./config-error";
+import {
+  type HsmEnvVars,
+  missingPin,
+  pinSchema,
+  resolvePin,
+  type TokenSpec,
+  tokenLabelSchema,
+  tokenSpecs,
+} from "./env-hsm";
+
+export { ConfigError };
 
 const AAGUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
@@ -30,18 +42,45 @@ const envSchema = z.object({
   KEYWARD_INVITATION_HOURS: positiveInt(72),
   KEYWARD_SETUP_CODE_MINUTES: positiveInt(15),
   KEYWARD_HSM_LIBRARY: z.string().min(1).default("/usr/lib/softhsm/libsofthsm2.so"),
-  KEYWARD_HSM_TOKEN_LABEL: z.string().min(1).max(32).default("keyward"),
-  KEYWARD_HSM_PIN: z.string().min(4).optional(),
+  KEYWARD_HSM_TOKEN_LABEL: tokenLabelSchema.optional(),
+  KEYWARD_HSM_TOKENS: z.string().optional(),
+  KEYWARD_HSM_REPLICAS: z.coerce.number().int().min(0).max(8).optional(),
+  KEYWARD_HSM_PIN: pinSchema.optional(),
+  KEYWARD_HSM_SO_PIN: pinSchema.optional(),
   AUTH_SECRET: z.string().min(32).optional(),
   SOFTHSM2_CONF: z.string().min(1).optional(),
 });
 
-/** Secrets that `npm start` generates on first run into <data>/secrets.json (mode 0600). */
+/**
+ * Secrets that `npm start` generates on first run into <data>/secrets.json (mode 0600). `hsmUserPin` and
+ * `hsmSoPin` are the primary token's (as before several tokens); `hsmTokens` holds the other tokens' PINs
+ * by label, and the primary's too if someone puts them there.
+ */
 const secretsFileSchema = z.object({
   authSecret: z.string().min(32),
-  hsmUserPin: z.string().min(4),
-  hsmSoPin: z.string().min(4),
+  hsmUserPin: pinSchema,
+  hsmSoPin: pinSchema,
+  hsmTokens: z
+    .record(z.string(), z.strictObject({ userPin: pinSchema.optional(), soPin: pinSchema.optional() }))
+    .optional(),
 });
+type Secrets = z.infer<typeof secretsFileSchema>;
+
+/** Where a token's PINs come from: named in messages, never the PINs themselves. */
+export type PinSources = { user: string; so: string };
+
+/**
+ * One PKCS#11 token Keyward uses. The shape of server/hsm's HsmConfig, plus its role and PIN sources.
+ * Every token of a set shares one SoftHSM configuration: a process can load only one.
+ */
+export type HsmTokenEnv = {
+  library: string;
+  tokenLabel: string;
+  pin: string;
+  softhsmConf: string;
+  role: "primary" | "replica";
+  pinSource: PinSources;
+};
 
 export type Env = {
   dataDir: string;
@@ -55,25 +94,23 @@ export type Env = {
   invitationMs: number;
   setupCodeMs: number;
   authSecret: string;
-  hsm: { library: string; tokenLabel: string; pin: string; softhsmConf: string };
+  /** The primary token itself (what a single-token install always had), plus every token, primary first. */
+  hsm: HsmTokenEnv & { tokens: readonly HsmTokenEnv[] };
 };
-
-export class ConfigError extends Error {
-  override name = "ConfigError";
-}
 
 export function secretsPath(dataDir: string): string {
   return path.join(dataDir, "secrets.json");
 }
 
-function readSecrets(dataDir: string): z.infer<typeof secretsFileSchema> | undefined {
+function readSecrets(dataDir: string): Secrets | undefined {
   let text: string;
   try {
     text = readFileSync(secretsPath(dataDir), "utf8");
   } catch {
     return undefined;
   }
-  const malformed = () => new ConfigError(`${secretsPath(dataDir)} is malformed; remove it and run npm start`);
+  const malformed = () =>
+    new ConfigError(`${secretsPath(dataDir)} is malformed; remove it and run npm start`);
   let json: unknown;
   try {
     json = JSON.parse(text);
@@ -85,10 +122,19 @@ function readSecrets(dataDir: string): z.infer<typeof secretsFileSchema> | undef
   return parsed.data;
 }
 
-/** Parses a raw environment (process.env by default). Exported for tests; the app uses `env()`. */
-export function parseEnv(raw: Readonly<Record<string, string | undefined>>): Env {
+type Parsed = {
+  e: z.infer<typeof envSchema>;
+  present: Readonly<Record<string, string>>;
+  dataDir: string;
+  secrets: Secrets | undefined;
+  specs: TokenSpec[];
+};
+
+function parseRaw(raw: Readonly<Record<string, string | undefined>>): Parsed {
   // An empty variable (FOO= in a shell or .env file) means "not set", not an empty value.
-  const present = Object.fromEntries(Object.entries(raw).filter(([, v]) => v !== undefined && v !== ""));
+  const present: Record<string, string> = {};
+  for (const [name, value] of Object.entries(raw))
+    if (value !== undefined && value !== "") present[name] = value;
   const parsed = envSchema.safeParse(present);
   if (!parsed.success) {
     const fields = parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ");
@@ -97,11 +143,43 @@ export function parseEnv(raw: Readonly<Record<string, string | undefined>>): Env
   const e = parsed.data;
   const dataDir = path.resolve(e.KEYWARD_DATA_DIR);
   const secrets = readSecrets(dataDir);
+  return { e, present, dataDir, secrets, specs: tokenSpecs(e satisfies HsmEnvVars, secrets) };
+}
+
+/** Parses a raw environment (process.env by default). Exported for tests; the app uses `env()`. */
+export function parseEnv(raw: Readonly<Record<string, string | undefined>>): Env {
+  const { e, present, dataDir, secrets, specs } = parseRaw(raw);
+  const file = secretsPath(dataDir);
   const authSecret = e.AUTH_SECRET ?? secrets?.authSecret;
-  const pin = e.KEYWARD_HSM_PIN ?? secrets?.hsmUserPin;
-  if (!authSecret || !pin) {
+  const softhsmConf = e.SOFTHSM2_CONF ?? path.join(dataDir, "softhsm2.conf");
+  const context = { vars: e, raw: present, secrets, file };
+  const tokens = specs.map((spec, index): HsmTokenEnv => {
+    const user = resolvePin("user", spec, index === 0, context);
+    if (user.value === undefined) {
+      if (index === 0 && spec.pinEnv === undefined) {
+        throw new ConfigError(
+          `No session secret or HSM PIN: set AUTH_SECRET and KEYWARD_HSM_PIN, or run "npm start" once to create ${file}`,
+        );
+      }
+      throw missingPin("user", spec, file);
+    }
+    return Object.freeze({
+      library: spec.library,
+      tokenLabel: spec.label,
+      pin: user.value,
+      softhsmConf,
+      role: index === 0 ? "primary" : "replica",
+      // The SO PIN itself stays out of env(): the running app never logs in as the security officer.
+      pinSource: Object.freeze({
+        user: user.source,
+        so: resolvePin("so", spec, index === 0, context).source,
+      }),
+    });
+  });
+  const [primary] = tokens;
+  if (!authSecret || primary === undefined) {
     throw new ConfigError(
-      `No session secret or HSM PIN: set AUTH_SECRET and KEYWARD_HSM_PIN, or run "npm start" once to create ${secretsPath(dataDir)}`,
+      `No session secret or HSM PIN: set AUTH_SECRET and KEYWARD_HSM_PIN, or run "npm start" once to create ${file}`,
     );
   }
   return Object.freeze({
@@ -116,13 +194,28 @@ export function parseEnv(raw: Readonly<Record<string, string | undefined>>): Env
     invitationMs: e.KEYWARD_INVITATION_HOURS * 3_600_000,
     setupCodeMs: e.KEYWARD_SETUP_CODE_MINUTES * 60_000,
     authSecret,
-    hsm: {
-      library: e.KEYWARD_HSM_LIBRARY,
-      tokenLabel: e.KEYWARD_HSM_TOKEN_LABEL,
-      pin,
-      softhsmConf: e.SOFTHSM2_CONF ?? path.join(dataDir, "softhsm2.conf"),
-    },
+    hsm: Object.freeze({ ...primary, tokens: Object.freeze(tokens) }),
   });
+}
+
+/**
+ * The security officers' PINs by token label, for the setup ceremony only (scripts/hsm-setup.ts). They are
+ * not part of env(): the running app never logs in as SO, so the ceremony reads them, uses them and drops
+ * them. Same sources and order as the user PINs (KEYWARD_HSM_SO_PIN, soPinEnv, secrets.json).
+ */
+export function hsmSoPins(
+  raw: Readonly<Record<string, string | undefined>> = process.env,
+): ReadonlyMap<string, string> {
+  const { e, present, dataDir, secrets, specs } = parseRaw(raw);
+  const file = secretsPath(dataDir);
+  const context = { vars: e, raw: present, secrets, file };
+  return new Map(
+    specs.map((spec, index) => {
+      const so = resolvePin("so", spec, index === 0, context);
+      if (so.value === undefined) throw missingPin("so", spec, file);
+      return [spec.label, so.value];
+    }),
+  );
 }
 
 let cached: Env | undefined;

@@ -1,4 +1,5 @@
 import { api } from "@/server/api/caller";
+import type { HsmTokenView } from "@/server/hsm";
 import { Forbidden } from "../_components/forbidden";
 import { requirePageRole } from "../_components/require-role";
 
@@ -11,11 +12,69 @@ function Row({ label, children }: { label: string; children: React.ReactNode }) 
   );
 }
 
-function Badge({ ok }: { ok: boolean }) {
+type Health = "healthy" | "degraded" | "failing";
+
+const BADGE_COLOURS: Record<Health, string> = {
+  healthy: "bg-green-100 text-green-800",
+  degraded: "bg-amber-100 text-amber-800",
+  failing: "bg-red-100 text-red-800",
+};
+
+function Badge({ state }: { state: Health }) {
+  return <span className={`rounded px-2 py-0.5 text-xs font-semibold ${BADGE_COLOURS[state]}`}>{state}</span>;
+}
+
+const okState = (ok: boolean): Health => (ok ? "healthy" : "failing");
+
+/** What kind of backup KEK the token holds: setup makes the shareable kind so replicas can receive it. */
+function kekText(kek: { shareable: boolean } | null): string {
+  if (kek === null) return "missing";
+  return kek.shareable ? "present (trusted, wrapped-only)" : "present (trusted, non-extractable)";
+}
+
+const TOKEN_STATE_COLOURS = { healthy: "text-green-800", degraded: "text-amber-800", failed: "text-red-800" };
+
+const utc = (at: Date) => `${at.toISOString().replace("T", " ").slice(0, 19)} UTC`;
+
+/** One row per configured token: the primary first, then the replicas that keys are cloned into. */
+function TokenTable({ tokens }: { tokens: HsmTokenView[] }) {
   return (
-    <span className={`rounded px-2 py-0.5 text-xs font-semibold ${ok ? "bg-green-100 text-green-800" : "bg-red-100 text-red-800"}`}>
-      {ok ? "healthy" : "failing"}
-    </span>
+    <table className="w-full text-left text-sm" data-testid="hsm-tokens">
+      <thead className="text-slate-500">
+        <tr>
+          <th className="py-1 pr-3">Token</th>
+          <th className="pr-3">Role</th>
+          <th className="pr-3">Serial</th>
+          <th className="pr-3">Backup KEK</th>
+          <th className="pr-3">State</th>
+          <th>Last error</th>
+        </tr>
+      </thead>
+      <tbody>
+        {tokens.map((t) => (
+          <tr key={t.label} className="border-t border-slate-100 align-top" data-testid={`hsm-token-${t.label}`}>
+            <td className="py-1 pr-3 font-mono">{t.label}</td>
+            <td className="pr-3">{t.role}</td>
+            <td className="pr-3 font-mono text-xs">{t.serial ?? "—"}</td>
+            <td className="pr-3 font-mono text-xs">{t.kek ? t.kek.id.slice(0, 8) : "missing"}</td>
+            <td className={`pr-3 font-semibold ${TOKEN_STATE_COLOURS[t.state]}`}>
+              {t.state}
+              {t.retryAt && <span className="block text-xs font-normal text-slate-500">retry {utc(t.retryAt)}</span>}
+            </td>
+            <td className="text-xs text-slate-700">
+              {t.lastError ? (
+                <>
+                  <span className="font-mono">{t.lastError.reason}</span> at {utc(t.lastError.at)}
+                  {t.consecutiveFailures > 0 && ` (${t.consecutiveFailures} in a row)`}
+                </>
+              ) : (
+                "—"
+              )}
+            </td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
   );
 }
 
@@ -35,12 +94,13 @@ export default async function StatusPage() {
       <div className="grid gap-6 md:grid-cols-2">
         <section className="card space-y-3" aria-labelledby="hsm-heading" data-testid="hsm-status">
           <h2 id="hsm-heading" className="flex items-center gap-2 text-lg font-medium">
-            HSM <Badge ok={hsm.ok} />
+            HSM <Badge state={hsm.state} />
           </h2>
           <dl className="grid grid-cols-[9rem_1fr] gap-y-1 text-sm">
             <Row label="Library">{hsm.library}</Row>
             {hsm.token && (
               <>
+                {/* The primary token: keys are made on it and cloned into the replicas listed below. */}
                 <Row label="Token label">{hsm.token.label}</Row>
                 <Row label="Serial">{hsm.token.serial}</Row>
                 <Row label="Model">
@@ -51,7 +111,7 @@ export default async function StatusPage() {
             {hsm.objects && (
               <>
                 <Row label="Objects">{hsm.objects.total}</Row>
-                <Row label="Backup KEK">{hsm.objects.kek ? "present (trusted, non-extractable)" : "missing"}</Row>
+                <Row label="Backup KEK">{kekText(hsm.objects.kek)}</Row>
               </>
             )}
             {hsm.mechanisms && (
@@ -61,15 +121,23 @@ export default async function StatusPage() {
               </>
             )}
           </dl>
-          {hsm.error && (
+          {hsm.tokens.length > 0 && <TokenTable tokens={hsm.tokens} />}
+          {hsm.tokens.length === 0 && hsm.error && (
             <p role="alert" className="text-sm text-red-800">
               {hsm.error.message}
             </p>
           )}
+          {hsm.tokens
+            .filter((t) => t.state === "failed" || t.problem !== null)
+            .map((t) => (
+              <p role="alert" key={t.label} className="text-sm text-red-800">
+                {t.state === "failed" && t.lastError ? t.lastError.message : t.problem?.message}
+              </p>
+            ))}
         </section>
         <section className="card space-y-3" aria-labelledby="db-heading" data-testid="database-status">
           <h2 id="db-heading" className="flex items-center gap-2 text-lg font-medium">
-            Database <Badge ok={db.ok} />
+            Database <Badge state={okState(db.ok)} />
           </h2>
           <dl className="grid grid-cols-[9rem_1fr] gap-y-1 text-sm">
             <Row label="Engine">{db.engine === "pglite" ? "PGlite (embedded)" : "PostgreSQL"}</Row>
@@ -87,7 +155,7 @@ export default async function StatusPage() {
       </div>
       <section className="card space-y-3" aria-labelledby="audit-heading">
         <h2 id="audit-heading" className="flex items-center gap-2 text-lg font-medium">
-          Audit trail <Badge ok={chain.problems.length === 0} />
+          Audit trail <Badge state={okState(chain.problems.length === 0)} />
         </h2>
         <p className="text-sm text-slate-700" data-testid="audit-chain">
           {chain.events} events; hash chain {chain.problems.length === 0 ? "intact" : `BROKEN at ${chain.problems.map((p) => `#${p.seq} (${p.problem})`).join(", ")}`}

@@ -113,6 +113,18 @@ export function readBackupKekAttributes(session: Session, kek: Handle): BackupKe
   };
 }
 
+/**
+ * The token's backup KEK as health reports it: its id (the same on every token that shares it) and whether
+ * it is the shareable kind (extractable only under a trusted key, made by shareBackupKek, which setup uses)
+ * or never-extractable (made by ensureBackupKek). Null when the token has none.
+ */
+export function describeBackupKek(session: Session): { id: string; shareable: boolean } | null {
+  const [kek] = findBackupKeks(session);
+  if (kek === undefined) return null;
+  const { id, extractable } = readBackupKekAttributes(session, kek);
+  return { id, shareable: extractable };
+}
+
 /** The properties a KEK must have to be trusted with backups; anything else is refused, not repaired. */
 function checkKek(a: BackupKekAttributes): void {
   const sound =

@@ -121,6 +121,16 @@ describe("context-dependent mapping", () => {
     expect(so.message).toContain("KEYWARD_HSM_SO_PIN");
   });
 
+  it("a replica's wrong PIN names that token's own PIN setting, not the primary's", () => {
+    const pinSource = { user: "HSM_B_PIN", so: 'hsmTokens["b"].soPin in /data/secrets.json' };
+    const login = { ...ctx, operation: "C_Login", pinSource };
+    const user = toHsmError(pkcs11Error("CKR_PIN_INCORRECT", 160), { ...login, role: "user" });
+    expect(user.message).toContain("Set HSM_B_PIN to the PIN");
+    expect(user.message).not.toContain("KEYWARD_HSM_PIN");
+    const so = toHsmError(pkcs11Error("CKR_PIN_INCORRECT", 160), { ...login, role: "so" });
+    expect(so.message).toContain('hsmTokens["b"].soPin');
+  });
+
   it("a request the HSM refuses is our bug (INTERNAL); an HSM that cannot serve is HSM_UNAVAILABLE", () => {
     expect(toHsmError(pkcs11Error("CKR_ATTRIBUTE_SENSITIVE", 0x11), ctx).code).toBe("INTERNAL");
     expect(toHsmError(pkcs11Error("CKR_DEVICE_ERROR", 0x30), ctx).code).toBe("HSM_UNAVAILABLE");

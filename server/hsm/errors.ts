@@ -57,6 +57,8 @@ export type HsmErrorContext = {
   mechanism?: string;
   /** The deadline a "timeout" missed. */
   timeoutMs?: number;
+  /** Where the token's PINs are configured (server/env.ts), for "pin-incorrect". */
+  pinSource?: { user: string; so: string };
 };
 
 export class HsmError extends AppError {
@@ -161,10 +163,9 @@ export function reasonForCkr(code: number): HsmErrorReason {
 
 const START_HINT = 'run "npm start" (or "node scripts/prepare-hsm.mjs") once to create it';
 
-function pinSource(role: "user" | "so" | undefined): string {
-  return role === "so"
-    ? "KEYWARD_HSM_SO_PIN or hsmSoPin in <data>/secrets.json"
-    : "KEYWARD_HSM_PIN or hsmUserPin in <data>/secrets.json";
+function pinSource(ctx: HsmErrorContext): string {
+  if (ctx.role === "so") return ctx.pinSource?.so ?? "KEYWARD_HSM_SO_PIN or hsmSoPin in <data>/secrets.json";
+  return ctx.pinSource?.user ?? "KEYWARD_HSM_PIN or hsmUserPin in <data>/secrets.json";
 }
 
 /** A message for each reason: what happened, then what to do. */
@@ -178,11 +179,11 @@ export function hsmMessage(reason: HsmErrorReason, ctx: HsmErrorContext, ckr?: s
     case "misconfigured":
       return `The HSM library could not start${code}. Check that ${ctx.softhsmConf ?? "SOFTHSM2_CONF"} exists and its token directory is writable; ${START_HINT}.`;
     case "token-missing":
-      return `There is no initialised ${token}${code}; ${START_HINT}, or set KEYWARD_HSM_TOKEN_LABEL.`;
+      return `There is no initialised ${token}${code}; ${START_HINT}, or correct KEYWARD_HSM_TOKEN_LABEL / KEYWARD_HSM_TOKENS.`;
     case "token-ambiguous":
       return `More than one token is labelled '${ctx.tokenLabel ?? ""}'; give each token a unique label.`;
     case "pin-incorrect":
-      return `${token} refused the ${who} PIN${code}. Set ${pinSource(ctx.role)} to the PIN the token was created with.`;
+      return `${token} refused the ${who} PIN${code}. Set ${pinSource(ctx)} to the PIN the token was created with.`;
     case "pin-locked":
       return `The ${who} PIN of ${token} is locked or expired${code}; the HSM administrator must reset it.`;
     case "login-conflict":

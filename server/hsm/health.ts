@@ -2,7 +2,7 @@
 // signing mechanisms are there. It never throws for a sick HSM: the error is part of the answer.
 import "server-only";
 import { env } from "../env";
-import { findBackupKeks } from "./backup-kek";
+import { describeBackupKek } from "./backup-kek";
 import { HsmError, type HsmErrorKind, type HsmErrorReason, hsmMessage, toHsmError } from "./errors";
 import {
   type HsmConfig,
@@ -25,7 +25,8 @@ export type HsmHealth = {
   ok: boolean;
   library: string;
   token: TokenDescription | null;
-  objects: { total: number; kek: boolean } | null;
+  /** Objects the user can see, and the backup KEK (its id is the same on every token sharing it). */
+  objects: { total: number; kek: { id: string; shareable: boolean } | null } | null;
   mechanisms: HsmMechanisms | null;
   error?: { code: HsmErrorReason; kind: HsmErrorKind; message: string };
 };
@@ -40,10 +41,11 @@ function errorOf(e: unknown, config: Partial<HsmConfig>): NonNullable<HsmHealth[
 
 /**
  * Checks the token as the user: opens a read-only session, logs in with the user PIN, counts the objects
- * it can see and looks for the trusted backup KEK. `config` defaults to the validated environment; tests
- * pass a temporary token.
+ * it can see and looks for the trusted backup KEK. `config` defaults to the validated environment (the
+ * primary token); tests pass a temporary token. `login: false` stops after the token's description and
+ * mechanisms, for a token already known to refuse its PIN: real HSMs lock a PIN tried again and again.
  */
-export async function hsmHealth(config?: HsmConfig): Promise<HsmHealth> {
+export async function hsmHealth(config?: HsmConfig, options: { login?: boolean } = {}): Promise<HsmHealth> {
   let resolved: HsmConfig;
   try {
     resolved = config ?? env().hsm;
@@ -77,19 +79,20 @@ export async function hsmHealth(config?: HsmConfig): Promise<HsmHealth> {
       edwardsKeyPairGen: offered.has(MECHANISM.edwardsKeyPairGen),
     };
     health.mechanisms = mechanisms;
+    if (options.login === false) return health;
     // Logging in proves the PIN; the user sees private objects as well as public ones.
     health.objects = await withSession(
       token,
       { write: false, login: { role: "user", pin: resolved.pin } },
       (s) => ({
         total: s.find([]).length,
-        kek: findBackupKeks(s).length > 0,
+        kek: describeBackupKek(s),
       }),
     );
     const context = { operation: "health", tokenLabel: resolved.tokenLabel, library: resolved.library };
     let missing: "mechanism-unsupported" | "kek-missing" | undefined;
     if (!Object.values(mechanisms).every(Boolean)) missing = "mechanism-unsupported";
-    else if (!health.objects.kek) missing = "kek-missing";
+    else if (health.objects.kek === null) missing = "kek-missing";
     if (missing !== undefined) {
       const error = new HsmError(missing, hsmMessage(missing, context), { operation: "health" });
       health.error = errorOf(error, resolved);

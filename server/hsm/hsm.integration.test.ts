@@ -51,7 +51,7 @@ describe("a fresh token", () => {
       ecKeyPairGen: true,
       edwardsKeyPairGen: true,
     });
-    expect(health.objects).toEqual({ total: 0, kek: false });
+    expect(health.objects).toEqual({ total: 0, kek: null });
     expect(health.ok).toBe(false);
     expect(health.error).toMatchObject({ code: "kek-missing", kind: "configuration" });
   });
@@ -123,7 +123,9 @@ describe("the backup KEK ceremony", () => {
     const health = await hsmHealth(config);
     expect(health.error).toBeUndefined();
     expect(health.ok).toBe(true);
-    expect(health.objects).toEqual({ total: 1, kek: true });
+    // ensureBackupKek's KEK is the never-extractable kind; setup makes the shareable kind (kek-sharing.ts).
+    expect(health.objects?.kek?.shareable).toBe(false);
+    expect(health.objects).toMatchObject({ total: 1, kek: { id: expect.stringMatching(/^[0-9a-f]{32}$/) } });
   });
 });
 
@@ -136,6 +138,13 @@ describe("a sick HSM is reported, not thrown", () => {
     expect(health.error).toMatchObject({ code: "pin-incorrect", kind: "configuration" });
     expect(health.error?.message).toContain("KEYWARD_HSM_PIN");
     expect(health.error?.message).not.toContain("wrong-user-pin");
+  });
+
+  it("without login, describes the token but never tries the (wrong) PIN", async () => {
+    const health = await hsmHealth({ ...config, pin: "wrong-user-pin" }, { login: false });
+    expect(health).toMatchObject({ ok: false, objects: null, token: { label: "keyward-it" } });
+    expect(health.mechanisms?.ecdsa).toBe(true);
+    expect(health.error).toBeUndefined();
   });
 
   it("a missing token label gives token-missing and says how to create it", async () => {

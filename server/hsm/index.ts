@@ -5,7 +5,6 @@ export { BACKUP_KEK_LABEL, type BackupKek, ensureBackupKek } from "./backup-kek"
 export { HSM_REASONS, HsmError, type HsmErrorKind, type HsmErrorReason } from "./errors";
 export { type HsmHealth, type HsmMechanisms, hsmHealth } from "./health";
 export { closeHsm, type HsmConfig, type HsmTarget, type TokenDescription } from "./pkcs11";
-export { soPinFrom } from "./so-pin";
 export { type Curve, CURVES, type EcdsaCurve, type Exportable } from "./curves";
 export { type SharedBackupKek, type SoLogin, shareBackupKek } from "./kek-sharing";
 // The key operations themselves (keys.ts, key-backup.ts) take an open session and stay inside server/hsm:
@@ -13,3 +12,19 @@ export { type SharedBackupKek, type SoLogin, shareBackupKek } from "./kek-sharin
 export type { UnwrapKeyOptions } from "./key-backup";
 export type { GeneratedKey, GenerateKeyPairOptions, KeyInfo, SupportedMechanisms } from "./keys";
 export { ethereumYParity, isLowS, normalizeLowS, verifySignature } from "./signature";
+// Several tokens as one: what the rest of the server signs and makes keys with.
+export { closeServerTokenSet, serverTokenSet } from "./server-token-set";
+export type { TokenHealth, TokenState } from "./token-health";
+export {
+  type CreatedKey,
+  createTokenSet,
+  type ExecutorFactory,
+  HsmTokenSet,
+  type Replication,
+  type Signed,
+  type TokenRole,
+  type TokenSetOptions,
+  type TokenStatus,
+} from "./token-set";
+export { type TokenAttempt, TokenSetError } from "./token-set-error";
+export { type HsmStatus, type HsmTokenView, hsmStatus } from "./token-status";

@@ -272,7 +272,7 @@ export async function shareBackupKek(options: {
         }
         if (!shareable) {
           throw refuse(
-            `The backup KEK on HSM token '${sourceLabel}' was made never-extractable (single-token setup), so it cannot be shared with '${label}'. Create the tokens' KEK with shareBackupKek from the start, or rotate to a new KEK.`,
+            `The backup KEK on HSM token '${sourceLabel}' was made never-extractable (single-token setup), so it cannot be shared with '${label}'. Create the tokens' KEK with shareBackupKek from the start, or rotate to a new KEK; a development install made before several tokens can stay on one token with KEYWARD_HSM_REPLICAS=0.`,
           );
         }
         const clone = transportKek(src, sourceKek, dst, Buffer.from(id, "hex"));

@@ -4,7 +4,7 @@
 import "server-only";
 import pkcs11js from "pkcs11js";
 import { CURVE_SPECS, type Curve, curveOfParams, type Exportable, isCurve } from "./curves";
-import { HsmError, hsmError } from "./errors";
+import { HsmError, hsmError, toHsmError } from "./errors";
 import { type CachedKey, CKK_EC_EDWARDS, type Handle, type Session, type Template } from "./pkcs11";
 
 /** A key reference: the CKA_ID both halves carry, 16 random bytes in lowercase hex. */
@@ -113,6 +113,42 @@ export function objectsWithRef(session: Session, cls: "private" | "public", ref:
   ]);
 }
 
+// CK_STATE values (PKCS#11 2.40 §5.6.1); pkcs11js 2.1.7 exports no constants for them.
+const CKS_RO_PUBLIC_SESSION = 0;
+const CKS_RW_PUBLIC_SESSION = 2;
+
+/**
+ * Called when a lookup by reference found nothing, before that is reported as "key-missing". Measured on
+ * SoftHSM 2.6.1: after a logout (another session logged out, e.g. around a PIN change) and after the
+ * token's folder vanished, a cached private-key handle gives CKR_OBJECT_HANDLE_INVALID and a new search
+ * finds nothing, exactly as for a key that does not exist. So a user session that went public is reported
+ * as "session-lost" and a token that no longer answers as "device-failed": both send a caller to another
+ * token, while "key-missing" would wrongly say the key is gone. Costs two calls on the miss path only.
+ */
+export function confirmAbsence(session: Session, operation: string): void {
+  const { module, slot, target } = session.token;
+  try {
+    module.C_GetTokenInfo(slot);
+  } catch (e) {
+    const cause = toHsmError(e, { operation: "C_GetTokenInfo", tokenLabel: target.tokenLabel });
+    throw new HsmError(
+      "device-failed",
+      `HSM token '${target.tokenLabel}' stopped answering (${cause.detail.ckr ?? "no CKR"} from C_GetTokenInfo) during ${operation}; it may have failed or been removed. Retry on another HSM or check the device.`,
+      { operation: "C_GetTokenInfo", ckr: cause.detail.ckr, ckrCode: cause.detail.ckrCode },
+      { cause: e },
+    );
+  }
+  if (session.role !== "user") return;
+  const { state } = session.run("C_GetSessionInfo", (m, s) => m.C_GetSessionInfo(s));
+  if (state === CKS_RO_PUBLIC_SESSION || state === CKS_RW_PUBLIC_SESSION) {
+    throw new HsmError(
+      "session-lost",
+      `The user login on HSM token '${target.tokenLabel}' was lost during ${operation} (the session is public again: logged out elsewhere, e.g. around a PIN change); open a new session and log in again.`,
+      { operation: "C_GetSessionInfo", ckr: "CKR_USER_NOT_LOGGED_IN", ckrCode: 0x101 },
+    );
+  }
+}
+
 /** The one object of a class with this reference; none is "key-missing", two are a broken token. */
 export function oneObjectWithRef(
   session: Session,
@@ -122,7 +158,10 @@ export function oneObjectWithRef(
 ) {
   const [found, ...more] = objectsWithRef(session, cls, ref);
   const ctx = { operation, tokenLabel: session.token.target.tokenLabel, key: ref };
-  if (found === undefined) throw hsmError("key-missing", ctx);
+  if (found === undefined) {
+    confirmAbsence(session, operation);
+    throw hsmError("key-missing", ctx);
+  }
   if (more.length > 0) {
     throw new HsmError(
       "misconfigured",

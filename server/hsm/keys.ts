@@ -11,6 +11,7 @@ import {
   checkCurve,
   checkLabel,
   checkRef,
+  confirmAbsence,
   curveOfObject,
   exportableOf,
   objectsWithRef,
@@ -165,6 +166,8 @@ export function destroyKey(session: Session, ref: string): boolean {
   session.keys.delete(ref);
   // The private half first: if the call fails midway, what is left is only public.
   const objects = [...objectsWithRef(session, "private", ref), ...objectsWithRef(session, "public", ref)];
+  // "Nothing to destroy" must not be a logged-out session's blindness: a clone would survive unnoticed.
+  if (objects.length === 0) confirmAbsence(session, operation);
   for (const object of objects) {
     session.run("C_DestroyObject", (m, s) => m.C_DestroyObject(s, object), { key: ref });
   }

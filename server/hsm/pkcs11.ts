@@ -6,8 +6,16 @@ import type { PKCS11, Template } from "pkcs11js";
 import type { Curve } from "./curves";
 import { ckrOf, HsmError, type HsmErrorContext, hsmMessage, toHsmError } from "./errors";
 
-/** Where the token lives. `softhsmConf` is SoftHSM's own config file; other libraries ignore it. */
-export type HsmTarget = { library: string; tokenLabel: string; softhsmConf?: string };
+/**
+ * Where the token lives. `softhsmConf` is SoftHSM's own config file; other libraries ignore it.
+ * `pinSource` says where this token's PINs are configured, so a refused PIN names the right setting.
+ */
+export type HsmTarget = {
+  library: string;
+  tokenLabel: string;
+  softhsmConf?: string;
+  pinSource?: { user: string; so: string };
+};
 /** A target plus the user PIN; `env().hsm` has this shape. */
 export type HsmConfig = HsmTarget & { pin: string };
 export type Role = "user" | "so";
@@ -45,6 +53,7 @@ function contextOf(target: HsmTarget, operation: string, role?: Role): HsmErrorC
     library: target.library,
     softhsmConf: target.softhsmConf,
     role,
+    pinSource: target.pinSource,
   };
 }
 
@@ -112,16 +121,29 @@ export type Token = {
 export function openToken(target: HsmTarget): Token {
   const module = loadModule(target);
   const slots = guard(contextOf(target, "C_GetSlotList"), () => module.C_GetSlotList(true));
-  const matches = slots
-    .map((slot) => ({
-      slot,
-      info: guard(contextOf(target, "C_GetTokenInfo"), () => module.C_GetTokenInfo(slot)),
-    }))
-    .filter(
-      ({ info }) =>
-        (info.flags & pkcs11js.CKF_TOKEN_INITIALIZED) !== 0 && info.label.trimEnd() === target.tokenLabel,
-    );
+  // A slot whose token stopped answering (measured: SoftHSM gives CKR_GENERAL_ERROR for a token whose
+  // folder was removed) must not make every other token of the library unreachable, so it is skipped.
+  const silent: HsmError[] = [];
+  const matches = slots.flatMap((slot) => {
+    try {
+      const info = guard(contextOf(target, "C_GetTokenInfo"), () => module.C_GetTokenInfo(slot));
+      const wanted =
+        (info.flags & pkcs11js.CKF_TOKEN_INITIALIZED) !== 0 && info.label.trimEnd() === target.tokenLabel;
+      return wanted ? [{ slot, info }] : [];
+    } catch (e) {
+      silent.push(toHsmError(e, contextOf(target, "C_GetTokenInfo")));
+      return [];
+    }
+  });
   const [match, ...others] = matches;
+  if (match === undefined && silent.length > 0) {
+    // The token asked for may be the one that stopped answering: a device failure, not a setup mistake.
+    throw new HsmError(
+      "device-failed",
+      `HSM token '${target.tokenLabel}' was not found, and ${silent.length} slot(s) of ${target.library} did not answer (${silent[0]?.detail.ckr ?? "no CKR"}); the token may have failed or been removed. Retry on another HSM or check the device.`,
+      { operation: "C_GetTokenInfo", ckr: silent[0]?.detail.ckr, ckrCode: silent[0]?.detail.ckrCode },
+    );
+  }
   if (match === undefined) {
     throw new HsmError("token-missing", hsmMessage("token-missing", contextOf(target, "C_GetTokenInfo")), {
       operation: "C_GetTokenInfo",

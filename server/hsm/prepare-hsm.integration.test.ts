@@ -1,18 +1,16 @@
-// scripts/prepare-hsm.mjs end to end in temporary data folders: secrets, token, KEK, idempotence, and
-// that no secret ever reaches its output.
+// scripts/prepare-hsm.mjs end to end in temporary data folders: secrets, tokens (a primary and its
+// replicas), the shared KEK, idempotence, and that no secret ever reaches its output.
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { hsmHealth } from "./health";
-import { closeHsm } from "./pkcs11";
-import { SOFTHSM_LIBRARY } from "./test-token";
+import { parseEnv } from "../env";
+import type { HsmHealth } from "./health";
 
 const folders: string[] = [];
 
 afterAll(() => {
-  closeHsm();
   for (const folder of folders) rmSync(folder, { recursive: true, force: true });
 });
 
@@ -51,6 +49,58 @@ const secretsSchema = (text: string) => {
   return { authSecret: field("authSecret"), hsmUserPin: field("hsmUserPin"), hsmSoPin: field("hsmSoPin") };
 };
 
+/** Every string in the secrets file (every PIN of every token): none may be printed. */
+function everySecret(text: string): string[] {
+  const found: string[] = [];
+  const walk = (value: unknown) => {
+    if (typeof value === "string") found.push(value);
+    else if (typeof value === "object" && value !== null) Object.values(value).forEach(walk);
+  };
+  walk(JSON.parse(text));
+  return found;
+}
+
+/** The app's view of a prepared folder (the same configuration the server would read). */
+function appEnv(dataDir: string, extra: Record<string, string> = {}) {
+  return parseEnv({
+    NODE_ENV: "test",
+    KEYWARD_DATA_DIR: dataDir,
+    KEYWARD_HSM_TOKEN_LABEL: "kw-prepare",
+    ...extra,
+  });
+}
+
+/**
+ * Health of every configured token of a prepared folder, checked as the app would, in a fresh process: a
+ * process loads one SoftHSM configuration, and SoftHSM sees only the tokens that existed when it started.
+ */
+function healthOfAll(dataDir: string, extra: Record<string, string> = {}): HsmHealth[] {
+  const code = `
+    const { env } = await import("./server/env.ts");
+    const { hsmHealth } = await import("./server/hsm/health.ts");
+    const all = [];
+    for (const token of env().hsm.tokens) all.push(await hsmHealth(token));
+    console.log(JSON.stringify(all));`;
+  const result = spawnSync(
+    process.execPath,
+    ["--conditions=react-server", "--import", "tsx", "--input-type=module", "-e", code],
+    {
+      cwd: path.resolve(import.meta.dirname, "../.."),
+      env: {
+        NODE_ENV: "test",
+        PATH: process.env.PATH ?? "/usr/bin:/bin",
+        KEYWARD_DATA_DIR: dataDir,
+        KEYWARD_HSM_TOKEN_LABEL: "kw-prepare",
+        ...extra,
+      },
+      encoding: "utf8",
+    },
+  );
+  if (result.status !== 0) throw new Error(`health check failed: ${result.stderr}`);
+  const parsed: HsmHealth[] = JSON.parse(result.stdout);
+  return parsed;
+}
+
 function snapshot(dataDir: string) {
   const tokens = path.join(dataDir, "softhsm", "tokens");
   return {
@@ -63,25 +113,32 @@ function snapshot(dataDir: string) {
 describe("scripts/prepare-hsm.mjs", () => {
   const dataDir = tempDataDir();
 
-  it("creates the data folder, a 0600 secrets file, the token and the KEK without printing a secret", async () => {
+  it("creates the data folder, a 0600 secrets file, both tokens and one shared KEK without printing a secret", () => {
     const run = prepare(dataDir);
     expect(run.status, run.output).toBe(0);
     expect(statSync(dataDir).mode & 0o777).toBe(0o700);
     expect(statSync(path.join(dataDir, "secrets.json")).mode & 0o777).toBe(0o600);
-    const secrets = secretsSchema(readFileSync(path.join(dataDir, "secrets.json"), "utf8"));
+    const text = readFileSync(path.join(dataDir, "secrets.json"), "utf8");
+    const secrets = secretsSchema(text);
     expect(secrets.authSecret.length).toBeGreaterThanOrEqual(32);
-    for (const secret of Object.values(secrets)) expect(run.output).not.toContain(secret);
-    expect(run.output).toMatch(/HSM: token 'kw-prepare' created and ready \(serial [0-9a-f]{16}\)/);
-    expect(run.output).toContain("backup key-encryption key created");
-
-    const health = await hsmHealth({
-      library: SOFTHSM_LIBRARY,
-      tokenLabel: "kw-prepare",
-      pin: secrets.hsmUserPin,
-      softhsmConf: path.join(dataDir, "softhsm2.conf"),
+    const replicaPins: unknown = Reflect.get(JSON.parse(text), "hsmTokens");
+    expect(replicaPins).toEqual({
+      "kw-prepare-replica-1": { userPin: expect.any(String), soPin: expect.any(String) },
     });
-    expect(health.error).toBeUndefined();
-    expect(health).toMatchObject({ ok: true, objects: { total: 1, kek: true } });
+    for (const secret of everySecret(text)) expect(run.output).not.toContain(secret);
+    expect(run.output).toMatch(/HSM: token 'kw-prepare' created and ready \(serial [0-9a-f]{16}\)/);
+    expect(run.output).toMatch(/HSM: token 'kw-prepare-replica-1' created and ready \(serial [0-9a-f]{16}\)/);
+    expect(run.output).toContain("backup key-encryption key created on token 'kw-prepare'");
+    expect(run.output).toContain("backup key-encryption key copied to token 'kw-prepare-replica-1'");
+
+    const [primary, replica] = healthOfAll(dataDir);
+    for (const health of [primary, replica]) {
+      expect(health?.error).toBeUndefined();
+      expect(health).toMatchObject({ ok: true, objects: { total: 1, kek: { shareable: true } } });
+    }
+    expect(primary?.objects?.kek?.id).toMatch(/^[0-9a-f]{32}$/);
+    expect(replica?.objects?.kek?.id).toBe(primary?.objects?.kek?.id);
+    expect(primary?.token?.label).toBe("kw-prepare");
   });
 
   it("changes nothing on a second run", () => {
@@ -90,10 +147,13 @@ describe("scripts/prepare-hsm.mjs", () => {
     expect(run.status, run.output).toBe(0);
     expect(snapshot(dataDir)).toEqual(before);
     expect(run.output).toMatch(/HSM: token 'kw-prepare' ready \(serial [0-9a-f]{16}\)/);
-    expect(run.output).toContain("backup key-encryption key present");
+    expect(run.output).toMatch(/HSM: token 'kw-prepare-replica-1' ready \(serial [0-9a-f]{16}\)/);
+    expect(run.output).toContain("backup key-encryption key present on token 'kw-prepare'");
+    expect(run.output).toContain(
+      "backup key-encryption key present on token 'kw-prepare-replica-1' (proven the same)",
+    );
     expect(run.output).not.toContain("created");
-    for (const secret of Object.values(secretsSchema(before.secrets)))
-      expect(run.output).not.toContain(secret);
+    for (const secret of everySecret(before.secrets)) expect(run.output).not.toContain(secret);
   });
 
   it("uses PINs and the session secret given in the environment instead of generating them", () => {
@@ -120,5 +180,59 @@ describe("scripts/prepare-hsm.mjs", () => {
     expect(run.status).not.toBe(0);
     expect(run.output).toContain("refused the security officer PIN");
     expect(run.output).not.toContain("not-the-so-pin");
+  });
+
+  it("gives a single-token install the shareable KEK, so a replica added later receives the same KEK", () => {
+    const single = tempDataDir();
+    const first = prepare(single, { KEYWARD_HSM_REPLICAS: "0" });
+    expect(first.status, first.output).toBe(0);
+    expect(first.output).not.toContain("replica");
+    expect(readFileSync(path.join(single, "secrets.json"), "utf8")).not.toContain("hsmTokens");
+    const [alone] = healthOfAll(single, { KEYWARD_HSM_REPLICAS: "0" });
+    expect(alone).toMatchObject({ ok: true, objects: { kek: { shareable: true } } });
+    // An existing folder keeps its single token when nothing asks for replicas: npm start adds none.
+    const before = snapshot(single);
+    const again = prepare(single);
+    expect(again.status, again.output).toBe(0);
+    expect(again.output).not.toContain("replica");
+    expect(snapshot(single)).toEqual(before);
+    expect(appEnv(single).hsm.tokens.map((t) => t.tokenLabel)).toEqual(["kw-prepare"]);
+
+    const grown = prepare(single, { KEYWARD_HSM_REPLICAS: "1" });
+    expect(grown.status, grown.output).toBe(0);
+    expect(grown.output).toContain("HSM: PINs for token 'kw-prepare-replica-1' added to");
+    expect(grown.output).toContain("backup key-encryption key present on token 'kw-prepare'");
+    expect(grown.output).toContain("backup key-encryption key copied to token 'kw-prepare-replica-1'");
+    const [primary, replica] = healthOfAll(single, { KEYWARD_HSM_REPLICAS: "1" });
+    expect(replica?.objects?.kek?.id).toBe(alone?.objects?.kek?.id);
+    expect(primary?.objects?.kek?.id).toBe(alone?.objects?.kek?.id);
+  });
+
+  it("takes a replica's user PIN from the variable its KEYWARD_HSM_TOKENS entry names", () => {
+    const listed = tempDataDir();
+    const given = {
+      KEYWARD_HSM_TOKENS: JSON.stringify([
+        { label: "kw-prepare" },
+        { label: "kw-listed-b", pinEnv: "KW_B_PIN" },
+      ]),
+      KW_B_PIN: "replica-b-user-pin-2718",
+    };
+    const run = prepare(listed, given);
+    expect(run.status, run.output).toBe(0);
+    expect(run.output).not.toContain(given.KW_B_PIN);
+    // Only the SO PIN is kept in the file; the user PIN lives in the variable.
+    const stored: unknown = Reflect.get(
+      JSON.parse(readFileSync(path.join(listed, "secrets.json"), "utf8")),
+      "hsmTokens",
+    );
+    expect(stored).toEqual({ "kw-listed-b": { soPin: expect.any(String) } });
+    const config = appEnv(listed, given);
+    expect(config.hsm.tokens.map((t) => [t.tokenLabel, t.role, t.pinSource.user])).toEqual([
+      ["kw-prepare", "primary", expect.stringContaining("KEYWARD_HSM_PIN or hsmUserPin in")],
+      ["kw-listed-b", "replica", "KW_B_PIN"],
+    ]);
+    expect(config.hsm.tokens[1]?.pin).toBe(given.KW_B_PIN);
+    const health = healthOfAll(listed, given);
+    expect(health.map((h) => h.ok)).toEqual([true, true]);
   });
 });

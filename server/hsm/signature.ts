@@ -39,12 +39,28 @@ const HALF_ORDER: Readonly<Record<EcdsaCurve, Buffer>> = {
   p256: to32Bytes(CURVE_ORDER.p256 / 2n),
 };
 
-/** r || s with s replaced by n - s when it is in the upper half: the same signature, in canonical form. */
+const ORDER_BYTES: Readonly<Record<EcdsaCurve, Buffer>> = {
+  secp256k1: to32Bytes(CURVE_ORDER.secp256k1),
+  p256: to32Bytes(CURVE_ORDER.p256),
+};
+
+/**
+ * r || s with s replaced by n - s when it is in the upper half: the same signature, in canonical form.
+ * Byte arithmetic rather than bigint: this runs for every signature, and hex round trips cost more here
+ * than the rest of the step.
+ */
 export function normalizeLowS(curve: EcdsaCurve, signature: Uint8Array): Buffer {
-  const { s } = splitSignature(signature);
+  if (signature.length !== 64) splitSignature(signature); // throws the usual invalid-request
   const copy = Buffer.from(signature);
   if (Buffer.compare(copy.subarray(32), HALF_ORDER[curve]) <= 0) return copy;
-  to32Bytes(CURVE_ORDER[curve] - s).copy(copy, 32);
+  // s is in (n/2, n) for a signature the HSM made; n - s is then positive and below n/2.
+  const n = ORDER_BYTES[curve];
+  let borrow = 0;
+  for (let i = 31; i >= 0; i--) {
+    const d = (n[i] ?? 0) - (copy[32 + i] ?? 0) - borrow;
+    borrow = d < 0 ? 1 : 0;
+    copy[32 + i] = d & 0xff;
+  }
   return copy;
 }
 

@@ -1,7 +1,9 @@
 // Test helpers beside test-token.ts: more tokens in the same SoftHSM configuration (one process can load
-// only one), a user session on a test token, and the HsmError a call throws.
+// only one), a user session on a test token, the HsmError a call throws, and ways to make a token fail.
 import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import { readdirSync, rmSync } from "node:fs";
+import path from "node:path";
 import { HsmError } from "./errors";
 import { openToken, type Session, withSession } from "./pkcs11";
 import { SOFTHSM_LIBRARY, type TestToken } from "./test-token";
@@ -46,4 +48,38 @@ export function thrownBy(call: () => unknown): HsmError {
     throw e;
   }
   throw new Error("expected an HsmError");
+}
+
+/**
+ * Changes the token's user PIN and logs the user out, as an HSM administrator changing the PIN would leave
+ * a running process: login state is per token for the whole process, so every session of this process on
+ * the token loses its login at once, and logging in again needs the new PIN. Returns the new PIN.
+ */
+export async function changePinAndLogOut(token: TestToken, currentPin: string): Promise<string> {
+  const newPin = randomBytes(12).toString("base64url");
+  await withSession(openToken(token.config), { write: true }, (s) => {
+    s.run("C_SetPIN", (m, h) => m.C_SetPIN(h, currentPin, newPin));
+    s.run("C_Logout", (m, h) => m.C_Logout(h));
+  });
+  return newPin;
+}
+
+/** Sets the user PIN back from a public read/write session (SoftHSM allows that without a login). */
+export async function restorePin(token: TestToken, currentPin: string): Promise<void> {
+  await withSession(openToken(token.config), { write: true }, (s) =>
+    s.run("C_SetPIN", (m, h) => m.C_SetPIN(h, currentPin, token.pin)),
+  );
+}
+
+/**
+ * Removes the token's folder under the running process, as a token that is pulled or whose storage dies.
+ * SoftHSM names the folder after the token (its serial is the folder name's last 16 hex digits), and never
+ * takes the token back within this process (measured), so use it in a test file of its own.
+ */
+export function removeTokenFolder(token: TestToken): void {
+  const serial = openToken(token.config).description.serial;
+  const tokens = path.join(token.dir, "tokens");
+  const folder = readdirSync(tokens).find((name) => name.replaceAll("-", "").endsWith(serial));
+  if (folder === undefined) throw new Error(`no folder for token ${token.label} (serial ${serial})`);
+  rmSync(path.join(tokens, folder), { recursive: true, force: true });
 }

@@ -1,12 +1,12 @@
-// System health for admins and auditors: the database and the HSM token.
+// System health for admins and auditors: the database and every HSM token.
 import "server-only";
-import { hsmHealth } from "@/server/hsm";
+import { hsmStatus } from "@/server/hsm";
 import { databaseHealth } from "@/server/status/database-health";
 import { createTRPCRouter, withRole } from "../trpc";
 
 export const statusRouter = createTRPCRouter({
   health: withRole("admin", "auditor").query(async ({ ctx }) => {
-    const [db, hsm] = await Promise.all([databaseHealth(ctx.db, ctx.engine), hsmHealth()]);
+    const [db, hsm] = await Promise.all([databaseHealth(ctx.db, ctx.engine), hsmStatus()]);
     return { checkedAt: ctx.clock(), database: db, hsm };
   }),
 });

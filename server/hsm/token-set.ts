@@ -1,0 +1,246 @@
+// HsmTokenSet: several PKCS#11 tokens acting as one. Keys are made on the primary and cloned, wrapped under
+// the shared backup KEK, into every replica; signing falls over to the next token holding a clone when a
+// token fails; each token's health is tracked for the status page. It must never lose a request silently:
+// every sign returns a signature or rejects with an error naming each token and what it answered.
+import "server-only";
+import { type Clock, systemClock } from "../clock";
+import { HsmError, toHsmError } from "./errors";
+import type { GenerateKeyPairOptions, KeyInfo } from "./keys";
+import type { HsmConfig } from "./pkcs11";
+import {
+  classify,
+  DEFAULT_HEALTH_POLICY,
+  type HealthPolicy,
+  lastResort,
+  type TokenHealth,
+} from "./token-health";
+import { type ExecutorFactory, TokenMember, type TokenRole } from "./token-member";
+import {
+  attemptOf,
+  destroyIncomplete,
+  primaryUnavailable,
+  setAsideAttempt,
+  signFailure,
+  type TokenAttempt,
+} from "./token-set-error";
+
+export type { ExecutorFactory, TokenRole };
+
+export type TokenSetOptions = Partial<HealthPolicy> & {
+  clock?: Clock;
+  /** Deadline of one signature on one token before the next token is asked. Default 5000 ms. */
+  signTimeoutMs?: number;
+};
+
+/** One token as the status page shows it. */
+export type TokenStatus = TokenHealth & { label: string; role: TokenRole; library: string };
+
+export type Replication = {
+  /** Replicas that now hold a clone (made now, or already there). */
+  replicated: string[];
+  /** Replicas without one, and why. */
+  notReplicated: { token: string; reason: HsmError["reason"]; message: string }[];
+};
+
+export type CreatedKey = KeyInfo & Replication & { /** The primary, which made it. */ token: string };
+
+export type Signed = { signature: Buffer /** The token that signed. */; token: string };
+
+export class HsmTokenSet {
+  private readonly members: readonly TokenMember[];
+  private readonly clock: Clock;
+  private readonly signTimeoutMs: number;
+
+  /** `tokens[0]` is the primary; labels must be unique. Executors are made on first use, not here. */
+  constructor(tokens: readonly HsmConfig[], makeExecutor: ExecutorFactory, options: TokenSetOptions = {}) {
+    if (tokens.length === 0) throw new Error("A token set needs at least one token");
+    if (new Set(tokens.map((t) => t.tokenLabel)).size !== tokens.length) {
+      throw new Error("Token labels in a token set must be unique");
+    }
+    this.clock = options.clock ?? systemClock;
+    this.signTimeoutMs = options.signTimeoutMs ?? 5_000;
+    const policy: HealthPolicy = {
+      failAfter: options.failAfter ?? DEFAULT_HEALTH_POLICY.failAfter,
+      backoffMs: options.backoffMs ?? DEFAULT_HEALTH_POLICY.backoffMs,
+      maxBackoffMs: options.maxBackoffMs ?? DEFAULT_HEALTH_POLICY.maxBackoffMs,
+    };
+    const deps = { makeExecutor, clock: this.clock, policy };
+    this.members = tokens.map((config, i) => new TokenMember(config, i === 0 ? "primary" : "replica", deps));
+  }
+
+  private get primary(): TokenMember {
+    const [primary] = this.members;
+    if (primary === undefined) throw new Error("unreachable: the constructor refuses an empty set");
+    return primary;
+  }
+
+  private get replicas(): readonly TokenMember[] {
+    return this.members.slice(1);
+  }
+
+  /** Every token's state, primary first. No I/O: it reports what the calls so far have shown. */
+  health(): TokenStatus[] {
+    return this.members.map((m) => ({
+      ...m.health,
+      label: m.label,
+      role: m.role,
+      library: m.config.library,
+    }));
+  }
+
+  /** Probes every failed token whose back-off has run out; resolves when those probes are over. */
+  async probeDue(): Promise<void> {
+    await Promise.all(this.members.map((m) => m.probe()));
+  }
+
+  /** Feeds in a fault a check outside the set saw (the status page logs in to each token itself). */
+  noteFault(tokenLabel: string, error: Pick<HsmError, "reason" | "kind" | "message">): void {
+    this.members.find((m) => m.label === tokenLabel)?.noteFault(error);
+  }
+
+  /**
+   * Signs on the first token that can: tokens in use in their configured order (the primary first), then,
+   * only if all of them failed, tokens set aside for a transient fault. Re-signing after a failure is safe:
+   * a signature has no effect of its own, so a maybe-done signature on a failed token is simply dropped
+   * (ARCHITECTURE.md: idempotency lives in the intent). Not retried elsewhere: requests every token would
+   * refuse alike (bad data, refused by the key's rules).
+   */
+  async sign(ref: string, data: Uint8Array): Promise<Signed> {
+    void this.probeDue();
+    const inUse = this.members.filter((m) => m.health.state !== "failed");
+    const aside = this.members.filter((m) => m.health.state === "failed");
+    const order = [...inUse, ...aside.filter((m) => lastResort(m.health))];
+    const attempts: TokenAttempt[] = [];
+    for (const member of order) {
+      try {
+        const signature = await member.call({ op: "sign", ref, data }, this.signTimeoutMs);
+        return { signature, token: member.label };
+      } catch (e) {
+        const error = toHsmError(e, { operation: "sign", tokenLabel: member.label });
+        if (classify(error) === "request") throw error;
+        attempts.push(attemptOf(member, error));
+      }
+    }
+    const untried = this.members.filter((m) => !order.includes(m)).map(setAsideAttempt);
+    throw signFailure(ref, [...attempts, ...untried]);
+  }
+
+  /**
+   * Makes a key on the primary and clones it into every replica (see `replicate`). Needs the primary: a
+   * key made on a replica would be missing from the primary once it is back.
+   */
+  async createKey(options: GenerateKeyPairOptions): Promise<CreatedKey> {
+    const primary = this.primary;
+    if (primary.health.state === "failed") throw primaryUnavailable(setAsideAttempt(primary), "createKey");
+    const { curve, label, exportable } = options;
+    const key = await primary.call({ op: "generate", curve, label, exportable }).catch((e: unknown) => {
+      // A request the primary refuses (a bad label, say) is the caller's to see as it is.
+      if (!(e instanceof HsmError) || classify(e) === "request") throw e;
+      throw primaryUnavailable(attemptOf(primary, e), "createKey");
+    });
+    const info: KeyInfo = { ...key, curve, label, exportable };
+    return { ...info, token: primary.label, ...(await this.cloneIntoReplicas(info)) };
+  }
+
+  /**
+   * Makes sure every replica holds a clone of a key the primary holds: for a replica that was down when
+   * the key was made, or a new replica. Idempotent: a clone already in place is checked and kept.
+   */
+  async replicate(ref: string): Promise<Replication> {
+    return this.cloneIntoReplicas(await this.primary.call({ op: "find", ref }));
+  }
+
+  /**
+   * Wraps the key on the primary once and unwraps it into each replica, which checks that the clone signs
+   * for the primary's public key. "never" keys cannot leave their token, and SoftHSM 2.6.1 cannot wrap
+   * Ed25519 keys: such keys stay on the primary, so keys that need failover must be "wrapped-only" EC keys.
+   */
+  private async cloneIntoReplicas(key: KeyInfo): Promise<Replication> {
+    const replicas = this.replicas;
+    const none = (reason: HsmError["reason"], message: string): Replication => ({
+      replicated: [],
+      notReplicated: replicas.map((r) => ({ token: r.label, reason, message })),
+    });
+    if (replicas.length === 0) return { replicated: [], notReplicated: [] };
+    if (key.exportable === "never") {
+      return none(
+        "key-not-wrappable",
+        `Key ${key.ref} is "never" exportable: it stays on '${this.primary.label}', and signing with it cannot fail over. Make keys that need failover "wrapped-only".`,
+      );
+    }
+    let blob: Buffer;
+    try {
+      blob = await this.primary.call({ op: "wrap", ref: key.ref });
+    } catch (e) {
+      if (!(e instanceof HsmError)) throw e;
+      return none(e.reason, e.message); // Ed25519 on SoftHSM 2.6.1: mechanism-unsupported
+    }
+    const result: Replication = { replicated: [], notReplicated: [] };
+    try {
+      for (const replica of replicas) {
+        if (replica.health.state === "failed") {
+          const { reason, message } = setAsideAttempt(replica);
+          result.notReplicated.push({ token: replica.label, reason, message });
+          continue;
+        }
+        try {
+          const clone = await replica.call({ op: "unwrap", blob, key: { ...key } });
+          if (!Buffer.from(clone.publicKey).equals(Buffer.from(key.publicKey))) {
+            throw new HsmError(
+              "invalid-request",
+              `The clone of key ${key.ref} on '${replica.label}' has another public key than the primary's.`,
+            );
+          }
+          result.replicated.push(replica.label);
+        } catch (e) {
+          if (!(e instanceof HsmError)) throw e;
+          result.notReplicated.push({ token: replica.label, reason: e.reason, message: e.message });
+        }
+      }
+    } finally {
+      // Wrapped blobs are secrets too on SoftHSM, which does not enforce unwrap templates (README.md).
+      blob.fill(0);
+    }
+    return result;
+  }
+
+  /**
+   * Destroys the key on every token that holds it. Resolves only when every token answered; otherwise it
+   * destroys what it can and rejects naming the tokens that may still hold a copy, so the caller retries.
+   * Tokens set aside for a refused PIN or a missing token are not asked (they cannot answer).
+   */
+  async destroyKey(ref: string): Promise<{ destroyed: string[]; absent: string[] }> {
+    const destroyed: string[] = [];
+    const absent: string[] = [];
+    const failures: TokenAttempt[] = [];
+    for (const member of this.members) {
+      if (member.health.state === "failed" && !lastResort(member.health)) {
+        failures.push(setAsideAttempt(member));
+        continue;
+      }
+      try {
+        (await member.call({ op: "destroy", ref }))
+          ? destroyed.push(member.label)
+          : absent.push(member.label);
+      } catch (e) {
+        if (!(e instanceof HsmError) || classify(e) === "request") throw e; // a bad reference: the same everywhere
+        failures.push(attemptOf(member, e));
+      }
+    }
+    if (failures.length > 0) throw destroyIncomplete(ref, destroyed, failures);
+    return { destroyed, absent };
+  }
+
+  /** Closes every token's executor. */
+  async close(): Promise<void> {
+    await Promise.all(this.members.map((m) => m.close()));
+  }
+}
+
+export function createTokenSet(
+  tokens: readonly HsmConfig[],
+  makeExecutor: ExecutorFactory,
+  options?: TokenSetOptions,
+): HsmTokenSet {
+  return new HsmTokenSet(tokens, makeExecutor, options);
+}

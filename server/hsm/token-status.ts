@@ -1,0 +1,92 @@
+// The HSM part of the status page: every configured token, its role, what the token set has seen of it
+// (state, last error, back-off) and what a fresh check of it finds (serial, backup KEK, mechanisms).
+// It never throws for a sick HSM, and never retries the PIN of a token set aside: real HSMs lock a PIN
+// tried again and again.
+import "server-only";
+import { env } from "../env";
+import type { HsmErrorKind, HsmErrorReason } from "./errors";
+import { type HsmHealth, hsmHealth } from "./health";
+import type { HsmConfig } from "./pkcs11";
+import { serverTokenSet } from "./server-token-set";
+import type { TokenState } from "./token-health";
+import type { HsmTokenSet, TokenRole } from "./token-set";
+
+type Problem = { code: HsmErrorReason; kind: HsmErrorKind; message: string };
+
+export type HsmTokenView = {
+  label: string;
+  role: TokenRole;
+  library: string;
+  state: TokenState;
+  serial: string | null;
+  kek: { id: string; shareable: boolean } | null;
+  consecutiveFailures: number;
+  lastError: { reason: HsmErrorReason; kind: HsmErrorKind; message: string; at: Date } | null;
+  lastSuccessAt: Date | null;
+  retryAt: Date | null;
+  /** What the check found wrong that does not stop signing (a missing KEK, another KEK, a mechanism). */
+  problem: Problem | null;
+};
+
+/**
+ * The primary's health as before (library, token, objects, mechanisms, error), plus the set as a whole:
+ * healthy (every token healthy, nothing wrong), degraded (signing can go on: some token still in use),
+ * failing (every token set aside).
+ */
+export type HsmStatus = HsmHealth & { state: "healthy" | "degraded" | "failing"; tokens: HsmTokenView[] };
+
+/** The status of the server's token set (env() and serverTokenSet()), or of the set and tokens given. */
+export async function hsmStatus(given?: { set: HsmTokenSet; tokens: readonly HsmConfig[] }): Promise<HsmStatus> {
+  let source: { set: HsmTokenSet; tokens: readonly HsmConfig[] };
+  try {
+    source = given ?? { set: serverTokenSet(), tokens: env().hsm.tokens };
+  } catch {
+    // Unreadable configuration: hsmHealth() reports it as a "misconfigured" error without throwing.
+    return { ...(await hsmHealth()), state: "failing", tokens: [] };
+  }
+  const { set, tokens } = source;
+  await set.probeDue();
+  const checks = new Map<string, HsmHealth>();
+  for (const token of tokens) {
+    const known = set.health().find((t) => t.label === token.tokenLabel);
+    const login = known?.state !== "failed";
+    const check = await hsmHealth(token, { login });
+    // The check is an observation like any call: a token found down is set aside for requests too.
+    if (login && check.error) {
+      const { code, kind, message } = check.error;
+      set.noteFault(token.tokenLabel, { reason: code, kind, message });
+    }
+    checks.set(token.tokenLabel, check);
+  }
+  const primaryKek = checks.get(tokens[0]?.tokenLabel ?? "")?.objects?.kek?.id;
+  const views = set.health().map((t): HsmTokenView => {
+    const check = checks.get(t.label);
+    const kek = check?.objects?.kek ?? null;
+    let problem: Problem | null = check?.error ?? null;
+    if (problem === null && kek !== null && primaryKek !== undefined && kek.id !== primaryKek) {
+      problem = {
+        code: "misconfigured",
+        kind: "configuration",
+        message: `HSM token '${t.label}' holds another backup KEK (id ${kek.id}) than the primary (id ${primaryKek}): clones cannot be made on it. Re-initialise it and run the setup again.`,
+      };
+    }
+    return {
+      label: t.label,
+      role: t.role,
+      library: t.library,
+      state: t.state,
+      serial: check?.token?.serial ?? null,
+      kek,
+      consecutiveFailures: t.consecutiveFailures,
+      lastError: t.lastError,
+      lastSuccessAt: t.lastSuccessAt,
+      retryAt: t.retryAt,
+      // A token set aside shows its last error; the check did not log in, so it has no more to say.
+      problem: t.state === "failed" ? null : problem,
+    };
+  });
+  const allWell = views.every((v) => v.state === "healthy" && v.problem === null);
+  const state = allWell ? "healthy" : views.some((v) => v.state !== "failed") ? "degraded" : "failing";
+  const primary = checks.get(tokens[0]?.tokenLabel ?? "") ?? (await hsmHealth(tokens[0]));
+  return { ...primary, ok: allWell, state, tokens: views };
+}
