@@ -1,0 +1,111 @@
+// Prints bench/hsm.ts's result: tables for people, the targets with PASS/MISS, and one JSON line
+// ("BENCH_JSON {…}") for machines.
+import type { HsmBenchResult } from "./hsm";
+
+const TARGETS = { oneWorker: 0.9, pool: 1.5, loopP99Ms: 20 };
+
+function n(value: number): string {
+  return Math.round(value).toLocaleString("en-US");
+}
+
+function x(ratio: number): string {
+  return `${ratio.toFixed(2)}x`;
+}
+
+function table(rows: string[][]): string {
+  const widths = rows[0]?.map((_, c) => Math.max(...rows.map((r) => (r[c] ?? "").length))) ?? [];
+  const cell = (text: string, c: number) =>
+    c === 0 ? text.padEnd(widths[c] ?? 0) : text.padStart(widths[c] ?? 0);
+  return rows.map((r) => r.map(cell).join("   ")).join("\n");
+}
+
+/** The one-worker target, and the pool and event-loop targets for every pool larger than one thread. */
+function targets(result: HsmBenchResult): string[] {
+  const lines: string[] = [];
+  const check = (ok: boolean, text: string) => lines.push(`${ok ? "PASS" : "MISS"}  ${text}`);
+  for (const row of result.sign) {
+    for (const p of row.pools) {
+      if (p.size === 1) {
+        check(
+          p.ratio >= TARGETS.oneWorker,
+          `${row.curve} one worker ${x(p.ratio)} raw (>= ${TARGETS.oneWorker})`,
+        );
+        continue;
+      }
+      const ceiling = `raw on ${p.size} threads: ${x(p.ceiling / row.raw)}`;
+      check(
+        p.ratio >= TARGETS.pool,
+        `${row.curve} pool x${p.size} ${x(p.ratio)} raw (>= ${TARGETS.pool}; ${ceiling})`,
+      );
+      check(
+        p.loopP99Ms < TARGETS.loopP99Ms,
+        `${row.curve} pool x${p.size} event-loop p99 ${p.loopP99Ms.toFixed(1)} ms (< ${TARGETS.loopP99Ms})`,
+      );
+    }
+  }
+  return lines;
+}
+
+function header(result: HsmBenchResult): void {
+  const load = (l: number[]) => l.map((v) => v.toFixed(2)).join(" ");
+  console.log(`\nHSM benchmark, ${result.date}`);
+  console.log(`${result.machine}; ${result.library}`);
+  console.log(`load average ${load(result.load.before)} before, ${load(result.load.after)} after`);
+}
+
+function signing(result: HsmBenchResult): void {
+  const sizes = result.sign[0]?.pools.map((p) => p.size) ?? [];
+  const name = (s: number) => (s === 1 ? "1 worker" : `pool x${s}`);
+  console.log(
+    `\nSignatures per second: medians of ${result.rounds} interleaved rounds of ${result.seconds} s; ratio to raw pkcs11js on one thread`,
+  );
+  const rows = result.sign.map((row) => [
+    row.curve,
+    n(row.raw),
+    ...row.pools.map((p) => `${n(p.rate)} (${x(p.ratio)})`),
+  ]);
+  console.log(table([["curve", "raw 1 thread", ...sizes.map(name)], ...rows]));
+  console.log(
+    "\nCeiling: raw pkcs11js on N plain worker threads, one session each (ratio to raw on the main thread; the pool's share of it)",
+  );
+  const ceilings = result.sign.map((row) => [
+    row.curve,
+    ...row.pools.map(
+      (p) => `${n(p.ceiling)} (${x(p.ceiling / row.raw)}; ${Math.round((100 * p.rate) / p.ceiling)} %)`,
+    ),
+  ]);
+  console.log(table([["curve", ...sizes.map((s) => `raw x${s} thread${s > 1 ? "s" : ""}`)], ...ceilings]));
+  console.log("\nEvent-loop delay p99 while signing at full rate (worst round), ms");
+  const loops = result.sign.map((row) => [row.curve, ...row.pools.map((p) => p.loopP99Ms.toFixed(1))]);
+  console.log(table([["curve", ...sizes.map(name)], ...loops]));
+}
+
+export function printReport(result: HsmBenchResult): void {
+  header(result);
+  signing(result);
+  console.log("\nKey pairs generated per second");
+  const genSizes = result.generate[0]?.pools.map((p) => p.size) ?? [];
+  const genHead = ["curve", "raw 1 thread", ...genSizes.map((s) => (s === 1 ? "1 worker" : `pool x${s}`))];
+  const genRows = result.generate.map((row) => [row.curve, n(row.raw), ...row.pools.map((p) => n(p.rate))]);
+  console.log(table([genHead, ...genRows]));
+  const l = result.lookup;
+  if (l) {
+    console.log(
+      `\nOne key among ${n(l.keys)} (${n(2 * l.keys)} key objects; made in ${l.populateSeconds.toFixed(0)} s)`,
+    );
+    console.log(
+      table([
+        ["measure", "ms"],
+        ["find, fresh session (median)", l.findMedianMs.toFixed(1)],
+        ["find, fresh session (p95)", l.findP95Ms.toFixed(1)],
+        ["first sign with an uncached key (median)", l.coldSignMedianMs.toFixed(1)],
+        ["sign again, handle cached (median)", l.warmSignMedianMs.toFixed(2)],
+        ["raw C_FindObjects, private half (median)", l.rawFindMedianMs.toFixed(1)],
+        ["1 worker, one key flat out, signs/s", n(l.warmSignRate)],
+      ]),
+    );
+  }
+  console.log("\nTargets");
+  for (const line of targets(result)) console.log(line);
+  console.log(`\nBENCH_JSON ${JSON.stringify({ bench: "hsm", ...result })}`);
+}

@@ -1,0 +1,110 @@
+// `npm run bench -- hsm [--seconds 1] [--rounds 7] [--keys 10000] [--sizes 1,2,4]`: signatures per second for each curve,
+// raw pkcs11js on one thread (measured in the same run, the baseline) against server/hsm through one worker
+// and through whole pools; key generation per second; looking a key up among many; and the event loop's
+// delay while the pool signs at full rate. Runs on its own temporary SoftHSM token and removes it.
+import { availableParallelism, cpus, loadavg } from "node:os";
+import type { Curve } from "../server/hsm/curves";
+import { HsmPool } from "../server/hsm/pool";
+import { createTestToken, type TestToken } from "../server/hsm/test-token";
+import { RawHsm } from "./hsm-raw";
+import { type LookupResult, measureLookup, populate } from "./hsm-lookup";
+import { printReport } from "./hsm-report";
+import { type SignRow, signRow } from "./hsm-sign";
+import { option, storm } from "./measure";
+
+const CURVES: readonly Curve[] = ["secp256k1", "ed25519", "p256"];
+
+export type GenerateRow = { curve: Curve; raw: number; pools: { size: number; rate: number }[] };
+export type HsmBenchResult = {
+  date: string;
+  machine: string;
+  library: string;
+  seconds: number;
+  rounds: number;
+  load: { before: number[]; after: number[] };
+  sign: SignRow[];
+  generate: GenerateRow[];
+  lookup: LookupResult | undefined;
+};
+
+async function withPool<T>(token: TestToken, size: number, work: (pool: HsmPool) => Promise<T>): Promise<T> {
+  const pool = await HsmPool.start(token.config, { size });
+  try {
+    return await work(pool);
+  } finally {
+    await pool.close();
+  }
+}
+
+async function generateRow(token: TestToken, raw: RawHsm, curve: Curve, sizes: number[]) {
+  const rawRate = raw.generateRate(curve, 40);
+  const pools: GenerateRow["pools"] = [];
+  for (const size of sizes) {
+    const { rate } = await withPool(token, size, (pool) =>
+      storm(
+        () => pool.execute({ op: "generate", curve, label: "bench-generate", exportable: "never" }),
+        2 * size,
+        3,
+      ),
+    );
+    pools.push({ size, rate });
+  }
+  console.log(
+    `  ${curve}: generate raw ${rawRate.toFixed(0)}/s, ${pools.map((p) => `x${p.size} ${p.rate.toFixed(0)}/s`).join(", ")}`,
+  );
+  return { curve, raw: rawRate, pools };
+}
+
+function sizesFrom(args: string[]): number[] {
+  const at = args.indexOf("--sizes");
+  const cpuCount = availableParallelism();
+  const listed =
+    at >= 0 ? (args[at + 1] ?? "").split(",").map(Number) : [1, cpuCount, Math.max(4, 2 * cpuCount)];
+  if (listed.some((n) => !Number.isInteger(n) || n < 1)) throw new Error("--sizes takes e.g. 1,2,4");
+  return [...new Set(listed)];
+}
+
+export async function runHsmBench(args: string[]): Promise<void> {
+  const seconds = option(args, "seconds", 1);
+  const rounds = Math.max(1, Math.floor(option(args, "rounds", 7)));
+  const keyCount = Math.floor(option(args, "keys", 10_000));
+  const sizes = sizesFrom(args);
+  const token = createTestToken("kw-bench");
+  // An interrupted run must not leave its token (and 10,000 keys) in the temporary folder.
+  process.once("SIGINT", () => {
+    token.cleanup();
+    process.exit(130);
+  });
+  let raw: RawHsm | undefined;
+  try {
+    raw = new RawHsm(token);
+    const cpu = cpus()[0]?.model.trim() ?? "unknown CPU";
+    const result: HsmBenchResult = {
+      date: new Date().toISOString(),
+      machine: `${cpu}, ${availableParallelism()} CPUs, Node ${process.version}`,
+      library: raw.library(),
+      seconds,
+      rounds,
+      load: { before: loadavg(), after: [] },
+      sign: [],
+      generate: [],
+      lookup: undefined,
+    };
+    console.log(`Signing (${rounds} rounds of ${seconds} s per figure)…`);
+    for (const curve of CURVES) result.sign.push(await signRow(token, raw, curve, sizes, seconds, rounds));
+    console.log("Key generation…");
+    const generateSizes = [...new Set([1, availableParallelism()])];
+    for (const curve of CURVES) result.generate.push(await generateRow(token, raw, curve, generateSizes));
+    if (keyCount > 0) {
+      const pooled = availableParallelism();
+      const population = await withPool(token, pooled, (pool) => populate(pool, keyCount));
+      const rawHsm = raw;
+      result.lookup = await withPool(token, 1, (pool) => measureLookup(pool, rawHsm, population, 3));
+    }
+    result.load.after = loadavg();
+    printReport(result);
+  } finally {
+    raw?.close();
+    token.cleanup();
+  }
+}

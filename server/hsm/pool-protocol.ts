@@ -1,0 +1,176 @@
+// The messages between HsmPool and its worker threads, as plain data, and the conversions at both ends:
+// errors keep their reason, kind and message across the thread boundary, results come back as Buffers, and
+// byte arrays are copied to exact-size arrays before posting. Pure: no pkcs11js, no threads.
+import "server-only";
+import { type Curve, type Exportable, isCurve } from "./curves";
+import { HSM_REASONS, HsmError, type HsmErrorReason, toHsmError } from "./errors";
+import type { HsmOperation, HsmResultOf, HsmResults } from "./operations";
+import type { HsmTarget } from "./pkcs11";
+
+/** What a worker is started with. The PIN travels in memory only and is never logged. */
+export type PoolWorkerData = { target: HsmTarget; pin: string; testHooks: boolean };
+
+/** "stall" blocks the worker thread like a hung HSM call would; honoured only with testHooks. */
+export type PoolWork = { kind: "operation"; request: HsmOperation } | { kind: "stall"; ms: number };
+/** `deadline` is wall-clock ms (see wallClock): a thread never starts a call its caller stopped waiting for. */
+export type PoolJob = { id: number; deadline: number; work: PoolWork };
+
+export type ToWorker = { type: "run"; jobs: PoolJob[] } | { type: "forget"; ref: string } | { type: "close" };
+
+export type WireError = {
+  reason: HsmErrorReason;
+  message: string;
+  detail: { operation: string; ckr?: string; ckrCode?: number };
+};
+
+export type JobOutcome =
+  | { id: number; ok: true; value: unknown }
+  | { id: number; ok: false; error: WireError };
+
+export type FromWorker =
+  /** Times are `performance.timeOrigin + performance.now()`, comparable between threads. */
+  | { type: "ready"; initStartedAt: number; readyAt: number }
+  | { type: "failed"; error: WireError }
+  /** Outcomes of some of the jobs posted, in order; a long batch is answered in several messages. */
+  | { type: "done"; outcomes: JobOutcome[] }
+  | { type: "closed" };
+
+export function wallClock(): number {
+  return performance.timeOrigin + performance.now();
+}
+
+/** An error as plain data; anything that is not yet an HsmError is classified the usual way first. */
+export function toWireError(error: unknown, operation: string): WireError {
+  const e = toHsmError(error, { operation });
+  return { reason: e.reason, message: e.message, detail: { ...e.detail } };
+}
+
+/** The HsmError a worker reported, rebuilt: structured clone keeps the fields but loses the class. */
+export function fromWireError(error: WireError): HsmError {
+  const reason: HsmErrorReason = Object.hasOwn(HSM_REASONS, error.reason) ? error.reason : "outcome-unknown";
+  return new HsmError(reason, error.message, error.detail);
+}
+
+/**
+ * A copy of the bytes in an ArrayBuffer of their own. postMessage clones a view's whole ArrayBuffer, and
+ * small Buffers share Node's 8 KiB allocation pool: posting one as it is would ship (and expose) 8 KiB of
+ * unrelated memory from the sending thread.
+ */
+export function exactBytes(bytes: Uint8Array): Uint8Array {
+  return bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength
+    ? bytes
+    : new Uint8Array(bytes);
+}
+
+/** The request with every byte array made exact, ready to post; the caller's object is left alone. */
+export function postableRequest(request: HsmOperation): HsmOperation {
+  switch (request.op) {
+    case "sign":
+      return { ...request, data: exactBytes(request.data) };
+    case "unwrap":
+      return {
+        ...request,
+        blob: exactBytes(request.blob),
+        key: { ...request.key, publicKey: exactBytes(request.key.publicKey) },
+      };
+    default:
+      return request;
+  }
+}
+
+/** A result made postable in the worker: plain objects and arrays are walked, byte arrays copied exact. */
+export function postableValue(value: unknown): unknown {
+  if (value instanceof Uint8Array) return new Uint8Array(value);
+  if (Array.isArray(value)) return value.map(postableValue);
+  if (typeof value === "object" && value !== null) {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, postableValue(v)]));
+  }
+  return value;
+}
+
+function malformed(what: string): HsmError {
+  // Our own worker sent something else than the operation returns: a bug, and the call's effect is unknown.
+  return new HsmError(
+    "outcome-unknown",
+    `The HSM worker returned a malformed ${what}; treat the call as maybe-done.`,
+    {
+      operation: "pool",
+    },
+  );
+}
+
+function buffer(value: unknown, what: string): Buffer {
+  if (value instanceof Uint8Array) return Buffer.from(value.buffer, value.byteOffset, value.byteLength);
+  throw malformed(what);
+}
+
+function fields(value: unknown, what: string): Record<string, unknown> {
+  if (typeof value === "object" && value !== null && !Array.isArray(value)) return { ...value };
+  throw malformed(what);
+}
+
+function text(value: unknown, what: string): string {
+  if (typeof value === "string") return value;
+  throw malformed(what);
+}
+
+function curveOf(value: unknown): Curve {
+  if (isCurve(value)) return value;
+  throw malformed("curve");
+}
+
+function exportableOf(value: unknown): Exportable {
+  if (value === "never" || value === "wrapped-only") return value;
+  throw malformed("export rule");
+}
+
+function keyInfo(value: unknown): HsmResults["find"] {
+  const v = fields(value, "key");
+  return {
+    ref: text(v.ref, "key reference"),
+    curve: curveOf(v.curve),
+    label: text(v.label, "label"),
+    publicKey: buffer(v.publicKey, "public key"),
+    exportable: exportableOf(v.exportable),
+  };
+}
+
+function mechanisms(value: unknown): HsmResults["mechanisms"] {
+  const v = fields(value, "mechanism list");
+  const curves = fields(v.curves, "curve list");
+  const list = Array.isArray(v.mechanisms) ? v.mechanisms : [];
+  return {
+    mechanisms: list.filter((m): m is number => typeof m === "number"),
+    curves: {
+      secp256k1: curves.secp256k1 === true,
+      ed25519: curves.ed25519 === true,
+      p256: curves.p256 === true,
+    },
+    backup: v.backup === true,
+  };
+}
+
+/** The worker's answer turned back into what runOperation returns, Buffers included. */
+export function reviveResult<O extends HsmOperation>(request: O, value: unknown): HsmResultOf<O>;
+export function reviveResult(request: HsmOperation, value: unknown): HsmResults[HsmOperation["op"]] {
+  switch (request.op) {
+    case "sign":
+      return buffer(value, "signature");
+    case "wrap":
+      return buffer(value, "wrapped key");
+    case "generate": {
+      const v = fields(value, "key");
+      return { ref: text(v.ref, "key reference"), publicKey: buffer(v.publicKey, "public key") };
+    }
+    case "find":
+    case "unwrap":
+      return keyInfo(value);
+    case "destroy":
+      if (typeof value === "boolean") return value;
+      throw malformed("destroy result");
+    case "forget":
+      return undefined;
+    case "mechanisms":
+      return mechanisms(value);
+  }
+}

@@ -1,0 +1,181 @@
+// One HsmPool worker thread: opens the token and ONE long-lived read/write user session, then runs the jobs
+// the pool posts, in order, on that session, and posts their outcomes back. It is loaded by
+// pool-bootstrap.mjs (which registers tsx) and must never run on the main thread, never call C_Finalize
+// (the library is shared by every thread of the process) and never log the PIN.
+import "server-only";
+import { isMainThread, parentPort, workerData } from "node:worker_threads";
+import { HsmError, toHsmError } from "./errors";
+import { runOperation } from "./operations";
+import { type OpenSession, openSession, openToken, type Session } from "./pkcs11";
+import {
+  type FromWorker,
+  type JobOutcome,
+  type PoolJob,
+  type PoolWorkerData,
+  postableValue,
+  type ToWorker,
+  toWireError,
+  wallClock,
+} from "./pool-protocol";
+
+function post(port: NonNullable<typeof parentPort>, message: FromWorker): void {
+  port.postMessage(message);
+}
+
+function text(value: unknown): string | undefined {
+  return typeof value === "string" ? value : undefined;
+}
+
+function startData(value: unknown): PoolWorkerData {
+  // workerData comes from HsmPool itself; this check only catches a worker started some other way.
+  const field = (from: unknown, name: string): unknown =>
+    typeof from === "object" && from !== null ? Reflect.get(from, name) : undefined;
+  const target = field(value, "target");
+  const library = text(field(target, "library"));
+  const tokenLabel = text(field(target, "tokenLabel"));
+  const pin = text(field(value, "pin"));
+  if (library === undefined || tokenLabel === undefined || pin === undefined) {
+    throw new Error("pool-worker: workerData needs { target: { library, tokenLabel }, pin }");
+  }
+  const source = field(target, "pinSource");
+  const user = text(field(source, "user"));
+  const so = text(field(source, "so"));
+  return {
+    target: {
+      library,
+      tokenLabel,
+      softhsmConf: text(field(target, "softhsmConf")),
+      pinSource: user !== undefined && so !== undefined ? { user, so } : undefined,
+    },
+    pin,
+    testHooks: field(value, "testHooks") === true,
+  };
+}
+
+/**
+ * The thread's one session. A session the HSM no longer knows (stale-session: handle invalid, login lost)
+ * is dropped and a new one opened and logged in for the next call; a PIN refused then is kept and answered
+ * from then on without asking the token again, because a wrong PIN tried again and again locks it.
+ */
+class ThreadSession {
+  private open: OpenSession | undefined;
+  private refused: HsmError | undefined;
+
+  constructor(private readonly data: PoolWorkerData) {
+    this.open = this.openNow();
+  }
+
+  private openNow(): OpenSession {
+    // openToken loads the library and calls C_Initialize with CKF_OS_LOCKING_OK; another thread having
+    // initialised it first (CKR_CRYPTOKI_ALREADY_INITIALIZED) counts as success there.
+    return openSession(openToken(this.data.target), { write: true, pin: this.data.pin });
+  }
+
+  get session(): Session {
+    if (this.refused !== undefined) throw this.refused;
+    if (this.open === undefined) {
+      try {
+        this.open = this.openNow();
+      } catch (e) {
+        const error = toHsmError(e, { operation: "C_OpenSession", tokenLabel: this.data.target.tokenLabel });
+        if (error.reason === "pin-incorrect" || error.reason === "pin-locked") this.refused = error;
+        throw error;
+      }
+    }
+    return this.open.session;
+  }
+
+  /** The open session, if any: the one whose cached key handles a "forget" drops. */
+  get cached(): Session | undefined {
+    return this.open?.session;
+  }
+
+  failed(error: HsmError): void {
+    if (error.kind !== "stale-session") return;
+    this.open?.close();
+    this.open = undefined;
+  }
+
+  close(): void {
+    this.open?.close();
+    this.open = undefined;
+  }
+}
+
+/** A long batch is answered in parts, at least this often, so the first callers need not wait for the last. */
+const ANSWER_EVERY_MS = 1;
+
+function runJob(thread: ThreadSession, job: PoolJob, testHooks: boolean): JobOutcome {
+  const operation = job.work.kind === "operation" ? job.work.request.op : "stall";
+  if (wallClock() > job.deadline) {
+    // The caller was already answered "timeout"; doing the call now would only do what nobody waits for.
+    const error = new HsmError("timeout", `${operation} was not started: its deadline had passed.`, {
+      operation,
+    });
+    return { id: job.id, ok: false, error: toWireError(error, operation) };
+  }
+  try {
+    if (job.work.kind === "stall") {
+      if (!testHooks) throw new Error("stall is a test hook and this pool was started without testHooks");
+      // Blocks this thread the way a PKCS#11 call that never returns would.
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, job.work.ms);
+      return { id: job.id, ok: true, value: undefined };
+    }
+    const value = runOperation(thread.session, job.work.request);
+    return { id: job.id, ok: true, value: postableValue(value) };
+  } catch (e) {
+    const error = toHsmError(e, { operation });
+    thread.failed(error);
+    return { id: job.id, ok: false, error: toWireError(error, operation) };
+  }
+}
+
+function main(port: NonNullable<typeof parentPort>): void {
+  const data = startData(workerData);
+  const initStartedAt = wallClock();
+  let thread: ThreadSession;
+  try {
+    thread = new ThreadSession(data);
+  } catch (e) {
+    post(port, { type: "failed", error: toWireError(e, "start") });
+    port.close();
+    return;
+  }
+  // The listener's type is what HsmPool posts; nothing else can reach this port.
+  port.on("message", (message: ToWorker) => {
+    switch (message.type) {
+      case "run": {
+        // Calls come in batches (a message costs about as much as a P-256 signature) and are answered in
+        // parts: every ANSWER_EVERY_MS of work and at the end of the batch.
+        let outcomes: JobOutcome[] = [];
+        let since = performance.now();
+        for (const job of message.jobs) {
+          outcomes.push(runJob(thread, job, data.testHooks));
+          if (performance.now() - since >= ANSWER_EVERY_MS) {
+            post(port, { type: "done", outcomes });
+            outcomes = [];
+            since = performance.now();
+          }
+        }
+        if (outcomes.length > 0) post(port, { type: "done", outcomes });
+        return;
+      }
+      case "forget":
+        // Another worker destroyed the key: drop this session's cached handle (SoftHSM never reuses one,
+        // other HSMs may).
+        if (thread.cached !== undefined) runOperation(thread.cached, { op: "forget", ref: message.ref });
+        return;
+      case "close":
+        thread.close();
+        post(port, { type: "closed" });
+        port.close();
+        return;
+    }
+  });
+  post(port, { type: "ready", initStartedAt, readyAt: wallClock() });
+}
+
+if (isMainThread || parentPort === null) {
+  throw new Error("server/hsm/pool-worker.ts runs only as an HsmPool worker thread");
+}
+main(parentPort);

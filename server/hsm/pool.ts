@@ -1,0 +1,273 @@
+// HsmPool: the HsmExecutor the server uses. pkcs11js is synchronous, so every PKCS#11 call runs in a worker
+// thread with its own long-lived session, and the event loop only posts messages. It bounds what waits
+// (back-pressure: "busy"), bounds how long a call may take ("timeout", then the thread is replaced), and
+// never retries a call itself: a call that may have reached the HSM is reported as maybe-done.
+import "server-only";
+import { availableParallelism } from "node:os";
+import { HsmError, hsmError, toHsmError } from "./errors";
+import type { HsmExecutor, HsmOperation, HsmResultOf } from "./operations";
+import type { HsmConfig, HsmTarget } from "./pkcs11";
+import { JobBoard } from "./pool-jobs";
+import { type PoolWork, postableRequest, reviveResult } from "./pool-protocol";
+import { PoolThread, type ThreadListener, type ThreadStart } from "./pool-thread";
+
+export type HsmPoolOptions = {
+  /** Worker threads, each with one session. Default: the number of CPUs; at least 1. */
+  size?: number;
+  /** Calls that may wait for a free session before `execute` answers "busy" at once. Default 1024. */
+  queueLimit?: number;
+  /** Default deadline of a call, from `execute` to its answer. Default 5000 ms. */
+  timeoutMs?: number;
+  /** Most calls posted to one thread, so it has the next call at hand while the main thread is busy. Default 32. */
+  perThread?: number;
+  /** Most calls in one message to a thread. Default 16. */
+  batchSize?: number;
+  /**
+   * A thread that holds calls and answers none of them for this long is presumed hung in the HSM, ended and
+   * replaced. Default: `timeoutMs`.
+   */
+  stuckAfterMs?: number;
+  /** How long `close` lets accepted calls finish. Default 5000 ms. */
+  closeTimeoutMs?: number;
+  /** How long one thread may take to open its session. Default 30000 ms. */
+  startTimeoutMs?: number;
+  /** Enables `testHooks` (tests and the benchmark only). */
+  testHooks?: boolean;
+};
+
+export type HsmPoolStats = { size: number; live: number; queued: number; inFlight: number; replaced: number };
+
+/** For tests: make a call hang, aim a call at one thread, crash a thread, see how threads started. */
+export type HsmPoolTestHooks = {
+  /** When each thread was created and reported ready, in start order. */
+  starts: () => ThreadStart[];
+  /** Ids of the live threads, in the order `executeOn` and `crash` index them. */
+  threads: () => number[];
+  /** A call that blocks its thread for `ms`, like a hung HSM call; queued and timed like any other. */
+  stall: (ms: number, options?: { timeoutMs?: number }) => Promise<void>;
+  executeOn: <O extends HsmOperation>(index: number, request: O) => Promise<HsmResultOf<O>>;
+  /** Terminates a thread without telling the pool, as a crash would. */
+  crash: (index: number) => void;
+  /** Resolves when every thread start queued so far has finished (replacements included). */
+  started: () => Promise<void>;
+  /** Resolves with the next thread that reports ready, e.g. the replacement of one about to be lost. */
+  nextStart: () => Promise<ThreadStart>;
+};
+
+/** A start that failed on the device side is tried again after this; a configuration failure never is. */
+const RETRY_START_MS = 1000;
+
+function positive(value: number | undefined, fallback: number, name: string): number {
+  const v = value ?? fallback;
+  if (!Number.isFinite(v) || v <= 0) {
+    throw new HsmError("invalid-request", `${name} must be a positive number; got ${String(value)}.`, {
+      operation: "pool",
+    });
+  }
+  return v;
+}
+
+export class HsmPool implements HsmExecutor {
+  readonly tokenLabel: string;
+  readonly size: number;
+  private readonly queueLimit: number;
+  private readonly timeoutMs: number;
+  private readonly closeTimeoutMs: number;
+  private readonly startTimeoutMs: number;
+  private readonly testing: boolean;
+  private readonly threads: PoolThread[] = [];
+  private readonly jobs: JobBoard;
+  private readonly startLog: ThreadStart[] = [];
+  private readonly startWaiters: ((start: ThreadStart) => void)[] = [];
+  private nextThread = 1;
+  private replaced = 0;
+  /** Starts run one after another: concurrent C_Initialize/C_Login in threads gave CKR_GENERAL_ERROR here. */
+  private starting: Promise<void> = Promise.resolve();
+  private pendingStarts = 0;
+  private startError: HsmError | undefined;
+  private closing: Promise<void> | undefined;
+
+  private constructor(
+    private readonly config: HsmConfig,
+    options: HsmPoolOptions,
+  ) {
+    this.tokenLabel = config.tokenLabel;
+    this.size = Math.max(1, Math.floor(positive(options.size, availableParallelism(), "size")));
+    this.queueLimit = Math.floor(positive(options.queueLimit, 1024, "queueLimit"));
+    this.timeoutMs = positive(options.timeoutMs, 5000, "timeoutMs");
+    this.closeTimeoutMs = positive(options.closeTimeoutMs, 5000, "closeTimeoutMs");
+    this.startTimeoutMs = positive(options.startTimeoutMs, 30_000, "startTimeoutMs");
+    this.testing = options.testHooks === true;
+    const settings = {
+      tokenLabel: this.tokenLabel,
+      perThread: Math.floor(positive(options.perThread, 32, "perThread")),
+      batchSize: Math.floor(positive(options.batchSize, 16, "batchSize")),
+      stuckAfterMs: positive(options.stuckAfterMs, this.timeoutMs, "stuckAfterMs"),
+    };
+    this.jobs = new JobBoard(settings, () => this.threads);
+  }
+
+  /** Starts every thread, one after another; rejects with the first thread's error (wrong PIN, no token…). */
+  static async start(config: HsmConfig, options: HsmPoolOptions = {}): Promise<HsmPool> {
+    const pool = new HsmPool(config, options);
+    for (let i = 0; i < pool.size; i++) pool.startThread();
+    await pool.starting;
+    if (pool.startError !== undefined) {
+      await pool.close();
+      throw pool.startError;
+    }
+    return pool;
+  }
+
+  async execute<O extends HsmOperation>(
+    request: O,
+    options: { timeoutMs?: number } = {},
+  ): Promise<HsmResultOf<O>> {
+    const refused = this.refusal(request.op);
+    if (refused !== undefined) throw refused;
+    const timeoutMs = positive(options.timeoutMs, this.timeoutMs, "timeoutMs");
+    if (request.op === "forget") {
+      // Each thread caches key handles in its own session. A thread handles its messages in order, so
+      // nothing posted to it after this uses the forgotten handle.
+      for (const thread of this.threads) thread.forget(request.ref);
+      return reviveResult(request, undefined);
+    }
+    const work: PoolWork = { kind: "operation", request: postableRequest(request) };
+    try {
+      return reviveResult(request, await this.jobs.add(work, request.op, timeoutMs));
+    } finally {
+      // Even a failed or timed-out destroy may have removed the key: every thread drops its handle.
+      if (request.op === "destroy") for (const thread of this.threads) thread.forget(request.ref);
+    }
+  }
+
+  /** Why a call is refused before it is queued: the pool is closed, has no thread at all, or is full. */
+  private refusal(operation: string): HsmError | undefined {
+    if (this.closing !== undefined) {
+      return new HsmError(
+        "busy",
+        `The HSM pool for token '${this.tokenLabel}' is closed (the server is shutting down); ${operation} did not reach the HSM. Retry on another HSM or after the restart.`,
+        { operation },
+      );
+    }
+    if (this.threads.length === 0 && this.startError !== undefined) return this.startError;
+    // Calls made in this tick wait in the queue for the dispatch microtask: hand them out before refusing.
+    if (this.jobs.queued >= this.queueLimit) this.jobs.dispatch();
+    if (this.jobs.queued >= this.queueLimit)
+      return hsmError("busy", { operation, tokenLabel: this.tokenLabel });
+    return undefined;
+  }
+
+  private readonly listener: ThreadListener = {
+    done: (thread, outcomes) => this.jobs.answered(thread, outcomes),
+    lost: (thread, why) => {
+      const index = this.threads.indexOf(thread);
+      if (index >= 0) this.threads.splice(index, 1);
+      this.jobs.orphaned(thread, why);
+      if (this.closing === undefined) {
+        this.replaced += 1;
+        this.startThread();
+      }
+    },
+  };
+
+  /** Queues a thread start behind the ones already starting. */
+  private startThread(): void {
+    this.pendingStarts += 1;
+    this.starting = this.starting.then(async () => {
+      try {
+        // Never again after a configuration error: a wrong PIN tried over and over locks the token.
+        if (this.closing !== undefined || this.startError?.kind === "configuration") return;
+        const data = { target: this.target(), pin: this.config.pin, testHooks: this.testing };
+        const id = this.nextThread++;
+        const { thread, start } = await PoolThread.start(id, data, this.listener, this.startTimeoutMs);
+        this.startLog.push(start);
+        for (const waiter of this.startWaiters.splice(0)) waiter(start);
+        if (this.closing !== undefined) return await thread.close(this.closeTimeoutMs);
+        this.startError = undefined;
+        this.threads.push(thread);
+        this.jobs.dispatch();
+      } catch (e) {
+        this.startError = toHsmError(e, { operation: "start", tokenLabel: this.tokenLabel });
+        this.afterFailedStart(this.startError);
+      } finally {
+        this.pendingStarts -= 1;
+      }
+    });
+  }
+
+  private target(): HsmTarget {
+    const { pin: _pin, ...target } = this.config;
+    return target;
+  }
+
+  /** With no thread left, waiting calls fail now, so a caller can fail over to another token. */
+  private afterFailedStart(error: HsmError): void {
+    if (this.threads.length === 0) this.jobs.failWaiting(() => error);
+    if (this.closing !== undefined || this.pendingStarts > 1 || error.kind === "configuration") return;
+    const retry = setTimeout(() => {
+      if (this.closing === undefined && this.threads.length + this.pendingStarts < this.size)
+        this.startThread();
+    }, RETRY_START_MS);
+    retry.unref();
+  }
+
+  stats(): HsmPoolStats {
+    const { size, replaced } = this;
+    return {
+      size,
+      live: this.threads.length,
+      queued: this.jobs.queued,
+      inFlight: this.jobs.inFlight,
+      replaced,
+    };
+  }
+
+  /** Stops accepting calls, lets accepted ones finish (up to closeTimeoutMs), then ends every thread. */
+  close(): Promise<void> {
+    this.closing ??= this.shutDown();
+    return this.closing;
+  }
+
+  private async shutDown(): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const grace = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, this.closeTimeoutMs);
+    });
+    await Promise.race([this.jobs.drained(), grace]);
+    clearTimeout(timer);
+    await this.starting;
+    this.jobs.failWaiting((operation) => hsmError("busy", { operation, tokenLabel: this.tokenLabel }));
+    const threads = this.threads.splice(0);
+    // A thread still holding calls after the grace period is presumed stuck: its calls are maybe-done.
+    // The others close their sessions and exit.
+    for (const thread of threads) {
+      if (thread.inFlight.size > 0) thread.terminate("the pool closed before it answered");
+    }
+    await Promise.all(threads.map((thread) => thread.close(this.closeTimeoutMs)));
+  }
+
+  /** Undefined unless the pool was started with `testHooks: true`. */
+  get testHooks(): HsmPoolTestHooks | undefined {
+    if (!this.testing) return undefined;
+    const at = (index: number) => {
+      const thread = this.threads[index];
+      if (thread === undefined) throw new Error(`no live thread at index ${index}`);
+      return thread;
+    };
+    return {
+      starts: () => [...this.startLog],
+      threads: () => this.threads.map((t) => t.id),
+      stall: async (ms, options = {}) => {
+        await this.jobs.add({ kind: "stall", ms }, "stall", options.timeoutMs ?? this.timeoutMs);
+      },
+      executeOn: async (index, request) => {
+        const work: PoolWork = { kind: "operation", request: postableRequest(request) };
+        return reviveResult(request, await this.jobs.add(work, request.op, this.timeoutMs, at(index)));
+      },
+      crash: (index) => at(index).crash(),
+      started: () => this.starting,
+      nextStart: () => new Promise((resolve) => this.startWaiters.push(resolve)),
+    };
+  }
+}
