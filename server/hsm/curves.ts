@@ -1,5 +1,5 @@
 // The three curves Keyward keeps keys on, and the byte formats PKCS#11 uses for them: the DER curve
-// parameters (CKA_EC_PARAMS) and the DER-wrapped public point (CKA_EC_POINT). Pure: no pkcs11js, no I/O,
+// parameters (CKA_EC_PARAMS) and the DER-wrapped public point (CKA_EC_POINT). Pure: no PKCS#11 calls, no I/O,
 // so it is tested without a token and can be imported from anywhere.
 import { HsmError, hsmError } from "./errors";
 
