@@ -33,8 +33,12 @@ parentPort.postMessage("ready");
 
 function answer<T>(worker: Worker): Promise<T> {
   return new Promise((resolve, reject) => {
-    worker.once("message", resolve);
-    worker.once("error", reject);
+    const fail = (e: Error) => reject(e);
+    worker.once("message", (value: T) => {
+      worker.off("error", fail);
+      resolve(value);
+    });
+    worker.once("error", fail);
   });
 }
 

@@ -1,6 +1,7 @@
 // Prints bench/hsm.ts's result: tables for people, the targets with PASS/MISS, and one JSON line
 // ("BENCH_JSON {…}") for machines.
 import type { HsmBenchResult } from "./hsm";
+import { median } from "./measure";
 
 const TARGETS = { oneWorker: 0.9, pool: 1.5, loopP99Ms: 20 };
 
@@ -8,8 +9,8 @@ function n(value: number): string {
   return Math.round(value).toLocaleString("en-US");
 }
 
-function x(ratio: number): string {
-  return `${ratio.toFixed(2)}x`;
+function x(ratio: number, digits = 2): string {
+  return `${ratio.toFixed(digits)}x`;
 }
 
 function table(rows: string[][]): string {
@@ -28,14 +29,14 @@ function targets(result: HsmBenchResult): string[] {
       if (p.size === 1) {
         check(
           p.ratio >= TARGETS.oneWorker,
-          `${row.curve} one worker ${x(p.ratio)} raw (>= ${TARGETS.oneWorker})`,
+          `${row.curve} one worker ${x(p.ratio, 3)} raw (>= ${TARGETS.oneWorker})`,
         );
         continue;
       }
       const ceiling = `raw on ${p.size} threads: ${x(p.ceiling / row.raw)}`;
       check(
         p.ratio >= TARGETS.pool,
-        `${row.curve} pool x${p.size} ${x(p.ratio)} raw (>= ${TARGETS.pool}; ${ceiling})`,
+        `${row.curve} pool x${p.size} ${x(p.ratio, 3)} raw (>= ${TARGETS.pool}; ${ceiling})`,
       );
       check(
         p.loopP99Ms < TARGETS.loopP99Ms,
@@ -65,6 +66,11 @@ function signing(result: HsmBenchResult): void {
     ...row.pools.map((p) => `${n(p.rate)} (${x(p.ratio)})`),
   ]);
   console.log(table([["curve", "raw 1 thread", ...sizes.map(name)], ...rows]));
+  const busy = result.sign.map((row) => {
+    const pct = (v: number) => `${Math.round(100 * v)} %`;
+    return `${row.curve} ${pct(median(row.others))} (worst round ${pct(Math.max(...row.others))})`;
+  });
+  console.log(`Other processes' share of the CPUs during these rounds, median: ${busy.join(", ")}`);
   console.log(
     "\nCeiling: raw pkcs11js on N plain worker threads, one session each (ratio to raw on the main thread; the pool's share of it)",
   );

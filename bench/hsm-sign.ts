@@ -1,13 +1,14 @@
 // The signing part of bench/hsm.ts: for one curve, raw pkcs11js on one thread (the baseline), the module
 // through pools of each size, and raw pkcs11js on as many plain threads as the pool has (its ceiling).
 import { randomBytes } from "node:crypto";
+import { availableParallelism } from "node:os";
 import type { Curve } from "../server/hsm/curves";
 import { HsmPool } from "../server/hsm/pool";
 import { verifySignature } from "../server/hsm/signature";
 import type { TestToken } from "../server/hsm/test-token";
 import type { RawHsm } from "./hsm-raw";
 import { RawThreads } from "./hsm-raw-threads";
-import { median, storm } from "./measure";
+import { cpuSnapshot, median, othersLoad, storm } from "./measure";
 
 /**
  * Medians over the rounds; `ratio` is the median of the per-round ratios to raw on one thread; `loopP99Ms`
@@ -21,7 +22,14 @@ export type PoolFigure = {
   ceiling: number;
   rounds: number[];
 };
-export type SignRow = { curve: Curve; raw: number; rawRounds: number[]; pools: PoolFigure[] };
+/** `others`: per round, the share of all CPUs that other processes used (0 quiet, 1 every CPU busy). */
+export type SignRow = {
+  curve: Curve;
+  raw: number;
+  rawRounds: number[];
+  others: number[];
+  pools: PoolFigure[];
+};
 
 type Runner = { size: number; pool: HsmPool; ceiling: RawThreads };
 type Series = { rates: number[]; ratios: number[]; p99: number[]; ceil: number[] };
@@ -61,8 +69,10 @@ export async function signRow(
       if (!verifySignature(curve, key.publicKey, data, check)) throw new Error(`${curve}: invalid signature`);
     }
     const rawRounds: number[] = [];
+    const others: number[] = [];
     const figures = list.map((): Series => ({ rates: [], ratios: [], p99: [], ceil: [] }));
     for (let round = 0; round < rounds; round++) {
+      const before = cpuSnapshot();
       const rawRate = raw.signRate(curve, key.ref, data, seconds);
       rawRounds.push(rawRate);
       for (const [i, { pool, ceiling }] of list.entries()) {
@@ -76,13 +86,16 @@ export async function signRow(
         f.p99.push(r.loopP99Ms);
         f.ceil.push(await ceiling.rate(seconds));
       }
+      others.push(othersLoad(before, availableParallelism()));
       const line = list.map((r, i) => `x${r.size} ${figures[i]?.rates.at(-1)?.toFixed(0)}`).join(", ");
-      console.log(`  ${curve} round ${round + 1}/${rounds}: raw ${rawRate.toFixed(0)}/s, ${line}`);
+      const busy = `others ${Math.round(100 * (others.at(-1) ?? 0))} %`;
+      console.log(`  ${curve} round ${round + 1}/${rounds}: raw ${rawRate.toFixed(0)}/s, ${line} (${busy})`);
     }
     return {
       curve,
       raw: median(rawRounds),
       rawRounds,
+      others,
       pools: list.map(({ size }, i) => {
         const f: Series = figures[i] ?? { rates: [], ratios: [], p99: [], ceil: [] };
         const loopP99Ms = Math.max(...f.p99);

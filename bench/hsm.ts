@@ -1,4 +1,4 @@
-// `npm run bench -- hsm [--seconds 1] [--rounds 7] [--keys 10000] [--sizes 1,2,4]`: signatures per second for each curve,
+// `npm run bench -- hsm [--seconds 0.5] [--rounds 11] [--keys 10000] [--sizes 1,2,4]`: signatures per second for each curve,
 // raw pkcs11js on one thread (measured in the same run, the baseline) against server/hsm through one worker
 // and through whole pools; key generation per second; looking a key up among many; and the event loop's
 // delay while the pool signs at full rate. Runs on its own temporary SoftHSM token and removes it.
@@ -65,8 +65,8 @@ function sizesFrom(args: string[]): number[] {
 }
 
 export async function runHsmBench(args: string[]): Promise<void> {
-  const seconds = option(args, "seconds", 1);
-  const rounds = Math.max(1, Math.floor(option(args, "rounds", 7)));
+  const seconds = option(args, "seconds", 0.5);
+  const rounds = Math.max(1, Math.floor(option(args, "rounds", 11)));
   const keyCount = Math.floor(option(args, "keys", 10_000));
   const sizes = sizesFrom(args);
   const token = createTestToken("kw-bench");

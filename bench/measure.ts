@@ -1,5 +1,6 @@
 // Measuring helpers for the benchmarks: a closed-loop storm of async calls with the event loop's delay
 // recorded meanwhile, and small statistics.
+import { readFileSync } from "node:fs";
 import { monitorEventLoopDelay } from "node:perf_hooks";
 
 export type StormResult = { rate: number; calls: number; loopP99Ms: number; loopMaxMs: number };
@@ -62,4 +63,30 @@ export function option(args: string[], name: string, fallback: number): number {
   const value = at >= 0 ? Number(args[at + 1]) : fallback;
   if (!Number.isFinite(value) || value < 0) throw new Error(`--${name} takes a number`);
   return value;
+}
+
+type CpuSnapshot = { busySeconds: number; ownSeconds: number; at: number };
+
+/** Busy CPU time of the whole machine (Linux /proc/stat, in USER_HZ = 1/100 s) and of this process. */
+export function cpuSnapshot(): CpuSnapshot {
+  const own = process.cpuUsage();
+  let busySeconds = Number.NaN;
+  try {
+    const fields =
+      readFileSync("/proc/stat", "utf8").split("\n")[0]?.trim().split(/\s+/).slice(1).map(Number) ?? [];
+    // user nice system idle iowait irq softirq steal: everything but idle and iowait is busy.
+    const [user = 0, nice = 0, system = 0, , , irq = 0, softirq = 0, steal = 0] = fields;
+    busySeconds = (user + nice + system + irq + softirq + steal) / 100;
+  } catch {
+    // Not Linux: the report says "unknown".
+  }
+  return { busySeconds, ownSeconds: (own.user + own.system) / 1e6, at: performance.now() };
+}
+
+/** Share of the machine's CPUs that other processes used since `from` (0 = quiet, 1 = all CPUs busy). */
+export function othersLoad(from: CpuSnapshot, cpus: number): number {
+  const to = cpuSnapshot();
+  const wall = (to.at - from.at) / 1000;
+  const others = to.busySeconds - from.busySeconds - (to.ownSeconds - from.ownSeconds);
+  return Math.max(0, others / (wall * cpus));
 }

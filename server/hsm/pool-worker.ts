@@ -9,6 +9,7 @@ import { runOperation } from "./operations";
 import { type OpenSession, openSession, openToken, type Session } from "./pkcs11";
 import {
   type FromWorker,
+  fromWireRequest,
   type JobOutcome,
   type PoolJob,
   type PoolWorkerData,
@@ -121,7 +122,7 @@ function runJob(thread: ThreadSession, job: PoolJob, testHooks: boolean): JobOut
       Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, job.work.ms);
       return { id: job.id, ok: true, value: undefined };
     }
-    const value = runOperation(thread.session, job.work.request);
+    const value = runOperation(thread.session, fromWireRequest(job.work.request));
     return { id: job.id, ok: true, value: postableValue(value) };
   } catch (e) {
     const error = toHsmError(e, { operation });

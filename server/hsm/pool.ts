@@ -8,7 +8,7 @@ import { HsmError, hsmError, toHsmError } from "./errors";
 import type { HsmExecutor, HsmOperation, HsmResultOf } from "./operations";
 import type { HsmConfig, HsmTarget } from "./pkcs11";
 import { JobBoard } from "./pool-jobs";
-import { type PoolWork, postableRequest, reviveResult } from "./pool-protocol";
+import { type PoolWork, toWireRequest, reviveResult } from "./pool-protocol";
 import { PoolThread, type ThreadListener, type ThreadStart } from "./pool-thread";
 
 export type HsmPoolOptions = {
@@ -132,7 +132,7 @@ export class HsmPool implements HsmExecutor {
       for (const thread of this.threads) thread.forget(request.ref);
       return reviveResult(request, undefined);
     }
-    const work: PoolWork = { kind: "operation", request: postableRequest(request) };
+    const work: PoolWork = { kind: "operation", request: toWireRequest(request) };
     try {
       return reviveResult(request, await this.jobs.add(work, request.op, timeoutMs));
     } finally {
@@ -262,7 +262,7 @@ export class HsmPool implements HsmExecutor {
         await this.jobs.add({ kind: "stall", ms }, "stall", options.timeoutMs ?? this.timeoutMs);
       },
       executeOn: async (index, request) => {
-        const work: PoolWork = { kind: "operation", request: postableRequest(request) };
+        const work: PoolWork = { kind: "operation", request: toWireRequest(request) };
         return reviveResult(request, await this.jobs.add(work, request.op, this.timeoutMs, at(index)));
       },
       crash: (index) => at(index).crash(),
