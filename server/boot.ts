@@ -1,10 +1,12 @@
 // What the server does once when it starts: open and migrate the database, and while nobody is admin yet,
-// print a fresh one-time setup code. Also closes the database cleanly on SIGTERM/SIGINT (PGlite needs it).
+// print a fresh one-time setup code. On SIGTERM/SIGINT it lets HSM calls in flight finish, ends the HSM
+// worker threads, then closes the database cleanly (PGlite needs it).
 import "server-only";
 import { pruneChallenges } from "@/server/auth/challenges";
 import { issueSetupCode } from "@/server/auth/setup-code";
 import { closeDatabase, database } from "@/server/db";
 import { env } from "@/server/env";
+import { closeHsm, closeServerTokenSet } from "@/server/hsm";
 
 export async function boot(): Promise<void> {
   const config = env();
@@ -36,7 +38,11 @@ export async function boot(): Promise<void> {
   await prune();
   setInterval(prune, 3_600_000).unref();
   const shutdown = (signal: NodeJS.Signals) => {
-    closeDatabase()
+    // The pools first: their threads share the one PKCS#11 library that closeHsm() finalises.
+    closeServerTokenSet()
+      .then(closeHsm)
+      .catch((e: unknown) => console.error("Keyward: error while closing the HSM", e))
+      .then(closeDatabase)
       .catch((e: unknown) => console.error("Keyward: error while closing the database", e))
       .finally(() => process.exit(signal === "SIGINT" ? 130 : 143));
   };

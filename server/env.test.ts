@@ -64,6 +64,8 @@ describe("parseEnv", () => {
         pin: "123456",
         softhsmConf: path.join(dir, "softhsm2.conf"),
         role: "primary",
+        // One worker thread per CPU for each token, calls answered within 5 s, 1024 may wait.
+        pool: { size: undefined, timeoutMs: 5000, queueLimit: 1024 },
       },
     });
     // One SoftHSM replica by default, so signing fails over out of the box.
@@ -121,6 +123,24 @@ describe("parseEnv", () => {
   it("refuses a session timeout that is not a positive whole number, naming the variable", () => {
     expect(configError({ KEYWARD_DATA_DIR: dataDir(), KEYWARD_SESSION_IDLE_MINUTES: "0" }).message).toContain(
       "KEYWARD_SESSION_IDLE_MINUTES",
+    );
+  });
+
+  it("reads the HSM pool's size, call deadline and queue limit, and refuses a pool of no threads", () => {
+    const env = parseEnv(
+      environment({
+        KEYWARD_DATA_DIR: dataDir(),
+        KEYWARD_HSM_POOL_SIZE: "4",
+        KEYWARD_HSM_TIMEOUT_MS: "30000",
+        KEYWARD_HSM_QUEUE_LIMIT: "64",
+      }),
+    );
+    expect(env.hsm.pool).toEqual({ size: 4, timeoutMs: 30_000, queueLimit: 64 });
+    expect(configError({ KEYWARD_DATA_DIR: dataDir(), KEYWARD_HSM_POOL_SIZE: "0" }).message).toContain(
+      "KEYWARD_HSM_POOL_SIZE",
+    );
+    expect(configError({ KEYWARD_DATA_DIR: dataDir(), KEYWARD_HSM_TIMEOUT_MS: "soon" }).message).toContain(
+      "KEYWARD_HSM_TIMEOUT_MS",
     );
   });
 

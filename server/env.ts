@@ -47,6 +47,9 @@ const envSchema = z.object({
   KEYWARD_HSM_REPLICAS: z.coerce.number().int().min(0).max(8).optional(),
   KEYWARD_HSM_PIN: pinSchema.optional(),
   KEYWARD_HSM_SO_PIN: pinSchema.optional(),
+  KEYWARD_HSM_POOL_SIZE: z.coerce.number().int().min(1).max(64).optional(),
+  KEYWARD_HSM_TIMEOUT_MS: positiveInt(5000),
+  KEYWARD_HSM_QUEUE_LIMIT: positiveInt(1024),
   AUTH_SECRET: z.string().min(32).optional(),
   SOFTHSM2_CONF: z.string().min(1).optional(),
 });
@@ -82,6 +85,16 @@ export type HsmTokenEnv = {
   pinSource: PinSources;
 };
 
+/** How the server runs its calls on each token: one HsmPool of worker threads per token (server/hsm/pool.ts). */
+export type HsmPoolEnv = {
+  /** Worker threads (one session each) per token; undefined: one per CPU. */
+  size: number | undefined;
+  /** Deadline of one HSM call, queueing included. */
+  timeoutMs: number;
+  /** Calls that may wait for a free session before the HSM answers "busy". */
+  queueLimit: number;
+};
+
 export type Env = {
   dataDir: string;
   databaseUrl: string | undefined;
@@ -95,7 +108,7 @@ export type Env = {
   setupCodeMs: number;
   authSecret: string;
   /** The primary token itself (what a single-token install always had), plus every token, primary first. */
-  hsm: HsmTokenEnv & { tokens: readonly HsmTokenEnv[] };
+  hsm: HsmTokenEnv & { tokens: readonly HsmTokenEnv[]; pool: HsmPoolEnv };
 };
 
 export function secretsPath(dataDir: string): string {
@@ -194,7 +207,15 @@ export function parseEnv(raw: Readonly<Record<string, string | undefined>>): Env
     invitationMs: e.KEYWARD_INVITATION_HOURS * 3_600_000,
     setupCodeMs: e.KEYWARD_SETUP_CODE_MINUTES * 60_000,
     authSecret,
-    hsm: Object.freeze({ ...primary, tokens: Object.freeze(tokens) }),
+    hsm: Object.freeze({
+      ...primary,
+      tokens: Object.freeze(tokens),
+      pool: Object.freeze({
+        size: e.KEYWARD_HSM_POOL_SIZE,
+        timeoutMs: e.KEYWARD_HSM_TIMEOUT_MS,
+        queueLimit: e.KEYWARD_HSM_QUEUE_LIMIT,
+      }),
+    }),
   });
 }
 

@@ -309,6 +309,11 @@ export async function withSession<T>(
   }
 }
 
+/** The PKCS#11 libraries this thread has loaded (tests check that the server's main thread loads none). */
+export function loadedLibraries(): string[] {
+  return [...loadedModules().keys()];
+}
+
 /** Finalises every loaded library: for shutdown and the end of a test file. */
 export function closeHsm(): void {
   for (const { module } of loadedModules().values()) {

@@ -1,25 +1,29 @@
-// The server's one token set over the configured tokens. Made on first use, never at module top level
-// (Next's build workers import modules, and must not open the HSM), and kept on globalThis so a dev-mode
-// reload does not make a second set beside the first.
+// The server's one token set over the configured tokens, each token reached through its own HsmPool of
+// worker threads, so no PKCS#11 call ever runs on the event loop. Made on first use, never at module top
+// level (Next's build workers import modules, and must not open the HSM), and kept on globalThis so a
+// dev-mode reload does not make a second set (and a second set of threads) beside the first.
 import "server-only";
 import { env } from "../env";
-import { DirectExecutor } from "./direct-executor";
+import { HsmPool } from "./pool";
 import { createTokenSet, type ExecutorFactory, type HsmTokenSet } from "./token-set";
-
-/**
- * How the server reaches each token. DirectExecutor blocks the event loop for every PKCS#11 call; the
- * worker pool (pool.ts) implements the same HsmExecutor interface and takes its place here.
- */
-const makeServerExecutor: ExecutorFactory = (config) => new DirectExecutor(config);
 
 const holder = globalThis as typeof globalThis & { __keywardTokenSet?: HsmTokenSet };
 
 export function serverTokenSet(): HsmTokenSet {
-  holder.__keywardTokenSet ??= createTokenSet(env().hsm.tokens, makeServerExecutor);
+  if (holder.__keywardTokenSet === undefined) {
+    const { tokens, pool } = env().hsm;
+    // A pool per token, started when the token is first used (and again when a failed token is probed).
+    const makeExecutor: ExecutorFactory = (config) =>
+      HsmPool.start(config, { size: pool.size, timeoutMs: pool.timeoutMs, queueLimit: pool.queueLimit });
+    holder.__keywardTokenSet = createTokenSet(tokens, makeExecutor, { signTimeoutMs: pool.timeoutMs });
+  }
   return holder.__keywardTokenSet;
 }
 
-/** Closes the server's token set if one was made (shutdown: a pool's threads must end before closeHsm()). */
+/**
+ * Closes the server's token set if one was made: every pool lets its accepted calls finish, then its
+ * threads close their sessions and end. Call it before closeHsm() on shutdown.
+ */
 export async function closeServerTokenSet(): Promise<void> {
   const set = holder.__keywardTokenSet;
   holder.__keywardTokenSet = undefined;

@@ -3,7 +3,7 @@
 // unanswered, nor let a retired executor's late answers change the token's health.
 import "server-only";
 import type { Clock } from "../clock";
-import { type HsmError, hsmError, toHsmError } from "./errors";
+import { HsmError, hsmError, toHsmError } from "./errors";
 import type { HsmExecutor, HsmOperation, HsmResultOf } from "./operations";
 import type { HsmConfig } from "./pkcs11";
 import {
@@ -50,6 +50,7 @@ export class TokenMember {
   private faults = 0;
   private executor: Promise<HsmExecutor> | undefined;
   private probing: Promise<void> | undefined;
+  private closed = false;
 
   constructor(
     readonly config: HsmConfig,
@@ -67,6 +68,14 @@ export class TokenMember {
    * that never answers still cannot hold a request.
    */
   async call<O extends HsmOperation>(request: O, timeoutMs?: number): Promise<HsmResultOf<O>> {
+    if (this.closed) {
+      // After shutdown began: making a new executor here would start threads nobody will close.
+      throw new HsmError(
+        "busy",
+        `Token '${this.label}' is closed (the server is shutting down); ${request.op} did not reach the HSM. Retry after the restart.`,
+        { operation: request.op },
+      );
+    }
     this.executor ??= Promise.resolve().then(() => this.deps.makeExecutor(this.config));
     const current = this.executor;
     const faultsBefore = this.faults;
@@ -120,6 +129,7 @@ export class TokenMember {
 
   /** Closes the executor for good (the token set is shutting down). */
   async close(): Promise<void> {
+    this.closed = true;
     const current = this.executor;
     this.executor = undefined;
     await current?.then((executor) => executor.close()).catch(() => undefined);
