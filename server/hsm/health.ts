@@ -2,23 +2,11 @@
 // signing mechanisms are there. It never throws for a sick HSM: the error is part of the answer.
 import "server-only";
 import { env } from "../env";
-import { describeBackupKek } from "./backup-kek";
 import { HsmError, type HsmErrorKind, type HsmErrorReason, hsmMessage, toHsmError } from "./errors";
-import {
-  type HsmConfig,
-  MECHANISM,
-  mechanismsOf,
-  openToken,
-  type TokenDescription,
-  withSession,
-} from "./pkcs11";
+import { type HsmConfig, openToken, type TokenDescription, withSession } from "./pkcs11";
+import { checkToken, type HsmMechanisms, mechanismSummary, type TokenCheck } from "./token-check";
 
-export type HsmMechanisms = {
-  ecdsa: boolean;
-  eddsa: boolean;
-  ecKeyPairGen: boolean;
-  edwardsKeyPairGen: boolean;
-};
+export type { HsmMechanisms };
 
 export type HsmHealth = {
   /** True only when the token answers, the PIN works, every mechanism below is there and so is the KEK. */
@@ -31,7 +19,20 @@ export type HsmHealth = {
   error?: { code: HsmErrorReason; kind: HsmErrorKind; message: string };
 };
 
-function errorOf(e: unknown, config: Partial<HsmConfig>): NonNullable<HsmHealth["error"]> {
+/** The health a check shows: ok only with every mechanism Keyward needs and the backup KEK present. */
+export function healthFrom(config: Pick<HsmConfig, "library" | "tokenLabel">, check: TokenCheck): HsmHealth {
+  const health: HsmHealth = { ok: false, library: config.library, ...check };
+  const context = { operation: "health", tokenLabel: config.tokenLabel, library: config.library };
+  let missing: "mechanism-unsupported" | "kek-missing" | undefined;
+  if (!Object.values(check.mechanisms).every(Boolean)) missing = "mechanism-unsupported";
+  else if (check.objects.kek === null) missing = "kek-missing";
+  if (missing === undefined) return { ...health, ok: true };
+  const error = new HsmError(missing, hsmMessage(missing, context), { operation: "health" });
+  return { ...health, error: healthError(error, config) };
+}
+
+/** An error as the health of a token shows it. */
+export function healthError(e: unknown, config: Partial<HsmConfig>): NonNullable<HsmHealth["error"]> {
   const err =
     e instanceof HsmError
       ? e
@@ -71,36 +72,16 @@ export async function hsmHealth(config?: HsmConfig, options: { login?: boolean }
   try {
     const token = openToken(resolved);
     health.token = token.description;
-    const offered = mechanismsOf(token);
-    const mechanisms: HsmMechanisms = {
-      ecdsa: offered.has(MECHANISM.ecdsa),
-      eddsa: offered.has(MECHANISM.eddsa),
-      ecKeyPairGen: offered.has(MECHANISM.ecKeyPairGen),
-      edwardsKeyPairGen: offered.has(MECHANISM.edwardsKeyPairGen),
-    };
-    health.mechanisms = mechanisms;
+    health.mechanisms = mechanismSummary(token);
     if (options.login === false) return health;
-    // Logging in proves the PIN; the user sees private objects as well as public ones.
-    health.objects = await withSession(
+    const check = await withSession(
       token,
       { write: false, login: { role: "user", pin: resolved.pin } },
-      (s) => ({
-        total: s.find([]).length,
-        kek: describeBackupKek(s),
-      }),
+      checkToken,
     );
-    const context = { operation: "health", tokenLabel: resolved.tokenLabel, library: resolved.library };
-    let missing: "mechanism-unsupported" | "kek-missing" | undefined;
-    if (!Object.values(mechanisms).every(Boolean)) missing = "mechanism-unsupported";
-    else if (health.objects.kek === null) missing = "kek-missing";
-    if (missing !== undefined) {
-      const error = new HsmError(missing, hsmMessage(missing, context), { operation: "health" });
-      health.error = errorOf(error, resolved);
-    } else {
-      health.ok = true;
-    }
+    return healthFrom(resolved, check);
   } catch (e) {
-    health.error = errorOf(e, resolved);
+    health.error = healthError(e, resolved);
   }
   return health;
 }

@@ -16,6 +16,7 @@ import {
   supportedMechanisms,
 } from "./keys";
 import type { Session } from "./pkcs11";
+import { checkToken, type TokenCheck } from "./token-check";
 
 export type HsmOperation =
   | { op: "generate"; curve: Curve; label: string; exportable: Exportable }
@@ -25,7 +26,8 @@ export type HsmOperation =
   | { op: "unwrap"; blob: Uint8Array; key: UnwrapKeyOptions }
   | { op: "destroy"; ref: string }
   | { op: "forget"; ref: string }
-  | { op: "mechanisms" };
+  | { op: "mechanisms" }
+  | { op: "check" };
 
 /** What each operation returns. */
 export type HsmResults = {
@@ -37,6 +39,7 @@ export type HsmResults = {
   destroy: boolean;
   forget: undefined;
   mechanisms: SupportedMechanisms;
+  check: TokenCheck;
 };
 
 export type HsmResultOf<O extends HsmOperation> = HsmResults[O["op"]];
@@ -64,6 +67,8 @@ export function runOperation(session: Session, request: HsmOperation): HsmResult
       return undefined;
     case "mechanisms":
       return supportedMechanisms(session);
+    case "check":
+      return checkToken(session);
   }
 }
 

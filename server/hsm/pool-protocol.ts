@@ -178,6 +178,37 @@ function mechanisms(value: unknown): HsmResults["mechanisms"] {
   };
 }
 
+function count(value: unknown, what: string): number {
+  if (typeof value === "number" && Number.isInteger(value) && value >= 0) return value;
+  throw malformed(what);
+}
+
+function tokenCheck(value: unknown): HsmResults["check"] {
+  const v = fields(value, "token check");
+  const token = fields(v.token, "token description");
+  const offered = fields(v.mechanisms, "mechanism summary");
+  const objects = fields(v.objects, "object count");
+  const kek = objects.kek === null ? null : fields(objects.kek, "backup KEK");
+  return {
+    token: {
+      label: text(token.label, "token label"),
+      serial: text(token.serial, "token serial"),
+      manufacturer: text(token.manufacturer, "manufacturer"),
+      model: text(token.model, "model"),
+    },
+    mechanisms: {
+      ecdsa: offered.ecdsa === true,
+      eddsa: offered.eddsa === true,
+      ecKeyPairGen: offered.ecKeyPairGen === true,
+      edwardsKeyPairGen: offered.edwardsKeyPairGen === true,
+    },
+    objects: {
+      total: count(objects.total, "object count"),
+      kek: kek === null ? null : { id: text(kek.id, "KEK id"), shareable: kek.shareable === true },
+    },
+  };
+}
+
 /** The worker's answer turned back into what runOperation returns, Buffers included. */
 export function reviveResult<O extends HsmOperation>(request: O, value: unknown): HsmResultOf<O>;
 export function reviveResult(request: HsmOperation, value: unknown): HsmResults[HsmOperation["op"]] {
@@ -200,5 +231,7 @@ export function reviveResult(request: HsmOperation, value: unknown): HsmResults[
       return undefined;
     case "mechanisms":
       return mechanisms(value);
+    case "check":
+      return tokenCheck(value);
   }
 }

@@ -12,6 +12,7 @@ import { closeHsm, loadedLibraries } from "./pkcs11";
 import { closeServerTokenSet, serverTokenSet } from "./server-token-set";
 import { verifySignature } from "./signature";
 import { createTestToken, type TestToken } from "./test-token";
+import { hsmStatus } from "./token-status";
 import { addTestToken, changePinAndLogOut, restorePin, soLogin } from "./test-tokens";
 
 let a: TestToken;
@@ -61,7 +62,7 @@ describe("the server's token set", () => {
     expect(env().hsm.pool).toEqual({ size: 2, timeoutMs: 10_000, queueLimit: 1024 });
   });
 
-  it("makes keys and signs in worker threads only: the main thread never loads the PKCS#11 library", async () => {
+  it("makes keys, signs and checks tokens in worker threads only: the main thread never loads the PKCS#11 library", async () => {
     const key = await serverTokenSet().createKey({
       curve: "secp256k1",
       label: "server-set",
@@ -75,6 +76,14 @@ describe("the server's token set", () => {
       expect(token).toBe("kw-server-a");
       expect(verifySignature("secp256k1", key.publicKey, digestOf(i), signature)).toBe(true);
     });
+    // The status page's check of each token runs in the pools too (counting objects can take seconds).
+    const status = await hsmStatus();
+    expect(status).toMatchObject({ ok: true, state: "healthy", token: { label: "kw-server-a" } });
+    expect(status.objects?.total).toBeGreaterThanOrEqual(3); // the KEK and the key's two halves
+    expect(status.tokens.map((t) => [t.label, t.state, t.kek?.id])).toEqual([
+      ["kw-server-a", "healthy", status.objects?.kek?.id],
+      ["kw-server-b", "healthy", status.objects?.kek?.id],
+    ]);
     expect(loadedLibraries()).toEqual([]);
   });
 

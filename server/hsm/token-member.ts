@@ -100,14 +100,6 @@ export class TokenMember {
     }
   }
 
-  /** Records a fault seen outside `call` (the status page's own check of the token). */
-  noteFault(error: Pick<HsmError, "reason" | "kind" | "message">): void {
-    const cls = classify(error);
-    // A token already set aside is the probe's business; a page view must not lengthen its back-off.
-    if (!isTokenFault(cls) || this.health.state === "failed") return;
-    this.record(error, cls);
-  }
-
   /**
    * Probes a failed token whose back-off has run out, on a fresh executor: opening it logs in, which is
    * what a changed PIN, a lost token or a missing library break. Resolves when the probe is over; the

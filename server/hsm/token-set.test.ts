@@ -10,6 +10,11 @@ import { TokenSetError } from "./token-set-error";
 
 const REF = "00112233445566778899aabbccddeeff";
 const DIGEST = new Uint8Array(32);
+const CHECK = {
+  token: { label: "a", serial: "0123456789abcdef", manufacturer: "SoftHSM project", model: "SoftHSM v2" },
+  mechanisms: { ecdsa: true, eddsa: true, ecKeyPairGen: true, edwardsKeyPairGen: true },
+  objects: { total: 1, kek: null },
+};
 
 /** What a scripted token does with the next call: sign, fail with a reason, never answer, or wait for the test. */
 type Script = "ok" | "hang" | HsmErrorReason | Promise<Buffer>;
@@ -31,6 +36,7 @@ class ScriptedExecutor implements HsmExecutor {
     if (request.op === "sign") return Buffer.from(this.tokenLabel);
     if (request.op === "mechanisms")
       return { mechanisms: [], curves: { secp256k1: true, ed25519: true, p256: true }, backup: true };
+    if (request.op === "check") return CHECK;
     throw new Error(`not scripted: ${request.op}`);
   }
   async close(): Promise<void> {
@@ -264,14 +270,14 @@ describe("HsmTokenSet.sign", () => {
     expect(f.state("a")).toMatchObject({ state: "healthy", consecutiveFailures: 0 });
   });
 
-  it("takes faults the status page saw, but a page view does not lengthen a back-off", async () => {
+  it("records what a status check of one token finds, like any call, and names an unknown token", async () => {
     const f = fixture(["a", "b"], { failAfter: 1 });
-    f.set.noteFault("b", hsmError("device-failed", { operation: "health", tokenLabel: "b" }));
+    await expect(f.set.check("a")).resolves.toEqual(CHECK);
+    expect(f.calls).toEqual(["a:check"]);
+    f.script("b", "device-failed");
+    await expect(f.set.check("b")).rejects.toMatchObject({ reason: "device-failed" });
     expect(f.state("b")).toMatchObject({ state: "failed", lastError: { reason: "device-failed" } });
-    const before = f.state("b");
-    f.set.noteFault("b", hsmError("token-missing", { operation: "health", tokenLabel: "b" }));
-    expect(f.state("b")).toEqual(before);
-    f.set.noteFault("a", hsmError("kek-missing", { operation: "health", tokenLabel: "a" }));
-    expect(f.state("a")?.state).toBe("healthy"); // a setup gap, not a fault of the token's
+    expect(f.state("a")?.state).toBe("healthy");
+    expect(() => f.set.check("c")).toThrow(/No token 'c'/);
   });
 });

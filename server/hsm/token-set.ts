@@ -7,6 +7,7 @@ import { type Clock, systemClock } from "../clock";
 import { HsmError, toHsmError } from "./errors";
 import type { GenerateKeyPairOptions, KeyInfo } from "./keys";
 import type { HsmConfig } from "./pkcs11";
+import type { TokenCheck } from "./token-check";
 import {
   classify,
   DEFAULT_HEALTH_POLICY,
@@ -93,9 +94,16 @@ export class HsmTokenSet {
     await Promise.all(this.members.map((m) => m.probe()));
   }
 
-  /** Feeds in a fault a check outside the set saw (the status page logs in to each token itself). */
-  noteFault(tokenLabel: string, error: Pick<HsmError, "reason" | "kind" | "message">): void {
-    this.members.find((m) => m.label === tokenLabel)?.noteFault(error);
+  /**
+   * Checks one token of the set (description, mechanisms, objects, KEK) through its executor, like any
+   * call: a fault found is recorded in the token's health. For the status page.
+   */
+  check(tokenLabel: string): Promise<TokenCheck> {
+    const member = this.members.find((m) => m.label === tokenLabel);
+    if (member === undefined) {
+      throw new HsmError("invalid-request", `No token '${tokenLabel}' in this token set.`, { operation: "check" });
+    }
+    return member.call({ op: "check" });
   }
 
   /**

@@ -5,7 +5,7 @@
 import "server-only";
 import { env } from "../env";
 import type { HsmErrorKind, HsmErrorReason } from "./errors";
-import { type HsmHealth, hsmHealth } from "./health";
+import { type HsmHealth, healthError, healthFrom, hsmHealth } from "./health";
 import type { HsmConfig } from "./pkcs11";
 import { serverTokenSet } from "./server-token-set";
 import type { TokenState } from "./token-health";
@@ -35,6 +35,22 @@ export type HsmTokenView = {
  */
 export type HsmStatus = HsmHealth & { state: "healthy" | "degraded" | "failing"; tokens: HsmTokenView[] };
 
+/**
+ * One token's check. A token in use is checked through the set, like any call: on the server that is a pool
+ * thread (counting the objects of a token with 10,000 keys takes ~0.5 s, which must not block the event
+ * loop), and a token found down is set aside for requests too. A token set aside, or one the set could not
+ * reach, is described without logging in: a few short calls (token info, mechanism list) on this thread.
+ */
+async function checkOf(set: HsmTokenSet, token: HsmConfig, login: boolean): Promise<HsmHealth> {
+  if (!login) return hsmHealth(token, { login: false });
+  try {
+    return healthFrom(token, await set.check(token.tokenLabel));
+  } catch (e) {
+    const seen = await hsmHealth(token, { login: false });
+    return { ...seen, ok: false, error: seen.error ?? healthError(e, token) };
+  }
+}
+
 /** The status of the server's token set (env() and serverTokenSet()), or of the set and tokens given. */
 export async function hsmStatus(given?: { set: HsmTokenSet; tokens: readonly HsmConfig[] }): Promise<HsmStatus> {
   let source: { set: HsmTokenSet; tokens: readonly HsmConfig[] };
@@ -49,14 +65,7 @@ export async function hsmStatus(given?: { set: HsmTokenSet; tokens: readonly Hsm
   const checks = new Map<string, HsmHealth>();
   for (const token of tokens) {
     const known = set.health().find((t) => t.label === token.tokenLabel);
-    const login = known?.state !== "failed";
-    const check = await hsmHealth(token, { login });
-    // The check is an observation like any call: a token found down is set aside for requests too.
-    if (login && check.error) {
-      const { code, kind, message } = check.error;
-      set.noteFault(token.tokenLabel, { reason: code, kind, message });
-    }
-    checks.set(token.tokenLabel, check);
+    checks.set(token.tokenLabel, await checkOf(set, token, known?.state !== "failed"));
   }
   const primaryKek = checks.get(tokens[0]?.tokenLabel ?? "")?.objects?.kek?.id;
   const views = set.health().map((t): HsmTokenView => {
