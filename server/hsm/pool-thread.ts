@@ -4,7 +4,8 @@
 import "server-only";
 import { existsSync } from "node:fs";
 import path from "node:path";
-import { SHARE_ENV, Worker } from "node:worker_threads";
+import * as threads from "node:worker_threads";
+import { SHARE_ENV, type Worker } from "node:worker_threads";
 import { HsmError, hsmError } from "./errors";
 import {
   type FromWorker,
@@ -32,6 +33,14 @@ export type ThreadListener = {
 export function bootstrapPath(): string {
   return path.join(process.cwd(), "server", "hsm", "pool-bootstrap.mjs");
 }
+
+/**
+ * worker_threads' Worker, reached so that bundlers cannot see it. Next's Turbopack bundles the entry of any
+ * `new Worker(...)` it recognises (and ignored the turbopackIgnore comment here, measured with Next 16.4.6:
+ * the build failed on tsx's esbuild binary). The entry must run from disk as it is: it registers tsx and
+ * loads the TypeScript worker beside it.
+ */
+const ThreadOnDisk: typeof Worker = Reflect.get(threads, "Worker");
 
 export class PoolThread {
   /** Ids of the jobs posted to this thread and not answered yet (the pool fills and empties it). */
@@ -68,8 +77,7 @@ export class PoolThread {
     const createdAt = wallClock();
     // SHARE_ENV: SoftHSM's C code reads SOFTHSM2_CONF from the real process environment, and a worker's
     // own process.env is a copy; sharing it lets pkcs11.ts's write reach the library.
-    // The magic comment keeps Turbopack from tracing or bundling the entry: it runs from disk as it is.
-    const worker = new Worker(/* turbopackIgnore: true */ entry, {
+    const worker = new ThreadOnDisk(entry, {
       workerData: data,
       env: SHARE_ENV,
       execArgv: ["--conditions=react-server"],
