@@ -2,7 +2,7 @@
 // up on a fresh session (no cached handles), as a newly started worker would.
 import { randomBytes } from "node:crypto";
 import type { HsmPool } from "../server/hsm/pool";
-import type { RawHsm } from "./hsm-raw";
+import type { RawHsm } from "../server/hsm/bench-raw";
 import { median, percentile, storm, timed } from "./measure";
 
 export type LookupResult = {

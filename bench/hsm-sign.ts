@@ -6,8 +6,8 @@ import type { Curve } from "../server/hsm/curves";
 import { HsmPool } from "../server/hsm/pool";
 import { verifySignature } from "../server/hsm/signature";
 import type { TestToken } from "../server/hsm/test-token";
-import type { RawHsm } from "./hsm-raw";
-import { RawThreads } from "./hsm-raw-threads";
+import type { RawHsm } from "../server/hsm/bench-raw";
+import { RawThreads } from "../server/hsm/bench-raw-threads";
 import { cpuSnapshot, median, othersLoad, storm } from "./measure";
 
 /**

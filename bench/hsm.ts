@@ -6,7 +6,7 @@ import { availableParallelism, cpus, loadavg } from "node:os";
 import type { Curve } from "../server/hsm/curves";
 import { HsmPool } from "../server/hsm/pool";
 import { createTestToken, type TestToken } from "../server/hsm/test-token";
-import { RawHsm } from "./hsm-raw";
+import { RawHsm } from "../server/hsm/bench-raw";
 import { type LookupResult, measureLookup, populate } from "./hsm-lookup";
 import { printReport } from "./hsm-report";
 import { type SignRow, signRow } from "./hsm-sign";

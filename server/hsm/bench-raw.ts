@@ -1,10 +1,12 @@
 // The baseline for bench/hsm.ts: pkcs11js called directly on the main thread, one session, no error
-// mapping, no low-S step, no threads. Benchmarks only; the server reaches the HSM through server/hsm.
+// mapping, no low-S step, no threads. Benchmarks only (nothing in the server imports it); it lives here
+// because only server/hsm may import pkcs11js.
+import "server-only";
 import pkcs11js from "pkcs11js";
-import type { Curve } from "../server/hsm/curves";
-import { privateKeyTemplate, publicKeyTemplate } from "../server/hsm/key-objects";
-import { MECHANISM } from "../server/hsm/pkcs11";
-import type { TestToken } from "../server/hsm/test-token";
+import type { Curve } from "./curves";
+import { privateKeyTemplate, publicKeyTemplate } from "./key-objects";
+import { MECHANISM } from "./pkcs11";
+import type { TestToken } from "./test-token";
 
 const CKR_CRYPTOKI_ALREADY_INITIALIZED = 0x191;
 const CKR_USER_ALREADY_LOGGED_IN = 0x100;
