@@ -13,7 +13,7 @@ import { closeServerTokenSet, serverTokenSet } from "./server-token-set";
 import { verifySignature } from "./signature";
 import { createTestToken, type TestToken } from "./test-token";
 import { hsmStatus } from "./token-status";
-import { addTestToken, changePinAndLogOut, restorePin, soLogin } from "./test-tokens";
+import { addTestToken, changePinAndLogOut, restorePin, signStream, soLogin } from "./test-tokens";
 
 let a: TestToken;
 let b: TestToken;
@@ -108,18 +108,15 @@ describe("the server's token set", () => {
     const key = await set.createKey({ curve: "secp256k1", label: "server-pin", exportable: "wrapped-only" });
     const total = 120;
     let changedPin: string | undefined;
-    const results: { i: number; token: string; signature: Buffer }[] = [];
-    let next = 0;
-    const client = async () => {
-      while (next < total) {
-        const i = next++;
-        const { signature, token } = await set.sign(key.ref, digestOf(i));
-        results.push({ i, token, signature });
-        // Login state is per token for the whole process: this logs out every pool thread's session too.
-        if (results.length === 30) changedPin = await changePinAndLogOut(a, a.pin);
-      }
-    };
-    await Promise.all([client(), client(), client(), client()]);
+    const results = await signStream(set, key.ref, {
+      total,
+      clients: 4,
+      digestOf,
+      // Login state is per token for the whole process: this logs out every pool thread's session too.
+      onAnswer: async (n) => {
+        if (n === 30) changedPin = await changePinAndLogOut(a, a.pin);
+      },
+    });
 
     expect(results).toHaveLength(total);
     for (const r of results)

@@ -83,3 +83,34 @@ export function removeTokenFolder(token: TestToken): void {
   if (folder === undefined) throw new Error(`no folder for token ${token.label} (serial ${serial})`);
   rmSync(path.join(tokens, folder), { recursive: true, force: true });
 }
+
+export type StreamedSignature = { i: number; token: string; signature: Buffer };
+
+/**
+ * Signs digests 0 … total-1 with `clients` callers at once, each one request after another, and returns
+ * every answer. `onAnswer(n)` runs (and is awaited) after the n-th answer: the place to break a token while
+ * signatures stream. Any rejected signature fails the whole stream: a lost request is what tests look for.
+ */
+export async function signStream(
+  set: { sign: (ref: string, data: Uint8Array) => Promise<{ signature: Buffer; token: string }> },
+  ref: string,
+  options: {
+    total: number;
+    clients: number;
+    digestOf: (i: number) => Buffer;
+    onAnswer?: (answered: number) => unknown;
+  },
+): Promise<StreamedSignature[]> {
+  const results: StreamedSignature[] = [];
+  let next = 0;
+  const client = async () => {
+    while (next < options.total) {
+      const i = next++;
+      const { signature, token } = await set.sign(ref, options.digestOf(i));
+      results.push({ i, token, signature });
+      await options.onAnswer?.(results.length);
+    }
+  };
+  await Promise.all(Array.from({ length: options.clients }, client));
+  return results;
+}

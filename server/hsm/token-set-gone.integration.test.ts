@@ -10,7 +10,7 @@ import { shareBackupKek } from "./kek-sharing";
 import { closeHsm } from "./pkcs11";
 import { verifySignature } from "./signature";
 import { createTestToken, type TestToken } from "./test-token";
-import { addTestToken, removeTokenFolder, soLogin } from "./test-tokens";
+import { addTestToken, removeTokenFolder, signStream, soLogin } from "./test-tokens";
 import { createTokenSet, type HsmTokenSet } from "./token-set";
 
 let a: TestToken;
@@ -41,17 +41,12 @@ describe("a primary token that disappears mid-stream", () => {
     const key = await set.createKey({ curve: "secp256k1", label: "gone", exportable: "wrapped-only" });
     expect(key.replicated).toEqual(["kw-gone-b"]);
     const total = 150;
-    const results: { i: number; token: string; signature: Buffer }[] = [];
-    let next = 0;
-    const client = async () => {
-      while (next < total) {
-        const i = next++;
-        const { signature, token } = await set.sign(key.ref, digestOf(i));
-        results.push({ i, token, signature });
-        if (results.length === 40) removeTokenFolder(a);
-      }
-    };
-    await Promise.all([client(), client(), client()]);
+    const results = await signStream(set, key.ref, {
+      total,
+      clients: 3,
+      digestOf,
+      onAnswer: (n) => n === 40 && removeTokenFolder(a),
+    });
 
     expect(results).toHaveLength(total);
     for (const r of results)

@@ -9,7 +9,7 @@ import { shareBackupKek } from "./kek-sharing";
 import { closeHsm, type HsmConfig } from "./pkcs11";
 import { verifySignature } from "./signature";
 import { createTestToken, type TestToken } from "./test-token";
-import { addTestToken, changePinAndLogOut, restorePin, soLogin } from "./test-tokens";
+import { addTestToken, changePinAndLogOut, restorePin, signStream, soLogin } from "./test-tokens";
 import { createTokenSet, type CreatedKey, type HsmTokenSet } from "./token-set";
 import { TokenSetError } from "./token-set-error";
 
@@ -119,19 +119,16 @@ describe("a token failing while signatures stream", () => {
 
   it("loses no request when the primary's PIN is changed under it, reports it, and takes it back once fixed", async () => {
     const total = 240;
-    const results: { i: number; token: string; signature: Buffer }[] = [];
     let newPin: Promise<string> | undefined;
-    let next = 0;
     // Four clients signing one request after another each; the PIN changes after the 60th answer.
-    const client = async () => {
-      while (next < total) {
-        const i = next++;
-        const { signature, token } = await set.sign(key.ref, digestOf(i));
-        results.push({ i, token, signature });
-        if (results.length === 60) newPin = changePinAndLogOut(a, a.pin);
-      }
-    };
-    await Promise.all([client(), client(), client(), client()]);
+    const results = await signStream(set, key.ref, {
+      total,
+      clients: 4,
+      digestOf,
+      onAnswer: (n) => {
+        if (n === 60) newPin = changePinAndLogOut(a, a.pin);
+      },
+    });
 
     expect(results).toHaveLength(total);
     expect(new Set(results.map((r) => r.i)).size).toBe(total);
