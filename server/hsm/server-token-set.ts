@@ -13,8 +13,7 @@ export function serverTokenSet(): HsmTokenSet {
   if (holder.__keywardTokenSet === undefined) {
     const { tokens, pool } = env().hsm;
     // A pool per token, started when the token is first used (and again when a failed token is probed).
-    const makeExecutor: ExecutorFactory = (config) =>
-      HsmPool.start(config, { size: pool.size, timeoutMs: pool.timeoutMs, queueLimit: pool.queueLimit });
+    const makeExecutor: ExecutorFactory = (config) => HsmPool.start(config, pool);
     holder.__keywardTokenSet = createTokenSet(tokens, makeExecutor, { signTimeoutMs: pool.timeoutMs });
   }
   return holder.__keywardTokenSet;
