@@ -1,7 +1,7 @@
 // Short-lived identity state: WebAuthn challenges, server-side sessions, invitations, the first-admin setup code.
 import { sql } from "drizzle-orm";
 import { index, integer, pgTable, text, timestamp, uuid } from "drizzle-orm/pg-core";
-import { credentials, members, type Role } from "./members";
+import { tokens, members, type Role } from "./members";
 
 const ts = (name: string) => timestamp(name, { withTimezone: true, mode: "date" });
 
@@ -39,9 +39,9 @@ export const sessions = pgTable(
     memberId: uuid("member_id")
       .notNull()
       .references(() => members.id),
-    credentialId: text("credential_id")
+    tokenId: text("token_id")
       .notNull()
-      .references(() => credentials.id),
+      .references(() => tokens.id),
     createdAt: ts("created_at").notNull().defaultNow(),
     lastSeenAt: ts("last_seen_at").notNull().defaultNow(),
     expiresAt: ts("expires_at").notNull(),
@@ -54,7 +54,7 @@ export const sessions = pgTable(
 export const invitations = pgTable("invitations", {
   id: uuid("id").primaryKey().defaultRandom(),
   /** SHA-256 of the secret in the link; the secret itself is shown once and never stored. */
-  tokenHash: text("token_hash").notNull().unique(),
+  secretHash: text("secret_hash").notNull().unique(),
   name: text("name").notNull(),
   roles: text("roles").array().$type<Role[]>().notNull(),
   groups: text("groups").array().notNull().default(sql`'{}'::text[]`),

@@ -1,4 +1,4 @@
-// People and their hardware tokens. A member is the holder of one or more WebAuthn credentials.
+// People and their hardware tokens. A member holds one or more tokens; each is one WebAuthn credential, keyed by its credential id.
 import { sql } from "drizzle-orm";
 import { bigint, boolean, index, pgTable, text, timestamp, uuid } from "drizzle-orm/pg-core";
 
@@ -22,8 +22,8 @@ export const members = pgTable("members", {
   suspendedAt: timestamp("suspended_at", { withTimezone: true, mode: "date" }),
 });
 
-export const credentials = pgTable(
-  "credentials",
+export const tokens = pgTable(
+  "tokens",
   {
     /** The WebAuthn credential id, base64url. */
     id: text("id").primaryKey(),

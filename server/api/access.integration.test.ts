@@ -82,7 +82,7 @@ describe("every procedure allows and denies as declared", () => {
         ? null
         : {
             sessionId: "00000000-0000-4000-8000-000000000001",
-            credentialId: "credential",
+            tokenId: "credential",
             member: { id: "00000000-0000-4000-8000-000000000002", name: who, roles: [who], groups: [] },
           };
     return createCaller(createContext({ db: database.db, engine: "pglite", session }));

@@ -5,7 +5,7 @@ import { randomUUID } from "node:crypto";
 import { and, asc, count, eq } from "drizzle-orm";
 import { beforeAll, describe, expect, it } from "vitest";
 import type { Db } from "@/db/client";
-import { auditEvents, credentials, invitations, members } from "@/db/schema";
+import { auditEvents, tokens, invitations, members } from "@/db/schema";
 import type { Acting } from "@/server/members/guards";
 import {
   beginAcceptInvitation,
@@ -62,7 +62,7 @@ describe.each(testEngines())("token registration refusals on %s", (engine) => {
 
   /** Asserts nothing of the refused person or token was stored, and the invitation is still open. */
   async function expectNothingStored(token: SoftAuthenticator, invitationId: string, userHandle: string) {
-    expect(await db.select().from(credentials).where(eq(credentials.id, token.credentialId))).toEqual([]);
+    expect(await db.select().from(tokens).where(eq(tokens.id, token.credentialId))).toEqual([]);
     expect(await db.select().from(members).where(eq(members.userHandle, userHandle))).toEqual([]);
     const [invitation] = await db.select().from(invitations).where(eq(invitations.id, invitationId));
     expect(invitation).toMatchObject({ acceptedAt: null, acceptedBy: null });
@@ -117,7 +117,7 @@ describe.each(testEngines())("token registration refusals on %s", (engine) => {
     const { secret, token } = await invitationAndToken({ attestation: "none" });
     const { done } = await accept(openConfig, secret, token);
     const { memberId } = await done;
-    const [stored] = await db.select().from(credentials).where(eq(credentials.id, token.credentialId));
+    const [stored] = await db.select().from(tokens).where(eq(tokens.id, token.credentialId));
     expect(stored).toMatchObject({ memberId, aaguid: token.aaguid, attestationFormat: "none" });
   });
 
@@ -174,7 +174,7 @@ describe.each(testEngines())("token registration refusals on %s", (engine) => {
       credentialId: token.credentialId,
     });
     await expect(completeAddToken(db, openConfig, input)).rejects.toMatchObject({ code: "EXPIRED" });
-    expect(await db.select().from(credentials).where(eq(credentials.id, token.credentialId))).toHaveLength(1);
+    expect(await db.select().from(tokens).where(eq(tokens.id, token.credentialId))).toHaveLength(1);
   });
 
   it("refuses a challenge after its time to live", async () => {
@@ -188,6 +188,6 @@ describe.each(testEngines())("token registration refusals on %s", (engine) => {
       now: late,
     });
     await expect(done).rejects.toMatchObject({ code: "EXPIRED" });
-    expect(await db.select().from(credentials).where(eq(credentials.id, token.credentialId))).toEqual([]);
+    expect(await db.select().from(tokens).where(eq(tokens.id, token.credentialId))).toEqual([]);
   });
 });

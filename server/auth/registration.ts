@@ -6,7 +6,7 @@ import { generateRegistrationOptions, verifyRegistrationResponse } from "@simple
 import type { PublicKeyCredentialCreationOptionsJSON } from "@simplewebauthn/server";
 import { eq } from "drizzle-orm";
 import type { Db, Tx } from "@/db/client";
-import { type ChallengePurpose, credentials } from "@/db/schema";
+import { type ChallengePurpose, tokens } from "@/db/schema";
 import { appendAudit } from "@/server/audit/append";
 import type { Actor } from "@/server/audit/events";
 import { AppError } from "@/server/errors";
@@ -155,9 +155,9 @@ async function checkAttestation(
     );
   }
   const [existing] = await tx
-    .select({ id: credentials.id })
-    .from(credentials)
-    .where(eq(credentials.id, info.credential.id));
+    .select({ id: tokens.id })
+    .from(tokens)
+    .where(eq(tokens.id, info.credential.id));
   if (existing) {
     throw new AppError("CONFLICT", "This token is already registered.");
   }
@@ -175,7 +175,7 @@ async function checkAttestation(
 }
 
 export async function insertCredential(tx: Tx, memberId: string, nickname: string, token: VerifiedToken) {
-  await tx.insert(credentials).values({
+  await tx.insert(tokens).values({
     id: token.id,
     memberId,
     nickname,

@@ -3,7 +3,7 @@
 import "server-only";
 import { and, eq, isNull } from "drizzle-orm";
 import type { Db, Tx } from "@/db/client";
-import { credentials, members, type SessionEndReason, sessions } from "@/db/schema";
+import { tokens, members, type SessionEndReason, sessions } from "@/db/schema";
 import { appendAudit } from "@/server/audit/append";
 import type { Actor } from "@/server/audit/events";
 
@@ -11,19 +11,19 @@ export type SessionPolicy = { idleMs: number; maxMs: number };
 
 export type SessionMember = {
   sessionId: string;
-  credentialId: string;
+  tokenId: string;
   member: { id: string; name: string; roles: string[]; groups: string[] };
 };
 
 export async function createSession(
   tx: Tx,
-  input: { memberId: string; credentialId: string; now: Date; policy: SessionPolicy },
+  input: { memberId: string; tokenId: string; now: Date; policy: SessionPolicy },
 ): Promise<string> {
   const [row] = await tx
     .insert(sessions)
     .values({
       memberId: input.memberId,
-      credentialId: input.credentialId,
+      tokenId: input.tokenId,
       createdAt: input.now,
       lastSeenAt: input.now,
       expiresAt: new Date(input.now.getTime() + input.policy.maxMs),
@@ -57,7 +57,7 @@ export async function endSession(
 /** Ends every open session matching a member or a token; used by suspension and token revocation. */
 export async function endSessionsWhere(
   tx: Tx,
-  input: { memberId?: string; credentialId?: string; reason: SessionEndReason; actor: Actor; now: Date },
+  input: { memberId?: string; tokenId?: string; reason: SessionEndReason; actor: Actor; now: Date },
 ): Promise<number> {
   const open = await tx
     .select({ id: sessions.id })
@@ -66,7 +66,7 @@ export async function endSessionsWhere(
       and(
         isNull(sessions.endedAt),
         input.memberId ? eq(sessions.memberId, input.memberId) : undefined,
-        input.credentialId ? eq(sessions.credentialId, input.credentialId) : undefined,
+        input.tokenId ? eq(sessions.tokenId, input.tokenId) : undefined,
       ),
     );
   let count = 0;
@@ -100,7 +100,7 @@ export async function resumeSession(
   const [row] = await db
     .select({
       sessionId: sessions.id,
-      credentialId: sessions.credentialId,
+      tokenId: sessions.tokenId,
       endedAt: sessions.endedAt,
       lastSeenAt: sessions.lastSeenAt,
       expiresAt: sessions.expiresAt,
@@ -109,11 +109,11 @@ export async function resumeSession(
       roles: members.roles,
       groups: members.groups,
       status: members.status,
-      revokedAt: credentials.revokedAt,
+      revokedAt: tokens.revokedAt,
     })
     .from(sessions)
     .innerJoin(members, eq(members.id, sessions.memberId))
-    .innerJoin(credentials, eq(credentials.id, sessions.credentialId))
+    .innerJoin(tokens, eq(tokens.id, sessions.tokenId))
     .where(eq(sessions.id, input.sessionId));
   if (!row) return null;
   const reason = deadReason(row, input.now, input.policy);
@@ -127,7 +127,7 @@ export async function resumeSession(
   await db.update(sessions).set({ lastSeenAt: input.now }).where(eq(sessions.id, row.sessionId));
   return {
     sessionId: row.sessionId,
-    credentialId: row.credentialId,
+    tokenId: row.tokenId,
     member: { id: row.memberId, name: row.name, roles: row.roles, groups: row.groups },
   };
 }

@@ -4,7 +4,7 @@
 import { and, asc, eq } from "drizzle-orm";
 import { beforeAll, describe, expect, it } from "vitest";
 import type { Db } from "@/db/client";
-import { auditEvents, credentials, members, setupCodes } from "@/db/schema";
+import { auditEvents, tokens, members, setupCodes } from "@/db/schema";
 import { verifyStoredChain } from "@/server/audit/read";
 import { TEST_WEBAUTHN_CONFIG as config } from "@/server/testing/identity-fixtures";
 import { DEFAULT_AAGUID, SoftAuthenticator } from "@/server/testing/soft-authenticator";
@@ -104,7 +104,7 @@ describe.each(testEngines())("first-admin setup on %s", (engine) => {
     await expect(complete).rejects.toMatchObject({ code: "EXPIRED" });
     await expect(begin(code, later(TTL_MS))).rejects.toMatchObject({ code: "EXPIRED" });
     expect(await setupPending(db)).toBe(true);
-    expect(await db.select().from(credentials).where(eq(credentials.id, token.credentialId))).toEqual([]);
+    expect(await db.select().from(tokens).where(eq(tokens.id, token.credentialId))).toEqual([]);
   });
 
   it("makes the first person admin with their token, uses the code up, and records it in an intact chain", async () => {
@@ -122,8 +122,8 @@ describe.each(testEngines())("first-admin setup on %s", (engine) => {
       status: "active",
       userHandle: options.user.id,
     });
-    const tokens = await db.select().from(credentials).where(eq(credentials.memberId, memberId));
-    expect(tokens).toEqual([
+    const rows = await db.select().from(tokens).where(eq(tokens.memberId, memberId));
+    expect(rows).toEqual([
       expect.objectContaining({
         id: token.credentialId,
         nickname: "YubiKey blue",

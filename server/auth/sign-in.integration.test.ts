@@ -3,7 +3,7 @@
 import { and, asc, eq } from "drizzle-orm";
 import { beforeAll, describe, expect, it } from "vitest";
 import type { Db } from "@/db/client";
-import { auditEvents, credentials, sessions } from "@/db/schema";
+import { auditEvents, tokens, sessions } from "@/db/schema";
 import { suspendMember } from "@/server/members/members";
 import { beginAddToken, completeAddToken, revokeToken } from "@/server/members/tokens";
 import {
@@ -51,7 +51,7 @@ describe.each(testEngines())("sign-in and sessions on %s", (engine) => {
   }
 
   async function storedCounter(token: SoftAuthenticator): Promise<number | undefined> {
-    const [row] = await db.select().from(credentials).where(eq(credentials.id, token.credentialId));
+    const [row] = await db.select().from(tokens).where(eq(tokens.id, token.credentialId));
     return row?.counter;
   }
 
@@ -89,7 +89,7 @@ describe.each(testEngines())("sign-in and sessions on %s", (engine) => {
       const [session] = await db.select().from(sessions).where(eq(sessions.id, sessionId));
       expect(session).toMatchObject({
         memberId,
-        credentialId: admin.token.credentialId,
+        tokenId: admin.token.credentialId,
         expiresAt: at(60),
         endedAt: null,
       });
@@ -117,7 +117,7 @@ describe.each(testEngines())("sign-in and sessions on %s", (engine) => {
         token,
         "challenge_invalid",
       );
-      const open = await db.select().from(sessions).where(eq(sessions.credentialId, token.credentialId));
+      const open = await db.select().from(sessions).where(eq(sessions.tokenId, token.credentialId));
       expect(open).toHaveLength(1);
     });
 
@@ -156,7 +156,7 @@ describe.each(testEngines())("sign-in and sessions on %s", (engine) => {
         "user_verification_missing",
       );
       expect(await storedCounter(token)).toBe(counter);
-      expect(await db.select().from(sessions).where(eq(sessions.credentialId, token.credentialId))).toEqual(
+      expect(await db.select().from(sessions).where(eq(sessions.tokenId, token.credentialId))).toEqual(
         [],
       );
     });
@@ -252,7 +252,7 @@ describe.each(testEngines())("sign-in and sessions on %s", (engine) => {
       expect(
         (await eventsAbout("session.ended", `session:${withFirst.sessionId}`)).map((e) => e.data),
       ).toEqual([{ sessionId: withFirst.sessionId, reason: "token-revoked" }]);
-      expect((await resume(withSpare.sessionId, at(2)))?.credentialId).toBe(spare.credentialId);
+      expect((await resume(withSpare.sessionId, at(2)))?.tokenId).toBe(spare.credentialId);
     });
   });
 });

@@ -5,7 +5,7 @@ import { generateAuthenticationOptions, verifyAuthenticationResponse } from "@si
 import type { PublicKeyCredentialRequestOptionsJSON } from "@simplewebauthn/server";
 import { and, eq } from "drizzle-orm";
 import type { Db } from "@/db/client";
-import { credentials, members } from "@/db/schema";
+import { tokens, members } from "@/db/schema";
 import { appendAudit } from "@/server/audit/append";
 import { AppError } from "@/server/errors";
 import { challengeFromClientData, consumeChallenge, storeChallenge } from "./challenges";
@@ -63,10 +63,10 @@ async function verifyAssertion(db: Db, config: WebAuthnConfig, response: Authent
     throw new SignInError("challenge_invalid", "This sign-in request was already used or has expired. Tap your key again.");
   }
   const [row] = await db
-    .select({ credential: credentials, status: members.status, userHandle: members.userHandle })
-    .from(credentials)
-    .innerJoin(members, eq(members.id, credentials.memberId))
-    .where(eq(credentials.id, response.id));
+    .select({ credential: tokens, status: members.status, userHandle: members.userHandle })
+    .from(tokens)
+    .innerJoin(members, eq(members.id, tokens.memberId))
+    .where(eq(tokens.id, response.id));
   if (!row) throw new SignInError("unknown_token", "This token is not registered with Keyward.");
   const { credential } = row;
   // WebAuthn §7.2 step 6: the user handle the token returns must be its owner's.
@@ -155,16 +155,16 @@ function startSession(db: Db, verified: Verified, input: { now: Date; policy: Se
   return db.transaction(async (tx) => {
     // Conditional on the counter we verified against, so two racing assertions cannot both win.
     const updated = await tx
-      .update(credentials)
+      .update(tokens)
       .set({ counter: verified.newCounter, lastUsedAt: input.now })
-      .where(and(eq(credentials.id, verified.credentialId), eq(credentials.counter, verified.storedCounter)))
-      .returning({ id: credentials.id });
+      .where(and(eq(tokens.id, verified.credentialId), eq(tokens.counter, verified.storedCounter)))
+      .returning({ id: tokens.id });
     if (updated.length === 0) {
       throw new SignInError("counter_regressed", "This token was used twice at once. Tap your key again.");
     }
     const sessionId = await createSession(tx, {
       memberId: verified.memberId,
-      credentialId: verified.credentialId,
+      tokenId: verified.credentialId,
       now: input.now,
       policy: input.policy,
     });

@@ -3,7 +3,7 @@
 import "server-only";
 import { and, arrayContains, count, eq, exists, isNull, ne } from "drizzle-orm";
 import type { Tx } from "@/db/client";
-import { credentials, members } from "@/db/schema";
+import { tokens, members } from "@/db/schema";
 import { AppError } from "@/server/errors";
 
 export type Acting = { id: string; roles: readonly string[] };
@@ -26,9 +26,9 @@ export async function otherUsableAdmins(tx: Tx, memberId: string): Promise<numbe
         ne(members.id, memberId),
         exists(
           tx
-            .select({ one: credentials.id })
-            .from(credentials)
-            .where(and(eq(credentials.memberId, members.id), isNull(credentials.revokedAt))),
+            .select({ one: tokens.id })
+            .from(tokens)
+            .where(and(eq(tokens.memberId, members.id), isNull(tokens.revokedAt))),
         ),
       ),
     );
@@ -38,8 +38,8 @@ export async function otherUsableAdmins(tx: Tx, memberId: string): Promise<numbe
 export async function liveTokenCount(tx: Tx, memberId: string): Promise<number> {
   const [row] = await tx
     .select({ n: count() })
-    .from(credentials)
-    .where(and(eq(credentials.memberId, memberId), isNull(credentials.revokedAt)));
+    .from(tokens)
+    .where(and(eq(tokens.memberId, memberId), isNull(tokens.revokedAt)));
   return row?.n ?? 0;
 }
 

@@ -5,7 +5,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
 import type { Db } from "@/db/client";
 import { queryRows } from "@/db/rows";
-import { auditEvents, credentials, invitations, members, type Role } from "@/db/schema";
+import { auditEvents, tokens, invitations, members, type Role } from "@/db/schema";
 import { sha256Hex } from "@/server/auth/secrets";
 import { TEST_WEBAUTHN_CONFIG as config, firstAdmin } from "@/server/testing/identity-fixtures";
 import { SoftAuthenticator } from "@/server/testing/soft-authenticator";
@@ -110,7 +110,7 @@ describe.each(testEngines())("invitations on %s", (engine) => {
 
     const [member] = await db.select().from(members).where(eq(members.id, memberId));
     expect(member).toMatchObject({ roles: ["approver"], groups: ["treasury", "ops"], status: "active" });
-    const [credential] = await db.select().from(credentials).where(eq(credentials.id, token.credentialId));
+    const [credential] = await db.select().from(tokens).where(eq(tokens.id, token.credentialId));
     expect(credential).toMatchObject({ memberId, nickname: "My key" });
     const [row] = await db.select().from(invitations).where(eq(invitations.id, id));
     expect(row).toMatchObject({ acceptedAt: at(HOUR), acceptedBy: memberId });
@@ -147,7 +147,7 @@ describe.each(testEngines())("invitations on %s", (engine) => {
     await expect(revokeInvitation(db, { actor: admin, invitationId: id, now: at(3) })).rejects.toMatchObject({
       code: "CONFLICT",
     });
-    expect(await db.select().from(credentials).where(eq(credentials.id, pending.token.credentialId))).toEqual(
+    expect(await db.select().from(tokens).where(eq(tokens.id, pending.token.credentialId))).toEqual(
       [],
     );
   });
@@ -159,7 +159,7 @@ describe.each(testEngines())("invitations on %s", (engine) => {
   it("stores only the hash of the link secret, in no column of any invitation nor in the audit trail", async () => {
     const { id, secret } = await invite();
     const [row] = await db.select().from(invitations).where(eq(invitations.id, id));
-    expect(row?.tokenHash).toBe(sha256Hex(secret));
+    expect(row?.secretHash).toBe(sha256Hex(secret));
     const text = z.object({ text: z.string() });
     const invitationRows = await queryRows(
       db,

@@ -29,7 +29,7 @@ export async function createInvitation(
     const [row] = await tx
       .insert(invitations)
       .values({
-        tokenHash: sha256Hex(secret),
+        secretHash: sha256Hex(secret),
         name: input.name,
         roles: input.roles,
         groups: input.groups,
@@ -95,7 +95,7 @@ export async function revokeInvitation(db: Db, input: { actor: Acting; invitatio
 
 /** Finds the open invitation behind a link secret, or says clearly why it cannot be used. */
 async function openInvitation(db: Db | Tx, secret: string, now: Date, lock = false) {
-  const query = db.select().from(invitations).where(eq(invitations.tokenHash, sha256Hex(secret)));
+  const query = db.select().from(invitations).where(eq(invitations.secretHash, sha256Hex(secret)));
   const [row] = lock ? await query.for("update") : await query;
   if (!row) throw new AppError("NOT_FOUND", "This invitation link is not valid. Ask an admin for a new one.");
   if (row.acceptedAt) throw new AppError("CONFLICT", "This invitation was already used. Sign in instead.");

@@ -4,7 +4,7 @@
 import { and, eq } from "drizzle-orm";
 import { beforeAll, describe, expect, it } from "vitest";
 import type { Db } from "@/db/client";
-import { auditEvents, credentials, members, type Role } from "@/db/schema";
+import { auditEvents, tokens, members, type Role } from "@/db/schema";
 import {
   TEST_WEBAUTHN_CONFIG as config,
   firstAdmin,
@@ -32,7 +32,7 @@ describe.each(testEngines())("tokens and members on %s", (engine) => {
   const invited = (roles?: Role[]) => invitedMember(db, admin.acting, { now: T0, roles });
 
   async function token(id: string) {
-    const [row] = await db.select().from(credentials).where(eq(credentials.id, id));
+    const [row] = await db.select().from(tokens).where(eq(tokens.id, id));
     if (!row) throw new Error(`no token ${id}`);
     return row;
   }

@@ -3,7 +3,7 @@
 import "server-only";
 import { asc, count, eq, isNull } from "drizzle-orm";
 import type { Db } from "@/db/client";
-import { credentials, members, type Role } from "@/db/schema";
+import { tokens, members, type Role } from "@/db/schema";
 import { appendAudit } from "@/server/audit/append";
 import { endSessionsWhere } from "@/server/auth/sessions";
 import { AppError } from "@/server/errors";
@@ -11,10 +11,10 @@ import { type Acting, loadMemberForUpdate, otherUsableAdmins, requireAdmin } fro
 
 export async function listMembers(db: Db) {
   const liveTokens = db
-    .select({ memberId: credentials.memberId, n: count().as("n") })
-    .from(credentials)
-    .where(isNull(credentials.revokedAt))
-    .groupBy(credentials.memberId)
+    .select({ memberId: tokens.memberId, n: count().as("n") })
+    .from(tokens)
+    .where(isNull(tokens.revokedAt))
+    .groupBy(tokens.memberId)
     .as("live_tokens");
   const rows = await db
     .select({

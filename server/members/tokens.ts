@@ -3,7 +3,7 @@
 import "server-only";
 import { and, asc, eq, isNull } from "drizzle-orm";
 import type { Db } from "@/db/client";
-import { credentials, members } from "@/db/schema";
+import { tokens, members } from "@/db/schema";
 import { appendAudit } from "@/server/audit/append";
 import type { WebAuthnConfig } from "@/server/auth/config";
 import { addVerifiedToken, beginRegistration, verifyRegistration, withRefusalAudit } from "@/server/auth/registration";
@@ -15,27 +15,27 @@ import { type Acting, isAdmin, liveTokenCount, otherUsableAdmins } from "./guard
 export async function listTokens(db: Db, memberId: string) {
   return db
     .select({
-      id: credentials.id,
-      nickname: credentials.nickname,
-      aaguid: credentials.aaguid,
-      attestationFormat: credentials.attestationFormat,
-      transports: credentials.transports,
-      createdAt: credentials.createdAt,
-      lastUsedAt: credentials.lastUsedAt,
-      revokedAt: credentials.revokedAt,
+      id: tokens.id,
+      nickname: tokens.nickname,
+      aaguid: tokens.aaguid,
+      attestationFormat: tokens.attestationFormat,
+      transports: tokens.transports,
+      createdAt: tokens.createdAt,
+      lastUsedAt: tokens.lastUsedAt,
+      revokedAt: tokens.revokedAt,
     })
-    .from(credentials)
-    .where(eq(credentials.memberId, memberId))
-    .orderBy(asc(credentials.createdAt));
+    .from(tokens)
+    .where(eq(tokens.memberId, memberId))
+    .orderBy(asc(tokens.createdAt));
 }
 
 export async function beginAddToken(db: Db, config: WebAuthnConfig, input: { memberId: string; now: Date }) {
   const [member] = await db.select().from(members).where(eq(members.id, input.memberId));
   if (!member) throw new AppError("NOT_FOUND", "No such member.");
   const existing = await db
-    .select({ id: credentials.id })
-    .from(credentials)
-    .where(eq(credentials.memberId, member.id));
+    .select({ id: tokens.id })
+    .from(tokens)
+    .where(eq(tokens.memberId, member.id));
   return beginRegistration(db, config, {
     purpose: "add-token",
     subject: member.id,
@@ -69,8 +69,8 @@ export async function revokeToken(db: Db, input: { actor: Acting; credentialId: 
   return db.transaction(async (tx) => {
     const [token] = await tx
       .select()
-      .from(credentials)
-      .where(eq(credentials.id, input.credentialId))
+      .from(tokens)
+      .where(eq(tokens.id, input.credentialId))
       .for("update");
     // A non-admin learns nothing about other people's tokens: same answer as for a token that does not exist.
     if (!token || (token.memberId !== input.actor.id && !isAdmin(input.actor))) {
@@ -95,11 +95,11 @@ export async function revokeToken(db: Db, input: { actor: Acting; credentialId: 
     }
     const actor = `member:${input.actor.id}` as const;
     await tx
-      .update(credentials)
+      .update(tokens)
       .set({ revokedAt: input.now, revokedBy: input.actor.id })
-      .where(and(eq(credentials.id, token.id), isNull(credentials.revokedAt)));
+      .where(and(eq(tokens.id, token.id), isNull(tokens.revokedAt)));
     const sessionsEnded = await endSessionsWhere(tx, {
-      credentialId: token.id,
+      tokenId: token.id,
       reason: "token-revoked",
       actor,
       now: input.now,

@@ -9,7 +9,7 @@ import { createTRPCRouter, memberProcedure, withRole } from "../trpc";
 export const tokensRouter = createTRPCRouter({
   mine: memberProcedure.query(async ({ ctx }) => {
     const tokens = await listTokens(ctx.db, ctx.member.id);
-    return tokens.map((t) => ({ ...t, current: t.id === ctx.session.credentialId }));
+    return tokens.map((t) => ({ ...t, current: t.id === ctx.session.tokenId }));
   }),
 
   ofMember: withRole("admin", "auditor")
