@@ -7,6 +7,7 @@ import type {
 } from "@simplewebauthn/browser";
 import { TRPCClientError } from "@trpc/client";
 import { signIn } from "next-auth/react";
+import { isSignInFailure, SIGN_IN_MESSAGES } from "@/server/auth/refusals";
 
 // Chromium answers NotAllowedError, within a second or two, both when nobody taps and when the token cannot
 // verify its holder (no PIN or fingerprint set up, a failed PIN, or a U2F-only key): name every cause.
@@ -42,24 +43,12 @@ export async function createCredential(options: PublicKeyCredentialCreationOptio
   return startRegistration({ optionsJSON: options });
 }
 
-const SIGN_IN_MESSAGES: Record<string, string> = {
-  challenge_invalid: "This sign-in request was already used or has expired. Tap your key again.",
-  unknown_token: "This token is not registered with Keyward.",
-  token_revoked: "This token has been revoked. Use another token.",
-  member_suspended: "Your membership is suspended. Ask an admin to reactivate it.",
-  verification_failed: "The token's signature could not be verified.",
-  user_verification_missing: "Your token did not verify you (PIN or fingerprint). Keyward requires user verification.",
-  counter_regressed:
-    "This token's signature counter went backwards, which suggests a cloned token. Sign-in refused and recorded.",
-  bad_input: "The token's response was malformed. Try again.",
-};
-
 /** Asks for a sign-in challenge, has the token sign it, and hands the assertion to next-auth. */
 export async function signInWithToken(getOptions: () => Promise<PublicKeyCredentialRequestOptionsJSON>) {
   const options = await getOptions();
   const assertion = await startAuthentication({ optionsJSON: options });
   const result = await signIn("webauthn", { response: JSON.stringify(assertion), redirect: false });
   if (result?.error) {
-    throw new Error(SIGN_IN_MESSAGES[result.code ?? ""] ?? "Sign-in was refused. Try again.");
+    throw new Error(isSignInFailure(result.code) ? SIGN_IN_MESSAGES[result.code] : "Sign-in was refused. Try again.");
   }
 }

@@ -173,7 +173,7 @@ describe.each(testEngines())("sign-in and sessions on %s", (engine) => {
 
     it("refuses a token that was never registered", async () => {
       const stranger = new SoftAuthenticator();
-      await expectRefused(() => signIn(stranger), stranger, "unknown_token");
+      await expectRefused(() => signIn(stranger), stranger, "verification_failed");
     });
 
     it("refuses a revoked token", async () => {
