@@ -1,7 +1,7 @@
 // The "one key among many" part of bench/hsm.ts: fill the token with secp256k1 keys, then time looking keys
 // up on a fresh session (no cached handles), as a newly started worker would.
 import { randomBytes } from "node:crypto";
-import type { HsmPool } from "../server/hsm/pool";
+import type { HsmPool } from "../server/hsm/pool/pool";
 import type { RawHsm } from "../server/hsm/bench-raw";
 import { median, percentile, storm, timed } from "./measure";
 

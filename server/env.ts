@@ -85,7 +85,7 @@ export type HsmTokenEnv = {
   pinSource: PinSources;
 };
 
-/** How the server runs its calls on each token: one HsmPool of worker threads per token (server/hsm/pool.ts). */
+/** How the server runs its calls on each token: one HsmPool of worker threads per token (server/hsm/pool/pool.ts). */
 export type HsmPoolEnv = {
   /** Worker threads (one session each) per token; undefined: one per CPU. */
   size: number | undefined;

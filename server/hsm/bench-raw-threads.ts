@@ -4,9 +4,9 @@
 // server imports it); it lives here because only server/hsm may use pkcs11js.
 import "server-only";
 import { Worker } from "node:worker_threads";
-import type { Curve } from "./curves";
-import { MECHANISM } from "./pkcs11";
-import type { TestToken } from "./test-token";
+import type { Curve } from "./keys/curves";
+import { MECHANISM } from "./pkcs11/pkcs11";
+import type { TestToken } from "./testing/test-token";
 
 // Plain CommonJS so it runs as an eval worker without a TypeScript loader.
 const LOOP = `

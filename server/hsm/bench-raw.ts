@@ -3,10 +3,10 @@
 // because only server/hsm may import pkcs11js.
 import "server-only";
 import pkcs11js from "pkcs11js";
-import type { Curve } from "./curves";
-import { privateKeyTemplate, publicKeyTemplate } from "./key-objects";
-import { MECHANISM } from "./pkcs11";
-import type { TestToken } from "./test-token";
+import type { Curve } from "./keys/curves";
+import { privateKeyTemplate, publicKeyTemplate } from "./keys/key-objects";
+import { MECHANISM } from "./pkcs11/pkcs11";
+import type { TestToken } from "./testing/test-token";
 
 const CKR_CRYPTOKI_ALREADY_INITIALIZED = 0x191;
 const CKR_USER_ALREADY_LOGGED_IN = 0x100;

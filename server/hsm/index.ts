@@ -1,20 +1,20 @@
 // The public face of server/hsm: the rest of the server imports from here, never from pkcs11js.
 import "server-only";
 
-export { BACKUP_KEK_LABEL, type BackupKek, ensureBackupKek } from "./backup-kek";
-export { HSM_REASONS, HsmError, type HsmErrorKind, type HsmErrorReason } from "./errors";
-export { type HsmHealth, type HsmMechanisms, hsmHealth } from "./health";
-export { closeHsm, type HsmConfig, type HsmTarget, type TokenDescription } from "./pkcs11";
-export { type Curve, CURVES, type EcdsaCurve, type Exportable } from "./curves";
-export { type SharedBackupKek, type SoLogin, shareBackupKek } from "./kek-sharing";
+export { BACKUP_KEK_LABEL, type BackupKek, ensureBackupKek } from "./ceremonies/backup-kek";
+export { HSM_REASONS, HsmError, type HsmErrorKind, type HsmErrorReason } from "./pkcs11/errors";
+export { type HsmHealth, type HsmMechanisms, hsmHealth } from "./status/health";
+export { closeHsm, type HsmConfig, type HsmTarget, type TokenDescription } from "./pkcs11/pkcs11";
+export { type Curve, CURVES, type EcdsaCurve, type Exportable } from "./keys/curves";
+export { type SharedBackupKek, type SoLogin, shareBackupKek } from "./ceremonies/kek-sharing";
 // The key operations themselves (keys.ts, key-backup.ts) take an open session and stay inside server/hsm:
 // the worker pool calls them and is what the rest of the server will use. Only their data types leave.
-export type { UnwrapKeyOptions } from "./key-backup";
-export type { GeneratedKey, GenerateKeyPairOptions, KeyInfo, SupportedMechanisms } from "./keys";
-export { ethereumYParity, isLowS, normalizeLowS, verifySignature } from "./signature";
+export type { UnwrapKeyOptions } from "./keys/key-backup";
+export type { GeneratedKey, GenerateKeyPairOptions, KeyInfo, SupportedMechanisms } from "./keys/keys";
+export { ethereumYParity, isLowS, normalizeLowS, verifySignature } from "./keys/signature";
 // Several tokens as one: what the rest of the server signs and makes keys with.
-export { closeServerTokenSet, serverTokenSet } from "./server-token-set";
-export type { TokenHealth, TokenState } from "./token-health";
+export { closeServerTokenSet, serverTokenSet } from "./cluster/server-token-set";
+export type { TokenHealth, TokenState } from "./cluster/token-health";
 export {
   type CreatedKey,
   createTokenSet,
@@ -25,6 +25,6 @@ export {
   type TokenRole,
   type TokenSetOptions,
   type TokenStatus,
-} from "./token-set";
-export { type TokenAttempt, TokenSetError } from "./token-set-error";
-export { type HsmStatus, type HsmTokenView, hsmStatus } from "./token-status";
+} from "./cluster/token-set";
+export { type TokenAttempt, TokenSetError } from "./cluster/token-set-error";
+export { type HsmStatus, type HsmTokenView, hsmStatus } from "./status/token-status";

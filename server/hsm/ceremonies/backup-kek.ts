@@ -3,8 +3,8 @@
 import "server-only";
 import { randomBytes } from "node:crypto";
 import pkcs11js from "pkcs11js";
-import { env } from "../env";
-import { HsmError } from "./errors";
+import { env } from "../../env";
+import { HsmError } from "../pkcs11/errors";
 import {
   flag,
   type Handle,
@@ -13,7 +13,7 @@ import {
   type Session,
   type Template,
   withSession,
-} from "./pkcs11";
+} from "../pkcs11/pkcs11";
 
 export const BACKUP_KEK_LABEL = "keyward-backup-kek";
 

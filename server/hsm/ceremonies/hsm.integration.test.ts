@@ -2,10 +2,10 @@
 import pkcs11js from "pkcs11js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BACKUP_KEK_LABEL, ensureBackupKek, findBackupKeks, readBackupKekAttributes } from "./backup-kek";
-import { HsmError } from "./errors";
-import { hsmHealth } from "./health";
-import { closeHsm, type HsmConfig, openToken, type Session, withSession } from "./pkcs11";
-import { createTestToken, type TestToken } from "./test-token";
+import { HsmError } from "../pkcs11/errors";
+import { hsmHealth } from "../status/health";
+import { closeHsm, type HsmConfig, openToken, type Session, withSession } from "../pkcs11/pkcs11";
+import { createTestToken, type TestToken } from "../testing/test-token";
 
 let token: TestToken;
 let config: HsmConfig;

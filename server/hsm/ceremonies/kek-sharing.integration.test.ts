@@ -3,11 +3,11 @@
 import pkcs11js from "pkcs11js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ensureBackupKek, findBackupKeks, readBackupKekAttributes } from "./backup-kek";
-import { HsmError } from "./errors";
+import { HsmError } from "../pkcs11/errors";
 import { shareBackupKek } from "./kek-sharing";
-import { closeHsm, flag, type Session } from "./pkcs11";
-import { createTestToken, type TestToken } from "./test-token";
-import { addTestToken, asUser, soLogin, thrownBy } from "./test-tokens";
+import { closeHsm, flag, type Session } from "../pkcs11/pkcs11";
+import { createTestToken, type TestToken } from "../testing/test-token";
+import { addTestToken, asUser, soLogin, thrownBy } from "../testing/test-tokens";
 
 const p = pkcs11js;
 let a: TestToken;

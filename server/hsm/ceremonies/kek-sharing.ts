@@ -6,7 +6,7 @@ import "server-only";
 import { randomBytes } from "node:crypto";
 import pkcs11js from "pkcs11js";
 import { BACKUP_KEK_LABEL, findBackupKeks, readBackupKekAttributes } from "./backup-kek";
-import { HsmError } from "./errors";
+import { HsmError } from "../pkcs11/errors";
 import {
   flag,
   type Handle,
@@ -15,7 +15,7 @@ import {
   type Session,
   type Template,
   withSession,
-} from "./pkcs11";
+} from "../pkcs11/pkcs11";
 
 /** A token and its security officer's PIN. */
 export type SoLogin = { target: HsmTarget; soPin: string };

@@ -5,8 +5,8 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:f
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { parseEnv } from "../env";
-import type { HsmHealth } from "./health";
+import { parseEnv } from "../../env";
+import type { HsmHealth } from "../status/health";
 
 const folders: string[] = [];
 
@@ -24,7 +24,7 @@ function tempDataDir(): string {
 /** Runs the script as `npm start` would, with a minimal environment so nothing leaks in from vitest. */
 function prepare(dataDir: string, extra: Record<string, string> = {}) {
   const result = spawnSync(process.execPath, ["scripts/prepare-hsm.mjs"], {
-    cwd: path.resolve(import.meta.dirname, "../.."),
+    cwd: path.resolve(import.meta.dirname, "../../.."),
     env: {
       NODE_ENV: "test",
       PATH: process.env.PATH ?? "/usr/bin:/bin",
@@ -77,7 +77,7 @@ function appEnv(dataDir: string, extra: Record<string, string> = {}) {
 function healthOfAll(dataDir: string, extra: Record<string, string> = {}): HsmHealth[] {
   const code = `
     const { env } = await import("./server/env.ts");
-    const { hsmHealth } = await import("./server/hsm/health.ts");
+    const { hsmHealth } = await import("./server/hsm/status/health.ts");
     const all = [];
     for (const token of env().hsm.tokens) all.push(await hsmHealth(token));
     console.log(JSON.stringify(all));`;
@@ -85,7 +85,7 @@ function healthOfAll(dataDir: string, extra: Record<string, string> = {}): HsmHe
     process.execPath,
     ["--conditions=react-server", "--import", "tsx", "--input-type=module", "-e", code],
     {
-      cwd: path.resolve(import.meta.dirname, "../.."),
+      cwd: path.resolve(import.meta.dirname, "../../.."),
       env: {
         NODE_ENV: "test",
         PATH: process.env.PATH ?? "/usr/bin:/bin",

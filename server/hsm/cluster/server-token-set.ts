@@ -3,8 +3,8 @@
 // level (Next's build workers import modules, and must not open the HSM), and kept on globalThis so a
 // dev-mode reload does not make a second set (and a second set of threads) beside the first.
 import "server-only";
-import { env } from "../env";
-import { HsmPool } from "./pool";
+import { env } from "../../env";
+import { HsmPool } from "../pool/pool";
 import { createTokenSet, type ExecutorFactory, type HsmTokenSet } from "./token-set";
 
 const holder = globalThis as typeof globalThis & { __keywardTokenSet?: HsmTokenSet };

@@ -1,8 +1,8 @@
 // The per-token health state machine with a fake clock: what each error class does to a token, when a token
 // is set aside and for how long, and how it comes back.
 import { describe, expect, it } from "vitest";
-import type { HsmErrorKind, HsmErrorReason } from "./errors";
-import { HSM_REASONS } from "./errors";
+import type { HsmErrorKind, HsmErrorReason } from "../pkcs11/errors";
+import { HSM_REASONS } from "../pkcs11/errors";
 import {
   afterFailure,
   afterSuccess,

@@ -1,7 +1,7 @@
 // Per-token health for the token set: what an error from one token means for that token and for the request,
 // and a small state machine fed with the outcome of every call. Pure (no I/O; the time is passed in), so it
 // is tested with a fake clock. It decides on an error's reason and kind only, never on its message.
-import type { HsmErrorKind, HsmErrorReason } from "./errors";
+import type { HsmErrorKind, HsmErrorReason } from "../pkcs11/errors";
 
 /**
  * healthy: answering. degraded: failed lately but still used, in its configured place. failed: set aside

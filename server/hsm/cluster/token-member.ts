@@ -2,10 +2,10 @@
 // and its health, updated from the outcome of every call. It must never let a call run past its deadline
 // unanswered, nor let a retired executor's late answers change the token's health.
 import "server-only";
-import type { Clock } from "../clock";
-import { HsmError, hsmError, toHsmError } from "./errors";
-import type { HsmExecutor, HsmOperation, HsmResultOf } from "./operations";
-import type { HsmConfig } from "./pkcs11";
+import type { Clock } from "../../clock";
+import { HsmError, hsmError, toHsmError } from "../pkcs11/errors";
+import type { HsmExecutor, HsmOperation, HsmResultOf } from "../pool/operations";
+import type { HsmConfig } from "../pkcs11/pkcs11";
 import {
   afterFailure,
   afterSuccess,

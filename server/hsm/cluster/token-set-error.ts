@@ -2,7 +2,7 @@
 // answered (or why it was not asked), and carries the same facts as data for callers and tests.
 // Pure: messages come from the tokens' own HsmErrors and never hold a PIN.
 import "server-only";
-import { HsmError, type HsmErrorKind, type HsmErrorReason } from "./errors";
+import { HsmError, type HsmErrorKind, type HsmErrorReason } from "../pkcs11/errors";
 import { classify, type TokenHealth } from "./token-health";
 import type { TokenRole } from "./token-member";
 

@@ -4,13 +4,13 @@
 // In a file of its own: SoftHSM never takes a removed token back within a process (measured).
 import { createHash } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { DirectExecutor } from "./direct-executor";
-import { hsmHealth } from "./health";
-import { shareBackupKek } from "./kek-sharing";
-import { closeHsm } from "./pkcs11";
-import { verifySignature } from "./signature";
-import { createTestToken, type TestToken } from "./test-token";
-import { addTestToken, removeTokenFolder, signStream, soLogin } from "./test-tokens";
+import { DirectExecutor } from "../pool/direct-executor";
+import { hsmHealth } from "../status/health";
+import { shareBackupKek } from "../ceremonies/kek-sharing";
+import { closeHsm } from "../pkcs11/pkcs11";
+import { verifySignature } from "../keys/signature";
+import { createTestToken, type TestToken } from "../testing/test-token";
+import { addTestToken, removeTokenFolder, signStream, soLogin } from "../testing/test-tokens";
 import { createTokenSet, type HsmTokenSet } from "./token-set";
 
 let a: TestToken;

@@ -3,12 +3,12 @@
 // lost, the primary is set aside (its hung thread replaced), and it serves again after a probe.
 import { createHash } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { shareBackupKek } from "./kek-sharing";
-import { closeHsm, type HsmConfig } from "./pkcs11";
-import { HsmPool } from "./pool";
-import { verifySignature } from "./signature";
-import { createTestToken, type TestToken } from "./test-token";
-import { addTestToken, signStream, soLogin } from "./test-tokens";
+import { shareBackupKek } from "../ceremonies/kek-sharing";
+import { closeHsm, type HsmConfig } from "../pkcs11/pkcs11";
+import { HsmPool } from "../pool/pool";
+import { verifySignature } from "../keys/signature";
+import { createTestToken, type TestToken } from "../testing/test-token";
+import { addTestToken, signStream, soLogin } from "../testing/test-tokens";
 import { createTokenSet, type HsmTokenSet } from "./token-set";
 
 let a: TestToken;

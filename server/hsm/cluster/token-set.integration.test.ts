@@ -3,13 +3,13 @@
 // failure reported and the token coming back, and what cannot fail over (never keys, Ed25519 on SoftHSM).
 import { createHash, randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { DirectExecutor } from "./direct-executor";
-import { HsmError } from "./errors";
-import { shareBackupKek } from "./kek-sharing";
-import { closeHsm, type HsmConfig } from "./pkcs11";
-import { verifySignature } from "./signature";
-import { createTestToken, type TestToken } from "./test-token";
-import { addTestToken, changePinAndLogOut, restorePin, signStream, soLogin } from "./test-tokens";
+import { DirectExecutor } from "../pool/direct-executor";
+import { HsmError } from "../pkcs11/errors";
+import { shareBackupKek } from "../ceremonies/kek-sharing";
+import { closeHsm, type HsmConfig } from "../pkcs11/pkcs11";
+import { verifySignature } from "../keys/signature";
+import { createTestToken, type TestToken } from "../testing/test-token";
+import { addTestToken, changePinAndLogOut, restorePin, signStream, soLogin } from "../testing/test-tokens";
 import { createTokenSet, type CreatedKey, type HsmTokenSet } from "./token-set";
 import { TokenSetError } from "./token-set-error";
 

@@ -2,9 +2,9 @@
 // order, what each kind of error does, and how a failed token is set aside and comes back. Real tokens are
 // in token-set.integration.test.ts.
 import { describe, expect, it } from "vitest";
-import { HsmError, type HsmErrorReason, hsmError } from "./errors";
-import type { HsmExecutor, HsmOperation, HsmResultOf, HsmResults } from "./operations";
-import type { HsmConfig } from "./pkcs11";
+import { HsmError, type HsmErrorReason, hsmError } from "../pkcs11/errors";
+import type { HsmExecutor, HsmOperation, HsmResultOf, HsmResults } from "../pool/operations";
+import type { HsmConfig } from "../pkcs11/pkcs11";
 import { createTokenSet, type TokenSetOptions } from "./token-set";
 import { TokenSetError } from "./token-set-error";
 

@@ -3,11 +3,11 @@
 // token fails; each token's health is tracked for the status page. It must never lose a request silently:
 // every sign returns a signature or rejects with an error naming each token and what it answered.
 import "server-only";
-import { type Clock, systemClock } from "../clock";
-import { HsmError, toHsmError } from "./errors";
-import type { GenerateKeyPairOptions, KeyInfo } from "./keys";
-import type { HsmConfig } from "./pkcs11";
-import type { TokenCheck } from "./token-check";
+import { type Clock, systemClock } from "../../clock";
+import { HsmError, toHsmError } from "../pkcs11/errors";
+import type { GenerateKeyPairOptions, KeyInfo } from "../keys/keys";
+import type { HsmConfig } from "../pkcs11/pkcs11";
+import type { TokenCheck } from "../status/token-check";
 import {
   classify,
   DEFAULT_HEALTH_POLICY,

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { CURVE_SPECS, CURVES, curveOfParams, ecPointAttribute, rawPublicKey } from "./curves";
-import { HsmError } from "./errors";
+import { HsmError } from "../pkcs11/errors";
 
 const point65 = Buffer.concat([Buffer.from([0x04]), Buffer.alloc(64, 0x41)]);
 const point32 = Buffer.alloc(32, 0x07);

@@ -1,7 +1,7 @@
 // The three curves Keyward keeps keys on, and the byte formats PKCS#11 uses for them: the DER curve
 // parameters (CKA_EC_PARAMS) and the DER-wrapped public point (CKA_EC_POINT). Pure: no PKCS#11 calls, no I/O,
 // so it is tested without a token and can be imported from anywhere.
-import { HsmError, hsmError } from "./errors";
+import { HsmError, hsmError } from "../pkcs11/errors";
 
 export const CURVES = ["secp256k1", "ed25519", "p256"] as const;
 /** secp256k1: Bitcoin and Ethereum; ed25519: Solana; p256: the audit trail's checkpoints. */

@@ -3,15 +3,15 @@
 import { randomBytes } from "node:crypto";
 import pkcs11js from "pkcs11js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ensureBackupKek } from "./backup-kek";
+import { ensureBackupKek } from "../ceremonies/backup-kek";
 import type { Curve } from "./curves";
-import { shareBackupKek } from "./kek-sharing";
+import { shareBackupKek } from "../ceremonies/kek-sharing";
 import { unwrapKey, wrapKey } from "./key-backup";
 import { findKey, generateKeyPair, type KeyInfo, sign } from "./keys";
-import { closeHsm, flag, type Session } from "./pkcs11";
+import { closeHsm, flag, type Session } from "../pkcs11/pkcs11";
 import { ethereumYParity, isLowS, verifySignature } from "./signature";
-import { createTestToken, type TestToken } from "./test-token";
-import { addTestToken, asUser, soLogin, thrownBy } from "./test-tokens";
+import { createTestToken, type TestToken } from "../testing/test-token";
+import { addTestToken, asUser, soLogin, thrownBy } from "../testing/test-tokens";
 
 const p = pkcs11js;
 let a: TestToken; // primary

@@ -4,9 +4,9 @@
 import "server-only";
 import { randomBytes } from "node:crypto";
 import pkcs11js from "pkcs11js";
-import { findBackupKeks } from "./backup-kek";
+import { findBackupKeks } from "../ceremonies/backup-kek";
 import { type Curve, ecPointAttribute, rawPublicKey } from "./curves";
-import { HsmError, hsmError } from "./errors";
+import { HsmError, hsmError } from "../pkcs11/errors";
 import {
   checkCurve,
   checkLabel,
@@ -19,7 +19,7 @@ import {
   publicKeyTemplate,
 } from "./key-objects";
 import { findKey, type KeyInfo } from "./keys";
-import { flag, type Handle, MECHANISM, type Session } from "./pkcs11";
+import { flag, type Handle, MECHANISM, type Session } from "../pkcs11/pkcs11";
 import { verifySignature } from "./signature";
 
 const WRAP = { mechanism: pkcs11js.CKM_AES_KEY_WRAP_PAD };

@@ -4,8 +4,8 @@
 import "server-only";
 import pkcs11js from "pkcs11js";
 import { CURVE_SPECS, type Curve, curveOfParams, type Exportable, isCurve } from "./curves";
-import { HsmError, hsmError, toHsmError } from "./errors";
-import { type CachedKey, CKK_EC_EDWARDS, type Handle, type Session, type Template } from "./pkcs11";
+import { HsmError, hsmError, toHsmError } from "../pkcs11/errors";
+import { type CachedKey, CKK_EC_EDWARDS, type Handle, type Session, type Template } from "../pkcs11/pkcs11";
 
 /** A key reference: the CKA_ID both halves carry, 16 random bytes in lowercase hex. */
 const KEY_REF = /^[0-9a-f]{32}$/;

@@ -6,10 +6,10 @@ import pkcs11js from "pkcs11js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Curve, CURVES, type Exportable } from "./curves";
 import { destroyKey, findKey, generateKeyPair, sign, supportedMechanisms } from "./keys";
-import { closeHsm, flag, MECHANISM, type Session } from "./pkcs11";
+import { closeHsm, flag, MECHANISM, type Session } from "../pkcs11/pkcs11";
 import { ethereumYParity, isLowS, verifySignature } from "./signature";
-import { createTestToken, type TestToken } from "./test-token";
-import { asUser, thrownBy } from "./test-tokens";
+import { createTestToken, type TestToken } from "../testing/test-token";
+import { asUser, thrownBy } from "../testing/test-tokens";
 
 let token: TestToken;
 

@@ -6,7 +6,7 @@ import "server-only";
 import { randomBytes } from "node:crypto";
 import pkcs11js from "pkcs11js";
 import { type Curve, type Exportable, isEcdsaCurve, rawPublicKey } from "./curves";
-import { HsmError, hsmError } from "./errors";
+import { HsmError, hsmError } from "../pkcs11/errors";
 import {
   checkCurve,
   checkLabel,
@@ -20,7 +20,7 @@ import {
   privateKeyTemplate,
   publicKeyTemplate,
 } from "./key-objects";
-import { type CachedKey, flag, MECHANISM, mechanismsOf, type Session } from "./pkcs11";
+import { type CachedKey, flag, MECHANISM, mechanismsOf, type Session } from "../pkcs11/pkcs11";
 import { normalizeLowS } from "./signature";
 
 export type GenerateKeyPairOptions = { curve: Curve; label: string; exportable: Exportable };

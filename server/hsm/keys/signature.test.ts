@@ -3,7 +3,7 @@ import { ed25519 } from "@noble/curves/ed25519";
 import { p256 } from "@noble/curves/nist";
 import { secp256k1 } from "@noble/curves/secp256k1";
 import { describe, expect, it } from "vitest";
-import { HsmError } from "./errors";
+import { HsmError } from "../pkcs11/errors";
 import { CURVE_ORDER, ethereumYParity, isLowS, normalizeLowS, verifySignature } from "./signature";
 
 const hex32 = (value: bigint) => Buffer.from(value.toString(16).padStart(64, "0"), "hex");

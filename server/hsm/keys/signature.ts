@@ -5,7 +5,7 @@ import { ed25519 } from "@noble/curves/ed25519";
 import { p256 } from "@noble/curves/nist";
 import { secp256k1 } from "@noble/curves/secp256k1";
 import type { Curve, EcdsaCurve } from "./curves";
-import { HsmError } from "./errors";
+import { HsmError } from "../pkcs11/errors";
 
 /** Group orders n (SEC 2): s and n - s both verify; the low one is s <= n / 2. */
 export const CURVE_ORDER: Readonly<Record<EcdsaCurve, bigint>> = {

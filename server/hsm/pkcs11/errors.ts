@@ -2,7 +2,7 @@
 // message that says what to do. Pure: it never imports pkcs11js, so it is tested without a token.
 // Messages name tokens, libraries and files, never a PIN.
 import "server-only";
-import { AppError } from "../errors";
+import { AppError } from "../../errors";
 
 /**
  * What a caller may do after the error (STACK.md, "Error classes"):

@@ -3,7 +3,7 @@
 import "server-only";
 import pkcs11js from "pkcs11js";
 import type { PKCS11, Template } from "pkcs11js";
-import type { Curve } from "./curves";
+import type { Curve } from "../keys/curves";
 import { ckrOf, HsmError, type HsmErrorContext, hsmMessage, toHsmError } from "./errors";
 
 /**

@@ -2,9 +2,9 @@
 import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DirectExecutor } from "./direct-executor";
-import { closeHsm } from "./pkcs11";
-import { verifySignature } from "./signature";
-import { createTestToken, type TestToken } from "./test-token";
+import { closeHsm } from "../pkcs11/pkcs11";
+import { verifySignature } from "../keys/signature";
+import { createTestToken, type TestToken } from "../testing/test-token";
 
 describe("DirectExecutor", () => {
   let token: TestToken;

@@ -2,9 +2,9 @@
 // for each PKCS#11 call, so the server uses the worker pool; this serves setup steps, tests, and the
 // benchmark's "module without threads" figure.
 import "server-only";
-import { HsmError } from "./errors";
+import { HsmError } from "../pkcs11/errors";
 import { type HsmExecutor, type HsmOperation, type HsmResultOf, runOperation } from "./operations";
-import { type HsmConfig, type OpenSession, openSession, openToken } from "./pkcs11";
+import { type HsmConfig, type OpenSession, openSession, openToken } from "../pkcs11/pkcs11";
 
 export class DirectExecutor implements HsmExecutor {
   readonly tokenLabel: string;

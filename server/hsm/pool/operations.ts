@@ -2,8 +2,8 @@
 // dispatcher that runs them on an open session. Worker threads, the direct in-process executor and tests all
 // go through runOperation, so there is one place that maps a request to a PKCS#11 call sequence.
 import "server-only";
-import type { Curve, Exportable } from "./curves";
-import { type UnwrapKeyOptions, unwrapKey, wrapKey } from "./key-backup";
+import type { Curve, Exportable } from "../keys/curves";
+import { type UnwrapKeyOptions, unwrapKey, wrapKey } from "../keys/key-backup";
 import {
   destroyKey,
   findKey,
@@ -14,9 +14,9 @@ import {
   sign,
   type SupportedMechanisms,
   supportedMechanisms,
-} from "./keys";
-import type { Session } from "./pkcs11";
-import { checkToken, type TokenCheck } from "./token-check";
+} from "../keys/keys";
+import type { Session } from "../pkcs11/pkcs11";
+import { checkToken, type TokenCheck } from "../status/token-check";
 
 export type HsmOperation =
   | { op: "generate"; curve: Curve; label: string; exportable: Exportable }

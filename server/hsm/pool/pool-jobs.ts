@@ -2,7 +2,7 @@
 // threads' outcomes, and failed on their deadline or when their thread is lost. Every call is answered
 // exactly once; a call that may have reached the HSM is never answered "busy".
 import "server-only";
-import { HsmError, hsmError } from "./errors";
+import { HsmError, hsmError } from "../pkcs11/errors";
 import { fromWireError, type JobOutcome, type PoolJob, type PoolWork, wallClock } from "./pool-protocol";
 import type { PoolThread } from "./pool-thread";
 

@@ -2,7 +2,7 @@
 // buffer), errors with their reason, and results checked on the way back: a malformed answer from a worker
 // is an outcome-unknown error, never a value handed to the caller.
 import { describe, expect, it } from "vitest";
-import { HsmError } from "./errors";
+import { HsmError } from "../pkcs11/errors";
 import type { HsmOperation } from "./operations";
 import {
   fromWireError,

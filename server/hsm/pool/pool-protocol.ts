@@ -2,11 +2,11 @@
 // errors keep their reason, kind and message across the thread boundary, byte arrays travel as latin1
 // strings, and results come back as Buffers. Pure: no pkcs11js, no threads.
 import "server-only";
-import { type Curve, type Exportable, isCurve } from "./curves";
-import { HSM_REASONS, HsmError, type HsmErrorReason, toHsmError } from "./errors";
-import type { UnwrapKeyOptions } from "./key-backup";
+import { type Curve, type Exportable, isCurve } from "../keys/curves";
+import { HSM_REASONS, HsmError, type HsmErrorReason, toHsmError } from "../pkcs11/errors";
+import type { UnwrapKeyOptions } from "../keys/key-backup";
 import type { HsmOperation, HsmResultOf, HsmResults } from "./operations";
-import type { HsmTarget } from "./pkcs11";
+import type { HsmTarget } from "../pkcs11/pkcs11";
 
 /** What a worker is started with. The PIN travels in memory only and is never logged. */
 export type PoolWorkerData = { target: HsmTarget; pin: string; testHooks: boolean };

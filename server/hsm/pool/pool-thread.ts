@@ -6,7 +6,7 @@ import { existsSync } from "node:fs";
 import path from "node:path";
 import * as threads from "node:worker_threads";
 import { SHARE_ENV, type Worker } from "node:worker_threads";
-import { HsmError, hsmError } from "./errors";
+import { HsmError, hsmError } from "../pkcs11/errors";
 import {
   type FromWorker,
   fromWireError,
@@ -31,7 +31,7 @@ export type ThreadListener = {
  * would point there; both `next start` and vitest run with the repository as the working directory.
  */
 export function bootstrapPath(): string {
-  return path.join(process.cwd(), "server", "hsm", "pool-bootstrap.mjs");
+  return path.join(process.cwd(), "server", "hsm", "pool", "pool-bootstrap.mjs");
 }
 
 /**

@@ -4,9 +4,9 @@
 // (the library is shared by every thread of the process) and never log the PIN.
 import "server-only";
 import { isMainThread, parentPort, workerData } from "node:worker_threads";
-import { HsmError, toHsmError } from "./errors";
+import { HsmError, toHsmError } from "../pkcs11/errors";
 import { runOperation } from "./operations";
-import { type OpenSession, openSession, openToken, type Session } from "./pkcs11";
+import { type OpenSession, openSession, openToken, type Session } from "../pkcs11/pkcs11";
 import {
   type FromWorker,
   fromWireRequest,
@@ -177,6 +177,6 @@ function main(port: NonNullable<typeof parentPort>): void {
 }
 
 if (isMainThread || parentPort === null) {
-  throw new Error("server/hsm/pool-worker.ts runs only as an HsmPool worker thread");
+  throw new Error("server/hsm/pool/pool-worker.ts runs only as an HsmPool worker thread");
 }
 main(parentPort);

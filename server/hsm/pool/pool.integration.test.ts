@@ -3,13 +3,13 @@
 // every thread, and a clean shutdown.
 import { randomBytes } from "node:crypto";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import type { Curve } from "./curves";
-import { HsmError } from "./errors";
-import { closeHsm } from "./pkcs11";
+import type { Curve } from "../keys/curves";
+import { HsmError } from "../pkcs11/errors";
+import { closeHsm } from "../pkcs11/pkcs11";
 import { HsmPool, type HsmPoolOptions, type HsmPoolTestHooks } from "./pool";
-import { verifySignature } from "./signature";
-import { createTestToken, type TestToken } from "./test-token";
-import { addTestToken, asUser } from "./test-tokens";
+import { verifySignature } from "../keys/signature";
+import { createTestToken, type TestToken } from "../testing/test-token";
+import { addTestToken, asUser } from "../testing/test-tokens";
 
 let token: TestToken;
 /** A second token for the wrong-PIN case, made before the library starts (SoftHSM lists tokens then). */

@@ -4,9 +4,9 @@
 // never retries a call itself: a call that may have reached the HSM is reported as maybe-done.
 import "server-only";
 import { availableParallelism } from "node:os";
-import { HsmError, hsmError, toHsmError } from "./errors";
+import { HsmError, hsmError, toHsmError } from "../pkcs11/errors";
 import type { HsmExecutor, HsmOperation, HsmResultOf } from "./operations";
-import type { HsmConfig, HsmTarget } from "./pkcs11";
+import type { HsmConfig, HsmTarget } from "../pkcs11/pkcs11";
 import { JobBoard } from "./pool-jobs";
 import { type PoolWork, toWireRequest, reviveResult } from "./pool-protocol";
 import { PoolThread, type ThreadListener, type ThreadStart } from "./pool-thread";

@@ -1,9 +1,9 @@
 // The HSM's health for the status page: which token, how many objects, whether the backup KEK and the
 // signing mechanisms are there. It never throws for a sick HSM: the error is part of the answer.
 import "server-only";
-import { env } from "../env";
-import { HsmError, type HsmErrorKind, type HsmErrorReason, hsmMessage, toHsmError } from "./errors";
-import { type HsmConfig, openToken, type TokenDescription, withSession } from "./pkcs11";
+import { env } from "../../env";
+import { HsmError, type HsmErrorKind, type HsmErrorReason, hsmMessage, toHsmError } from "../pkcs11/errors";
+import { type HsmConfig, openToken, type TokenDescription, withSession } from "../pkcs11/pkcs11";
 import { checkToken, type HsmMechanisms, mechanismSummary, type TokenCheck } from "./token-check";
 
 export type { HsmMechanisms };

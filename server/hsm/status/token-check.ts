@@ -3,8 +3,8 @@
 // pool thread in the server), because counting the objects of a token with 10,000 keys takes ~0.5 s.
 // Reads only public facts: never a key's value, never the PIN.
 import "server-only";
-import { describeBackupKek } from "./backup-kek";
-import { MECHANISM, mechanismsOf, type Session, type Token, type TokenDescription } from "./pkcs11";
+import { describeBackupKek } from "../ceremonies/backup-kek";
+import { MECHANISM, mechanismsOf, type Session, type Token, type TokenDescription } from "../pkcs11/pkcs11";
 
 export type HsmMechanisms = {
   ecdsa: boolean;

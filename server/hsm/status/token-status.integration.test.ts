@@ -2,13 +2,13 @@
 // and state; a replica whose PIN changed reported failed (and not asked its PIN again while set aside);
 // a replica holding another KEK flagged; and the whole set back to healthy once fixed.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ensureBackupKek } from "./backup-kek";
-import { DirectExecutor } from "./direct-executor";
-import { shareBackupKek } from "./kek-sharing";
-import { closeHsm } from "./pkcs11";
-import { createTestToken, type TestToken } from "./test-token";
-import { addTestToken, changePinAndLogOut, restorePin, soLogin } from "./test-tokens";
-import { createTokenSet, type HsmTokenSet } from "./token-set";
+import { ensureBackupKek } from "../ceremonies/backup-kek";
+import { DirectExecutor } from "../pool/direct-executor";
+import { shareBackupKek } from "../ceremonies/kek-sharing";
+import { closeHsm } from "../pkcs11/pkcs11";
+import { createTestToken, type TestToken } from "../testing/test-token";
+import { addTestToken, changePinAndLogOut, restorePin, soLogin } from "../testing/test-tokens";
+import { createTokenSet, type HsmTokenSet } from "../cluster/token-set";
 import { hsmStatus } from "./token-status";
 
 let a: TestToken;

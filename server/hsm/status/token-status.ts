@@ -3,13 +3,13 @@
 // It never throws for a sick HSM, and never retries the PIN of a token set aside: real HSMs lock a PIN
 // tried again and again.
 import "server-only";
-import { env } from "../env";
-import type { HsmErrorKind, HsmErrorReason } from "./errors";
+import { env } from "../../env";
+import type { HsmErrorKind, HsmErrorReason } from "../pkcs11/errors";
 import { type HsmHealth, healthError, healthFrom, hsmHealth } from "./health";
-import type { HsmConfig } from "./pkcs11";
-import { serverTokenSet } from "./server-token-set";
-import type { TokenState } from "./token-health";
-import type { HsmTokenSet, TokenRole } from "./token-set";
+import type { HsmConfig } from "../pkcs11/pkcs11";
+import { serverTokenSet } from "../cluster/server-token-set";
+import type { TokenState } from "../cluster/token-health";
+import type { HsmTokenSet, TokenRole } from "../cluster/token-set";
 
 type Problem = { code: HsmErrorReason; kind: HsmErrorKind; message: string };
 

@@ -5,7 +5,7 @@ import { randomBytes } from "node:crypto";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import type { HsmConfig } from "./pkcs11";
+import type { HsmConfig } from "../pkcs11/pkcs11";
 
 export const SOFTHSM_LIBRARY = "/usr/lib/softhsm/libsofthsm2.so";
 

@@ -4,8 +4,8 @@ import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { readdirSync, rmSync } from "node:fs";
 import path from "node:path";
-import { HsmError } from "./errors";
-import { openToken, type Session, withSession } from "./pkcs11";
+import { HsmError } from "../pkcs11/errors";
+import { openToken, type Session, withSession } from "../pkcs11/pkcs11";
 import { SOFTHSM_LIBRARY, type TestToken } from "./test-token";
 
 /** Initialises another token in `first`'s folder and configuration; `first.cleanup` removes both. */
