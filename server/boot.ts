@@ -1,11 +1,14 @@
 // What the server does once when it starts: open and migrate the database, and while nobody is admin yet,
 // print a fresh one-time setup code. On SIGTERM/SIGINT it lets HSM calls in flight finish, ends the HSM
-// worker threads, then closes the database cleanly (PGlite needs it).
+// worker threads, then closes the database cleanly (PGlite needs it). A refusal at start-up (configuration,
+// a data folder another server owns) ends the process with its one-line reason: a server that could not
+// boot must not go on answering requests.
 import "server-only";
+import { DataFolderInUseError } from "@/db/lock";
 import { pruneChallenges } from "@/server/auth/challenges";
 import { issueSetupCode } from "@/server/auth/setup-code";
 import { closeDatabase, database } from "@/server/db";
-import { env } from "@/server/env";
+import { ConfigError, env } from "@/server/env";
 import { closeHsm, closeServerTokenSet } from "@/server/hsm";
 
 export async function boot(): Promise<void> {
@@ -48,4 +51,20 @@ export async function boot(): Promise<void> {
   };
   process.once("SIGTERM", shutdown);
   process.once("SIGINT", shutdown);
+}
+
+/** Refusals whose message says everything (what is wrong and what to do): printed alone, without a stack. */
+function isStartupRefusal(e: unknown): e is Error {
+  return e instanceof DataFolderInUseError || e instanceof ConfigError;
+}
+
+/** boot(), and on failure the end of the process: one line for a refusal, the stack for anything else. */
+export async function bootOrExit(): Promise<void> {
+  try {
+    await boot();
+  } catch (e) {
+    if (isStartupRefusal(e)) console.error(`Keyward: ${e.message}`);
+    else console.error("Keyward: start-up failed", e);
+    process.exit(1);
+  }
 }
