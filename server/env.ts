@@ -1,9 +1,11 @@
 // The one place that reads process.env: validates configuration once and hands out a typed, frozen object.
 // Never log the returned object whole: it carries the session secret and HSM PINs.
 import "server-only";
+import type { X509Certificate } from "node:crypto";
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { z } from "zod";
+import { DEFAULT_ATTESTATION_ROOTS, loadAttestationRoots } from "./auth/attestation-roots";
 import { ConfigError } from "./config-error";
 import {
   type HsmEnvVars,
@@ -37,6 +39,7 @@ const envSchema = z.object({
         .filter(Boolean),
     )
     .pipe(z.array(z.string().regex(AAGUID, "each AAGUID must look like 01020304-0506-0708-0102-030405060708"))),
+  KEYWARD_ATTESTATION_ROOTS: z.string().min(1).optional(),
   KEYWARD_SESSION_IDLE_MINUTES: positiveInt(15),
   KEYWARD_SESSION_MAX_HOURS: positiveInt(8),
   KEYWARD_INVITATION_HOURS: positiveInt(72),
@@ -102,6 +105,8 @@ export type Env = {
   rpId: string;
   rpName: string;
   aaguidAllowList: readonly string[];
+  /** Pinned attestation roots (KEYWARD_ATTESTATION_ROOTS); with an allow-list, a token's chain must reach one. */
+  attestationRoots: readonly X509Certificate[];
   sessionIdleMs: number;
   sessionMaxMs: number;
   invitationMs: number;
@@ -110,6 +115,19 @@ export type Env = {
   /** The primary token itself (what a single-token install always had), plus every token, primary first. */
   hsm: HsmTokenEnv & { tokens: readonly HsmTokenEnv[]; pool: HsmPoolEnv };
 };
+
+function attestationRoots(spec: string | undefined, allowList: boolean): readonly X509Certificate[] {
+  let roots: X509Certificate[];
+  try {
+    roots = loadAttestationRoots(spec ?? DEFAULT_ATTESTATION_ROOTS);
+  } catch (e) {
+    throw new ConfigError(`KEYWARD_ATTESTATION_ROOTS: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  if (allowList && roots.length === 0) {
+    throw new ConfigError("KEYWARD_AAGUID_ALLOWLIST is set but KEYWARD_ATTESTATION_ROOTS names no certificate");
+  }
+  return Object.freeze(roots);
+}
 
 export function secretsPath(dataDir: string): string {
   return path.join(dataDir, "secrets.json");
@@ -202,6 +220,7 @@ export function parseEnv(raw: Readonly<Record<string, string | undefined>>): Env
     rpId: e.KEYWARD_RP_ID ?? new URL(e.KEYWARD_ORIGIN).hostname,
     rpName: e.KEYWARD_RP_NAME,
     aaguidAllowList: Object.freeze(e.KEYWARD_AAGUID_ALLOWLIST),
+    attestationRoots: attestationRoots(e.KEYWARD_ATTESTATION_ROOTS, e.KEYWARD_AAGUID_ALLOWLIST.length > 0),
     sessionIdleMs: e.KEYWARD_SESSION_IDLE_MINUTES * 60_000,
     sessionMaxMs: e.KEYWARD_SESSION_MAX_HOURS * 3_600_000,
     invitationMs: e.KEYWARD_INVITATION_HOURS * 3_600_000,

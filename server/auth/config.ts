@@ -1,5 +1,6 @@
 // WebAuthn settings derived from the validated environment, in one place for every ceremony.
 import "server-only";
+import type { X509Certificate } from "node:crypto";
 import { env } from "@/server/env";
 
 export type WebAuthnConfig = {
@@ -8,6 +9,8 @@ export type WebAuthnConfig = {
   origin: string;
   /** Lower-case AAGUIDs; empty means any authenticator model is accepted. */
   aaguidAllowList: readonly string[];
+  /** Roots an attestation chain must reach when the allow-list is set (empty: every such token is refused). */
+  attestationRoots: readonly X509Certificate[];
   challengeTtlMs: number;
 };
 
@@ -18,6 +21,7 @@ export function webauthnConfig(): WebAuthnConfig {
     rpName: e.rpName,
     origin: e.origin,
     aaguidAllowList: e.aaguidAllowList,
+    attestationRoots: e.attestationRoots,
     challengeTtlMs: 5 * 60_000,
   };
 }

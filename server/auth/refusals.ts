@@ -41,3 +41,31 @@ export const SIGN_IN_MESSAGES: Record<SignInFailure, string> = {
 export function isSignInFailure(code: string | undefined): code is SignInFailure {
   return code !== undefined && Object.hasOwn(SIGN_IN_MESSAGES, code);
 }
+
+/** Refusals of a new token at registration (first-admin setup, invitation, adding a token). */
+export const TOKEN_REFUSALS = [
+  "attestation_invalid",
+  "aaguid_not_allowed",
+  "attestation_missing",
+  "self_attestation",
+  "attestation_root_unknown",
+  "user_verification_missing",
+  "resident_key_missing",
+] as const;
+export type TokenRefusal = (typeof TOKEN_REFUSALS)[number];
+
+export const TOKEN_REFUSAL_MESSAGES: Record<TokenRefusal, string> = {
+  attestation_invalid: "The token's attestation could not be verified. Try again, or use another token.",
+  aaguid_not_allowed:
+    "This token model is not on this console's allow-list of approved hardware tokens. Use an approved token or ask an admin to add the model.",
+  attestation_missing:
+    "This token did not provide an attestation, so its model cannot be checked against the allow-list. Allow the browser to share the token's make and model, or use an approved token.",
+  self_attestation:
+    "This token vouched for itself (self-attestation) instead of presenting its maker's certificate, so nothing proves it is the approved model it claims to be. Use an approved hardware token.",
+  attestation_root_unknown:
+    "This token's attestation certificate does not lead to a trusted token maker's root certificate, so it is not accepted as an approved hardware token.",
+  user_verification_missing:
+    "This token did not verify you (PIN or fingerprint). Keyward requires tokens with user verification: set a PIN on the token and try again.",
+  resident_key_missing:
+    "This token cannot keep a sign-in key on itself (a discoverable credential, or passkey), which Keyward needs for sign-in without a user name. Use a FIDO2 token with room for another passkey.",
+};

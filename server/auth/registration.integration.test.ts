@@ -1,7 +1,7 @@
 // Which hardware tokens Keyward refuses at registration, on real databases: a model outside the allow-list,
 // an unattested token when a list is set, a token without user verification, a phishing origin, a reused
 // challenge. A refusal is audited (token.refused) while nothing of the person or token is stored.
-import { randomUUID } from "node:crypto";
+import { randomUUID, X509Certificate } from "node:crypto";
 import { and, asc, count, eq } from "drizzle-orm";
 import { beforeAll, describe, expect, it } from "vitest";
 import type { Db } from "@/db/client";
@@ -14,7 +14,11 @@ import {
 } from "@/server/members/invitations";
 import { beginAddToken, completeAddToken } from "@/server/members/tokens";
 import { firstAdmin, TEST_WEBAUTHN_CONFIG } from "@/server/testing/identity-fixtures";
-import { SoftAuthenticator, type SoftAuthenticatorOptions } from "@/server/testing/soft-authenticator";
+import {
+  SoftAuthenticator,
+  type SoftAuthenticatorOptions,
+  TestAttestationCa,
+} from "@/server/testing/soft-authenticator";
 import { testEngines, useTestDatabase } from "@/server/testing/test-db";
 import type { WebAuthnConfig } from "./config";
 
@@ -95,9 +99,11 @@ describe.each(testEngines())("token registration refusals on %s", (engine) => {
       }),
     ]);
 
-    // The invited person can still join with an approved model.
-    const approved = new SoftAuthenticator({ aaguid: "cb69481e-8ff7-4039-93ec-0a2729a154a8" });
-    const retry = await accept(config, secret, approved);
+    // The invited person can still join with an approved model whose chain reaches a pinned root.
+    const ca = await TestAttestationCa.create();
+    const approvedModel = "cb69481e-8ff7-4039-93ec-0a2729a154a8";
+    const approved = new SoftAuthenticator({ aaguid: approvedModel, attestationIdentity: await ca.issue(approvedModel) });
+    const retry = await accept({ ...config, attestationRoots: [new X509Certificate(ca.pem)] }, secret, approved);
     await expect(retry.done).resolves.toMatchObject({ memberId: expect.any(String) });
   });
 

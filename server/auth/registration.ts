@@ -1,8 +1,10 @@
 // The WebAuthn registration ceremony, shared by first-admin setup, invitation acceptance and adding a token:
-// options -> challenge kept server-side -> verify attestation -> allow-list -> user verification -> consume.
+// options -> challenge kept server-side -> verify attestation -> allow-list and chain to a pinned root -> user
+// verification -> resident key -> consume.
 import "server-only";
 import { randomBytes } from "node:crypto";
 import { generateRegistrationOptions, verifyRegistrationResponse } from "@simplewebauthn/server";
+import { decodeAttestationObject } from "@simplewebauthn/server/helpers";
 import type { PublicKeyCredentialCreationOptionsJSON } from "@simplewebauthn/server";
 import { eq } from "drizzle-orm";
 import type { Db, Tx } from "@/db/client";
@@ -10,8 +12,10 @@ import { type ChallengePurpose, tokens } from "@/db/schema";
 import { appendAudit } from "@/server/audit/append";
 import type { Actor } from "@/server/audit/events";
 import { AppError } from "@/server/errors";
+import { verifyAttestationChain } from "./attestation-roots";
 import { burnChallenge, challengeFromClientData, consumeChallenge, storeChallenge } from "./challenges";
 import type { WebAuthnConfig } from "./config";
+import { TOKEN_REFUSAL_MESSAGES, type TokenRefusal } from "./refusals";
 import type { RegistrationResponse } from "./schemas";
 
 /** A random, opaque WebAuthn user handle (never the member id or name). */
@@ -39,7 +43,13 @@ export async function beginRegistration(
     userID: Buffer.from(input.userHandle, "base64url"),
     attestationType: "direct",
     excludeCredentials: (input.excludeCredentialIds ?? []).map((id) => ({ id })),
-    authenticatorSelection: { residentKey: "preferred", userVerification: "required" },
+    // Sign-in is username-less: the token must keep the credential (a discoverable credential, or passkey).
+    authenticatorSelection: {
+      residentKey: "required",
+      requireResidentKey: true,
+      userVerification: "required",
+    },
+    extensions: { credProps: true },
     preferredAuthenticatorType: "securityKey",
     timeout: config.challengeTtlMs,
   });
@@ -71,11 +81,12 @@ export class TokenRefusedError extends AppError {
   /** The challenge the refused response answered: burned with the refusal so it cannot be tried again. */
   challenge: string | null = null;
   constructor(
-    message: string,
-    readonly reason: string,
+    readonly reason: TokenRefusal,
     readonly aaguid: string | null,
   ) {
-    super("TOKEN_REFUSED", message);
+    // The AAGUID is 16 bytes of hex from the authenticator data: it tells an admin which model to approve.
+    const model = reason === "aaguid_not_allowed" && aaguid ? ` (AAGUID ${aaguid})` : "";
+    super("TOKEN_REFUSED", `${TOKEN_REFUSAL_MESSAGES[reason]}${model}`);
   }
 }
 
@@ -87,7 +98,12 @@ export class TokenRefusedError extends AppError {
 export async function verifyRegistration(
   tx: Tx,
   config: WebAuthnConfig,
-  input: { purpose: Exclude<ChallengePurpose, "sign-in">; subject: string; response: RegistrationResponse; now: Date },
+  input: {
+    purpose: Exclude<ChallengePurpose, "sign-in">;
+    subject: string;
+    response: RegistrationResponse;
+    now: Date;
+  },
 ): Promise<VerifiedToken> {
   const challenge = challengeFromClientData(input.response.response.clientDataJSON);
   const row = await consumeChallenge(tx, input.purpose, challenge, input.now);
@@ -96,7 +112,13 @@ export async function verifyRegistration(
     throw new AppError("BAD_INPUT", "This token response belongs to another request. Start again.");
   }
   try {
-    return await checkAttestation(tx, config, { challenge: row.challenge, userHandle }, input.response);
+    return await checkAttestation(
+      tx,
+      config,
+      { challenge: row.challenge, userHandle },
+      input.response,
+      input.now,
+    );
   } catch (e) {
     if (e instanceof TokenRefusedError) e.challenge = row.challenge;
     throw e;
@@ -108,6 +130,7 @@ async function checkAttestation(
   config: WebAuthnConfig,
   row: { challenge: string; userHandle: string },
   response: RegistrationResponse,
+  now: Date,
 ): Promise<VerifiedToken> {
   let verification: Awaited<ReturnType<typeof verifyRegistrationResponse>>;
   try {
@@ -119,45 +142,23 @@ async function checkAttestation(
       // Checked below, after the allow-list, so each refusal names its real reason.
       requireUserVerification: false,
     });
-  } catch (e) {
-    throw new TokenRefusedError(
-      `The token's attestation could not be verified: ${e instanceof Error ? e.message : "unknown error"}`,
-      "attestation_invalid",
-      null,
-    );
+  } catch {
+    // The library's words stay on the server: the person gets the fixed message for the reason.
+    throw new TokenRefusedError("attestation_invalid", null);
   }
-  if (!verification.verified) {
-    throw new TokenRefusedError("The token's attestation could not be verified.", "attestation_invalid", null);
-  }
+  if (!verification.verified) throw new TokenRefusedError("attestation_invalid", null);
   const info = verification.registrationInfo;
   const aaguid = info.aaguid.toLowerCase();
   if (config.aaguidAllowList.length > 0) {
-    if (!config.aaguidAllowList.includes(aaguid)) {
-      throw new TokenRefusedError(
-        `This token model (AAGUID ${aaguid}) is not on this console's allow-list of approved hardware tokens. Use an approved token or ask an admin to add the model.`,
-        "aaguid_not_allowed",
-        aaguid,
-      );
-    }
-    if (info.fmt === "none") {
-      throw new TokenRefusedError(
-        "This token did not provide an attestation, so its model cannot be checked against the allow-list.",
-        "attestation_missing",
-        aaguid,
-      );
-    }
+    if (!config.aaguidAllowList.includes(aaguid)) throw new TokenRefusedError("aaguid_not_allowed", aaguid);
+    checkAttestationChain(config, response, aaguid, now);
   }
-  if (!info.userVerified) {
-    throw new TokenRefusedError(
-      "This token did not verify you (PIN or fingerprint). Keyward requires tokens with user verification: set a PIN on the token and try again.",
-      "user_verification_missing",
-      aaguid,
-    );
+  if (!info.userVerified) throw new TokenRefusedError("user_verification_missing", aaguid);
+  // credProps is the browser's report (unsigned): it can only tell us the token could NOT keep the key.
+  if (response.clientExtensionResults.credProps?.rk === false) {
+    throw new TokenRefusedError("resident_key_missing", aaguid);
   }
-  const [existing] = await tx
-    .select({ id: tokens.id })
-    .from(tokens)
-    .where(eq(tokens.id, info.credential.id));
+  const [existing] = await tx.select({ id: tokens.id }).from(tokens).where(eq(tokens.id, info.credential.id));
   if (existing) {
     throw new AppError("CONFLICT", "This token is already registered.");
   }
@@ -172,6 +173,27 @@ async function checkAttestation(
     backedUp: info.credentialBackedUp,
     userHandle: row.userHandle,
   };
+}
+
+/**
+ * With an allow-list the AAGUID must be proven: the attestation statement carries a certificate chain (x5c)
+ * that reaches a pinned root. `none` and self-attestation (packed without x5c) prove nothing about the model.
+ */
+function checkAttestationChain(
+  config: WebAuthnConfig,
+  response: RegistrationResponse,
+  aaguid: string,
+  now: Date,
+) {
+  const attestation = decodeAttestationObject(Buffer.from(response.response.attestationObject, "base64url"));
+  if (attestation.get("fmt") === "none") throw new TokenRefusedError("attestation_missing", aaguid);
+  const x5c = attestation.get("attStmt").get("x5c");
+  if (!x5c || x5c.length === 0) throw new TokenRefusedError("self_attestation", aaguid);
+  const chain = verifyAttestationChain(x5c, config.attestationRoots, now);
+  if (!chain.ok) {
+    console.warn(`[auth] token ${aaguid} refused (${chain.reason}): ${chain.detail}`);
+    throw new TokenRefusedError(chain.reason, aaguid);
+  }
 }
 
 export async function insertCredential(tx: Tx, memberId: string, nickname: string, token: VerifiedToken) {

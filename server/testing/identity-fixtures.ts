@@ -20,6 +20,7 @@ export const TEST_WEBAUTHN_CONFIG: Readonly<WebAuthnConfig> = Object.freeze({
   rpName: "Keyward",
   origin: DEFAULT_ORIGIN,
   aaguidAllowList: Object.freeze([]),
+  attestationRoots: Object.freeze([]),
   challengeTtlMs: 5 * 60_000,
 });
 

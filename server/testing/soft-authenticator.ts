@@ -1,7 +1,9 @@
 // A software WebAuthn authenticator for tests: one real P-256 credential that answers registration and
 // authentication options the way a hardware security key and its browser would, so tests drive our
 // ceremonies end to end. It knows nothing of Keyward: it must never import our code or read our database.
-import { createHash, generateKeyPairSync, type KeyObject, randomBytes, sign } from "node:crypto";
+import { createHash, generateKeyPairSync, KeyObject, randomBytes, sign } from "node:crypto";
+import "reflect-metadata";
+import * as x509 from "@peculiar/x509";
 import type {
   AuthenticationResponseJSON,
   PublicKeyCredentialCreationOptionsJSON,
@@ -20,11 +22,21 @@ const FLAG_UP = 0x01;
 const FLAG_UV = 0x04;
 const FLAG_AT = 0x40;
 
+/** What a token model's factory gave it: an attestation key and its certificate chain (x5c, leaf first, DER). */
+export type AttestationIdentity = { key: KeyObject; x5c: Uint8Array[] };
+
 export type SoftAuthenticatorOptions = {
   /** The model's AAGUID, lower-case. */
   aaguid?: string;
-  /** `packed` self-attestation (signed with the credential key) or `none`. */
+  /**
+   * `packed` or `none`. `packed` is full attestation (x5c) when an `attestationIdentity` is given, and
+   * self-attestation (signed with the credential key, no certificate) without one.
+   */
   attestation?: "packed" | "none";
+  /** The attestation key and chain, e.g. from `TestAttestationCa.issue()`. */
+  attestationIdentity?: AttestationIdentity;
+  /** The `credProps.rk` the "browser" reports (undefined: no credProps output, as some browsers do). */
+  residentKey?: boolean;
   /** Whether the token verifies its holder (PIN or fingerprint). False models a key without user verification. */
   userVerification?: boolean;
   /** The page origin the "browser" reports in clientDataJSON. */
@@ -51,6 +63,77 @@ export type RegistrationOverrides = {
   attestation?: "packed" | "none";
 };
 
+const FIDO_GEN_CE_AAGUID = "1.3.6.1.4.1.45724.1.1.4";
+const TEST_VALIDITY = {
+  notBefore: new Date("2020-01-01T00:00:00Z"),
+  notAfter: new Date("2099-12-31T00:00:00Z"),
+};
+const ECDSA_P256 = { name: "ECDSA", namedCurve: "P-256", hash: "SHA-256" } as const;
+
+/**
+ * A token vendor's attestation CA made up for a test: a self-signed P-256 root that issues attestation
+ * certificates (FIDO packed requirements: OU "Authenticator Attestation", CA false, the AAGUID extension).
+ * Valid 2020-2099, so tests may run their ceremonies at any fixed date.
+ */
+export class TestAttestationCa {
+  private constructor(
+    private readonly root: x509.X509Certificate,
+    private readonly rootKey: CryptoKey,
+  ) {}
+
+  static async create(name = "Keyward Test Attestation Root"): Promise<TestAttestationCa> {
+    const keys = await crypto.subtle.generateKey(ECDSA_P256, true, ["sign", "verify"]);
+    const root = await x509.X509CertificateGenerator.createSelfSigned(
+      {
+        serialNumber: randomBytes(8).toString("hex"),
+        name: `C=SE, O=Keyward Tests, CN=${name}`,
+        keys,
+        signingAlgorithm: ECDSA_P256,
+        ...TEST_VALIDITY,
+        extensions: [
+          new x509.BasicConstraintsExtension(true, 1, true),
+          new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
+        ],
+      },
+      crypto,
+    );
+    return new TestAttestationCa(root, keys.privateKey);
+  }
+
+  /** The root, PEM: what a relying party pins. */
+  get pem(): string {
+    return this.root.toString("pem");
+  }
+
+  /** A fresh attestation key with a certificate for `aaguid` issued by this root: x5c = [leaf]. */
+  async issue(aaguid: string): Promise<AttestationIdentity> {
+    const keys = await crypto.subtle.generateKey(ECDSA_P256, true, ["sign", "verify"]);
+    const aaguidBytes = Buffer.from(aaguid.replaceAll("-", ""), "hex");
+    const leaf = await x509.X509CertificateGenerator.create(
+      {
+        serialNumber: randomBytes(8).toString("hex"),
+        subject: "C=SE, O=Keyward Tests, OU=Authenticator Attestation, CN=Soft Token",
+        issuer: this.root.subject,
+        publicKey: keys.publicKey,
+        signingKey: this.rootKey,
+        signingAlgorithm: ECDSA_P256,
+        ...TEST_VALIDITY,
+        extensions: [
+          new x509.BasicConstraintsExtension(false, undefined, true),
+          // id-fido-gen-ce-aaguid: an OCTET STRING holding the 16 AAGUID bytes.
+          new x509.Extension(
+            FIDO_GEN_CE_AAGUID,
+            false,
+            Buffer.concat([Buffer.from([0x04, 0x10]), aaguidBytes]),
+          ),
+        ],
+      },
+      crypto,
+    );
+    return { key: KeyObject.from(keys.privateKey), x5c: [new Uint8Array(leaf.rawData)] };
+  }
+}
+
 export type AuthenticationOverrides = {
   /** The counter to report; the token then remembers it. Default: one more than the last. */
   counter?: number;
@@ -74,6 +157,8 @@ export class SoftAuthenticator {
   private readonly privateKey: KeyObject;
   private readonly publicKeySpki: Buffer;
   private readonly attestation: "packed" | "none";
+  private readonly attestationIdentity: AttestationIdentity | undefined;
+  private readonly residentKey: boolean | undefined;
   private readonly userVerification: boolean;
   private readonly origin: string;
   private readonly transports: string[];
@@ -83,6 +168,8 @@ export class SoftAuthenticator {
     if (!AAGUID.test(aaguid)) throw new TypeError(`not an AAGUID: ${aaguid}`);
     this.aaguid = aaguid;
     this.attestation = options.attestation ?? "packed";
+    this.attestationIdentity = options.attestationIdentity;
+    this.residentKey = options.residentKey;
     this.userVerification = options.userVerification ?? true;
     this.origin = options.origin ?? DEFAULT_ORIGIN;
     this.counter = options.counter ?? 0;
@@ -132,15 +219,16 @@ export class SoftAuthenticator {
     ]);
     const clientDataJSON = clientData("webauthn.create", options.challenge, origin);
     const attestation = overrides.attestation ?? this.attestation;
-    const attStmt =
-      attestation === "packed"
-        ? new Map<string, number | Uint8Array>([
-            ["alg", cose.COSEALG.ES256],
-            ["sig", this.signature(authData, clientDataJSON)],
-          ])
-        : new Map<string, number | Uint8Array>();
+    const identity = this.attestationIdentity;
+    const attStmt = new Map<string, number | Uint8Array | Uint8Array[]>();
+    if (attestation === "packed") {
+      attStmt.set("alg", cose.COSEALG.ES256);
+      // Full attestation signs with the model's attestation key; self-attestation with the credential's own.
+      attStmt.set("sig", this.signature(authData, clientDataJSON, identity?.key));
+      if (identity) attStmt.set("x5c", identity.x5c);
+    }
     const attestationObject = isoCBOR.encode(
-      new Map<string, string | Uint8Array | Map<string, number | Uint8Array>>([
+      new Map<string, string | Uint8Array | Map<string, number | Uint8Array | Uint8Array[]>>([
         ["fmt", attestation],
         ["attStmt", attStmt],
         ["authData", authData],
@@ -152,7 +240,11 @@ export class SoftAuthenticator {
       rawId: this.credentialId,
       type: "public-key",
       authenticatorAttachment: "cross-platform",
-      clientExtensionResults: {},
+      // A browser reports credProps only when asked (options.extensions.credProps).
+      clientExtensionResults:
+        this.residentKey !== undefined && options.extensions?.credProps
+          ? { credProps: { rk: this.residentKey } }
+          : {},
       response: {
         clientDataJSON: clientDataJSON.toString("base64url"),
         attestationObject: Buffer.from(attestationObject).toString("base64url"),
@@ -210,8 +302,8 @@ export class SoftAuthenticator {
   }
 
   /** node:crypto signs EC keys as DER (ASN.1 SEQUENCE of r, s), which is what WebAuthn expects for ES256. */
-  private signature(authData: Buffer, clientDataJSON: Buffer): Buffer {
-    return sign("sha256", Buffer.concat([authData, sha256(clientDataJSON)]), this.privateKey);
+  private signature(authData: Buffer, clientDataJSON: Buffer, key: KeyObject = this.privateKey): Buffer {
+    return sign("sha256", Buffer.concat([authData, sha256(clientDataJSON)]), key);
   }
 }
 
