@@ -1,6 +1,6 @@
 // Short-lived identity state: WebAuthn challenges, server-side sessions, invitations, the first-admin setup code.
 import { sql } from "drizzle-orm";
-import { index, integer, pgTable, text, timestamp, uuid } from "drizzle-orm/pg-core";
+import { index, integer, pgTable, primaryKey, text, timestamp, uuid } from "drizzle-orm/pg-core";
 import { tokens, members, type Role } from "./members";
 
 const ts = (name: string) => timestamp(name, { withTimezone: true, mode: "date" });
@@ -79,3 +79,19 @@ export const setupCodes = pgTable("setup_codes", {
   /** Set when a newer code replaces this one or too many wrong guesses burn it. */
   voidedAt: ts("voided_at"),
 });
+
+/**
+ * Anonymous sign-in failures counted per credential id, reason and minute (server/auth/failure-events.ts). The
+ * first failure of each key writes one audit event; repeats only count here, and closed minutes are summarised
+ * into the trail in one event and deleted. So a flood of failures cannot flood the append-only trail.
+ */
+export const signInFailureCounts = pgTable(
+  "sign_in_failure_counts",
+  {
+    credentialId: text("credential_id").notNull(),
+    reason: text("reason").notNull(),
+    minute: ts("minute").notNull(),
+    attempts: integer("attempts").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.credentialId, t.reason, t.minute] })],
+);
