@@ -10,6 +10,7 @@ import type { PgDatabase, PgQueryResultHKT, PgTransaction } from "drizzle-orm/pg
 import { drizzle as drizzlePglite } from "drizzle-orm/pglite";
 import { migrate as migratePglite } from "drizzle-orm/pglite/migrator";
 import pg from "pg";
+import { installRoot } from "../server/install-root";
 import { lockDataFolder } from "./lock";
 import * as schema from "./schema";
 
@@ -21,7 +22,13 @@ export type DbOrTx = Db | Tx;
 
 export type Database = { db: Db; engine: "pglite" | "postgres"; close: () => Promise<void> };
 
-export const MIGRATIONS_FOLDER = path.join(process.cwd(), "db", "migrations");
+/**
+ * The migrations this installation ships, found from the installation itself (server/install-root.ts), never
+ * from the working directory: a server started in another folder must not apply that folder's migrations.
+ */
+export function installedMigrations(): string {
+  return path.join(installRoot(), "db", "migrations");
+}
 
 export type OpenOptions =
   | { engine: "postgres"; url: string; migrationsFolder?: string }
@@ -29,7 +36,7 @@ export type OpenOptions =
   | { engine: "pglite"; folder: string; migrationsFolder?: string };
 
 export async function openDatabase(options: OpenOptions): Promise<Database> {
-  const migrationsFolder = options.migrationsFolder ?? MIGRATIONS_FOLDER;
+  const migrationsFolder = options.migrationsFolder ?? installedMigrations();
   if (options.engine === "postgres") {
     const pool = new pg.Pool({ connectionString: options.url, max: 10 });
     // An idle connection can die (server restart, failover, an admin's kill); without a listener the pool's

@@ -4,6 +4,8 @@ import { spawnSync } from "node:child_process";
 import { existsSync, readdirSync, statSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+// Plain Node too: it loads esbuild only when it builds, after ensureDependencies.
+import { buildHsmWorkers } from "./build-hsm-worker.mjs";
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 
@@ -50,8 +52,18 @@ export async function ensureHsm(dataDir, env = process.env) {
 
 const BUILD_INPUTS = ["app", "server", "db", "public", "next.config.ts", "package-lock.json", "tsconfig.json", "instrumentation.ts", "postcss.config.mjs"];
 
-/** next build when there is no build or a source is newer than it. */
+/**
+ * The HSM pool's worker thread, built into <root>/.keyward from the sources it runs (scripts/build-hsm-worker.mjs):
+ * the server's pools run only that file, and refuse it once a source it was built from has changed.
+ */
+export function ensureHsmWorker() {
+  const built = buildHsmWorkers();
+  if (built.length > 0) step(`Built the HSM worker (${built.map((f) => path.relative(ROOT, f)).join(", ")})`);
+}
+
+/** The HSM worker, then next build when there is no build or a source is newer than it. */
 export function ensureBuild(env = process.env) {
+  ensureHsmWorker();
   const buildId = path.join(ROOT, ".next", "BUILD_ID");
   if (existsSync(buildId)) {
     const built = statSync(buildId).mtimeMs;

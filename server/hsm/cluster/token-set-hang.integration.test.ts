@@ -5,7 +5,7 @@ import { createHash } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { shareBackupKek } from "../ceremonies/kek-sharing";
 import { closeHsm, type HsmConfig } from "../pkcs11/pkcs11";
-import { HsmPool } from "../pool/pool";
+import { TestPool } from "../testing/test-pool";
 import { verifySignature } from "../keys/signature";
 import { createTestToken, type TestToken } from "../testing/test-token";
 import { addTestToken, signStream, soLogin } from "../testing/test-tokens";
@@ -14,7 +14,7 @@ import { createTokenSet, type HsmTokenSet } from "./token-set";
 let a: TestToken;
 let b: TestToken;
 let set: HsmTokenSet;
-const pools = new Map<string, HsmPool>();
+const pools = new Map<string, TestPool>();
 const TIMEOUT_MS = 400;
 const BACKOFF_MS = 1_000;
 let now = Date.parse("2026-11-25T10:00:00Z");
@@ -26,7 +26,7 @@ beforeAll(async () => {
   const makeExecutor = async (config: HsmConfig) => {
     // One thread per token, so one hung call blocks the whole token; the watchdog ends a thread that
     // answers nothing for the call deadline.
-    const pool = await HsmPool.start(config, { size: 1, timeoutMs: TIMEOUT_MS, testHooks: true });
+    const pool = await TestPool.startForTests(config, { size: 1, timeoutMs: TIMEOUT_MS });
     pools.set(config.tokenLabel, pool);
     return pool;
   };
@@ -50,9 +50,8 @@ describe("a primary token that hangs while signatures stream", () => {
     const key = await set.createKey({ curve: "secp256k1", label: "hang", exportable: "wrapped-only" });
     expect(key.replicated).toEqual(["kw-hang-b"]);
     const primary = pools.get("kw-hang-a");
-    const hooks = primary?.testHooks;
-    if (primary === undefined || hooks === undefined) throw new Error("the primary's pool was not made");
-    const replaced = hooks.nextStart();
+    if (primary === undefined) throw new Error("the primary's pool was not made");
+    const replaced = primary.nextStart();
     let hung: Promise<unknown> | undefined;
 
     const total = 60;
@@ -62,7 +61,7 @@ describe("a primary token that hangs while signatures stream", () => {
       digestOf,
       // The primary's only thread blocks as inside a PKCS#11 call that never returns.
       onAnswer: (n) => {
-        if (n === 10) hung = hooks.stall(30_000).catch((e: unknown) => e);
+        if (n === 10) hung = primary.stall(30_000).catch((e: unknown) => e);
       },
     });
 

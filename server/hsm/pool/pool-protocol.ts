@@ -9,10 +9,15 @@ import type { HsmOperation, HsmResultOf, HsmResults } from "./operations";
 import type { HsmTarget } from "../pkcs11/pkcs11";
 
 /** What a worker is started with. The PIN travels in memory only and is never logged. */
-export type PoolWorkerData = { target: HsmTarget; pin: string; testHooks: boolean };
+export type PoolWorkerData = { target: HsmTarget; pin: string };
 
-/** "stall" blocks the worker thread like a hung HSM call would; honoured only with testHooks. */
-export type PoolWork = { kind: "operation"; request: WireOperation } | { kind: "stall"; ms: number };
+/**
+ * An operation, or an extension registered by the worker's entry file. The installed worker registers none
+ * (it refuses every extension); the entry tests start (server/hsm/testing) registers the ones tests need.
+ */
+export type PoolWork =
+  | { kind: "operation"; request: WireOperation }
+  | { kind: "extension"; name: string; args: readonly number[] };
 /** `deadline` is wall-clock ms (see wallClock): a thread never starts a call its caller stopped waiting for. */
 export type PoolJob = { id: number; deadline: number; work: PoolWork };
 

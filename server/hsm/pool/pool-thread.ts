@@ -2,8 +2,6 @@
 // open), posting batches of jobs, watching that it makes progress, and noticing when it is gone. It never touches the HSM itself and never
 // waits for a thread to exit: a thread stuck inside a PKCS#11 call may never return.
 import "server-only";
-import { existsSync } from "node:fs";
-import path from "node:path";
 import * as threads from "node:worker_threads";
 import { SHARE_ENV, type Worker } from "node:worker_threads";
 import { HsmError, hsmError } from "../pkcs11/errors";
@@ -27,18 +25,10 @@ export type ThreadListener = {
 };
 
 /**
- * Where the worker's entry file is. Next bundles pool.ts into .next, so a path relative to this module
- * would point there; both `next start` and vitest run with the repository as the working directory.
- */
-export function bootstrapPath(): string {
-  return path.join(process.cwd(), "server", "hsm", "pool", "pool-bootstrap.mjs");
-}
-
-/**
  * worker_threads' Worker, reached so that bundlers cannot see it. Next's Turbopack bundles the entry of any
  * `new Worker(...)` it recognises (and ignored the turbopackIgnore comment here, measured with Next 16.4.6:
- * the build failed on tsx's esbuild binary). The entry must run from disk as it is: it registers tsx and
- * loads the TypeScript worker beside it.
+ * the build failed on tsx's esbuild binary). The entry must run from disk as it is: the worker built into
+ * the installation (worker-file.ts).
  */
 const ThreadOnDisk: typeof Worker = Reflect.get(threads, "Worker");
 
@@ -56,31 +46,24 @@ export class PoolThread {
     private readonly listener: ThreadListener,
   ) {}
 
-  /** Starts a thread and resolves once its session is open; rejects with the worker's HsmError. */
+  /**
+   * Starts a thread running `entry` (an absolute path: the built worker, checked by the pool) and resolves
+   * once its session is open; rejects with the worker's HsmError.
+   */
   static start(
     id: number,
+    entry: string,
     data: PoolWorkerData,
     listener: ThreadListener,
     startTimeoutMs: number,
   ): Promise<{ thread: PoolThread; start: ThreadStart }> {
-    const entry = bootstrapPath();
     const operation = "start";
-    if (!existsSync(entry)) {
-      return Promise.reject(
-        new HsmError(
-          "misconfigured",
-          `The HSM worker entry ${entry} is missing; start Keyward from the repository folder (npm start).`,
-          { operation },
-        ),
-      );
-    }
     const createdAt = wallClock();
     // SHARE_ENV: SoftHSM's C code reads SOFTHSM2_CONF from the real process environment, and a worker's
     // own process.env is a copy; sharing it lets pkcs11.ts's write reach the library.
     const worker = new ThreadOnDisk(entry, {
       workerData: data,
       env: SHARE_ENV,
-      execArgv: ["--conditions=react-server"],
       name: `hsm-${data.target.tokenLabel}-${id}`,
     });
     const thread = new PoolThread(id, worker, listener);
@@ -215,11 +198,6 @@ export class PoolThread {
     await Promise.race([answered, late]);
     clearTimeout(timer);
     this.gone = true;
-    void this.worker.terminate();
-  }
-
-  /** Test hook: ends the thread the way a crash would, without telling the pool first. */
-  crash(): void {
     void this.worker.terminate();
   }
 }

@@ -1,9 +1,10 @@
 // One HsmPool worker thread: opens the token and ONE long-lived read/write user session, then runs the jobs
-// the pool posts, in order, on that session, and posts their outcomes back. It is loaded by
-// pool-bootstrap.mjs (which registers tsx) and must never run on the main thread, never call C_Finalize
-// (the library is shared by every thread of the process) and never log the PIN.
+// the pool posts, in order, on that session, and posts their outcomes back. It is started through an entry
+// file (worker-entry.ts, bundled into the installation by scripts/build-hsm-worker.mjs) and must never run
+// on the main thread, never call C_Finalize (the library is shared by every thread of the process) and
+// never log the PIN.
 import "server-only";
-import { isMainThread, parentPort, workerData } from "node:worker_threads";
+import { isMainThread, type MessagePort, parentPort, workerData } from "node:worker_threads";
 import { HsmError, toHsmError } from "../pkcs11/errors";
 import { runOperation } from "./operations";
 import { type OpenSession, openSession, openToken, type Session } from "../pkcs11/pkcs11";
@@ -19,7 +20,7 @@ import {
   wallClock,
 } from "./pool-protocol";
 
-function post(port: NonNullable<typeof parentPort>, message: FromWorker): void {
+function post(port: MessagePort, message: FromWorker): void {
   port.postMessage(message);
 }
 
@@ -49,7 +50,6 @@ function startData(value: unknown): PoolWorkerData {
       pinSource: user !== undefined && so !== undefined ? { user, so } : undefined,
     },
     pin,
-    testHooks: field(value, "testHooks") === true,
   };
 }
 
@@ -106,8 +106,14 @@ class ThreadSession {
 /** A long batch is answered in parts, at least this often, so the first callers need not wait for the last. */
 const ANSWER_EVERY_MS = 1;
 
-function runJob(thread: ThreadSession, job: PoolJob, testHooks: boolean): JobOutcome {
-  const operation = job.work.kind === "operation" ? job.work.request.op : "stall";
+/**
+ * Extra operations an entry file may register, run on the worker thread like any job. The installed entry
+ * registers none; they exist so that tests can add theirs (server/hsm/testing) without the runtime carrying them.
+ */
+export type WorkerExtensions = Readonly<Record<string, (args: readonly number[]) => void>>;
+
+function runJob(thread: ThreadSession, job: PoolJob, extensions: WorkerExtensions): JobOutcome {
+  const operation = job.work.kind === "operation" ? job.work.request.op : job.work.name;
   if (wallClock() > job.deadline) {
     // The caller was already answered "timeout"; doing the call now would only do what nobody waits for.
     const error = new HsmError("timeout", `${operation} was not started: its deadline had passed.`, {
@@ -116,10 +122,14 @@ function runJob(thread: ThreadSession, job: PoolJob, testHooks: boolean): JobOut
     return { id: job.id, ok: false, error: toWireError(error, operation) };
   }
   try {
-    if (job.work.kind === "stall") {
-      if (!testHooks) throw new Error("stall is a test hook and this pool was started without testHooks");
-      // Blocks this thread the way a PKCS#11 call that never returns would.
-      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, job.work.ms);
+    if (job.work.kind === "extension") {
+      const extension = Object.hasOwn(extensions, job.work.name) ? extensions[job.work.name] : undefined;
+      if (extension === undefined) {
+        throw new HsmError("invalid-request", `This HSM worker has no operation '${job.work.name}'.`, {
+          operation,
+        });
+      }
+      extension(job.work.args);
       return { id: job.id, ok: true, value: undefined };
     }
     const value = runOperation(thread.session, fromWireRequest(job.work.request));
@@ -131,7 +141,7 @@ function runJob(thread: ThreadSession, job: PoolJob, testHooks: boolean): JobOut
   }
 }
 
-function main(port: NonNullable<typeof parentPort>): void {
+function main(port: MessagePort, extensions: WorkerExtensions): void {
   const data = startData(workerData);
   const initStartedAt = wallClock();
   let thread: ThreadSession;
@@ -151,7 +161,7 @@ function main(port: NonNullable<typeof parentPort>): void {
         let outcomes: JobOutcome[] = [];
         let since = performance.now();
         for (const job of message.jobs) {
-          outcomes.push(runJob(thread, job, data.testHooks));
+          outcomes.push(runJob(thread, job, extensions));
           if (performance.now() - since >= ANSWER_EVERY_MS) {
             post(port, { type: "done", outcomes });
             outcomes = [];
@@ -176,7 +186,10 @@ function main(port: NonNullable<typeof parentPort>): void {
   post(port, { type: "ready", initStartedAt, readyAt: wallClock() });
 }
 
-if (isMainThread || parentPort === null) {
-  throw new Error("server/hsm/pool/pool-worker.ts runs only as an HsmPool worker thread");
+/** Serves the pool on this worker thread; called once by the entry file. */
+export function serveWorker(extensions: WorkerExtensions = {}): void {
+  if (isMainThread || parentPort === null) {
+    throw new Error("The HSM pool worker runs only as an HsmPool worker thread");
+  }
+  main(parentPort, extensions);
 }
-main(parentPort);

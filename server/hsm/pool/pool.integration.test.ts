@@ -2,11 +2,15 @@
 // verified by @noble/curves, back-pressure, deadlines, a crashed thread replaced, key destruction seen by
 // every thread, and a clean shutdown.
 import { randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
+import path from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { Curve } from "../keys/curves";
 import { HsmError } from "../pkcs11/errors";
 import { closeHsm } from "../pkcs11/pkcs11";
-import { HsmPool, type HsmPoolOptions, type HsmPoolTestHooks } from "./pool";
+import { HsmPool, type HsmPoolOptions } from "./pool";
+import { TestPool } from "../testing/test-pool";
+import { builtWorker, INSTALLED_WORKER, WORKER_BUILD_DIR } from "./worker-file";
 import { verifySignature } from "../keys/signature";
 import { createTestToken, type TestToken } from "../testing/test-token";
 import { addTestToken, asUser } from "../testing/test-tokens";
@@ -31,12 +35,11 @@ afterAll(() => {
   token.cleanup();
 });
 
-async function startPool(options: HsmPoolOptions = {}): Promise<{ pool: HsmPool; hooks: HsmPoolTestHooks }> {
-  const pool = await HsmPool.start(token.config, { size: 2, testHooks: true, ...options });
+/** `hooks` is the same pool: TestPool's test-only calls (stall, exit, executeOn, starts). */
+async function startPool(options: HsmPoolOptions = {}): Promise<{ pool: TestPool; hooks: TestPool }> {
+  const pool = await TestPool.startForTests(token.config, { size: 2, ...options });
   pools.push(pool);
-  const hooks = pool.testHooks;
-  if (hooks === undefined) throw new Error("test hooks missing");
-  return { pool, hooks };
+  return { pool, hooks: pool };
 }
 
 const input = (curve: Curve) => (curve === "ed25519" ? randomBytes(100) : randomBytes(32));
@@ -136,14 +139,14 @@ describe("HsmPool", () => {
 
   it("times out a hung call as maybe-done, replaces its thread, and keeps serving", async () => {
     const { pool, hooks } = await startPool({ stuckAfterMs: 300 });
-    const before = hooks.threads();
+    const before = hooks.threadIds();
     const replacement = hooks.nextStart();
     const hung = await outcomeOf(hooks.stall(30_000, { timeoutMs: 100 }));
     expect(hung).toBe("timeout");
     // The thread answered nothing while holding a call for stuckAfterMs: ended and replaced.
     await replacement;
     expect(pool.stats()).toMatchObject({ live: 2, replaced: 1 });
-    expect(hooks.threads()).not.toEqual(before);
+    expect(hooks.threadIds()).not.toEqual(before);
     const key = await pool.execute({ op: "generate", curve: "ed25519", label: "after", exportable: "never" });
     const data = randomBytes(64);
     const signatures = await Promise.all(
@@ -181,12 +184,14 @@ describe("HsmPool", () => {
     await hung;
   });
 
-  it("replaces a crashed thread, fails its call as maybe-done, and keeps serving", async () => {
+  it("replaces a crashed thread, fails its calls as maybe-done, and keeps serving", async () => {
     const { pool, hooks } = await startPool();
     const replacement = hooks.nextStart();
-    const inFlight = hooks.stall(30_000);
-    hooks.crash(0);
-    expect(await outcomeOf(inFlight)).toBe("outcome-unknown");
+    // Both posted to thread 0: it ends inside the first, so the second, held behind it, never runs.
+    const crashing = hooks.exitThread(0);
+    const held = hooks.executeOn(0, { op: "mechanisms" });
+    expect(await outcomeOf(crashing)).toBe("outcome-unknown");
+    expect(await outcomeOf(held)).toBe("outcome-unknown");
     await replacement;
     expect(pool.stats()).toMatchObject({ live: 2, replaced: 1 });
     const key = await pool.execute({ op: "generate", curve: "p256", label: "crash", exportable: "never" });
@@ -256,6 +261,30 @@ describe("HsmPool", () => {
       reason: "busy",
       message: expect.stringContaining("closed"),
     });
+  });
+
+  it("runs the installed worker, which carries no test operation: a stall sent to it is refused", async () => {
+    /** The server's pool, with one way to post what only the testing worker knows. */
+    class Probe extends HsmPool {
+      static open(): Promise<Probe> {
+        return HsmPool.launch(new Probe(token.config, { size: 1 }, builtWorker()));
+      }
+      stall(): Promise<unknown> {
+        return this.jobs.add({ kind: "extension", name: "stall", args: [30_000] }, "stall", 2000);
+      }
+    }
+    const pool = await Probe.open();
+    pools.push(pool);
+    await expect(pool.stall()).rejects.toMatchObject({
+      reason: "invalid-request",
+      message: "This HSM worker has no operation 'stall'.",
+    });
+    await expect(pool.execute({ op: "mechanisms" })).resolves.toMatchObject({ backup: true });
+    const record = JSON.parse(readFileSync(builtWorker().replace(/\.mjs$/, ".json"), "utf8"));
+    const inputs = Object.keys(record.inputs);
+    expect(inputs).toContain("server/hsm/pool/pool-worker.ts");
+    expect(inputs.filter((input) => input.startsWith("server/hsm/testing/"))).toEqual([]);
+    expect(builtWorker()).toBe(path.resolve(import.meta.dirname, "../../..", WORKER_BUILD_DIR, `${INSTALLED_WORKER}.mjs`));
   });
 
   it("refuses to start with a wrong PIN", async () => {

@@ -10,6 +10,7 @@ import type { HsmConfig, HsmTarget } from "../pkcs11/pkcs11";
 import { JobBoard } from "./pool-jobs";
 import { type PoolWork, toWireRequest, reviveResult } from "./pool-protocol";
 import { PoolThread, type ThreadListener, type ThreadStart } from "./pool-thread";
+import { builtWorker } from "./worker-file";
 
 export type HsmPoolOptions = {
   /** Worker threads, each with one session. Default: the number of CPUs; at least 1. */
@@ -31,28 +32,9 @@ export type HsmPoolOptions = {
   closeTimeoutMs?: number;
   /** How long one thread may take to open its session. Default 30000 ms. */
   startTimeoutMs?: number;
-  /** Enables `testHooks` (tests and the benchmark only). */
-  testHooks?: boolean;
 };
 
 export type HsmPoolStats = { size: number; live: number; queued: number; inFlight: number; replaced: number };
-
-/** For tests: make a call hang, aim a call at one thread, crash a thread, see how threads started. */
-export type HsmPoolTestHooks = {
-  /** When each thread was created and reported ready, in start order. */
-  starts: () => ThreadStart[];
-  /** Ids of the live threads, in the order `executeOn` and `crash` index them. */
-  threads: () => number[];
-  /** A call that blocks its thread for `ms`, like a hung HSM call; queued and timed like any other. */
-  stall: (ms: number, options?: { timeoutMs?: number }) => Promise<void>;
-  executeOn: <O extends HsmOperation>(index: number, request: O) => Promise<HsmResultOf<O>>;
-  /** Terminates a thread without telling the pool, as a crash would. */
-  crash: (index: number) => void;
-  /** Resolves when every thread start queued so far has finished (replacements included). */
-  started: () => Promise<void>;
-  /** Resolves with the next thread that reports ready, e.g. the replacement of one about to be lost. */
-  nextStart: () => Promise<ThreadStart>;
-};
 
 /** A start that failed on the device side is tried again after this; a configuration failure never is. */
 const RETRY_START_MS = 1000;
@@ -71,25 +53,25 @@ export class HsmPool implements HsmExecutor {
   readonly tokenLabel: string;
   readonly size: number;
   private readonly queueLimit: number;
-  private readonly timeoutMs: number;
   private readonly closeTimeoutMs: number;
   private readonly startTimeoutMs: number;
-  private readonly testing: boolean;
-  private readonly threads: PoolThread[] = [];
-  private readonly jobs: JobBoard;
-  private readonly startLog: ThreadStart[] = [];
-  private readonly startWaiters: ((start: ThreadStart) => void)[] = [];
+  /** Protected (not private) only so that server/hsm/testing's TestPool can observe and aim calls. */
+  protected readonly timeoutMs: number;
+  protected readonly threads: PoolThread[] = [];
+  protected readonly jobs: JobBoard;
   private nextThread = 1;
   private replaced = 0;
   /** Starts run one after another: concurrent C_Initialize/C_Login in threads gave CKR_GENERAL_ERROR here. */
-  private starting: Promise<void> = Promise.resolve();
+  protected starting: Promise<void> = Promise.resolve();
   private pendingStarts = 0;
   private startError: HsmError | undefined;
   private closing: Promise<void> | undefined;
 
-  private constructor(
+  /** `worker`: the absolute path of the checked, built worker file every thread of this pool runs. */
+  protected constructor(
     private readonly config: HsmConfig,
     options: HsmPoolOptions,
+    private readonly worker: string,
   ) {
     this.tokenLabel = config.tokenLabel;
     this.size = Math.max(1, Math.floor(positive(options.size, availableParallelism(), "size")));
@@ -97,7 +79,6 @@ export class HsmPool implements HsmExecutor {
     this.timeoutMs = positive(options.timeoutMs, 5000, "timeoutMs");
     this.closeTimeoutMs = positive(options.closeTimeoutMs, 5000, "closeTimeoutMs");
     this.startTimeoutMs = positive(options.startTimeoutMs, 30_000, "startTimeoutMs");
-    this.testing = options.testHooks === true;
     const settings = {
       tokenLabel: this.tokenLabel,
       perThread: Math.floor(positive(options.perThread, 32, "perThread")),
@@ -107,9 +88,19 @@ export class HsmPool implements HsmExecutor {
     this.jobs = new JobBoard(settings, () => this.threads);
   }
 
-  /** Starts every thread, one after another; rejects with the first thread's error (wrong PIN, no token…). */
-  static async start(config: HsmConfig, options: HsmPoolOptions = {}): Promise<HsmPool> {
-    const pool = new HsmPool(config, options);
+  /**
+   * Starts every thread, one after another; rejects with the first thread's error (wrong PIN, no token…), or
+   * at once when the installation's built worker is missing or older than its sources (`misconfigured`).
+   */
+  static start(config: HsmConfig, options: HsmPoolOptions = {}): Promise<HsmPool> {
+    try {
+      return HsmPool.launch(new HsmPool(config, options, builtWorker()));
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  protected static async launch<P extends HsmPool>(pool: P): Promise<P> {
     for (let i = 0; i < pool.size; i++) pool.startThread();
     await pool.starting;
     if (pool.startError !== undefined) {
@@ -178,11 +169,10 @@ export class HsmPool implements HsmExecutor {
       try {
         // Never again after a configuration error: a wrong PIN tried over and over locks the token.
         if (this.closing !== undefined || this.startError?.kind === "configuration") return;
-        const data = { target: this.target(), pin: this.config.pin, testHooks: this.testing };
+        const data = { target: this.target(), pin: this.config.pin };
         const id = this.nextThread++;
-        const { thread, start } = await PoolThread.start(id, data, this.listener, this.startTimeoutMs);
-        this.startLog.push(start);
-        for (const waiter of this.startWaiters.splice(0)) waiter(start);
+        const { thread, start } = await PoolThread.start(id, this.worker, data, this.listener, this.startTimeoutMs);
+        this.threadStarted(start);
         if (this.closing !== undefined) return await thread.close(this.closeTimeoutMs);
         this.startError = undefined;
         this.threads.push(thread);
@@ -247,27 +237,6 @@ export class HsmPool implements HsmExecutor {
     await Promise.all(threads.map((thread) => thread.close(this.closeTimeoutMs)));
   }
 
-  /** Undefined unless the pool was started with `testHooks: true`. */
-  get testHooks(): HsmPoolTestHooks | undefined {
-    if (!this.testing) return undefined;
-    const at = (index: number) => {
-      const thread = this.threads[index];
-      if (thread === undefined) throw new Error(`no live thread at index ${index}`);
-      return thread;
-    };
-    return {
-      starts: () => [...this.startLog],
-      threads: () => this.threads.map((t) => t.id),
-      stall: async (ms, options = {}) => {
-        await this.jobs.add({ kind: "stall", ms }, "stall", options.timeoutMs ?? this.timeoutMs);
-      },
-      executeOn: async (index, request) => {
-        const work: PoolWork = { kind: "operation", request: toWireRequest(request) };
-        return reviveResult(request, await this.jobs.add(work, request.op, this.timeoutMs, at(index)));
-      },
-      crash: (index) => at(index).crash(),
-      started: () => this.starting,
-      nextStart: () => new Promise((resolve) => this.startWaiters.push(resolve)),
-    };
-  }
+  /** Called when a thread reports its session open; does nothing here (TestPool records starts). */
+  protected threadStarted(_start: ThreadStart): void {}
 }

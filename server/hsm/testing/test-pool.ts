@@ -1,0 +1,75 @@
+// HsmPool for tests: the same pool, running the testing worker (pool-worker-entry.ts, which adds "stall" and
+// "exit"), with ways to see how threads started and to aim a call at one thread. Everything test-only about
+// the pool lives here, so the runtime pool and its installed worker carry none of it.
+import "server-only";
+import type { HsmConfig } from "../pkcs11/pkcs11";
+import type { HsmOperation, HsmResultOf } from "../pool/operations";
+import { HsmPool, type HsmPoolOptions } from "../pool/pool";
+import { type PoolWork, reviveResult, toWireRequest } from "../pool/pool-protocol";
+import type { ThreadStart } from "../pool/pool-thread";
+import { builtWorker } from "../pool/worker-file";
+
+export const TESTING_WORKER = "hsm-pool-worker-testing";
+
+export class TestPool extends HsmPool {
+  private readonly startLog: ThreadStart[] = [];
+  private readonly startWaiters: ((start: ThreadStart) => void)[] = [];
+
+  static startForTests(config: HsmConfig, options: HsmPoolOptions = {}): Promise<TestPool> {
+    try {
+      return HsmPool.launch(new TestPool(config, options, builtWorker(TESTING_WORKER)));
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  protected override threadStarted(start: ThreadStart): void {
+    this.startLog.push(start);
+    for (const waiter of this.startWaiters.splice(0)) waiter(start);
+  }
+
+  /** When each thread was created and reported ready, in start order. */
+  starts(): ThreadStart[] {
+    return [...this.startLog];
+  }
+
+  /** Ids of the live threads, in the order `executeOn` and `exitThread` index them. */
+  threadIds(): number[] {
+    return this.threads.map((t) => t.id);
+  }
+
+  /** A call that blocks its thread for `ms`, like a hung HSM call; queued and timed like any other. */
+  async stall(ms: number, options: { timeoutMs?: number } = {}): Promise<void> {
+    await this.jobs.add(this.extension("stall", ms), "stall", options.timeoutMs ?? this.timeoutMs);
+  }
+
+  /** A call that ends thread `index` mid-call (exit code 70), as a crash would. */
+  async exitThread(index: number): Promise<void> {
+    await this.jobs.add(this.extension("exit", 70), "exit", this.timeoutMs, this.at(index));
+  }
+
+  async executeOn<O extends HsmOperation>(index: number, request: O): Promise<HsmResultOf<O>> {
+    const work: PoolWork = { kind: "operation", request: toWireRequest(request) };
+    return reviveResult(request, await this.jobs.add(work, request.op, this.timeoutMs, this.at(index)));
+  }
+
+  /** Resolves when every thread start queued so far has finished (replacements included). */
+  started(): Promise<void> {
+    return this.starting;
+  }
+
+  /** Resolves with the next thread that reports ready, e.g. the replacement of one about to be lost. */
+  nextStart(): Promise<ThreadStart> {
+    return new Promise((resolve) => this.startWaiters.push(resolve));
+  }
+
+  private extension(name: string, ...args: number[]): PoolWork {
+    return { kind: "extension", name, args };
+  }
+
+  private at(index: number) {
+    const thread = this.threads[index];
+    if (thread === undefined) throw new Error(`no live thread at index ${index}`);
+    return thread;
+  }
+}
