@@ -78,13 +78,15 @@ function TokenTable({ tokens }: { tokens: HsmTokenView[] }) {
   );
 }
 
-export default async function StatusPage() {
+export default async function StatusPage({ searchParams }: { searchParams: Promise<{ verify?: string }> }) {
   const { allowed } = await requirePageRole("admin", "auditor");
   if (!allowed) return <Forbidden what="System status is for admins and auditors." />;
   const caller = await api();
+  // Each view hashes only the events appended since the last verified point; ?verify=full re-hashes them all.
+  const full = (await searchParams).verify === "full";
   const [health, chain, recent] = await Promise.all([
     caller.status.health(),
-    caller.audit.verify(),
+    caller.audit.verify({ full }),
     caller.audit.recent({ limit: 20 }),
   ]);
   const { database: db, hsm } = health;
@@ -160,6 +162,13 @@ export default async function StatusPage() {
         <p className="text-sm text-slate-700" data-testid="audit-chain">
           {chain.events} events; hash chain {chain.problems.length === 0 ? "intact" : `BROKEN at ${chain.problems.map((p) => `#${p.seq} (${p.problem})`).join(", ")}`}
           . Head <code className="break-all">{chain.headHash}</code>
+        </p>
+        <p className="text-xs text-slate-500" data-testid="audit-chain-check">
+          {chain.mode === "full" ? "Whole trail re-hashed" : `Checked from the last verified point: ${chain.hashed} new events hashed`}
+          .{" "}
+          <a className="text-indigo-700 underline" href="/status?verify=full">
+            Re-verify the whole trail
+          </a>
         </p>
         <table className="w-full text-left text-sm">
           <thead className="text-slate-500">

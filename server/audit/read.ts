@@ -1,4 +1,5 @@
-// Reading the audit trail: recent events for people, and a full re-check of the stored hash chain.
+// Reading the audit trail: recent events for people, and re-checks of the stored hash chain — whole, or
+// (server/audit/verify.ts) from the last point this process verified.
 import "server-only";
 import { asc, desc, gt } from "drizzle-orm";
 import type { DbOrTx } from "@/db/client";
@@ -11,13 +12,18 @@ export async function recentAuditEvents(db: DbOrTx, limit: number) {
 
 const PAGE = 5_000;
 
-/** Re-computes every hash from the first entry, page by page. */
-export async function verifyStoredChain(
-  db: DbOrTx,
-): Promise<{ events: number; headSeq: number; headHash: string; problems: ChainProblem[] }> {
-  let prevHash = GENESIS_HASH;
-  let lastSeq = 0;
-  let expectedFirst = 1;
+/** A verified point of the chain: the entry `seq` (0 before the first) whose hash is `hash`. */
+export type ChainPoint = { seq: number; hash: string };
+
+export const GENESIS_POINT: ChainPoint = { seq: 0, hash: GENESIS_HASH };
+
+export type ChainRun = { events: number; headSeq: number; headHash: string; problems: ChainProblem[] };
+
+/** Re-computes every hash after `from`, page by page; `events` counts the entries hashed. */
+export async function verifyStoredRun(db: DbOrTx, from: ChainPoint): Promise<ChainRun> {
+  let prevHash = from.hash;
+  let lastSeq = from.seq;
+  let expectedFirst = from.seq + 1;
   const problems: ChainProblem[] = [];
   let checked = 0;
   for (;;) {
@@ -39,4 +45,9 @@ export async function verifyStoredChain(
     expectedFirst = last.seq + 1;
   }
   return { events: checked, headSeq: lastSeq, headHash: prevHash, problems };
+}
+
+/** Re-computes every hash from the first entry. */
+export function verifyStoredChain(db: DbOrTx): Promise<ChainRun> {
+  return verifyStoredRun(db, GENESIS_POINT);
 }
