@@ -5,15 +5,21 @@
 // boot must not go on answering requests.
 import "server-only";
 import { DataFolderInUseError } from "@/db/lock";
+import { verifyWholeChain } from "@/server/audit/verify";
 import { pruneChallenges } from "@/server/auth/challenges";
 import { issueSetupCode } from "@/server/auth/setup-code";
 import { closeDatabase, database } from "@/server/db";
+import { installClientAddressHook } from "@/server/edge/client-address";
+import { closeServerRateLimits, serverRateLimits } from "@/server/edge/server-limits";
 import { ConfigError, env } from "@/server/env";
 import { closeHsm, closeServerTokenSet } from "@/server/hsm";
 
 export async function boot(): Promise<void> {
   const config = env();
+  // Before the first request: rate limits must never key on an address the client wrote itself.
+  installClientAddressHook(config.trustProxyHops);
   const { db, engine } = await database();
+  await serverRateLimits();
   console.log(`Keyward: database ready (${engine === "pglite" ? `PGlite in ${config.dataDir}/pglite` : "PostgreSQL"}).`);
   const issued = await issueSetupCode(db, { now: new Date(), ttlMs: config.setupCodeMs });
   if (issued) {
@@ -33,6 +39,10 @@ export async function boot(): Promise<void> {
       ].join("\n"),
     );
   }
+  // The status page then checks only what is appended after this point (server/audit/verify.ts).
+  const chain = await verifyWholeChain(db);
+  if (chain.problems.length === 0) console.log(`Keyward: audit trail verified (${chain.events} events).`);
+  else console.error(`Keyward: AUDIT TRAIL BROKEN at ${chain.problems.map((p) => `#${p.seq} (${p.problem})`).join(", ")}`);
   // Unused challenges pile up (anyone may ask for a sign-in challenge); drop them an hour after they expire.
   const prune = () =>
     pruneChallenges(db, new Date(Date.now() - 3_600_000)).catch((e: unknown) =>
@@ -45,6 +55,8 @@ export async function boot(): Promise<void> {
     closeServerTokenSet()
       .then(closeHsm)
       .catch((e: unknown) => console.error("Keyward: error while closing the HSM", e))
+      .then(closeServerRateLimits)
+      .catch((e: unknown) => console.error("Keyward: error while closing the rate limits", e))
       .then(closeDatabase)
       .catch((e: unknown) => console.error("Keyward: error while closing the database", e))
       .finally(() => process.exit(signal === "SIGINT" ? 130 : 143));

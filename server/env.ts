@@ -53,6 +53,10 @@ const envSchema = z.object({
   KEYWARD_HSM_POOL_SIZE: z.coerce.number().int().min(1).max(64).optional(),
   KEYWARD_HSM_TIMEOUT_MS: positiveInt(5000),
   KEYWARD_HSM_QUEUE_LIMIT: positiveInt(1024),
+  KEYWARD_TRUST_PROXY: z.coerce.number().int().min(0).max(5).default(0),
+  KEYWARD_RATE_LIMIT_PER_ADDRESS: positiveInt(30),
+  KEYWARD_RATE_LIMIT_TOTAL: positiveInt(300),
+  KEYWARD_RATE_LIMIT_STORE: z.enum(["memory", "postgres"]).optional(),
   AUTH_SECRET: z.string().min(32).optional(),
   SOFTHSM2_CONF: z.string().min(1).optional(),
 });
@@ -112,6 +116,10 @@ export type Env = {
   invitationMs: number;
   setupCodeMs: number;
   authSecret: string;
+  /** Reverse proxies in front of Keyward whose X-Forwarded-For entry is believed (0: the socket address). */
+  trustProxyHops: number;
+  /** Requests per minute to each public endpoint, per client address and overall (server/edge/rate-limit.ts). */
+  rateLimit: { perAddress: number; total: number; store: "memory" | "postgres" };
   /** The primary token itself (what a single-token install always had), plus every token, primary first. */
   hsm: HsmTokenEnv & { tokens: readonly HsmTokenEnv[]; pool: HsmPoolEnv };
 };
@@ -172,6 +180,12 @@ function parseRaw(raw: Readonly<Record<string, string | undefined>>): Parsed {
     throw new ConfigError(`Invalid configuration: ${fields}`);
   }
   const e = parsed.data;
+  // next-auth reads these from process.env itself and would take them over KEYWARD_ORIGIN.
+  for (const name of ["AUTH_URL", "NEXTAUTH_URL", "AUTH_REDIRECT_PROXY_URL"]) {
+    if (present[name] !== undefined) {
+      throw new ConfigError(`${name} is not used by Keyward: unset it; KEYWARD_ORIGIN sets the sign-in URLs`);
+    }
+  }
   const dataDir = path.resolve(e.KEYWARD_DATA_DIR);
   const secrets = readSecrets(dataDir);
   return { e, present, dataDir, secrets, specs: tokenSpecs(e satisfies HsmEnvVars, secrets) };
@@ -226,6 +240,13 @@ export function parseEnv(raw: Readonly<Record<string, string | undefined>>): Env
     invitationMs: e.KEYWARD_INVITATION_HOURS * 3_600_000,
     setupCodeMs: e.KEYWARD_SETUP_CODE_MINUTES * 60_000,
     authSecret,
+    trustProxyHops: e.KEYWARD_TRUST_PROXY,
+    rateLimit: Object.freeze({
+      perAddress: e.KEYWARD_RATE_LIMIT_PER_ADDRESS,
+      total: e.KEYWARD_RATE_LIMIT_TOTAL,
+      // Several instances share one PostgreSQL database; one PGlite folder has one owner, so memory suffices.
+      store: e.KEYWARD_RATE_LIMIT_STORE ?? (e.DATABASE_URL ? "postgres" : "memory"),
+    }),
     hsm: Object.freeze({
       ...primary,
       tokens: Object.freeze(tokens),

@@ -53,6 +53,10 @@ export const auditEventSchema = z.discriminatedUnion("action", [
     data: z.object({ credentialId: id, storedCounter: z.number(), receivedCounter: z.number() }),
   }),
   z.object({ action: z.literal("session.ended"), data: z.object({ sessionId: id, reason: z.string() }) }),
+  z.object({
+    action: z.literal("access.denied"),
+    data: z.object({ memberId: id.max(64), procedure: z.string().min(1).max(100), requiredRoles: roles.max(4) }),
+  }),
 ]);
 
 export type AuditEvent = z.infer<typeof auditEventSchema>;

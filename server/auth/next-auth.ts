@@ -26,6 +26,8 @@ class TokenSignInError extends CredentialsSignin {
   }
 }
 
+const isHttps = (origin: string) => new URL(origin).protocol === "https:";
+
 const authorizeInput = z.object({ response: z.string().max(65_536) });
 
 export function sessionPolicy() {
@@ -33,9 +35,34 @@ export function sessionPolicy() {
   return { idleMs: e.sessionIdleMs, maxMs: e.sessionMaxMs };
 }
 
+/** Where Auth.js is mounted (app/api/auth/[...nextauth]); set here, never guessed from AUTH_URL. */
+export const AUTH_BASE_PATH = "/api/auth";
+
+/**
+ * Cookies: on https every one is Secure and prefixed (Auth.js's defaults give `__Secure-` and a `__Host-` CSRF
+ * cookie); the session cookie is `__Host-` too, so no subdomain can set or scope it.
+ */
+function cookieSettings(https: boolean) {
+  return https
+    ? {
+        sessionToken: {
+          name: "__Host-authjs.session-token",
+          options: { httpOnly: true, sameSite: "lax" as const, path: "/", secure: true },
+        },
+      }
+    : undefined;
+}
+
 export const { handlers, auth, signOut } = NextAuth(() => ({
   secret: env().authSecret,
+  basePath: AUTH_BASE_PATH,
+  // With trustHost, Auth.js builds its URLs from the request's Host and X-Forwarded-Host/-Proto; without it,
+  // it refuses every request in production. What it sees is ours either way: server/edge/auth-handler.ts
+  // rebuilds every request on KEYWARD_ORIGIN (URL, Host, forwarded headers) before Auth.js reads it, and
+  // server/env.ts refuses AUTH_URL/NEXTAUTH_URL (which Auth.js would read from process.env itself).
   trustHost: true,
+  useSecureCookies: isHttps(env().origin),
+  cookies: cookieSettings(isHttps(env().origin)),
   session: { strategy: "jwt", maxAge: Math.floor(env().sessionMaxMs / 1000) },
   pages: { signIn: "/sign-in", error: "/sign-in" },
   logger: {
@@ -87,7 +114,8 @@ export const { handlers, auth, signOut } = NextAuth(() => ({
   },
   events: {
     async signOut(message) {
-      const sid = "token" in message && typeof message.token?.sid === "string" ? message.token.sid : undefined;
+      const sid =
+        "token" in message && typeof message.token?.sid === "string" ? message.token.sid : undefined;
       if (!sid) return;
       const { db } = await database();
       await db.transaction((tx) =>

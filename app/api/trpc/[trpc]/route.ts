@@ -1,10 +1,10 @@
-import { fetchRequestHandler } from "@trpc/server/adapters/fetch";
-import { appRouter } from "@/server/api/root";
 import { requestContext } from "@/server/api/request-context";
+import { handleTrpcRequest } from "@/server/edge/trpc-handler";
+import { env } from "@/server/env";
 
 export const dynamic = "force-dynamic";
 
-const handler = (req: Request) =>
-  fetchRequestHandler({ endpoint: "/api/trpc", req, router: appRouter, createContext: requestContext });
+const handler = (request: Request) =>
+  handleTrpcRequest(request, { origin: env().origin, createContext: (r) => requestContext(r.headers) });
 
 export { handler as GET, handler as POST };
