@@ -18,6 +18,59 @@ import {
 export const BACKUP_KEK_LABEL = "keyward-backup-kek";
 
 /**
+ * CKA_UNWRAP_TEMPLATE of every backup KEK: what any key unwrapped under it must be. A user holding the PIN
+ * can wrap a "wrapped-only" key under the KEK; without this template they could unwrap it again as
+ * non-sensitive (or extractable under any key) and read its value. With it the HSM refuses every unwrap
+ * whose template differs (SoftHSM 2.6.1: CKR_TEMPLATE_INCONSISTENT, also when an attribute is left out;
+ * measured), so an unwrapped key is again sensitive, wrapped-only, and can be neither changed nor copied.
+ * Needs pkcs11js with patches/pkcs11js+2.1.7.patch (nested templates).
+ */
+export const KEK_UNWRAP_TEMPLATE: readonly pkcs11js.NestedAttribute[] = [
+  { type: pkcs11js.CKA_SENSITIVE, value: true },
+  { type: pkcs11js.CKA_EXTRACTABLE, value: true },
+  { type: pkcs11js.CKA_WRAP_WITH_TRUSTED, value: true },
+  { type: pkcs11js.CKA_MODIFIABLE, value: false },
+  { type: pkcs11js.CKA_COPYABLE, value: false },
+];
+
+/** The KEK_UNWRAP_TEMPLATE attribute itself, for a KEK's generate or unwrap template. */
+export function kekUnwrapTemplateAttribute(): pkcs11js.Attribute {
+  return { type: pkcs11js.CKA_UNWRAP_TEMPLATE, value: KEK_UNWRAP_TEMPLATE.map((a) => ({ ...a })) };
+}
+
+/**
+ * The KEK's CKA_UNWRAP_TEMPLATE as the HSM holds it: nested attribute type to the first byte of its value
+ * (every attribute Keyward puts there is a CK_BBOOL). Empty for a KEK made before unwrap templates.
+ */
+export function readKekUnwrapTemplate(session: Session, kek: Handle): Map<number, boolean> {
+  const [attribute] = session.run("C_GetAttributeValue", (m, s) =>
+    m.C_GetAttributeValue(s, kek, [{ type: pkcs11js.CKA_UNWRAP_TEMPLATE }]),
+  );
+  // The patched binding returns a template as an array (index.d.ts still declares a Buffer): check it here.
+  const value: unknown = attribute?.value;
+  const entries = new Map<number, boolean>();
+  if (Array.isArray(value)) {
+    for (const nested of value) {
+      if (typeof nested?.type === "number" && Buffer.isBuffer(nested.value) && nested.value.length === 1) {
+        entries.set(nested.type, nested.value[0] === 1);
+      }
+    }
+    return entries;
+  }
+  if (Buffer.isBuffer(value) && value.length === 0) return entries;
+  throw new HsmError(
+    "misconfigured",
+    "pkcs11js cannot read nested templates: it is not patched. Run `npm ci` (its postinstall applies patches/pkcs11js+2.1.7.patch and rebuilds the addon).",
+    { operation: "readKekUnwrapTemplate" },
+  );
+}
+
+/** Whether the KEK's unwrap template holds at least KEK_UNWRAP_TEMPLATE. */
+export function hasKekUnwrapTemplate(template: ReadonlyMap<number, boolean>): boolean {
+  return KEK_UNWRAP_TEMPLATE.every((a) => template.get(a.type) === a.value);
+}
+
+/**
  * Trusted secret keys carrying the KEK label. CKA_TRUSTED is in the search template because only the SO
  * can set it: a look-alike a user session made with the same label is never picked.
  */
@@ -56,6 +109,7 @@ function kekTemplate(id: Buffer): Template {
     { type: pkcs11js.CKA_DERIVE, value: false },
     { type: pkcs11js.CKA_SENSITIVE, value: true },
     { type: pkcs11js.CKA_EXTRACTABLE, value: false },
+    kekUnwrapTemplateAttribute(),
     { type: pkcs11js.CKA_MODIFIABLE, value: false },
     { type: pkcs11js.CKA_COPYABLE, value: false },
     { type: pkcs11js.CKA_DESTROYABLE, value: false },

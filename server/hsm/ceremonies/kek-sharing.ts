@@ -5,7 +5,13 @@
 import "server-only";
 import { randomBytes } from "node:crypto";
 import pkcs11js from "pkcs11js";
-import { BACKUP_KEK_LABEL, findBackupKeks, readBackupKekAttributes } from "./backup-kek";
+import {
+  BACKUP_KEK_LABEL,
+  findBackupKeks,
+  KEK_UNWRAP_TEMPLATE,
+  kekUnwrapTemplateAttribute,
+  readBackupKekAttributes,
+} from "./backup-kek";
 import { HsmError } from "../pkcs11/errors";
 import {
   flag,
@@ -68,6 +74,8 @@ function shareableKekTemplate(id: Buffer, forUnwrap: boolean): Template {
     { type: p.CKA_SENSITIVE, value: true },
     { type: p.CKA_EXTRACTABLE, value: true },
     { type: p.CKA_WRAP_WITH_TRUSTED, value: true },
+    // Every copy carries the unwrap template too: a replica's KEK is as good as the source's for an insider.
+    kekUnwrapTemplateAttribute(),
     { type: p.CKA_COPYABLE, value: false },
     { type: p.CKA_DESTROYABLE, value: false },
     { type: p.CKA_MODIFIABLE, value: false },
@@ -188,18 +196,20 @@ function transportKek(src: Session, kek: Handle, dst: Session, id: Buffer): Hand
  * deterministic). The probe is a session object in both tokens and is destroyed at once.
  */
 function sameKek(src: Session, srcKek: Handle, dst: Session, dstKek: Handle): boolean {
+  // What the KEK's unwrap template demands of anything unwrapped under it (MODIFIABLE false last, as SoftHSM
+  // needs); a KEK made before unwrap templates accepts it too.
   const probeTemplate: Template = [
     { type: p.CKA_CLASS, value: p.CKO_SECRET_KEY },
     { type: p.CKA_KEY_TYPE, value: p.CKK_AES },
     { type: p.CKA_TOKEN, value: false },
     { type: p.CKA_PRIVATE, value: false },
-    { type: p.CKA_SENSITIVE, value: true },
-    { type: p.CKA_EXTRACTABLE, value: true },
+    ...KEK_UNWRAP_TEMPLATE.filter((a) => a.type !== p.CKA_MODIFIABLE),
+    { type: p.CKA_MODIFIABLE, value: false },
   ];
   const probe = src.run("C_GenerateKey", (m, s) =>
     m.C_GenerateKey(s, { mechanism: p.CKM_AES_KEY_GEN }, [
-      ...probeTemplate,
       { type: p.CKA_VALUE_LEN, value: 32 },
+      ...probeTemplate,
     ]),
   );
   let copy: Handle | undefined;

@@ -48,8 +48,9 @@ export function keyTypeOf(curve: Curve): number {
 
 /**
  * The private half. Sensitive, private and on the token; it signs and does nothing else (no decrypt,
- * unwrap or derive). "never" keys are not extractable; "wrapped-only" ones are extractable only under a
- * trusted key (CKA_WRAP_WITH_TRUSTED), which only the security officer can create.
+ * unwrap or derive), and can be neither changed nor copied. "never" keys are not extractable;
+ * "wrapped-only" ones are extractable only under a trusted key (CKA_WRAP_WITH_TRUSTED), which only the
+ * security officer can create.
  * For an unwrap, CKA_EC_PARAMS must be left out: the HSM takes them from the wrapped key, and SoftHSM
  * refuses them in the template (CKR_ATTRIBUTE_READ_ONLY).
  */
@@ -75,6 +76,10 @@ export function privateKeyTemplate(
     { type: p.CKA_ID, value: Buffer.from(ref, "hex") },
   ];
   if (exportable === "wrapped-only") template.push({ type: p.CKA_WRAP_WITH_TRUSTED, value: true });
+  // Nobody, the user included, may weaken the key later (C_SetAttributeValue) or copy it into a weaker
+  // object (C_CopyObject). The backup KEK's unwrap template demands both of every unwrapped key.
+  // CKA_MODIFIABLE false comes last: in C_UnwrapKey SoftHSM refuses any attribute after it.
+  template.push({ type: p.CKA_COPYABLE, value: false }, { type: p.CKA_MODIFIABLE, value: false });
   return template;
 }
 

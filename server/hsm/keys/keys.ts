@@ -22,6 +22,7 @@ import {
 } from "./key-objects";
 import { type CachedKey, flag, MECHANISM, mechanismsOf, type Session } from "../pkcs11/pkcs11";
 import { normalizeLowS } from "./signature";
+import { requireUnwrapGuard } from "./unwrap-guard";
 
 export type GenerateKeyPairOptions = { curve: Curve; label: string; exportable: Exportable };
 /** `ref` names the key from now on (hex CKA_ID); `publicKey` is raw: 65 bytes SEC1 or 32 bytes Ed25519. */
@@ -51,6 +52,8 @@ export function generateKeyPair(session: Session, options: GenerateKeyPairOption
       },
     );
   }
+  // A wrapped-only key is made only where the HSM has shown that the user PIN cannot unwrap it weaker.
+  if (exportable === "wrapped-only") requireUnwrapGuard(session, operation);
   const ref = randomBytes(16).toString("hex");
   const mechanism = curve === "ed25519" ? MECHANISM.edwardsKeyPairGen : MECHANISM.ecKeyPairGen;
   const pair = session.run(
