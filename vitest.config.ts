@@ -18,6 +18,8 @@ export default defineConfig({
     globalSetup: ["server/hsm/testing/global-setup.ts"],
     // ...and again in each test file's process if a source changed since (see worker-setup.ts).
     setupFiles: ["server/hsm/testing/worker-setup.ts"],
+    // next-auth imports "next/server" without an extension, which Node's ESM loader cannot resolve; let Vite.
+    server: { deps: { inline: ["next-auth"] } },
     testTimeout: 60_000,
     hookTimeout: 120_000,
   },

@@ -27,6 +27,7 @@ function startSecondServer() {
       timeout: 60_000,
       env: {
         PATH: process.env.PATH ?? "",
+        NODE_ENV: "production",
         NEXT_RUNTIME: "nodejs",
         KEYWARD_DATA_DIR: dataDir,
         AUTH_SECRET: "s".repeat(40),
@@ -61,7 +62,7 @@ describe("start-up refusal", () => {
         cwd: path.resolve("."),
         encoding: "utf8",
         timeout: 60_000,
-        env: { PATH: process.env.PATH ?? "", NEXT_RUNTIME: "nodejs", KEYWARD_DATA_DIR: dataDir, KEYWARD_ORIGIN: "not a url" },
+        env: { PATH: process.env.PATH ?? "", NODE_ENV: "production", NEXT_RUNTIME: "nodejs", KEYWARD_DATA_DIR: dataDir, KEYWARD_ORIGIN: "not a url" },
       },
     );
     expect(second.status).toBe(1);
