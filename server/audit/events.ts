@@ -3,6 +3,8 @@
 import { z } from "zod";
 
 const id = z.string().min(1);
+/** A WebAuthn credential id is at most 1023 bytes: 1364 characters of base64url. */
+const CREDENTIAL_ID_MAX = 1364;
 const roles = z.array(z.enum(["admin", "operator", "approver", "auditor"]));
 const groups = z.array(z.string());
 
@@ -37,7 +39,8 @@ export const auditEventSchema = z.discriminatedUnion("action", [
   }),
   z.object({
     action: z.literal("token.refused"),
-    data: z.object({ reason: z.string(), aaguid: z.string().nullable(), purpose: z.string() }),
+    // Anonymous when it refuses a newcomer: every field bounded, so refusals cannot bloat the trail.
+    data: z.object({ reason: z.string().max(40), aaguid: z.string().max(36).nullable(), purpose: z.string().max(20) }),
   }),
   z.object({
     action: z.literal("token.revoked"),
@@ -46,13 +49,25 @@ export const auditEventSchema = z.discriminatedUnion("action", [
   z.object({ action: z.literal("auth.signed_in"), data: z.object({ sessionId: id, credentialId: id }) }),
   z.object({
     action: z.literal("auth.sign_in_failed"),
-    data: z.object({ reason: z.string(), credentialId: z.string().nullable() }),
+    // Anonymous and aggregated (server/auth/failure-events.ts): one per credential, reason and minute.
+    data: z.object({ reason: z.string().max(40), credentialId: z.string().max(CREDENTIAL_ID_MAX).nullable() }),
   }),
   z.object({
     action: z.literal("auth.counter_regressed"),
-    data: z.object({ credentialId: id, storedCounter: z.number(), receivedCounter: z.number() }),
+    data: z.object({ credentialId: id.max(CREDENTIAL_ID_MAX), storedCounter: z.number(), receivedCounter: z.number() }),
   }),
   z.object({ action: z.literal("session.ended"), data: z.object({ sessionId: id, reason: z.string() }) }),
+  // The sign-in failures that got no event of their own (repeats per credential, reason and minute), per closed minutes.
+  z.object({
+    action: z.literal("auth.sign_in_failures_summarised"),
+    data: z.object({
+      from: z.string().max(30),
+      to: z.string().max(30),
+      repeats: z.number().int().nonnegative(),
+      credentials: z.number().int().nonnegative(),
+      byReason: z.record(z.string().max(40), z.number().int()).refine((r) => Object.keys(r).length <= 16),
+    }),
+  }),
   z.object({
     action: z.literal("access.denied"),
     data: z.object({ memberId: id.max(64), procedure: z.string().min(1).max(100), requiredRoles: roles.max(4) }),

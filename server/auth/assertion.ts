@@ -60,7 +60,12 @@ export async function verifyTokenAssertion(
       expectedOrigin: config.origin,
       expectedRPID: config.rpId,
       // The counter is compared below, after the signature is known good, so a regression is recorded.
-      credential: { id: token.id, publicKey: Buffer.from(token.publicKey, "base64url"), counter: 0, transports: [] },
+      credential: {
+        id: token.id,
+        publicKey: Buffer.from(token.publicKey, "base64url"),
+        counter: 0,
+        transports: [],
+      },
       // Checked below so the refusal names its reason; the signature is verified either way.
       requireUserVerification: false,
     });

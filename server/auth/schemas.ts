@@ -1,6 +1,7 @@
 // zod schemas for what browsers send back from WebAuthn ceremonies and for identity inputs.
 // Shared by the forms (client) and the procedures (server): one source for every input type.
 import { z } from "zod";
+import { ROLES } from "@/db/schema/members";
 
 const b64url = z
   .string()
@@ -8,14 +9,18 @@ const b64url = z
   .max(16_384)
   .regex(/^[A-Za-z0-9_-]+$/, "must be base64url");
 
+/** A WebAuthn credential id is at most 1023 bytes (WebAuthn §5.8.3): 1364 characters of base64url. */
+export const CREDENTIAL_ID_MAX = 1364;
+const credentialId = b64url.max(CREDENTIAL_ID_MAX, "a credential id has at most 1023 bytes");
+
 const transports = z.array(z.string().max(32)).max(10);
 
 // Extension outputs are not used by Keyward beyond credProps; other keys are stripped.
 const extensionOutputs = z.object({ credProps: z.object({ rk: z.boolean().optional() }).optional() });
 
 export const registrationResponseSchema = z.object({
-  id: b64url,
-  rawId: b64url,
+  id: credentialId,
+  rawId: credentialId,
   type: z.literal("public-key"),
   authenticatorAttachment: z.enum(["platform", "cross-platform"]).optional(),
   clientExtensionResults: extensionOutputs,
@@ -30,8 +35,8 @@ export const registrationResponseSchema = z.object({
 });
 
 export const authenticationResponseSchema = z.object({
-  id: b64url,
-  rawId: b64url,
+  id: credentialId,
+  rawId: credentialId,
   type: z.literal("public-key"),
   authenticatorAttachment: z.enum(["platform", "cross-platform"]).optional(),
   clientExtensionResults: extensionOutputs,
@@ -46,8 +51,8 @@ export const authenticationResponseSchema = z.object({
 export type RegistrationResponse = z.infer<typeof registrationResponseSchema>;
 export type AuthenticationResponse = z.infer<typeof authenticationResponseSchema>;
 
-export const ROLE_VALUES = ["admin", "operator", "approver", "auditor"] as const;
-export const roleSchema = z.enum(ROLE_VALUES);
+/** Roles are defined once, in db/schema/members.ts. */
+export const roleSchema = z.enum(ROLES);
 
 export const personNameSchema = z
   .string()
@@ -83,7 +88,9 @@ export const setupCodeSchema = z
   .trim()
   .toUpperCase()
   .transform((s) => s.replace(/[\s-]/g, ""))
-  .pipe(z.string().regex(/^[0-9A-Z]{16}$/, "The setup code has 16 letters and digits, as printed by npm start"));
+  .pipe(
+    z.string().regex(/^[0-9A-Z]{16}$/, "The setup code has 16 letters and digits, as printed by npm start"),
+  );
 
 export const invitationSecretSchema = z
   .string()

@@ -10,6 +10,7 @@ import { AppError } from "@/server/errors";
 import { AssertionRefusedError, verifyTokenAssertion } from "./assertion";
 import { challengeFromClientData, consumeChallenge, storeChallenge } from "./challenges";
 import type { WebAuthnConfig } from "./config";
+import { recordSignInFailure } from "./failure-events";
 import { SIGN_IN_MESSAGES, type SignInFailure } from "./refusals";
 import type { AuthenticationResponse } from "./schemas";
 import { createSession, type SessionPolicy } from "./sessions";
@@ -55,7 +56,12 @@ export async function completeSignIn(
       throw new SignInError("challenge_invalid");
     }
     return await db.transaction(async (tx) => {
-      const verified = await verifyTokenAssertion(tx, { response, expectedChallenge: challenge, now, config });
+      const verified = await verifyTokenAssertion(tx, {
+        response,
+        expectedChallenge: challenge,
+        now,
+        config,
+      });
       const sessionId = await createSession(tx, {
         memberId: verified.memberId,
         tokenId: verified.tokenId,
@@ -73,16 +79,11 @@ export async function completeSignIn(
     });
   } catch (e) {
     const reason = failureReason(e);
-    await db.transaction(async (tx) => {
-      if (e instanceof AssertionRefusedError && e.evidence) await appendAudit(tx, e.evidence);
-      await appendAudit(tx, {
-        action: "auth.sign_in_failed",
-        actor: "anonymous",
-        subject: `token:${response.id}`,
-        at: now,
-        data: { reason, credentialId: response.id },
-      });
-    });
+    if (e instanceof AssertionRefusedError && e.evidence) {
+      const { evidence } = e;
+      await db.transaction((tx) => appendAudit(tx, evidence));
+    }
+    await recordSignInFailure(db, { credentialId: response.id, reason, now });
     throw e instanceof AssertionRefusedError ? new SignInError(reason) : e;
   }
 }
