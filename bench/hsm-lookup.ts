@@ -1,8 +1,8 @@
 // The "one key among many" part of bench/hsm.ts: fill the token with secp256k1 keys, then time looking keys
 // up on a fresh session (no cached handles), as a newly started worker would.
 import { randomBytes } from "node:crypto";
-import type { HsmPool } from "../server/hsm/pool/pool";
-import type { RawHsm } from "../server/hsm/bench-raw";
+import type { HsmPool } from "../server/hsm/testing/bench";
+import type { RawHsm } from "./hsm-raw";
 import { median, percentile, storm, timed } from "./measure";
 
 export type LookupResult = {

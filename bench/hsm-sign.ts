@@ -2,12 +2,9 @@
 // through pools of each size, and raw pkcs11js on as many plain threads as the pool has (its ceiling).
 import { randomBytes } from "node:crypto";
 import { availableParallelism } from "node:os";
-import type { Curve } from "../server/hsm/keys/curves";
-import { HsmPool } from "../server/hsm/pool/pool";
-import { verifySignature } from "../server/hsm/keys/signature";
-import type { TestToken } from "../server/hsm/testing/test-token";
-import type { RawHsm } from "../server/hsm/bench-raw";
-import { RawThreads } from "../server/hsm/bench-raw-threads";
+import { type Curve, HsmPool, type TestToken, verifySignature } from "../server/hsm/testing/bench";
+import type { RawHsm } from "./hsm-raw";
+import { RawThreads } from "./hsm-raw-threads";
 import { cpuSnapshot, median, othersLoad, storm } from "./measure";
 
 /**

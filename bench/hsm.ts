@@ -3,10 +3,8 @@
 // and through whole pools; key generation per second; looking a key up among many; and the event loop's
 // delay while the pool signs at full rate. Runs on its own temporary SoftHSM token and removes it.
 import { availableParallelism, cpus, loadavg } from "node:os";
-import type { Curve } from "../server/hsm/keys/curves";
-import { HsmPool } from "../server/hsm/pool/pool";
-import { createTestToken, type TestToken } from "../server/hsm/testing/test-token";
-import { RawHsm } from "../server/hsm/bench-raw";
+import { type Curve, createTestToken, HsmPool, type TestToken } from "../server/hsm/testing/bench";
+import { RawHsm } from "./hsm-raw";
 import { type LookupResult, measureLookup, populate } from "./hsm-lookup";
 import { printReport } from "./hsm-report";
 import { type SignRow, signRow } from "./hsm-sign";

@@ -1,6 +1,7 @@
 // `npm run bench -- <name> [options]`: runs one benchmark from this folder, e.g. `npm run bench -- hsm`.
 // Benchmarks make their own temporary HSM tokens and data; they never touch <data>.
-export {};
+import { buildHsmWorkers } from "../scripts/build-hsm-worker.mjs";
+
 const BENCHES: Record<string, () => Promise<(args: string[]) => Promise<void>>> = {
   hsm: async () => (await import("./hsm")).runHsmBench,
 };
@@ -11,4 +12,6 @@ if (load === undefined) {
   console.error(`Usage: npm run bench -- <${Object.keys(BENCHES).join("|")}> [options]`);
   process.exit(2);
 }
+// HsmPool runs only the worker built into the installation, so build it first if a source changed.
+buildHsmWorkers();
 await (await load())(args);

@@ -5,7 +5,8 @@
 // A single-token install runs the same ceremony with no replicas, so a replica can be added later.
 // Idempotent. It prints no PIN, and exits non-zero with the HSM's clear message when something is wrong.
 import { env, type HsmTokenEnv, hsmSoPins } from "../server/env";
-import { closeHsm, type SoLogin, shareBackupKek } from "../server/hsm";
+import { closeHsm } from "../server/hsm";
+import { type SoLogin, shareBackupKek } from "../server/hsm/ceremonies/kek-sharing";
 
 async function main(): Promise<void> {
   const [primary, ...replicas] = env().hsm.tokens;

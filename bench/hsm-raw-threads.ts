@@ -1,12 +1,10 @@
 // The ceiling for bench/hsm.ts's pools: raw pkcs11js on N plain worker threads, one session each, each
 // signing in a tight loop. What a pool of N reaches is bounded by this, not by N × one thread: SoftHSM does
 // not scale linearly (it locks and makes system calls per operation). Benchmarks only (nothing in the
-// server imports it); it lives here because only server/hsm may use pkcs11js.
+// server imports it); one of the two files outside server/hsm the boundary test lets use pkcs11js.
 import "server-only";
 import { Worker } from "node:worker_threads";
-import type { Curve } from "./keys/curves";
-import { MECHANISM } from "./pkcs11/pkcs11";
-import type { TestToken } from "./testing/test-token";
+import { type Curve, MECHANISM, type TestToken } from "../server/hsm/testing/bench";
 
 // Plain CommonJS so it runs as an eval worker without a TypeScript loader.
 const LOOP = `

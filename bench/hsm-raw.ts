@@ -1,12 +1,15 @@
 // The baseline for bench/hsm.ts: pkcs11js called directly on the main thread, one session, no error
-// mapping, no low-S step, no threads. Benchmarks only (nothing in the server imports it); it lives here
-// because only server/hsm may import pkcs11js.
+// mapping, no low-S step, no threads. Benchmarks only: one of the two files outside server/hsm that the
+// boundary test lets import pkcs11js (server/hsm/testing/boundary-rules.ts names them).
 import "server-only";
 import pkcs11js from "pkcs11js";
-import type { Curve } from "./keys/curves";
-import { privateKeyTemplate, publicKeyTemplate } from "./keys/key-objects";
-import { MECHANISM } from "./pkcs11/pkcs11";
-import type { TestToken } from "./testing/test-token";
+import {
+  type Curve,
+  MECHANISM,
+  privateKeyTemplate,
+  publicKeyTemplate,
+  type TestToken,
+} from "../server/hsm/testing/bench";
 
 const CKR_CRYPTOKI_ALREADY_INITIALIZED = 0x191;
 const CKR_USER_ALREADY_LOGGED_IN = 0x100;

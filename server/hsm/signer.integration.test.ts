@@ -1,0 +1,59 @@
+// The signer facade (what the operation executor and the audit checkpointer use) drives the server's token
+// set: a key made on the primary and cloned into the replica, signed, backed up again, and destroyed on both.
+import { createHash } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { closeServerTokenSet } from "./cluster/server-token-set";
+import { shareBackupKek } from "./ceremonies/kek-sharing";
+import { closeHsm } from "./pkcs11/pkcs11";
+import { backupKey, createKey, destroyKey, sign, verifySignature } from "./signer";
+import { createTestToken, type TestToken } from "./testing/test-token";
+import { addTestToken, soLogin } from "./testing/test-tokens";
+
+let a: TestToken;
+let b: TestToken;
+let dataDir: string;
+
+beforeAll(async () => {
+  a = createTestToken("kw-signer-a");
+  b = addTestToken(a, "kw-signer-b");
+  await shareBackupKek({ source: soLogin(a), replicas: [soLogin(b)] });
+  dataDir = mkdtempSync(path.join(tmpdir(), "keyward-signer-"));
+  vi.stubEnv("KEYWARD_DATA_DIR", dataDir);
+  vi.stubEnv("AUTH_SECRET", "s".repeat(32));
+  vi.stubEnv("SOFTHSM2_CONF", a.conf);
+  vi.stubEnv(
+    "KEYWARD_HSM_TOKENS",
+    JSON.stringify([
+      { label: a.label, pinEnv: "KW_TEST_PIN_A" },
+      { label: b.label, pinEnv: "KW_TEST_PIN_B" },
+    ]),
+  );
+  vi.stubEnv("KW_TEST_PIN_A", a.pin);
+  vi.stubEnv("KW_TEST_PIN_B", b.pin);
+  vi.stubEnv("KEYWARD_HSM_POOL_SIZE", "1");
+});
+
+afterAll(async () => {
+  await closeServerTokenSet();
+  closeHsm();
+  vi.unstubAllEnvs();
+  a.cleanup();
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+describe("the signer facade", () => {
+  it("makes, signs with, backs up and destroys a key through the server's token set", async () => {
+    const key = await createKey({ curve: "secp256k1", label: "signer", exportable: "wrapped-only" });
+    expect(key).toMatchObject({ token: "kw-signer-a", replicated: ["kw-signer-b"], notReplicated: [] });
+    const data = createHash("sha256").update("signer").digest();
+    const signed = await sign(key.ref, data);
+    expect(signed.token).toBe("kw-signer-a");
+    expect(verifySignature("secp256k1", key.publicKey, data, signed.signature)).toBe(true);
+    await expect(backupKey(key.ref)).resolves.toEqual({ replicated: ["kw-signer-b"], notReplicated: [] });
+    await expect(destroyKey(key.ref)).resolves.toEqual({ destroyed: ["kw-signer-a", "kw-signer-b"], absent: [] });
+    await expect(sign(key.ref, data)).rejects.toMatchObject({ reason: "key-missing" });
+  });
+});

@@ -1,0 +1,36 @@
+// Signing and key custody, through the server's token set (every call in a pool thread, keys cloned into the
+// replicas, signing failing over). Only the operation executor (server/operations/**) and the audit
+// checkpointer (server/audit/checkpoint*) may import this: boundary.test.ts refuses any other importer, so
+// nothing signs or makes keys except through the executor's checks.
+import "server-only";
+import { serverTokenSet } from "./cluster/server-token-set";
+import type { CreatedKey, Replication, Signed } from "./cluster/token-set";
+import type { GenerateKeyPairOptions } from "./keys/keys";
+
+export type { CreatedKey, Replication, Signed } from "./cluster/token-set";
+export type { TokenSetError } from "./cluster/token-set-error";
+export type { GenerateKeyPairOptions, KeyInfo } from "./keys/keys";
+export { ethereumYParity, isLowS, normalizeLowS, verifySignature } from "./keys/signature";
+
+/** A key pair made on the primary HSM token and, when it may leave wrapped, cloned into every replica. */
+export function createKey(options: GenerateKeyPairOptions): Promise<CreatedKey> {
+  return serverTokenSet().createKey(options);
+}
+
+/** Signs on the first token in use that holds the key (failover); TokenSetError names every token tried. */
+export function sign(ref: string, data: Uint8Array): Promise<Signed> {
+  return serverTokenSet().sign(ref, data);
+}
+
+/**
+ * The backup of a key: clones it, wrapped under the shared backup KEK, into the replicas that lack it (a
+ * replica that was down when the key was made). Idempotent.
+ */
+export function backupKey(ref: string): Promise<Replication> {
+  return serverTokenSet().replicate(ref);
+}
+
+/** Destroys the key on every token; names the tokens where it was absent, throws for tokens not reached. */
+export function destroyKey(ref: string): Promise<{ destroyed: string[]; absent: string[] }> {
+  return serverTokenSet().destroyKey(ref);
+}
