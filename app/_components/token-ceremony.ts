@@ -43,6 +43,11 @@ export async function createCredential(options: PublicKeyCredentialCreationOptio
   return startRegistration({ optionsJSON: options });
 }
 
+/** Has one of the person's current tokens sign a challenge (a step-up), with user verification. */
+export async function getAssertion(options: PublicKeyCredentialRequestOptionsJSON) {
+  return startAuthentication({ optionsJSON: options });
+}
+
 /** Asks for a sign-in challenge, has the token sign it, and hands the assertion to next-auth. */
 export async function signInWithToken(getOptions: () => Promise<PublicKeyCredentialRequestOptionsJSON>) {
   const options = await getOptions();

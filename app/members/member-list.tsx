@@ -1,10 +1,12 @@
 "use client";
-// The member table. Admins edit roles and groups, suspend and reactivate; auditors only read.
+// The member table. Admins edit roles and groups, suspend and reactivate, and open a member's "Tokens and
+// sessions" panel; auditors only read.
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { type FormEvent, useState } from "react";
 import { FormError } from "../_components/form-error";
 import { describeError } from "../_components/token-ceremony";
 import { useTRPC } from "../_trpc/client";
+import { MemberAccessPanel } from "./member-access-panel";
 import { readRoleFields, RoleFields } from "./role-fields";
 
 export function MemberList({ canEdit, selfId }: { canEdit: boolean; selfId: string }) {
@@ -16,6 +18,7 @@ export function MemberList({ canEdit, selfId }: { canEdit: boolean; selfId: stri
   const reactivate = useMutation(trpc.members.reactivate.mutationOptions(refresh));
   const update = useMutation(trpc.members.update.mutationOptions(refresh));
   const [editing, setEditing] = useState<string | null>(null);
+  const [access, setAccess] = useState<string | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [notice, setNotice] = useState<string | null>(null);
 
@@ -68,6 +71,14 @@ export function MemberList({ canEdit, selfId }: { canEdit: boolean; selfId: stri
                     <button type="button" className="btn-secondary" onClick={() => setEditing(editing === m.id ? null : m.id)}>
                       Edit
                     </button>
+                    <button
+                      type="button"
+                      className="btn-secondary"
+                      aria-expanded={access === m.id}
+                      onClick={() => setAccess(access === m.id ? null : m.id)}
+                    >
+                      Tokens and sessions
+                    </button>
                     {m.id !== selfId &&
                       (m.status === "active" ? (
                         <button
@@ -113,6 +124,10 @@ export function MemberList({ canEdit, selfId }: { canEdit: boolean; selfId: stri
               </div>
             </form>
           ))}
+      {canEdit &&
+        list.data
+          ?.filter((m) => m.id === access)
+          .map((m) => <MemberAccessPanel key={m.id} member={m} onClose={() => setAccess(null)} />)}
     </section>
   );
 }

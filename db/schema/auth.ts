@@ -5,7 +5,8 @@ import { tokens, members, type Role } from "./members";
 
 const ts = (name: string) => timestamp(name, { withTimezone: true, mode: "date" });
 
-export const CHALLENGE_PURPOSES = ["setup", "invitation", "add-token", "sign-in"] as const;
+// "add-token-step-up": the fresh assertion by one of a member's own tokens that must come before "add-token".
+export const CHALLENGE_PURPOSES = ["setup", "invitation", "add-token-step-up", "add-token", "sign-in"] as const;
 export type ChallengePurpose = (typeof CHALLENGE_PURPOSES)[number];
 
 /** A challenge is issued once, kept server-side, and consumed exactly once by the ceremony that asked for it. */

@@ -72,6 +72,36 @@ export const auditEventSchema = z.discriminatedUnion("action", [
     action: z.literal("access.denied"),
     data: z.object({ memberId: id.max(64), procedure: z.string().min(1).max(100), requiredRoles: roles.max(4) }),
   }),
+  // Adding a token: a step-up by one of the member's own live tokens approves one addition, which then adds it.
+  z.object({
+    action: z.literal("token.step_up_approved"),
+    data: z.object({ memberId: id, additionId: id, credentialId: id.max(1024) }),
+  }),
+  z.object({
+    action: z.literal("token.step_up_refused"),
+    data: z.object({
+      memberId: id,
+      additionId: id.max(64).nullable(),
+      reason: z.string().max(64),
+      credentialId: z.string().max(1024).nullable(),
+    }),
+  }),
+  z.object({
+    action: z.literal("token.added"),
+    data: z.object({
+      memberId: id,
+      credentialId: id,
+      additionId: id,
+      approvedBy: id,
+      aaguid: z.string(),
+      attestationFormat: z.string(),
+      transports: z.array(z.string()),
+    }),
+  }),
+  z.object({
+    action: z.literal("session.ended_by_admin"),
+    data: z.object({ memberId: id, sessionsEnded: z.number().int() }),
+  }),
 ]);
 
 export type AuditEvent = z.infer<typeof auditEventSchema>;

@@ -12,7 +12,8 @@ import {
   completeAcceptInvitation,
   createInvitation,
 } from "@/server/members/invitations";
-import { beginAddToken, completeAddToken } from "@/server/members/tokens";
+import { completeAddToken } from "@/server/members/tokens";
+import { approvedAddition } from "@/server/testing/add-token";
 import { firstAdmin, TEST_WEBAUTHN_CONFIG } from "@/server/testing/identity-fixtures";
 import {
   SoftAuthenticator,
@@ -30,10 +31,11 @@ describe.each(testEngines())("token registration refusals on %s", (engine) => {
   const database = useTestDatabase(engine);
   let db: Db;
   let admin: Acting;
+  let adminToken: SoftAuthenticator;
 
   beforeAll(async () => {
     db = database();
-    admin = (await firstAdmin(db, { now: NOW })).acting;
+    ({ acting: admin, token: adminToken } = await firstAdmin(db, { now: NOW }));
   });
 
   /** An open invitation, and a token of a model no other test uses. */
@@ -173,10 +175,14 @@ describe.each(testEngines())("token registration refusals on %s", (engine) => {
 
   it("refuses a response to a challenge that was already consumed", async () => {
     const token = new SoftAuthenticator();
-    const options = await beginAddToken(db, openConfig, { memberId: admin.id, now: NOW });
-    const response = token.register(options);
-    const input = { memberId: admin.id, nickname: "Spare key", response, now: NOW };
-    await expect(completeAddToken(db, openConfig, input)).resolves.toEqual({
+    const { additionId, registration } = await approvedAddition(db, openConfig, {
+      memberId: admin.id,
+      approver: adminToken,
+      now: NOW,
+    });
+    const response = token.register(registration);
+    const input = { memberId: admin.id, additionId, nickname: "Spare key", response, now: NOW };
+    await expect(completeAddToken(db, openConfig, input)).resolves.toMatchObject({
       credentialId: token.credentialId,
     });
     await expect(completeAddToken(db, openConfig, input)).rejects.toMatchObject({ code: "EXPIRED" });
@@ -185,12 +191,17 @@ describe.each(testEngines())("token registration refusals on %s", (engine) => {
 
   it("refuses a challenge after its time to live", async () => {
     const token = new SoftAuthenticator();
-    const options = await beginAddToken(db, openConfig, { memberId: admin.id, now: NOW });
+    const { additionId, registration } = await approvedAddition(db, openConfig, {
+      memberId: admin.id,
+      approver: adminToken,
+      now: NOW,
+    });
     const late = new Date(NOW.getTime() + openConfig.challengeTtlMs);
     const done = completeAddToken(db, openConfig, {
       memberId: admin.id,
+      additionId,
       nickname: "Late key",
-      response: token.register(options),
+      response: token.register(registration),
       now: late,
     });
     await expect(done).rejects.toMatchObject({ code: "EXPIRED" });

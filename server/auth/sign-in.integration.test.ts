@@ -5,7 +5,8 @@ import { beforeAll, describe, expect, it } from "vitest";
 import type { Db } from "@/db/client";
 import { auditEvents, tokens, sessions } from "@/db/schema";
 import { suspendMember } from "@/server/members/members";
-import { beginAddToken, completeAddToken, revokeToken } from "@/server/members/tokens";
+import { revokeToken } from "@/server/members/tokens";
+import { addToken } from "@/server/testing/add-token";
 import {
   TEST_WEBAUTHN_CONFIG as config,
   firstAdmin,
@@ -236,12 +237,11 @@ describe.each(testEngines())("sign-in and sessions on %s", (engine) => {
     it("end when the token they were signed in with is revoked, and only those", async () => {
       const member = await invited();
       const spare = new SoftAuthenticator();
-      const options = await beginAddToken(db, config, { memberId: member.acting.id, now: T0 });
-      const response = spare.register(options);
-      await completeAddToken(db, config, {
+      await addToken(db, config, {
         memberId: member.acting.id,
+        approver: member.token,
+        token: spare,
         nickname: "Spare",
-        response,
         now: T0,
       });
       const withFirst = await signIn(member.token);

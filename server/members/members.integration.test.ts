@@ -14,7 +14,7 @@ import {
 import { AuthenticatorRefusedError, SoftAuthenticator } from "@/server/testing/soft-authenticator";
 import { testEngines, useTestDatabase } from "@/server/testing/test-db";
 import { suspendMember, updateMember } from "./members";
-import { beginAddToken, completeAddToken, listTokens, revokeToken } from "./tokens";
+import { approveAddToken, beginAddToken, completeAddToken, listTokens, revokeToken } from "./tokens";
 
 const T0 = new Date("2026-04-05T10:00:00.000Z");
 
@@ -46,13 +46,28 @@ describe.each(testEngines())("tokens and members on %s", (engine) => {
   describe("tokens", () => {
     it("lets a member add a second token and revoke one of their own", async () => {
       const m = await invited();
-      const options = await beginAddToken(db, config, { memberId: m.acting.id, now: T0 });
+      const { additionId, options: stepUp } = await beginAddToken(db, config, {
+        memberId: m.acting.id,
+        now: T0,
+      });
+      const options = await approveAddToken(db, config, {
+        memberId: m.acting.id,
+        additionId,
+        response: m.token.authenticate(stepUp),
+        now: T0,
+      });
       // The browser will not register a token already on file for this person.
       expect(options.excludeCredentials?.map((c) => c.id)).toEqual([m.token.credentialId]);
       expect(() => m.token.register(options)).toThrow(AuthenticatorRefusedError);
       const spare = new SoftAuthenticator();
       const response = spare.register(options);
-      await completeAddToken(db, config, { memberId: m.acting.id, nickname: "Spare", response, now: T0 });
+      await completeAddToken(db, config, {
+        memberId: m.acting.id,
+        additionId,
+        nickname: "Spare",
+        response,
+        now: T0,
+      });
       expect((await listTokens(db, m.acting.id)).map((t) => t.nickname).sort()).toEqual(["Key", "Spare"]);
 
       await expect(

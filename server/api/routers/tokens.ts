@@ -1,9 +1,20 @@
-// Hardware tokens: your own (list, add, revoke) and, for admins and auditors, anyone's list.
+// Hardware tokens: your own (list, add, revoke) and, for admins and auditors, anyone's list. Adding one takes
+// three calls: beginAdd (step-up challenge), approveAdd (a tap of a current token), completeAdd (the new token).
 import "server-only";
 import { z } from "zod";
 import { webauthnConfig } from "@/server/auth/config";
-import { registrationResponseSchema, tokenNicknameSchema } from "@/server/auth/schemas";
-import { beginAddToken, completeAddToken, listTokens, revokeToken } from "@/server/members/tokens";
+import {
+  authenticationResponseSchema,
+  registrationResponseSchema,
+  tokenNicknameSchema,
+} from "@/server/auth/schemas";
+import {
+  approveAddToken,
+  beginAddToken,
+  completeAddToken,
+  listTokens,
+  revokeToken,
+} from "@/server/members/tokens";
 import { createTRPCRouter, memberProcedure, withRole } from "../trpc";
 
 export const tokensRouter = createTRPCRouter({
@@ -20,8 +31,20 @@ export const tokensRouter = createTRPCRouter({
     beginAddToken(ctx.db, webauthnConfig(), { memberId: ctx.member.id, now: ctx.clock() }),
   ),
 
+  approveAdd: memberProcedure
+    .input(z.object({ additionId: z.string().uuid(), response: authenticationResponseSchema }))
+    .mutation(({ ctx, input }) =>
+      approveAddToken(ctx.db, webauthnConfig(), { memberId: ctx.member.id, ...input, now: ctx.clock() }),
+    ),
+
   completeAdd: memberProcedure
-    .input(z.object({ nickname: tokenNicknameSchema, response: registrationResponseSchema }))
+    .input(
+      z.object({
+        additionId: z.string().uuid(),
+        nickname: tokenNicknameSchema,
+        response: registrationResponseSchema,
+      }),
+    )
     .mutation(({ ctx, input }) =>
       completeAddToken(ctx.db, webauthnConfig(), { memberId: ctx.member.id, ...input, now: ctx.clock() }),
     ),
