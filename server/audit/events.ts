@@ -19,7 +19,12 @@ export const auditEventSchema = z.discriminatedUnion("action", [
     action: z.literal("invitation.created"),
     data: z.object({ invitationId: id, name: z.string(), roles, groups, expiresAt: z.string() }),
   }),
-  z.object({ action: z.literal("invitation.revoked"), data: z.object({ invitationId: id }) }),
+  // reason: set when the revocation follows from the creator's suspension or demotion (absent when an admin
+  // revoked the invitation by hand, and in events written before reasons were recorded).
+  z.object({
+    action: z.literal("invitation.revoked"),
+    data: z.object({ invitationId: id, reason: z.enum(["creator-suspended", "creator-demoted"]).optional() }),
+  }),
   z.object({ action: z.literal("invitation.accepted"), data: z.object({ invitationId: id, memberId: id }) }),
   z.object({
     action: z.literal("member.updated"),

@@ -1,11 +1,14 @@
 // First-admin bootstrap: a one-time code printed at start lets the first person register a token and
 // become admin. Single use, expires (15 minutes by default), burned after too many wrong guesses.
+// Issuing a code and completing setup run under the admin lock (server/members/admin-lock.ts), so two
+// completions at once (or two server instances starting at once) make one admin.
 import "server-only";
 import { and, arrayContains, eq, gt, isNull } from "drizzle-orm";
 import type { Db, DbOrTx, Tx } from "@/db/client";
 import { members, setupCodes } from "@/db/schema";
 import { appendAudit } from "@/server/audit/append";
 import { AppError } from "@/server/errors";
+import { takeAdminLock } from "@/server/members/admin-lock";
 import type { WebAuthnConfig } from "./config";
 import { addVerifiedToken, beginRegistration, newUserHandle, verifyRegistration, withRefusalAudit } from "./registration";
 import { type RegistrationResponse, setupCodeSchema } from "./schemas";
@@ -25,6 +28,7 @@ export async function hasAdmin(db: DbOrTx): Promise<boolean> {
 /** Issues a fresh code (voiding older ones) unless an admin exists. Returns the code to print, once. */
 export async function issueSetupCode(db: Db, input: { now: Date; ttlMs: number }) {
   return db.transaction(async (tx) => {
+    await takeAdminLock(tx);
     if (await hasAdmin(tx)) return null;
     await tx
       .update(setupCodes)
@@ -61,7 +65,11 @@ async function checkCode(db: Db, code: string, now: Date): Promise<string> {
       .where(and(isNull(setupCodes.usedAt), isNull(setupCodes.voidedAt), gt(setupCodes.expiresAt, now)))
       .for("update")
       .limit(1);
-    if (!live) return { error: new AppError("EXPIRED", NO_LIVE_CODE) };
+    if (!live) {
+      // The row lock may have waited for a setup that completed meanwhile: then say so, not "expired".
+      if (await hasAdmin(tx)) return { error: new AppError("CONFLICT", "Keyward is already set up. Sign in instead.") };
+      return { error: new AppError("EXPIRED", NO_LIVE_CODE) };
+    }
     // Normalised here too (not only by the router), so a caller outside tRPC gets the same answer.
     const typed = setupCodeSchema.safeParse(code);
     if (typed.success && hashesEqual(live.codeHash, sha256Hex(typed.data))) return { id: live.id };
@@ -114,20 +122,30 @@ export async function completeSetup(
 ) {
   const setupCodeId = await checkCode(db, input.code, input.now);
   return withRefusalAudit(db, { actor: "anonymous", purpose: "setup", now: input.now }, async (tx: Tx) => {
+    // The admin lock, then the code's row: checkCode's answer came from an earlier transaction, so both
+    // "no admin yet" and "the code is still live" are read again here, after any other completion committed.
+    await takeAdminLock(tx);
+    if (await hasAdmin(tx)) throw new AppError("CONFLICT", "Keyward is already set up. Sign in instead.");
+    const [live] = await tx
+      .select({ id: setupCodes.id })
+      .from(setupCodes)
+      .where(
+        and(
+          eq(setupCodes.id, setupCodeId),
+          isNull(setupCodes.usedAt),
+          isNull(setupCodes.voidedAt),
+          gt(setupCodes.expiresAt, input.now),
+        ),
+      )
+      .for("update");
+    if (!live) throw new AppError("EXPIRED", NO_LIVE_CODE);
     const token = await verifyRegistration(tx, config, {
       purpose: "setup",
       subject: setupCodeId,
       response: input.response,
       now: input.now,
     });
-    const used = await tx
-      .update(setupCodes)
-      .set({ usedAt: input.now })
-      .where(and(eq(setupCodes.id, setupCodeId), isNull(setupCodes.usedAt), isNull(setupCodes.voidedAt)))
-      .returning({ id: setupCodes.id });
-    if (used.length === 0 || (await hasAdmin(tx))) {
-      throw new AppError("CONFLICT", "Keyward is already set up. Sign in instead.");
-    }
+    await tx.update(setupCodes).set({ usedAt: input.now }).where(eq(setupCodes.id, live.id));
     const [member] = await tx
       .insert(members)
       .values({ name: input.name, roles: ["admin"], userHandle: token.userHandle })

@@ -1,10 +1,13 @@
 // Invitations: an admin invites a person by a single-use, expiring link carrying roles and groups; the
-// person accepts by registering a hardware token. Only the link secret's hash is stored.
+// person accepts by registering a hardware token. Only the link secret's hash is stored. An invitation is
+// only as good as its creator: it works while they are an active admin, and suspending or demoting them
+// revokes their open invitations in the same transaction.
 import "server-only";
 import { and, desc, eq, gt, isNull } from "drizzle-orm";
 import type { Db, Tx } from "@/db/client";
 import { invitations, members, type Role } from "@/db/schema";
 import { appendAudit } from "@/server/audit/append";
+import type { Actor } from "@/server/audit/events";
 import type { WebAuthnConfig } from "@/server/auth/config";
 import {
   addVerifiedToken,
@@ -16,6 +19,7 @@ import {
 import type { RegistrationResponse } from "@/server/auth/schemas";
 import { newInvitationSecret, sha256Hex } from "@/server/auth/secrets";
 import { AppError } from "@/server/errors";
+import { lockAsAdmin, takeAdminLock } from "./admin-lock";
 import { type Acting, requireAdmin } from "./guards";
 
 export async function createInvitation(
@@ -26,6 +30,8 @@ export async function createInvitation(
   const secret = newInvitationSecret();
   const expiresAt = new Date(input.now.getTime() + input.ttlMs);
   return db.transaction(async (tx) => {
+    // Under the admin lock, so no invitation slips in after a suspension or demotion swept the creator's.
+    await lockAsAdmin(tx, input.actor, "invite members");
     const [row] = await tx
       .insert(invitations)
       .values({
@@ -75,6 +81,8 @@ export async function listOpenInvitations(db: Db, now: Date) {
 export async function revokeInvitation(db: Db, input: { actor: Acting; invitationId: string; now: Date }) {
   requireAdmin(input.actor, "revoke invitations");
   await db.transaction(async (tx) => {
+    // Invitation rows change only under the admin lock (see revokeOpenInvitationsBy).
+    await lockAsAdmin(tx, input.actor, "revoke invitations");
     const revoked = await tx
       .update(invitations)
       .set({ revokedAt: input.now })
@@ -93,7 +101,49 @@ export async function revokeInvitation(db: Db, input: { actor: Acting; invitatio
   });
 }
 
-/** Finds the open invitation behind a link secret, or says clearly why it cannot be used. */
+export type InvitationRevokeReason = "creator-suspended" | "creator-demoted";
+
+/**
+ * Revokes every open invitation `creatorId` made, in the caller's transaction (a suspension or a demotion,
+ * under the admin lock), and records each as `invitation.revoked` with the reason. Returns how many.
+ * Invitation rows change only under the admin lock, so these row locks never wait on a holder of the audit lock.
+ */
+export async function revokeOpenInvitationsBy(
+  tx: Tx,
+  input: { creatorId: string; reason: InvitationRevokeReason; actor: Actor; now: Date },
+): Promise<number> {
+  const revoked = await tx
+    .update(invitations)
+    .set({ revokedAt: input.now })
+    .where(
+      and(
+        eq(invitations.createdBy, input.creatorId),
+        isNull(invitations.acceptedAt),
+        isNull(invitations.revokedAt),
+        gt(invitations.expiresAt, input.now),
+      ),
+    )
+    .returning({ id: invitations.id });
+  const ids = revoked.map((r) => r.id).sort();
+  for (const invitationId of ids) {
+    await appendAudit(tx, {
+      action: "invitation.revoked",
+      actor: input.actor,
+      subject: `invitation:${invitationId}`,
+      at: input.now,
+      data: { invitationId, reason: input.reason },
+    });
+  }
+  return ids.length;
+}
+
+const CREATOR_GONE =
+  "This invitation was made by someone who is no longer an active admin, so it cannot be used. Ask an admin for a new one.";
+
+/**
+ * Finds the open invitation behind a link secret, or says clearly why it cannot be used. With `lock` (inside
+ * acceptance, under the admin lock) the row is locked, so two acceptances of one link run one after the other.
+ */
 async function openInvitation(db: Db | Tx, secret: string, now: Date, lock = false) {
   const query = db.select().from(invitations).where(eq(invitations.secretHash, sha256Hex(secret)));
   const [row] = lock ? await query.for("update") : await query;
@@ -102,6 +152,13 @@ async function openInvitation(db: Db | Tx, secret: string, now: Date, lock = fal
   if (row.revokedAt) throw new AppError("EXPIRED", "This invitation was revoked. Ask an admin for a new one.");
   if (row.expiresAt.getTime() <= now.getTime()) {
     throw new AppError("EXPIRED", "This invitation has expired. Ask an admin for a new one.");
+  }
+  const [creator] = await db
+    .select({ roles: members.roles, status: members.status })
+    .from(members)
+    .where(eq(members.id, row.createdBy));
+  if (creator?.status !== "active" || !creator.roles.includes("admin")) {
+    throw new AppError("FORBIDDEN", CREATOR_GONE);
   }
   return row;
 }
@@ -128,6 +185,8 @@ export async function completeAcceptInvitation(
   input: { secret: string; tokenName: string; response: RegistrationResponse; now: Date },
 ) {
   return withRefusalAudit(db, { actor: "anonymous", purpose: "invitation", now: input.now }, async (tx) => {
+    // The admin lock first: acceptance may add an admin, and its creator check must not race a suspension.
+    await takeAdminLock(tx);
     const invitation = await openInvitation(tx, input.secret, input.now, true);
     const token = await verifyRegistration(tx, config, {
       purpose: "invitation",

@@ -139,10 +139,11 @@ describe.each(testEngines())("tokens and members on %s", (engine) => {
     it("refuses to suspend the last admin when two admins suspend each other at once", async () => {
       const second = await invited(["admin"]);
       await suspendMember(db, { actor: admin.acting, memberId: second.acting.id, now: T0 });
-      // The second admin's request passed its role check before the suspension landed.
+      // The second admin's request passed its role check before the suspension landed; re-read under the
+      // admin lock, they are suspended and may no longer act (the concurrent race: concurrency.integration.test.ts).
       await expect(
         suspendMember(db, { actor: second.acting, memberId: admin.acting.id, now: T0 }),
-      ).rejects.toMatchObject({ code: "CONFLICT" });
+      ).rejects.toMatchObject({ code: "FORBIDDEN" });
       expect((await member(admin.acting.id)).status).toBe("active");
       expect((await member(second.acting.id)).status).toBe("suspended");
     });

@@ -22,6 +22,7 @@ import {
 import type { AuthenticationResponse, RegistrationResponse } from "@/server/auth/schemas";
 import { endSessionsWhere } from "@/server/auth/sessions";
 import { AppError } from "@/server/errors";
+import { lockAndReloadActing } from "./admin-lock";
 import { type Acting, isAdmin, liveTokenCount, otherUsableAdmins } from "./guards";
 import {
   additionSubject,
@@ -168,18 +169,21 @@ export async function completeAddToken(
 
 export async function revokeToken(db: Db, input: { actor: Acting; credentialId: string; now: Date }) {
   return db.transaction(async (tx) => {
+    // Under the admin lock, with the actor's roles as they are now (not the session's): revocations can take
+    // away an admin's last way in, so they are serialised with each other and with every admin change.
+    const acting = await lockAndReloadActing(tx, input.actor, "revoke tokens");
     const [token] = await tx
       .select()
       .from(tokens)
       .where(eq(tokens.id, input.credentialId))
       .for("update");
     // A non-admin learns nothing about other people's tokens: same answer as for a token that does not exist.
-    if (!token || (token.memberId !== input.actor.id && !isAdmin(input.actor))) {
+    if (!token || (token.memberId !== acting.id && !isAdmin(acting))) {
       throw new AppError("NOT_FOUND", "No such token.");
     }
     if (token.revokedAt) throw new AppError("CONFLICT", "This token is already revoked.");
     const live = await liveTokenCount(tx, token.memberId);
-    if (live <= 1 && !isAdmin(input.actor)) {
+    if (live <= 1 && !isAdmin(acting)) {
       throw new AppError(
         "FORBIDDEN",
         "This is your last token: add another token first, or ask an admin to revoke it.",
