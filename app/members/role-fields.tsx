@@ -1,8 +1,8 @@
 "use client";
 // Role checkboxes and the groups field, shared by the invitation form and member editing.
-import { ROLE_VALUES } from "@/server/auth/schemas";
+import { ROLES, type Role } from "@/db/schema/members";
 
-export const ROLE_HELP: Record<(typeof ROLE_VALUES)[number], string> = {
+export const ROLE_HELP: Record<Role, string> = {
   admin: "invites and suspends members, changes policy",
   operator: "proposes withdrawals and key operations",
   approver: "votes on operations with a token tap",
@@ -15,7 +15,7 @@ export function RoleFields({ idPrefix, roles, groups }: { idPrefix: string; role
       <fieldset>
         <legend className="label">Roles</legend>
         <div className="mt-1 grid gap-1 sm:grid-cols-2">
-          {ROLE_VALUES.map((role) => (
+          {ROLES.map((role) => (
             <label key={role} className="flex items-start gap-2 text-sm">
               <input
                 type="checkbox"
@@ -43,9 +43,8 @@ export function RoleFields({ idPrefix, roles, groups }: { idPrefix: string; role
 }
 
 export function readRoleFields(form: FormData) {
-  const roles = form.getAll("roles").map(String).filter((r): r is (typeof ROLE_VALUES)[number] =>
-    (ROLE_VALUES as readonly string[]).includes(r),
-  );
+  const checked = form.getAll("roles").map(String);
+  const roles: Role[] = ROLES.filter((role) => checked.includes(role));
   const groups = String(form.get("groups") ?? "")
     .split(",")
     .map((g) => g.trim().toLowerCase())

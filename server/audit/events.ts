@@ -1,11 +1,12 @@
 // Every audit event Keyward writes: one discriminated union, named resource.verb, each with its own payload.
 // Payloads are plain JSON (no Date, no bigint): they are canonicalised (RFC 8785) and hashed.
 import { z } from "zod";
+import { ROLES } from "@/db/schema/members";
 
 const id = z.string().min(1);
 /** A WebAuthn credential id is at most 1023 bytes: 1364 characters of base64url. */
 const CREDENTIAL_ID_MAX = 1364;
-const roles = z.array(z.enum(["admin", "operator", "approver", "auditor"]));
+const roles = z.array(z.enum(ROLES));
 const groups = z.array(z.string());
 
 export const auditEventSchema = z.discriminatedUnion("action", [
