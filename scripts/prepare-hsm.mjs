@@ -5,7 +5,7 @@
 //                                    KEYWARD_HSM_TOKENS, or KEYWARD_HSM_TOKEN_LABEL + KEYWARD_HSM_REPLICAS)
 // Plain Node on purpose: it runs before anything is built and must not load pkcs11js itself; the one step
 // that needs PKCS#11 (the KEK ceremony) runs scripts/hsm-setup.ts through tsx in a child process.
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import {
   accessSync,
@@ -57,9 +57,11 @@ function replaceFile(file, text) {
 /**
  * <dataDir>/secrets.json, created once with mode 0600. Values given in the environment win over the file,
  * as in server/env.ts, and seed it when it is first created so the tokens and the app agree on the PINs.
- * The primary's PINs are hsmUserPin/hsmSoPin; each replica whose PINs are not taken from a variable of its
- * own (pinEnv/soPinEnv) gets fresh ones in hsmTokens[label], added once, when the replica first appears.
- * Returns every token's PINs, primary first.
+ * The primary's user PIN is hsmUserPin; each replica whose user PIN is not taken from a variable of its own
+ * (pinEnv) gets a fresh one in hsmTokens[label], added once, when the replica first appears.
+ * Security officer PINs are never written: a folder made before that still holding them (hsmSoPin,
+ * hsmTokens[label].soPin) has them removed, and they are returned so the caller can show them once.
+ * Returns every token's user PIN, primary first, and the SO PINs just removed by label.
  */
 function ensureSecrets(dataDir, env, specs, log) {
   const file = path.join(dataDir, "secrets.json");
@@ -67,7 +69,6 @@ function ensureSecrets(dataDir, env, specs, log) {
     const secrets = {
       authSecret: env.AUTH_SECRET || randomSecret(32),
       hsmUserPin: env.KEYWARD_HSM_PIN || randomSecret(18),
-      hsmSoPin: env.KEYWARD_HSM_SO_PIN || randomSecret(18),
     };
     // "wx": never overwrite a file another run created meanwhile; mode applies at creation.
     writeFileSync(file, `${JSON.stringify(secrets, null, 2)}\n`, { flag: "wx", mode: 0o600 });
@@ -82,40 +83,63 @@ function ensureSecrets(dataDir, env, specs, log) {
   } catch {
     throw new PrepareHsmError(`${file} is not valid JSON; remove it and run again`);
   }
-  const hsmTokens = { ...(stored.hsmTokens ?? {}) };
+  const removed = new Map();
+  const { hsmSoPin, ...rest } = stored;
+  if (typeof hsmSoPin === "string" && specs[0] !== undefined) removed.set(specs[0].label, hsmSoPin);
+  const hsmTokens = {};
+  for (const [label, entry] of Object.entries(rest.hsmTokens ?? {})) {
+    const { soPin, ...kept } = entry ?? {};
+    if (typeof soPin === "string") removed.set(label, soPin);
+    hsmTokens[label] = kept;
+  }
   const added = [];
   for (const spec of specs.slice(1)) {
     const entry = { ...(hsmTokens[spec.label] ?? {}) };
-    if (spec.pinEnv === undefined && entry.userPin === undefined) entry.userPin = randomSecret(18);
-    if (spec.soPinEnv === undefined && entry.soPin === undefined) entry.soPin = randomSecret(18);
-    if (JSON.stringify(entry) !== JSON.stringify(hsmTokens[spec.label] ?? {})) {
+    if (spec.pinEnv === undefined && entry.userPin === undefined) {
+      entry.userPin = randomSecret(18);
       hsmTokens[spec.label] = entry;
       added.push(`'${spec.label}'`);
     }
   }
-  if (added.length > 0) {
-    stored = { ...stored, hsmTokens };
+  const next = { ...rest, ...(Object.keys(hsmTokens).length > 0 ? { hsmTokens } : {}) };
+  if (added.length > 0 || removed.size > 0 || hsmSoPin !== undefined) {
+    stored = next;
     replaceFile(file, `${JSON.stringify(stored, null, 2)}\n`);
-    log(`HSM: PINs for token ${added.join(", ")} added to ${file}`);
+    if (added.length > 0) log(`HSM: PINs for token ${added.join(", ")} added to ${file}`);
   }
-  return specs.map((spec, i) => {
-    const pins = {
-      userPin: pinOf("user", spec, i === 0, env, stored),
-      soPin: pinOf("so", spec, i === 0, env, stored),
-    };
+  const tokens = specs.map((spec, i) => {
+    const userPin = pinOf("user", spec, i === 0, env, stored);
     // SoftHSM takes PINs of 4 to 255 characters.
-    for (const [who, pin] of [
-      ["user", pins.userPin],
-      ["SO", pins.soPin],
-    ]) {
-      if (typeof pin !== "string" || pin.length < 4 || pin.length > 255) {
-        throw new PrepareHsmError(
-          `The ${who} PIN of token '${spec.label}' (${file} or the environment) must be 4 to 255 characters`,
-        );
-      }
+    if (typeof userPin !== "string" || userPin.length < 4 || userPin.length > 255) {
+      throw new PrepareHsmError(
+        `The user PIN of token '${spec.label}' (${file} or the environment) must be 4 to 255 characters`,
+      );
     }
-    return { spec, pins };
+    return { spec, userPin };
   });
+  return { tokens, removed, file };
+}
+
+/**
+ * The one time Keyward shows security officer PINs: boxed, like Vault's unseal keys, for the officers to
+ * write down and keep offline. Later ceremonies (a new replica, a new KEK) ask for them on the terminal.
+ */
+function soPinNotice(title, lines, pins) {
+  const rows = [
+    ...title,
+    "",
+    ...[...pins].map(([label, pin]) => `  ${label.padEnd(32)}  ${pin}`),
+    "",
+    ...lines,
+  ];
+  const width = Math.max(...rows.map((r) => r.length)) + 2;
+  return [
+    "",
+    `  ┌${"─".repeat(width + 2)}┐`,
+    ...rows.map((r) => `  │ ${r.padEnd(width)} │`),
+    `  └${"─".repeat(width + 2)}┘`,
+    "",
+  ].join("\n");
 }
 
 /** SoftHSM's config keeps its tokens inside the data folder instead of the system-wide /var/lib/softhsm. */
@@ -202,12 +226,14 @@ function findToken(tokenLabel, childEnv) {
   return tokens[0];
 }
 
-function ensureToken(tokenLabel, pins, childEnv, log) {
+/** The token, created with `pins()` (user and SO PIN) if it does not exist yet; `created` says which. */
+function ensureToken(tokenLabel, makePins, childEnv, log) {
   const existing = findToken(tokenLabel, childEnv);
   if (existing) {
     log(`HSM: token '${tokenLabel}' ready (serial ${existing.serial})`);
-    return existing;
+    return { ...existing, created: false };
   }
+  const pins = makePins();
   // softhsm2-util takes the PINs only on argv (it reads them from a terminal otherwise, and refuses a pipe),
   // so they are visible in the process list for the ~100 ms the command runs, to this machine's users only.
   // Acceptable for SoftHSM, a development HSM; a production HSM is initialised with its vendor's tools.
@@ -224,26 +250,49 @@ function ensureToken(tokenLabel, pins, childEnv, log) {
   if (!created)
     throw new PrepareHsmError(`softhsm2-util reported success but token '${tokenLabel}' is not listed`);
   log(`HSM: token '${tokenLabel}' created and ready (serial ${created.serial})`);
-  return created;
+  return { ...created, created: true, soPin: pins.soPin };
 }
 
-/** The SO ceremony lives in TypeScript beside the rest of server/hsm; run it in its own process. */
-function shareBackupKek(childEnv, secrets, log) {
-  const result = run(
-    process.execPath,
-    ["--conditions=react-server", "--import", "tsx", path.join(ROOT, "scripts", "hsm-setup.ts")],
-    { cwd: ROOT, env: childEnv },
-  );
-  const out = redact(result.stdout, secrets);
-  if (result.status !== 0) {
-    // hsm-setup.ts prefixes its own failure; the caller adds the same prefix again.
-    const why =
-      redact(result.stderr, secrets).replace(/^HSM setup failed: /, "") ||
-      out ||
-      `exit status ${result.status}`;
-    throw new PrepareHsmError(why);
-  }
-  for (const line of out.split("\n")) if (line) log(line);
+/**
+ * The SO ceremony lives in TypeScript beside the rest of server/hsm; run it in its own process. The SO PINs
+ * this run knows (tokens just created, PINs just removed from the secrets file) go to it through a pipe on
+ * file descriptor 3, never argv or the environment; a terminal is passed on so it can ask for the others.
+ */
+function shareBackupKek(childEnv, soPins, secrets, log) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(
+      process.execPath,
+      ["--conditions=react-server", "--import", "tsx", path.join(ROOT, "scripts", "hsm-setup.ts")],
+      {
+        cwd: ROOT,
+        env: { ...childEnv, KEYWARD_SO_PINS_FD: "3" },
+        stdio: [process.stdin.isTTY ? "inherit" : "ignore", "pipe", "pipe", "pipe"],
+      },
+    );
+    let stdout = "";
+    let stderr = "";
+    child.stdout.setEncoding("utf8").on("data", (chunk) => {
+      stdout += chunk;
+    });
+    child.stderr.setEncoding("utf8").on("data", (chunk) => {
+      stderr += chunk;
+    });
+    child.stdio[3].on("error", () => {});
+    child.stdio[3].end(JSON.stringify(Object.fromEntries(soPins)));
+    child.on("error", (e) => reject(new PrepareHsmError(`Could not run the HSM setup: ${e.message}`)));
+    child.on("close", (status) => {
+      const out = redact(stdout, secrets);
+      if (status !== 0) {
+        // hsm-setup.ts prefixes its own failure; the caller adds the same prefix again.
+        const why =
+          redact(stderr, secrets).replace(/^HSM setup failed: /, "") || out || `exit status ${status}`;
+        reject(new PrepareHsmError(why));
+        return;
+      }
+      for (const line of out.split("\n")) if (line) log(line);
+      resolve();
+    });
+  });
 }
 
 /**
@@ -270,7 +319,22 @@ export async function prepareHsm({ dataDir, tokenLabel, log = console.log, env =
   for (const softhsm of new Set(specs.map((s) => s.library).filter(isSoftHsm)))
     ensureSofthsmInstalled(softhsm, env, log);
   if (mkdirSync(dir, { recursive: true, mode: 0o700 })) log(`HSM: data folder ${dir} created`);
-  const tokens = ensureSecrets(dir, env, specs, log);
+  const { tokens, removed, file } = ensureSecrets(dir, env, specs, log);
+  if (removed.size > 0) {
+    log(
+      soPinNotice(
+        [
+          "Keyward no longer keeps the security officer (SO) PINs on this host.",
+          `They were removed from ${file} now; this is the last time they are shown.`,
+        ],
+        [
+          "Write them down and keep them offline. A later ceremony (adding a token,",
+          "a new KEK) asks for them on the terminal, or reads KEYWARD_HSM_SO_PIN.",
+        ],
+        removed,
+      ),
+    );
+  }
   ensureSofthsmConf(dir, softhsmConf, log);
   const childEnv = {
     ...tokenEnv,
@@ -279,19 +343,46 @@ export async function prepareHsm({ dataDir, tokenLabel, log = console.log, env =
     KEYWARD_HSM_LIBRARY: library,
   };
   // One SoftHSM configuration for all tokens: a process (the app, the ceremony) can load only one.
-  const made = tokens.map(({ spec, pins }, i) => {
+  // SO PINs of the tokens created now: the officer's own (KEYWARD_HSM_SO_PIN, soPinEnv) or a fresh one.
+  const soPins = new Map(removed);
+  const fresh = new Map();
+  const made = tokens.map(({ spec, userPin }, i) => {
     const role = i === 0 ? "primary" : "replica";
     if (!isSoftHsm(spec.library)) {
       log(`HSM: token '${spec.label}' is on ${spec.library}; initialise it with its vendor's tools`);
       return { label: spec.label, role, serial: undefined };
     }
-    return { label: spec.label, role, serial: ensureToken(spec.label, pins, childEnv, log).serial };
+    const makePins = () => {
+      const given = pinOf("so", spec, i === 0, env, undefined);
+      if (given !== undefined && (given.length < 4 || given.length > 255)) {
+        throw new PrepareHsmError(
+          `The SO PIN of token '${spec.label}' (the environment) must be 4 to 255 characters`,
+        );
+      }
+      const soPin = given ?? randomSecret(18);
+      if (given === undefined) fresh.set(spec.label, soPin);
+      return { userPin, soPin };
+    };
+    const token = ensureToken(spec.label, makePins, childEnv, log);
+    if (token.created) soPins.set(spec.label, token.soPin);
+    return { label: spec.label, role, serial: token.serial };
   });
-  shareBackupKek(
-    childEnv,
-    tokens.flatMap(({ pins }) => [pins.userPin, pins.soPin]),
-    log,
-  );
+  if (fresh.size > 0) {
+    log(
+      soPinNotice(
+        [
+          "Security officer (SO) PINs of the HSM tokens created now.",
+          "Keyward does not keep them: this is the only time they are shown.",
+        ],
+        [
+          "Write them down and keep them offline. A later ceremony (adding a token,",
+          "a new KEK) asks for them on the terminal, or reads KEYWARD_HSM_SO_PIN.",
+        ],
+        fresh,
+      ),
+    );
+  }
+  await shareBackupKek(childEnv, soPins, [...tokens.map((t) => t.userPin), ...soPins.values()], log);
   const [primary] = made;
   return {
     dataDir: dir,

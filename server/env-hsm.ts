@@ -34,7 +34,7 @@ export type HsmEnvVars = {
 /** The HSM fields of <data>/secrets.json (see env.ts for the whole file). */
 export type HsmSecrets = {
   hsmUserPin: string;
-  hsmSoPin: string;
+  hsmSoPin?: string;
   hsmTokens?: Record<string, { userPin?: string; soPin?: string }>;
 };
 

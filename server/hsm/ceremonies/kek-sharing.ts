@@ -8,9 +8,11 @@ import pkcs11js from "pkcs11js";
 import {
   BACKUP_KEK_LABEL,
   findBackupKeks,
+  hasKekUnwrapTemplate,
   KEK_UNWRAP_TEMPLATE,
   kekUnwrapTemplateAttribute,
   readBackupKekAttributes,
+  readKekUnwrapTemplate,
 } from "./backup-kek";
 import { HsmError } from "../pkcs11/errors";
 import {
@@ -293,5 +295,64 @@ export async function shareBackupKek(options: {
       });
     }
     return result;
+  });
+}
+
+/** A token and its user's PIN: what the check before a ceremony logs in with. */
+export type UserLogin = { target: HsmTarget; pin: string };
+
+export type SharedKekState = {
+  /** The source's KEK, or null when it has none (the ceremony must create it). */
+  source: { id: string; unwrapTemplate: boolean } | null;
+  /** Replicas already holding the source's KEK, proven the same key. */
+  same: string[];
+  /** Replicas that need the ceremony: no KEK yet, or one not proven the same (the ceremony says which). */
+  needed: string[];
+};
+
+/** A user session that logs out at the end: the SO cannot log in on a token while the user is logged in. */
+function asUserThenLogout<T>(login: UserLogin, work: (s: Session) => T | Promise<T>): Promise<T> {
+  return withSession(
+    openToken(login.target),
+    { write: false, login: { role: "user", pin: login.pin } },
+    async (s) => {
+      try {
+        return await work(s);
+      } finally {
+        bestEffort(() => s.run("C_Logout", (m, h) => m.C_Logout(h)));
+      }
+    },
+  );
+}
+
+/**
+ * What the KEK ceremony would find, seen with the user PINs only, so that a setup with nothing to do needs
+ * no SO PIN (the officers keep those offline). A user can do the ceremony's proof of sameness (a session
+ * AES key wrapped on one token, unwrapped on the other), but never create, copy or trust a KEK.
+ */
+export async function inspectSharedKek(options: {
+  source: UserLogin;
+  replicas: UserLogin[];
+}): Promise<SharedKekState> {
+  const { source, replicas } = options;
+  return asUserThenLogout(source, async (src) => {
+    const kek = onlyKek(src);
+    if (kek === undefined)
+      return { source: null, same: [], needed: replicas.map((r) => r.target.tokenLabel) };
+    const { id } = inspectKek(src, kek);
+    const state: SharedKekState = {
+      source: { id, unwrapTemplate: hasKekUnwrapTemplate(readKekUnwrapTemplate(src, kek)) },
+      same: [],
+      needed: [],
+    };
+    for (const replica of replicas) {
+      const label = replica.target.tokenLabel;
+      const same = await asUserThenLogout(replica, (dst) => {
+        const there = onlyKek(dst);
+        return there !== undefined && inspectKek(dst, there).id === id && sameKek(src, kek, dst, there);
+      });
+      (same ? state.same : state.needed).push(label);
+    }
+    return state;
   });
 }
