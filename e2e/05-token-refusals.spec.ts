@@ -90,7 +90,18 @@ test("a U2F key, a model outside the allow-list, cannot accept an invitation", a
     tokenName: "Uma's U2F key",
     // Without the UV requirement Chromium registers the key; its attestation names the all-zero AAGUID.
     serverRefusal:
-      "This token model (AAGUID 00000000-0000-0000-0000-000000000000) is not on this console's allow-list of approved hardware tokens. Use an approved token or ask an admin to add the model.",
+      "This token model is not on this console's allow-list of approved hardware tokens. Use an approved token or ask an admin to add the model. (AAGUID 00000000-0000-0000-0000-000000000000)",
+  });
+});
+
+test("a token that cannot keep a resident key cannot accept an invitation", async ({ admin, newPerson }) => {
+  await expectInvitationRefused(admin, newPerson, {
+    invitee: "Rita NoResident",
+    token: { hasResidentKey: false },
+    tokenName: "Rita's small key",
+    // Relaxed, Chromium registers a server-side credential and reports credProps.rk false; the server refuses.
+    serverRefusal:
+      "This token cannot keep a sign-in key on itself (a discoverable credential, or passkey), which Keyward needs for sign-in without a user name. Use a FIDO2 token with room for another passkey.",
   });
 });
 

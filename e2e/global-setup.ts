@@ -43,6 +43,9 @@ export default async function globalSetup() {
       KEYWARD_HSM_TOKEN_LABEL: "keyward-e2e",
       KEYWARD_ORIGIN: `http://localhost:${E2E_PORT}`,
       KEYWARD_AAGUID_ALLOWLIST: VIRTUAL_AAGUID,
+      // The allow-list needs a chain to a pinned root: Chromium's virtual authenticator signs its attestation
+      // certificates with a published test key, pinned here as the test root (never in production).
+      KEYWARD_ATTESTATION_ROOTS: path.resolve("e2e/attestation-root-chromium-virtual.pem"),
       NEXT_TELEMETRY_DISABLED: "1",
       DATABASE_URL: "", // the e2e console always runs on its own PGlite folder
     },

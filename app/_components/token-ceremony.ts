@@ -10,9 +10,10 @@ import { signIn } from "next-auth/react";
 import { isSignInFailure, SIGN_IN_MESSAGES } from "@/server/auth/refusals";
 
 // Chromium answers NotAllowedError, within a second or two, both when nobody taps and when the token cannot
-// verify its holder (no PIN or fingerprint set up, a failed PIN, or a U2F-only key): name every cause.
+// verify its holder (no PIN or fingerprint set up, a failed PIN, or a U2F-only key) or cannot keep a resident
+// key: name every cause.
 const NOT_ALLOWED =
-  "Your token did not complete the request: it was cancelled or timed out, or the token could not verify you with a PIN or fingerprint, which Keyward requires. Use a token with a PIN or fingerprint set up, and tap it when asked.";
+  "Your token did not complete the request: it was cancelled or timed out, or the token could not verify you with a PIN or fingerprint, which Keyward requires, or it cannot keep a passkey (a resident key) for sign-in without a user name. Use a FIDO2 token with a PIN or fingerprint set up, and tap it when asked.";
 
 export function describeError(e: unknown): string {
   if (e instanceof WebAuthnError) {
