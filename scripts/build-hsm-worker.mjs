@@ -29,7 +29,8 @@ function sha256(file) {
 function upToDate(name) {
   try {
     const manifest = JSON.parse(readFileSync(path.join(OUT_DIR, `${name}.json`), "utf8"));
-    if (manifest.entry !== WORKERS[name] || sha256(path.join(OUT_DIR, `${name}.mjs`)) !== manifest.output) return false;
+    if (manifest.entry !== WORKERS[name] || sha256(path.join(OUT_DIR, `${name}.mjs`)) !== manifest.output)
+      return false;
     return Object.entries(manifest.inputs).every(([input, hash]) => sha256(path.join(ROOT, input)) === hash);
   } catch {
     return false;
@@ -61,7 +62,9 @@ function buildOne(name) {
     // `import "server-only"` marks server modules; the worker is one, so it resolves to the package's empty module.
     alias: { "server-only": "./node_modules/server-only/empty.js" },
     // Bundled CommonJS dependencies may call require(); an ES module has none of its own.
-    banner: { js: 'import { createRequire as __keywardRequire } from "node:module"; const require = __keywardRequire(import.meta.url);' },
+    banner: {
+      js: 'import { createRequire as __keywardRequire } from "node:module"; const require = __keywardRequire(import.meta.url);',
+    },
     logLevel: "warning",
   });
   const [output] = result.outputFiles;
@@ -73,7 +76,11 @@ function buildOne(name) {
   }
   mkdirSync(OUT_DIR, { recursive: true });
   writeAtomically(output.path, output.contents);
-  const manifest = { entry: WORKERS[name], output: createHash("sha256").update(output.contents).digest("hex"), inputs };
+  const manifest = {
+    entry: WORKERS[name],
+    output: createHash("sha256").update(output.contents).digest("hex"),
+    inputs,
+  };
   writeAtomically(path.join(OUT_DIR, `${name}.json`), `${JSON.stringify(manifest, null, 2)}\n`);
   return output.path;
 }
@@ -88,5 +95,9 @@ export function buildHsmWorkers({ testing = false } = {}) {
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const built = buildHsmWorkers({ testing: process.argv.includes("--testing") });
-  console.log(built.length > 0 ? `built ${built.map((f) => path.relative(ROOT, f)).join(", ")}` : "HSM worker up to date");
+  console.log(
+    built.length > 0
+      ? `built ${built.map((f) => path.relative(ROOT, f)).join(", ")}`
+      : "HSM worker up to date",
+  );
 }

@@ -50,7 +50,17 @@ export async function ensureHsm(dataDir, env = process.env) {
   });
 }
 
-const BUILD_INPUTS = ["app", "server", "db", "public", "next.config.ts", "package-lock.json", "tsconfig.json", "instrumentation.ts", "postcss.config.mjs"];
+const BUILD_INPUTS = [
+  "app",
+  "server",
+  "db",
+  "public",
+  "next.config.ts",
+  "package-lock.json",
+  "tsconfig.json",
+  "instrumentation.ts",
+  "postcss.config.mjs",
+];
 
 /**
  * The HSM pool's worker thread, built into <root>/.keyward from the sources it runs (scripts/build-hsm-worker.mjs):
@@ -67,9 +77,15 @@ export function ensureBuild(env = process.env) {
   const buildId = path.join(ROOT, ".next", "BUILD_ID");
   if (existsSync(buildId)) {
     const built = statSync(buildId).mtimeMs;
-    const newest = Math.max(...BUILD_INPUTS.map((p) => path.join(ROOT, p)).filter(existsSync).map(newestMtime));
+    const newest = Math.max(
+      ...BUILD_INPUTS.map((p) => path.join(ROOT, p))
+        .filter(existsSync)
+        .map(newestMtime),
+    );
     if (newest <= built) return;
   }
   step("Building the console (next build)");
-  run(path.join(ROOT, "node_modules", ".bin", "next"), ["build"], { env: { ...env, NEXT_TELEMETRY_DISABLED: "1" } });
+  run(path.join(ROOT, "node_modules", ".bin", "next"), ["build"], {
+    env: { ...env, NEXT_TELEMETRY_DISABLED: "1" },
+  });
 }

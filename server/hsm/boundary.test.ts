@@ -21,7 +21,10 @@ function sources(dir: string): string[] {
   });
 }
 
-const files: SourceFile[] = sources("").map((file) => ({ path: file, text: readFileSync(path.join(ROOT, file), "utf8") }));
+const files: SourceFile[] = sources("").map((file) => ({
+  path: file,
+  text: readFileSync(path.join(ROOT, file), "utf8"),
+}));
 const importers = (specifier: string) =>
   files.filter((f) => specifiersOf(f.text).includes(specifier)).map((f) => f.path);
 

@@ -53,7 +53,10 @@ describe("the signer facade", () => {
     expect(signed.token).toBe("kw-signer-a");
     expect(verifySignature("secp256k1", key.publicKey, data, signed.signature)).toBe(true);
     await expect(backupKey(key.ref)).resolves.toEqual({ replicated: ["kw-signer-b"], notReplicated: [] });
-    await expect(destroyKey(key.ref)).resolves.toEqual({ destroyed: ["kw-signer-a", "kw-signer-b"], absent: [] });
+    await expect(destroyKey(key.ref)).resolves.toEqual({
+      destroyed: ["kw-signer-a", "kw-signer-b"],
+      absent: [],
+    });
     await expect(sign(key.ref, data)).rejects.toMatchObject({ reason: "key-missing" });
   });
 });

@@ -20,7 +20,12 @@ describe("DirectExecutor", () => {
   });
 
   it("generates, finds, signs verifiably, and destroys keys on one session", async () => {
-    const key = await executor.execute({ op: "generate", curve: "secp256k1", label: "acct-1", exportable: "never" });
+    const key = await executor.execute({
+      op: "generate",
+      curve: "secp256k1",
+      label: "acct-1",
+      exportable: "never",
+    });
     const found = await executor.execute({ op: "find", ref: key.ref });
     expect(found).toMatchObject({ ref: key.ref, curve: "secp256k1", label: "acct-1", exportable: "never" });
     const digest = randomBytes(32);

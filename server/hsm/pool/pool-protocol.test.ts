@@ -46,9 +46,9 @@ describe("requests", () => {
 describe("results", () => {
   it("come back as Buffers, nested ones included", () => {
     const signature = Buffer.from(Array.from({ length: 64 }, (_, i) => i * 4));
-    expect(reviveResult({ op: "sign", ref: REF, data: new Uint8Array(32) }, postableValue(signature))).toEqual(
-      signature,
-    );
+    expect(
+      reviveResult({ op: "sign", ref: REF, data: new Uint8Array(32) }, postableValue(signature)),
+    ).toEqual(signature);
     const key = { ref: REF, publicKey: Buffer.from([4, 1, 2]) };
     const generate = { op: "generate", curve: "p256", label: "k", exportable: "never" } as const;
     expect(reviveResult(generate, structuredClone(postableValue(key)))).toEqual(key);
@@ -56,7 +56,12 @@ describe("results", () => {
 
   it("revive a token check, and refuse one whose object count is not a count", () => {
     const check = {
-      token: { label: "keyward", serial: "0123456789abcdef", manufacturer: "SoftHSM project", model: "SoftHSM v2" },
+      token: {
+        label: "keyward",
+        serial: "0123456789abcdef",
+        manufacturer: "SoftHSM project",
+        model: "SoftHSM v2",
+      },
       mechanisms: { ecdsa: true, eddsa: true, ecKeyPairGen: true, edwardsKeyPairGen: false },
       objects: { total: 3, kek: { id: "ab".repeat(16), shareable: true } },
     };
@@ -98,7 +103,11 @@ describe("errors", () => {
   });
 
   it("turn an unknown reason from a worker into outcome-unknown", () => {
-    const back = fromWireError({ reason: "no-such-reason" as never, message: "?", detail: { operation: "sign" } });
+    const back = fromWireError({
+      reason: "no-such-reason" as never,
+      message: "?",
+      detail: { operation: "sign" },
+    });
     expect(back.reason).toBe("outcome-unknown");
   });
 });

@@ -284,7 +284,9 @@ describe("HsmPool", () => {
     const inputs = Object.keys(record.inputs);
     expect(inputs).toContain("server/hsm/pool/pool-worker.ts");
     expect(inputs.filter((input) => input.startsWith("server/hsm/testing/"))).toEqual([]);
-    expect(builtWorker()).toBe(path.resolve(import.meta.dirname, "../../..", WORKER_BUILD_DIR, `${INSTALLED_WORKER}.mjs`));
+    expect(builtWorker()).toBe(
+      path.resolve(import.meta.dirname, "../../..", WORKER_BUILD_DIR, `${INSTALLED_WORKER}.mjs`),
+    );
   });
 
   it("refuses to start with a wrong PIN", async () => {

@@ -171,7 +171,13 @@ export class HsmPool implements HsmExecutor {
         if (this.closing !== undefined || this.startError?.kind === "configuration") return;
         const data = { target: this.target(), pin: this.config.pin };
         const id = this.nextThread++;
-        const { thread, start } = await PoolThread.start(id, this.worker, data, this.listener, this.startTimeoutMs);
+        const { thread, start } = await PoolThread.start(
+          id,
+          this.worker,
+          data,
+          this.listener,
+          this.startTimeoutMs,
+        );
         this.threadStarted(start);
         if (this.closing !== undefined) return await thread.close(this.closeTimeoutMs);
         this.startError = undefined;

@@ -49,7 +49,9 @@ describe("builtWorker", () => {
   it("refuses a missing build record", () => {
     unlinkSync(path.join(root, ".keyward", `${INSTALLED_WORKER}.json`));
     expect(refusal()).toMatchObject({ reason: "misconfigured", kind: "configuration" });
-    expect(refusal().message).toMatch(/is missing or has no readable build record; rebuild it with `node scripts\/prepare.mjs`/);
+    expect(refusal().message).toMatch(
+      /is missing or has no readable build record; rebuild it with `node scripts\/prepare.mjs`/,
+    );
   });
 
   it("refuses a missing or replaced worker file", () => {

@@ -46,13 +46,16 @@ export function builtWorker(name: string = INSTALLED_WORKER, root: string = inst
     );
   let manifest: z.infer<typeof manifestSchema>;
   try {
-    manifest = manifestSchema.parse(JSON.parse(readFileSync(path.join(root, WORKER_BUILD_DIR, `${name}.json`), "utf8")));
+    manifest = manifestSchema.parse(
+      JSON.parse(readFileSync(path.join(root, WORKER_BUILD_DIR, `${name}.json`), "utf8")),
+    );
   } catch {
     throw refuse("is missing or has no readable build record");
   }
   if (sha256(file) !== manifest.output) throw refuse("is missing or is not the file its build recorded");
   for (const [input, hash] of Object.entries(manifest.inputs)) {
-    if (sha256(path.join(root, input)) !== hash) throw refuse(`is stale: ${input} changed since it was built`);
+    if (sha256(path.join(root, input)) !== hash)
+      throw refuse(`is stale: ${input} changed since it was built`);
   }
   return file;
 }

@@ -40,7 +40,10 @@ describe("checkBoundary", () => {
         file("server/operations/executor.ts", 'import { signer } from "@/server/hsm/signer";'),
         file("server/audit/checkpoint.ts", 'import { signer } from "../hsm/signer";'),
         file("server/audit/checkpointer.ts", 'import { signer } from "../hsm/signer.ts";'),
-        file("scripts/hsm-setup.ts", 'import { shareBackupKek } from "../server/hsm/ceremonies/kek-sharing";'),
+        file(
+          "scripts/hsm-setup.ts",
+          'import { shareBackupKek } from "../server/hsm/ceremonies/kek-sharing";',
+        ),
         file("server/members/x.test.ts", 'import { createTestToken } from "../hsm/testing/test-token";'),
         file("e2e/x.spec.ts", 'import { createTestToken } from "../server/hsm/testing/test-token";'),
         file("bench/hsm.ts", 'import { HsmPool } from "../server/hsm/testing/bench";'),

@@ -43,8 +43,14 @@ export function targetOf(from: string, specifier: string): string {
   let target: string;
   if (specifier.startsWith("@/")) target = specifier.slice(2);
   else if (specifier.startsWith(".")) target = path.posix.join(path.posix.dirname(from), specifier);
-  else return specifier.split("/")[0]?.startsWith("@") ? specifier.split("/").slice(0, 2).join("/") : (specifier.split("/")[0] ?? specifier);
-  return path.posix.normalize(target).replace(/\.(ts|tsx|mts|cts|js|mjs|cjs|jsx)$/, "").replace(/\/index$/, "");
+  else
+    return specifier.split("/")[0]?.startsWith("@")
+      ? specifier.split("/").slice(0, 2).join("/")
+      : (specifier.split("/")[0] ?? specifier);
+  return path.posix
+    .normalize(target)
+    .replace(/\.(ts|tsx|mts|cts|js|mjs|cjs|jsx)$/, "")
+    .replace(/\/index$/, "");
 }
 
 const inside = (file: string, folder: string) => file === folder || file.startsWith(`${folder}/`);
@@ -54,12 +60,16 @@ const isTest = (file: string) => /\.test\.tsx?$/.test(file) || inside(file, "e2e
 function refusal(from: string, target: string): ViolationKind | undefined {
   if (!inside(target, HSM)) return undefined;
   if (inside(target, `${HSM}/testing`)) {
-    return isTest(from) || inside(from, `${HSM}/testing`) || inside(from, "bench") ? undefined : "testing-import";
+    return isTest(from) || inside(from, `${HSM}/testing`) || inside(from, "bench")
+      ? undefined
+      : "testing-import";
   }
   if (inside(from, HSM)) return undefined;
   if (target === HSM) return undefined;
   if (target === `${HSM}/signer`) {
-    return inside(from, "server/operations") || from.startsWith("server/audit/checkpoint") ? undefined : "signer-import";
+    return inside(from, "server/operations") || from.startsWith("server/audit/checkpoint")
+      ? undefined
+      : "signer-import";
   }
   if (inside(target, `${HSM}/ceremonies`)) return inside(from, "scripts") ? undefined : "ceremony-import";
   return "deep-import";
