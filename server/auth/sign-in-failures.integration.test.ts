@@ -167,6 +167,19 @@ describe.each(testEngines())("sign-in failures on %s", (engine) => {
         ],
       ]);
       expect(await db.select().from(signInFailureCounts)).toEqual([]);
+
+      // So does the next successful sign-in by anyone.
+      await expect(attempt(stranger, at(13))).rejects.toMatchObject({ reason: "verification_failed" });
+      await expect(attempt(stranger, at(13, 1))).rejects.toMatchObject({ reason: "verification_failed" });
+      const seqSuccess = await lastSeq();
+      await expect(attempt(admin.token, at(14))).resolves.toMatchObject({ memberId: admin.acting.id });
+      expect((await eventsSince(seqSuccess)).map((e) => [e.action, e.data])).toEqual([
+        ["auth.signed_in", expect.anything()],
+        [
+          "auth.sign_in_failures_summarised",
+          expect.objectContaining({ repeats: 1, from: at(13).toISOString() }),
+        ],
+      ]);
     });
 
     it("shares one bucket among credential ids past the per-minute limit, so invented ids cannot flood either", async () => {

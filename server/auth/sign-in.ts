@@ -10,7 +10,7 @@ import { AppError } from "@/server/errors";
 import { AssertionRefusedError, verifyTokenAssertion } from "./assertion";
 import { challengeFromClientData, consumeChallenge, storeChallenge } from "./challenges";
 import type { WebAuthnConfig } from "./config";
-import { recordSignInFailure } from "./failure-events";
+import { recordSignInFailure, summariseSignInFailures } from "./failure-events";
 import { SIGN_IN_MESSAGES, type SignInFailure } from "./refusals";
 import type { AuthenticationResponse } from "./schemas";
 import { createSession, type SessionPolicy } from "./sessions";
@@ -55,7 +55,7 @@ export async function completeSignIn(
     } catch {
       throw new SignInError("challenge_invalid");
     }
-    return await db.transaction(async (tx) => {
+    const signedIn = await db.transaction(async (tx) => {
       const verified = await verifyTokenAssertion(tx, {
         response,
         expectedChallenge: challenge,
@@ -77,6 +77,12 @@ export async function completeSignIn(
       });
       return { sessionId, memberId: verified.memberId };
     });
+    // Failures counted in closed minutes reach the trail now, even if no failure comes after them (cheap when
+    // there are none: one read of a table holding only the current minute). A problem here must not undo the sign-in.
+    await summariseSignInFailures(db, now).catch((e: unknown) =>
+      console.error("[auth] summarising failures", e),
+    );
+    return signedIn;
   } catch (e) {
     const reason = failureReason(e);
     if (e instanceof AssertionRefusedError && e.evidence) {
