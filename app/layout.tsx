@@ -2,6 +2,7 @@ import type { Metadata } from "next";
 import Link from "next/link";
 import type { ReactNode } from "react";
 import { currentSession } from "@/server/auth/next-auth";
+import { env } from "@/server/env";
 import { SignOutButton } from "./_components/nav";
 import { Providers } from "./_trpc/client";
 import "./globals.css";
@@ -13,6 +14,15 @@ export const metadata: Metadata = {
 
 export const dynamic = "force-dynamic";
 
+/** Whether an HSM token is on SoftHSM (isSoftHsmLibrary's rule): every page then says it is not for real funds. */
+function onSoftHsm(): boolean {
+  try {
+    return env().hsm.tokens.some((t) => /softhsm/i.test(t.library.split("/").pop() ?? ""));
+  } catch {
+    return false;
+  }
+}
+
 export default async function RootLayout({ children }: { children: ReactNode }) {
   const session = await currentSession();
   const roles = session?.member.roles ?? [];
@@ -20,6 +30,15 @@ export default async function RootLayout({ children }: { children: ReactNode }) 
   return (
     <html lang="en">
       <body>
+        {onSoftHsm() && (
+          <div
+            role="note"
+            className="bg-red-700 px-6 py-1 text-center text-xs font-semibold text-white"
+            data-testid="softhsm-banner"
+          >
+            Development HSM (SoftHSM): not for real funds
+          </div>
+        )}
         <header className="border-b border-slate-200 bg-white">
           <nav aria-label="Main" className="mx-auto flex max-w-5xl items-center gap-6 px-6 py-3">
             <Link href="/" className="text-lg font-semibold tracking-tight">

@@ -12,7 +12,7 @@ import { closeDatabase, database } from "@/server/db";
 import { installClientAddressHook } from "@/server/edge/client-address";
 import { closeServerRateLimits, serverRateLimits } from "@/server/edge/server-limits";
 import { ConfigError, env } from "@/server/env";
-import { closeHsm, closeServerTokenSet } from "@/server/hsm";
+import { checkUnwrapGuards, closeHsm, closeServerTokenSet, unwrapGuardLine } from "@/server/hsm";
 
 export async function boot(): Promise<void> {
   const config = env();
@@ -38,6 +38,12 @@ export async function boot(): Promise<void> {
         "",
       ].join("\n"),
     );
+  }
+  // Before any key is made: each HSM token must show that the user PIN cannot unwrap a key in plaintext
+  // (a token that does not makes no wrapped-only keys; the status page says why). Never stops the boot.
+  for (const view of await checkUnwrapGuards()) {
+    if (view.wrappedOnly) console.log(`Keyward: ${unwrapGuardLine(view)}`);
+    else console.error(`Keyward: ${unwrapGuardLine(view)}`);
   }
   // The status page then checks only what is appended after this point (server/audit/verify.ts).
   const chain = await verifyWholeChain(db);

@@ -1,5 +1,11 @@
 import { api } from "@/server/api/caller";
-import type { HsmTokenView } from "@/server/hsm";
+import {
+  checkUnwrapGuards,
+  type HsmTokenView,
+  isSoftHsmLibrary,
+  lastUnwrapGuards,
+  type UnwrapGuardView,
+} from "@/server/hsm";
 import { Forbidden } from "../_components/forbidden";
 import { requirePageRole } from "../_components/require-role";
 
@@ -78,6 +84,51 @@ function TokenTable({ tokens }: { tokens: HsmTokenView[] }) {
   );
 }
 
+/** What SoftHSM is, said plainly wherever it is the HSM (measured: see server/hsm/README.md). */
+function SoftHsmNotice() {
+  return (
+    <div
+      role="note"
+      className="rounded border border-red-300 bg-red-50 p-3 text-sm text-red-900"
+      data-testid="softhsm-notice"
+    >
+      <p className="font-semibold">Development HSM (SoftHSM): not for real funds</p>
+      <p>
+        SoftHSM stores public objects unencrypted: the backup KEK&apos;s value can be read from its token
+        file, and it decrypts wrapped keys without any PIN. Its token files sit beside the user PIN on this
+        one host, so whoever can read this server&apos;s files holds every key.
+      </p>
+    </div>
+  );
+}
+
+/** The start-up unwrap self-check of each token (server/hsm/keys/unwrap-guard.ts). */
+function UnwrapGuards({ views }: { views: UnwrapGuardView[] }) {
+  return (
+    <div className="space-y-1 text-sm" data-testid="unwrap-guards">
+      <h3 className="font-medium">Unwrap self-check</h3>
+      {views.map((v) => (
+        <p
+          key={v.tokenLabel}
+          role={v.wrappedOnly ? undefined : "alert"}
+          className={v.wrappedOnly ? "text-slate-700" : "text-red-800"}
+          data-testid={`unwrap-guard-${v.tokenLabel}`}
+        >
+          <span className="font-mono">{v.tokenLabel}</span>:{" "}
+          {v.wrappedOnly ? "passed" : "failed: Keyward makes no wrapped-only keys on this token"}
+          {" — "}
+          {v.guard?.message ?? v.error}
+          {v.guard && v.guard.template.length > 0 && (
+            <span className="block font-mono text-xs text-slate-500">
+              KEK unwrap template: {v.guard.template.join(", ")}
+            </span>
+          )}
+        </p>
+      ))}
+    </div>
+  );
+}
+
 export default async function StatusPage({ searchParams }: { searchParams: Promise<{ verify?: string }> }) {
   const { allowed } = await requirePageRole("admin", "auditor");
   if (!allowed) return <Forbidden what="System status is for admins and auditors." />;
@@ -90,6 +141,9 @@ export default async function StatusPage({ searchParams }: { searchParams: Promi
     caller.audit.recent({ limit: 20 }),
   ]);
   const { database: db, hsm } = health;
+  // Boot checked every token; a server started without instrumentation (or a token added since) is checked now.
+  const known = lastUnwrapGuards();
+  const guards = hsm.tokens.every((t) => known.some((v) => v.tokenLabel === t.label)) ? known : await checkUnwrapGuards();
   return (
     <div className="space-y-8">
       <h1 className="text-2xl font-semibold">Status</h1>
@@ -98,6 +152,7 @@ export default async function StatusPage({ searchParams }: { searchParams: Promi
           <h2 id="hsm-heading" className="flex items-center gap-2 text-lg font-medium">
             HSM <Badge state={hsm.state} />
           </h2>
+          {isSoftHsmLibrary(hsm.library) && <SoftHsmNotice />}
           <dl className="grid grid-cols-[9rem_1fr] gap-y-1 text-sm">
             <Row label="Library">{hsm.library}</Row>
             {hsm.token && (
@@ -124,6 +179,7 @@ export default async function StatusPage({ searchParams }: { searchParams: Promi
             )}
           </dl>
           {hsm.tokens.length > 0 && <TokenTable tokens={hsm.tokens} />}
+          {guards.length > 0 && <UnwrapGuards views={guards} />}
           {hsm.tokens.length === 0 && hsm.error && (
             <p role="alert" className="text-sm text-red-800">
               {hsm.error.message}

@@ -13,3 +13,10 @@ export { HSM_REASONS, HsmError, type HsmErrorKind, type HsmErrorReason } from ".
 export { closeHsm, type HsmTarget, type TokenDescription } from "./pkcs11/pkcs11";
 export type { HsmHealth, HsmMechanisms } from "./status/health";
 export { type HsmStatus, type HsmTokenView, hsmStatus } from "./status/token-status";
+export {
+  checkUnwrapGuards,
+  isSoftHsmLibrary,
+  lastUnwrapGuards,
+  type UnwrapGuardView,
+  unwrapGuardLine,
+} from "./status/unwrap-guards";

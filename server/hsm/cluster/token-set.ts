@@ -8,6 +8,7 @@ import { HsmError, toHsmError } from "../pkcs11/errors";
 import type { GenerateKeyPairOptions, KeyInfo } from "../keys/keys";
 import type { HsmConfig } from "../pkcs11/pkcs11";
 import type { TokenCheck } from "../status/token-check";
+import type { UnwrapGuard } from "../keys/unwrap-guard-result";
 import {
   classify,
   DEFAULT_HEALTH_POLICY,
@@ -104,6 +105,20 @@ export class HsmTokenSet {
       throw new HsmError("invalid-request", `No token '${tokenLabel}' in this token set.`, { operation: "check" });
     }
     return member.call({ op: "check" });
+  }
+
+  /**
+   * Runs the unwrap self-check (keys/unwrap-guard.ts) on one token through its executor: at start-up and
+   * for the status page. Its pool thread keeps the result and, if the token fails, refuses wrapped-only keys.
+   */
+  unwrapGuard(tokenLabel: string): Promise<UnwrapGuard> {
+    const member = this.members.find((m) => m.label === tokenLabel);
+    if (member === undefined) {
+      throw new HsmError("invalid-request", `No token '${tokenLabel}' in this token set.`, {
+        operation: "unwrap-guard",
+      });
+    }
+    return member.call({ op: "unwrap-guard" });
   }
 
   /**

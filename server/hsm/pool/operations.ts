@@ -17,6 +17,8 @@ import {
 } from "../keys/keys";
 import type { Session } from "../pkcs11/pkcs11";
 import { checkToken, type TokenCheck } from "../status/token-check";
+import { refreshUnwrapGuard } from "../keys/unwrap-guard";
+import type { UnwrapGuard } from "../keys/unwrap-guard-result";
 
 export type HsmOperation =
   | { op: "generate"; curve: Curve; label: string; exportable: Exportable }
@@ -27,7 +29,9 @@ export type HsmOperation =
   | { op: "destroy"; ref: string }
   | { op: "forget"; ref: string }
   | { op: "mechanisms" }
-  | { op: "check" };
+  | { op: "check" }
+  // The start-up self-check (keys/unwrap-guard.ts): throw-away session objects only.
+  | { op: "unwrap-guard" };
 
 /** What each operation returns. */
 export type HsmResults = {
@@ -40,6 +44,7 @@ export type HsmResults = {
   forget: undefined;
   mechanisms: SupportedMechanisms;
   check: TokenCheck;
+  "unwrap-guard": UnwrapGuard;
 };
 
 export type HsmResultOf<O extends HsmOperation> = HsmResults[O["op"]];
@@ -69,6 +74,8 @@ export function runOperation(session: Session, request: HsmOperation): HsmResult
       return supportedMechanisms(session);
     case "check":
       return checkToken(session);
+    case "unwrap-guard":
+      return refreshUnwrapGuard(session);
   }
 }
 

@@ -5,6 +5,7 @@ import "server-only";
 import { type Curve, type Exportable, isCurve } from "../keys/curves";
 import { HSM_REASONS, HsmError, type HsmErrorReason, toHsmError } from "../pkcs11/errors";
 import type { UnwrapKeyOptions } from "../keys/key-backup";
+import { parseUnwrapGuard } from "../keys/unwrap-guard-result";
 import type { HsmOperation, HsmResultOf, HsmResults } from "./operations";
 import type { HsmTarget } from "../pkcs11/pkcs11";
 
@@ -238,5 +239,10 @@ export function reviveResult(request: HsmOperation, value: unknown): HsmResults[
       return mechanisms(value);
     case "check":
       return tokenCheck(value);
+    case "unwrap-guard": {
+      const guard = parseUnwrapGuard(value);
+      if (guard === undefined) throw malformed("unwrap self-check");
+      return guard;
+    }
   }
 }
