@@ -1,4 +1,5 @@
 // The software authenticator must produce what a real security key produces: SimpleWebAuthn itself is the judge.
+import { X509Certificate } from "node:crypto";
 import {
   generateAuthenticationOptions,
   generateRegistrationOptions,
@@ -6,13 +7,14 @@ import {
   verifyRegistrationResponse,
   type WebAuthnCredential,
 } from "@simplewebauthn/server";
-import { isoCBOR } from "@simplewebauthn/server/helpers";
+import { decodeAttestationObject, isoCBOR } from "@simplewebauthn/server/helpers";
 import { describe, expect, it } from "vitest";
 import {
   AuthenticatorRefusedError,
   DEFAULT_AAGUID,
   DEFAULT_ORIGIN,
   SoftAuthenticator,
+  TestAttestationCa,
 } from "./soft-authenticator";
 
 const RP_ID = "localhost";
@@ -83,6 +85,61 @@ describe("registration", () => {
     expect(info.credential.counter).toBe(0);
     expect(Buffer.from(info.credential.publicKey)).toEqual(Buffer.from(token.publicKeyCose));
     expect(token.userHandle).toBe(options.user.id);
+  });
+
+  it("makes full packed attestation (x5c) with a TestAttestationCa's certificate, which SimpleWebAuthn accepts", async () => {
+    const ca = await TestAttestationCa.create();
+    const aaguid = "cb69481e-8ff7-4039-93ec-0a2729a154a8";
+    const identity = await ca.issue(aaguid);
+    const token = new SoftAuthenticator({ aaguid, attestationIdentity: identity });
+    const options = await registrationOptions();
+    const response = token.register(options);
+    const attestation = decodeAttestationObject(
+      Buffer.from(response.response.attestationObject, "base64url"),
+    );
+    expect(attestation.get("attStmt").get("x5c")).toEqual(identity.x5c);
+    const leaf = new X509Certificate(identity.x5c[0] ?? new Uint8Array());
+    expect(
+      leaf.checkIssued(new X509Certificate(ca.pem)) && leaf.verify(new X509Certificate(ca.pem).publicKey),
+    ).toBe(true);
+    const result = await verifyRegistrationResponse({
+      response,
+      expectedChallenge: options.challenge,
+      expectedOrigin: DEFAULT_ORIGIN,
+      expectedRPID: RP_ID,
+    });
+    expect(result).toMatchObject({ verified: true, registrationInfo: { fmt: "packed", aaguid } });
+
+    // The attestation is signed with the attestation key: another token's key under the same chain fails.
+    const impostor = new SoftAuthenticator({
+      aaguid,
+      attestationIdentity: { ...identity, key: (await ca.issue(aaguid)).key },
+    });
+    const again = await registrationOptions();
+    await expect(
+      verifyRegistrationResponse({
+        response: impostor.register(again),
+        expectedChallenge: again.challenge,
+        expectedOrigin: DEFAULT_ORIGIN,
+        expectedRPID: RP_ID,
+      }).catch(() => ({ verified: false })),
+    ).resolves.toMatchObject({ verified: false });
+  });
+
+  it("reports credProps.rk as configured, only when the options ask for credProps", async () => {
+    // SimpleWebAuthn asks for credProps by default; without the request, a browser reports nothing.
+    const options = { ...(await registrationOptions()), extensions: {} };
+    expect(new SoftAuthenticator({ residentKey: false }).register(options).clientExtensionResults).toEqual(
+      {},
+    );
+    const asking = { ...options, extensions: { credProps: true } };
+    expect(new SoftAuthenticator({ residentKey: false }).register(asking).clientExtensionResults).toEqual({
+      credProps: { rk: false },
+    });
+    expect(new SoftAuthenticator({ residentKey: true }).register(asking).clientExtensionResults).toEqual({
+      credProps: { rk: true },
+    });
+    expect(new SoftAuthenticator().register(asking).clientExtensionResults).toEqual({});
   });
 
   it("can register with `none` attestation, another AAGUID, no UV and a starting counter", async () => {
