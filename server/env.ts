@@ -5,7 +5,7 @@ import type { X509Certificate } from "node:crypto";
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { z } from "zod";
-import { DEFAULT_ATTESTATION_ROOTS, loadAttestationRoots } from "./auth/attestation-roots";
+import { defaultAttestationRoots, loadAttestationRoots } from "./auth/attestation-roots";
 import { ConfigError } from "./config-error";
 import {
   type HsmEnvVars,
@@ -128,7 +128,7 @@ export type Env = {
 function attestationRoots(spec: string | undefined, allowList: boolean): readonly X509Certificate[] {
   let roots: X509Certificate[];
   try {
-    roots = loadAttestationRoots(spec ?? DEFAULT_ATTESTATION_ROOTS);
+    roots = loadAttestationRoots(spec ?? defaultAttestationRoots());
   } catch (e) {
     throw new ConfigError(`KEYWARD_ATTESTATION_ROOTS: ${e instanceof Error ? e.message : String(e)}`);
   }

@@ -9,7 +9,7 @@ import * as x509 from "@peculiar/x509";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ConfigError, parseEnv } from "@/server/env";
 import { type AttestationIdentity, TestAttestationCa } from "@/server/testing/soft-authenticator";
-import { DEFAULT_ATTESTATION_ROOTS, loadAttestationRoots, verifyAttestationChain } from "./attestation-roots";
+import { defaultAttestationRoots, loadAttestationRoots, verifyAttestationChain } from "./attestation-roots";
 
 const NOW = new Date("2026-04-02T09:00:00.000Z");
 const AAGUID = "cb69481e-8ff7-4039-93ec-0a2729a154a8";
@@ -26,7 +26,7 @@ function folder(): string {
 
 describe("the shipped vendor roots", () => {
   it("are exactly the Yubico roots the README lists, self-signed CAs valid today", () => {
-    const roots = loadAttestationRoots(DEFAULT_ATTESTATION_ROOTS);
+    const roots = loadAttestationRoots(defaultAttestationRoots());
     expect(roots.map((r) => [r.subject, r.fingerprint256])).toEqual([
       [
         "CN=Yubico Attestation Root 1",
@@ -68,12 +68,21 @@ describe("KEYWARD_ATTESTATION_ROOTS", () => {
     throw new Error("expected a ConfigError");
   };
 
-  it("defaults to the shipped folder, and takes comma-separated files and folders", async () => {
+  it("defaults to the installation's folder, and takes comma-separated files and folders", async () => {
     expect(parseEnv(base()).attestationRoots).toHaveLength(3);
+    // Not the working directory's: a server started elsewhere still pins the roots it was installed with.
+    const elsewhere = folder();
+    const cwd = process.cwd();
+    process.chdir(elsewhere);
+    try {
+      expect(defaultAttestationRoots()).toBe(path.join(cwd, "server", "auth", "attestation-roots"));
+    } finally {
+      process.chdir(cwd);
+    }
     const ca = await TestAttestationCa.create();
     const dir = folder();
     writeFileSync(path.join(dir, "test.pem"), ca.pem);
-    const yubico = path.join(DEFAULT_ATTESTATION_ROOTS, "yubico-u2f-root-ca-serial-457200631.pem");
+    const yubico = path.join(defaultAttestationRoots(), "yubico-u2f-root-ca-serial-457200631.pem");
     const env = parseEnv({ ...base(), KEYWARD_ATTESTATION_ROOTS: `${dir}, ${yubico}` });
     expect(env.attestationRoots.map((r) => r.subject.split("\n").at(-1))).toEqual([
       "CN=Keyward Test Attestation Root",
@@ -117,7 +126,7 @@ describe("verifyAttestationChain", () => {
     pinned = await TestAttestationCa.create("Pinned Vendor Root");
     stranger = await TestAttestationCa.create("Unknown Vendor Root");
     identity = await pinned.issue(AAGUID);
-    roots = [new X509Certificate(pinned.pem), ...loadAttestationRoots(DEFAULT_ATTESTATION_ROOTS)];
+    roots = [new X509Certificate(pinned.pem), ...loadAttestationRoots(defaultAttestationRoots())];
   });
 
   it("believes a leaf issued by a pinned root", () => {

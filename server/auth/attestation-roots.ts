@@ -6,10 +6,16 @@
 // path validation"), and its roots are process-global, per format, where ours come from the validated config.
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import path from "node:path";
+import { installRoot } from "@/server/install-root";
 import { X509Certificate } from "node:crypto";
 
-/** The vendor roots shipped with Keyward (see README.md in that folder). */
-export const DEFAULT_ATTESTATION_ROOTS = path.join(process.cwd(), "server", "auth", "attestation-roots");
+/**
+ * The vendor roots shipped with this installation (see README.md in that folder): found from the installation,
+ * never from the working directory, where a folder of the same name could pin anyone's roots.
+ */
+export function defaultAttestationRoots(): string {
+  return path.join(installRoot(), "server", "auth", "attestation-roots");
+}
 
 /** The longest x5c we follow: leaf, a few intermediates. Real tokens send one or two. */
 const MAX_CHAIN = 5;
