@@ -21,7 +21,9 @@ test("a member adds a second token, signs in with either, and revokes tokens wit
   const tess = await newMember(TESS, FIRST);
   const { page } = tess;
   const rows = page.getByTestId("token-row");
-  const row = (nickname: string) => rows.filter({ hasText: nickname });
+  // By the nickname itself: another row may name this token too ("approved by a tap of …").
+  const row = (nickname: string) =>
+    rows.filter({ has: page.getByTestId("token-nickname").filter({ hasText: new RegExp(`^${nickname}$`) }) });
   const signOut = async () => {
     await page.getByRole("button", { name: "Sign out" }).click();
     await expect(page).toHaveURL(/\/sign-in$/);
@@ -38,14 +40,35 @@ test("a member adds a second token, signs in with either, and revokes tokens wit
     plugged = { nickname, token: await plugIn(page, held.get(nickname)) };
   };
 
-  await test.step("Tess registers a second token", async () => {
+  await test.step("Tess adds a second token: a tap of her current token confirms, then the new one registers", async () => {
     await signedInWith(FIRST);
     await expect(rows).toHaveCount(1);
-    await swapTo(SECOND);
+    const tapsBefore = (await plugged.token.credentials())[0]?.signCount ?? 0;
     await page.getByLabel("Name for the new token").fill(SECOND);
-    await page.getByRole("button", { name: "Register another token" }).click();
+    await page.getByRole("button", { name: "Add a token" }).click();
+    // The token in the computer now is her current one: it signs the step-up.
+    await expect(page.getByRole("status").filter({ hasText: "Now tap the new token" })).toBeVisible();
+    await swapTo(SECOND);
+    expect(held.get(FIRST)?.[0]?.signCount).toBeGreaterThan(tapsBefore);
+    await page.getByRole("button", { name: "Tap the new token" }).click();
     await expect(page.getByText(`Token “${SECOND}” added.`)).toBeVisible();
     await expect(rows).toHaveCount(2);
+    // Shown to the owner: which tap approved the new token; the first one came with her invitation.
+    await expect(row(SECOND).getByTestId("token-added")).toContainText(`approved by a tap of ${FIRST}`);
+    await expect(row(FIRST).getByTestId("token-added")).not.toContainText("approved by");
+  });
+
+  await test.step("without a tap of a current token, no token is added", async () => {
+    // Only the brand-new, unregistered token is plugged in: it holds no credential the step-up allows.
+    await page.getByLabel("Name for the new token").fill("Stranger");
+    const stranger = await plugIn(page);
+    held.set(plugged.nickname, await unplug(plugged.token));
+    plugged = { nickname: "Stranger", token: stranger };
+    await page.getByRole("button", { name: "Add a token" }).click();
+    await expect(pageAlert(page)).toContainText("Your current token did not confirm the addition.");
+    await expect(page.getByRole("button", { name: "Tap the new token" })).toHaveCount(0);
+    await expect(rows).toHaveCount(2);
+    await swapTo(SECOND);
   });
 
   await test.step("she signs in with either token", async () => {

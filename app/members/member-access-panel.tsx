@@ -66,12 +66,23 @@ export function MemberAccessPanel({
 
       <div className="space-y-2">
         <h4 className="font-medium">Tokens</h4>
-        <ul className="divide-y divide-slate-200 rounded-lg border border-slate-200" aria-label={`Tokens of ${member.name}`}>
+        <ul
+          className="divide-y divide-slate-200 rounded-lg border border-slate-200"
+          aria-label={`Tokens of ${member.name}`}
+        >
           {tokens.data?.map((t) => (
-            <li key={t.id} className="flex flex-wrap items-center gap-x-3 gap-y-1 px-4 py-3 text-sm" data-testid="member-token-row">
-              <span className="font-medium">{t.nickname}</span>
+            <li
+              key={t.id}
+              className="flex flex-wrap items-center gap-x-3 gap-y-1 px-4 py-3 text-sm"
+              data-testid="member-token-row"
+            >
+              <span className="font-medium" data-testid="token-nickname">
+                {t.nickname}
+              </span>
               {t.revokedAt ? (
-                <span className="rounded bg-red-100 px-2 text-red-800">revoked {t.revokedAt.toUTCString()}</span>
+                <span className="rounded bg-red-100 px-2 text-red-800">
+                  revoked {t.revokedAt.toUTCString()}
+                </span>
               ) : (
                 <span className="text-slate-500">last used {t.lastUsedAt?.toUTCString() ?? "never"}</span>
               )}
@@ -104,13 +115,18 @@ export function MemberAccessPanel({
       <div className="space-y-2">
         <h4 className="font-medium">Open sessions</h4>
         <p className="text-sm text-slate-700" data-testid="open-sessions">
-          {sessions.isPending ? "Loading…" : open.length === 0 ? "No open sessions." : `${plural(open.length, "open session")}:`}
+          {sessions.isPending
+            ? "Loading…"
+            : open.length === 0
+              ? "No open sessions."
+              : `${plural(open.length, "open session")}:`}
         </p>
         {open.length > 0 && (
           <ul className="list-inside list-disc text-sm text-slate-600">
             {open.map((s) => (
               <li key={`${s.createdAt.toISOString()}-${s.tokenNickname}`}>
-                signed in with {s.tokenNickname} at {s.createdAt.toUTCString()}, last active {s.lastSeenAt.toUTCString()}
+                signed in with {s.tokenNickname} at {s.createdAt.toUTCString()}, last active{" "}
+                {s.lastSeenAt.toUTCString()}
               </li>
             ))}
           </ul>
@@ -120,10 +136,13 @@ export function MemberAccessPanel({
           className="btn-danger"
           disabled={open.length === 0 || endSessions.isPending}
           onClick={() =>
-            act(`End every session of ${member.name}? They will have to sign in again with a token.`, async () => {
-              const { sessionsEnded } = await endSessions.mutateAsync(input);
-              return `${plural(sessionsEnded, "session")} of ${member.name} ended.`;
-            })
+            act(
+              `End every session of ${member.name}? They will have to sign in again with a token.`,
+              async () => {
+                const { sessionsEnded } = await endSessions.mutateAsync(input);
+                return `${plural(sessionsEnded, "session")} of ${member.name} ended.`;
+              },
+            )
           }
         >
           End all sessions

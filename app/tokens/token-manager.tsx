@@ -26,7 +26,9 @@ export function TokenManager() {
   const router = useRouter();
   const queryClient = useQueryClient();
   const tokens = useQuery(trpc.tokens.mine.queryOptions());
-  const refresh = { onSuccess: () => queryClient.invalidateQueries({ queryKey: trpc.tokens.mine.queryKey() }) };
+  const refresh = {
+    onSuccess: () => queryClient.invalidateQueries({ queryKey: trpc.tokens.mine.queryKey() }),
+  };
   const beginAdd = useMutation(trpc.tokens.beginAdd.mutationOptions());
   const approveAdd = useMutation(trpc.tokens.approveAdd.mutationOptions());
   const completeAdd = useMutation(trpc.tokens.completeAdd.mutationOptions(refresh));
@@ -90,14 +92,29 @@ export function TokenManager() {
           {notice}
         </p>
       )}
-      <ul className="divide-y divide-slate-200 rounded-lg border border-slate-200 bg-white" aria-label="Tokens">
+      <ul
+        className="divide-y divide-slate-200 rounded-lg border border-slate-200 bg-white"
+        aria-label="Tokens"
+      >
         {tokens.data?.map((t) => (
-          <li key={t.id} className="flex flex-wrap items-center gap-x-3 gap-y-1 px-4 py-3 text-sm" data-testid="token-row">
-            <span className="font-medium">{t.nickname}</span>
-            {t.current && <span className="rounded bg-indigo-100 px-2 text-indigo-800">signed in with this</span>}
+          <li
+            key={t.id}
+            className="flex flex-wrap items-center gap-x-3 gap-y-1 px-4 py-3 text-sm"
+            data-testid="token-row"
+          >
+            <span className="font-medium" data-testid="token-nickname">
+              {t.nickname}
+            </span>
+            {t.current && (
+              <span className="rounded bg-indigo-100 px-2 text-indigo-800">signed in with this</span>
+            )}
             {t.revokedAt && <span className="rounded bg-red-100 px-2 text-red-800">revoked</span>}
             {!t.revokedAt && (
-              <button type="button" className="btn-danger ml-auto" onClick={() => onRevoke(t.id, t.nickname, t.current)}>
+              <button
+                type="button"
+                className="btn-danger ml-auto"
+                onClick={() => onRevoke(t.id, t.nickname, t.current)}
+              >
                 Revoke
               </button>
             )}
@@ -106,7 +123,9 @@ export function TokenManager() {
               {t.approvedBy ? `, approved by a tap of ${t.approvedBy}` : ""}
             </span>
             <span className="basis-full text-slate-500">
-              {t.revokedAt ? `revoked ${t.revokedAt.toUTCString()}` : `last used ${t.lastUsedAt?.toUTCString() ?? "never"}`}{" "}
+              {t.revokedAt
+                ? `revoked ${t.revokedAt.toUTCString()}`
+                : `last used ${t.lastUsedAt?.toUTCString() ?? "never"}`}{" "}
               · model {t.aaguid} · {t.attestationFormat} · {t.transports.join(", ") || "transport unknown"}
             </span>
           </li>
@@ -118,9 +137,12 @@ export function TokenManager() {
         </h2>
         {addition.step === "approved" ? (
           <div className="space-y-3">
-            <p role="status" className="rounded-md border border-green-200 bg-green-50 px-3 py-2 text-sm text-green-900">
-              Confirmed. Now tap the new token “{addition.nickname}”: plug it in (unplug the other one if you have
-              one port), then press the button and touch it.
+            <p
+              role="status"
+              className="rounded-md border border-green-200 bg-green-50 px-3 py-2 text-sm text-green-900"
+            >
+              Confirmed. Now tap the new token “{addition.nickname}”: plug it in (unplug the other one if you
+              have one port), then press the button and touch it.
             </p>
             <TapHint active={addition.busy} />
             <div className="flex gap-2">
@@ -146,10 +168,20 @@ export function TokenManager() {
               <label htmlFor="nickname" className="label">
                 Name for the new token
               </label>
-              <input id="nickname" name="nickname" className="input" required maxLength={60} placeholder="Backup YubiKey" />
+              <input
+                id="nickname"
+                name="nickname"
+                className="input"
+                required
+                maxLength={60}
+                placeholder="Backup YubiKey"
+              />
             </div>
             {addition.step === "confirming" && (
-              <p role="status" className="rounded-md border border-indigo-200 bg-indigo-50 px-3 py-2 text-sm text-indigo-900">
+              <p
+                role="status"
+                className="rounded-md border border-indigo-200 bg-indigo-50 px-3 py-2 text-sm text-indigo-900"
+              >
                 Tap one of your current tokens to confirm (and enter its PIN if asked)…
               </p>
             )}
