@@ -48,3 +48,24 @@ test("an approver is not allowed to see the system status", async ({ newMember }
   expect((await trpcQuery(stella.page.request, "status.health")).status()).toBe(403);
   expect((await trpcQuery(stella.page.request, "audit.verify")).status()).toBe(403);
 });
+
+test("the status page says what SoftHSM is, and shows every token's unwrap self-check passed", async ({
+  admin,
+}) => {
+  const { page } = admin;
+  await page.goto("/status");
+  // On every page while the HSM is SoftHSM.
+  await expect(page.getByTestId("softhsm-banner")).toHaveText(
+    "Development HSM (SoftHSM): not for real funds",
+  );
+  const notice = page.getByTestId("softhsm-notice");
+  await expect(notice).toContainText("Development HSM (SoftHSM): not for real funds");
+  await expect(notice).toContainText("stores public objects unencrypted");
+  await expect(notice).toContainText("sit beside the user PIN on this one host");
+  for (const label of ["keyward-e2e", "keyward-e2e-replica-1"]) {
+    const guard = page.getByTestId(`unwrap-guard-${label}`);
+    await expect(guard).toContainText(`${label}: passed`);
+    await expect(guard).toContainText("CKR_TEMPLATE_INCONSISTENT");
+    await expect(guard).toContainText("CKA_SENSITIVE=true");
+  }
+});

@@ -119,6 +119,8 @@ export function tokenSpecs(env, stored) {
  * A token's PIN by server/env-hsm.ts's order: its `pinEnv`/`soPinEnv` variable only, if it names one;
  * otherwise, for the primary, KEYWARD_HSM_PIN / KEYWARD_HSM_SO_PIN, then `hsmTokens[label]`, then
  * `hsmUserPin` / `hsmSoPin`; for a replica, `hsmTokens[label]`. Undefined when none is set.
+ * SO PINs are in the file only in a folder made before they left the host (prepare-hsm.mjs removes them);
+ * with `stored` undefined this gives the variables only.
  */
 export function pinOf(role, spec, primary, env, stored) {
   const named = role === "user" ? spec.pinEnv : spec.soPinEnv;
