@@ -292,6 +292,46 @@ describe.each(testEngines())("adding a token needs a step-up on %s", (engine) =>
     ]);
   });
 
+  it("one step-up approves one addition, and one addition adds one token, even when sent twice at once", async () => {
+    const m = await invited();
+    for (let round = 0; round < 10; round++) {
+      const { additionId, options } = await beginAddToken(db, config, { memberId: m.acting.id, now: T0 });
+      const approval = {
+        memberId: m.acting.id,
+        additionId,
+        response: m.token.authenticate(options),
+        now: T0,
+      };
+      const approvals = await Promise.allSettled([
+        approveAddToken(db, config, approval),
+        approveAddToken(db, config, approval),
+      ]);
+      const granted = approvals.flatMap((a) => (a.status === "fulfilled" ? [a.value] : []));
+      expect(granted).toHaveLength(1);
+      expect(approvals.filter((a) => a.status === "rejected")).toMatchObject([
+        { reason: { code: "EXPIRED" } },
+      ]);
+
+      const [registration] = granted;
+      if (!registration) throw new Error("no registration options");
+      const token = new SoftAuthenticator();
+      const completion = {
+        memberId: m.acting.id,
+        additionId,
+        nickname: `Spare ${round}`,
+        response: token.register(registration),
+        now: T0,
+      };
+      const added = await Promise.allSettled([
+        completeAddToken(db, config, completion),
+        completeAddToken(db, config, completion),
+      ]);
+      expect(added.filter((a) => a.status === "fulfilled")).toHaveLength(1);
+      expect(await tokenRow(token.credentialId)).toBeDefined();
+    }
+    expect(await events("token.added", m.acting.id)).toHaveLength(10);
+  });
+
   it("refuses bad input before touching anything: a malformed step-up response", async () => {
     const m = await invited();
     const { additionId, options } = await beginAddToken(db, config, { memberId: m.acting.id, now: T0 });
