@@ -1,6 +1,7 @@
 import {
   acceptInvitation,
   appCodeOf,
+  CONSOLE_ORIGIN,
   expect,
   invite,
   isPath,
@@ -44,7 +45,7 @@ test("a sign-in assertion works once: replayed, over HTTP or through the page, i
   await test.step("the identical POST body sent again is refused and opens no session", async () => {
     const replay = await rita.page.request.post(CALLBACK, {
       form: Object.fromEntries(original),
-      headers: { "X-Auth-Return-Redirect": "1" },
+      headers: { "X-Auth-Return-Redirect": "1", Origin: CONSOLE_ORIGIN },
     });
     const { url } = await replay.json();
     expect(new URL(url).searchParams.get("code")).toBe("challenge_invalid");
@@ -69,7 +70,10 @@ test("a sign-in assertion works once: replayed, over HTTP or through the page, i
 
   await test.step("an accepted invitation cannot be accepted again with the same registration", async () => {
     const first = await registration;
-    const again = await rita.page.request.post(first.url(), { data: first.postDataJSON() });
+    const again = await rita.page.request.post(first.url(), {
+      data: first.postDataJSON(),
+      headers: { Origin: CONSOLE_ORIGIN },
+    });
     expect(again.status()).toBe(409);
     expect(await appCodeOf(again)).toBe("CONFLICT");
     expect(await again.text()).toContain("This invitation was already used. Sign in instead.");

@@ -3,9 +3,9 @@
 import { useMutation } from "@tanstack/react-query";
 import { useRouter } from "next/navigation";
 import { type FormEvent, useState } from "react";
-import { FormError, TapHint } from "../../_components/form-error";
-import { createCredential, describeError, signInWithToken } from "../../_components/token-ceremony";
-import { useTRPC } from "../../_trpc/client";
+import { FormError, TapHint } from "../_components/form-error";
+import { createCredential, describeError, signInWithToken } from "../_components/token-ceremony";
+import { useTRPC } from "../_trpc/client";
 
 export function AcceptInvitationForm({ secret }: { secret: string }) {
   const trpc = useTRPC();

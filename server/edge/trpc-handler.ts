@@ -36,6 +36,8 @@ export async function handleTrpcRequest(request: Request, edge: TrpcEdge): Promi
     router: appRouter,
     createContext: () => edge.createContext(capped),
     maxBatchSize: MAX_BATCH,
+    // Queries may come by POST: the invitation page sends its secret in a body, never in a URL.
+    allowMethodOverride: true,
     responseMeta({ errors }) {
       const waits = errors.flatMap((e) =>
         e.cause instanceof AppError && e.cause.retryAfterSeconds !== undefined ? [e.cause.retryAfterSeconds] : [],

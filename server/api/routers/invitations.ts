@@ -43,7 +43,8 @@ export const invitationsRouter = createTRPCRouter({
         ttlMs: input.validHours ? input.validHours * 3_600_000 : env().invitationMs,
         now: ctx.clock(),
       });
-      return { id: created.id, expiresAt: created.expiresAt, link: `${env().origin}/invite/${created.secret}` };
+      // The secret rides in the fragment, which no browser sends to a server (app/invite/invitation-from-link.tsx).
+      return { id: created.id, expiresAt: created.expiresAt, link: `${env().origin}/invite#${created.secret}` };
     }),
 
   list: withRole("admin").query(({ ctx }) => listOpenInvitations(ctx.db, ctx.clock())),
