@@ -5,6 +5,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { E2E_PORT } from "../playwright.config";
+import { buildHsmWorkers } from "../scripts/build-hsm-worker.mjs";
 // @ts-expect-error plain ESM script without type declarations
 import { prepareHsm } from "../scripts/prepare-hsm.mjs";
 
@@ -30,6 +31,9 @@ function waitForSetupCode(server: ChildProcess): Promise<string> {
 }
 
 export default async function globalSetup() {
+  // The served console's HSM threads run the worker built into the installation: build it if its sources
+  // changed since (`next build` does not), so the suite never meets a stale-build refusal.
+  buildHsmWorkers();
   const dataDir = mkdtempSync(path.join(tmpdir(), "keyward-e2e-"));
   // Test-side state that outlives one spec (the admin's token credentials), kept apart from the server's data.
   const stateDir = mkdtempSync(path.join(tmpdir(), "keyward-e2e-state-"));
