@@ -134,9 +134,13 @@ test("an invitation's secret travels in the fragment: in no request line and no 
 test("a spoofed X-Forwarded-For gets no fresh rate budget (no proxy is trusted)", async ({ page }) => {
   const statuses: number[] = [];
   let refusal: { retryAfter: string | undefined; text: string } | undefined;
-  // 31 requests, each claiming another client address: they all come from this one socket address.
+  // 31 sign-in challenges (budget: 30 a minute per address), each claiming another client address: they all
+  // come from this one socket address.
   for (let i = 1; i <= 31; i++) {
-    const response = await page.request.get("/api/trpc/setup.status", { headers: { "X-Forwarded-For": `198.51.100.${i}` } });
+    const response = await page.request.post("/api/trpc/auth.signInOptions?batch=1", {
+      data: { 0: { json: null } },
+      headers: { Origin: CONSOLE_ORIGIN, "X-Forwarded-For": `198.51.100.${i}` },
+    });
     statuses.push(response.status());
     if (response.status() === 429 && !refusal) {
       refusal = { retryAfter: response.headers()["retry-after"], text: await response.text() };

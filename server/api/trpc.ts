@@ -89,9 +89,10 @@ const mapErrors = t.middleware(async ({ ctx, next, path, meta }) => {
 });
 
 /** Public procedures answer anyone: each call spends one unit of its endpoint's budgets before it runs. */
-const rateLimited = t.middleware(async ({ ctx, next, path }) => {
+const rateLimited = t.middleware(async ({ ctx, next, path, type }) => {
   if (ctx.edge) {
-    const decision = await ctx.edge.limits.consume(endpointOfProcedure(path), ctx.edge.address);
+    const kind = type === "query" ? "read" : "write";
+    const decision = await ctx.edge.limits.consume(endpointOfProcedure(path), ctx.edge.address, kind);
     if (!decision.ok) {
       throw new AppError("RATE_LIMITED", rateLimitMessage(decision), { retryAfterSeconds: decision.retryAfterSeconds });
     }

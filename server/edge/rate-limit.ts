@@ -1,7 +1,8 @@
 // Rate limits on the public endpoints (public tRPC procedures, the Auth.js sign-in callback): a budget per
 // client address and one overall, per endpoint and minute, with rate-limiter-flexible. In memory for one
 // instance (a PGlite folder has one owner); in PostgreSQL when several instances share a database. A refused
-// request is answered before any handler runs, so it writes nothing.
+// request is answered before any handler runs, so it writes nothing. Reads (public queries such as
+// setup.status, asked on every view of the sign-in page) get ten times the budget of writes.
 import "server-only";
 import pg from "pg";
 import { type RateLimiterAbstract, RateLimiterMemory, RateLimiterPostgres, RateLimiterRes } from "rate-limiter-flexible";
@@ -9,9 +10,11 @@ import { ConfigError } from "@/server/config-error";
 
 export type RateDecision = { ok: true } | { ok: false; retryAfterSeconds: number; scope: "address" | "overall" };
 
+export type RequestKind = "write" | "read";
+
 export type RateLimits = {
   /** Takes one request from `endpoint`'s budgets for `address`. Never throws for a refusal; it answers one. */
-  consume(endpoint: string, address: string): Promise<RateDecision>;
+  consume(endpoint: string, address: string, kind?: RequestKind): Promise<RateDecision>;
   close(): Promise<void>;
 };
 
@@ -23,8 +26,11 @@ export function endpointOfProcedure(path: string): string {
 }
 
 const WINDOW_SECONDS = 60;
+const READ_FACTOR = 10;
 
-function fromLimiters(perAddress: RateLimiterAbstract, overall: RateLimiterAbstract, close: () => Promise<void>): RateLimits {
+type Budget = { perAddress: RateLimiterAbstract; overall: RateLimiterAbstract };
+
+function fromLimiters(budgets: Record<RequestKind, Budget>, close: () => Promise<void>): RateLimits {
   const take = async (limiter: RateLimiterAbstract, key: string): Promise<number | null> => {
     try {
       await limiter.consume(key);
@@ -36,7 +42,8 @@ function fromLimiters(perAddress: RateLimiterAbstract, overall: RateLimiterAbstr
     }
   };
   return {
-    async consume(endpoint, address) {
+    async consume(endpoint, address, kind = "write") {
+      const { perAddress, overall } = budgets[kind];
       const addressWait = await take(perAddress, `${endpoint}|${address}`);
       if (addressWait !== null) return { ok: false, retryAfterSeconds: addressWait, scope: "address" };
       const overallWait = await take(overall, endpoint);
@@ -48,9 +55,16 @@ function fromLimiters(perAddress: RateLimiterAbstract, overall: RateLimiterAbstr
 }
 
 export function memoryRateLimits(settings: RateLimitSettings): RateLimits {
+  const limiter = (keyPrefix: string, points: number) =>
+    new RateLimiterMemory({ keyPrefix, points, duration: WINDOW_SECONDS });
   return fromLimiters(
-    new RateLimiterMemory({ keyPrefix: "address", points: settings.perAddress, duration: WINDOW_SECONDS }),
-    new RateLimiterMemory({ keyPrefix: "overall", points: settings.total, duration: WINDOW_SECONDS }),
+    {
+      write: { perAddress: limiter("address", settings.perAddress), overall: limiter("overall", settings.total) },
+      read: {
+        perAddress: limiter("read-address", settings.perAddress * READ_FACTOR),
+        overall: limiter("read-overall", settings.total * READ_FACTOR),
+      },
+    },
     async () => {},
   );
 }
@@ -77,10 +91,16 @@ export async function postgresRateLimits(url: string, settings: RateLimitSetting
   const pool = new pg.Pool({ connectionString: url, max: 4 });
   pool.on("error", (err) => console.error("[rate-limit] idle PostgreSQL connection failed:", err.message));
   try {
-    // One after the other: both create the same table, and concurrent CREATE TABLE IF NOT EXISTS can collide.
-    const perAddress = await postgresLimiter(pool, "address", settings.perAddress);
-    const overall = await postgresLimiter(pool, "overall", settings.total);
-    return fromLimiters(perAddress, overall, () => pool.end());
+    // One after the other: all create the same table, and concurrent CREATE TABLE IF NOT EXISTS can collide.
+    const write = {
+      perAddress: await postgresLimiter(pool, "address", settings.perAddress),
+      overall: await postgresLimiter(pool, "overall", settings.total),
+    };
+    const read = {
+      perAddress: await postgresLimiter(pool, "read-address", settings.perAddress * READ_FACTOR),
+      overall: await postgresLimiter(pool, "read-overall", settings.total * READ_FACTOR),
+    };
+    return fromLimiters({ write, read }, () => pool.end());
   } catch (e) {
     await pool.end();
     throw e;
