@@ -8,7 +8,7 @@ import { HsmError, toHsmError } from "../pkcs11/errors";
 import type { GenerateKeyPairOptions, KeyInfo } from "../keys/keys";
 import type { HsmConfig } from "../pkcs11/pkcs11";
 import type { TokenCheck } from "../status/token-check";
-import type { UnwrapGuard } from "../keys/unwrap-guard-result";
+import { allowsWrappedOnly, type UnwrapGuard } from "../keys/unwrap-guard-result";
 import {
   classify,
   DEFAULT_HEALTH_POLICY,
@@ -111,15 +111,20 @@ export class HsmTokenSet {
    * Runs the unwrap self-check (keys/unwrap-guard.ts) on one token through its executor: at start-up and
    * for the status page. Its pool thread keeps the result and, if the token fails, refuses wrapped-only keys.
    */
-  unwrapGuard(tokenLabel: string): Promise<UnwrapGuard> {
+  async unwrapGuard(tokenLabel: string): Promise<UnwrapGuard> {
     const member = this.members.find((m) => m.label === tokenLabel);
     if (member === undefined) {
       throw new HsmError("invalid-request", `No token '${tokenLabel}' in this token set.`, {
         operation: "unwrap-guard",
       });
     }
-    return member.call({ op: "unwrap-guard" });
+    const guard = await member.call({ op: "unwrap-guard" });
+    this.guards.set(tokenLabel, guard);
+    return guard;
   }
+
+  /** The last unwrap self-check of each token checked through this set (see unwrapGuard). */
+  private readonly guards = new Map<string, UnwrapGuard>();
 
   /**
    * Signs on the first token that can: tokens in use in their configured order (the primary first), then,
@@ -156,6 +161,19 @@ export class HsmTokenSet {
     const primary = this.primary;
     if (primary.health.state === "failed") throw primaryUnavailable(setAsideAttempt(primary), "createKey");
     const { curve, label, exportable } = options;
+    // The replicas share the primary's KEK: one that lets the user unwrap weaker exposes the primary's keys
+    // too (wrap there, unwrap here). The primary's own check is enforced by its pool thread.
+    const exposed = this.replicas.find((r) => {
+      const guard = this.guards.get(r.label);
+      return exportable === "wrapped-only" && guard !== undefined && !allowsWrappedOnly(guard);
+    });
+    if (exposed !== undefined) {
+      throw new HsmError(
+        "refused",
+        `Keyward makes no wrapped-only (exportable) keys on this token set: replica '${exposed.label}' failed its unwrap self-check, and it shares the backup KEK. ${this.guards.get(exposed.label)?.message ?? ""}`,
+        { operation: "createKey" },
+      );
+    }
     const key = await primary.call({ op: "generate", curve, label, exportable }).catch((e: unknown) => {
       // A request the primary refuses (a bad label, say) is the caller's to see as it is.
       if (!(e instanceof HsmError) || classify(e) === "request") throw e;

@@ -96,6 +96,19 @@ describe("checkUnwrapGuards", () => {
     expect(kept.ref).toMatch(/^[0-9a-f]{32}$/);
   });
 
+  it("a replica that failed blocks wrapped-only keys on the whole set: it would expose the primary's", async () => {
+    const set = poolSet([good, old]);
+    await checkUnwrapGuards({ set, tokens: [good.config, old.config] });
+    const refused = await set.createKey({ curve: "secp256k1", label: "no", exportable: "wrapped-only" }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(refused).toMatchObject({ reason: "refused" });
+    expect(String(Object(refused).message)).toContain("replica 'kw-guards-old' failed its unwrap self-check");
+    const kept = await set.createKey({ curve: "secp256k1", label: "stays", exportable: "never" });
+    expect(kept.token).toBe("kw-guards-good");
+  });
+
   it("says why a token could not be checked, and counts it as not proven", async () => {
     const wrongPin = { ...unused, config: { ...unused.config, pin: "not-the-pin" } };
     const views = await checkUnwrapGuards({ set: poolSet([wrongPin]), tokens: [wrongPin.config] });
