@@ -51,6 +51,8 @@ export default async function globalSetup() {
       // certificates with a published test key, pinned here as the test root (never in production).
       KEYWARD_ATTESTATION_ROOTS: path.resolve("e2e/attestation-root-chromium-virtual.pem"),
       NEXT_TELEMETRY_DISABLED: "1",
+      // The whole suite signs in from one address, dozens of times a minute; a person needs two requests.
+      KEYWARD_RATE_LIMIT_PER_ADDRESS: "200",
       DATABASE_URL: "", // the e2e console always runs on its own PGlite folder
     },
     stdio: ["ignore", "pipe", "pipe"],
