@@ -15,6 +15,7 @@ export function proxy(request: NextRequest) {
   requestHeaders.set("content-security-policy", policy);
   const response = NextResponse.next({ request: { headers: requestHeaders } });
   response.headers.set("Content-Security-Policy", policy);
-  for (const [name, value] of Object.entries(staticSecurityHeaders(origin))) response.headers.set(name, value);
+  for (const [name, value] of Object.entries(staticSecurityHeaders(origin)))
+    response.headers.set(name, value);
   return response;
 }

@@ -39,7 +39,9 @@ function expectSecurityHeaders(headers: Record<string, string>) {
   expect(headers["strict-transport-security"]).toBeUndefined();
 }
 
-test("pages, the API and static files carry the security headers; pages run only nonced scripts", async ({ page }) => {
+test("pages, the API and static files carry the security headers; pages run only nonced scripts", async ({
+  page,
+}) => {
   const violations: string[] = [];
   page.on("console", (m) => {
     if (/Content Security Policy|Refused to/.test(m.text())) violations.push(m.text());
@@ -52,7 +54,9 @@ test("pages, the API and static files carry the security headers; pages run only
   expect(nonce).toBeTruthy();
   expect(headers["content-security-policy"]).toContain("'strict-dynamic'");
   // Next.js put this response's nonce on its own scripts, and the page hydrated (the button works).
-  const nonces = await page.locator("script").evaluateAll((scripts) => scripts.map((s) => (s as HTMLScriptElement).nonce));
+  const nonces = await page
+    .locator("script")
+    .evaluateAll((scripts) => scripts.map((s) => (s as HTMLScriptElement).nonce));
   expect(nonces.length).toBeGreaterThan(0);
   expect(nonces.every((n) => n === nonce)).toBe(true);
   await expect(page.getByRole("button", { name: "Sign in with my token" })).toBeEnabled();
@@ -78,10 +82,14 @@ test("a page on another origin cannot frame the console", async ({ page }) => {
   const frame = page.frames().find((f) => f !== page.mainFrame());
   if (!frame) throw new Error("no iframe");
   await expect.poll(() => frame.url()).toBe("chrome-error://chromewebdata/");
-  await expect(page.frameLocator("#console").getByRole("button", { name: "Sign in with my token" })).toHaveCount(0);
+  await expect(
+    page.frameLocator("#console").getByRole("button", { name: "Sign in with my token" }),
+  ).toHaveCount(0);
 });
 
-test("POSTs from another origin are refused with 403: from a hostile page, and with a forged header", async ({ page }) => {
+test("POSTs from another origin are refused with 403: from a hostile page, and with a forged header", async ({
+  page,
+}) => {
   for (const [hostilePage, target] of [
     ["/post-trpc", `${CONSOLE_ORIGIN}/api/trpc/auth.signInOptions?batch=1`],
     ["/post-callback", `${CONSOLE_ORIGIN}/api/auth/callback/webauthn`],
@@ -102,7 +110,9 @@ test("POSTs from another origin are refused with 403: from a hostile page, and w
   expect((await forged.json()).error.message).toBe(
     `Refused: requests from https://evil.example may not change anything here. Use the console at ${CONSOLE_ORIGIN}.`,
   );
-  const missing = await page.request.post("/api/trpc/auth.signInOptions?batch=1", { data: { 0: { json: null } } });
+  const missing = await page.request.post("/api/trpc/auth.signInOptions?batch=1", {
+    data: { 0: { json: null } },
+  });
   expect(missing.status()).toBe(403);
   const own = await page.request.post("/api/trpc/auth.signInOptions?batch=1", {
     data: { 0: { json: null } },
@@ -111,7 +121,10 @@ test("POSTs from another origin are refused with 403: from a hostile page, and w
   expect(own.status()).toBe(200);
 });
 
-test("an invitation's secret travels in the fragment: in no request line and no Referer", async ({ admin, newPerson }) => {
+test("an invitation's secret travels in the fragment: in no request line and no Referer", async ({
+  admin,
+  newPerson,
+}) => {
   const link = await invite(admin.page, { name: "Fiona Fragment", roles: ["auditor"] });
   const secret = new URL(link).hash.slice(1);
   expect(secret.length).toBeGreaterThanOrEqual(20);
@@ -124,7 +137,9 @@ test("an invitation's secret travels in the fragment: in no request line and no 
     sent.push(`${r.method()} ${onTheWire} ${JSON.stringify(r.headers())}`);
   });
   await person.page.goto(link);
-  await expect(person.page.getByRole("heading", { name: "You are invited to Keyward, Fiona Fragment" })).toBeVisible();
+  await expect(
+    person.page.getByRole("heading", { name: "You are invited to Keyward, Fiona Fragment" }),
+  ).toBeVisible();
   await expect(person.page.getByTestId("invitation-roles")).toHaveText("auditor");
   expect(sent.length).toBeGreaterThan(1);
   // Only POST bodies carry it; no URL and no header (Referer included) does.

@@ -57,12 +57,25 @@ describe("start-up refusal", () => {
   it("prints one line and exits non-zero on invalid configuration", () => {
     const second = spawnSync(
       process.execPath,
-      ["--conditions=react-server", "--import", "tsx", "--input-type=module", "-e", 'await (await import("./instrumentation.ts")).register();'],
+      [
+        "--conditions=react-server",
+        "--import",
+        "tsx",
+        "--input-type=module",
+        "-e",
+        'await (await import("./instrumentation.ts")).register();',
+      ],
       {
         cwd: path.resolve("."),
         encoding: "utf8",
         timeout: 60_000,
-        env: { PATH: process.env.PATH ?? "", NODE_ENV: "production", NEXT_RUNTIME: "nodejs", KEYWARD_DATA_DIR: dataDir, KEYWARD_ORIGIN: "not a url" },
+        env: {
+          PATH: process.env.PATH ?? "",
+          NODE_ENV: "production",
+          NEXT_RUNTIME: "nodejs",
+          KEYWARD_DATA_DIR: dataDir,
+          KEYWARD_ORIGIN: "not a url",
+        },
       },
     );
     expect(second.status).toBe(1);

@@ -20,7 +20,9 @@ export async function boot(): Promise<void> {
   installClientAddressHook(config.trustProxyHops);
   const { db, engine } = await database();
   await serverRateLimits();
-  console.log(`Keyward: database ready (${engine === "pglite" ? `PGlite in ${config.dataDir}/pglite` : "PostgreSQL"}).`);
+  console.log(
+    `Keyward: database ready (${engine === "pglite" ? `PGlite in ${config.dataDir}/pglite` : "PostgreSQL"}).`,
+  );
   const issued = await issueSetupCode(db, { now: new Date(), ttlMs: config.setupCodeMs });
   if (issued) {
     const minutes = Math.round(config.setupCodeMs / 60_000);
@@ -48,7 +50,10 @@ export async function boot(): Promise<void> {
   // The status page then checks only what is appended after this point (server/audit/verify.ts).
   const chain = await verifyWholeChain(db);
   if (chain.problems.length === 0) console.log(`Keyward: audit trail verified (${chain.events} events).`);
-  else console.error(`Keyward: AUDIT TRAIL BROKEN at ${chain.problems.map((p) => `#${p.seq} (${p.problem})`).join(", ")}`);
+  else
+    console.error(
+      `Keyward: AUDIT TRAIL BROKEN at ${chain.problems.map((p) => `#${p.seq} (${p.problem})`).join(", ")}`,
+    );
   // Unused challenges pile up (anyone may ask for a sign-in challenge); drop them an hour after they expire.
   const prune = () =>
     pruneChallenges(db, new Date(Date.now() - 3_600_000)).catch((e: unknown) =>

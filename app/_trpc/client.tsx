@@ -14,7 +14,10 @@ export function Providers({ children }: { children: ReactNode }) {
     () => new QueryClient({ defaultOptions: { queries: { staleTime: 5_000, retry: false } } }),
   );
   const [trpcClient] = useState(() =>
-    createTRPCClient<AppRouter>({ links: [httpBatchLink({ url: "/api/trpc", transformer: superjson })] }),
+    // maxItems: the server refuses a batch of more than 10 calls (server/edge/trpc-handler.ts MAX_BATCH).
+    createTRPCClient<AppRouter>({
+      links: [httpBatchLink({ url: "/api/trpc", transformer: superjson, maxItems: 10 })],
+    }),
   );
   return (
     <QueryClientProvider client={queryClient}>

@@ -15,7 +15,10 @@ const postOnly = createTRPCClient<AppRouter>({
 });
 
 type Invitation = Awaited<ReturnType<typeof postOnly.invitations.describe.query>>;
-type State = { kind: "loading" } | { kind: "refused"; message: string } | { kind: "open"; secret: string; invitation: Invitation };
+type State =
+  | { kind: "loading" }
+  | { kind: "refused"; message: string }
+  | { kind: "open"; secret: string; invitation: Invitation };
 
 const MALFORMED = "This invitation link is malformed. Ask an admin for a new one.";
 
@@ -65,7 +68,8 @@ export function InvitationFromLink() {
         <dd>{invitation.expiresAt.toUTCString()}</dd>
       </dl>
       <p className="max-w-2xl text-slate-700">
-        Register the hardware token you will sign in and vote with. It must verify you with a PIN or fingerprint.
+        Register the hardware token you will sign in and vote with. It must verify you with a PIN or
+        fingerprint.
       </p>
       <AcceptInvitationForm secret={secret} />
     </div>

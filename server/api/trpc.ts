@@ -46,7 +46,8 @@ const t = initTRPC
       const issueField = issue && issue.path.length > 0 ? issue.path.join(".") : undefined;
       const appCode: ErrorCode = app?.code ?? (issue ? "BAD_INPUT" : codeOfTRPCError(error.code));
       // Library, driver and parser text (tRPC's own, a JSON parser's, a database's) stays in the server log.
-      if (!app && !issue) console.error(`[trpc] ${path ?? "(no procedure)"}: ${error.code}`, error.cause ?? error.message);
+      if (!app && !issue)
+        console.error(`[trpc] ${path ?? "(no procedure)"}: ${error.code}`, error.cause ?? error.message);
       return {
         ...shape,
         message: app
@@ -94,13 +95,18 @@ const rateLimited = t.middleware(async ({ ctx, next, path, type }) => {
     const kind = type === "query" ? "read" : "write";
     const decision = await ctx.edge.limits.consume(endpointOfProcedure(path), ctx.edge.address, kind);
     if (!decision.ok) {
-      throw new AppError("RATE_LIMITED", rateLimitMessage(decision), { retryAfterSeconds: decision.retryAfterSeconds });
+      throw new AppError("RATE_LIMITED", rateLimitMessage(decision), {
+        retryAfterSeconds: decision.retryAfterSeconds,
+      });
     }
   }
   return next();
 });
 
-export const publicProcedure = t.procedure.meta({ access: { kind: "public" } }).use(mapErrors).use(rateLimited);
+export const publicProcedure = t.procedure
+  .meta({ access: { kind: "public" } })
+  .use(mapErrors)
+  .use(rateLimited);
 
 export const memberProcedure = t.procedure
   .meta({ access: { kind: "member" } })

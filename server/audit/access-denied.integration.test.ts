@@ -38,7 +38,12 @@ describe.each(testEngines())("access.denied on %s", (engine) => {
         session: {
           sessionId: "00000000-0000-4000-8000-00000000000a",
           tokenId: "t",
-          member: { id: person.acting.id, name: "Olga Operator", roles: [...person.acting.roles], groups: [] },
+          member: {
+            id: person.acting.id,
+            name: "Olga Operator",
+            roles: [...person.acting.roles],
+            groups: [],
+          },
         },
       }),
     );
@@ -46,7 +51,9 @@ describe.each(testEngines())("access.denied on %s", (engine) => {
     db
       .select()
       .from(auditEvents)
-      .where(and(eq(auditEvents.action, "access.denied"), eq(auditEvents.actor, `member:${operator.acting.id}`)));
+      .where(
+        and(eq(auditEvents.action, "access.denied"), eq(auditEvents.actor, `member:${operator.acting.id}`)),
+      );
 
   beforeAll(async () => {
     db = database();
@@ -60,7 +67,11 @@ describe.each(testEngines())("access.denied on %s", (engine) => {
     expect(rows.map((r) => ({ subject: r.subject, data: r.data }))).toEqual([
       {
         subject: "procedure:members.list",
-        data: { memberId: operator.acting.id, procedure: "members.list", requiredRoles: ["admin", "auditor"] },
+        data: {
+          memberId: operator.acting.id,
+          procedure: "members.list",
+          requiredRoles: ["admin", "auditor"],
+        },
       },
     ]);
   });
@@ -70,7 +81,11 @@ describe.each(testEngines())("access.denied on %s", (engine) => {
     if (!token) throw new Error("the operator has no token");
     expect(await refusal(callerFor(operator).tokens.revoke({ credentialId: token.id }))).toBe("FORBIDDEN");
     const last = (await denials()).at(-1);
-    expect(last?.data).toEqual({ memberId: operator.acting.id, procedure: "tokens.revoke", requiredRoles: [] });
+    expect(last?.data).toEqual({
+      memberId: operator.acting.id,
+      procedure: "tokens.revoke",
+      requiredRoles: [],
+    });
     // The refusal changed nothing else: the token is still live.
     const [still] = await db.select().from(tokens).where(eq(tokens.id, token.id));
     expect(still?.revokedAt).toBeNull();
@@ -78,7 +93,10 @@ describe.each(testEngines())("access.denied on %s", (engine) => {
 
   it("bounds the payload by its schema", () => {
     const event = (procedure: string, requiredRoles: string[]) =>
-      auditEventSchema.safeParse({ action: "access.denied", data: { memberId: "m", procedure, requiredRoles } });
+      auditEventSchema.safeParse({
+        action: "access.denied",
+        data: { memberId: "m", procedure, requiredRoles },
+      });
     expect(event("members.list", ["admin"]).success).toBe(true);
     expect(event("x".repeat(101), []).success).toBe(false);
     expect(event("members.list", ["admin", "admin", "admin", "admin", "admin"]).success).toBe(false);

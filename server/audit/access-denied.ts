@@ -16,7 +16,11 @@ export async function recordAccessDenied(db: Db, denial: AccessDenial): Promise<
         actor: `member:${denial.memberId}`,
         subject: `procedure:${denial.procedure}`,
         at: denial.at,
-        data: { memberId: denial.memberId, procedure: denial.procedure, requiredRoles: [...denial.requiredRoles] },
+        data: {
+          memberId: denial.memberId,
+          procedure: denial.procedure,
+          requiredRoles: [...denial.requiredRoles],
+        },
       }),
     );
   } catch (e) {

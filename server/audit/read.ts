@@ -35,7 +35,8 @@ export async function verifyStoredRun(db: DbOrTx, from: ChainPoint): Promise<Cha
       .limit(PAGE);
     if (page.length === 0) break;
     const entries = page.map((r) => ({ ...r, at: r.at.toISOString() }));
-    if (entries[0] && entries[0].seq !== expectedFirst) problems.push({ seq: entries[0].seq, problem: "gap" });
+    if (entries[0] && entries[0].seq !== expectedFirst)
+      problems.push({ seq: entries[0].seq, problem: "gap" });
     problems.push(...verifyChain(entries, prevHash));
     checked += entries.length;
     const last = entries[entries.length - 1];

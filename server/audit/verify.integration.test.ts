@@ -16,7 +16,13 @@ async function append(db: Db, n: number): Promise<number[]> {
   for (let i = 0; i < n; i++) {
     const memberId = `m-${Math.random().toString(36).slice(2)}`;
     const { seq } = await db.transaction((tx) =>
-      appendAudit(tx, { action: "member.reactivated", actor: "system", subject: `member:${memberId}`, at: AT, data: { memberId } }),
+      appendAudit(tx, {
+        action: "member.reactivated",
+        actor: "system",
+        subject: `member:${memberId}`,
+        at: AT,
+        data: { memberId },
+      }),
     );
     seqs.push(seq);
   }
@@ -93,7 +99,10 @@ describe.each(testEngines())("incremental chain verification on %s", (engine) =>
       const full = await verifyWholeChain(db);
       expect(full.problems).toEqual([{ seq: 2, problem: "hash" }]);
       // After a failed full check nothing is taken as verified: the next view re-hashes everything.
-      expect(await verifyChainIncrementally(db)).toMatchObject({ mode: "full", problems: [{ seq: 2, problem: "hash" }] });
+      expect(await verifyChainIncrementally(db)).toMatchObject({
+        mode: "full",
+        problems: [{ seq: 2, problem: "hash" }],
+      });
     } finally {
       await tamper(db, 2, { data: original?.data });
     }

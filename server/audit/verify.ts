@@ -41,7 +41,10 @@ export async function verifyChainIncrementally(db: Db): Promise<ChainReport> {
   const from = verified.get(db);
   if (!from) return verifyWholeChain(db);
   if (from.seq > 0) {
-    const [row] = await db.select({ hash: auditEvents.hash }).from(auditEvents).where(eq(auditEvents.seq, from.seq));
+    const [row] = await db
+      .select({ hash: auditEvents.hash })
+      .from(auditEvents)
+      .where(eq(auditEvents.seq, from.seq));
     // The verified point itself was removed or rewritten: nothing before it can be assumed any more.
     if (row?.hash !== from.hash) return verifyWholeChain(db);
   }

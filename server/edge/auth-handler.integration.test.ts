@@ -39,7 +39,11 @@ const handle = (request: Request, method: "GET" | "POST" = "POST") =>
 function callback(headers: Record<string, string>) {
   return new Request(`${ORIGIN}/api/auth/callback/webauthn`, {
     method: "POST",
-    headers: { "content-type": "application/x-www-form-urlencoded", "x-forwarded-for": "10.0.0.1", ...headers },
+    headers: {
+      "content-type": "application/x-www-form-urlencoded",
+      "x-forwarded-for": "10.0.0.1",
+      ...headers,
+    },
     body: new URLSearchParams({ response: "{}", csrfToken: "none" }).toString(),
   });
 }
@@ -57,7 +61,10 @@ describe("the Auth.js endpoints behind the web edge", () => {
     ["the sign-in callback without Origin", callback({})],
     [
       "sign-out from another origin",
-      new Request(`${ORIGIN}/api/auth/signout`, { method: "POST", headers: { origin: "https://evil.example" } }),
+      new Request(`${ORIGIN}/api/auth/signout`, {
+        method: "POST",
+        headers: { origin: "https://evil.example" },
+      }),
     ],
   ])("refuses %s with 403, before Auth.js runs", async (_, request) => {
     const before = await written();
@@ -91,12 +98,15 @@ describe("the Auth.js endpoints behind the web edge", () => {
   it("rate-limits the sign-in callback per client address, with Retry-After, before Auth.js runs", async () => {
     limits = memoryRateLimits({ perAddress: 2, total: 1000 });
     const statuses = [];
-    for (let i = 0; i < 3; i++) statuses.push(await handle(callback({ origin: ORIGIN, "x-forwarded-for": "10.2.0.1" })));
+    for (let i = 0; i < 3; i++)
+      statuses.push(await handle(callback({ origin: ORIGIN, "x-forwarded-for": "10.2.0.1" })));
     expect(statuses.map((r) => r.status)).toEqual([302, 302, 429]);
     const refused = statuses[2];
     if (!refused) throw new Error("no third response");
     expect(Number(refused.headers.get("retry-after"))).toBeGreaterThan(0);
-    expect((await refused.json()).error.message).toMatch(/^Too many requests from your address\. Try again in \d+ s\.$/);
+    expect((await refused.json()).error.message).toMatch(
+      /^Too many requests from your address\. Try again in \d+ s\.$/,
+    );
     // Another address still signs in.
     expect((await handle(callback({ origin: ORIGIN, "x-forwarded-for": "10.2.0.2" }))).status).toBe(302);
   });

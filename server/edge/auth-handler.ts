@@ -38,7 +38,9 @@ export async function handleAuthRequest(request: Request, edge: AuthEdge): Promi
     const limits = await edge.limits();
     const decision = await limits.consume("sign-in", clientAddress(request.headers, edge.trustedHops));
     if (!decision.ok) {
-      return edgeError("RATE_LIMITED", rateLimitMessage(decision), { "Retry-After": String(decision.retryAfterSeconds) });
+      return edgeError("RATE_LIMITED", rateLimitMessage(decision), {
+        "Retry-After": String(decision.retryAfterSeconds),
+      });
     }
   }
   const capped = await capBody(request);

@@ -4,7 +4,10 @@
 import dc from "node:diagnostics_channel";
 import { isIP } from "node:net";
 
-type RequestStart = { request: { headers: Record<string, string | string[] | undefined> }; socket: { remoteAddress?: string } };
+type RequestStart = {
+  request: { headers: Record<string, string | string[] | undefined> };
+  socket: { remoteAddress?: string };
+};
 
 function isRequestStart(message: unknown): message is RequestStart {
   return typeof message === "object" && message !== null && "request" in message && "socket" in message;
@@ -21,7 +24,11 @@ export function normaliseAddress(address: string): string {
  * address alone (whatever the client wrote is dropped); behind `trustedHops` proxies, the header as received
  * with the socket address appended, as a proxy would.
  */
-export function forwardedFor(received: string | string[] | undefined, socketAddress: string, trustedHops: number) {
+export function forwardedFor(
+  received: string | string[] | undefined,
+  socketAddress: string,
+  trustedHops: number,
+) {
   if (trustedHops === 0 || received === undefined) return socketAddress;
   return `${Array.isArray(received) ? received.join(", ") : received}, ${socketAddress}`;
 }
@@ -51,7 +58,11 @@ export function installClientAddressHook(trustedHops: number): void {
   const hook = (message: unknown) => {
     if (!isRequestStart(message)) return;
     const socket = normaliseAddress(message.socket.remoteAddress ?? "unknown");
-    message.request.headers["x-forwarded-for"] = forwardedFor(message.request.headers["x-forwarded-for"], socket, trustedHops);
+    message.request.headers["x-forwarded-for"] = forwardedFor(
+      message.request.headers["x-forwarded-for"],
+      socket,
+      trustedHops,
+    );
   };
   holder.__keywardSocketHook = hook;
   dc.subscribe("http.server.request.start", hook);

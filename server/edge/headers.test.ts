@@ -41,15 +41,24 @@ describe("security headers", () => {
 });
 
 describe("edge configuration", () => {
-  const base = { AUTH_SECRET: "x".repeat(40), KEYWARD_HSM_PIN: "1234", KEYWARD_DATA_DIR: "/nonexistent-keyward" };
+  const base = {
+    AUTH_SECRET: "x".repeat(40),
+    KEYWARD_HSM_PIN: "1234",
+    KEYWARD_DATA_DIR: "/nonexistent-keyward",
+  };
 
   it("refuses AUTH_URL and NEXTAUTH_URL, which next-auth would read over KEYWARD_ORIGIN", () => {
-    expect(() => parseEnv({ ...base, AUTH_URL: "https://evil.example" })).toThrow(/AUTH_URL is not used by Keyward/);
+    expect(() => parseEnv({ ...base, AUTH_URL: "https://evil.example" })).toThrow(
+      /AUTH_URL is not used by Keyward/,
+    );
     expect(() => parseEnv({ ...base, NEXTAUTH_URL: "https://evil.example" })).toThrow(/NEXTAUTH_URL/);
   });
 
   it("trusts no proxy and keeps rate limits in memory by default, in PostgreSQL when a database is shared", () => {
-    expect(parseEnv(base)).toMatchObject({ trustProxyHops: 0, rateLimit: { perAddress: 30, total: 300, store: "memory" } });
+    expect(parseEnv(base)).toMatchObject({
+      trustProxyHops: 0,
+      rateLimit: { perAddress: 30, total: 300, store: "memory" },
+    });
     expect(parseEnv({ ...base, DATABASE_URL: "postgres://db/keyward" }).rateLimit.store).toBe("postgres");
     expect(parseEnv({ ...base, KEYWARD_TRUST_PROXY: "1" }).trustProxyHops).toBe(1);
     expect(() => parseEnv({ ...base, KEYWARD_TRUST_PROXY: "-1" })).toThrow(/KEYWARD_TRUST_PROXY/);

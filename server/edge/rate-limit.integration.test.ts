@@ -20,7 +20,9 @@ describe("in memory (one instance)", () => {
     expect(refused).toMatchObject({ ok: false, scope: "overall" });
     // Another endpoint has budgets of its own; reads get ten times the budget of writes.
     expect(await granted([limits], "setup.begin", "10.0.0.1", 3)).toBe(3);
-    const reads = await Promise.all(Array.from({ length: 70 }, () => limits.consume("setup.status", "10.0.0.4", "read")));
+    const reads = await Promise.all(
+      Array.from({ length: 70 }, () => limits.consume("setup.status", "10.0.0.4", "read")),
+    );
     expect(reads.filter((d) => d.ok)).toHaveLength(60);
   });
 });

@@ -5,10 +5,17 @@
 // setup.status, asked on every view of the sign-in page) get ten times the budget of writes.
 import "server-only";
 import pg from "pg";
-import { type RateLimiterAbstract, RateLimiterMemory, RateLimiterPostgres, RateLimiterRes } from "rate-limiter-flexible";
+import {
+  type RateLimiterAbstract,
+  RateLimiterMemory,
+  RateLimiterPostgres,
+  RateLimiterRes,
+} from "rate-limiter-flexible";
 import { ConfigError } from "@/server/config-error";
 
-export type RateDecision = { ok: true } | { ok: false; retryAfterSeconds: number; scope: "address" | "overall" };
+export type RateDecision =
+  | { ok: true }
+  | { ok: false; retryAfterSeconds: number; scope: "address" | "overall" };
 
 export type RequestKind = "write" | "read";
 
@@ -59,7 +66,10 @@ export function memoryRateLimits(settings: RateLimitSettings): RateLimits {
     new RateLimiterMemory({ keyPrefix, points, duration: WINDOW_SECONDS });
   return fromLimiters(
     {
-      write: { perAddress: limiter("address", settings.perAddress), overall: limiter("overall", settings.total) },
+      write: {
+        perAddress: limiter("address", settings.perAddress),
+        overall: limiter("overall", settings.total),
+      },
       read: {
         perAddress: limiter("read-address", settings.perAddress * READ_FACTOR),
         overall: limiter("read-overall", settings.total * READ_FACTOR),
@@ -107,7 +117,10 @@ export async function postgresRateLimits(url: string, settings: RateLimitSetting
   }
 }
 
-export type RateLimitEnv = { databaseUrl: string | undefined; rateLimit: RateLimitSettings & { store: "memory" | "postgres" } };
+export type RateLimitEnv = {
+  databaseUrl: string | undefined;
+  rateLimit: RateLimitSettings & { store: "memory" | "postgres" };
+};
 
 export function openRateLimits(config: RateLimitEnv): Promise<RateLimits> {
   if (config.rateLimit.store === "memory") return Promise.resolve(memoryRateLimits(config.rateLimit));
@@ -118,7 +131,10 @@ export function openRateLimits(config: RateLimitEnv): Promise<RateLimits> {
 }
 
 /** A refusal's text for people: which budget, and when to try again. */
-export function rateLimitMessage(decision: { retryAfterSeconds: number; scope: "address" | "overall" }): string {
+export function rateLimitMessage(decision: {
+  retryAfterSeconds: number;
+  scope: "address" | "overall";
+}): string {
   const who = decision.scope === "address" ? "from your address" : "to this server";
   return `Too many requests ${who}. Try again in ${decision.retryAfterSeconds} s.`;
 }

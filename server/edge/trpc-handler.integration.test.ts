@@ -26,7 +26,9 @@ beforeAll(() => {
 /** A batch of `n` sign-in challenges, as the browser's httpBatchLink sends it. */
 function signInBatch(n: number, headers: Record<string, string> = { origin: ORIGIN }) {
   const paths = Array.from({ length: n }, () => "auth.signInOptions").join(",");
-  const body = JSON.stringify(Object.fromEntries(Array.from({ length: n }, (_, i) => [String(i), { json: null }])));
+  const body = JSON.stringify(
+    Object.fromEntries(Array.from({ length: n }, (_, i) => [String(i), { json: null }])),
+  );
   return new Request(`${ORIGIN}/api/trpc/${paths}?batch=1`, {
     method: "POST",
     headers: { "content-type": "application/json", ...headers },
@@ -42,7 +44,12 @@ describe.each(testEngines())("the tRPC web edge on %s", (engine) => {
     handleTrpcRequest(request, {
       origin: ORIGIN,
       createContext: async (r) =>
-        createContext({ db, engine, session: null, edge: { address: clientAddress(r.headers, trustedHops), limits } }),
+        createContext({
+          db,
+          engine,
+          session: null,
+          edge: { address: clientAddress(r.headers, trustedHops), limits },
+        }),
     });
   const challenges = async () => (await db.select({ n: count() }).from(webauthnChallenges))[0]?.n ?? 0;
 
@@ -59,7 +66,11 @@ describe.each(testEngines())("the tRPC web edge on %s", (engine) => {
   });
 
   it.each([
-    ["another origin", { origin: "https://evil.example" }, "requests from https://evil.example may not change anything"],
+    [
+      "another origin",
+      { origin: "https://evil.example" },
+      "requests from https://evil.example may not change anything",
+    ],
     ["no Origin header", {}, "has no Origin header"],
     ["the literal null origin", { origin: "null" }, "requests from null may not change anything"],
   ])("refuses a POST from %s with 403 and writes nothing", async (_, headers, message) => {
@@ -76,7 +87,9 @@ describe.each(testEngines())("the tRPC web edge on %s", (engine) => {
     const before = await challenges();
     const huge = await handle(signInBatch(500));
     expect(huge.status).toBe(413);
-    expect((await huge.json()).error.message).toBe("This request carries 500 calls; at most 10 are accepted at once.");
+    expect((await huge.json()).error.message).toBe(
+      "This request carries 500 calls; at most 10 are accepted at once.",
+    );
     expect(await challenges()).toBe(before);
     const full = await handle(signInBatch(MAX_BATCH));
     expect(full.status).toBe(200);
@@ -140,8 +153,14 @@ describe.each(testEngines())("the tRPC web edge on %s", (engine) => {
 
     it("gives each address its budget, then the overall one runs out; refusals say when and write nothing", async () => {
       const before = await challenges();
-      const from = (address: string) => handle(signInBatch(1, { origin: ORIGIN, "x-forwarded-for": address }));
-      const a = [await from("10.1.0.1"), await from("10.1.0.1"), await from("10.1.0.1"), await from("10.1.0.1")];
+      const from = (address: string) =>
+        handle(signInBatch(1, { origin: ORIGIN, "x-forwarded-for": address }));
+      const a = [
+        await from("10.1.0.1"),
+        await from("10.1.0.1"),
+        await from("10.1.0.1"),
+        await from("10.1.0.1"),
+      ];
       expect(a.map((r) => r.status)).toEqual([200, 200, 200, 429]);
       const refused = a[3];
       if (!refused) throw new Error("no fourth response");

@@ -26,7 +26,10 @@ export async function handleTrpcRequest(request: Request, edge: TrpcEdge): Promi
   if (refused) return refused;
   const calls = batchSize(new URL(request.url));
   if (calls > MAX_BATCH) {
-    return edgeError("TOO_LARGE", `This request carries ${calls} calls; at most ${MAX_BATCH} are accepted at once.`);
+    return edgeError(
+      "TOO_LARGE",
+      `This request carries ${calls} calls; at most ${MAX_BATCH} are accepted at once.`,
+    );
   }
   const capped = await capBody(request);
   if (capped instanceof Response) return capped;
@@ -40,7 +43,9 @@ export async function handleTrpcRequest(request: Request, edge: TrpcEdge): Promi
     allowMethodOverride: true,
     responseMeta({ errors }) {
       const waits = errors.flatMap((e) =>
-        e.cause instanceof AppError && e.cause.retryAfterSeconds !== undefined ? [e.cause.retryAfterSeconds] : [],
+        e.cause instanceof AppError && e.cause.retryAfterSeconds !== undefined
+          ? [e.cause.retryAfterSeconds]
+          : [],
       );
       return waits.length > 0 ? { headers: new Headers({ "Retry-After": String(Math.max(...waits)) }) } : {};
     },
