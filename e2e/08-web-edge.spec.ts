@@ -146,6 +146,18 @@ test("an invitation's secret travels in the fragment: in no request line and no 
   expect(sent.filter((line) => line.includes(secret))).toEqual([]);
 });
 
+test("the status page hashes only the audit events appended since the last check", async ({ admin }) => {
+  const check = admin.page.getByTestId("audit-chain-check");
+  // Start-up verified the whole trail; this view hashes what signing in appended since.
+  await admin.page.goto("/status");
+  await expect(check).toHaveText(/^Checked from the last verified point: \d+ new events hashed\./);
+  await admin.page.goto("/status");
+  await expect(check).toHaveText(/^Checked from the last verified point: 0 new events hashed\./);
+  await admin.page.getByRole("link", { name: "Re-verify the whole trail" }).click();
+  await expect(check).toHaveText(/^Whole trail re-hashed\./);
+  await expect(admin.page.getByTestId("audit-chain")).toContainText("hash chain intact");
+});
+
 test("a spoofed X-Forwarded-For gets no fresh rate budget (no proxy is trusted)", async ({ page }) => {
   // setup.begin (no later spec needs it): each call claims another client address, all come from this one
   // socket. With a fresh budget per claimed address none would ever be refused; the e2e server allows 200 a

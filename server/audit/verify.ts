@@ -20,8 +20,14 @@ export type ChainReport = {
   mode: "full" | "incremental";
 };
 
-/** Kept per process: several instances each keep their own; a restart begins with a full verification. */
-const verified = new WeakMap<Db, ChainPoint>();
+/**
+ * Kept per process: several instances each keep their own; a restart begins with a full verification. On
+ * globalThis, like the database handle it is keyed by, because Next.js bundles this module more than once
+ * (instrumentation, pages, route handlers) and the start-up verification must serve them all.
+ */
+const holder = globalThis as typeof globalThis & { __keywardVerifiedChain?: WeakMap<Db, ChainPoint> };
+holder.__keywardVerifiedChain ??= new WeakMap();
+const verified: WeakMap<Db, ChainPoint> = holder.__keywardVerifiedChain;
 
 function remember(db: Db, run: { headSeq: number; headHash: string; problems: ChainProblem[] }) {
   // A broken chain is never a starting point: the next check starts again from the last good one.
