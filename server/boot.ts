@@ -7,6 +7,7 @@ import "server-only";
 import { DataFolderInUseError } from "@/db/lock";
 import { verifyWholeChain } from "@/server/audit/verify";
 import { pruneChallenges } from "@/server/auth/challenges";
+import { summariseSignInFailures } from "@/server/auth/failure-events";
 import { issueSetupCode } from "@/server/auth/setup-code";
 import { closeDatabase, database } from "@/server/db";
 import { installClientAddressHook } from "@/server/edge/client-address";
@@ -61,6 +62,13 @@ export async function boot(): Promise<void> {
     );
   await prune();
   setInterval(prune, 3_600_000).unref();
+  // Repeated anonymous failures are counted, not audited one by one; each closed minute's counts reach the
+  // trail at the next failure or sign-in, and at the latest within a minute from here when all goes quiet.
+  setInterval(() => {
+    summariseSignInFailures(db, new Date()).catch((e: unknown) =>
+      console.error("Keyward: summarising sign-in failures failed", e),
+    );
+  }, 60_000).unref();
   const shutdown = (signal: NodeJS.Signals) => {
     // The pools first: their threads share the one PKCS#11 library that closeHsm() finalises.
     closeServerTokenSet()

@@ -2,10 +2,9 @@
 // Payloads are plain JSON (no Date, no bigint): they are canonicalised (RFC 8785) and hashed.
 import { z } from "zod";
 import { ROLES } from "@/db/schema/members";
+import { CREDENTIAL_ID_MAX } from "@/server/auth/schemas";
 
 const id = z.string().min(1);
-/** A WebAuthn credential id is at most 1023 bytes: 1364 characters of base64url. */
-const CREDENTIAL_ID_MAX = 1364;
 const roles = z.array(z.enum(ROLES));
 const groups = z.array(z.string());
 
@@ -81,7 +80,7 @@ export const auditEventSchema = z.discriminatedUnion("action", [
   // Adding a token: a step-up by one of the member's own live tokens approves one addition, which then adds it.
   z.object({
     action: z.literal("token.step_up_approved"),
-    data: z.object({ memberId: id, additionId: id, credentialId: id.max(1024) }),
+    data: z.object({ memberId: id, additionId: id, credentialId: id.max(CREDENTIAL_ID_MAX) }),
   }),
   z.object({
     action: z.literal("token.step_up_refused"),
@@ -89,7 +88,7 @@ export const auditEventSchema = z.discriminatedUnion("action", [
       memberId: id,
       additionId: id.max(64).nullable(),
       reason: z.string().max(64),
-      credentialId: z.string().max(1024).nullable(),
+      credentialId: z.string().max(CREDENTIAL_ID_MAX).nullable(),
     }),
   }),
   z.object({

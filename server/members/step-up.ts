@@ -19,7 +19,7 @@ import {
 } from "@/server/auth/challenges";
 import type { WebAuthnConfig } from "@/server/auth/config";
 import { ASSERTION_MESSAGES, type AssertionRefusal } from "@/server/auth/refusals";
-import type { AuthenticationResponse } from "@/server/auth/schemas";
+import { type AuthenticationResponse, CREDENTIAL_ID_MAX } from "@/server/auth/schemas";
 import { AppError } from "@/server/errors";
 
 const STEP_UP_PURPOSE = "add-token-step-up";
@@ -205,7 +205,7 @@ export async function withStepUpRefusalAudit<T>(
           memberId: meta.memberId,
           additionId: meta.additionId,
           reason: e.reason,
-          credentialId: meta.response.id.slice(0, 1024),
+          credentialId: meta.response.id.slice(0, CREDENTIAL_ID_MAX),
         },
       });
     });
