@@ -7,6 +7,12 @@ import { CREDENTIAL_ID_MAX } from "@/server/auth/schemas";
 const id = z.string().min(1);
 const roles = z.array(z.enum(ROLES));
 const groups = z.array(z.string());
+const uuidId = z.string().uuid();
+const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/);
+// A quorum tally as recorded when an operation is decided: one row per required group.
+const tally = z
+  .array(z.object({ group: z.string().max(64), needed: z.number().int(), approvals: z.number().int() }))
+  .max(16);
 
 export const auditEventSchema = z.discriminatedUnion("action", [
   z.object({ action: z.literal("setup.code_issued"), data: z.object({ setupCodeId: id, expiresAt: z.string() }) }),
@@ -106,6 +112,89 @@ export const auditEventSchema = z.discriminatedUnion("action", [
   z.object({
     action: z.literal("session.ended_by_admin"),
     data: z.object({ memberId: id, sessionsEnded: z.number().int() }),
+  }),
+  // Quorum operations (server/operations/): the policy in force, each operation's transitions, its votes, keys.
+  // Every field is bounded: a proposal or a refused vote must not be able to bloat the append-only trail.
+  z.object({
+    action: z.literal("policy.seeded"),
+    data: z.object({ version: z.number().int(), digest: sha256Hex }),
+  }),
+  z.object({
+    action: z.literal("policy.updated"),
+    data: z.object({ version: z.number().int(), digest: sha256Hex, previousVersion: z.number().int() }),
+  }),
+  z.object({
+    action: z.literal("operation.proposed"),
+    data: z.object({
+      operationId: uuidId,
+      kind: z.string().min(1).max(64),
+      digest: sha256Hex,
+      policyVersion: z.number().int(),
+      ruleId: z.string().max(128),
+      expiresAt: z.string().max(30),
+    }),
+  }),
+  z.object({
+    action: z.literal("vote.cast"),
+    data: z.object({
+      operationId: uuidId,
+      voteId: uuidId,
+      voterId: uuidId,
+      decision: z.enum(["approve", "reject"]),
+      credentialId: id.max(CREDENTIAL_ID_MAX),
+    }),
+  }),
+  z.object({
+    action: z.literal("vote.refused"),
+    data: z.object({
+      operationId: z.string().max(64).nullable(),
+      voterId: uuidId,
+      decision: z.enum(["approve", "reject"]).nullable(),
+      reason: z.string().max(64),
+      credentialId: z.string().max(CREDENTIAL_ID_MAX).nullable(),
+    }),
+  }),
+  z.object({
+    action: z.literal("operation.approved"),
+    data: z.object({ operationId: uuidId, ruleId: z.string().max(128), tally, votesCounted: z.number().int() }),
+  }),
+  z.object({
+    action: z.literal("operation.rejected"),
+    data: z.object({ operationId: uuidId, ruleId: z.string().max(128), tally, votesCounted: z.number().int() }),
+  }),
+  z.object({ action: z.literal("operation.cancelled"), data: z.object({ operationId: uuidId }) }),
+  z.object({
+    action: z.literal("operation.expired"),
+    data: z.object({ operationId: uuidId, expiresAt: z.string().max(30) }),
+  }),
+  z.object({
+    action: z.literal("operation.executing"),
+    data: z.object({ operationId: uuidId, attempt: z.number().int() }),
+  }),
+  z.object({
+    action: z.literal("operation.executed"),
+    data: z.object({ operationId: uuidId, attempts: z.number().int() }),
+  }),
+  z.object({
+    action: z.literal("operation.failed"),
+    data: z.object({ operationId: uuidId, attempts: z.number().int(), reason: z.string().max(1000) }),
+  }),
+  z.object({
+    action: z.literal("operation.recovered"),
+    data: z.object({ operationId: uuidId, attempts: z.number().int(), executingSince: z.string().max(30) }),
+  }),
+  z.object({
+    action: z.literal("key.created"),
+    data: z.object({
+      keyId: uuidId,
+      operationId: uuidId,
+      label: z.string().max(200),
+      curve: z.string().max(20),
+      tags: z.array(z.string().max(64)).max(32),
+      exportable: z.enum(["never", "wrapped"]),
+      hsmRef: z.string().max(128),
+      publicKey: z.string().max(1024),
+    }),
   }),
 ]);
 

@@ -1,0 +1,132 @@
+// Issue 12's tables: the policy versions in force over time, quorum operations and their votes, custody keys,
+// and the scheduler's jobs. Operation and key states are closed lists; every change is audited by the code.
+import { sql } from "drizzle-orm";
+import { index, integer, jsonb, pgTable, text, timestamp, unique, uuid } from "drizzle-orm/pg-core";
+import { members, tokens } from "./members";
+
+const ts = (name: string) => timestamp(name, { withTimezone: true, mode: "date" });
+
+/** Append-only (trigger in migration 0006): the latest version is the one in force; old ones explain old votes. */
+export const policyVersions = pgTable("policy_versions", {
+  version: integer("version").primaryKey(),
+  /** The policy document (server/policy/document.ts), as validated. */
+  document: jsonb("document").notNull(),
+  /** policyDigest(document): SHA-256 hex of its RFC 8785 canonical JSON. */
+  digest: text("digest").notNull().unique(),
+  createdAt: ts("created_at").notNull().defaultNow(),
+  /** Null for the seed written at setup or boot. */
+  createdBy: uuid("created_by").references(() => members.id),
+});
+
+export const OPERATION_STATES = [
+  "pending",
+  "approved",
+  "executing",
+  "executed",
+  "failed",
+  "rejected",
+  "expired",
+  "cancelled",
+] as const;
+export type OperationState = (typeof OPERATION_STATES)[number];
+
+export const operations = pgTable(
+  "operations",
+  {
+    id: uuid("id").primaryKey().defaultRandom(),
+    kind: text("kind").notNull(),
+    payload: jsonb("payload").notNull(),
+    initiatorId: uuid("initiator_id")
+      .notNull()
+      .references(() => members.id),
+    state: text("state").$type<OperationState>().notNull(),
+    /** operationDigest (server/operations/digest.ts): what every vote's challenge is bound to. */
+    digest: text("digest").notNull().unique(),
+    policyVersion: integer("policy_version")
+      .notNull()
+      .references(() => policyVersions.version),
+    ruleId: text("rule_id").notNull(),
+    createdAt: ts("created_at").notNull(),
+    expiresAt: ts("expires_at").notNull(),
+    decidedAt: ts("decided_at"),
+    executingSince: ts("executing_since"),
+    attempts: integer("attempts").notNull().default(0),
+    executedAt: ts("executed_at"),
+    result: jsonb("result"),
+    failure: text("failure"),
+  },
+  (t) => [index("operations_state_expires_idx").on(t.state, t.expiresAt)],
+);
+
+export const VOTE_DECISIONS = ["approve", "reject"] as const;
+export type VoteDecision = (typeof VOTE_DECISIONS)[number];
+
+export const votes = pgTable(
+  "votes",
+  {
+    id: uuid("id").primaryKey().defaultRandom(),
+    operationId: uuid("operation_id")
+      .notNull()
+      .references(() => operations.id),
+    voterId: uuid("voter_id")
+      .notNull()
+      .references(() => members.id),
+    tokenId: text("token_id")
+      .notNull()
+      .references(() => tokens.id),
+    decision: text("decision").$type<VoteDecision>().notNull(),
+    challenge: text("challenge").notNull().unique(),
+    /** The whole AuthenticationResponseJSON the voter's token signed: anyone can re-verify the vote later. */
+    assertion: jsonb("assertion").notNull(),
+    castAt: ts("cast_at").notNull(),
+  },
+  // One vote per person, whatever tokens they hold.
+  (t) => [unique("votes_operation_voter_unique").on(t.operationId, t.voterId)],
+);
+
+export const KEY_STATES = ["pre-activation", "active", "suspended", "deactivated", "compromised", "destroyed"] as const;
+export type KeyState = (typeof KEY_STATES)[number];
+export const KEY_EXPORTABILITY = ["never", "wrapped"] as const;
+export type KeyExportability = (typeof KEY_EXPORTABILITY)[number];
+
+export const keys = pgTable(
+  "keys",
+  {
+    id: uuid("id").primaryKey().defaultRandom(),
+    /** The key.create operation that made it: one key per operation, so a repeated execute cannot add a second. */
+    operationId: uuid("operation_id")
+      .unique()
+      .references(() => operations.id),
+    label: text("label").notNull(),
+    curve: text("curve").notNull(),
+    tags: text("tags").array().notNull().default(sql`'{}'::text[]`),
+    state: text("state").$type<KeyState>().notNull(),
+    hsmRef: text("hsm_ref").notNull().unique(),
+    publicKey: text("public_key").notNull(),
+    exportable: text("exportable").$type<KeyExportability>().notNull(),
+    createdAt: ts("created_at").notNull().defaultNow(),
+    stateChangedAt: ts("state_changed_at").notNull().defaultNow(),
+  },
+  (t) => [index("keys_state_idx").on(t.state)],
+);
+
+export const JOB_STATES = ["waiting", "running", "done", "failed"] as const;
+export type JobState = (typeof JOB_STATES)[number];
+
+/** The scheduler's table, claimed with UPDATE … WHERE id = (SELECT … FOR UPDATE SKIP LOCKED). */
+export const jobs = pgTable(
+  "jobs",
+  {
+    id: uuid("id").primaryKey().defaultRandom(),
+    kind: text("kind").notNull(),
+    runAt: ts("run_at").notNull(),
+    subject: text("subject"),
+    payload: jsonb("payload").notNull().default(sql`'{}'::jsonb`),
+    state: text("state").$type<JobState>().notNull().default("waiting"),
+    lockedUntil: ts("locked_until"),
+    attempts: integer("attempts").notNull().default(0),
+    lastError: text("last_error"),
+    createdAt: ts("created_at").notNull().defaultNow(),
+  },
+  (t) => [index("jobs_state_run_at_idx").on(t.state, t.runAt)],
+);
