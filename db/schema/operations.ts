@@ -76,6 +76,8 @@ export const votes = pgTable(
       .references(() => tokens.id),
     decision: text("decision").$type<VoteDecision>().notNull(),
     challenge: text("challenge").notNull().unique(),
+    /** The nonce in challenge = SHA-256(JCS({ v: 1, op: digest, decision, voter, nonce })): kept to re-check it. */
+    nonce: text("nonce").notNull(),
     /** The whole AuthenticationResponseJSON the voter's token signed: anyone can re-verify the vote later. */
     assertion: jsonb("assertion").notNull(),
     castAt: ts("cast_at").notNull(),

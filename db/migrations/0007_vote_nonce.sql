@@ -1,0 +1,1 @@
+ALTER TABLE "votes" ADD COLUMN "nonce" text NOT NULL;
