@@ -8,7 +8,15 @@ import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { closeServerTokenSet } from "./cluster/server-token-set";
 import { shareBackupKek } from "./ceremonies/kek-sharing";
 import { closeHsm } from "./pkcs11/pkcs11";
-import { backupKey, createKey, destroyKey, sign, verifySignature } from "./signer";
+import {
+  backupKey,
+  createKey,
+  destroyKey,
+  findKey,
+  operationKeyRef,
+  sign,
+  verifySignature,
+} from "./signer";
 import { createTestToken, type TestToken } from "./testing/test-token";
 import { addTestToken, soLogin } from "./testing/test-tokens";
 
@@ -58,5 +66,24 @@ describe("the signer facade", () => {
       absent: [],
     });
     await expect(sign(key.ref, data)).rejects.toMatchObject({ reason: "key-missing" });
+  });
+
+  it("creates an operation's key once under operationKeyRef, and finds it by that reference", async () => {
+    const operationId = "5b0f3c1e-8a8d-4c1b-9d6e-2f4a1c0e7b21";
+    const ref = operationKeyRef(operationId);
+    // The length of every Keyward key reference (16-byte CKA_ID), stable for one id, distinct between ids.
+    expect(ref).toMatch(/^[0-9a-f]{32}$/);
+    expect(operationKeyRef(operationId)).toBe(ref);
+    expect(operationKeyRef("5b0f3c1e-8a8d-4c1b-9d6e-2f4a1c0e7b22")).not.toBe(ref);
+    await expect(findKey(ref)).resolves.toBeNull();
+    const options = { curve: "p256", label: "by operation", exportable: "wrapped-only", ref } as const;
+    const [first, second] = await Promise.all([createKey(options), createKey(options)]);
+    expect([first?.created, second?.created].sort()).toEqual([false, true]);
+    expect(second?.publicKey.equals(first?.publicKey ?? Buffer.alloc(0))).toBe(true);
+    const again = await createKey(options);
+    expect(again).toMatchObject({ ref, created: false, replicated: ["kw-signer-b"], notReplicated: [] });
+    const found = await findKey(ref);
+    expect(found).toMatchObject({ ref, curve: "p256", label: "by operation", exportable: "wrapped-only" });
+    expect(found?.publicKey.equals(again.publicKey)).toBe(true);
   });
 });

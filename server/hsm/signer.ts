@@ -3,18 +3,38 @@
 // checkpointer (server/audit/checkpoint*) may import this: boundary.test.ts refuses any other importer, so
 // nothing signs or makes keys except through the executor's checks.
 import "server-only";
+import { createHash } from "node:crypto";
 import { serverTokenSet } from "./cluster/server-token-set";
 import type { CreatedKey, Replication, Signed } from "./cluster/token-set";
-import type { GenerateKeyPairOptions } from "./keys/keys";
+import type { GenerateKeyPairOptions, KeyInfo } from "./keys/keys";
 
 export type { CreatedKey, Replication, Signed } from "./cluster/token-set";
 export type { TokenSetError } from "./cluster/token-set-error";
 export type { GenerateKeyPairOptions, KeyInfo } from "./keys/keys";
 export { ethereumYParity, isLowS, normalizeLowS, verifySignature } from "./keys/signature";
 
-/** A key pair made on the primary HSM token and, when it may leave wrapped, cloned into every replica. */
+/**
+ * The HSM reference (CKA_ID, 16 bytes as 32 lowercase hex, the length of every Keyward key reference) of
+ * the key an operation creates: SHA-256 of "keyward-op:" + the operation id, truncated. Derived, not stored,
+ * so a repeated execution after an unknown outcome or a crash finds the key the first one made.
+ */
+export function operationKeyRef(operationId: string): string {
+  return createHash("sha256").update(`keyward-op:${operationId}`).digest().subarray(0, 16).toString("hex");
+}
+
+/**
+ * A key pair made on the primary HSM token and, when it may leave wrapped, cloned into every replica.
+ * With `ref` (operationKeyRef) it is safe to repeat: a key the primary already holds under that reference
+ * is returned (same public key, `created: false`) and its missing replica clones are made; concurrent
+ * calls with one reference make one key.
+ */
 export function createKey(options: GenerateKeyPairOptions): Promise<CreatedKey> {
   return serverTokenSet().createKey(options);
+}
+
+/** The key the primary holds under `ref`, or null when it has none. */
+export function findKey(ref: string): Promise<KeyInfo | null> {
+  return serverTokenSet().findKey(ref);
 }
 
 /** Signs on the first token in use that holds the key (failover); TokenSetError names every token tried. */

@@ -44,7 +44,13 @@ export type Replication = {
   notReplicated: { token: string; reason: HsmError["reason"]; message: string }[];
 };
 
-export type CreatedKey = KeyInfo & Replication & { /** The primary, which made it. */ token: string };
+export type CreatedKey = KeyInfo &
+  Replication & {
+    /** The primary, which made it. */
+    token: string;
+    /** False when the caller's reference already named the key on the primary (a repeated create). */
+    created: boolean;
+  };
 
 export type Signed = { signature: Buffer /** The token that signed. */; token: string };
 
@@ -153,14 +159,46 @@ export class HsmTokenSet {
     throw signFailure(ref, [...attempts, ...untried]);
   }
 
+  /** Creates under a caller's reference running now, so a second one with the same reference waits for it. */
+  private readonly creating = new Map<string, Promise<unknown>>();
+
   /**
    * Makes a key on the primary and clones it into every replica (see `replicate`). Needs the primary: a
    * key made on a replica would be missing from the primary once it is back.
+   * With `ref` (the caller's reference, e.g. operationKeyRef) it is idempotent: a key the primary already
+   * holds under it is returned with `created: false`, and clones missing from replicas are made. Creates
+   * with one reference run one after another here, so two pool threads never search and generate it at once.
    */
-  async createKey(options: GenerateKeyPairOptions): Promise<CreatedKey> {
+  createKey(options: GenerateKeyPairOptions): Promise<CreatedKey> {
+    const { ref } = options;
+    if (ref === undefined) return this.createOnce(options);
+    const before = this.creating.get(ref) ?? Promise.resolve();
+    const run = before.then(
+      () => this.createOnce(options),
+      () => this.createOnce(options),
+    );
+    this.creating.set(ref, run);
+    const forget = () => {
+      if (this.creating.get(ref) === run) this.creating.delete(ref);
+    };
+    run.then(forget, forget);
+    return run;
+  }
+
+  /** Reads a key from the primary by reference: null when the primary answers that it has no such key. */
+  async findKey(ref: string): Promise<KeyInfo | null> {
+    try {
+      return await this.primary.call({ op: "find", ref });
+    } catch (e) {
+      if (e instanceof HsmError && e.reason === "key-missing") return null;
+      throw e;
+    }
+  }
+
+  private async createOnce(options: GenerateKeyPairOptions): Promise<CreatedKey> {
     const primary = this.primary;
     if (primary.health.state === "failed") throw primaryUnavailable(setAsideAttempt(primary), "createKey");
-    const { curve, label, exportable } = options;
+    const { curve, exportable } = options;
     // The replicas share the primary's KEK: one that lets the user unwrap weaker exposes the primary's keys
     // too (wrap there, unwrap here). The primary's own check is enforced by its pool thread.
     const exposed = this.replicas.find((r) => {
@@ -174,13 +212,14 @@ export class HsmTokenSet {
         { operation: "createKey" },
       );
     }
-    const key = await primary.call({ op: "generate", curve, label, exportable }).catch((e: unknown) => {
+    const request = { op: "generate" as const, ...options };
+    const key = await primary.call(request).catch((e: unknown) => {
       // A request the primary refuses (a bad label, say) is the caller's to see as it is.
       if (!(e instanceof HsmError) || classify(e) === "request") throw e;
       throw primaryUnavailable(attemptOf(primary, e), "createKey");
     });
-    const info: KeyInfo = { ...key, curve, label, exportable };
-    return { ...info, token: primary.label, ...(await this.cloneIntoReplicas(info)) };
+    const info: KeyInfo = { ref: key.ref, publicKey: key.publicKey, label: key.label, curve, exportable };
+    return { ...info, token: primary.label, created: key.created, ...(await this.cloneIntoReplicas(info)) };
   }
 
   /**

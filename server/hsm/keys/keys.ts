@@ -24,9 +24,16 @@ import { type CachedKey, flag, MECHANISM, mechanismsOf, type Session } from "../
 import { normalizeLowS } from "./signature";
 import { requireUnwrapGuard } from "./unwrap-guard";
 
-export type GenerateKeyPairOptions = { curve: Curve; label: string; exportable: Exportable };
-/** `ref` names the key from now on (hex CKA_ID); `publicKey` is raw: 65 bytes SEC1 or 32 bytes Ed25519. */
-export type GeneratedKey = { ref: string; publicKey: Buffer };
+/**
+ * `ref`: a reference the caller chose (32 lowercase hex, e.g. from an operation id), which makes the call
+ * idempotent: a key pair already holding it is returned instead of a new one. Without it, a random one.
+ */
+export type GenerateKeyPairOptions = { curve: Curve; label: string; exportable: Exportable; ref?: string };
+/**
+ * `ref` names the key from now on (hex CKA_ID); `publicKey` is raw: 65 bytes SEC1 or 32 bytes Ed25519.
+ * `created` is false when the reference already named the key (a repeat), whose stored label is `label`.
+ */
+export type GeneratedKey = { ref: string; publicKey: Buffer; created: boolean; label: string };
 export type KeyInfo = { ref: string; curve: Curve; label: string; publicKey: Buffer; exportable: Exportable };
 
 function bestEffort(call: () => void): void {
@@ -53,8 +60,13 @@ export function generateKeyPair(session: Session, options: GenerateKeyPairOption
     );
   }
   // A wrapped-only key is made only where the HSM has shown that the user PIN cannot unwrap it weaker.
+  if (options.ref !== undefined) {
+    checkRef(options.ref, operation);
+    const existing = existingKeyPair(session, { ...options, ref: options.ref }, operation);
+    if (existing !== undefined) return existing;
+  }
   if (exportable === "wrapped-only") requireUnwrapGuard(session, operation);
-  const ref = randomBytes(16).toString("hex");
+  const ref = options.ref ?? randomBytes(16).toString("hex");
   const mechanism = curve === "ed25519" ? MECHANISM.edwardsKeyPairGen : MECHANISM.ecKeyPairGen;
   const pair = session.run(
     "C_GenerateKeyPair",
@@ -71,13 +83,59 @@ export function generateKeyPair(session: Session, options: GenerateKeyPairOption
     const point = session.attributes(pair.publicKey, [pkcs11js.CKA_EC_POINT]).get(pkcs11js.CKA_EC_POINT);
     const publicKey = rawPublicKey(curve, point ?? Buffer.alloc(0));
     session.keys.set(ref, { handle: pair.privateKey, curve });
-    return { ref, publicKey };
+    return { ref, publicKey, created: true, label };
   } catch (e) {
     // A key nobody can name is of no use and would only clutter the token.
     bestEffort(() => session.token.module.C_DestroyObject(session.handle, pair.privateKey));
     bestEffort(() => session.token.module.C_DestroyObject(session.handle, pair.publicKey));
     throw e;
   }
+}
+
+/**
+ * The key pair a caller-chosen reference already names, if any, checked against what is asked (a reference
+ * naming a key on another curve or with another export rule is a conflict, never silently "the same key").
+ * Searched on the token, not in a cache: another thread or an earlier process may have made it. Within a
+ * process the token set runs one create per reference at a time (a search then a generate in two threads
+ * at once could make two); across processes the operation executor's claim gives one executor per ref.
+ */
+function existingKeyPair(
+  session: Session,
+  options: GenerateKeyPairOptions & { ref: string },
+  operation: string,
+): GeneratedKey | undefined {
+  const { ref } = options;
+  const privates = objectsWithRef(session, "private", ref);
+  const publics = objectsWithRef(session, "public", ref);
+  if (privates.length === 0) {
+    // Nothing, or a public half alone: C_GenerateKeyPair interrupted (SoftHSM makes the public object
+    // first), or a destroy interrupted after the private half went (destroyKey removes it first). Either
+    // way no private key holds the reference and nobody was given its public key as a made key: the lone
+    // half is removed and the key made afresh.
+    if (publics.length === 0) confirmAbsence(session, operation);
+    for (const object of publics) {
+      session.run("C_DestroyObject", (m, s) => m.C_DestroyObject(s, object), { key: ref });
+    }
+    return undefined;
+  }
+  if (publics.length === 0) {
+    throw new HsmError(
+      "misconfigured",
+      `HSM token '${session.token.target.tokenLabel}' holds the private half of key ${ref} without its public half; Keyward cannot tell its public key. Inspect it with the HSM's own tools.`,
+      { operation },
+    );
+  }
+  session.keys.delete(ref);
+  const info = findKey(session, ref);
+  const conflict = (why: string) =>
+    new HsmError("invalid-request", `Key reference ${ref} already names a key ${why}; choose another reference.`, {
+      operation,
+    });
+  if (info.curve !== options.curve) throw conflict(`on ${info.curve}, not ${options.curve}`);
+  if (info.exportable !== options.exportable) {
+    throw conflict(`that is "${info.exportable}" exportable, not "${options.exportable}"`);
+  }
+  return { ref, publicKey: info.publicKey, created: false, label: info.label };
 }
 
 /** What the token knows about a key: curve, label, public key and its export rule. */

@@ -21,7 +21,7 @@ import { refreshUnwrapGuard } from "../keys/unwrap-guard";
 import type { UnwrapGuard } from "../keys/unwrap-guard-result";
 
 export type HsmOperation =
-  | { op: "generate"; curve: Curve; label: string; exportable: Exportable }
+  | { op: "generate"; curve: Curve; label: string; exportable: Exportable; ref?: string }
   | { op: "find"; ref: string }
   | { op: "sign"; ref: string; data: Uint8Array }
   | { op: "wrap"; ref: string }

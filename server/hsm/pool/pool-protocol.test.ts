@@ -49,7 +49,7 @@ describe("results", () => {
     expect(
       reviveResult({ op: "sign", ref: REF, data: new Uint8Array(32) }, postableValue(signature)),
     ).toEqual(signature);
-    const key = { ref: REF, publicKey: Buffer.from([4, 1, 2]) };
+    const key = { ref: REF, publicKey: Buffer.from([4, 1, 2]), created: true, label: "k" };
     const generate = { op: "generate", curve: "p256", label: "k", exportable: "never" } as const;
     expect(reviveResult(generate, structuredClone(postableValue(key)))).toEqual(key);
   });

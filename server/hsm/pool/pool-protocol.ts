@@ -225,7 +225,13 @@ export function reviveResult(request: HsmOperation, value: unknown): HsmResults[
       return buffer(value, "wrapped key");
     case "generate": {
       const v = fields(value, "key");
-      return { ref: text(v.ref, "key reference"), publicKey: buffer(v.publicKey, "public key") };
+      if (typeof v.created !== "boolean") throw malformed("key");
+      return {
+        ref: text(v.ref, "key reference"),
+        publicKey: buffer(v.publicKey, "public key"),
+        created: v.created,
+        label: text(v.label, "label"),
+      };
     }
     case "find":
     case "unwrap":
