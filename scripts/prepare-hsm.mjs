@@ -328,7 +328,7 @@ export async function prepareHsm({ dataDir, tokenLabel, log = console.log, env =
           `They were removed from ${file} now; this is the last time they are shown.`,
         ],
         [
-          "Write them down and keep them offline. A later ceremony (adding a token,",
+          "Write them down and keep them offline. A later ceremony (a new HSM token,",
           "a new KEK) asks for them on the terminal, or reads KEYWARD_HSM_SO_PIN.",
         ],
         removed,
@@ -375,7 +375,7 @@ export async function prepareHsm({ dataDir, tokenLabel, log = console.log, env =
           "Keyward does not keep them: this is the only time they are shown.",
         ],
         [
-          "Write them down and keep them offline. A later ceremony (adding a token,",
+          "Write them down and keep them offline. A later ceremony (a new HSM token,",
           "a new KEK) asks for them on the terminal, or reads KEYWARD_HSM_SO_PIN.",
         ],
         fresh,
