@@ -1,0 +1,101 @@
+// The executor's claim: approved -> executing, committed before anything touches the HSM. One statement picks
+// and moves the row (`UPDATE … WHERE id = (SELECT id … FOR UPDATE SKIP LOCKED LIMIT 1)`), so of any number of
+// processes racing on one PostgreSQL exactly one gets each operation, and the others skip it instead of
+// waiting. `=` and not `IN`: an uncorrelated scalar subquery runs once (an InitPlan), while PostgreSQL may
+// rescan an `IN (…)` subquery per row, and with SKIP LOCKED each rescan picks another row — one claim then
+// moved several operations to executing and returned only one (the two-executor test caught it).
+// `attempts` counts claims and is the fencing token: completion applies only to the claim it holds.
+import "server-only";
+import { and, asc, eq, notInArray, sql } from "drizzle-orm";
+import type { Db } from "@/db/client";
+import { operations } from "@/db/schema";
+import { appendAudit } from "@/server/audit/append";
+import { operationSubject } from "../transitions";
+import type { OperationRow } from "./types";
+
+/** Claims one approved operation (the given one, or the longest-approved), or returns null if none is left. */
+export async function claimApproved(db: Db, now: Date, operationId?: string): Promise<OperationRow | null> {
+  return db.transaction(async (tx) => {
+    const pick = tx
+      .select({ id: operations.id })
+      .from(operations)
+      .where(
+        operationId === undefined
+          ? eq(operations.state, "approved")
+          : and(eq(operations.state, "approved"), eq(operations.id, operationId)),
+      )
+      .orderBy(asc(operations.decidedAt), asc(operations.id))
+      .limit(1)
+      .for("update", { skipLocked: true });
+    const [claimed] = await tx
+      .update(operations)
+      .set({ state: "executing", executingSince: now, attempts: sql`${operations.attempts} + 1` })
+      .where(and(eq(operations.id, sql`(${pick})`), eq(operations.state, "approved")))
+      .returning();
+    if (claimed === undefined) return null;
+    await appendAudit(tx, {
+      action: "operation.executing",
+      data: { operationId: claimed.id, attempt: claimed.attempts },
+      actor: "system",
+      subject: operationSubject(claimed.id),
+      at: now,
+    });
+    return claimed;
+  });
+}
+
+/** How long a claim is trusted before another process may take it back: doubled per claim, capped. */
+export type Lease = { ms: number; maxMs: number };
+/** A claim's bounded tries take seconds; a minute means its process is gone or gave up. */
+export const DEFAULT_LEASE: Lease = { ms: 60_000, maxMs: 3_600_000 };
+
+/**
+ * Takes back one operation left executing whose claim has outlived its lease (its process died, or gave up
+ * after its bounded tries): a new claim (attempts + 1, executing_since now), audited operation.recovered. The
+ * lease doubles with each claim (capped), so an HSM down for hours adds a few events, not one a minute. A
+ * lease of 0 takes every one: at start-up on PGlite, where the folder lock proves no other process runs.
+ * `exclude`: operations this caller already took in this round, so one still unresolved is not taken again.
+ */
+export async function claimStale(
+  db: Db,
+  now: Date,
+  lease: Lease,
+  exclude: readonly string[] = [],
+): Promise<OperationRow | null> {
+  return db.transaction(async (tx) => {
+    const outlived = sql`${operations.executingSince} + least(${lease.ms}::double precision * power(2, greatest(${operations.attempts} - 1, 0)), ${lease.maxMs}::double precision) * interval '1 millisecond' <= ${now.toISOString()}::timestamptz`;
+    // Read first (locked, skipping rows another process holds), so the trail names the claim taken back.
+    const [stale] = await tx
+      .select({ id: operations.id, executingSince: operations.executingSince })
+      .from(operations)
+      .where(
+        and(
+          eq(operations.state, "executing"),
+          outlived,
+          exclude.length > 0 ? notInArray(operations.id, [...exclude]) : undefined,
+        ),
+      )
+      .orderBy(asc(operations.executingSince), asc(operations.id))
+      .limit(1)
+      .for("update", { skipLocked: true });
+    if (stale === undefined) return null;
+    const [taken] = await tx
+      .update(operations)
+      .set({ executingSince: now, attempts: sql`${operations.attempts} + 1` })
+      .where(and(eq(operations.id, stale.id), eq(operations.state, "executing")))
+      .returning();
+    if (taken === undefined) return null;
+    await appendAudit(tx, {
+      action: "operation.recovered",
+      data: {
+        operationId: taken.id,
+        attempts: taken.attempts,
+        executingSince: (stale.executingSince ?? now).toISOString(),
+      },
+      actor: "system",
+      subject: operationSubject(taken.id),
+      at: now,
+    });
+    return taken;
+  });
+}

@@ -1,0 +1,138 @@
+// Runs a claimed operation's execute step and records its end. The step (an HSM call) runs outside any
+// database transaction; its end is one transaction: result stored, state executed, operation.executed and the
+// kind's own rows and events. An answer the HSM may or may not have acted on (outcome-unknown, a device fault,
+// a lost session, anything unexpected) is resolved by repeating the SAME step — it is keyed by the operation
+// id, so a repeat finds what a first attempt made — a bounded number of times with back-off; if all fail, the
+// operation stays executing and is repeated later (claimStale). Only an answer that can never change (a
+// configuration error, an invalid payload) fails the operation, with its reason.
+import "server-only";
+import { and, eq } from "drizzle-orm";
+import { ZodError } from "zod";
+import type { Db } from "@/db/client";
+import { operations } from "@/db/schema";
+import { appendAudit } from "@/server/audit/append";
+import type { Clock } from "@/server/clock";
+import { HsmError } from "@/server/hsm";
+import * as signerFacade from "@/server/hsm/signer";
+import { operationKind } from "../kinds";
+import { operationSubject } from "../transitions";
+import { recordCreatedKey } from "./keys";
+import type { ExecuteResult, OperationRow, OperationSigner } from "./types";
+
+export type RetryPolicy = { attempts: number; backoffMs: number; maxBackoffMs: number };
+/** Three tries within ~0.6 s of back-off (plus each call's own deadline, KEYWARD_HSM_TIMEOUT_MS). */
+export const DEFAULT_RETRY: RetryPolicy = { attempts: 3, backoffMs: 200, maxBackoffMs: 2000 };
+/** The longest failure reason kept on the row and in the trail. */
+const FAILURE_MAX = 1000;
+
+export type ExecutorDeps = {
+  db: Db;
+  clock: Clock;
+  /** The signer facade by default; a test wraps it to lose an answer after the HSM acted. */
+  signer?: OperationSigner;
+  retry?: RetryPolicy;
+};
+
+export type ExecuteOutcome =
+  | { operationId: string; outcome: "executed" }
+  | { operationId: string; outcome: "failed"; reason: string }
+  /** Every try ended without a known answer: still executing, to be repeated after its lease. */
+  | { operationId: string; outcome: "unresolved"; error: string }
+  /** The row was no longer this claim's (another process took it over and finished it, say): nothing written. */
+  | { operationId: string; outcome: "superseded" };
+
+const defaultSigner: OperationSigner = {
+  createKey: signerFacade.createKey,
+  findKey: signerFacade.findKey,
+  operationKeyRef: signerFacade.operationKeyRef,
+};
+
+/** A permanent refusal: repeating the step cannot change it. Everything else may have happened, or may pass. */
+function permanentReason(e: unknown): string | null {
+  if (e instanceof HsmError) return e.kind === "configuration" ? `${e.reason}: ${e.message}` : null;
+  if (e instanceof ZodError) return `invalid payload: ${e.issues.map((i) => `${i.path.join(".")} ${i.message}`).join("; ")}`;
+  return null;
+}
+
+function errorText(e: unknown): string {
+  if (e instanceof HsmError) return `${e.reason}: ${e.message}`;
+  return e instanceof Error ? e.message : String(e);
+}
+
+const pause = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** Executes an operation this process holds the claim of (`op.attempts` is the claim: claimApproved/claimStale). */
+export async function executeClaimed(deps: ExecutorDeps, op: OperationRow): Promise<ExecuteOutcome> {
+  const kind = operationKind(op.kind);
+  if (kind?.execute === undefined) return fail(deps, op, `no execute step for operation kind '${op.kind}'`);
+  const retry = deps.retry ?? DEFAULT_RETRY;
+  const ctx = { signer: deps.signer ?? defaultSigner, now: deps.clock(), keys: { recordCreated: recordCreatedKey } };
+  let lastError = "";
+  for (let attempt = 1; attempt <= retry.attempts; attempt++) {
+    let done: ExecuteResult;
+    try {
+      done = await kind.execute(ctx, op);
+    } catch (e) {
+      const permanent = permanentReason(e);
+      if (permanent !== null) return fail(deps, op, permanent);
+      lastError = errorText(e);
+      if (attempt < retry.attempts) await pause(Math.min(retry.backoffMs * 2 ** (attempt - 1), retry.maxBackoffMs));
+      continue;
+    }
+    try {
+      return await complete(deps, op, done);
+    } catch (e) {
+      // The step is done on the HSM but its record did not commit (the database failed): the next try repeats
+      // the step, which finds what this one made, and records it.
+      lastError = errorText(e);
+    }
+  }
+  return { operationId: op.id, outcome: "unresolved", error: lastError.slice(0, FAILURE_MAX) };
+}
+
+/** The claim still holds when the row is executing with the claim's attempt number. */
+function stillClaimed(op: OperationRow) {
+  return and(eq(operations.id, op.id), eq(operations.state, "executing"), eq(operations.attempts, op.attempts));
+}
+
+async function complete(deps: ExecutorDeps, op: OperationRow, done: ExecuteResult): Promise<ExecuteOutcome> {
+  const at = deps.clock();
+  return deps.db.transaction(async (tx) => {
+    const [row] = await tx
+      .update(operations)
+      .set({ state: "executed", executedAt: at, result: done.result })
+      .where(stillClaimed(op))
+      .returning();
+    if (row === undefined) return { operationId: op.id, outcome: "superseded" as const };
+    await appendAudit(tx, {
+      action: "operation.executed",
+      data: { operationId: op.id, attempts: op.attempts },
+      actor: "system",
+      subject: operationSubject(op.id),
+      at,
+    });
+    await done.record?.(tx, row, at);
+    return { operationId: op.id, outcome: "executed" as const };
+  });
+}
+
+async function fail(deps: ExecutorDeps, op: OperationRow, why: string): Promise<ExecuteOutcome> {
+  const at = deps.clock();
+  const reason = why.slice(0, FAILURE_MAX);
+  return deps.db.transaction(async (tx) => {
+    const [row] = await tx
+      .update(operations)
+      .set({ state: "failed", failure: reason })
+      .where(stillClaimed(op))
+      .returning({ id: operations.id });
+    if (row === undefined) return { operationId: op.id, outcome: "superseded" as const };
+    await appendAudit(tx, {
+      action: "operation.failed",
+      data: { operationId: op.id, attempts: op.attempts, reason },
+      actor: "system",
+      subject: operationSubject(op.id),
+      at,
+    });
+    return { operationId: op.id, outcome: "failed" as const, reason };
+  });
+}

@@ -1,0 +1,44 @@
+// What the executor hands a kind's execute step, and what the step gives back. The step runs outside any
+// database transaction and must be safe to repeat for the same operation (an HSM call keyed by the operation
+// id); `record` then runs inside the one transaction that marks the operation executed.
+// A step acts only through this context (the HSM through `signer`, the keys table through `keys`): kinds stay
+// free of server-only imports (forms import them), and nothing but the executor hands out the signer.
+// Type-only imports here, so the kinds may import this file.
+import type { Tx } from "@/db/client";
+import type { KeyExportability, operations } from "@/db/schema";
+import type * as signerFacade from "@/server/hsm/signer";
+
+export type OperationRow = typeof operations.$inferSelect;
+
+/** The part of the signer facade execute steps use; tests wrap the real facade to lose an answer. */
+export type OperationSigner = Pick<typeof signerFacade, "createKey" | "findKey" | "operationKeyRef">;
+
+/** A key made by a key.create, as recorded: the keys row (state active) and its key.created event. */
+export type CreatedKeyRecord = {
+  operationId: string;
+  label: string;
+  curve: string;
+  tags: string[];
+  exportable: KeyExportability;
+  hsmRef: string;
+  /** Hex of the raw public key (65 bytes SEC1 uncompressed, or 32 bytes Ed25519). */
+  publicKey: string;
+};
+
+export type ExecuteContext = {
+  now: Date;
+  signer: OperationSigner;
+  keys: { recordCreated: (tx: Tx, key: CreatedKeyRecord, at: Date) => Promise<{ keyId: string }> };
+};
+
+export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
+
+export type ExecuteResult = {
+  /** Stored in operations.result (plain JSON). */
+  result: { [key: string]: JsonValue };
+  /**
+   * The kind's own rows and audit events (key.create: the keys row and key.created), written in the same
+   * transaction as `executed` and `operation.executed`; it runs only if this attempt wins that transaction.
+   */
+  record?: (tx: Tx, op: OperationRow, at: Date) => Promise<void>;
+};
