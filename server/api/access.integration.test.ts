@@ -40,6 +40,14 @@ const EXPECTED: Record<string, Access> = {
   "audit.recent": role("admin", "auditor"),
   "audit.verify": role("admin", "auditor"),
   "status.health": role("admin", "auditor"),
+  "operations.propose": role("operator", "admin"),
+  "operations.cancel": role("operator", "admin"),
+  "operations.list": role("admin", "operator", "approver", "auditor"),
+  "operations.get": role("admin", "operator", "approver", "auditor"),
+  "operations.beginVote": role("approver"),
+  "operations.completeVote": role("approver"),
+  "policy.current": role("admin", "operator", "approver", "auditor"),
+  "policy.update": role("admin"),
 };
 
 const PRINCIPALS = ["anonymous", "admin", "operator", "approver", "auditor"] as const;

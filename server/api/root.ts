@@ -4,6 +4,8 @@ import { auditRouter } from "./routers/audit";
 import { authRouter } from "./routers/auth";
 import { invitationsRouter } from "./routers/invitations";
 import { membersRouter } from "./routers/members";
+import { operationsRouter } from "./routers/operations";
+import { policyRouter } from "./routers/policy";
 import { setupRouter } from "./routers/setup";
 import { statusRouter } from "./routers/status";
 import { tokensRouter } from "./routers/tokens";
@@ -17,6 +19,8 @@ export const appRouter = createTRPCRouter({
   tokens: tokensRouter,
   audit: auditRouter,
   status: statusRouter,
+  operations: operationsRouter,
+  policy: policyRouter,
 });
 
 export type AppRouter = typeof appRouter;

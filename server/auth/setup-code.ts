@@ -9,6 +9,7 @@ import { members, setupCodes } from "@/db/schema";
 import { appendAudit } from "@/server/audit/append";
 import { AppError } from "@/server/errors";
 import { takeAdminLock } from "@/server/members/admin-lock";
+import { seedPolicy } from "@/server/operations/policy-store";
 import type { WebAuthnConfig } from "./config";
 import { addVerifiedToken, beginRegistration, newUserHandle, verifyRegistration, withRefusalAudit } from "./registration";
 import { type RegistrationResponse, setupCodeSchema } from "./schemas";
@@ -151,6 +152,8 @@ export async function completeSetup(
       .values({ name: input.name, roles: ["admin"], userHandle: token.userHandle })
       .returning({ id: members.id });
     if (!member) throw new AppError("INTERNAL", "Could not create the admin");
+    // The default quorum policy is in force from the first admin on (before any audit append: lock order).
+    await seedPolicy(tx, input.now);
     const actor = `member:${member.id}` as const;
     await appendAudit(tx, {
       action: "setup.completed",

@@ -1,0 +1,62 @@
+// Quorum operations: propose, cancel, read, and vote (beginVote for the challenge, completeVote with the tap).
+import "server-only";
+import { z } from "zod";
+import { OPERATION_STATES, VOTE_DECISIONS } from "@/db/schema";
+import { webauthnConfig } from "@/server/auth/config";
+import { authenticationResponseSchema } from "@/server/auth/schemas";
+import { cancelOperation } from "@/server/operations/cancel";
+import { proposeOperation } from "@/server/operations/propose";
+import { getOperation, listOperations } from "@/server/operations/read";
+import { beginVote, completeVote } from "@/server/operations/vote";
+import { createTRPCRouter, withRole } from "../trpc";
+
+const operationInput = z.object({ operationId: z.string().uuid() });
+const voteInput = operationInput.extend({ decision: z.enum(VOTE_DECISIONS) });
+
+export const operationsRouter = createTRPCRouter({
+  // The kind's own roles are re-checked in proposeOperation; the payload is validated by the kind's schema.
+  propose: withRole("operator", "admin")
+    .input(z.object({ kind: z.string().min(1).max(64), payload: z.unknown() }))
+    .mutation(({ ctx, input }) =>
+      proposeOperation(ctx.db, {
+        actor: ctx.member,
+        kind: input.kind,
+        payload: input.payload,
+        now: ctx.clock(),
+      }),
+    ),
+
+  cancel: withRole("operator", "admin")
+    .input(operationInput)
+    .mutation(({ ctx, input }) =>
+      cancelOperation(ctx.db, { actor: ctx.member, operationId: input.operationId, now: ctx.clock() }),
+    ),
+
+  list: withRole("admin", "operator", "approver", "auditor")
+    .input(
+      z.object({
+        state: z.enum(OPERATION_STATES).optional(),
+        before: z.date().optional(),
+        limit: z.number().int().min(1).max(200).default(50),
+      }),
+    )
+    .query(({ ctx, input }) => listOperations(ctx.db, { viewer: ctx.member, ...input })),
+
+  get: withRole("admin", "operator", "approver", "auditor")
+    .input(operationInput)
+    .query(({ ctx, input }) =>
+      getOperation(ctx.db, { viewer: ctx.member, operationId: input.operationId, now: ctx.clock() }),
+    ),
+
+  beginVote: withRole("approver")
+    .input(voteInput)
+    .mutation(({ ctx, input }) =>
+      beginVote(ctx.db, webauthnConfig(), { voter: ctx.member, ...input, now: ctx.clock() }),
+    ),
+
+  completeVote: withRole("approver")
+    .input(voteInput.extend({ response: authenticationResponseSchema }))
+    .mutation(({ ctx, input }) =>
+      completeVote(ctx.db, webauthnConfig(), { voter: ctx.member, ...input, now: ctx.clock() }),
+    ),
+});

@@ -1,0 +1,39 @@
+// The registry of operation kinds. Each kind is bound here so callers handle a stored payload (unknown JSON)
+// through the kind's own zod schema: nothing reaches describe, facts or execute without being parsed by it.
+import type { Role } from "@/db/schema/members";
+import { keyCreate } from "./key-create";
+import type { ExecuteContext, ExecuteResult, OperationDisplay, OperationFacts, OperationKind } from "./types";
+
+export type { ExecuteContext, ExecuteResult, OperationDisplay, OperationFacts, OperationKind } from "./types";
+
+/** A registered kind with its payload type erased: every method parses the payload first. */
+export type RegisteredKind = {
+  kind: string;
+  proposers: readonly Role[];
+  /** The payload as the kind's schema accepts it (zod errors name the field); throws ZodError otherwise. */
+  parse(payload: unknown): unknown;
+  describe(payload: unknown): OperationDisplay;
+  facts(payload: unknown): OperationFacts;
+  execute?: (ctx: ExecuteContext, op: { id: string; payload: unknown }) => Promise<ExecuteResult>;
+};
+
+function bind<P>(k: OperationKind<P>): RegisteredKind {
+  const { execute } = k;
+  return {
+    kind: k.kind,
+    proposers: k.proposers,
+    parse: (payload) => k.payload.parse(payload),
+    describe: (payload) => k.describe(k.payload.parse(payload)),
+    facts: (payload) => k.facts(k.payload.parse(payload)),
+    execute: execute && ((ctx, op) => execute(ctx, { id: op.id, payload: k.payload.parse(op.payload) })),
+  };
+}
+
+const KINDS: ReadonlyMap<string, RegisteredKind> = new Map([keyCreate].map((k) => [k.kind, bind(k)]));
+
+export const OPERATION_KIND_NAMES: readonly string[] = [...KINDS.keys()];
+
+/** The kind named `kind`, or undefined when Keyward knows no such kind. */
+export function operationKind(kind: string): RegisteredKind | undefined {
+  return KINDS.get(kind);
+}

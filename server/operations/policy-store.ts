@@ -1,0 +1,123 @@
+// The policy in force: the latest row of the append-only policy_versions table. Setup seeds DEFAULT_POLICY as
+// version 1 (in its own transaction), and so does boot or the first proposal when an installation set up before
+// policies existed has none. Until the governance issue makes it an operation, admins append new versions here.
+import "server-only";
+import { desc, eq, sql } from "drizzle-orm";
+import type { Db, DbOrTx, Tx } from "@/db/client";
+import { policyVersions } from "@/db/schema";
+import { appendAudit } from "@/server/audit/append";
+import { AppError } from "@/server/errors";
+import { lockAsAdmin } from "@/server/members/admin-lock";
+import type { Acting } from "@/server/members/guards";
+import { parseInput } from "./parse-input";
+import {
+  DEFAULT_POLICY,
+  type PolicyDocument,
+  parsePolicyDocument,
+  policyDigest,
+} from "@/server/policy/document";
+
+export type PolicyVersion = {
+  version: number;
+  document: PolicyDocument;
+  digest: string;
+  createdAt: Date;
+  createdBy: string | null;
+};
+
+/** Arbitrary constant naming the lock that serialises appends of policy versions ("KWPL"). */
+const POLICY_LOCK_KEY = 0x4b57_504c;
+
+function fromRow(row: typeof policyVersions.$inferSelect): PolicyVersion {
+  return {
+    version: row.version,
+    // Parsed on the way out: a stored document that no longer validates is never judged.
+    document: parsePolicyDocument(row.document),
+    digest: row.digest,
+    createdAt: row.createdAt,
+    createdBy: row.createdBy,
+  };
+}
+
+/** The version in force (the latest), or null before setup has seeded one. */
+export async function policyInForce(db: DbOrTx): Promise<PolicyVersion | null> {
+  const [row] = await db.select().from(policyVersions).orderBy(desc(policyVersions.version)).limit(1);
+  return row ? fromRow(row) : null;
+}
+
+/** One version by number (the one an operation was judged under); throws INTERNAL if it is missing. */
+export async function policyVersion(db: DbOrTx, version: number): Promise<PolicyVersion> {
+  const [row] = await db.select().from(policyVersions).where(eq(policyVersions.version, version));
+  if (!row) throw new AppError("INTERNAL", `Policy version ${version} is missing.`);
+  return fromRow(row);
+}
+
+/**
+ * Writes DEFAULT_POLICY as version 1 if no version exists yet (policy.seeded), in the caller's transaction.
+ * Idempotent and safe to race: the insert does nothing when version 1 is already there.
+ */
+export async function seedPolicy(tx: Tx, now: Date): Promise<PolicyVersion> {
+  await tx.execute(sql`SELECT pg_advisory_xact_lock(${POLICY_LOCK_KEY})`);
+  const current = await policyInForce(tx);
+  if (current) return current;
+  const digest = policyDigest(DEFAULT_POLICY);
+  const [row] = await tx
+    .insert(policyVersions)
+    .values({
+      version: DEFAULT_POLICY.version,
+      document: DEFAULT_POLICY,
+      digest,
+      createdAt: now,
+      createdBy: null,
+    })
+    .returning();
+  if (!row) throw new AppError("INTERNAL", "Could not seed the policy.");
+  await appendAudit(tx, {
+    action: "policy.seeded",
+    actor: "system",
+    subject: `policy:${row.version}`,
+    at: now,
+    data: { version: row.version, digest },
+  });
+  return fromRow(row);
+}
+
+/** For boot: seeds the default policy when an installation has none. */
+export async function ensurePolicySeeded(db: Db, now: Date): Promise<PolicyVersion> {
+  const current = await policyInForce(db);
+  return current ?? db.transaction((tx) => seedPolicy(tx, now));
+}
+
+/**
+ * Appends a new version (admins only, re-checked under the admin lock): the document is validated, numbered
+ * one above the version in force (its `version` field is set to that number, so every version has its own
+ * digest), stored and audited as policy.updated in one transaction.
+ */
+export async function updatePolicy(
+  db: Db,
+  input: { actor: Acting; document: unknown; now: Date },
+): Promise<PolicyVersion> {
+  // Validated before any lock; the ZodError names the field.
+  const submitted = parseInput("document", parsePolicyDocument, input.document);
+  return db.transaction(async (tx) => {
+    const actor = await lockAsAdmin(tx, input.actor, "change the policy");
+    await tx.execute(sql`SELECT pg_advisory_xact_lock(${POLICY_LOCK_KEY})`);
+    const current = (await policyInForce(tx)) ?? (await seedPolicy(tx, input.now));
+    const version = current.version + 1;
+    const document: PolicyDocument = { ...submitted, version };
+    const digest = policyDigest(document);
+    const [row] = await tx
+      .insert(policyVersions)
+      .values({ version, document, digest, createdAt: input.now, createdBy: actor.id })
+      .returning();
+    if (!row) throw new AppError("INTERNAL", "Could not store the policy.");
+    await appendAudit(tx, {
+      action: "policy.updated",
+      actor: `member:${actor.id}`,
+      subject: `policy:${version}`,
+      at: input.now,
+      data: { version, digest, previousVersion: current.version },
+    });
+    return fromRow(row);
+  });
+}

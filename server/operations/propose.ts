@@ -1,0 +1,76 @@
+// Proposing an operation: the kind's payload is validated, the operation judged under the policy in force,
+// and (unless a rule denies it) stored pending with its digest, the policy version and rule it was judged under
+// and its expiry, with operation.proposed, in one transaction. A denied proposal writes nothing.
+import "server-only";
+import { randomUUID } from "node:crypto";
+import type { Db } from "@/db/client";
+import { operations } from "@/db/schema";
+import { appendAudit } from "@/server/audit/append";
+import { AppError } from "@/server/errors";
+import type { Acting } from "@/server/members/guards";
+import { evaluate, expiresAt, matchRule } from "@/server/policy/evaluate";
+import { memberWithRole } from "./actors";
+import { operationDigest } from "./digest";
+import { operationKind } from "./kinds";
+import { parseInput } from "./parse-input";
+import { policyInForce, seedPolicy } from "./policy-store";
+import { type OperationRow, operationSubject } from "./transitions";
+
+export async function proposeOperation(
+  db: Db,
+  input: { actor: Acting; kind: string; payload: unknown; now: Date },
+): Promise<OperationRow> {
+  const kind = operationKind(input.kind);
+  if (!kind)
+    throw new AppError("BAD_INPUT", `kind: Keyward has no operation kind "${input.kind}".`, {
+      field: "kind",
+    });
+  const payload = parseInput("payload", kind.parse, input.payload);
+  const facts = kind.facts(payload);
+  return db.transaction(async (tx) => {
+    const initiator = await memberWithRole(tx, input.actor.id, kind.proposers, `propose ${kind.kind}`);
+    const policy = (await policyInForce(tx)) ?? (await seedPolicy(tx, input.now));
+    const operation = { kind: kind.kind, keyTags: facts.keyTags, initiatorId: initiator.id };
+    const judged = evaluate({ operation, votes: [], policy: policy.document, now: input.now });
+    if (judged.decision === "denied") {
+      throw new AppError(
+        "CONFLICT",
+        `The policy in force refuses this operation (rule ${judged.ruleId}): ${judged.reasons.join("; ")}.`,
+      );
+    }
+    const { rule } = matchRule(policy.document, operation);
+    const id = randomUUID();
+    const createdAt = input.now;
+    const row = {
+      id,
+      kind: kind.kind,
+      payload,
+      initiatorId: initiator.id,
+      createdAt,
+      expiresAt: expiresAt(rule, createdAt),
+      policyVersion: policy.version,
+      ruleId: judged.ruleId,
+    };
+    const digest = operationDigest(row);
+    const [stored] = await tx
+      .insert(operations)
+      .values({ ...row, state: "pending", digest })
+      .returning();
+    if (!stored) throw new AppError("INTERNAL", "Could not store the operation.");
+    await appendAudit(tx, {
+      action: "operation.proposed",
+      actor: `member:${initiator.id}`,
+      subject: operationSubject(id),
+      at: input.now,
+      data: {
+        operationId: id,
+        kind: kind.kind,
+        digest,
+        policyVersion: policy.version,
+        ruleId: judged.ruleId,
+        expiresAt: row.expiresAt.toISOString(),
+      },
+    });
+    return stored;
+  });
+}
