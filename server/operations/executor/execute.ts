@@ -50,7 +50,8 @@ const defaultSigner: OperationSigner = {
 /** A permanent refusal: repeating the step cannot change it. Everything else may have happened, or may pass. */
 function permanentReason(e: unknown): string | null {
   if (e instanceof HsmError) return e.kind === "configuration" ? `${e.reason}: ${e.message}` : null;
-  if (e instanceof ZodError) return `invalid payload: ${e.issues.map((i) => `${i.path.join(".")} ${i.message}`).join("; ")}`;
+  if (e instanceof ZodError)
+    return `invalid payload: ${e.issues.map((i) => `${i.path.join(".")} ${i.message}`).join("; ")}`;
   return null;
 }
 
@@ -66,7 +67,11 @@ export async function executeClaimed(deps: ExecutorDeps, op: OperationRow): Prom
   const kind = operationKind(op.kind);
   if (kind?.execute === undefined) return fail(deps, op, `no execute step for operation kind '${op.kind}'`);
   const retry = deps.retry ?? DEFAULT_RETRY;
-  const ctx = { signer: deps.signer ?? defaultSigner, now: deps.clock(), keys: { recordCreated: recordCreatedKey } };
+  const ctx = {
+    signer: deps.signer ?? defaultSigner,
+    now: deps.clock(),
+    keys: { recordCreated: recordCreatedKey },
+  };
   let lastError = "";
   for (let attempt = 1; attempt <= retry.attempts; attempt++) {
     let done: ExecuteResult;
@@ -76,7 +81,8 @@ export async function executeClaimed(deps: ExecutorDeps, op: OperationRow): Prom
       const permanent = permanentReason(e);
       if (permanent !== null) return fail(deps, op, permanent);
       lastError = errorText(e);
-      if (attempt < retry.attempts) await pause(Math.min(retry.backoffMs * 2 ** (attempt - 1), retry.maxBackoffMs));
+      if (attempt < retry.attempts)
+        await pause(Math.min(retry.backoffMs * 2 ** (attempt - 1), retry.maxBackoffMs));
       continue;
     }
     try {
@@ -92,7 +98,11 @@ export async function executeClaimed(deps: ExecutorDeps, op: OperationRow): Prom
 
 /** The claim still holds when the row is executing with the claim's attempt number. */
 function stillClaimed(op: OperationRow) {
-  return and(eq(operations.id, op.id), eq(operations.state, "executing"), eq(operations.attempts, op.attempts));
+  return and(
+    eq(operations.id, op.id),
+    eq(operations.state, "executing"),
+    eq(operations.attempts, op.attempts),
+  );
 }
 
 async function complete(deps: ExecutorDeps, op: OperationRow, done: ExecuteResult): Promise<ExecuteOutcome> {

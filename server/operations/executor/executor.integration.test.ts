@@ -15,7 +15,13 @@ import { claimApproved, claimStale } from "./claim";
 import { executeClaimed } from "./execute";
 import { recoverExecuting } from "./recover";
 import { runExecutorRound } from "./run";
-import { actionsOf, faultySigner, insertKeyCreates, seedInitiator, useTokenForServer } from "./testing/fixtures";
+import {
+  actionsOf,
+  faultySigner,
+  insertKeyCreates,
+  seedInitiator,
+  useTokenForServer,
+} from "./testing/fixtures";
 
 let token: TestToken;
 let server: { close: () => Promise<void> };
@@ -95,7 +101,9 @@ describe.each(testEngines())("executor on %s", (engine) => {
       "operation.executed",
     ]);
     // Nothing is left to recover, and a second start-up does nothing.
-    expect(await recoverExecuting({ db: database.db, clock, retry: noWait }, { ms: 0, maxMs: 0 })).toEqual([]);
+    expect(await recoverExecuting({ db: database.db, clock, retry: noWait }, { ms: 0, maxMs: 0 })).toEqual(
+      [],
+    );
     await chainIntact();
   });
 
@@ -118,7 +126,10 @@ describe.each(testEngines())("executor on %s", (engine) => {
     expect(stored).toMatchObject({ state: "executed", executedAt: t0, attempts: 1 });
     expect(stored?.result).toMatchObject({ hsmRef: ref, publicKey: rows[0]?.publicKey });
     expect(await actionsOf(database.db, id)).toEqual(["operation.executing", "operation.executed"]);
-    const created = await database.db.select().from(auditEvents).where(eq(auditEvents.subject, `key:${rows[0]?.id}`));
+    const created = await database.db
+      .select()
+      .from(auditEvents)
+      .where(eq(auditEvents.subject, `key:${rows[0]?.id}`));
     expect(created.map((e) => e.action)).toEqual(["key.created"]);
     await chainIntact();
   });
@@ -127,7 +138,10 @@ describe.each(testEngines())("executor on %s", (engine) => {
     const [id = ""] = await insertKeyCreates(database.db, seed, 1, { now: t0 });
     const op = await claimApproved(database.db, t0, id);
     if (op === null) throw new Error("not claimed");
-    const lost = await executeClaimed({ db: database.db, clock, signer: faultySigner({ lose: 3 }), retry: noWait }, op);
+    const lost = await executeClaimed(
+      { db: database.db, clock, signer: faultySigner({ lose: 3 }), retry: noWait },
+      op,
+    );
     expect(lost).toMatchObject({ operationId: id, outcome: "unresolved" });
     const [still] = await database.db.select().from(operations).where(eq(operations.id, id));
     expect(still?.state).toBe("executing");
@@ -137,7 +151,10 @@ describe.each(testEngines())("executor on %s", (engine) => {
     const later = new Date(t0.getTime() + 60_000);
     const retaken = await claimStale(database.db, later, lease);
     expect(retaken).toMatchObject({ id, attempts: 2, executingSince: later });
-    const late = await executeClaimed({ db: database.db, clock, signer: faultySigner({}), retry: noWait }, op);
+    const late = await executeClaimed(
+      { db: database.db, clock, signer: faultySigner({}), retry: noWait },
+      op,
+    );
     expect(late).toEqual({ operationId: id, outcome: "superseded" });
     if (retaken === null) throw new Error("not retaken");
     const done = await executeClaimed({ db: database.db, clock, retry: noWait }, retaken);
@@ -176,7 +193,10 @@ describe.each(testEngines())("executor on %s", (engine) => {
     const op = await claimApproved(database.db, t0, id);
     if (op === null) throw new Error("not claimed");
     const outcome = await executeClaimed({ db: database.db, clock, retry: noWait }, op);
-    expect(outcome).toMatchObject({ outcome: "failed", reason: expect.stringMatching(/^invalid payload: curve /) });
+    expect(outcome).toMatchObject({
+      outcome: "failed",
+      reason: expect.stringMatching(/^invalid payload: curve /),
+    });
     await chainIntact();
   });
 
@@ -208,7 +228,12 @@ describe.each(testEngines())("executor on %s", (engine) => {
         const events = await database.db
           .select({ action: auditEvents.action })
           .from(auditEvents)
-          .where(inArray(auditEvents.subject, ids.map((id) => `operation:${id}`)));
+          .where(
+            inArray(
+              auditEvents.subject,
+              ids.map((id) => `operation:${id}`),
+            ),
+          );
         expect(events.filter((e) => e.action === "operation.executing")).toHaveLength(50);
         expect(events.filter((e) => e.action === "operation.executed")).toHaveLength(50);
         for (const id of ids.slice(0, 5)) expect(await objectsWithRef(operationKeyRef(id))).toBe(2);

@@ -13,7 +13,10 @@ export type RoundOptions = {
   maxOperations?: number;
 };
 
-export async function runExecutorRound(deps: ExecutorDeps, options: RoundOptions = {}): Promise<ExecuteOutcome[]> {
+export async function runExecutorRound(
+  deps: ExecutorDeps,
+  options: RoundOptions = {},
+): Promise<ExecuteOutcome[]> {
   const lease = options.lease ?? DEFAULT_LEASE;
   const max = options.maxOperations ?? 200;
   const outcomes: ExecuteOutcome[] = [];

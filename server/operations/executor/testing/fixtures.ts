@@ -30,7 +30,11 @@ export function hsmEnvironment(token: TokenForEnv, dataDir: string): Record<stri
 }
 
 /** Points the server's token set at `token` (a fresh data folder too); close() restores the environment. */
-export function useTokenForServer(token: TokenForEnv): { dataDir: string; env: Record<string, string>; close: () => Promise<void> } {
+export function useTokenForServer(token: TokenForEnv): {
+  dataDir: string;
+  env: Record<string, string>;
+  close: () => Promise<void>;
+} {
   const dataDir = mkdtempSync(path.join(tmpdir(), "keyward-executor-"));
   const env = hsmEnvironment(token, dataDir);
   const before = Object.fromEntries(Object.keys(env).map((k) => [k, process.env[k]]));
@@ -61,7 +65,11 @@ export async function seedInitiator(db: Db, now: Date): Promise<{ memberId: stri
   return { memberId: member.id, policyVersion: policy.version };
 }
 
-export type KeyCreateInput = { label: string; curve: "secp256k1" | "ed25519" | "p256"; exportable: "never" | "wrapped" };
+export type KeyCreateInput = {
+  label: string;
+  curve: "secp256k1" | "ed25519" | "p256";
+  exportable: "never" | "wrapped";
+};
 
 /** key.create operations put straight into `state` (approved by default), as the votes would have left them. */
 export async function insertKeyCreates(
@@ -73,7 +81,12 @@ export async function insertKeyCreates(
   const rows = Array.from({ length: count }, (_, i) => ({
     id: randomUUID(),
     kind: "key.create",
-    payload: options.payload?.(i) ?? { label: `key ${i}`, curve: "secp256k1", tags: ["test"], exportable: "never" },
+    payload: options.payload?.(i) ?? {
+      label: `key ${i}`,
+      curve: "secp256k1",
+      tags: ["test"],
+      exportable: "never",
+    },
     initiatorId: seed.memberId,
     state: options.state ?? "approved",
     digest: randomBytes(32).toString("hex"),
@@ -102,7 +115,10 @@ export async function actionsOf(db: Db, operationId: string): Promise<string[]> 
  * acted (the key is made, then the caller sees outcome-unknown), as a timeout or a crash of the pool's
  * thread would; `refuse` makes every createKey fail with a configuration error before the HSM is asked.
  */
-export function faultySigner(faults: { lose?: number; refuse?: boolean }): OperationSigner & { calls: () => number } {
+export function faultySigner(faults: {
+  lose?: number;
+  refuse?: boolean;
+}): OperationSigner & { calls: () => number } {
   let calls = 0;
   return {
     calls: () => calls,

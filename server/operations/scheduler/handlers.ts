@@ -1,0 +1,44 @@
+// What each kind of job does. Recurring kinds are sweeps that run every `everyMs` on whichever process claims
+// them; one-off kinds (a scheduled destroy, a due rotation: later issues) act on their job's subject.
+import "server-only";
+import type { Db } from "@/db/client";
+import type { Clock } from "@/server/clock";
+import { expireDue } from "../expire";
+import type { ExecutorDeps } from "../executor/execute";
+import { runExecutorRound } from "../executor/run";
+import type { JobRow } from "./jobs";
+
+export type JobContext = { db: Db; clock: Clock; job: JobRow };
+
+export type JobHandler = {
+  /** Recurring: the sweep runs again this long after each run (a row per kind, made by the scheduler). */
+  everyMs?: number;
+  /** One-off: tries before the job is failed (its last_error says why). */
+  maxAttempts?: number;
+  run: (ctx: JobContext) => Promise<void>;
+};
+
+export type JobHandlers = Record<string, JobHandler>;
+
+/**
+ * This session's jobs. operation.execute is a sweep rather than a job enqueued by the approving vote: it needs
+ * no write in the vote's transaction, it also finds operations approved any other way (and, later, those whose
+ * rule's delay has run out: approval by time), and it takes back claims that outlived their lease; the cost is
+ * one indexed query a second, the delay at most one interval.
+ */
+export function defaultHandlers(executor: Omit<ExecutorDeps, "db" | "clock"> = {}): JobHandlers {
+  return {
+    "operation.expire": {
+      everyMs: 1000,
+      run: async ({ db, clock }) => {
+        await expireDue(db, clock());
+      },
+    },
+    "operation.execute": {
+      everyMs: 1000,
+      run: async ({ db, clock }) => {
+        await runExecutorRound({ ...executor, db, clock });
+      },
+    },
+  };
+}
