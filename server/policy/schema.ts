@@ -1,0 +1,160 @@
+// The policy document's zod schema and the match logic it shares with evaluation. No node:crypto here, so the
+// propose and policy forms (client code) can validate with it; document.ts adds the digest and the default.
+import { z } from "zod";
+import { DEFAULT_RULE_ID } from "./constants";
+
+export { DEFAULT_EXPIRES_IN_HOURS, DEFAULT_REJECTIONS, DEFAULT_RULE_ID, ROLE_GROUPS } from "./constants";
+
+export const MAX_RULES = 200;
+export const MAX_GROUPS_PER_RULE = 16;
+export const MAX_APPROVALS = 100;
+export const MAX_EXPIRES_IN_HOURS = 720;
+
+// Text shown on pages: bounded, no control characters (a newline or a bidi override could fake a line).
+const text = (max: number) =>
+  z
+    .string()
+    .max(max, `At most ${max} characters`)
+    .regex(/^[^\p{Cc}\p{Cf}]*$/u, "No control or formatting characters");
+
+/** Same shape as server/auth/schemas.ts groupNameSchema (what members can be put in), but refused, not trimmed. */
+export const groupNameSchema = z
+  .string()
+  .min(2, "Group names have 2 to 40 characters")
+  .max(40, "Group names have 2 to 40 characters")
+  .regex(/^[a-z0-9][a-z0-9-]*$/, "Group names use lower-case letters, digits and dashes, e.g. treasury");
+
+export const ruleIdSchema = z
+  .string()
+  .min(1, "Rule ids have 1 to 64 characters")
+  .max(64, "Rule ids have 1 to 64 characters")
+  .regex(/^[a-z0-9][a-z0-9._-]*$/, "Rule ids use lower-case letters, digits, dots, dashes and underscores");
+
+/** An operation kind as the registry names it, e.g. key.create, withdrawal, policy.update. */
+export const kindNameSchema = z
+  .string()
+  .min(1)
+  .max(64)
+  .regex(/^[a-z][a-z0-9-]*(\.[a-z][a-z0-9-]*)*$/, "Kinds are dotted lower-case names, e.g. key.create");
+
+/** Key tags are compared exactly, so they have one spelling: lower case. Operations should reuse this schema. */
+export const keyTagSchema = z
+  .string()
+  .min(1, "Key tags have 1 to 40 characters")
+  .max(40, "Key tags have 1 to 40 characters")
+  .regex(/^[a-z0-9][a-z0-9._-]*$/, "Key tags use lower-case letters, digits, dots, dashes and underscores");
+
+const uniqueList = <T extends z.ZodType<string>>(item: T, max: number, what: string) =>
+  z
+    .array(item)
+    .min(1, `List at least one ${what}, or leave the field out`)
+    .max(max, `At most ${max} ${what}s`)
+    .refine((xs) => new Set(xs).size === xs.length, `Each ${what} once`);
+
+export const matchSchema = z.strictObject({
+  /** The operation's kind is one of these. Absent: any kind. */
+  kinds: uniqueList(kindNameSchema, 32, "kind").optional(),
+  /** The operation carries every one of these key tags (all of them, not any). Absent: any tags. */
+  keyTags: uniqueList(keyTagSchema, 16, "key tag").optional(),
+});
+
+const requirementSchema = z.strictObject({
+  group: groupNameSchema,
+  approvals: z.int().min(1, "A group must give at least 1 approval").max(MAX_APPROVALS),
+});
+
+const requireSchema = z
+  .array(requirementSchema)
+  .min(1, "Require at least one group's approvals")
+  .max(MAX_GROUPS_PER_RULE)
+  .refine((rs) => new Set(rs.map((r) => r.group)).size === rs.length, "Each group once per rule");
+
+const approveFields = {
+  deny: z.literal(false).optional(),
+  /** Every group is required ("2 of treasury AND 1 of compliance"), each approval from a different person. */
+  require: requireSchema,
+  rejections: z.int().min(1).max(MAX_APPROVALS).optional(),
+  expiresInHours: z.int().min(1).max(MAX_EXPIRES_IN_HOURS).optional(),
+};
+const denyFields = { deny: z.literal(true), reason: text(300).min(1, "Say why it is denied") };
+
+const approveBodySchema = z.strictObject({
+  id: ruleIdSchema.optional(),
+  description: text(500).optional(),
+  ...approveFields,
+});
+const denyBodySchema = z.strictObject({
+  id: ruleIdSchema.optional(),
+  description: text(500).optional(),
+  ...denyFields,
+});
+export const ruleBodySchema = z.union([approveBodySchema, denyBodySchema]);
+
+const named = { id: ruleIdSchema, description: text(500), match: matchSchema };
+export const ruleSchema = z.union([
+  z.strictObject({ ...named, ...approveFields }),
+  z.strictObject({ ...named, ...denyFields }),
+]);
+
+export type RuleBody = z.infer<typeof ruleBodySchema>;
+export type Rule = z.infer<typeof ruleSchema>;
+export type RuleMatch = z.infer<typeof matchSchema>;
+export type Requirement = z.infer<typeof requirementSchema>;
+
+const documentObject = z.strictObject({
+  version: z.int().min(1).max(2_147_483_647),
+  /** Judged in order; the first whose match holds decides. */
+  rules: z.array(ruleSchema).max(MAX_RULES),
+  /** Judges every operation no rule matches. Required: a document without it is refused. */
+  default: ruleBodySchema,
+});
+
+export type PolicyDocument = z.infer<typeof documentObject>;
+
+export const policyDocumentSchema = documentObject.superRefine((doc, ctx) => {
+  const seen = new Map<string, number>();
+  const ids = [...doc.rules.map((r) => r.id), doc.default.id ?? DEFAULT_RULE_ID];
+  ids.forEach((id, i) => {
+    const first = seen.get(id);
+    if (first !== undefined) {
+      const path = i === doc.rules.length ? ["default", "id"] : ["rules", i, "id"];
+      ctx.addIssue({
+        code: "custom",
+        path,
+        message: `Rule id "${id}" is used twice (also rule ${first + 1})`,
+      });
+    } else seen.set(id, i);
+  });
+  for (const { rule, by } of shadowedRules(doc)) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["rules", rule, "match"],
+      message: `Rule "${doc.rules[rule]?.id}" can never apply: rule "${doc.rules[by]?.id}" before it matches everything it matches`,
+    });
+  }
+});
+
+/** Whether a rule's match holds for an operation's facts. Issue 13 adds chain, asset, amount and destination. */
+export function matches(match: RuleMatch, facts: { kind: string; keyTags: readonly string[] }): boolean {
+  if (match.kinds && !match.kinds.includes(facts.kind)) return false;
+  if (match.keyTags && !match.keyTags.every((t) => facts.keyTags.includes(t))) return false;
+  return true;
+}
+
+/** True when every operation `later` matches is also matched by `earlier` (so `later` is dead below it). */
+function covers(earlier: RuleMatch, later: RuleMatch): boolean {
+  const kindsCovered =
+    !earlier.kinds || (!!later.kinds && later.kinds.every((k) => earlier.kinds?.includes(k)));
+  const tagsCovered = !earlier.keyTags || earlier.keyTags.every((t) => later.keyTags?.includes(t) ?? false);
+  return kindsCovered && tagsCovered;
+}
+
+/** Rules that can never be the first match because an earlier rule matches everything they match. */
+export function shadowedRules(doc: Pick<PolicyDocument, "rules">): { rule: number; by: number }[] {
+  const out: { rule: number; by: number }[] = [];
+  doc.rules.forEach((later, j) => {
+    const by = doc.rules.findIndex((earlier, i) => i < j && covers(earlier.match, later.match));
+    if (by >= 0) out.push({ rule: j, by });
+  });
+  return out;
+}
