@@ -88,10 +88,11 @@ const denyBodySchema = z.strictObject({
   description: text(500).optional(),
   ...denyFields,
 });
-export const ruleBodySchema = z.union([approveBodySchema, denyBodySchema]);
+// Discriminated on deny (absent or false: approvals; true: a reason), so a refusal names the exact field.
+export const ruleBodySchema = z.discriminatedUnion("deny", [approveBodySchema, denyBodySchema]);
 
 const named = { id: ruleIdSchema, description: text(500), match: matchSchema };
-export const ruleSchema = z.union([
+export const ruleSchema = z.discriminatedUnion("deny", [
   z.strictObject({ ...named, ...approveFields }),
   z.strictObject({ ...named, ...denyFields }),
 ]);
