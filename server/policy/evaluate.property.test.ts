@@ -148,6 +148,25 @@ describe("evaluate, over random documents, operations and votes", () => {
     },
   );
 
+  forAll(
+    "rejected exactly when enough counted people reject (eligible, not the initiator, in a rule's group)",
+    ({ input }) => {
+      const result = evaluate(input);
+      const rule = input.policy.rules.find((x) => x.id === result.ruleId) ?? input.policy.default;
+      if (rule.deny) return;
+      const groups = rule.require.map((x) => x.group);
+      const rejecters = input.votes.filter(
+        (v) =>
+          v.eligible &&
+          v.decision === "reject" &&
+          v.voterId !== input.operation.initiatorId &&
+          groups.some((g) => (g === "approvers" ? v.roles.includes("approver") : v.groups.includes(g))),
+      );
+      expect(result.rejections.count).toBe(rejecters.length);
+      expect(result.decision === "rejected").toBe(rejecters.length >= (rule.rejections ?? 1));
+    },
+  );
+
   forAll("the default always exists: without it the document is refused", ({ input }) => {
     const { default: _, ...withoutDefault } = input.policy;
     expect(policyDocumentSchema.safeParse(withoutDefault).success).toBe(false);
