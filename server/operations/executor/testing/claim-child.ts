@@ -1,0 +1,41 @@
+// A server process cut short, for the kill -9 tests (kill.integration.test.ts, scripts/soak-executor.mjs): it
+// claims one approved operation (committed), then, by its first argument,
+//   after-claim: stops there;  after-hsm: also runs the kind's HSM step;  run: executes it to the end —
+// printing one line per stage and then waiting to be killed (`run` exits when done). The parent kills it with
+// SIGKILL at a stage or at a random moment, then recovers in its own process.
+// Database from KW_CHILD_DATABASE_URL (PostgreSQL) or KW_CHILD_PGLITE (a folder); HSM from the inherited env.
+import { openDatabase } from "@/db/client";
+import { recordCreatedKey } from "../keys";
+import { claimApproved } from "../claim";
+import { executeClaimed } from "../execute";
+import { operationKind } from "../../kinds";
+import * as signer from "@/server/hsm/signer";
+
+const stage = process.argv[2] ?? "after-claim";
+const url = process.env.KW_CHILD_DATABASE_URL;
+const folder = process.env.KW_CHILD_PGLITE;
+const database = url
+  ? await openDatabase({ engine: "postgres", url })
+  : await openDatabase({ engine: "pglite", folder: folder ?? "memory://" });
+const clock = () => new Date();
+process.stdout.write("ready\n");
+
+const op = await claimApproved(database.db, clock());
+if (op === null) {
+  process.stdout.write("none\n");
+  process.exit(3);
+}
+process.stdout.write(`claimed ${op.id}\n`);
+if (stage === "run") {
+  const outcome = await executeClaimed({ db: database.db, clock }, op);
+  process.stdout.write(`${outcome.outcome} ${op.id}\n`);
+  process.exit(0);
+}
+if (stage === "after-hsm") {
+  const kind = operationKind(op.kind);
+  const ctx = { signer, now: clock(), keys: { recordCreated: recordCreatedKey } };
+  await kind?.execute?.(ctx, op);
+  process.stdout.write(`made ${op.id}\n`);
+}
+// Waiting to be killed (kill -9: nothing after this line runs, not even exit handlers).
+setInterval(() => {}, 60_000);
