@@ -1,6 +1,8 @@
 // key.create: one new custody key on the HSM, with a label, curve, tags and exportability chosen by the
 // proposer. Approvers see exactly these four things; the rule in force matches on the tags.
 import { z } from "zod";
+// Tags spelled as policy rules match them (browser-safe: the propose form validates with this schema too).
+import { keyTagSchema } from "@/server/policy/schema";
 import type { OperationKind } from "./types";
 
 export const KEY_CURVES = ["secp256k1", "ed25519", "p256"] as const;
@@ -11,16 +13,6 @@ const CURVE_NAMES: Record<KeyCurve, string> = {
   ed25519: "Ed25519 (Solana)",
   p256: "P-256 (NIST)",
 };
-
-/**
- * A key tag, spelled as policy rules match it (server/policy/document.ts keyTagSchema, repeated here because that
- * file pulls node:crypto into whatever imports it, and this schema also serves the propose form).
- */
-const tagSchema = z
-  .string()
-  .min(1, "Key tags have 1 to 40 characters")
-  .max(40, "Key tags have 1 to 40 characters")
-  .regex(/^[a-z0-9][a-z0-9._-]*$/, "Key tags use lower-case letters, digits, dots, dashes and underscores");
 
 export const keyCreatePayloadSchema = z
   .object({
@@ -33,7 +25,7 @@ export const keyCreatePayloadSchema = z
       .regex(/^[^\p{Cc}]*$/u, "the label cannot contain control characters"),
     curve: z.enum(KEY_CURVES),
     tags: z
-      .array(tagSchema)
+      .array(keyTagSchema)
       .max(32)
       .refine((tags) => new Set(tags).size === tags.length, "each tag once"),
     exportable: z.enum(["never", "wrapped"]),
