@@ -21,6 +21,7 @@ import {
   publicKeyTemplate,
 } from "./key-objects";
 import { type CachedKey, flag, MECHANISM, mechanismsOf, type Session } from "../pkcs11/pkcs11";
+import { adoptKey } from "./key-index";
 import { normalizeLowS } from "./signature";
 import { requireUnwrapGuard } from "./unwrap-guard";
 
@@ -187,11 +188,16 @@ function signOnce(session: Session, key: CachedKey, data: Buffer, ref: string): 
  * Signs with the key. secp256k1 and P-256 take a 32-byte digest (the caller hashes: Keccak-256 for
  * Ethereum, the sighash for Bitcoin, SHA-256 for the audit trail) and return r || s with low S.
  * Ed25519 takes the message itself and returns R || S.
+ * `hint`: a handle another session found for the key (the pool's index), used once checked (key-index.ts)
+ * instead of a search when this session has none cached.
  */
-export function sign(session: Session, ref: string, data: Uint8Array): Buffer {
+export function sign(session: Session, ref: string, data: Uint8Array, hint?: CachedKey): Buffer {
   const operation = "sign";
   checkRef(ref, operation);
-  let key = privateKeyOf(session, ref, operation);
+  let key =
+    session.keys.get(ref) ??
+    (hint === undefined ? undefined : adoptKey(session, ref, hint)) ??
+    privateKeyOf(session, ref, operation);
   if (isEcdsaCurve(key.curve) && data.length !== 32) {
     throw new HsmError(
       "invalid-request",

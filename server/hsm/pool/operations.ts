@@ -15,7 +15,8 @@ import {
   type SupportedMechanisms,
   supportedMechanisms,
 } from "../keys/keys";
-import type { Session } from "../pkcs11/pkcs11";
+import type { CachedKey, Session } from "../pkcs11/pkcs11";
+import { type IndexedKey, indexKeys, locateKey } from "../keys/key-index";
 import { checkToken, type TokenCheck } from "../status/token-check";
 import { refreshUnwrapGuard } from "../keys/unwrap-guard";
 import type { UnwrapGuard } from "../keys/unwrap-guard-result";
@@ -23,11 +24,15 @@ import type { UnwrapGuard } from "../keys/unwrap-guard-result";
 export type HsmOperation =
   | { op: "generate"; curve: Curve; label: string; exportable: Exportable; ref?: string }
   | { op: "find"; ref: string }
-  | { op: "sign"; ref: string; data: Uint8Array }
+  // `hint`: the pool's handle index entry for the key (checked before use; never needed for correctness).
+  | { op: "sign"; ref: string; data: Uint8Array; hint?: CachedKey }
   | { op: "wrap"; ref: string }
   | { op: "unwrap"; blob: Uint8Array; key: UnwrapKeyOptions }
   | { op: "destroy"; ref: string }
   | { op: "forget"; ref: string }
+  // The pool's handle index: every key's reference, handle and curve in one pass; one key by one search.
+  | { op: "index" }
+  | { op: "locate"; ref: string }
   | { op: "mechanisms" }
   | { op: "check" }
   // The start-up self-check (keys/unwrap-guard.ts): throw-away session objects only.
@@ -42,12 +47,33 @@ export type HsmResults = {
   unwrap: KeyInfo;
   destroy: boolean;
   forget: undefined;
+  index: IndexedKey[];
+  locate: CachedKey;
   mechanisms: SupportedMechanisms;
   check: TokenCheck;
   "unwrap-guard": UnwrapGuard;
 };
 
 export type HsmResultOf<O extends HsmOperation> = HsmResults[O["op"]];
+
+/** The key reference an operation is about, when it names one before it runs. */
+export function refOf(request: HsmOperation): string | undefined {
+  switch (request.op) {
+    case "generate":
+      return request.ref;
+    case "unwrap":
+      return request.key.ref;
+    case "find":
+    case "sign":
+    case "wrap":
+    case "destroy":
+    case "forget":
+    case "locate":
+      return request.ref;
+    default:
+      return undefined;
+  }
+}
 
 /** Operations that change the token and therefore need a read/write session. */
 export const WRITE_OPERATIONS: ReadonlySet<HsmOperation["op"]> = new Set(["generate", "unwrap", "destroy"]);
@@ -60,7 +86,7 @@ export function runOperation(session: Session, request: HsmOperation): HsmResult
     case "find":
       return findKey(session, request.ref);
     case "sign":
-      return sign(session, request.ref, request.data);
+      return sign(session, request.ref, request.data, request.hint);
     case "wrap":
       return wrapKey(session, request.ref);
     case "unwrap":
@@ -70,6 +96,10 @@ export function runOperation(session: Session, request: HsmOperation): HsmResult
     case "forget":
       forgetKey(session, request.ref);
       return undefined;
+    case "index":
+      return indexKeys(session);
+    case "locate":
+      return locateKey(session, request.ref);
     case "mechanisms":
       return supportedMechanisms(session);
     case "check":

@@ -3,7 +3,14 @@
 // exactly once; a call that may have reached the HSM is never answered "busy".
 import "server-only";
 import { HsmError, hsmError } from "../pkcs11/errors";
-import { fromWireError, type JobOutcome, type PoolJob, type PoolWork, wallClock } from "./pool-protocol";
+import {
+  fromWireError,
+  type JobOutcome,
+  type LearnedKey,
+  type PoolJob,
+  type PoolWork,
+  wallClock,
+} from "./pool-protocol";
 import type { PoolThread } from "./pool-thread";
 
 type Job = {
@@ -34,6 +41,8 @@ export class JobBoard {
     private readonly settings: JobSettings,
     /** The live threads, in the pool's order. */
     private readonly threads: () => readonly PoolThread[],
+    /** A thread found or made a key handle (see pool-worker.ts runAndLearn). */
+    private readonly learned: (key: LearnedKey) => void = () => {},
   ) {}
 
   get queued(): number {
@@ -121,6 +130,8 @@ export class JobBoard {
   answered(thread: PoolThread, outcomes: JobOutcome[]): void {
     for (const outcome of outcomes) {
       thread.inFlight.delete(outcome.id);
+      // Even for a call that missed its deadline: the handle is as good as ever.
+      if (outcome.ok && outcome.learned !== undefined) this.learned(outcome.learned);
       const job = this.posted.get(outcome.id);
       // Absent: the call already missed its deadline and was answered then.
       if (job === undefined) continue;

@@ -30,8 +30,11 @@ export type WireError = {
   detail: { operation: string; ckr?: string; ckrCode?: number };
 };
 
+/** A key handle a thread found or made during a job, for the pool's handle index. */
+export type LearnedKey = { ref: string; handle: WireBytes; curve: Curve };
+
 export type JobOutcome =
-  | { id: number; ok: true; value: unknown }
+  | { id: number; ok: true; value: unknown; learned?: LearnedKey }
   | { id: number; ok: false; error: WireError };
 
 export type FromWorker =
@@ -77,14 +80,18 @@ export function fromWireBytes(bytes: WireBytes): Buffer {
 /** An HsmOperation as posted: its byte arrays as WireBytes. */
 export type WireOperation =
   | Exclude<HsmOperation, { op: "sign" } | { op: "unwrap" }>
-  | { op: "sign"; ref: string; data: WireBytes }
+  | { op: "sign"; ref: string; data: WireBytes; hint?: { handle: WireBytes; curve: Curve } }
   | { op: "unwrap"; blob: WireBytes; key: Omit<UnwrapKeyOptions, "publicKey"> & { publicKey: WireBytes } };
 
 /** The request ready to post; the caller's object is left alone. */
 export function toWireRequest(request: HsmOperation): WireOperation {
   switch (request.op) {
-    case "sign":
-      return { ...request, data: toWireBytes(request.data) };
+    case "sign": {
+      const { hint, ...rest } = request;
+      const data = toWireBytes(request.data);
+      if (hint === undefined) return { ...rest, data };
+      return { ...rest, data, hint: { handle: toWireBytes(hint.handle), curve: hint.curve } };
+    }
     case "unwrap":
       return {
         ...request,
@@ -99,8 +106,12 @@ export function toWireRequest(request: HsmOperation): WireOperation {
 /** The request as the worker runs it. */
 export function fromWireRequest(request: WireOperation): HsmOperation {
   switch (request.op) {
-    case "sign":
-      return { ...request, data: fromWireBytes(request.data) };
+    case "sign": {
+      const { hint, ...rest } = request;
+      const data = fromWireBytes(request.data);
+      if (hint === undefined) return { ...rest, data };
+      return { ...rest, data, hint: { handle: fromWireBytes(hint.handle), curve: hint.curve } };
+    }
     case "unwrap":
       return {
         ...request,
@@ -241,6 +252,17 @@ export function reviveResult(request: HsmOperation, value: unknown): HsmResults[
       throw malformed("destroy result");
     case "forget":
       return undefined;
+    case "index": {
+      if (!Array.isArray(value)) throw malformed("key index");
+      return value.map((entry: unknown) => {
+        const v = fields(entry, "key index entry");
+        return { ref: text(v.ref, "key reference"), handle: buffer(v.handle, "handle"), curve: curveOf(v.curve) };
+      });
+    }
+    case "locate": {
+      const v = fields(value, "key handle");
+      return { handle: buffer(v.handle, "handle"), curve: curveOf(v.curve) };
+    }
     case "mechanisms":
       return mechanisms(value);
     case "check":

@@ -6,16 +6,18 @@
 import "server-only";
 import { isMainThread, type MessagePort, parentPort, workerData } from "node:worker_threads";
 import { HsmError, toHsmError } from "../pkcs11/errors";
-import { runOperation } from "./operations";
+import { type HsmOperation, refOf, runOperation } from "./operations";
 import { type OpenSession, openSession, openToken, type Session } from "../pkcs11/pkcs11";
 import {
   type FromWorker,
   fromWireRequest,
   type JobOutcome,
+  type LearnedKey,
   type PoolJob,
   type PoolWorkerData,
   postableValue,
   type ToWorker,
+  toWireBytes,
   toWireError,
   wallClock,
 } from "./pool-protocol";
@@ -110,7 +112,23 @@ const ANSWER_EVERY_MS = 1;
  * Extra operations an entry file may register, run on the worker thread like any job. The installed entry
  * registers none; they exist so that tests can add theirs (server/hsm/testing) without the runtime carrying them.
  */
-export type WorkerExtensions = Readonly<Record<string, (args: readonly number[]) => void>>;
+export type WorkerExtensions = Readonly<Record<string, (args: readonly number[]) => number | undefined>>;
+
+/**
+ * Runs one operation and, when it left this session with a key handle it did not have before (made,
+ * imported, or found by a search), says so, so the pool's handle index learns it and no other thread
+ * searches for that key again.
+ */
+function runAndLearn(session: Session, request: HsmOperation): { value: unknown; learned?: LearnedKey } {
+  const named = refOf(request);
+  const before = named === undefined ? undefined : session.keys.get(named);
+  const value = runOperation(session, request);
+  // A generate without a caller's reference names its key only in its result.
+  const ref = named ?? (request.op === "generate" && typeof value === "object" && value !== null ? Reflect.get(value, "ref") : undefined);
+  const after = typeof ref === "string" ? session.keys.get(ref) : undefined;
+  if (typeof ref !== "string" || after === undefined || after === before) return { value };
+  return { value, learned: { ref, handle: toWireBytes(after.handle), curve: after.curve } };
+}
 
 function runJob(thread: ThreadSession, job: PoolJob, extensions: WorkerExtensions): JobOutcome {
   const operation = job.work.kind === "operation" ? job.work.request.op : job.work.name;
@@ -129,11 +147,10 @@ function runJob(thread: ThreadSession, job: PoolJob, extensions: WorkerExtension
           operation,
         });
       }
-      extension(job.work.args);
-      return { id: job.id, ok: true, value: undefined };
+      return { id: job.id, ok: true, value: extension(job.work.args) };
     }
-    const value = runOperation(thread.session, fromWireRequest(job.work.request));
-    return { id: job.id, ok: true, value: postableValue(value) };
+    const { value, learned } = runAndLearn(thread.session, fromWireRequest(job.work.request));
+    return { id: job.id, ok: true, value: postableValue(value), ...(learned === undefined ? {} : { learned }) };
   } catch (e) {
     const error = toHsmError(e, { operation });
     thread.failed(error);

@@ -8,7 +8,8 @@ import { HsmError, hsmError, toHsmError } from "../pkcs11/errors";
 import type { HsmExecutor, HsmOperation, HsmResultOf } from "./operations";
 import type { HsmConfig, HsmTarget } from "../pkcs11/pkcs11";
 import { JobBoard } from "./pool-jobs";
-import { type PoolWork, toWireRequest, reviveResult } from "./pool-protocol";
+import type { CachedKey } from "../pkcs11/pkcs11";
+import { fromWireBytes, type PoolWork, toWireRequest, reviveResult } from "./pool-protocol";
 import { PoolThread, type ThreadListener, type ThreadStart } from "./pool-thread";
 import { builtWorker } from "./worker-file";
 
@@ -85,8 +86,23 @@ export class HsmPool implements HsmExecutor {
       batchSize: Math.floor(positive(options.batchSize, 16, "batchSize")),
       stuckAfterMs: positive(options.stuckAfterMs, this.timeoutMs, "stuckAfterMs"),
     };
-    this.jobs = new JobBoard(settings, () => this.threads);
+    this.jobs = new JobBoard(
+      settings,
+      () => this.threads,
+      (key) => this.index.set(key.ref, { handle: fromWireBytes(key.handle), curve: key.curve }),
+    );
   }
+
+  /**
+   * The handle index: every key's private-key handle by reference, shared by the pool's threads. Built in
+   * one pass when the pool starts, kept current from what the threads make, import, find and destroy; a
+   * key missing from it is located by one search, whose handle every thread then uses (each checks it once
+   * with an attribute read, see keys/key-index.ts). So the first signature with a key costs no search in
+   * any thread, and each key is searched at most once per process.
+   */
+  protected readonly index = new Map<string, CachedKey>();
+  /** Searches under way for keys missing from the index, so concurrent first uses share one. */
+  private readonly locating = new Map<string, Promise<CachedKey | undefined>>();
 
   /**
    * Starts every thread, one after another; rejects with the first thread's error (wrong PIN, no token…), or
@@ -107,7 +123,54 @@ export class HsmPool implements HsmExecutor {
       await pool.close();
       throw pool.startError;
     }
+    await pool.buildIndex();
     return pool;
+  }
+
+  /**
+   * One pass over the token in one thread (bench/README.md: ~N ms among 10,000 keys). A pass that fails
+   * leaves the index to fill by searches, one per key: slower first uses, never a wrong answer.
+   */
+  private async buildIndex(): Promise<void> {
+    try {
+      const work: PoolWork = { kind: "operation", request: { op: "index" } };
+      const keys = reviveResult({ op: "index" }, await this.jobs.add(work, "index", this.startTimeoutMs));
+      for (const { ref, handle, curve } of keys) if (!this.index.has(ref)) this.index.set(ref, { handle, curve });
+    } catch {
+      // See above: the index fills by searches instead.
+    }
+  }
+
+  /**
+   * A sign request with the index's handle for its key, looked up by one search (shared by concurrent
+   * callers) on a miss. A key the search does not find goes out without a hint: the thread's own lookup
+   * then reports what is wrong (key-missing, a lost login) as that signature's error.
+   */
+  protected async withHint<O extends HsmOperation>(request: O): Promise<O> {
+    if (request.op !== "sign" || request.hint !== undefined) return request;
+    const { ref } = request;
+    let hint = this.index.get(ref);
+    if (hint === undefined) {
+      let search = this.locating.get(ref);
+      if (search === undefined) {
+        const work: PoolWork = { kind: "operation", request: { op: "locate", ref } };
+        search = this.jobs.add(work, "locate", this.timeoutMs).then(
+          (value) => {
+            const key = reviveResult({ op: "locate", ref }, value);
+            this.index.set(ref, key);
+            return key;
+          },
+          () => undefined,
+        );
+        const done = search;
+        this.locating.set(ref, done);
+        void done.then(() => {
+          if (this.locating.get(ref) === done) this.locating.delete(ref);
+        });
+      }
+      hint = await search;
+    }
+    return hint === undefined ? request : { ...request, hint };
   }
 
   async execute<O extends HsmOperation>(
@@ -120,15 +183,37 @@ export class HsmPool implements HsmExecutor {
     if (request.op === "forget") {
       // Each thread caches key handles in its own session. A thread handles its messages in order, so
       // nothing posted to it after this uses the forgotten handle.
+      this.index.delete(request.ref);
       for (const thread of this.threads) thread.forget(request.ref);
       return reviveResult(request, undefined);
     }
-    const work: PoolWork = { kind: "operation", request: toWireRequest(request) };
+    if (request.op === "destroy") this.index.delete(request.ref);
+    // An index hit is taken at once: the call is queued in this tick, behind the refusal check above.
+    let prepared: O = request;
+    if (request.op === "sign" && request.hint === undefined) {
+      const hint = this.index.get(request.ref);
+      if (hint !== undefined) prepared = { ...request, hint };
+      else {
+        prepared = await this.withHint(request);
+        const late = this.refusal(request.op);
+        if (late !== undefined) throw late;
+      }
+    }
+    const work: PoolWork = { kind: "operation", request: toWireRequest(prepared) };
     try {
       return reviveResult(request, await this.jobs.add(work, request.op, timeoutMs));
+    } catch (e) {
+      // The key is gone from the token (destroyed through another process): so is its index entry.
+      if (request.op === "sign" && e instanceof HsmError && e.reason === "key-missing") {
+        this.index.delete(request.ref);
+      }
+      throw e;
     } finally {
       // Even a failed or timed-out destroy may have removed the key: every thread drops its handle.
-      if (request.op === "destroy") for (const thread of this.threads) thread.forget(request.ref);
+      if (request.op === "destroy") {
+        this.index.delete(request.ref);
+        for (const thread of this.threads) thread.forget(request.ref);
+      }
     }
   }
 

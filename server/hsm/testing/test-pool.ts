@@ -48,9 +48,23 @@ export class TestPool extends HsmPool {
     await this.jobs.add(this.extension("exit", 70), "exit", this.timeoutMs, this.at(index));
   }
 
+  /** Runs a call on thread `index`, with the handle index's hint for a sign as `execute` gives it. */
   async executeOn<O extends HsmOperation>(index: number, request: O): Promise<HsmResultOf<O>> {
-    const work: PoolWork = { kind: "operation", request: toWireRequest(request) };
+    const work: PoolWork = { kind: "operation", request: toWireRequest(await this.withHint(request)) };
     return reviveResult(request, await this.jobs.add(work, request.op, this.timeoutMs, this.at(index)));
+  }
+
+  /** Searches (C_FindObjectsInit) every live thread has started so far, summed: counted in the testing worker. */
+  async searches(): Promise<number> {
+    const counts = await Promise.all(
+      this.threads.map((thread) => this.jobs.add(this.extension("searches"), "searches", this.timeoutMs, thread)),
+    );
+    return counts.reduce((sum: number, n) => sum + (typeof n === "number" ? n : Number.NaN), 0);
+  }
+
+  /** The handle index's size (keys known without a search). */
+  indexed(): number {
+    return this.index.size;
   }
 
   /** Resolves when every thread start queued so far has finished (replacements included). */
