@@ -14,6 +14,10 @@ import { installClientAddressHook } from "@/server/edge/client-address";
 import { closeServerRateLimits, serverRateLimits } from "@/server/edge/server-limits";
 import { ConfigError, env } from "@/server/env";
 import { checkUnwrapGuards, closeHsm, closeServerTokenSet, unwrapGuardLine } from "@/server/hsm";
+import { DEFAULT_LEASE } from "@/server/operations/executor/claim";
+import { recoverExecuting } from "@/server/operations/executor/recover";
+import { type Scheduler, startScheduler } from "@/server/operations/scheduler/scheduler";
+import { systemClock } from "./clock";
 
 export async function boot(): Promise<void> {
   const config = env();
@@ -69,9 +73,30 @@ export async function boot(): Promise<void> {
       console.error("Keyward: summarising sign-in failures failed", e),
     );
   }, 60_000).unref();
+  // Operations a dead process left executing are finished by repeating their step (it finds what was made).
+  // On PGlite the folder lock proves no other process holds a claim, so all of them; on PostgreSQL only claims
+  // past their lease (other servers may be executing the rest; the execute sweep takes them once due).
+  const lease = engine === "pglite" ? { ms: 0, maxMs: 0 } : DEFAULT_LEASE;
+  try {
+    const recovered = await recoverExecuting({ db, clock: systemClock }, lease);
+    if (recovered.length > 0) {
+      const count = (o: string) => recovered.filter((r) => r.outcome === o).length;
+      console.log(
+        `Keyward: recovered ${recovered.length} operation(s) left executing: ${count("executed")} executed, ${count("failed")} failed, ${count("unresolved")} still executing (repeated later).`,
+      );
+    }
+  } catch (e) {
+    console.error("Keyward: recovering operations left executing failed (the execute sweep retries)", e);
+  }
+  // Then the scheduler, on every engine: expiry, execution of approved operations, later destroys and rotations.
+  const scheduler: Scheduler = startScheduler({ db, clock: systemClock, intervalMs: 1000 });
   const shutdown = (signal: NodeJS.Signals) => {
-    // The pools first: their threads share the one PKCS#11 library that closeHsm() finalises.
-    closeServerTokenSet()
+    // The scheduler first (its tick under way may be an HSM call), then the pools: their threads share the
+    // one PKCS#11 library that closeHsm() finalises; the database last.
+    scheduler
+      .stop()
+      .catch((e: unknown) => console.error("Keyward: error while stopping the scheduler", e))
+      .then(closeServerTokenSet)
       .then(closeHsm)
       .catch((e: unknown) => console.error("Keyward: error while closing the HSM", e))
       .then(closeServerRateLimits)

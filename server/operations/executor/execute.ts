@@ -3,8 +3,9 @@
 // kind's own rows and events. An answer the HSM may or may not have acted on (outcome-unknown, a device fault,
 // a lost session, anything unexpected) is resolved by repeating the SAME step — it is keyed by the operation
 // id, so a repeat finds what a first attempt made — a bounded number of times with back-off; if all fail, the
-// operation stays executing and is repeated later (claimStale). Only an answer that can never change (a
-// configuration error, an invalid payload) fails the operation, with its reason.
+// operation stays executing and is repeated later (claimStale). Only an answer that can never change (the HSM
+// refusing this request: a configuration error other than "no token could serve"; an invalid payload) fails
+// the operation, with its reason.
 import "server-only";
 import { and, eq } from "drizzle-orm";
 import { ZodError } from "zod";
@@ -12,7 +13,7 @@ import type { Db } from "@/db/client";
 import { operations } from "@/db/schema";
 import { appendAudit } from "@/server/audit/append";
 import type { Clock } from "@/server/clock";
-import { HsmError } from "@/server/hsm";
+import { HsmError, TokenSetError } from "@/server/hsm";
 import * as signerFacade from "@/server/hsm/signer";
 import { operationKind } from "../kinds";
 import { operationSubject } from "../transitions";
@@ -47,8 +48,15 @@ const defaultSigner: OperationSigner = {
   operationKeyRef: signerFacade.operationKeyRef,
 };
 
-/** A permanent refusal: repeating the step cannot change it. Everything else may have happened, or may pass. */
+/**
+ * A permanent refusal of this operation: repeating the step cannot change it (the HSM refuses the request, the
+ * payload is invalid). Everything else may have happened, or may pass — including a TokenSetError, which says
+ * no token could be asked (the primary set aside: its worker could not start, a PIN refused, a token missing):
+ * that is the installation's configuration, not the operation's, and an approved operation must not be lost
+ * to it; it stays executing and is repeated once a person has fixed the HSM (seen at boot with a broken worker).
+ */
 function permanentReason(e: unknown): string | null {
+  if (e instanceof TokenSetError) return null;
   if (e instanceof HsmError) return e.kind === "configuration" ? `${e.reason}: ${e.message}` : null;
   if (e instanceof ZodError)
     return `invalid payload: ${e.issues.map((i) => `${i.path.join(".")} ${i.message}`).join("; ")}`;

@@ -185,6 +185,33 @@ describe.each(testEngines())("executor on %s", (engine) => {
     await chainIntact();
   });
 
+  it("keeps an operation executing while no HSM token can serve (set aside), and executes it once one can", async () => {
+    const [id = ""] = await insertKeyCreates(database.db, seed, 1, { now: t0 });
+    const op = await claimApproved(database.db, t0, id);
+    if (op === null) throw new Error("not claimed");
+    const signer = faultySigner({ unavailable: 3 });
+    const outcome = await executeClaimed({ db: database.db, clock, signer, retry: noWait }, op);
+    expect(outcome).toMatchObject({
+      operationId: id,
+      outcome: "unresolved",
+      error: expect.stringMatching(/^misconfigured: /),
+    });
+    const [row] = await database.db.select().from(operations).where(eq(operations.id, id));
+    expect(row).toMatchObject({ state: "executing", failure: null });
+    // Fixed: the next claim (after the lease) goes through with the same step.
+    const retaken = await claimStale(database.db, new Date(t0.getTime() + 60_000), {
+      ms: 60_000,
+      maxMs: 3_600_000,
+    });
+    if (retaken === null) throw new Error("not retaken");
+    expect(await executeClaimed({ db: database.db, clock, signer, retry: noWait }, retaken)).toEqual({
+      operationId: id,
+      outcome: "executed",
+    });
+    expect(signer.calls()).toBe(4);
+    await chainIntact();
+  });
+
   it("fails an operation whose stored payload its kind refuses, naming the field", async () => {
     const [id = ""] = await insertKeyCreates(database.db, seed, 1, {
       now: t0,

@@ -9,7 +9,7 @@ import path from "node:path";
 import { eq } from "drizzle-orm";
 import type { Db } from "@/db/client";
 import { auditEvents, members, type OperationState, operations } from "@/db/schema";
-import { closeHsm, closeServerTokenSet, HsmError } from "@/server/hsm";
+import { closeHsm, closeServerTokenSet, HsmError, TokenSetError } from "@/server/hsm";
 import * as signerFacade from "@/server/hsm/signer";
 import { ensurePolicySeeded } from "../../policy-store";
 import type { OperationSigner } from "../types";
@@ -118,6 +118,8 @@ export async function actionsOf(db: Db, operationId: string): Promise<string[]> 
 export function faultySigner(faults: {
   lose?: number;
   refuse?: boolean;
+  /** The first this many createKey calls find the primary set aside (TokenSetError), as a broken worker would. */
+  unavailable?: number;
 }): OperationSigner & { calls: () => number } {
   let calls = 0;
   return {
@@ -130,6 +132,14 @@ export function faultySigner(faults: {
         throw new HsmError("mechanism-unsupported", "this token cannot make such a key (injected)", {
           operation: "createKey",
         });
+      }
+      if (calls <= (faults.unavailable ?? 0)) {
+        throw new TokenSetError(
+          "misconfigured",
+          "New keys are made on the primary HSM token, and it cannot serve now (injected).",
+          [],
+          "createKey",
+        );
       }
       const key = await signerFacade.createKey(options);
       if (calls <= (faults.lose ?? 0)) {
