@@ -232,6 +232,17 @@ describe.each(testEngines())("executor on %s", (engine) => {
     expect(await claimApproved(database.db, t0, ids[0])).toBeNull();
   });
 
+  it("one round executes every approved operation, four at a time", async () => {
+    const ids = await insertKeyCreates(database.db, seed, 12, { now: t0 });
+    const outcomes = await runExecutorRound({ db: database.db, clock, retry: noWait }, { concurrency: 4 });
+    expect(outcomes.filter((o) => ids.includes(o.operationId)).map((o) => o.outcome)).toEqual(
+      ids.map(() => "executed"),
+    );
+    expect(await database.db.select().from(keys).where(inArray(keys.operationId, ids))).toHaveLength(12);
+    expect(await runExecutorRound({ db: database.db, clock, retry: noWait })).toEqual([]);
+    await chainIntact();
+  });
+
   it.runIf(engine === "postgres")(
     "two executors on two pools of one PostgreSQL execute each of 50 operations exactly once",
     async () => {
