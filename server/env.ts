@@ -53,6 +53,7 @@ const envSchema = z.object({
   KEYWARD_HSM_POOL_SIZE: z.coerce.number().int().min(1).max(64).optional(),
   KEYWARD_HSM_TIMEOUT_MS: positiveInt(5000),
   KEYWARD_HSM_QUEUE_LIMIT: positiveInt(1024),
+  KEYWARD_HSM_IN_FLIGHT: z.coerce.number().int().min(1).max(1024).optional(),
   KEYWARD_TRUST_PROXY: z.coerce.number().int().min(0).max(5).default(0),
   KEYWARD_RATE_LIMIT_PER_ADDRESS: positiveInt(30),
   KEYWARD_RATE_LIMIT_TOTAL: positiveInt(300),
@@ -101,6 +102,8 @@ export type HsmPoolEnv = {
   timeoutMs: number;
   /** Calls that may wait for a free session before the HSM answers "busy". */
   queueLimit: number;
+  /** Signatures in flight per token, apart from the threads (asynchronous C_Sign); undefined: one per thread. */
+  inFlight: number | undefined;
 };
 
 export type Env = {
@@ -255,6 +258,7 @@ export function parseEnv(raw: Readonly<Record<string, string | undefined>>): Env
         size: e.KEYWARD_HSM_POOL_SIZE,
         timeoutMs: e.KEYWARD_HSM_TIMEOUT_MS,
         queueLimit: e.KEYWARD_HSM_QUEUE_LIMIT,
+        inFlight: e.KEYWARD_HSM_IN_FLIGHT,
       }),
     }),
   });

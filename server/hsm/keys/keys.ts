@@ -174,24 +174,25 @@ const SIGNING: Readonly<Record<Curve, { mechanism: number; name: string }>> = {
   ed25519: { mechanism: MECHANISM.eddsa, name: "EdDSA on Ed25519" },
 };
 
-function signOnce(session: Session, key: CachedKey, data: Buffer, ref: string): Buffer {
+function signInit(session: Session, key: CachedKey, ref: string): void {
   const { mechanism, name } = SIGNING[key.curve];
-  const about = { key: ref, mechanism: name };
-  session.run("C_SignInit", (m, s) => m.C_SignInit(s, { mechanism }, key.handle), about);
-  // Both ECDSA on 256-bit curves and Ed25519 give 64 bytes; C_Sign ends the operation whatever happens.
-  // allocUnsafe: from Node's pooled slab, cheaper than a zeroed buffer of its own; C_Sign fills all 64 bytes
-  // (sign() refuses any other length).
-  return session.run("C_Sign", (m, s) => m.C_Sign(s, data, Buffer.allocUnsafe(64)), about);
+  session.run("C_SignInit", (m, s) => m.C_SignInit(s, { mechanism }, key.handle), { key: ref, mechanism: name });
 }
 
+/** A signature begun: C_SignInit done on the session; `input` and `output` go to C_Sign, `finish` checks its answer. */
+export type BegunSignature = {
+  key: CachedKey;
+  input: Buffer;
+  /** Both ECDSA on 256-bit curves and Ed25519 give 64 bytes (`finish` refuses any other length). */
+  output: Buffer;
+  finish: (signature: Buffer) => Buffer;
+};
+
 /**
- * Signs with the key. secp256k1 and P-256 take a 32-byte digest (the caller hashes: Keccak-256 for
- * Ethereum, the sighash for Bitcoin, SHA-256 for the audit trail) and return r || s with low S.
- * Ed25519 takes the message itself and returns R || S.
- * `hint`: a handle another session found for the key (the pool's index), used once checked (key-index.ts)
- * instead of a search when this session has none cached.
+ * The checks and C_SignInit of a signature, for callers that run C_Sign themselves (the pool worker's
+ * asynchronous C_Sign). See `sign`.
  */
-export function sign(session: Session, ref: string, data: Uint8Array, hint?: CachedKey): Buffer {
+export function beginSign(session: Session, ref: string, data: Uint8Array, hint?: CachedKey): BegunSignature {
   const operation = "sign";
   checkRef(ref, operation);
   let key =
@@ -205,24 +206,49 @@ export function sign(session: Session, ref: string, data: Uint8Array, hint?: Cac
       { operation },
     );
   }
-  const input = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-  let signature: Buffer;
   try {
-    signature = signOnce(session, key, input, ref);
+    signInit(session, key, ref);
   } catch (e) {
     // A cached handle whose object was destroyed through another session: look the key up once more,
     // which either finds it again or says clearly that the key is gone.
     if (!(e instanceof HsmError) || e.reason !== "key-missing") throw e;
     key = privateKeyOf(session, ref, operation, true);
-    signature = signOnce(session, key, input, ref);
+    signInit(session, key, ref);
   }
-  if (signature.length !== 64) {
-    throw hsmError("device-failed", {
-      operation: `sign (a ${signature.length}-byte signature)`,
-      tokenLabel: session.token.target.tokenLabel,
-    });
-  }
-  return isEcdsaCurve(key.curve) ? normalizeLowS(key.curve, signature) : signature;
+  const signed = key;
+  const finish = (signature: Buffer): Buffer => {
+    if (signature.length !== 64) {
+      throw hsmError("device-failed", {
+        operation: `sign (a ${signature.length}-byte signature)`,
+        tokenLabel: session.token.target.tokenLabel,
+      });
+    }
+    return isEcdsaCurve(signed.curve) ? normalizeLowS(signed.curve, signature) : signature;
+  };
+  // allocUnsafe: from Node's pooled slab, cheaper than a zeroed buffer of its own; C_Sign fills all 64 bytes.
+  return { key, input: Buffer.from(data.buffer, data.byteOffset, data.byteLength), output: Buffer.allocUnsafe(64), finish };
+}
+
+/**
+ * Signs with the key. secp256k1 and P-256 take a 32-byte digest (the caller hashes: Keccak-256 for
+ * Ethereum, the sighash for Bitcoin, SHA-256 for the audit trail) and return r || s with low S.
+ * Ed25519 takes the message itself and returns R || S.
+ * `hint`: a handle another session found for the key (the pool's index), used once checked (key-index.ts)
+ * instead of a search when this session has none cached.
+ */
+export function sign(session: Session, ref: string, data: Uint8Array, hint?: CachedKey): Buffer {
+  const begun = beginSign(session, ref, data, hint);
+  // C_Sign ends the operation whatever happens.
+  const signature = session.run("C_Sign", (m, s) => m.C_Sign(s, begun.input, begun.output), {
+    key: ref,
+    mechanism: SIGNING[begun.key.curve].name,
+  });
+  return begun.finish(signature);
+}
+
+/** The name of a key's signing mechanism, for error messages. */
+export function signingName(curve: Curve): string {
+  return SIGNING[curve].name;
 }
 
 /**

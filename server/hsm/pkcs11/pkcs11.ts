@@ -274,6 +274,21 @@ export function openSession(token: Token, options: { write: boolean; pin: string
 }
 
 /**
+ * Opens a long-lived read-only session without logging in: it is a user session only if the user is
+ * already logged in on the token (PKCS#11 logins are per token). For the pool's extra signing sessions,
+ * which must never try a PIN on their own.
+ */
+export function openPublicSession(token: Token): OpenSession {
+  const handle = guard(contextOf(token.target, "C_OpenSession", "user"), () =>
+    token.module.C_OpenSession(token.slot, pkcs11js.CKF_SERIAL_SESSION),
+  );
+  return {
+    session: new Session(token, handle, "user"),
+    close: () => bestEffort(() => token.module.C_CloseSession(handle)),
+  };
+}
+
+/**
  * Opens a session, logs in if asked, runs the work and closes the session whatever happens.
  * A user login is process-wide state shared with every other session on the token (PKCS#11 login is per
  * token, not per session), so it is never logged out here; the security officer always is.

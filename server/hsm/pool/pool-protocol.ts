@@ -10,7 +10,11 @@ import type { HsmOperation, HsmResultOf, HsmResults } from "./operations";
 import type { HsmTarget } from "../pkcs11/pkcs11";
 
 /** What a worker is started with. The PIN travels in memory only and is never logged. */
-export type PoolWorkerData = { target: HsmTarget; pin: string };
+/**
+ * `signSessions`: sessions the thread keeps for asynchronous C_Sign (pool/async-signer.ts), each one call
+ * in flight; 0 signs on the thread's own session, one call at a time.
+ */
+export type PoolWorkerData = { target: HsmTarget; pin: string; signSessions: number };
 
 /**
  * An operation, or an extension registered by the worker's entry file. The installed worker registers none

@@ -7,6 +7,7 @@ import "server-only";
 import { isMainThread, type MessagePort, parentPort, workerData } from "node:worker_threads";
 import { HsmError, toHsmError } from "../pkcs11/errors";
 import { type HsmOperation, refOf, runOperation } from "./operations";
+import { AsyncSigner } from "./async-signer";
 import { type OpenSession, openSession, openToken, type Session } from "../pkcs11/pkcs11";
 import {
   type FromWorker,
@@ -41,6 +42,8 @@ function startData(value: unknown): PoolWorkerData {
   if (library === undefined || tokenLabel === undefined || pin === undefined) {
     throw new Error("pool-worker: workerData needs { target: { library, tokenLabel }, pin }");
   }
+  const sessions = field(value, "signSessions");
+  const signSessions = typeof sessions === "number" && Number.isInteger(sessions) && sessions >= 0 ? sessions : 0;
   const source = field(target, "pinSource");
   const user = text(field(source, "user"));
   const so = text(field(source, "so"));
@@ -52,6 +55,7 @@ function startData(value: unknown): PoolWorkerData {
       pinSource: user !== undefined && so !== undefined ? { user, so } : undefined,
     },
     pin,
+    signSessions,
   };
 }
 
@@ -158,12 +162,76 @@ function runJob(thread: ThreadSession, job: PoolJob, extensions: WorkerExtension
   }
 }
 
+/**
+ * Hands a sign job to the asynchronous signer; false for any other job (run synchronously). Its outcome is
+ * answered later, when C_Sign calls back.
+ */
+function startAsync(
+  thread: ThreadSession,
+  signer: AsyncSigner,
+  job: PoolJob,
+  answer: (outcome: JobOutcome) => void,
+): boolean {
+  if (job.work.kind !== "operation" || job.work.request.op !== "sign") return false;
+  if (wallClock() > job.deadline) return false; // runJob answers it "not started"
+  const request = fromWireRequest(job.work.request);
+  if (request.op !== "sign") return false;
+  const { id } = job;
+  signer.sign(request, (outcome) => {
+    if (!outcome.ok) {
+      // A lost login shows on a signing session first: the thread's own session has lost it too, so it is
+      // reopened (and logged in, once) before the signer's sessions are replaced.
+      thread.failed(outcome.error);
+      answer({ id, ok: false, error: toWireError(outcome.error, "sign") });
+      return;
+    }
+    const learned = outcome.learned;
+    answer({
+      id,
+      ok: true,
+      value: postableValue(outcome.value),
+      ...(learned === undefined
+        ? {}
+        : { learned: { ref: learned.ref, handle: toWireBytes(learned.key.handle), curve: learned.key.curve } }),
+    });
+  });
+  return true;
+}
+
+/**
+ * Replaces the signer's lost sessions once the thread's own session is logged in (reopening it if needed,
+ * with its memory of a refused PIN); if that fails, signing falls back to the thread's session, which
+ * answers the error.
+ */
+function refillSigner(thread: ThreadSession, signer: AsyncSigner): void {
+  try {
+    void thread.session;
+  } catch {
+    return;
+  }
+  signer.refill();
+}
+
+/** Outcomes of asynchronous calls, posted together once per turn of this thread's event loop. */
+let later: JobOutcome[] = [];
+function answerLater(port: MessagePort, outcome: JobOutcome): void {
+  later.push(outcome);
+  if (later.length > 1) return;
+  setImmediate(() => {
+    const outcomes = later;
+    later = [];
+    post(port, { type: "done", outcomes });
+  });
+}
+
 function main(port: MessagePort, extensions: WorkerExtensions): void {
   const data = startData(workerData);
   const initStartedAt = wallClock();
   let thread: ThreadSession;
+  let signer: AsyncSigner | undefined;
   try {
     thread = new ThreadSession(data);
+    if (data.signSessions > 0) signer = new AsyncSigner(data, data.signSessions);
   } catch (e) {
     post(port, { type: "failed", error: toWireError(e, "start") });
     port.close();
@@ -178,6 +246,10 @@ function main(port: MessagePort, extensions: WorkerExtensions): void {
         let outcomes: JobOutcome[] = [];
         let since = performance.now();
         for (const job of message.jobs) {
+          if (signer !== undefined && signer.missing > 0) refillSigner(thread, signer);
+          if (signer !== undefined && signer.capacity > 0 && startAsync(thread, signer, job, (o) => answerLater(port, o))) {
+            continue;
+          }
           outcomes.push(runJob(thread, job, extensions));
           if (performance.now() - since >= ANSWER_EVERY_MS) {
             post(port, { type: "done", outcomes });
@@ -192,8 +264,10 @@ function main(port: MessagePort, extensions: WorkerExtensions): void {
         // Another worker destroyed the key: drop this session's cached handle (SoftHSM never reuses one,
         // other HSMs may).
         if (thread.cached !== undefined) runOperation(thread.cached, { op: "forget", ref: message.ref });
+        signer?.forget(message.ref);
         return;
       case "close":
+        signer?.close();
         thread.close();
         post(port, { type: "closed" });
         port.close();

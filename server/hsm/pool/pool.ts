@@ -16,6 +16,14 @@ import { builtWorker } from "./worker-file";
 export type HsmPoolOptions = {
   /** Worker threads, each with one session. Default: the number of CPUs; at least 1. */
   size?: number;
+  /**
+   * Signatures in flight at once over the whole pool, apart from the number of threads: each thread keeps
+   * ceil(inFlight / size) sessions for asynchronous C_Sign (pool/async-signer.ts). Default: `size` (one
+   * each). Other calls run one at a time on each thread's own session. For a network HSM (25–30 ms a call)
+   * set it to rate × latency, e.g. 30 for 1,000 signatures/s, and UV_THREADPOOL_SIZE (libuv's pool, which
+   * runs the asynchronous calls of the whole process; default 4) at least as high, before Node starts.
+   */
+  inFlight?: number;
   /** Calls that may wait for a free session before `execute` answers "busy" at once. Default 1024. */
   queueLimit?: number;
   /** Default deadline of a call, from `execute` to its answer. Default 5000 ms. */
@@ -61,6 +69,8 @@ export class HsmPool implements HsmExecutor {
   protected readonly threads: PoolThread[] = [];
   protected readonly jobs: JobBoard;
   private nextThread = 1;
+  /** Sessions each thread keeps for asynchronous signing (see HsmPoolOptions.inFlight). */
+  private readonly signSessions: number;
   private replaced = 0;
   /** Starts run one after another: concurrent C_Initialize/C_Login in threads gave CKR_GENERAL_ERROR here. */
   protected starting: Promise<void> = Promise.resolve();
@@ -80,9 +90,11 @@ export class HsmPool implements HsmExecutor {
     this.timeoutMs = positive(options.timeoutMs, 5000, "timeoutMs");
     this.closeTimeoutMs = positive(options.closeTimeoutMs, 5000, "closeTimeoutMs");
     this.startTimeoutMs = positive(options.startTimeoutMs, 30_000, "startTimeoutMs");
+    this.signSessions = Math.ceil(Math.floor(positive(options.inFlight, this.size, "inFlight")) / this.size);
     const settings = {
       tokenLabel: this.tokenLabel,
-      perThread: Math.floor(positive(options.perThread, 32, "perThread")),
+      // By default a thread is posted at least twice what it can sign at once, so its sessions never wait.
+      perThread: Math.floor(positive(options.perThread, Math.max(32, 2 * this.signSessions), "perThread")),
       batchSize: Math.floor(positive(options.batchSize, 16, "batchSize")),
       stuckAfterMs: positive(options.stuckAfterMs, this.timeoutMs, "stuckAfterMs"),
     };
@@ -254,7 +266,7 @@ export class HsmPool implements HsmExecutor {
       try {
         // Never again after a configuration error: a wrong PIN tried over and over locks the token.
         if (this.closing !== undefined || this.startError?.kind === "configuration") return;
-        const data = { target: this.target(), pin: this.config.pin };
+        const data = { target: this.target(), pin: this.config.pin, signSessions: this.signSessions };
         const id = this.nextThread++;
         const { thread, start } = await PoolThread.start(
           id,

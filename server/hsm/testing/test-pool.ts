@@ -62,6 +62,21 @@ export class TestPool extends HsmPool {
     return counts.reduce((sum: number, n) => sum + (typeof n === "number" ? n : Number.NaN), 0);
   }
 
+  /** Adds `ms` to every asynchronous C_Sign on every live thread (a stand-in for a network HSM). */
+  async setLatency(ms: number): Promise<void> {
+    await Promise.all(
+      this.threads.map((thread) => this.jobs.add(this.extension("latency", ms), "latency", this.timeoutMs, thread)),
+    );
+  }
+
+  /** The most asynchronous signatures each live thread had running at once since last asked. */
+  async mostSigning(): Promise<number[]> {
+    const counts = await Promise.all(
+      this.threads.map((thread) => this.jobs.add(this.extension("mostSigning"), "mostSigning", this.timeoutMs, thread)),
+    );
+    return counts.map((n) => (typeof n === "number" ? n : Number.NaN));
+  }
+
   /** The handle index's size (keys known without a search). */
   indexed(): number {
     return this.index.size;
