@@ -5,12 +5,16 @@
 // SIGKILL at a stage or at a random moment, then recovers in its own process.
 // Database from KW_CHILD_DATABASE_URL (PostgreSQL) or KW_CHILD_PGLITE (a folder); HSM from the inherited env.
 import { openDatabase } from "@/db/client";
+import { buildHsmWorkers } from "../../../../scripts/build-hsm-worker.mjs";
 import { recordCreatedKey } from "../keys";
 import { claimApproved } from "../claim";
 import { executeClaimed } from "../execute";
 import { operationKind } from "../../kinds";
 import * as signer from "@/server/hsm/signer";
 
+// In a shared checkout a worker source may change mid-run, and the pool refuses a stale build: rebuild first
+// (cheap when nothing changed), as vitest's setup does for test processes.
+buildHsmWorkers();
 const stage = process.argv[2] ?? "after-claim";
 const url = process.env.KW_CHILD_DATABASE_URL;
 const folder = process.env.KW_CHILD_PGLITE;
