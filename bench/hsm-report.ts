@@ -44,6 +44,15 @@ function targets(result: HsmBenchResult): string[] {
       );
     }
   }
+  for (const r of result.inFlight) {
+    const mode = r.latencyMs > 0 ? ` +${r.latencyMs} ms/call` : "";
+    check(r.module.rate / r.raw.rate >= 0.9, `${r.curve}${mode} ${r.inFlight} in flight: module ${x(r.module.rate / r.raw.rate, 3)} raw async (>= 0.9)`);
+    check(r.module.loopP99Ms < 20, `${r.curve}${mode} ${r.inFlight} in flight: event-loop p99 ${r.module.loopP99Ms.toFixed(1)} ms (< 20)`);
+  }
+  if (result.firstUse) {
+    const f = result.firstUse;
+    check(f.maxMs < 5, `first use among ${f.keys} keys: max ${f.maxMs.toFixed(2)} ms, median ${f.medianMs.toFixed(2)} ms (< 5)`);
+  }
   return lines;
 }
 
@@ -88,12 +97,20 @@ function signing(result: HsmBenchResult): void {
 
 export function printReport(result: HsmBenchResult): void {
   header(result);
-  signing(result);
+  if (result.sign.length > 0) signing(result);
+  if (result.generate.length > 0) generation(result);
+  lookupAndRest(result);
+}
+
+function generation(result: HsmBenchResult): void {
   console.log("\nKey pairs generated per second");
   const genSizes = result.generate[0]?.pools.map((p) => p.size) ?? [];
   const genHead = ["curve", "raw 1 thread", ...genSizes.map((s) => (s === 1 ? "1 worker" : `pool x${s}`))];
   const genRows = result.generate.map((row) => [row.curve, n(row.raw), ...row.pools.map((p) => n(p.rate))]);
   console.log(table([genHead, ...genRows]));
+}
+
+function lookupAndRest(result: HsmBenchResult): void {
   const l = result.lookup;
   if (l) {
     console.log(
@@ -108,6 +125,38 @@ export function printReport(result: HsmBenchResult): void {
         ["sign again, handle cached (median)", l.warmSignMedianMs.toFixed(2)],
         ["raw C_FindObjects, private half (median)", l.rawFindMedianMs.toFixed(1)],
         ["1 worker, one key flat out, signs/s", n(l.warmSignRate)],
+      ]),
+    );
+  }
+  if (result.inFlight.length > 0) {
+    console.log("\nSignatures per second at equal calls in flight: module pool vs raw pkcs11js async C_Sign");
+    console.log(
+      table([
+        ["mode", "curve", "in flight", "threads", "raw async", "module", "ratio", "loop p99 module / raw"],
+        ...result.inFlight.map((r) => [
+          r.latencyMs > 0 ? `+${r.latencyMs} ms/call (network HSM stand-in)` : "SoftHSM as is",
+          r.curve,
+          String(r.inFlight),
+          String(r.threads),
+          n(r.raw.rate),
+          n(r.module.rate),
+          `${(r.module.rate / r.raw.rate).toFixed(2)}x`,
+          `${r.module.loopP99Ms.toFixed(1)} / ${r.raw.loopP99Ms.toFixed(1)} ms`,
+        ]),
+      ]),
+    );
+  }
+  const f = result.firstUse;
+  if (f) {
+    console.log(`\nFirst signature with a key among ${n(f.keys)}, fresh pool of ${f.threads} threads`);
+    console.log(
+      table([
+        ["measure", "value"],
+        ["pool start, handle index included (ms)", f.poolStartMs.toFixed(0)],
+        ["keys indexed", n(f.indexed)],
+        [`first sign, median of ${f.samples} keys (ms)`, f.medianMs.toFixed(2)],
+        ["first sign, p95 / max (ms)", `${f.p95Ms.toFixed(2)} / ${f.maxMs.toFixed(2)}`],
+        ["searches during those first signs", String(f.searches)],
       ]),
     );
   }

@@ -1,4 +1,5 @@
-// `npm run bench -- hsm [--seconds 0.5] [--rounds 11] [--keys 10000] [--sizes 1,2,4]`: signatures per second for each curve,
+// `npm run bench -- hsm [--seconds 0.5] [--rounds 11] [--keys 10000] [--sizes 1,2,4] [--in-flight 4,32]
+// [--latency-ms 25] [--threads 2] [--parts sign,generate,inflight,lookup]`: signatures per second for each curve,
 // raw pkcs11js on one thread (measured in the same run, the baseline) against server/hsm through one worker
 // and through whole pools; key generation per second; looking a key up among many; and the event loop's
 // delay while the pool signs at full rate. Runs on its own temporary SoftHSM token and removes it.
@@ -6,6 +7,8 @@ import { availableParallelism, cpus, loadavg } from "node:os";
 import { type Curve, createTestToken, HsmPool, type TestToken } from "../server/hsm/testing/bench";
 import { RawHsm } from "./hsm-raw";
 import { type LookupResult, measureLookup, populate } from "./hsm-lookup";
+import { type FirstUse, type InFlightRow, inFlightRows, measureFirstUse } from "./hsm-inflight";
+import { RawAsyncHsm } from "./hsm-raw-async";
 import { printReport } from "./hsm-report";
 import { type SignRow, signRow } from "./hsm-sign";
 import { option, storm } from "./measure";
@@ -23,6 +26,8 @@ export type HsmBenchResult = {
   sign: SignRow[];
   generate: GenerateRow[];
   lookup: LookupResult | undefined;
+  inFlight: InFlightRow[];
+  firstUse: FirstUse | undefined;
 };
 
 async function withPool<T>(token: TestToken, size: number, work: (pool: HsmPool) => Promise<T>): Promise<T> {
@@ -62,7 +67,16 @@ function sizesFrom(args: string[]): number[] {
   return [...new Set(listed)];
 }
 
+function listOption(args: string[], name: string, fallback: string): string[] {
+  const at = args.indexOf(`--${name}`);
+  return (at >= 0 ? (args[at + 1] ?? "") : fallback).split(",").filter((x) => x !== "");
+}
+
 export async function runHsmBench(args: string[]): Promise<void> {
+  const parts = new Set(listOption(args, "parts", "sign,generate,inflight,lookup"));
+  const inFlights = listOption(args, "in-flight", "4,32").map(Number);
+  if (inFlights.some((x) => !Number.isInteger(x) || x < 1)) throw new Error("--in-flight takes e.g. 4,32");
+  const latencyMs = option(args, "latency-ms", 0);
   const seconds = option(args, "seconds", 0.5);
   const rounds = Math.max(1, Math.floor(option(args, "rounds", 11)));
   const keyCount = Math.floor(option(args, "keys", 10_000));
@@ -87,17 +101,43 @@ export async function runHsmBench(args: string[]): Promise<void> {
       sign: [],
       generate: [],
       lookup: undefined,
+      inFlight: [],
+      firstUse: undefined,
     };
-    console.log(`Signing (${rounds} rounds of ${seconds} s per figure)…`);
-    for (const curve of CURVES) result.sign.push(await signRow(token, raw, curve, sizes, seconds, rounds));
-    console.log("Key generation…");
-    const generateSizes = [...new Set([1, availableParallelism()])];
-    for (const curve of CURVES) result.generate.push(await generateRow(token, raw, curve, generateSizes));
-    if (keyCount > 0) {
+    if (parts.has("sign")) {
+      console.log(`Signing (${rounds} rounds of ${seconds} s per figure)…`);
+      for (const curve of CURVES) result.sign.push(await signRow(token, raw, curve, sizes, seconds, rounds));
+    }
+    if (parts.has("generate")) {
+      console.log("Key generation…");
+      const generateSizes = [...new Set([1, availableParallelism()])];
+      for (const curve of CURVES) result.generate.push(await generateRow(token, raw, curve, generateSizes));
+    }
+    if (parts.has("inflight")) {
+      console.log(`Calls in flight (${rounds} interleaved rounds of ${seconds} s, raw async in the same rounds)…`);
+      const rawAsync = new RawAsyncHsm(token);
+      try {
+        const latencies = latencyMs > 0 ? [0, latencyMs] : [0];
+        const threads = Math.floor(option(args, "threads", availableParallelism()));
+        result.inFlight = await inFlightRows(token, rawAsync, {
+          curves: CURVES,
+          inFlights,
+          latencies,
+          seconds,
+          rounds,
+          threads,
+        });
+      } finally {
+        rawAsync.close();
+      }
+    }
+    if (parts.has("lookup") && keyCount > 0) {
       const pooled = availableParallelism();
       const population = await withPool(token, pooled, (pool) => populate(pool, keyCount));
       const rawHsm = raw;
       result.lookup = await withPool(token, 1, (pool) => measureLookup(pool, rawHsm, population, 3));
+      console.log("First use among them, on a fresh pool…");
+      result.firstUse = await measureFirstUse(token, population.refs);
     }
     result.load.after = loadavg();
     printReport(result);

@@ -9,3 +9,4 @@ export { verifySignature } from "../keys/signature";
 export { MECHANISM } from "../pkcs11/pkcs11";
 export { HsmPool } from "../pool/pool";
 export { createTestToken, type TestToken } from "./test-token";
+export { TestPool } from "./test-pool";
