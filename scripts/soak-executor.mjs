@@ -4,7 +4,7 @@
 // after each round every operation is executed exactly once and the audit chain is intact. The short loop of
 // the same is server/operations/executor/kill.integration.test.ts. Uses a fresh SoftHSM token in a temp folder.
 //
-//   node scripts/soak-executor.mjs [--rounds 300] [--per-round 3] [--max-kill-ms 400] [--url postgres://…]
+//   node scripts/soak-executor.mjs [--rounds 300] [--per-round 3] [--max-kill-ms 400] [--url postgres://… | --pglite]
 //
 // Without --url (or TEST_DATABASE_URL) it runs on PGlite in a folder (slower: every child opens it anew).
 // Exit code 0 when no problem was found, 1 otherwise.
@@ -41,7 +41,8 @@ const report = await soak({
   rounds: Number(option("rounds", "300")),
   perRound: Number(option("per-round", "3")),
   maxKillMs: Number(option("max-kill-ms", "400")),
-  url: option("url", process.env.TEST_DATABASE_URL),
+  // --pglite runs on PGlite even when TEST_DATABASE_URL is set.
+  url: process.argv.includes("--pglite") ? undefined : option("url", process.env.TEST_DATABASE_URL) || undefined,
   log: (line) => console.log(line),
 });
 console.log(
