@@ -8,7 +8,7 @@ import { DataFolderInUseError } from "@/db/lock";
 import { verifyWholeChain } from "@/server/audit/verify";
 import { pruneChallenges } from "@/server/auth/challenges";
 import { summariseSignInFailures } from "@/server/auth/failure-events";
-import { issueSetupCode } from "@/server/auth/setup-code";
+import { hasAdmin, issueSetupCode } from "@/server/auth/setup-code";
 import { closeDatabase, database } from "@/server/db";
 import { installClientAddressHook } from "@/server/edge/client-address";
 import { closeServerRateLimits, serverRateLimits } from "@/server/edge/server-limits";
@@ -16,6 +16,7 @@ import { ConfigError, env } from "@/server/env";
 import { checkUnwrapGuards, closeHsm, closeServerTokenSet, unwrapGuardLine } from "@/server/hsm";
 import { DEFAULT_LEASE } from "@/server/operations/executor/claim";
 import { recoverExecuting } from "@/server/operations/executor/recover";
+import { ensurePolicySeeded } from "@/server/operations/policy-store";
 import { type Scheduler, startScheduler } from "@/server/operations/scheduler/scheduler";
 import { systemClock } from "./clock";
 
@@ -28,6 +29,9 @@ export async function boot(): Promise<void> {
   console.log(
     `Keyward: database ready (${engine === "pglite" ? `PGlite in ${config.dataDir}/pglite` : "PostgreSQL"}).`,
   );
+  // Setup seeds the default policy with the first admin; an installation set up before policies existed
+  // gets it here, so operations always have a version in force to be judged under.
+  if (await hasAdmin(db)) await ensurePolicySeeded(db, new Date());
   const issued = await issueSetupCode(db, { now: new Date(), ttlMs: config.setupCodeMs });
   if (issued) {
     const minutes = Math.round(config.setupCodeMs / 60_000);
