@@ -35,7 +35,15 @@ async function signMany(pool: TestPool, count: number) {
 }
 
 describe("calls in flight", () => {
-  it.each([1, 4, 12])("one thread keeps %i signatures in flight when inFlight says so", async (inFlight) => {
+  it("with one call in flight per thread (the default) signs on the thread's own session, not asynchronously", async () => {
+    const pool = await TestPool.startForTests(token.config, { size: 1 });
+    pools.push(pool);
+    await pool.mostSigning();
+    await signMany(pool, 6);
+    expect(await pool.mostSigning()).toEqual([0]);
+  });
+
+  it.each([2, 4, 12])("one thread keeps %i signatures in flight when inFlight says so", async (inFlight) => {
     const pool = await TestPool.startForTests(token.config, { size: 1, inFlight });
     pools.push(pool);
     await pool.setLatency(40);
