@@ -37,9 +37,10 @@ function handedOver(): Pins {
 /** Reads one line from the terminal without echoing it. */
 function askWithoutEcho(question: string): Promise<string> {
   const tty = openSync("/dev/tty", "w");
-  writeSync(tty, question);
   const input = process.stdin;
+  // Echo goes off before the prompt shows: whatever is typed once it is visible never reaches the screen.
   input.setRawMode(true);
+  writeSync(tty, question);
   input.setEncoding("utf8");
   input.resume();
   return new Promise((resolve, reject) => {

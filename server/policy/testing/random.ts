@@ -3,6 +3,7 @@
 // reproducible from its seed, which a failing test prints.
 import { type PolicyDocument, type Rule, type RuleBody, shadowedRules } from "../document";
 import type { OperationFacts, VoteInput } from "../evaluate";
+import { ROLES } from "@/db/schema/members";
 
 /** mulberry32: a tiny, well-known 32-bit PRNG; good enough to spread test cases, not for secrets. */
 export function prng(seed: number) {
@@ -39,7 +40,6 @@ export type Rng = ReturnType<typeof prng>;
 export const GROUPS = ["treasury", "compliance", "security", "approvers"] as const;
 export const KINDS = ["key.create", "key.suspend", "withdrawal"] as const;
 export const TAGS = ["hot", "cold", "eth", "btc"] as const;
-export const ROLES = ["approver", "operator", "admin", "auditor"] as const;
 export const VOTERS = ["v0", "v1", "v2", "v3", "v4", "v5", "v6"] as const;
 export const INITIATOR = "initiator";
 
