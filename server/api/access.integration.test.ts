@@ -46,8 +46,14 @@ const EXPECTED: Record<string, Access> = {
   "operations.get": role("admin", "operator", "approver", "auditor"),
   "operations.beginVote": role("approver"),
   "operations.completeVote": role("approver"),
+  "operations.beginSuspendKey": role("admin", "approver"),
+  "operations.suspendKey": role("admin", "approver"),
   "policy.current": role("admin", "operator", "approver", "auditor"),
   "policy.update": role("admin"),
+  "keys.list": role("admin", "operator", "approver", "auditor"),
+  "keys.counts": role("admin", "operator", "approver", "auditor"),
+  "keys.get": role("admin", "operator", "approver", "auditor"),
+  "keys.operationTimeline": role("admin", "operator", "approver", "auditor"),
 };
 
 const PRINCIPALS = ["anonymous", "admin", "operator", "approver", "auditor"] as const;

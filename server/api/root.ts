@@ -3,6 +3,7 @@ import "server-only";
 import { auditRouter } from "./routers/audit";
 import { authRouter } from "./routers/auth";
 import { invitationsRouter } from "./routers/invitations";
+import { keysRouter } from "./routers/keys";
 import { membersRouter } from "./routers/members";
 import { operationsRouter } from "./routers/operations";
 import { policyRouter } from "./routers/policy";
@@ -21,6 +22,7 @@ export const appRouter = createTRPCRouter({
   status: statusRouter,
   operations: operationsRouter,
   policy: policyRouter,
+  keys: keysRouter,
 });
 
 export type AppRouter = typeof appRouter;
