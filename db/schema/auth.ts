@@ -7,7 +7,16 @@ const ts = (name: string) => timestamp(name, { withTimezone: true, mode: "date" 
 
 // "add-token-step-up": the fresh assertion by one of a member's own tokens that must come before "add-token".
 // "vote": a vote on an operation; its challenge is SHA-256(JCS({ v: 1, op, decision, voter, nonce })).
-export const CHALLENGE_PURPOSES = ["setup", "invitation", "add-token-step-up", "add-token", "sign-in", "vote"] as const;
+// "restrict": the one fresh tap of an immediate restriction (server/operations/restrict.ts), bound to its target.
+export const CHALLENGE_PURPOSES = [
+  "setup",
+  "invitation",
+  "add-token-step-up",
+  "add-token",
+  "sign-in",
+  "vote",
+  "restrict",
+] as const;
 export type ChallengePurpose = (typeof CHALLENGE_PURPOSES)[number];
 
 /** A challenge is issued once, kept server-side, and consumed exactly once by the ceremony that asked for it. */

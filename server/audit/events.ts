@@ -196,6 +196,28 @@ export const auditEventSchema = z.discriminatedUnion("action", [
       publicKey: z.string().max(1024),
     }),
   }),
+  // Restricting is immediate (server/operations/restrict.ts): one tap by an admin or approver, no quorum.
+  z.object({
+    action: z.literal("key.suspended"),
+    data: z.object({
+      keyId: uuidId,
+      memberId: uuidId,
+      credentialId: id.max(CREDENTIAL_ID_MAX),
+      previousState: z.string().max(20),
+    }),
+  }),
+  z.object({
+    action: z.literal("restriction.refused"),
+    data: z.object({
+      memberId: uuidId,
+      action: z.string().max(32),
+      target: z.string().max(64),
+      reason: z.string().max(64),
+      credentialId: z.string().max(CREDENTIAL_ID_MAX).nullable(),
+    }),
+  }),
+  // Loosening needs the quorum: a key.resume operation, recorded with its execution.
+  z.object({ action: z.literal("key.resumed"), data: z.object({ keyId: uuidId, operationId: uuidId }) }),
 ]);
 
 export type AuditEvent = z.infer<typeof auditEventSchema>;

@@ -3,18 +3,39 @@
 // and its expiry, with operation.proposed, in one transaction. A denied proposal writes nothing.
 import "server-only";
 import { randomUUID } from "node:crypto";
-import type { Db } from "@/db/client";
-import { operations } from "@/db/schema";
+import { eq } from "drizzle-orm";
+import type { Db, Tx } from "@/db/client";
+import { keys, operations } from "@/db/schema";
 import { appendAudit } from "@/server/audit/append";
 import { AppError } from "@/server/errors";
 import type { Acting } from "@/server/members/guards";
 import { evaluate, expiresAt, matchRule } from "@/server/policy/evaluate";
 import { memberWithRole } from "./actors";
 import { operationDigest } from "./digest";
-import { operationKind } from "./kinds";
+import { operationKind, type ProposeReader } from "./kinds";
 import { parseInput } from "./parse-input";
 import { policyInForce, seedPolicy } from "./policy-store";
 import { type OperationRow, operationSubject } from "./transitions";
+
+/** What a kind may read while proposed: one key, in the states the kind can be proposed for. */
+function proposeReader(tx: Tx): ProposeReader {
+  return {
+    async key(id, states) {
+      const [row] = await tx
+        .select({ id: keys.id, label: keys.label, tags: keys.tags, state: keys.state })
+        .from(keys)
+        .where(eq(keys.id, id));
+      if (!row) throw new AppError("NOT_FOUND", `payload.keyId: no key ${id}.`, { field: "payload.keyId" });
+      if (!states.includes(row.state)) {
+        throw new AppError(
+          "CONFLICT",
+          `The key “${row.label}” is ${row.state}; this operation needs it ${states.join(" or ")}.`,
+        );
+      }
+      return row;
+    },
+  };
+}
 
 export async function proposeOperation(
   db: Db,
@@ -25,10 +46,12 @@ export async function proposeOperation(
     throw new AppError("BAD_INPUT", `kind: Keyward has no operation kind "${input.kind}".`, {
       field: "kind",
     });
-  const payload = parseInput("payload", kind.parse, input.payload);
-  const facts = kind.facts(payload);
+  const proposal = parseInput("payload", kind.parseProposal, input.payload);
   return db.transaction(async (tx) => {
     const initiator = await memberWithRole(tx, input.actor.id, kind.proposers, `propose ${kind.kind}`);
+    // A kind about an existing key completes its payload from the key as it is now (key.resume: its tags).
+    const payload = await kind.prepare(proposal, proposeReader(tx));
+    const facts = kind.facts(payload);
     const policy = (await policyInForce(tx)) ?? (await seedPolicy(tx, input.now));
     const operation = { kind: kind.kind, keyTags: facts.keyTags, initiatorId: initiator.id };
     const judged = evaluate({ operation, votes: [], policy: policy.document, now: input.now });

@@ -7,11 +7,13 @@ import { authenticationResponseSchema } from "@/server/auth/schemas";
 import { cancelOperation } from "@/server/operations/cancel";
 import { proposeOperation } from "@/server/operations/propose";
 import { getOperation, listOperations } from "@/server/operations/read";
+import { beginSuspendKey, suspendKey } from "@/server/operations/restrict";
 import { beginVote, completeVote } from "@/server/operations/vote";
 import { createTRPCRouter, withRole } from "../trpc";
 
 const operationInput = z.object({ operationId: z.string().uuid() });
 const voteInput = operationInput.extend({ decision: z.enum(VOTE_DECISIONS) });
+const keyInput = z.object({ keyId: z.string().uuid() });
 
 export const operationsRouter = createTRPCRouter({
   // The kind's own roles are re-checked in proposeOperation; the payload is validated by the kind's schema.
@@ -58,5 +60,18 @@ export const operationsRouter = createTRPCRouter({
     .input(voteInput.extend({ response: authenticationResponseSchema }))
     .mutation(({ ctx, input }) =>
       completeVote(ctx.db, webauthnConfig(), { voter: ctx.member, ...input, now: ctx.clock() }),
+    ),
+
+  // Restricting is immediate: one fresh tap, no quorum (roles re-checked in server/operations/restrict.ts).
+  beginSuspendKey: withRole("admin", "approver")
+    .input(keyInput)
+    .mutation(({ ctx, input }) =>
+      beginSuspendKey(ctx.db, webauthnConfig(), { actor: ctx.member, keyId: input.keyId, now: ctx.clock() }),
+    ),
+
+  suspendKey: withRole("admin", "approver")
+    .input(keyInput.extend({ response: authenticationResponseSchema }))
+    .mutation(({ ctx, input }) =>
+      suspendKey(ctx.db, webauthnConfig(), { actor: ctx.member, ...input, now: ctx.clock() }),
     ),
 });

@@ -17,7 +17,8 @@ import { HsmError, TokenSetError } from "@/server/hsm";
 import * as signerFacade from "@/server/hsm/signer";
 import { operationKind } from "../kinds";
 import { operationSubject } from "../transitions";
-import { recordCreatedKey } from "./keys";
+import { keyStateOf, recordCreatedKey, resumeKey } from "./keys";
+import { StepRefusedError } from "./step-refused";
 import type { ExecuteResult, OperationRow, OperationSigner } from "./types";
 
 export type RetryPolicy = { attempts: number; backoffMs: number; maxBackoffMs: number };
@@ -57,6 +58,7 @@ const defaultSigner: OperationSigner = {
  */
 function permanentReason(e: unknown): string | null {
   if (e instanceof TokenSetError) return null;
+  if (e instanceof StepRefusedError) return e.message;
   if (e instanceof HsmError) return e.kind === "configuration" ? `${e.reason}: ${e.message}` : null;
   if (e instanceof ZodError)
     return `invalid payload: ${e.issues.map((i) => `${i.path.join(".")} ${i.message}`).join("; ")}`;
@@ -78,7 +80,11 @@ export async function executeClaimed(deps: ExecutorDeps, op: OperationRow): Prom
   const ctx = {
     signer: deps.signer ?? defaultSigner,
     now: deps.clock(),
-    keys: { recordCreated: recordCreatedKey },
+    keys: {
+      recordCreated: recordCreatedKey,
+      stateOf: (keyId: string) => keyStateOf(deps.db, keyId),
+      resume: resumeKey,
+    },
   };
   let lastError = "";
   for (let attempt = 1; attempt <= retry.attempts; attempt++) {
@@ -122,6 +128,9 @@ async function complete(deps: ExecutorDeps, op: OperationRow, done: ExecuteResul
       .where(stillClaimed(op))
       .returning();
     if (row === undefined) return { operationId: op.id, outcome: "superseded" as const };
+    // The kind's rows before the trail: every writer takes row locks (operation, key) before the audit
+    // append lock, so a key.resume recording here and a key.suspend of the same key cannot deadlock.
+    await done.record?.(tx, row, at);
     await appendAudit(tx, {
       action: "operation.executed",
       data: { operationId: op.id, attempts: op.attempts },
@@ -129,7 +138,6 @@ async function complete(deps: ExecutorDeps, op: OperationRow, done: ExecuteResul
       subject: operationSubject(op.id),
       at,
     });
-    await done.record?.(tx, row, at);
     return { operationId: op.id, outcome: "executed" as const };
   });
 }

@@ -5,7 +5,7 @@
 // free of server-only imports (forms import them), and nothing but the executor hands out the signer.
 // Type-only imports here, so the kinds may import this file.
 import type { Tx } from "@/db/client";
-import type { KeyExportability, operations } from "@/db/schema";
+import type { KeyExportability, KeyState, operations } from "@/db/schema";
 import type * as signerFacade from "@/server/hsm/signer";
 
 export type OperationRow = typeof operations.$inferSelect;
@@ -28,7 +28,17 @@ export type CreatedKeyRecord = {
 export type ExecuteContext = {
   now: Date;
   signer: OperationSigner;
-  keys: { recordCreated: (tx: Tx, key: CreatedKeyRecord, at: Date) => Promise<{ keyId: string }> };
+  keys: {
+    recordCreated: (tx: Tx, key: CreatedKeyRecord, at: Date) => Promise<{ keyId: string }>;
+    /** The key's state now (outside any transaction), or null when there is no such key. */
+    stateOf: (keyId: string) => Promise<KeyState | null>;
+    /** suspended → active with key.resumed; a key already active is left as it is ("already-active"). */
+    resume: (
+      tx: Tx,
+      input: { keyId: string; operationId: string },
+      at: Date,
+    ) => Promise<"resumed" | "already-active">;
+  };
 };
 
 export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };

@@ -2,9 +2,25 @@
 // through the kind's own zod schema: nothing reaches describe, facts or execute without being parsed by it.
 import type { Role } from "@/db/schema/members";
 import { keyCreate } from "./key-create";
-import type { ExecuteContext, ExecuteResult, OperationDisplay, OperationFacts, OperationKind } from "./types";
+import { keyResume } from "./key-resume";
+import type {
+  ExecuteContext,
+  ExecuteResult,
+  OperationDisplay,
+  OperationFacts,
+  OperationKind,
+  ProposeReader,
+} from "./types";
 
-export type { ExecuteContext, ExecuteResult, OperationDisplay, OperationFacts, OperationKind } from "./types";
+export type {
+  ExecuteContext,
+  ExecuteResult,
+  OperationDisplay,
+  OperationFacts,
+  OperationKind,
+  ProposedKey,
+  ProposeReader,
+} from "./types";
 
 /** A registered kind with its payload type erased: every method parses the payload first. */
 export type RegisteredKind = {
@@ -12,24 +28,33 @@ export type RegisteredKind = {
   proposers: readonly Role[];
   /** The payload as the kind's schema accepts it (zod errors name the field); throws ZodError otherwise. */
   parse(payload: unknown): unknown;
+  /** What the proposer sends, as the kind accepts it: its proposal input, or else the payload itself. */
+  parseProposal(input: unknown): unknown;
+  /** The stored payload for a parsed proposal, completed in the proposing transaction (parsed by `parse`). */
+  prepare(input: unknown, read: ProposeReader): Promise<unknown>;
   describe(payload: unknown): OperationDisplay;
   facts(payload: unknown): OperationFacts;
   execute?: (ctx: ExecuteContext, op: { id: string; payload: unknown }) => Promise<ExecuteResult>;
 };
 
-function bind<P>(k: OperationKind<P>): RegisteredKind {
-  const { execute } = k;
+function bind<P, I>(k: OperationKind<P, I>): RegisteredKind {
+  const { execute, propose } = k;
   return {
     kind: k.kind,
     proposers: k.proposers,
     parse: (payload) => k.payload.parse(payload),
+    parseProposal: (input) => (propose ? propose.input.parse(input) : k.payload.parse(input)),
+    prepare: async (input, read) =>
+      k.payload.parse(propose ? await propose.prepare(propose.input.parse(input), read) : input),
     describe: (payload) => k.describe(k.payload.parse(payload)),
     facts: (payload) => k.facts(k.payload.parse(payload)),
     execute: execute && ((ctx, op) => execute(ctx, { id: op.id, payload: k.payload.parse(op.payload) })),
   };
 }
 
-const KINDS: ReadonlyMap<string, RegisteredKind> = new Map([keyCreate].map((k) => [k.kind, bind(k)]));
+const KINDS: ReadonlyMap<string, RegisteredKind> = new Map(
+  [bind(keyCreate), bind(keyResume)].map((k) => [k.kind, k]),
+);
 
 export const OPERATION_KIND_NAMES: readonly string[] = [...KINDS.keys()];
 

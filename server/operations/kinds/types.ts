@@ -3,6 +3,7 @@
 // Free of server-only imports: the propose forms and the operation page use payload and describe too.
 import type { z } from "zod";
 import type { Role } from "@/db/schema/members";
+import type { KeyState } from "@/db/schema/operations";
 import type { ExecuteContext, ExecuteResult } from "../executor/types";
 
 /** An operation as an approver reads it: a title and labelled lines, every value in words. */
@@ -17,11 +18,27 @@ export type OperationFacts = { keyTags: string[] };
  */
 export type { ExecuteContext, ExecuteResult };
 
-export type OperationKind<P> = {
+/** A key as a proposal about it reads it, in the proposing transaction (propose.ts provides it). */
+export type ProposedKey = { id: string; label: string; tags: string[]; state: KeyState };
+
+/**
+ * What the proposing transaction can read for a kind. `key` answers NOT_FOUND for no such key and CONFLICT
+ * (naming its state) for a key in none of `states`: the kind only sees a key it may be proposed for.
+ */
+export type ProposeReader = { key(id: string, states: readonly KeyState[]): Promise<ProposedKey> };
+
+export type OperationKind<P, I = P> = {
   kind: string;
   /** Roles that may propose this kind (besides holding a live token and being active). */
   proposers: readonly Role[];
+  /** The payload as stored, digested, shown and executed. */
   payload: z.ZodType<P>;
+  /**
+   * For a kind whose facts come from the database (key.resume: the key's tags): what the proposer sends
+   * (`input`), and how the proposing transaction completes it into the stored payload from what it reads now.
+   * Without it the proposer sends the payload itself.
+   */
+  propose?: { input: z.ZodType<I>; prepare(input: I, read: ProposeReader): Promise<P> };
   describe(payload: P): OperationDisplay;
   facts(payload: P): OperationFacts;
   execute?: (ctx: ExecuteContext, op: { id: string; payload: P }) => Promise<ExecuteResult>;

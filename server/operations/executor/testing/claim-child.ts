@@ -6,7 +6,7 @@
 // Database from KW_CHILD_DATABASE_URL (PostgreSQL) or KW_CHILD_PGLITE (a folder); HSM from the inherited env.
 import { openDatabase } from "@/db/client";
 import { buildHsmWorkers } from "../../../../scripts/build-hsm-worker.mjs";
-import { recordCreatedKey } from "../keys";
+import { keyStateOf, recordCreatedKey, resumeKey } from "../keys";
 import { claimApproved } from "../claim";
 import { executeClaimed } from "../execute";
 import { operationKind } from "../../kinds";
@@ -37,7 +37,15 @@ if (stage === "run") {
 }
 if (stage === "after-hsm") {
   const kind = operationKind(op.kind);
-  const ctx = { signer, now: clock(), keys: { recordCreated: recordCreatedKey } };
+  const ctx = {
+    signer,
+    now: clock(),
+    keys: {
+      recordCreated: recordCreatedKey,
+      stateOf: (keyId: string) => keyStateOf(database.db, keyId),
+      resume: resumeKey,
+    },
+  };
   await kind?.execute?.(ctx, op);
   process.stdout.write(`made ${op.id}\n`);
 }

@@ -1,0 +1,229 @@
+// Restricting is immediate, loosening needs the quorum (ARCHITECTURE.md). Any active admin or approver can
+// suspend an active key at once with one fresh tap: beginRestriction issues a challenge of its own (purpose
+// "restrict", five minutes, single use) bound to the action, the key and the member; suspendKey consumes it,
+// verifies the member's own token signed it (verifyTokenAssertion), and moves the key active → suspended with
+// key.suspended in one transaction. No operation record: a suspension is not a quorum decision, and writing one
+// as "executed" would fake a pending → approved → executing story the state machine never ran. The key's
+// timeline reads the trail by the key's subject (key:<id>), where key.suspended names who and with which token.
+// Every refusal burns the tap's challenge and is recorded (restriction.refused) in a transaction of its own.
+import "server-only";
+import type { PublicKeyCredentialRequestOptionsJSON } from "@simplewebauthn/server";
+import { generateAuthenticationOptions } from "@simplewebauthn/server";
+import { and, eq, isNull } from "drizzle-orm";
+import type { Db, DbOrTx } from "@/db/client";
+import { keys, tokens } from "@/db/schema";
+import { appendAudit } from "@/server/audit/append";
+import { AssertionRefusedError, verifyTokenAssertion } from "@/server/auth/assertion";
+import {
+  burnChallenge,
+  challengeFromClientData,
+  consumeChallenge,
+  storeChallenge,
+} from "@/server/auth/challenges";
+import type { WebAuthnConfig } from "@/server/auth/config";
+import { ASSERTION_MESSAGES, type AssertionRefusal } from "@/server/auth/refusals";
+import { type AuthenticationResponse, CREDENTIAL_ID_MAX } from "@/server/auth/schemas";
+import { AppError } from "@/server/errors";
+import type { Acting } from "@/server/members/guards";
+import { memberWithRole } from "./actors";
+
+const RESTRICT_PURPOSE = "restrict";
+/** Who may restrict at once: the people who hold the console's brakes. */
+export const RESTRICTORS = ["admin", "approver"] as const;
+export type RestrictAction = "key.suspend";
+
+export type RestrictionRefusal =
+  | AssertionRefusal
+  | "challenge_invalid"
+  | "wrong_binding"
+  | "not_allowed"
+  | "key_not_found"
+  | "key_not_active";
+
+const MESSAGES: Record<RestrictionRefusal, string> = {
+  ...ASSERTION_MESSAGES,
+  wrong_member: "That token belongs to someone else. Confirm with one of your own tokens.",
+  challenge_invalid: "This confirmation was already used or has expired. Press Suspend again and tap once.",
+  wrong_binding: "This tap was made for another key, another action or another person. Start again here.",
+  not_allowed: "Suspending a key needs the admin or approver role.",
+  key_not_found: "No such key.",
+  key_not_active: "This key is not active, so there is nothing to suspend. Reload to see its state.",
+};
+
+const CODES: Partial<Record<RestrictionRefusal, AppError["code"]>> = {
+  challenge_invalid: "EXPIRED",
+  verification_failed: "UNAUTHENTICATED",
+  user_verification_missing: "UNAUTHENTICATED",
+  token_revoked: "UNAUTHENTICATED",
+  counter_regressed: "UNAUTHENTICATED",
+  key_not_found: "NOT_FOUND",
+  key_not_active: "CONFLICT",
+};
+
+export class RestrictionRefusedError extends AppError {
+  constructor(
+    readonly reason: RestrictionRefusal,
+    readonly evidence: AssertionRefusedError["evidence"] = null,
+  ) {
+    super(CODES[reason] ?? "FORBIDDEN", MESSAGES[reason]);
+  }
+}
+
+/** The challenge subject: one action, on one target, by one member. */
+export function restrictionSubject(action: RestrictAction, target: string, memberId: string): string {
+  return `restrict:${action}:${target}:${memberId}`;
+}
+
+async function restrictor(db: DbOrTx, memberId: string) {
+  try {
+    return await memberWithRole(db, memberId, RESTRICTORS, "suspend a key");
+  } catch (e) {
+    if (e instanceof AppError && e.code === "FORBIDDEN") throw new RestrictionRefusedError("not_allowed");
+    throw e;
+  }
+}
+
+async function keyState(db: Db, keyId: string) {
+  const [row] = await db.select({ state: keys.state }).from(keys).where(eq(keys.id, keyId));
+  return row?.state ?? null;
+}
+
+/** Issues the tap for suspending `keyId`: refused at once for a non-restrictor or a key that is not active. */
+export async function beginSuspendKey(
+  db: Db,
+  config: WebAuthnConfig,
+  input: { actor: Acting; keyId: string; now: Date },
+): Promise<{ options: PublicKeyCredentialRequestOptionsJSON }> {
+  const action: RestrictAction = "key.suspend";
+  return withRefusalAudit(db, { ...input, action, target: input.keyId, response: null }, async () => {
+    await restrictor(db, input.actor.id);
+    const state = await keyState(db, input.keyId);
+    if (state === null) throw new RestrictionRefusedError("key_not_found");
+    if (state !== "active") throw new RestrictionRefusedError("key_not_active");
+    const live = await db
+      .select({ id: tokens.id })
+      .from(tokens)
+      .where(and(eq(tokens.memberId, input.actor.id), isNull(tokens.revokedAt)));
+    if (live.length === 0) throw new RestrictionRefusedError("token_revoked");
+    const options = await generateAuthenticationOptions({
+      rpID: config.rpId,
+      userVerification: "required",
+      allowCredentials: live.map((t) => ({ id: t.id })),
+      timeout: config.challengeTtlMs,
+    });
+    await storeChallenge(db, {
+      purpose: RESTRICT_PURPOSE,
+      challenge: options.challenge,
+      subject: restrictionSubject(action, input.keyId, input.actor.id),
+      expiresAt: new Date(input.now.getTime() + config.challengeTtlMs),
+    });
+    return { options };
+  });
+}
+
+/**
+ * Suspends `keyId` with the tap beginSuspendKey asked for: the key goes active → suspended with key.suspended
+ * (who, which token) in one transaction. The move is a conditional update (WHERE state = 'active'), so of two
+ * people suspending at once one wins and the other gets CONFLICT, and nothing of theirs is written.
+ */
+export async function suspendKey(
+  db: Db,
+  config: WebAuthnConfig,
+  input: { actor: Acting; keyId: string; response: AuthenticationResponse; now: Date },
+): Promise<{ keyId: string; state: "suspended"; credentialId: string }> {
+  const action: RestrictAction = "key.suspend";
+  return withRefusalAudit(db, { ...input, action, target: input.keyId }, () =>
+    db.transaction(async (tx) => {
+      const challenge = challengeFromClientData(input.response.response.clientDataJSON);
+      let subject: string | null;
+      try {
+        ({ subject } = await consumeChallenge(tx, RESTRICT_PURPOSE, challenge, input.now));
+      } catch {
+        throw new RestrictionRefusedError("challenge_invalid");
+      }
+      if (subject !== restrictionSubject(action, input.keyId, input.actor.id))
+        throw new RestrictionRefusedError("wrong_binding");
+      // Re-read now: a member suspended or demoted since the tap was issued restricts nothing.
+      await restrictor(tx, input.actor.id);
+      let tokenId: string;
+      try {
+        ({ tokenId } = await verifyTokenAssertion(tx, {
+          response: input.response,
+          expectedChallenge: challenge,
+          expectedMemberId: input.actor.id,
+          now: input.now,
+          config,
+        }));
+      } catch (e) {
+        if (e instanceof AssertionRefusedError) throw new RestrictionRefusedError(e.reason, e.evidence);
+        throw e;
+      }
+      const [moved] = await tx
+        .update(keys)
+        .set({ state: "suspended", stateChangedAt: input.now })
+        .where(and(eq(keys.id, input.keyId), eq(keys.state, "active")))
+        .returning({ id: keys.id });
+      if (!moved) {
+        const [row] = await tx.select({ state: keys.state }).from(keys).where(eq(keys.id, input.keyId));
+        throw new RestrictionRefusedError(row ? "key_not_active" : "key_not_found");
+      }
+      await appendAudit(tx, {
+        action: "key.suspended",
+        actor: `member:${input.actor.id}`,
+        subject: `key:${input.keyId}`,
+        at: input.now,
+        data: { keyId: input.keyId, memberId: input.actor.id, credentialId: tokenId, previousState: "active" },
+      });
+      return { keyId: input.keyId, state: "suspended" as const, credentialId: tokenId };
+    }),
+  );
+}
+
+/**
+ * Runs a restriction step; a refusal burns the challenge its response answered (a refused tap cannot be sent
+ * again, not even after the key's state changes) and is recorded as restriction.refused in a transaction of
+ * its own (the step rolled back), then rethrown.
+ */
+async function withRefusalAudit<T>(
+  db: Db,
+  meta: {
+    actor: Acting;
+    action: RestrictAction;
+    target: string;
+    response: { id: string; response: { clientDataJSON: string } } | null;
+    now: Date;
+  },
+  run: () => Promise<T>,
+): Promise<T> {
+  try {
+    return await run();
+  } catch (e) {
+    if (!(e instanceof RestrictionRefusedError)) throw e;
+    await db.transaction(async (tx) => {
+      if (meta.response) await burnChallenge(tx, safeChallenge(meta.response.response.clientDataJSON), meta.now);
+      if (e.evidence) await appendAudit(tx, e.evidence);
+      await appendAudit(tx, {
+        action: "restriction.refused",
+        actor: `member:${meta.actor.id}`,
+        subject: `key:${meta.target}`,
+        at: meta.now,
+        data: {
+          memberId: meta.actor.id,
+          action: meta.action,
+          target: meta.target,
+          reason: e.reason,
+          credentialId: meta.response ? meta.response.id.slice(0, CREDENTIAL_ID_MAX) : null,
+        },
+      });
+    });
+    throw e;
+  }
+}
+
+function safeChallenge(clientDataJSON: string): string {
+  try {
+    return challengeFromClientData(clientDataJSON);
+  } catch {
+    return "";
+  }
+}
