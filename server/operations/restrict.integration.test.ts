@@ -5,8 +5,11 @@
 // nothing but its refusal; key.resume needs two approvals under the default policy, then the key is active;
 // two people suspending one key at once make one suspension and one CONFLICT; signing paths refuse a key
 // that is not active.
-import { and, eq, inArray } from "drizzle-orm";
+import { and, eq, inArray, sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { z } from "zod";
+import { openDatabase } from "@/db/client";
+import { queryRows } from "@/db/rows";
 import { auditEvents, keys, operations } from "@/db/schema";
 import { verifyWholeChain } from "@/server/audit/verify";
 import { AppError } from "@/server/errors";
@@ -319,7 +322,7 @@ describe.each(testEngines())("restrictions on %s", (engine) => {
     ).toEqual({ code: "NOT_FOUND", reason: null });
     const keyId = await activeKey("twice");
     await suspendWithTap(alice, keyId);
-    const ops = [];
+    const ops: string[] = [];
     for (let i = 0; i < 2; i++) {
       const op = await proposeOperation(database.db, {
         actor: operator.acting,
@@ -372,6 +375,53 @@ describe.each(testEngines())("restrictions on %s", (engine) => {
     expect(
       await refusal(requireActiveKey(database.db, "00000000-0000-4000-8000-000000000000")),
     ).toEqual({ code: "NOT_FOUND", reason: null });
+  }, 60_000);
+
+  // A key.resume records its key row in the executor's completion while a suspension of that key may be
+  // writing: both must take the key's row lock before the audit append lock, or each waits for the other
+  // (a deadlock PostgreSQL breaks by aborting one). Shown by holding the key row and looking at the blocked
+  // executor's locks: it waits for the key without holding the audit lock.
+  it.runIf(engine === "postgres")("the executor waits for a key row without holding the audit lock", async () => {
+    const keyId = await activeKey("lock order");
+    await suspendWithTap(alice, keyId);
+    const op = await proposeOperation(database.db, {
+      actor: operator.acting,
+      kind: "key.resume",
+      payload: { keyId },
+      now,
+    });
+    expect(await approve(op.id, [bob, carol])).toBe("approved");
+    const other = await openDatabase({ engine: "postgres", url: database.url ?? "" });
+    try {
+      let round: Promise<unknown> = Promise.resolve();
+      await other.db.transaction(async (tx) => {
+        await tx.select({ id: keys.id }).from(keys).where(eq(keys.id, keyId)).for("update");
+        round = executeAll();
+        // The executor's completion, blocked on the key row this transaction holds.
+        let blocked: number | null = null;
+        for (let i = 0; i < 10_000 && blocked === null; i++) {
+          const rows = await queryRows(
+            database.db,
+            sql`SELECT pid FROM pg_stat_activity WHERE datname = current_database()
+                AND wait_event_type = 'Lock' AND query ILIKE 'update "keys"%'`,
+            z.object({ pid: z.number() }),
+          );
+          blocked = rows[0]?.pid ?? null;
+          if (blocked === null) await new Promise((resolve) => setImmediate(resolve));
+        }
+        expect(blocked).not.toBeNull();
+        const advisory = await queryRows(
+          database.db,
+          sql`SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND granted AND pid = ${blocked}`,
+          z.object({ n: z.number() }),
+        );
+        expect(advisory).toEqual([{ n: 0 }]);
+      });
+      await round;
+    } finally {
+      await other.close();
+    }
+    expect((await keyRow(keyId))?.state).toBe("active");
   }, 60_000);
 
   it("two people suspending one key at once: one suspension, the other CONFLICT (repeated)", async () => {
