@@ -10,6 +10,7 @@ import "./globals.css";
 export const metadata: Metadata = {
   title: "Keyward",
   description: "HSM-backed custody console with hardware-token approvals",
+  icons: { icon: { url: "/icon.svg", type: "image/svg+xml" } },
 };
 
 export const dynamic = "force-dynamic";
@@ -46,6 +47,12 @@ export default async function RootLayout({ children }: { children: ReactNode }) 
             </Link>
             {session && (
               <>
+                <Link href="/operations" className="text-sm text-slate-700 hover:text-slate-950">
+                  Approvals
+                </Link>
+                <Link href="/keys" className="text-sm text-slate-700 hover:text-slate-950">
+                  Keys
+                </Link>
                 {canAdministerOrAudit && (
                   <Link href="/members" className="text-sm text-slate-700 hover:text-slate-950">
                     Members

@@ -1,0 +1,117 @@
+"use client";
+// The approvals inbox: pending operations (or all of them), each with its kind, what it does, who proposed it,
+// its deadline and the votes it has against those it needs. Polled every few seconds (tRPC subscriptions are
+// not wired yet); the tally of each row comes from operations.get, batched by the tRPC link.
+import { useQuery } from "@tanstack/react-query";
+import Link from "next/link";
+import { useState } from "react";
+import type { OperationState } from "@/db/schema";
+import { FormError } from "../_components/form-error";
+import { describeError } from "../_components/token-ceremony";
+import { useTRPC } from "../_trpc/client";
+import { OperationStateBadge, timeLeft, utc } from "./badges";
+
+const POLL_MS = 3_000;
+
+type Row = {
+  id: string;
+  kind: string;
+  title: string;
+  state: OperationState;
+  initiatorName: string;
+  createdAt: Date;
+  expiresAt: Date;
+};
+
+function Tally({ operationId }: { operationId: string }) {
+  const trpc = useTRPC();
+  const op = useQuery({ ...trpc.operations.get.queryOptions({ operationId }), refetchInterval: POLL_MS });
+  if (!op.data) return <span className="text-slate-500">…</span>;
+  return (
+    <span data-testid="op-tally">
+      {op.data.tally.map((t) => `${t.approvals} of ${t.needed} from ${t.group}`).join(" and ")}
+      {op.data.canVote && (
+        <span className="ml-2 rounded bg-indigo-100 px-2 text-xs font-semibold text-indigo-900">your vote</span>
+      )}
+      {op.data.myVote && <span className="ml-2 text-xs text-slate-500">you voted {op.data.myVote}</span>}
+    </span>
+  );
+}
+
+function OperationRow({ op, now }: { op: Row; now: Date }) {
+  return (
+    <tr className="border-t border-slate-200 align-top" data-testid="op-row">
+      <td className="py-2 pr-3">
+        <Link href={`/operations/${op.id}`} className="font-medium text-indigo-800 hover:underline">
+          {op.title}
+        </Link>
+        <div className="text-xs text-slate-500">{op.kind}</div>
+      </td>
+      <td className="py-2 pr-3">
+        <OperationStateBadge state={op.state} />
+      </td>
+      <td className="py-2 pr-3">{op.initiatorName}</td>
+      <td className="py-2 pr-3">
+        {op.state === "pending" ? (
+          <>
+            <div>{utc(op.expiresAt)}</div>
+            <div className="text-xs text-slate-500">{timeLeft(op.expiresAt, now)}</div>
+          </>
+        ) : (
+          <span className="text-slate-500">—</span>
+        )}
+      </td>
+      <td className="py-2">
+        {op.state === "pending" ? <Tally operationId={op.id} /> : <span className="text-slate-500">decided</span>}
+      </td>
+    </tr>
+  );
+}
+
+export function Inbox() {
+  const trpc = useTRPC();
+  const [show, setShow] = useState<"pending" | "all">("pending");
+  const list = useQuery({
+    ...trpc.operations.list.queryOptions(show === "pending" ? { state: "pending", limit: 50 } : { limit: 50 }),
+    refetchInterval: POLL_MS,
+  });
+  const now = new Date(list.dataUpdatedAt || Date.now());
+  return (
+    <section className="space-y-3" aria-label="Operations">
+      <fieldset className="flex gap-4 text-sm">
+        <legend className="sr-only">Show</legend>
+        {(["pending", "all"] as const).map((choice) => (
+          <label key={choice} className="flex items-center gap-1">
+            <input type="radio" name="show" checked={show === choice} onChange={() => setShow(choice)} />
+            {choice === "pending" ? "Waiting for votes" : "All operations"}
+          </label>
+        ))}
+      </fieldset>
+      <FormError message={list.error ? describeError(list.error) : null} />
+      {list.data && list.data.length === 0 ? (
+        <p className="card text-slate-600" data-testid="inbox-empty">
+          {show === "pending" ? "Nothing is waiting for votes." : "No operations yet."}
+        </p>
+      ) : (
+        <div className="overflow-x-auto rounded-lg border border-slate-200 bg-white px-4">
+          <table className="w-full text-left text-sm">
+            <thead className="text-slate-500">
+              <tr>
+                <th className="py-2 pr-3 font-medium">Operation</th>
+                <th className="py-2 pr-3 font-medium">State</th>
+                <th className="py-2 pr-3 font-medium">Proposed by</th>
+                <th className="py-2 pr-3 font-medium">Deadline</th>
+                <th className="py-2 font-medium">Approvals</th>
+              </tr>
+            </thead>
+            <tbody>
+              {list.data?.map((op) => (
+                <OperationRow key={op.id} op={op} now={now} />
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+    </section>
+  );
+}
