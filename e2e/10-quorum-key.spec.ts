@@ -97,6 +97,9 @@ test("an operator proposes a key, two approvers approve it by tapping, and it be
     await expect(timeline).toContainText("approved by");
     await expect(timeline).toContainText("executed by system");
     await pia.page.screenshot({ path: testInfo.outputPath("operation-executed.png"), fullPage: true });
+    await pia.page.getByRole("link", { name: label }).click();
+    await expect(pia.page.getByRole("heading", { name: label })).toBeVisible();
+    await expect(pia.page.getByTestId("key-state")).toHaveText("active");
   });
 
   await test.step("the key is active in the keys list and its page tells its story", async () => {

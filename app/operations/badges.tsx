@@ -37,7 +37,7 @@ export function KeyStateBadge({ state }: { state: KeyState }) {
   );
 }
 
-export const utc = (at: Date) => `${at.toISOString().replace("T", " ").slice(0, 16)} UTC`;
+export const utc = (at: Date) => `${at.toISOString().replace("T", " ").slice(0, 19)} UTC`;
 
 /** "in 47 h 59 min" or "passed": the deadline as a person plans around it. */
 export function timeLeft(deadline: Date, now: Date): string {

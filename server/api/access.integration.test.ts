@@ -54,6 +54,7 @@ const EXPECTED: Record<string, Access> = {
   "keys.counts": role("admin", "operator", "approver", "auditor"),
   "keys.get": role("admin", "operator", "approver", "auditor"),
   "keys.operationTimeline": role("admin", "operator", "approver", "auditor"),
+  "keys.ofOperation": role("admin", "operator", "approver", "auditor"),
 };
 
 const PRINCIPALS = ["anonymous", "admin", "operator", "approver", "auditor"] as const;

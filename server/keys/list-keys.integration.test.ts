@@ -6,7 +6,7 @@ import { describe, expect, it } from "vitest";
 import { KEY_STATES, type KeyState, keys } from "@/db/schema";
 import { appendAudit } from "@/server/audit/append";
 import { testEngines, useTestDatabase } from "@/server/testing/test-db";
-import { getKey, keyCountsByState, type KeyListInput, listKeys } from "./list-keys";
+import { getKey, keyCountsByState, type KeyListInput, keyOfOperation, listKeys } from "./list-keys";
 import { auditTimeline } from "./timeline";
 
 const CURVES = ["secp256k1", "ed25519", "p256"] as const;
@@ -139,6 +139,7 @@ describe.each(testEngines())("keys list on %s", (engine) => {
     expect((await auditTimeline(db(), [`operation:${operationId}`])).map((e) => e.action)).toEqual([
       "operation.cancelled",
     ]);
+    expect(await keyOfOperation(db(), operationId)).toBeNull();
     await expect(getKey(db(), randomUUID())).rejects.toMatchObject({ code: "NOT_FOUND" });
   });
 });

@@ -122,3 +122,12 @@ export async function getKey(db: Db, keyId: string) {
   const subjects = [`key:${key.id}`, ...(key.operationId ? [`operation:${key.operationId}`] : [])];
   return { key, createdBy, lifecycle: await auditTimeline(db, subjects) };
 }
+
+/** The key an operation made (key.create), if it has made one yet. */
+export async function keyOfOperation(db: Db, operationId: string) {
+  const [key] = await db
+    .select({ id: keys.id, label: keys.label, state: keys.state })
+    .from(keys)
+    .where(eq(keys.operationId, operationId));
+  return key ?? null;
+}

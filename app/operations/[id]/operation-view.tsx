@@ -41,6 +41,10 @@ export function OperationView({ operationId }: { operationId: string }) {
     ...trpc.keys.operationTimeline.queryOptions({ operationId }),
     refetchInterval: () => (op.data && FINAL.has(op.data.state) ? false : POLL_MS),
   });
+  const made = useQuery({
+    ...trpc.keys.ofOperation.queryOptions({ operationId }),
+    enabled: op.data?.state === "executed",
+  });
   const beginVote = useMutation(trpc.operations.beginVote.mutationOptions());
   const completeVote = useMutation(trpc.operations.completeVote.mutationOptions());
   const cancel = useMutation(trpc.operations.cancel.mutationOptions());
@@ -173,6 +177,18 @@ export function OperationView({ operationId }: { operationId: string }) {
           ))}
         </ul>
         {o.failure && <p className="text-sm text-red-800">Execution failed: {o.failure}</p>}
+        {(o.state === "approved" || o.state === "executing") && (
+          <p className="text-sm text-slate-700">Approved: the HSM carries it out within seconds.</p>
+        )}
+        {made.data && (
+          <p className="text-sm text-slate-700">
+            Done: the key{" "}
+            <Link href={`/keys/${made.data.id}`} className="font-medium text-indigo-800 hover:underline">
+              {made.data.label}
+            </Link>{" "}
+            is {made.data.state}.
+          </p>
+        )}
       </section>
 
       {(o.canVote || o.canCancel) && (

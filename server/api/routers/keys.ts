@@ -3,7 +3,7 @@
 import "server-only";
 import { z } from "zod";
 import { KEY_STATES } from "@/db/schema";
-import { getKey, keyCountsByState, listKeys } from "@/server/keys/list-keys";
+import { getKey, keyCountsByState, keyOfOperation, listKeys } from "@/server/keys/list-keys";
 import { auditTimeline } from "@/server/keys/timeline";
 import { KEY_CURVES } from "@/server/operations/kinds/key-create";
 import { keyTagSchema } from "@/server/policy/schema";
@@ -30,6 +30,11 @@ export const keysRouter = createTRPCRouter({
   get: everyone
     .input(z.object({ keyId: z.string().uuid() }))
     .query(({ ctx, input }) => getKey(ctx.db, input.keyId)),
+
+  /** The key an operation made, for the link on the operation's page once it has executed. */
+  ofOperation: everyone
+    .input(z.object({ operationId: z.string().uuid() }))
+    .query(({ ctx, input }) => keyOfOperation(ctx.db, input.operationId)),
 
   // An operation's story (proposed, votes, decision, execution) for its page. It reads the audit trail only,
   // so it sits with the other read-only trail views here rather than in the operations router.
