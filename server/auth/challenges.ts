@@ -7,7 +7,13 @@ import { AppError } from "@/server/errors";
 
 export async function storeChallenge(
   db: DbOrTx,
-  input: { purpose: ChallengePurpose; challenge: string; subject?: string; userHandle?: string; expiresAt: Date },
+  input: {
+    purpose: ChallengePurpose;
+    challenge: string;
+    subject?: string;
+    userHandle?: string;
+    expiresAt: Date;
+  },
 ): Promise<void> {
   await db.insert(webauthnChallenges).values({
     purpose: input.purpose,
@@ -22,7 +28,12 @@ export async function storeChallenge(
 export function challengeFromClientData(clientDataJSON: string): string {
   try {
     const parsed: unknown = JSON.parse(Buffer.from(clientDataJSON, "base64url").toString("utf8"));
-    if (parsed && typeof parsed === "object" && "challenge" in parsed && typeof parsed.challenge === "string") {
+    if (
+      parsed &&
+      typeof parsed === "object" &&
+      "challenge" in parsed &&
+      typeof parsed.challenge === "string"
+    ) {
       return parsed.challenge;
     }
   } catch {
@@ -72,4 +83,22 @@ export async function burnChallenge(db: DbOrTx, challenge: string, now: Date): P
     .update(webauthnChallenges)
     .set({ consumedAt: now })
     .where(and(eq(webauthnChallenges.challenge, challenge), isNull(webauthnChallenges.consumedAt)));
+}
+
+/**
+ * Burns the challenge a refused response answers, so the same tap cannot be corrected and sent again. A
+ * response too malformed to name its challenge burns nothing (it could never be accepted anyway).
+ */
+export async function burnAnsweredChallenge(
+  db: DbOrTx,
+  response: { response: { clientDataJSON: string } },
+  now: Date,
+): Promise<void> {
+  let challenge: string;
+  try {
+    challenge = challengeFromClientData(response.response.clientDataJSON);
+  } catch {
+    return;
+  }
+  await burnChallenge(db, challenge, now);
 }

@@ -12,7 +12,7 @@ import { appendAudit } from "@/server/audit/append";
 import { auditEventSchema } from "@/server/audit/events";
 import { AssertionRefusedError, verifyTokenAssertion } from "@/server/auth/assertion";
 import {
-  burnChallenge,
+  burnAnsweredChallenge,
   challengeFromClientData,
   consumeChallenge,
   storeChallenge,
@@ -194,7 +194,7 @@ export async function withStepUpRefusalAudit<T>(
   } catch (e) {
     if (!(e instanceof StepUpRefusedError)) throw e;
     await db.transaction(async (tx) => {
-      await burnChallenge(tx, safeChallenge(meta.response.response.clientDataJSON), meta.now);
+      await burnAnsweredChallenge(tx, meta.response, meta.now);
       if (e.evidence) await appendAudit(tx, e.evidence);
       await appendAudit(tx, {
         action: "token.step_up_refused",
@@ -214,13 +214,6 @@ export async function withStepUpRefusalAudit<T>(
 }
 
 /** The challenge a response answered, or "" when unreadable (burning "" touches nothing). */
-function safeChallenge(clientDataJSON: string): string {
-  try {
-    return challengeFromClientData(clientDataJSON);
-  } catch {
-    return "";
-  }
-}
 
 const TRANSPORTS = ["ble", "cable", "hybrid", "internal", "nfc", "smart-card", "usb"] as const;
 type Transport = (typeof TRANSPORTS)[number];

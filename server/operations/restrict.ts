@@ -15,7 +15,7 @@ import { keys, tokens } from "@/db/schema";
 import { appendAudit } from "@/server/audit/append";
 import { AssertionRefusedError, verifyTokenAssertion } from "@/server/auth/assertion";
 import {
-  burnChallenge,
+  burnAnsweredChallenge,
   challengeFromClientData,
   consumeChallenge,
   storeChallenge,
@@ -172,7 +172,12 @@ export async function suspendKey(
         actor: `member:${input.actor.id}`,
         subject: `key:${input.keyId}`,
         at: input.now,
-        data: { keyId: input.keyId, memberId: input.actor.id, credentialId: tokenId, previousState: "active" },
+        data: {
+          keyId: input.keyId,
+          memberId: input.actor.id,
+          credentialId: tokenId,
+          previousState: "active",
+        },
       });
       return { keyId: input.keyId, state: "suspended" as const, credentialId: tokenId };
     }),
@@ -200,7 +205,7 @@ async function withRefusalAudit<T>(
   } catch (e) {
     if (!(e instanceof RestrictionRefusedError)) throw e;
     await db.transaction(async (tx) => {
-      if (meta.response) await burnChallenge(tx, safeChallenge(meta.response.response.clientDataJSON), meta.now);
+      if (meta.response) await burnAnsweredChallenge(tx, meta.response, meta.now);
       if (e.evidence) await appendAudit(tx, e.evidence);
       await appendAudit(tx, {
         action: "restriction.refused",
@@ -217,13 +222,5 @@ async function withRefusalAudit<T>(
       });
     });
     throw e;
-  }
-}
-
-function safeChallenge(clientDataJSON: string): string {
-  try {
-    return challengeFromClientData(clientDataJSON);
-  } catch {
-    return "";
   }
 }

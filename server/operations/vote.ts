@@ -13,7 +13,7 @@ import { members, operations, tokens, type VoteDecision, votes } from "@/db/sche
 import { appendAudit } from "@/server/audit/append";
 import { AssertionRefusedError, verifyTokenAssertion } from "@/server/auth/assertion";
 import {
-  burnChallenge,
+  burnAnsweredChallenge,
   challengeFromClientData,
   consumeChallenge,
   storeChallenge,
@@ -372,8 +372,7 @@ async function withVoteRefusalAudit<T>(
   } catch (e) {
     if (!(e instanceof VoteRefusedError)) throw e;
     await db.transaction(async (tx) => {
-      if (meta.response)
-        await burnChallenge(tx, safeChallenge(meta.response.response.clientDataJSON), meta.now);
+      if (meta.response) await burnAnsweredChallenge(tx, meta.response, meta.now);
       if (e.evidence) await appendAudit(tx, e.evidence);
       await appendAudit(tx, {
         action: "vote.refused",
@@ -390,13 +389,5 @@ async function withVoteRefusalAudit<T>(
       });
     });
     throw e;
-  }
-}
-
-function safeChallenge(clientDataJSON: string): string {
-  try {
-    return challengeFromClientData(clientDataJSON);
-  } catch {
-    return "";
   }
 }
