@@ -9,17 +9,13 @@ import { and, eq, isNull } from "drizzle-orm";
 import type { Db, Tx } from "@/db/client";
 import { auditEvents, members, tokens } from "@/db/schema";
 import { appendAudit } from "@/server/audit/append";
+import { type TapResponse, withTapRefusal } from "@/server/auth/tap-refusal";
 import { auditEventSchema } from "@/server/audit/events";
 import { AssertionRefusedError, verifyTokenAssertion } from "@/server/auth/assertion";
-import {
-  burnAnsweredChallenge,
-  challengeFromClientData,
-  consumeChallenge,
-  storeChallenge,
-} from "@/server/auth/challenges";
+import { challengeFromClientData, consumeChallenge, storeChallenge } from "@/server/auth/challenges";
 import type { WebAuthnConfig } from "@/server/auth/config";
 import { ASSERTION_MESSAGES, type AssertionRefusal } from "@/server/auth/refusals";
-import { type AuthenticationResponse, CREDENTIAL_ID_MAX } from "@/server/auth/schemas";
+import type { AuthenticationResponse } from "@/server/auth/schemas";
 import { AppError } from "@/server/errors";
 
 const STEP_UP_PURPOSE = "add-token-step-up";
@@ -179,38 +175,27 @@ export async function requireStepUpApproval(
  * response answered is burned and the refusal recorded in a transaction of its own (the step rolled back),
  * and the error is rethrown for the person to read.
  */
-export async function withStepUpRefusalAudit<T>(
+export function withStepUpRefusalAudit<T>(
   db: Db,
-  meta: {
-    memberId: string;
-    additionId: string | null;
-    response: { id: string; response: { clientDataJSON: string } };
-    now: Date;
-  },
+  meta: { memberId: string; additionId: string | null; response: TapResponse; now: Date },
   run: () => Promise<T>,
 ): Promise<T> {
-  try {
-    return await run();
-  } catch (e) {
-    if (!(e instanceof StepUpRefusedError)) throw e;
-    await db.transaction(async (tx) => {
-      await burnAnsweredChallenge(tx, meta.response, meta.now);
-      if (e.evidence) await appendAudit(tx, e.evidence);
-      await appendAudit(tx, {
+  return withTapRefusal(
+    db,
+    {
+      of: StepUpRefusedError,
+      response: meta.response,
+      now: meta.now,
+      record: (e, credentialId) => ({
         action: "token.step_up_refused",
         actor: `member:${meta.memberId}`,
         subject: `member:${meta.memberId}`,
         at: meta.now,
-        data: {
-          memberId: meta.memberId,
-          additionId: meta.additionId,
-          reason: e.reason,
-          credentialId: meta.response.id.slice(0, CREDENTIAL_ID_MAX),
-        },
-      });
-    });
-    throw e;
-  }
+        data: { memberId: meta.memberId, additionId: meta.additionId, reason: e.reason, credentialId },
+      }),
+    },
+    run,
+  );
 }
 
 /** The challenge a response answered, or "" when unreadable (burning "" touches nothing). */

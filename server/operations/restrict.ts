@@ -13,16 +13,12 @@ import { and, eq, isNull } from "drizzle-orm";
 import type { Db, DbOrTx } from "@/db/client";
 import { keys, tokens } from "@/db/schema";
 import { appendAudit } from "@/server/audit/append";
+import { type TapResponse, withTapRefusal } from "@/server/auth/tap-refusal";
 import { AssertionRefusedError, verifyTokenAssertion } from "@/server/auth/assertion";
-import {
-  burnAnsweredChallenge,
-  challengeFromClientData,
-  consumeChallenge,
-  storeChallenge,
-} from "@/server/auth/challenges";
+import { challengeFromClientData, consumeChallenge, storeChallenge } from "@/server/auth/challenges";
 import type { WebAuthnConfig } from "@/server/auth/config";
 import { ASSERTION_MESSAGES, type AssertionRefusal } from "@/server/auth/refusals";
-import { type AuthenticationResponse, CREDENTIAL_ID_MAX } from "@/server/auth/schemas";
+import type { AuthenticationResponse } from "@/server/auth/schemas";
 import { AppError } from "@/server/errors";
 import type { Acting } from "@/server/members/guards";
 import { memberWithRole } from "./actors";
@@ -189,25 +185,18 @@ export async function suspendKey(
  * again, not even after the key's state changes) and is recorded as restriction.refused in a transaction of
  * its own (the step rolled back), then rethrown.
  */
-async function withRefusalAudit<T>(
+function withRefusalAudit<T>(
   db: Db,
-  meta: {
-    actor: Acting;
-    action: RestrictAction;
-    target: string;
-    response: { id: string; response: { clientDataJSON: string } } | null;
-    now: Date;
-  },
+  meta: { actor: Acting; action: RestrictAction; target: string; response: TapResponse | null; now: Date },
   run: () => Promise<T>,
 ): Promise<T> {
-  try {
-    return await run();
-  } catch (e) {
-    if (!(e instanceof RestrictionRefusedError)) throw e;
-    await db.transaction(async (tx) => {
-      if (meta.response) await burnAnsweredChallenge(tx, meta.response, meta.now);
-      if (e.evidence) await appendAudit(tx, e.evidence);
-      await appendAudit(tx, {
+  return withTapRefusal(
+    db,
+    {
+      of: RestrictionRefusedError,
+      response: meta.response,
+      now: meta.now,
+      record: (e, credentialId) => ({
         action: "restriction.refused",
         actor: `member:${meta.actor.id}`,
         subject: `key:${meta.target}`,
@@ -217,10 +206,10 @@ async function withRefusalAudit<T>(
           action: meta.action,
           target: meta.target,
           reason: e.reason,
-          credentialId: meta.response ? meta.response.id.slice(0, CREDENTIAL_ID_MAX) : null,
+          credentialId,
         },
-      });
-    });
-    throw e;
-  }
+      }),
+    },
+    run,
+  );
 }

@@ -11,16 +11,12 @@ import { and, eq, isNull } from "drizzle-orm";
 import type { Db, Tx } from "@/db/client";
 import { members, operations, tokens, type VoteDecision, votes } from "@/db/schema";
 import { appendAudit } from "@/server/audit/append";
+import { type TapResponse, withTapRefusal } from "@/server/auth/tap-refusal";
 import { AssertionRefusedError, verifyTokenAssertion } from "@/server/auth/assertion";
-import {
-  burnAnsweredChallenge,
-  challengeFromClientData,
-  consumeChallenge,
-  storeChallenge,
-} from "@/server/auth/challenges";
+import { challengeFromClientData, consumeChallenge, storeChallenge } from "@/server/auth/challenges";
 import type { WebAuthnConfig } from "@/server/auth/config";
 import { ASSERTION_MESSAGES, type AssertionRefusal } from "@/server/auth/refusals";
-import { type AuthenticationResponse, CREDENTIAL_ID_MAX } from "@/server/auth/schemas";
+import type { AuthenticationResponse } from "@/server/auth/schemas";
 import { AppError } from "@/server/errors";
 import type { Acting } from "@/server/members/guards";
 import { type Evaluation, evaluate } from "@/server/policy/evaluate";
@@ -356,25 +352,24 @@ export async function judge(tx: Tx | Db, op: OperationRow, now: Date): Promise<E
  * Runs a vote step (`run` owns its transaction); a refused vote burns the challenge its response answered and
  * is recorded as vote.refused in a transaction of its own (the step rolled back), then rethrown.
  */
-async function withVoteRefusalAudit<T>(
+function withVoteRefusalAudit<T>(
   db: Db,
   meta: {
     voter: Acting;
     operationId: string;
     decision: VoteDecision;
-    response: { id: string; response: { clientDataJSON: string } } | null;
+    response: TapResponse | null;
     now: Date;
   },
   run: () => Promise<T>,
 ): Promise<T> {
-  try {
-    return await run();
-  } catch (e) {
-    if (!(e instanceof VoteRefusedError)) throw e;
-    await db.transaction(async (tx) => {
-      if (meta.response) await burnAnsweredChallenge(tx, meta.response, meta.now);
-      if (e.evidence) await appendAudit(tx, e.evidence);
-      await appendAudit(tx, {
+  return withTapRefusal(
+    db,
+    {
+      of: VoteRefusedError,
+      response: meta.response,
+      now: meta.now,
+      record: (e, credentialId) => ({
         action: "vote.refused",
         actor: `member:${meta.voter.id}`,
         subject: operationSubject(meta.operationId),
@@ -384,10 +379,10 @@ async function withVoteRefusalAudit<T>(
           voterId: meta.voter.id,
           decision: meta.decision,
           reason: e.reason,
-          credentialId: meta.response ? meta.response.id.slice(0, CREDENTIAL_ID_MAX) : null,
+          credentialId,
         },
-      });
-    });
-    throw e;
-  }
+      }),
+    },
+    run,
+  );
 }
