@@ -35,6 +35,28 @@ export type OpenOptions =
   /** folder: a directory, or "memory://" for tests. */
   | { engine: "pglite"; folder: string; migrationsFolder?: string };
 
+/**
+ * Several instances on one PostgreSQL may start at once (a rolling deploy): without a lock two apply the same
+ * migration and one fails ("relation already exists"), so that instance would not start. A session-level
+ * advisory lock, held on a connection of its own while the migrator runs on others, lets one instance migrate
+ * while the rest wait, then find nothing left to do. The key is fixed and named here only.
+ */
+const MIGRATION_LOCK_KEY = 0x4b574d47; // "KWMG"
+
+async function migrateUnderLock(pool: pg.Pool, migrate: () => Promise<void>): Promise<void> {
+  const holder = await pool.connect();
+  try {
+    await holder.query("SELECT pg_advisory_lock($1)", [MIGRATION_LOCK_KEY]);
+    try {
+      await migrate();
+    } finally {
+      await holder.query("SELECT pg_advisory_unlock($1)", [MIGRATION_LOCK_KEY]);
+    }
+  } finally {
+    holder.release();
+  }
+}
+
 export async function openDatabase(options: OpenOptions): Promise<Database> {
   const migrationsFolder = options.migrationsFolder ?? installedMigrations();
   if (options.engine === "postgres") {
@@ -43,7 +65,12 @@ export async function openDatabase(options: OpenOptions): Promise<Database> {
     // "error" event would crash the process. The pool replaces the connection on next use.
     pool.on("error", (err) => console.error("[db] idle PostgreSQL connection failed:", err.message));
     const db = drizzleNodePg({ client: pool, schema });
-    await migrateNodePg(db, { migrationsFolder });
+    try {
+      await migrateUnderLock(pool, () => migrateNodePg(db, { migrationsFolder }));
+    } catch (e) {
+      await pool.end();
+      throw e;
+    }
     return { db, engine: "postgres", close: () => pool.end() };
   }
   const inMemory = options.folder.startsWith("memory://");
