@@ -1,7 +1,18 @@
 // Issue 12's tables: the policy versions in force over time, quorum operations and their votes, custody keys,
 // and the scheduler's jobs. Operation and key states are closed lists; every change is audited by the code.
 import { sql } from "drizzle-orm";
-import { index, integer, jsonb, pgTable, text, timestamp, unique, uuid } from "drizzle-orm/pg-core";
+import {
+  type AnyPgColumn,
+  check,
+  index,
+  integer,
+  jsonb,
+  pgTable,
+  text,
+  timestamp,
+  unique,
+  uuid,
+} from "drizzle-orm/pg-core";
 import { members, tokens } from "./members";
 
 const ts = (name: string) => timestamp(name, { withTimezone: true, mode: "date" });
@@ -30,15 +41,22 @@ export const OPERATION_STATES = [
 ] as const;
 export type OperationState = (typeof OPERATION_STATES)[number];
 
+/**
+ * Who proposes an operation no person proposed: the scheduler's sweeps. Shown by name (read.ts), digested as
+ * "system:<name>" (digest.ts); the operation still needs its quorum like any other.
+ */
+export const SYSTEM_INITIATORS = ["rotation-due"] as const;
+export type SystemInitiator = (typeof SYSTEM_INITIATORS)[number];
+
 export const operations = pgTable(
   "operations",
   {
     id: uuid("id").primaryKey().defaultRandom(),
     kind: text("kind").notNull(),
     payload: jsonb("payload").notNull(),
-    initiatorId: uuid("initiator_id")
-      .notNull()
-      .references(() => members.id),
+    /** The member who proposed it; null exactly when `systemInitiator` names the sweep that did. */
+    initiatorId: uuid("initiator_id").references(() => members.id),
+    systemInitiator: text("system_initiator").$type<SystemInitiator>(),
     state: text("state").$type<OperationState>().notNull(),
     /** operationDigest (server/operations/digest.ts): what every vote's challenge is bound to. */
     digest: text("digest").notNull().unique(),
@@ -55,7 +73,11 @@ export const operations = pgTable(
     result: jsonb("result"),
     failure: text("failure"),
   },
-  (t) => [index("operations_state_expires_idx").on(t.state, t.expiresAt)],
+  (t) => [
+    index("operations_state_expires_idx").on(t.state, t.expiresAt),
+    // One initiator, a person or the system, never both and never neither.
+    check("operations_one_initiator", sql`(${t.initiatorId} IS NULL) <> (${t.systemInitiator} IS NULL)`),
+  ],
 );
 
 export const VOTE_DECISIONS = ["approve", "reject"] as const;
@@ -86,7 +108,14 @@ export const votes = pgTable(
   (t) => [unique("votes_operation_voter_unique").on(t.operationId, t.voterId)],
 );
 
-export const KEY_STATES = ["pre-activation", "active", "suspended", "deactivated", "compromised", "destroyed"] as const;
+export const KEY_STATES = [
+  "pre-activation",
+  "active",
+  "suspended",
+  "deactivated",
+  "compromised",
+  "destroyed",
+] as const;
 export type KeyState = (typeof KEY_STATES)[number];
 export const KEY_EXPORTABILITY = ["never", "wrapped"] as const;
 export type KeyExportability = (typeof KEY_EXPORTABILITY)[number];
@@ -108,6 +137,12 @@ export const keys = pgTable(
     exportable: text("exportable").$type<KeyExportability>().notNull(),
     createdAt: ts("created_at").notNull().defaultNow(),
     stateChangedAt: ts("state_changed_at").notNull().defaultNow(),
+    /** The key this one succeeds (key.rotate): the old key stays deactivated, for sweeping to this one. */
+    predecessorId: uuid("predecessor_id")
+      .unique()
+      .references((): AnyPgColumn => keys.id),
+    /** When the scheduled destruction runs (key.destroy); null when none is scheduled. */
+    destroyAfter: ts("destroy_after"),
   },
   (t) => [index("keys_state_idx").on(t.state)],
 );

@@ -7,6 +7,7 @@ import type { Db } from "@/db/client";
 import { KEY_STATES, type KeyState, keys, members, type OperationState, operations } from "@/db/schema";
 import { AppError } from "@/server/errors";
 import { operationKind } from "@/server/operations/kinds";
+import { initiatorName } from "@/server/operations/initiator";
 import { auditTimeline } from "./timeline";
 
 export type KeyListInput = {
@@ -103,10 +104,12 @@ export async function getKey(db: Db, keyId: string) {
         kind: operations.kind,
         state: operations.state,
         payload: operations.payload,
-        initiatorName: members.name,
+        memberName: members.name,
+        systemInitiator: operations.systemInitiator,
       })
       .from(operations)
-      .innerJoin(members, eq(members.id, operations.initiatorId))
+      // Left join: a rotation Keyward proposed itself has no initiating member.
+      .leftJoin(members, eq(members.id, operations.initiatorId))
       .where(eq(operations.id, key.operationId));
     if (op) {
       const kind = operationKind(op.kind);
@@ -114,7 +117,7 @@ export async function getKey(db: Db, keyId: string) {
         id: op.id,
         state: op.state,
         title: kind ? kind.describe(op.payload).title : op.kind,
-        initiatorName: op.initiatorName,
+        initiatorName: initiatorName(op),
       };
     }
   }

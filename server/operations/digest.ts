@@ -2,12 +2,16 @@
 // RFC 8785 canonical JSON, so anyone holding the stored operation, vote and token public key can recompute them.
 import { createHash } from "node:crypto";
 import canonicalize from "canonicalize";
+import type { SystemInitiator } from "@/db/schema/operations";
+import { digestInitiator } from "./initiator";
 
 export type DigestInput = {
   id: string;
   kind: string;
   payload: unknown;
-  initiatorId: string;
+  /** Null for an operation the system proposed: `systemInitiator` names it, digested as "system:<name>". */
+  initiatorId: string | null;
+  systemInitiator?: SystemInitiator | null;
   createdAt: Date;
   expiresAt: Date;
   policyVersion: number;
@@ -31,7 +35,7 @@ export function operationDigest(op: DigestInput): string {
     id: op.id,
     kind: op.kind,
     payload: op.payload,
-    initiator: op.initiatorId,
+    initiator: digestInitiator(op),
     createdAt: op.createdAt.toISOString(),
     expiresAt: op.expiresAt.toISOString(),
     policyVersion: op.policyVersion,

@@ -6,13 +6,15 @@ import { randomUUID } from "node:crypto";
 import { eq } from "drizzle-orm";
 import type { Db, Tx } from "@/db/client";
 import { keys, operations } from "@/db/schema";
+import type { SystemInitiator } from "@/db/schema/operations";
 import { appendAudit } from "@/server/audit/append";
 import { AppError } from "@/server/errors";
 import type { Acting } from "@/server/members/guards";
 import { evaluate, expiresAt, matchRule } from "@/server/policy/evaluate";
 import { memberWithRole } from "./actors";
 import { operationDigest } from "./digest";
-import { operationKind, type ProposeReader } from "./kinds";
+import { freezeInForce } from "./freeze";
+import { operationKind, type ProposeReader, type RegisteredKind } from "./kinds";
 import { parseInput } from "./parse-input";
 import { policyInForce, seedPolicy } from "./policy-store";
 import { type OperationRow, operationSubject } from "./transitions";
@@ -34,6 +36,7 @@ function proposeReader(tx: Tx): ProposeReader {
       }
       return row;
     },
+    signingFreeze: () => freezeInForce(tx),
   };
 }
 
@@ -51,49 +54,81 @@ export async function proposeOperation(
     const initiator = await memberWithRole(tx, input.actor.id, kind.proposers, `propose ${kind.kind}`);
     // A kind about an existing key completes its payload from the key as it is now (key.resume: its tags).
     const payload = await kind.prepare(proposal, proposeReader(tx));
-    const facts = kind.facts(payload);
-    const policy = (await policyInForce(tx)) ?? (await seedPolicy(tx, input.now));
-    const operation = { kind: kind.kind, keyTags: facts.keyTags, initiatorId: initiator.id };
-    const judged = evaluate({ operation, votes: [], policy: policy.document, now: input.now });
-    if (judged.decision === "denied") {
-      throw new AppError(
-        "CONFLICT",
-        `The policy in force refuses this operation (rule ${judged.ruleId}): ${judged.reasons.join("; ")}.`,
-      );
-    }
-    const { rule } = matchRule(policy.document, operation);
-    const id = randomUUID();
-    const createdAt = input.now;
-    const row = {
-      id,
+    return storeProposal(tx, { kind, payload, initiator: { memberId: initiator.id }, now: input.now });
+  });
+}
+
+/**
+ * An operation Keyward proposes itself (a due rotation, scheduler/): judged, stored and audited exactly as a
+ * member's proposal, in the caller's transaction, with `systemInitiator` instead of a member (actor "system").
+ * It still needs its quorum; with no initiator, every approver may vote on it.
+ */
+export async function proposeAsSystem(
+  tx: Tx,
+  input: { system: SystemInitiator; kind: string; payload: unknown; now: Date },
+): Promise<OperationRow> {
+  const kind = operationKind(input.kind);
+  if (!kind) throw new AppError("INTERNAL", `Keyward has no operation kind "${input.kind}".`);
+  const payload = await kind.prepare(kind.parseProposal(input.payload), proposeReader(tx));
+  return storeProposal(tx, { kind, payload, initiator: { system: input.system }, now: input.now });
+}
+
+async function storeProposal(
+  tx: Tx,
+  input: {
+    kind: RegisteredKind;
+    payload: unknown;
+    initiator: { memberId: string } | { system: SystemInitiator };
+    now: Date;
+  },
+): Promise<OperationRow> {
+  const { kind, payload } = input;
+  const initiatorId = "memberId" in input.initiator ? input.initiator.memberId : null;
+  const systemInitiator = "system" in input.initiator ? input.initiator.system : null;
+  const facts = kind.facts(payload);
+  const policy = (await policyInForce(tx)) ?? (await seedPolicy(tx, input.now));
+  const operation = { kind: kind.kind, keyTags: facts.keyTags, initiatorId };
+  const judged = evaluate({ operation, votes: [], policy: policy.document, now: input.now });
+  if (judged.decision === "denied") {
+    throw new AppError(
+      "CONFLICT",
+      `The policy in force refuses this operation (rule ${judged.ruleId}): ${judged.reasons.join("; ")}.`,
+    );
+  }
+  const { rule } = matchRule(policy.document, operation);
+  const id = randomUUID();
+  const createdAt = input.now;
+  const row = {
+    id,
+    kind: kind.kind,
+    payload,
+    initiatorId,
+    systemInitiator,
+    createdAt,
+    expiresAt: expiresAt(rule, createdAt),
+    policyVersion: policy.version,
+    ruleId: judged.ruleId,
+  };
+  const digest = operationDigest(row);
+  const [stored] = await tx
+    .insert(operations)
+    .values({ ...row, state: "pending", digest })
+    .returning();
+  if (!stored) throw new AppError("INTERNAL", "Could not store the operation.");
+  await appendAudit(tx, {
+    action: "operation.proposed",
+    actor: initiatorId !== null ? `member:${initiatorId}` : "system",
+    subject: operationSubject(id),
+    at: input.now,
+    data: {
+      operationId: id,
       kind: kind.kind,
-      payload,
-      initiatorId: initiator.id,
-      createdAt,
-      expiresAt: expiresAt(rule, createdAt),
+      digest,
       policyVersion: policy.version,
       ruleId: judged.ruleId,
-    };
-    const digest = operationDigest(row);
-    const [stored] = await tx
-      .insert(operations)
-      .values({ ...row, state: "pending", digest })
-      .returning();
-    if (!stored) throw new AppError("INTERNAL", "Could not store the operation.");
-    await appendAudit(tx, {
-      action: "operation.proposed",
-      actor: `member:${initiator.id}`,
-      subject: operationSubject(id),
-      at: input.now,
-      data: {
-        operationId: id,
-        kind: kind.kind,
-        digest,
-        policyVersion: policy.version,
-        ruleId: judged.ruleId,
-        expiresAt: row.expiresAt.toISOString(),
-      },
-    });
-    return stored;
+      expiresAt: row.expiresAt.toISOString(),
+      ...(systemInitiator !== null ? { systemInitiator } : {}),
+    },
   });
+  return stored;
 }

@@ -2,20 +2,42 @@
 // for the approver by its kind, judged now under the policy version it was proposed under (tally and reasons in
 // words), and its votes with who cast them, when, and with which token.
 import "server-only";
-import { aliasedTable, and, asc, desc, eq, lt } from "drizzle-orm";
+import { aliasedTable, and, asc, desc, eq, inArray, lt, or, sql } from "drizzle-orm";
 import type { Db } from "@/db/client";
-import { members, type OperationState, operations, tokens, votes } from "@/db/schema";
+import { members, type OperationState, operations, tokens, type VoteDecision, votes } from "@/db/schema";
 import { AppError } from "@/server/errors";
 import type { Acting } from "@/server/members/guards";
+import { initiatorName } from "./initiator";
 import { operationKind } from "./kinds";
+import { evaluate } from "@/server/policy/evaluate";
+import { policyVersion } from "./policy-store";
 import { judge } from "./vote";
 
 const initiators = aliasedTable(members, "initiators");
 
+/** States in which an operation may still change what a key is or does: the key page lists them. */
+export const OPEN_STATES = ["pending", "approved", "executing"] as const satisfies readonly OperationState[];
+
+type VoteOfList = {
+  operationId: string;
+  voterId: string;
+  decision: VoteDecision;
+  name: string;
+  status: string;
+  roles: string[];
+  groups: string[];
+};
+
+/**
+ * A page of operations, each with its tally now and what it still needs (in words), the viewer's own vote and
+ * whether they may vote or cancel. Three reads whatever the page size: the rows, every vote of those rows with
+ * each voter as they are now, and the policy versions they were judged under; judged in memory like `judge`.
+ */
 export async function listOperations(
   db: Db,
-  input: { viewer: Acting; state?: OperationState; before?: Date; limit: number },
+  input: { viewer: Acting; state?: OperationState; before?: Date; limit: number; keyId?: string; now?: Date },
 ) {
+  const now = input.now ?? new Date();
   const rows = await db
     .select({
       id: operations.id,
@@ -24,26 +46,101 @@ export async function listOperations(
       state: operations.state,
       initiatorId: operations.initiatorId,
       initiatorName: initiators.name,
+      policyVersion: operations.policyVersion,
       createdAt: operations.createdAt,
       expiresAt: operations.expiresAt,
       decidedAt: operations.decidedAt,
     })
     .from(operations)
-    .innerJoin(initiators, eq(initiators.id, operations.initiatorId))
+    .leftJoin(initiators, eq(initiators.id, operations.initiatorId))
     .where(
       and(
         input.state ? eq(operations.state, input.state) : undefined,
         input.before ? lt(operations.createdAt, input.before) : undefined,
+        input.keyId ? namesKey(input.keyId) : undefined,
       ),
     )
     .orderBy(desc(operations.createdAt), desc(operations.id))
     .limit(input.limit);
-  return rows.map(({ payload, ...row }) => ({ ...row, title: titleOf(row.kind, payload) }));
+  if (rows.length === 0) return [];
+  const ids = rows.map((r) => r.id);
+  const [cast, policies] = await Promise.all([
+    db
+      .select({
+        operationId: votes.operationId,
+        voterId: votes.voterId,
+        decision: votes.decision,
+        name: members.name,
+        status: members.status,
+        roles: members.roles,
+        groups: members.groups,
+      })
+      .from(votes)
+      .innerJoin(members, eq(members.id, votes.voterId))
+      .where(inArray(votes.operationId, ids)),
+    Promise.all([...new Set(rows.map((r) => r.policyVersion))].map((v) => policyVersion(db, v))),
+  ]);
+  const votesOf = new Map<string, VoteOfList[]>();
+  for (const v of cast) votesOf.set(v.operationId, [...(votesOf.get(v.operationId) ?? []), v]);
+  const policyOf = new Map(policies.map((p) => [p.version, p.document]));
+  return rows.map(({ payload, policyVersion: version, ...row }) => {
+    const kind = operationKind(row.kind);
+    const opVotes = votesOf.get(row.id) ?? [];
+    const policy = policyOf.get(version);
+    const evaluation =
+      kind && policy
+        ? evaluate({
+            operation: {
+              kind: row.kind,
+              keyTags: kind.facts(payload).keyTags,
+              initiatorId: row.initiatorId ?? "",
+            },
+            votes: opVotes.map((v) => ({
+              voterId: v.voterId,
+              decision: v.decision,
+              name: v.name,
+              roles: v.roles,
+              groups: v.groups,
+              // As in judge(): only active approvers count.
+              eligible: v.status === "active" && v.roles.includes("approver"),
+            })),
+            policy,
+            now,
+          })
+        : null;
+    const mine = opVotes.find((v) => v.voterId === input.viewer.id);
+    const open = row.state === "pending" && now < row.expiresAt;
+    return {
+      ...row,
+      initiatorName: row.initiatorName ?? "the scheduler",
+      title: kind ? kind.describe(payload).title : row.kind,
+      tally:
+        evaluation?.tally.map((t) => ({ group: t.group, needed: t.needed, approvals: t.approvals })) ?? [],
+      reasons: evaluation?.reasons ?? [],
+      myVote: mine?.decision ?? null,
+      canVote:
+        open && input.viewer.roles.includes("approver") && input.viewer.id !== row.initiatorId && !mine,
+      canCancel: open && input.viewer.id === row.initiatorId,
+    };
+  });
 }
 
-function titleOf(kind: string, payload: unknown): string {
-  const k = operationKind(kind);
-  return k ? k.describe(payload).title : kind;
+/** The operation's payload names this key (`keyId`, or one of `keyIds`): any kind acting on an existing key. */
+function namesKey(keyId: string) {
+  return or(
+    sql`${operations.payload} ->> 'keyId' = ${keyId}`,
+    sql`jsonb_typeof(${operations.payload} -> 'keyIds') = 'array' AND jsonb_exists(${operations.payload} -> 'keyIds', ${keyId})`,
+  );
+}
+
+/** Operations still open (pending, approved, executing) whose payload names the key, newest first. */
+export async function openOperationsOnKey(db: Db, input: { viewer: Acting; keyId: string; now?: Date }) {
+  const all = await Promise.all(
+    OPEN_STATES.map((state) =>
+      listOperations(db, { viewer: input.viewer, state, keyId: input.keyId, limit: 50, now: input.now }),
+    ),
+  );
+  return all.flat().sort((a, b) => b.createdAt.getTime() - a.createdAt.getTime());
 }
 
 export async function getOperation(db: Db, input: { viewer: Acting; operationId: string; now: Date }) {
@@ -53,10 +150,10 @@ export async function getOperation(db: Db, input: { viewer: Acting; operationId:
   if (!op) throw new AppError("NOT_FOUND", "No such operation.");
   const kind = operationKind(op.kind);
   if (!kind) throw new AppError("INTERNAL", `Unknown operation kind ${op.kind}.`);
-  const [initiator] = await db
-    .select({ name: members.name })
-    .from(members)
-    .where(eq(members.id, op.initiatorId));
+  const [initiator] =
+    op.initiatorId === null
+      ? []
+      : await db.select({ name: members.name }).from(members).where(eq(members.id, op.initiatorId));
   const cast = await db
     .select({
       id: votes.id,
@@ -86,7 +183,10 @@ export async function getOperation(db: Db, input: { viewer: Acting; operationId:
     digest: op.digest,
     payload: op.payload,
     display: kind.describe(op.payload),
-    initiator: { id: op.initiatorId, name: initiator?.name ?? "" },
+    initiator: {
+      id: op.initiatorId,
+      name: initiatorName({ memberName: initiator?.name ?? null, systemInitiator: op.systemInitiator }),
+    },
     policyVersion: op.policyVersion,
     ruleId: op.ruleId,
     createdAt: op.createdAt,

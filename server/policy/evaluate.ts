@@ -4,7 +4,8 @@
 import { DEFAULT_EXPIRES_IN_HOURS, DEFAULT_REJECTIONS, DEFAULT_RULE_ID, ROLE_GROUPS } from "./constants";
 import { matches, type PolicyDocument, policyDocumentSchema, type Rule, type RuleBody } from "./document";
 
-export type OperationFacts = { kind: string; keyTags: string[]; initiatorId: string };
+/** initiatorId is null for an operation Keyward proposed itself (a due rotation): every approver may vote. */
+export type OperationFacts = { kind: string; keyTags: string[]; initiatorId: string | null };
 
 export type VoteInput = {
   voterId: string;
@@ -89,7 +90,7 @@ function inGroup(groups: Set<string>, roles: Set<string>, group: string): boolea
  * (a caller's join gone wrong) merge to the narrowest reading: ineligible if any entry is, a rejection if any
  * entry rejects. The initiator's votes are dropped, and so are people in none of the rule's groups.
  */
-function countedPeople(votes: VoteInput[], initiatorId: string, ruleGroups: string[]): Person[] {
+function countedPeople(votes: VoteInput[], initiatorId: string | null, ruleGroups: string[]): Person[] {
   const merged = new Map<
     string,
     { eligible: boolean; reject: boolean; groups: Set<string>; roles: Set<string>; names: string[] }

@@ -1,0 +1,28 @@
+// Who proposed an operation, in words and in the digest: a member, or Keyward itself when a sweep proposes
+// (a due rotation). Browser-safe: the pages name the initiator with it too.
+import type { SystemInitiator } from "@/db/schema/operations";
+
+/** How each system initiator is shown to approvers. */
+export const SYSTEM_INITIATOR_NAMES: Record<SystemInitiator, string> = {
+  "rotation-due": "Keyward (rotation due)",
+};
+
+/** The initiator as the digest binds it: the member's id, or "system:<name>" (a uuid never has that form). */
+export function digestInitiator(op: {
+  initiatorId: string | null;
+  systemInitiator?: SystemInitiator | null;
+}): string {
+  if (op.initiatorId !== null) return op.initiatorId;
+  if (op.systemInitiator === null || op.systemInitiator === undefined)
+    throw new TypeError("an operation needs an initiator: a member or the system");
+  return `system:${op.systemInitiator}`;
+}
+
+/** The initiator's name as pages show it. */
+export function initiatorName(op: {
+  memberName: string | null;
+  systemInitiator: SystemInitiator | null;
+}): string {
+  if (op.systemInitiator !== null) return SYSTEM_INITIATOR_NAMES[op.systemInitiator];
+  return op.memberName ?? "";
+}
