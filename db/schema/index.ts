@@ -2,3 +2,4 @@ export * from "./audit";
 export * from "./auth";
 export * from "./members";
 export * from "./operations";
+export * from "./freezes";

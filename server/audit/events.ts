@@ -218,6 +218,20 @@ export const auditEventSchema = z.discriminatedUnion("action", [
   }),
   // Loosening needs the quorum: a key.resume operation, recorded with its execution.
   z.object({ action: z.literal("key.resumed"), data: z.object({ keyId: uuidId, operationId: uuidId }) }),
+  // Freezing all signing is immediate (server/operations/freeze.ts); lifting it is a signing.unfreeze operation.
+  z.object({
+    action: z.literal("signing.frozen"),
+    data: z.object({
+      freezeId: uuidId,
+      memberId: uuidId,
+      credentialId: id.max(CREDENTIAL_ID_MAX),
+      reason: z.string().max(500).nullable(),
+    }),
+  }),
+  z.object({
+    action: z.literal("signing.unfrozen"),
+    data: z.object({ freezeId: uuidId, operationId: uuidId, frozenAt: z.string().max(40) }),
+  }),
 ]);
 
 export type AuditEvent = z.infer<typeof auditEventSchema>;

@@ -25,7 +25,19 @@ export type ProposedKey = { id: string; label: string; tags: string[]; state: Ke
  * What the proposing transaction can read for a kind. `key` answers NOT_FOUND for no such key and CONFLICT
  * (naming its state) for a key in none of `states`: the kind only sees a key it may be proposed for.
  */
-export type ProposeReader = { key(id: string, states: readonly KeyState[]): Promise<ProposedKey> };
+export type ProposeReader = {
+  key(id: string, states: readonly KeyState[]): Promise<ProposedKey>;
+  /** The freeze of all signing in force now, or null (signing.unfreeze names the one it lifts). */
+  signingFreeze(): Promise<ProposedFreeze | null>;
+};
+
+/** A freeze of all signing as a proposal to lift it reads it (server/operations/freeze.ts). */
+export type ProposedFreeze = {
+  id: string;
+  frozenAt: Date;
+  frozenBy: { id: string; name: string };
+  reason: string | null;
+};
 
 export type OperationKind<P, I = P> = {
   kind: string;
