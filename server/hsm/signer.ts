@@ -5,10 +5,24 @@
 import "server-only";
 import { createHash } from "node:crypto";
 import { serverTokenSet } from "./cluster/server-token-set";
-import type { CreatedKey, Replication, Signed } from "./cluster/token-set";
+import type {
+  CreatedKey,
+  Replication,
+  RestoredKey,
+  RestoreRequest,
+  Signed,
+  WrappedExport,
+} from "./cluster/token-set";
 import type { GenerateKeyPairOptions, KeyInfo } from "./keys/keys";
 
-export type { CreatedKey, Replication, Signed } from "./cluster/token-set";
+export type {
+  CreatedKey,
+  Replication,
+  RestoredKey,
+  RestoreRequest,
+  Signed,
+  WrappedExport,
+} from "./cluster/token-set";
 export type { TokenSetError } from "./cluster/token-set-error";
 export type { GenerateKeyPairOptions, KeyInfo } from "./keys/keys";
 export { ethereumYParity, isLowS, normalizeLowS, verifySignature } from "./keys/signature";
@@ -53,4 +67,22 @@ export function backupKey(ref: string): Promise<Replication> {
 /** Destroys the key on every token; names the tokens where it was absent, throws for tokens not reached. */
 export function destroyKey(ref: string): Promise<{ destroyed: string[]; absent: string[] }> {
   return serverTokenSet().destroyKey(ref);
+}
+
+/**
+ * A "wrapped-only" key wrapped under the backup KEK on the primary, for a backup file (key.backup), naming
+ * the token and the KEK. Refuses "never" keys and, on SoftHSM 2.6.1, Ed25519 keys. Deterministic: a repeat
+ * gives the same blob.
+ */
+export function exportWrapped(ref: string): Promise<WrappedExport> {
+  return serverTokenSet().exportWrapped(ref);
+}
+
+/**
+ * Restores a backed-up key into one configured token and proves it signs for the recorded public key
+ * (key.restore): put back as token objects where it is missing, drilled with a session object that is
+ * destroyed where it is present. Safe to repeat.
+ */
+export function restoreKey(request: RestoreRequest): Promise<RestoredKey> {
+  return serverTokenSet().restoreKey(request);
 }

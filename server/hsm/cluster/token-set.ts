@@ -3,8 +3,12 @@
 // token fails; each token's health is tracked for the status page. It must never lose a request silently:
 // every sign returns a signature or rejects with an error naming each token and what it answered.
 import "server-only";
+import { randomBytes } from "node:crypto";
 import { type Clock, systemClock } from "../../clock";
-import { HsmError, toHsmError } from "../pkcs11/errors";
+import { BACKUP_KEK_LABEL } from "../ceremonies/backup-kek";
+import type { Curve } from "../keys/curves";
+import { verifySignature } from "../keys/signature";
+import { HsmError, hsmError, toHsmError } from "../pkcs11/errors";
 import type { GenerateKeyPairOptions, KeyInfo } from "../keys/keys";
 import type { HsmConfig } from "../pkcs11/pkcs11";
 import type { TokenCheck } from "../status/token-check";
@@ -53,6 +57,41 @@ export type CreatedKey = KeyInfo &
   };
 
 export type Signed = { signature: Buffer /** The token that signed. */; token: string };
+
+/** A key wrapped for a backup file, with what names where and under what it was wrapped. */
+export type WrappedExport = {
+  ref: string;
+  curve: Curve;
+  label: string;
+  publicKey: Buffer;
+  /** The private key wrapped under the backup KEK: a secret on SoftHSM (README.md: its KEK is readable). */
+  blob: Buffer;
+  mechanism: "CKM_AES_KEY_WRAP_PAD";
+  /** The token that wrapped it. */
+  token: { label: string; serial: string };
+  /** The KEK it is wrapped under: its label and CKA_ID (hex, the same on every token sharing it). */
+  kek: { label: string; id: string };
+};
+
+/** What a restore asks: the key as recorded (reference, curve, label, public key), its blob, and the token. */
+export type RestoreRequest = {
+  ref: string;
+  curve: Curve;
+  label: string;
+  publicKey: Uint8Array;
+  blob: Uint8Array;
+  token: string;
+};
+
+/**
+ * A restore's proof. `token`: the key was missing there and is now back as token objects; the challenge is
+ * what the restored object signed, verified against the recorded public key. `session`: the token already
+ * held it, so the drill unwrapped a session object in the token's thread, had it sign a fresh random
+ * challenge verified there against the recorded public key, and destroyed it.
+ */
+export type RestoredKey =
+  | { token: string; mode: "token"; challenge: Buffer; signature: Buffer }
+  | { token: string; mode: "session" };
 
 export class HsmTokenSet {
   private readonly members: readonly TokenMember[];
@@ -108,7 +147,9 @@ export class HsmTokenSet {
   check(tokenLabel: string): Promise<TokenCheck> {
     const member = this.members.find((m) => m.label === tokenLabel);
     if (member === undefined) {
-      throw new HsmError("invalid-request", `No token '${tokenLabel}' in this token set.`, { operation: "check" });
+      throw new HsmError("invalid-request", `No token '${tokenLabel}' in this token set.`, {
+        operation: "check",
+      });
     }
     return member.call({ op: "check" });
   }
@@ -309,6 +350,96 @@ export class HsmTokenSet {
     }
     if (failures.length > 0) throw destroyIncomplete(ref, destroyed, failures);
     return { destroyed, absent };
+  }
+
+  private memberNamed(tokenLabel: string, operation: string): TokenMember {
+    const member = this.members.find((m) => m.label === tokenLabel);
+    if (member === undefined) {
+      const labels = this.members.map((m) => `'${m.label}'`).join(", ");
+      throw new HsmError(
+        "invalid-request",
+        `No token '${tokenLabel}' in this token set (it has ${labels}).`,
+        {
+          operation,
+        },
+      );
+    }
+    return member;
+  }
+
+  /**
+   * The key wrapped under the backup KEK on the primary, for a backup file, with the token's label and serial
+   * and the KEK's label and id. Refuses a "never" key (key-not-wrappable) and, on SoftHSM 2.6.1, an Ed25519
+   * key (mechanism-unsupported). Safe to repeat: AES key wrap is deterministic, so the same key under the same
+   * KEK gives the same blob.
+   */
+  async exportWrapped(ref: string): Promise<WrappedExport> {
+    const operation = "exportWrapped";
+    const primary = this.primary;
+    const key = await primary.call({ op: "find", ref });
+    if (key.exportable === "never") {
+      throw hsmError("key-not-wrappable", { operation, tokenLabel: primary.label, key: ref });
+    }
+    const check = await primary.call({ op: "check" });
+    if (check.objects.kek === null) throw hsmError("kek-missing", { operation, tokenLabel: primary.label });
+    const blob = await primary.call({ op: "wrap", ref });
+    return {
+      ref,
+      curve: key.curve,
+      label: key.label,
+      publicKey: key.publicKey,
+      blob,
+      mechanism: "CKM_AES_KEY_WRAP_PAD",
+      token: { label: check.token.label, serial: check.token.serial },
+      kek: { label: BACKUP_KEK_LABEL, id: check.objects.kek.id },
+    };
+  }
+
+  /**
+   * Restores a backed-up key into one token of the set and proves it signs for the recorded public key.
+   * A token that lacks the key (a replica that lost it) gets it back as token objects, which must then sign a
+   * fresh random challenge that verifies; otherwise they are destroyed again and the restore fails. A token
+   * that holds it gets a drill with a session object that leaves nothing behind (keys/key-backup.ts). Safe to
+   * repeat: a repeat after a restore finds the key in place and drills it. A blob that does not unwrap here
+   * or does not match the public key is refused (invalid-request) with nothing left on the token.
+   */
+  async restoreKey(request: RestoreRequest): Promise<RestoredKey> {
+    const operation = "restoreKey";
+    const member = this.memberNamed(request.token, operation);
+    const key = {
+      curve: request.curve,
+      label: request.label,
+      ref: request.ref,
+      publicKey: request.publicKey,
+    };
+    const held = await member.call({ op: "find", ref: request.ref }).then(
+      () => true,
+      (e: unknown) => {
+        if (e instanceof HsmError && e.reason === "key-missing") return false;
+        throw e;
+      },
+    );
+    if (held) {
+      await member.call({ op: "unwrap", blob: request.blob, key: { ...key, drill: true } });
+      return { token: member.label, mode: "session" };
+    }
+    await member.call({ op: "unwrap", blob: request.blob, key });
+    const challenge = randomBytes(32);
+    try {
+      const signature = await member.call({ op: "sign", ref: request.ref, data: challenge });
+      if (!verifySignature(request.curve, request.publicKey, challenge, signature)) {
+        throw new HsmError(
+          "invalid-request",
+          `Key ${request.ref} restored on '${member.label}' does not sign for the recorded public key; it was removed again.`,
+          { operation },
+        );
+      }
+      return { token: member.label, mode: "token", challenge, signature };
+    } catch (e) {
+      // Nothing unproven stays on the token; a repeat imports it afresh.
+      await member.call({ op: "destroy", ref: request.ref });
+      throw e;
+    }
   }
 
   /** Closes every token's executor. */

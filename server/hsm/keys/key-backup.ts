@@ -79,7 +79,20 @@ export function wrapKey(session: Session, ref: string): Buffer {
   }
 }
 
-export type UnwrapKeyOptions = { curve: Curve; label: string; ref: string; publicKey: Uint8Array };
+export type UnwrapKeyOptions = {
+  curve: Curve;
+  label: string;
+  ref: string;
+  publicKey: Uint8Array;
+  /**
+   * A recovery drill on a token that already holds the key: prove the blob restores the key with this public
+   * key here, and keep nothing (see drillUnwrap). Without it the key is imported as token objects.
+   */
+  drill?: boolean;
+};
+
+/** The label of the throw-away session object a recovery drill unwraps. */
+export const DRILL_LABEL = "keyward-restore-drill";
 
 /**
  * Proves that a private key object belongs to the public key we were given: signs random bytes and
@@ -101,6 +114,7 @@ function matchesPublicKey(session: Session, key: Handle, curve: Curve, publicKey
  * private half left by an interrupted earlier call is completed rather than imported twice.
  */
 export function unwrapKey(session: Session, blob: Uint8Array, options: UnwrapKeyOptions): KeyInfo {
+  if (options.drill === true) return drillUnwrap(session, blob, options);
   const operation = "unwrapKey";
   const { curve, label, ref } = options;
   checkCurve(curve, operation);
@@ -176,4 +190,65 @@ export function unwrapKey(session: Session, blob: Uint8Array, options: UnwrapKey
   }
   session.keys.set(ref, { handle, curve });
   return findKey(session, ref);
+}
+
+/**
+ * A recovery drill on a token that already holds the key (same reference and public key): the blob is
+ * unwrapped as a *session* object (CKA_TOKEN false, a throw-away CKA_ID and the label DRILL_LABEL, otherwise
+ * the attributes the KEK's unwrap template demands), signs a fresh random challenge, which must verify
+ * against `publicKey` (the key's recorded public key), and is destroyed whatever happened, so a drill never
+ * leaves a second copy; a session object also vanishes with its session if the thread dies mid-drill.
+ * Returns what findKey says of the token's own key. Refuses (invalid-request) a blob that does not unwrap
+ * under this token's KEK, a key on another curve, and a key that does not sign for `publicKey`.
+ */
+function drillUnwrap(session: Session, blob: Uint8Array, options: UnwrapKeyOptions): KeyInfo {
+  const operation = "drillUnwrap";
+  const { curve, ref } = options;
+  checkCurve(curve, operation);
+  checkRef(ref, operation);
+  const publicKey = Buffer.from(options.publicKey);
+  const tokenLabel = session.token.target.tokenLabel;
+  const refused = (why: string) =>
+    new HsmError(
+      "invalid-request",
+      `Recovery drill of key ${ref} on HSM token '${tokenLabel}' failed: ${why}.`,
+      {
+        operation,
+      },
+    );
+  // The token's own key must be the one the drill is about (key-missing when it holds none: restore instead).
+  const held = findKey(session, ref);
+  if (held.curve !== curve || !held.publicKey.equals(publicKey)) {
+    throw refused("the token's key under that reference has another public key than the recorded one");
+  }
+  const kek = backupKek(session, operation);
+  const throwAway = randomBytes(16).toString("hex");
+  const template = privateKeyTemplate(curve, throwAway, DRILL_LABEL, "wrapped-only").map((a) =>
+    a.type === pkcs11js.CKA_TOKEN ? { type: a.type, value: false } : a,
+  );
+  let handle: Handle;
+  try {
+    handle = session.run("C_UnwrapKey", (m, s) => m.C_UnwrapKey(s, WRAP, kek, Buffer.from(blob), template), {
+      key: ref,
+    });
+  } catch (e) {
+    // As in unwrapKey: SoftHSM answers a blob that fails the AES key-wrap integrity check with
+    // CKR_GENERAL_ERROR. A session object that did not appear cannot outlive the session either way.
+    const unclear =
+      e instanceof HsmError && (e.reason === "outcome-unknown" || e.reason === "invalid-request");
+    if (!unclear) throw e;
+    throw refused(
+      `the backup does not unwrap under this token's backup KEK: it was wrapped under another KEK, or it is damaged (${e.detail.ckr ?? "no CKR"})`,
+    );
+  }
+  try {
+    if (curveOfObject(session, handle, ref, operation) !== curve)
+      throw refused(`the backed-up key is not on ${curve}`);
+    if (!matchesPublicKey(session, handle, curve, publicKey, ref)) {
+      throw refused("the restored key does not sign for the recorded public key");
+    }
+  } finally {
+    session.run("C_DestroyObject", (m, s) => m.C_DestroyObject(s, handle), { key: ref });
+  }
+  return held;
 }
