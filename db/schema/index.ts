@@ -3,3 +3,4 @@ export * from "./auth";
 export * from "./members";
 export * from "./operations";
 export * from "./freezes";
+export * from "./backups";

@@ -143,6 +143,8 @@ export const keys = pgTable(
       .references((): AnyPgColumn => keys.id),
     /** When the scheduled destruction runs (key.destroy); null when none is scheduled. */
     destroyAfter: ts("destroy_after"),
+    /** When a key.restore last proved the key restores and signs (a recovery drill); null: never. */
+    lastDrillAt: ts("last_drill_at"),
   },
   (t) => [index("keys_state_idx").on(t.state)],
 );
