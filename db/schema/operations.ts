@@ -72,6 +72,11 @@ export const operations = pgTable(
     executedAt: ts("executed_at"),
     result: jsonb("result"),
     failure: text("failure"),
+    /**
+     * A key.create batch's progress, { done, total }: keys recorded so far, written with each chunk's keys in
+     * one transaction fenced by the claim; a resumed batch starts from `done`. Null for everything else.
+     */
+    progress: jsonb("progress").$type<{ done: number; total: number }>(),
   },
   (t) => [
     index("operations_state_expires_idx").on(t.state, t.expiresAt),
@@ -124,10 +129,13 @@ export const keys = pgTable(
   "keys",
   {
     id: uuid("id").primaryKey().defaultRandom(),
-    /** The key.create operation that made it: one key per operation, so a repeated execute cannot add a second. */
-    operationId: uuid("operation_id")
-      .unique()
-      .references(() => operations.id),
+    /** The key.create operation that made it (with batch_index: one row per key of the operation). */
+    operationId: uuid("operation_id").references(() => operations.id),
+    /**
+     * Which key of its operation this is: 0 for a single key.create, 0 … count-1 in a batch. Unique with the
+     * operation, so a repeated execute (a retried chunk, a batch resumed after a crash) cannot add a second.
+     */
+    batchIndex: integer("batch_index").notNull().default(0),
     label: text("label").notNull(),
     curve: text("curve").notNull(),
     tags: text("tags").array().notNull().default(sql`'{}'::text[]`),
@@ -153,6 +161,7 @@ export const keys = pgTable(
     // Ascending, read backwards for ORDER BY created_at DESC, id DESC (DESC NULLS LAST would not match it).
     index("keys_created_at_id_idx").on(t.createdAt, t.id),
     index("keys_tags_idx").using("gin", t.tags),
+    unique("keys_operation_batch_index_unique").on(t.operationId, t.batchIndex),
   ],
 );
 
