@@ -14,6 +14,7 @@ import { installClientAddressHook } from "@/server/edge/client-address";
 import { closeServerRateLimits, serverRateLimits } from "@/server/edge/server-limits";
 import { ConfigError, env } from "@/server/env";
 import { checkUnwrapGuards, closeHsm, closeServerTokenSet, unwrapGuardLine } from "@/server/hsm";
+import { closeLiveWatchers } from "@/server/live/audit-head";
 import { DEFAULT_LEASE } from "@/server/operations/executor/claim";
 import { recoverExecuting } from "@/server/operations/executor/recover";
 import { ensurePolicySeeded } from "@/server/operations/policy-store";
@@ -95,6 +96,8 @@ export async function boot(): Promise<void> {
   // Then the scheduler, on every engine: expiry, execution of approved operations, later destroys and rotations.
   const scheduler: Scheduler = startScheduler({ db, clock: systemClock, intervalMs: 1000 });
   const shutdown = (signal: NodeJS.Signals) => {
+    // Live subscriptions end first: their streams close and their watcher stops reading the database.
+    closeLiveWatchers();
     // The scheduler first (its tick under way may be an HSM call), then the pools: their threads share the
     // one PKCS#11 library that closeHsm() finalises; the database last.
     scheduler

@@ -1,7 +1,9 @@
 "use client";
-// tRPC for client components: TanStack Query with the typed options proxy.
+// tRPC for client components: TanStack Query with the typed options proxy. Queries and mutations go batched
+// over HTTP; subscriptions (the pages' live updates) over Server-Sent Events, one stream per subscription,
+// reconnecting by themselves with the id of the last snapshot they hold (server/live/).
 import { QueryClient, QueryClientProvider } from "@tanstack/react-query";
-import { createTRPCClient, httpBatchLink } from "@trpc/client";
+import { createTRPCClient, httpBatchLink, httpSubscriptionLink, splitLink } from "@trpc/client";
 import { createTRPCContext } from "@trpc/tanstack-react-query";
 import { type ReactNode, useState } from "react";
 import superjson from "superjson";
@@ -14,9 +16,15 @@ export function Providers({ children }: { children: ReactNode }) {
     () => new QueryClient({ defaultOptions: { queries: { staleTime: 5_000, retry: false } } }),
   );
   const [trpcClient] = useState(() =>
-    // maxItems: the server refuses a batch of more than 10 calls (server/edge/trpc-handler.ts MAX_BATCH).
     createTRPCClient<AppRouter>({
-      links: [httpBatchLink({ url: "/api/trpc", transformer: superjson, maxItems: 10 })],
+      links: [
+        splitLink({
+          condition: (op) => op.type === "subscription",
+          true: httpSubscriptionLink({ url: "/api/trpc", transformer: superjson }),
+          // maxItems: the server refuses a batch of more than 10 calls (server/edge/trpc-handler.ts MAX_BATCH).
+          false: httpBatchLink({ url: "/api/trpc", transformer: superjson, maxItems: 10 }),
+        }),
+      ],
     }),
   );
   return (

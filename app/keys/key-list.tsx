@@ -1,7 +1,9 @@
 "use client";
 // The custody keys, a page at a time from the server, searchable by label, tag or public key and filtered
-// by curve, state and tag. Refreshes every few seconds so a key made by the executor appears on its own.
-import { keepPreviousData, useQuery } from "@tanstack/react-query";
+// by curve, state and tag. Live: keys.onList pushes the page again whenever a key changes, so a key made or
+// moved on by the executor appears on its own.
+import { keepPreviousData, useQuery, useQueryClient } from "@tanstack/react-query";
+import { useSubscription } from "@trpc/tanstack-react-query";
 import Link from "next/link";
 import { type FormEvent, useState } from "react";
 import { KEY_STATES, type KeyState } from "@/db/schema/operations";
@@ -10,6 +12,7 @@ import { FormError } from "../_components/form-error";
 import { describeError } from "../_components/token-ceremony";
 import { useTRPC } from "../_trpc/client";
 import { KeyStateBadge, utc } from "../operations/badges";
+import { LiveIndicator } from "../operations/live";
 
 const PAGE_SIZE = 50;
 
@@ -22,11 +25,14 @@ export function KeyList() {
   const trpc = useTRPC();
   const [filters, setFilters] = useState<Filters>({});
   const [page, setPage] = useState(1);
-  const list = useQuery({
-    ...trpc.keys.list.queryOptions({ ...filters, page, pageSize: PAGE_SIZE }),
-    placeholderData: keepPreviousData,
-    refetchInterval: 3_000,
-  });
+  const queryClient = useQueryClient();
+  const input = { ...filters, page, pageSize: PAGE_SIZE };
+  const list = useQuery({ ...trpc.keys.list.queryOptions(input), placeholderData: keepPreviousData });
+  const live = useSubscription(
+    trpc.keys.onList.subscriptionOptions(input, {
+      onData: (snapshot) => queryClient.setQueryData(trpc.keys.list.queryKey(input), snapshot.data),
+    }),
+  );
 
   function onFilter(e: FormEvent<HTMLFormElement>) {
     e.preventDefault();
@@ -83,6 +89,9 @@ export function KeyList() {
         <button type="submit" className="btn-secondary">
           Find
         </button>
+        <span className="ml-auto self-center">
+          <LiveIndicator subscriptions={[live]} />
+        </span>
       </form>
       <FormError message={list.error ? describeError(list.error) : null} />
       {list.data && (
@@ -127,7 +136,12 @@ export function KeyList() {
           )}
           {list.data.pages > 1 && (
             <div className="flex gap-2">
-              <button type="button" className="btn-secondary" disabled={page <= 1} onClick={() => setPage(page - 1)}>
+              <button
+                type="button"
+                className="btn-secondary"
+                disabled={page <= 1}
+                onClick={() => setPage(page - 1)}
+              >
                 Previous
               </button>
               <button

@@ -1,8 +1,9 @@
 "use client";
 // The approvals inbox: pending operations (or all of them), each with its kind, what it does, who proposed it,
-// its deadline and the votes it has against those it needs. Polled every few seconds (tRPC subscriptions are
-// not wired yet); the tally of each row comes from operations.get, batched by the tRPC link.
-import { useQuery } from "@tanstack/react-query";
+// its deadline and the votes it has against those it needs. The list comes with each row's tally in one call
+// (operations.list), and operations.onList pushes it again whenever an operation or a member changes.
+import { useQuery, useQueryClient } from "@tanstack/react-query";
+import { useSubscription } from "@trpc/tanstack-react-query";
 import Link from "next/link";
 import { useState } from "react";
 import type { OperationState } from "@/db/schema";
@@ -10,8 +11,7 @@ import { FormError } from "../_components/form-error";
 import { describeError } from "../_components/token-ceremony";
 import { useTRPC } from "../_trpc/client";
 import { OperationStateBadge, timeLeft, utc } from "./badges";
-
-const POLL_MS = 3_000;
+import { LiveIndicator } from "./live";
 
 type Row = {
   id: string;
@@ -21,19 +21,21 @@ type Row = {
   initiatorName: string;
   createdAt: Date;
   expiresAt: Date;
+  tally: { group: string; needed: number; approvals: number }[];
+  canVote: boolean;
+  myVote: string | null;
 };
 
-function Tally({ operationId }: { operationId: string }) {
-  const trpc = useTRPC();
-  const op = useQuery({ ...trpc.operations.get.queryOptions({ operationId }), refetchInterval: POLL_MS });
-  if (!op.data) return <span className="text-slate-500">…</span>;
+function Tally({ op }: { op: Row }) {
   return (
     <span data-testid="op-tally">
-      {op.data.tally.map((t) => `${t.approvals} of ${t.needed} from ${t.group}`).join(" and ")}
-      {op.data.canVote && (
-        <span className="ml-2 rounded bg-indigo-100 px-2 text-xs font-semibold text-indigo-900">your vote</span>
+      {op.tally.map((t) => `${t.approvals} of ${t.needed} from ${t.group}`).join(" and ")}
+      {op.canVote && (
+        <span className="ml-2 rounded bg-indigo-100 px-2 text-xs font-semibold text-indigo-900">
+          your vote
+        </span>
       )}
-      {op.data.myVote && <span className="ml-2 text-xs text-slate-500">you voted {op.data.myVote}</span>}
+      {op.myVote && <span className="ml-2 text-xs text-slate-500">you voted {op.myVote}</span>}
     </span>
   );
 }
@@ -62,7 +64,7 @@ function OperationRow({ op, now }: { op: Row; now: Date }) {
         )}
       </td>
       <td className="py-2">
-        {op.state === "pending" ? <Tally operationId={op.id} /> : <span className="text-slate-500">decided</span>}
+        {op.state === "pending" ? <Tally op={op} /> : <span className="text-slate-500">decided</span>}
       </td>
     </tr>
   );
@@ -71,14 +73,18 @@ function OperationRow({ op, now }: { op: Row; now: Date }) {
 export function Inbox() {
   const trpc = useTRPC();
   const [show, setShow] = useState<"pending" | "all">("pending");
-  const list = useQuery({
-    ...trpc.operations.list.queryOptions(show === "pending" ? { state: "pending", limit: 50 } : { limit: 50 }),
-    refetchInterval: POLL_MS,
-  });
+  const queryClient = useQueryClient();
+  const input = show === "pending" ? ({ state: "pending", limit: 50 } as const) : ({ limit: 50 } as const);
+  const list = useQuery(trpc.operations.list.queryOptions(input));
+  const live = useSubscription(
+    trpc.operations.onList.subscriptionOptions(input, {
+      onData: (snapshot) => queryClient.setQueryData(trpc.operations.list.queryKey(input), snapshot.data),
+    }),
+  );
   const now = new Date(list.dataUpdatedAt || Date.now());
   return (
     <section className="space-y-3" aria-label="Operations">
-      <fieldset className="flex gap-4 text-sm">
+      <fieldset className="flex flex-wrap items-center gap-4 text-sm">
         <legend className="sr-only">Show</legend>
         {(["pending", "all"] as const).map((choice) => (
           <label key={choice} className="flex items-center gap-1">
@@ -86,6 +92,9 @@ export function Inbox() {
             {choice === "pending" ? "Waiting for votes" : "All operations"}
           </label>
         ))}
+        <span className="ml-auto">
+          <LiveIndicator subscriptions={[live]} />
+        </span>
       </fieldset>
       <FormError message={list.error ? describeError(list.error) : null} />
       {list.data && list.data.length === 0 ? (

@@ -17,7 +17,7 @@ export default async function OperationsPage() {
       </div>
       <p className="max-w-2xl text-slate-700">
         Every operation on custody keys waits here until enough people approve it with a tap of their own
-        hardware token. The list refreshes every few seconds.
+        hardware token. The list updates by itself as proposals arrive and votes are cast.
       </p>
       <Inbox />
     </div>

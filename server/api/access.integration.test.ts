@@ -44,6 +44,8 @@ const EXPECTED: Record<string, Access> = {
   "operations.cancel": role("operator", "admin"),
   "operations.list": role("admin", "operator", "approver", "auditor"),
   "operations.get": role("admin", "operator", "approver", "auditor"),
+  "operations.onList": role("admin", "operator", "approver", "auditor"),
+  "operations.onOperation": role("admin", "operator", "approver", "auditor"),
   "operations.beginVote": role("approver"),
   "operations.completeVote": role("approver"),
   "operations.beginSuspendKey": role("admin", "approver"),
@@ -53,6 +55,9 @@ const EXPECTED: Record<string, Access> = {
   "keys.list": role("admin", "operator", "approver", "auditor"),
   "keys.counts": role("admin", "operator", "approver", "auditor"),
   "keys.get": role("admin", "operator", "approver", "auditor"),
+  "keys.onList": role("admin", "operator", "approver", "auditor"),
+  "keys.onCounts": role("admin", "operator", "approver", "auditor"),
+  "keys.onKey": role("admin", "operator", "approver", "auditor"),
   "keys.operationTimeline": role("admin", "operator", "approver", "auditor"),
   "keys.ofOperation": role("admin", "operator", "approver", "auditor"),
 };

@@ -1,6 +1,7 @@
-// What the console shows of operations: the list (newest first, by state) and one operation in full — decoded
-// for the approver by its kind, judged now under the policy version it was proposed under (tally and reasons in
-// words), and its votes with who cast them, when, and with which token.
+// What the console shows of operations: the list (newest first, by state, or those naming a key), each row
+// with its tally in the same few reads, and one operation in full — decoded for the approver by its kind,
+// judged now under the policy version it was proposed under (tally and reasons in words), and its votes with
+// who cast them, when, and with which token.
 import "server-only";
 import { aliasedTable, and, asc, desc, eq, inArray, lt, or, sql } from "drizzle-orm";
 import type { Db } from "@/db/client";
@@ -45,7 +46,8 @@ export async function listOperations(
       payload: operations.payload,
       state: operations.state,
       initiatorId: operations.initiatorId,
-      initiatorName: initiators.name,
+      memberName: initiators.name,
+      systemInitiator: operations.systemInitiator,
       policyVersion: operations.policyVersion,
       createdAt: operations.createdAt,
       expiresAt: operations.expiresAt,
@@ -83,7 +85,7 @@ export async function listOperations(
   const votesOf = new Map<string, VoteOfList[]>();
   for (const v of cast) votesOf.set(v.operationId, [...(votesOf.get(v.operationId) ?? []), v]);
   const policyOf = new Map(policies.map((p) => [p.version, p.document]));
-  return rows.map(({ payload, policyVersion: version, ...row }) => {
+  return rows.map(({ payload, policyVersion: version, memberName, systemInitiator, ...row }) => {
     const kind = operationKind(row.kind);
     const opVotes = votesOf.get(row.id) ?? [];
     const policy = policyOf.get(version);
@@ -93,7 +95,7 @@ export async function listOperations(
             operation: {
               kind: row.kind,
               keyTags: kind.facts(payload).keyTags,
-              initiatorId: row.initiatorId ?? "",
+              initiatorId: row.initiatorId,
             },
             votes: opVotes.map((v) => ({
               voterId: v.voterId,
@@ -112,7 +114,7 @@ export async function listOperations(
     const open = row.state === "pending" && now < row.expiresAt;
     return {
       ...row,
-      initiatorName: row.initiatorName ?? "the scheduler",
+      initiatorName: initiatorName({ memberName, systemInitiator }),
       title: kind ? kind.describe(payload).title : row.kind,
       tally:
         evaluation?.tally.map((t) => ({ group: t.group, needed: t.needed, approvals: t.approvals })) ?? [],

@@ -2,19 +2,17 @@
 // One operation: exactly what is approved (the kind's own decoded lines, and the digest every tap signs), the
 // rule and where it stands in words, who voted when with which token, the audit timeline, and Approve / Reject
 // by tapping (beginVote → the token signs the challenge bound to this digest and decision → completeVote).
-// Polled every few seconds while it can still change; tRPC subscriptions are not wired yet.
+// Live: operations.onOperation pushes the operation, its timeline and the key it made whenever they change.
 import type { VoteDecision } from "@/db/schema";
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { useSubscription } from "@trpc/tanstack-react-query";
 import Link from "next/link";
 import { useState } from "react";
 import { FormError, TapHint } from "../../_components/form-error";
 import { describeError, getAssertion } from "../../_components/token-ceremony";
 import { useTRPC } from "../../_trpc/client";
 import { OperationStateBadge, timeLeft, utc } from "../badges";
-
-const POLL_MS = 2_000;
-/** States after which nothing changes any more: polling stops. */
-const FINAL = new Set(["executed", "failed", "rejected", "expired", "cancelled"]);
+import { LiveIndicator } from "../live";
 
 const ACTIONS: Record<string, string> = {
   "operation.proposed": "proposed",
@@ -33,18 +31,24 @@ const ACTIONS: Record<string, string> = {
 export function OperationView({ operationId }: { operationId: string }) {
   const trpc = useTRPC();
   const queryClient = useQueryClient();
-  const op = useQuery({
-    ...trpc.operations.get.queryOptions({ operationId }),
-    refetchInterval: (q) => (q.state.data && FINAL.has(q.state.data.state) ? false : POLL_MS),
-  });
-  const timeline = useQuery({
-    ...trpc.keys.operationTimeline.queryOptions({ operationId }),
-    refetchInterval: () => (op.data && FINAL.has(op.data.state) ? false : POLL_MS),
-  });
+  const op = useQuery(trpc.operations.get.queryOptions({ operationId }));
+  const timeline = useQuery(trpc.keys.operationTimeline.queryOptions({ operationId }));
   const made = useQuery({
     ...trpc.keys.ofOperation.queryOptions({ operationId }),
     enabled: op.data?.state === "executed",
   });
+  const live = useSubscription(
+    trpc.operations.onOperation.subscriptionOptions(
+      { operationId },
+      {
+        onData: ({ data }) => {
+          queryClient.setQueryData(trpc.operations.get.queryKey({ operationId }), data.operation);
+          queryClient.setQueryData(trpc.keys.operationTimeline.queryKey({ operationId }), data.timeline);
+          if (data.made) queryClient.setQueryData(trpc.keys.ofOperation.queryKey({ operationId }), data.made);
+        },
+      },
+    ),
+  );
   const beginVote = useMutation(trpc.operations.beginVote.mutationOptions());
   const completeVote = useMutation(trpc.operations.completeVote.mutationOptions());
   const cancel = useMutation(trpc.operations.cancel.mutationOptions());
@@ -65,7 +69,8 @@ export function OperationView({ operationId }: { operationId: string }) {
     try {
       const begun = await beginVote.mutateAsync({ operationId, decision });
       // The tap signs this digest: if it is not the one on screen, what would be signed is not what was read.
-      if (begun.digest !== digest) throw new Error("This operation is not the one shown. Reload the page and read it again.");
+      if (begun.digest !== digest)
+        throw new Error("This operation is not the one shown. Reload the page and read it again.");
       const response = await getAssertion(begun.options);
       const outcome = await completeVote.mutateAsync({ operationId, decision, response });
       setNotice(
@@ -107,6 +112,9 @@ export function OperationView({ operationId }: { operationId: string }) {
             {o.display.title}
           </h1>
           <OperationStateBadge state={o.state} />
+          <span className="ml-auto">
+            <LiveIndicator subscriptions={[live]} />
+          </span>
         </div>
         <p className="text-sm text-slate-600">
           {o.kind} · proposed by <strong>{o.initiator.name}</strong> on {utc(o.createdAt)}
@@ -121,7 +129,10 @@ export function OperationView({ operationId }: { operationId: string }) {
 
       <FormError message={error} />
       {notice && (
-        <p role="status" className="rounded-md border border-green-200 bg-green-50 px-3 py-2 text-sm text-green-900">
+        <p
+          role="status"
+          className="rounded-md border border-green-200 bg-green-50 px-3 py-2 text-sm text-green-900"
+        >
           {notice}
         </p>
       )}
@@ -258,7 +269,9 @@ export function OperationView({ operationId }: { operationId: string }) {
               {o.votes.map((v) => (
                 <tr key={v.id} className="border-t border-slate-100" data-testid="vote-row">
                   <td className="py-1 pr-3">{v.voterName}</td>
-                  <td className={`pr-3 font-medium ${v.decision === "approve" ? "text-green-800" : "text-red-800"}`}>
+                  <td
+                    className={`pr-3 font-medium ${v.decision === "approve" ? "text-green-800" : "text-red-800"}`}
+                  >
                     {v.decision}
                   </td>
                   <td className="pr-3">{utc(v.castAt)}</td>
@@ -278,10 +291,13 @@ export function OperationView({ operationId }: { operationId: string }) {
         <ol className="space-y-1 border-l border-slate-200 pl-4 text-sm" data-testid="op-timeline">
           {timeline.data?.map((e) => (
             <li key={e.seq}>
-              <span className="text-slate-500">{utc(e.at)}</span> · <strong>{ACTIONS[e.action] ?? e.action}</strong>{" "}
-              by {e.actor}
+              <span className="text-slate-500">{utc(e.at)}</span> ·{" "}
+              <strong>{ACTIONS[e.action] ?? e.action}</strong> by {e.actor}
               {e.details.length > 0 && (
-                <span className="text-slate-500"> ({e.details.map((d) => `${d.label} ${d.value}`).join(", ")})</span>
+                <span className="text-slate-500">
+                  {" "}
+                  ({e.details.map((d) => `${d.label} ${d.value}`).join(", ")})
+                </span>
               )}
             </li>
           ))}

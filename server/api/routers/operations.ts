@@ -1,4 +1,6 @@
 // Quorum operations: propose, cancel, read, and vote (beginVote for the challenge, completeVote with the tap).
+// The reads have live twins (onList, onOperation): subscriptions over SSE that yield the same data again
+// whenever the audit trail shows a change to it (server/live/).
 import "server-only";
 import { z } from "zod";
 import { OPERATION_STATES, VOTE_DECISIONS } from "@/db/schema";
@@ -6,6 +8,10 @@ import { webauthnConfig } from "@/server/auth/config";
 import { authenticationResponseSchema } from "@/server/auth/schemas";
 import { cancelOperation } from "@/server/operations/cancel";
 import { proposeOperation } from "@/server/operations/propose";
+import { auditTimeline } from "@/server/keys/timeline";
+import { keyOfOperation } from "@/server/keys/list-keys";
+import { touches } from "@/server/live/audit-head";
+import { liveRead, liveSessionPolicy } from "@/server/live/live-read";
 import { getOperation, listOperations } from "@/server/operations/read";
 import { beginSuspendKey, suspendKey } from "@/server/operations/restrict";
 import { beginVote, completeVote } from "@/server/operations/vote";
@@ -14,6 +20,14 @@ import { createTRPCRouter, withRole } from "../trpc";
 const operationInput = z.object({ operationId: z.string().uuid() });
 const voteInput = operationInput.extend({ decision: z.enum(VOTE_DECISIONS) });
 const keyInput = z.object({ keyId: z.string().uuid() });
+const READERS = ["admin", "operator", "approver", "auditor"] as const;
+const listInput = z.object({
+  state: z.enum(OPERATION_STATES).optional(),
+  before: z.date().optional(),
+  limit: z.number().int().min(1).max(200).default(50),
+});
+/** tRPC's tracked() id of the last snapshot a reconnecting client holds. */
+const lastEventId = z.string().max(32).nullish();
 
 export const operationsRouter = createTRPCRouter({
   // The kind's own roles are re-checked in proposeOperation; the payload is validated by the kind's schema.
@@ -34,20 +48,60 @@ export const operationsRouter = createTRPCRouter({
       cancelOperation(ctx.db, { actor: ctx.member, operationId: input.operationId, now: ctx.clock() }),
     ),
 
-  list: withRole("admin", "operator", "approver", "auditor")
-    .input(
-      z.object({
-        state: z.enum(OPERATION_STATES).optional(),
-        before: z.date().optional(),
-        limit: z.number().int().min(1).max(200).default(50),
-      }),
-    )
-    .query(({ ctx, input }) => listOperations(ctx.db, { viewer: ctx.member, ...input })),
+  list: withRole(...READERS)
+    .input(listInput)
+    .query(({ ctx, input }) => listOperations(ctx.db, { viewer: ctx.member, ...input, now: ctx.clock() })),
 
-  get: withRole("admin", "operator", "approver", "auditor")
+  get: withRole(...READERS)
     .input(operationInput)
     .query(({ ctx, input }) =>
       getOperation(ctx.db, { viewer: ctx.member, operationId: input.operationId, now: ctx.clock() }),
+    ),
+
+  /** operations.list, live: again whenever an operation or a member (whose vote may stop counting) changes. */
+  onList: withRole(...READERS)
+    .input(listInput.extend({ lastEventId }))
+    .subscription(({ ctx, input: { lastEventId, ...input }, signal }) =>
+      liveRead({
+        db: ctx.db,
+        session: ctx.session,
+        roles: READERS,
+        policy: liveSessionPolicy(),
+        clock: ctx.clock,
+        signal,
+        lastEventId,
+        relevant: (change) => touches(change, { kinds: ["operation", "member"] }),
+        read: (viewer) => listOperations(ctx.db, { viewer, ...input, now: ctx.clock() }),
+      }),
+    ),
+
+  /** One operation's page, live: the operation (tally, votes, state), its timeline and the key it made. */
+  onOperation: withRole(...READERS)
+    .input(operationInput.extend({ lastEventId }))
+    .subscription(({ ctx, input, signal }) =>
+      liveRead({
+        db: ctx.db,
+        session: ctx.session,
+        roles: READERS,
+        policy: liveSessionPolicy(),
+        clock: ctx.clock,
+        signal,
+        lastEventId: input.lastEventId,
+        relevant: (change) =>
+          touches(change, { subjects: [`operation:${input.operationId}`], kinds: ["member"] }),
+        read: async (viewer) => {
+          const operation = await getOperation(ctx.db, {
+            viewer,
+            operationId: input.operationId,
+            now: ctx.clock(),
+          });
+          const [timeline, made] = await Promise.all([
+            auditTimeline(ctx.db, [`operation:${input.operationId}`]),
+            operation.state === "executed" ? keyOfOperation(ctx.db, input.operationId) : null,
+          ]);
+          return { operation, timeline, made };
+        },
+      }),
     ),
 
   beginVote: withRole("approver")
