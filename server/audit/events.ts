@@ -232,6 +232,35 @@ export const auditEventSchema = z.discriminatedUnion("action", [
     action: z.literal("signing.unfrozen"),
     data: z.object({ freezeId: uuidId, operationId: uuidId, frozenAt: z.string().max(40) }),
   }),
+  // Key backups and recovery drills (server/backups): the file's digest, KEK and token, never the wrapped bytes.
+  z.object({
+    action: z.literal("key.backed_up"),
+    data: z.object({
+      keyId: uuidId,
+      backupId: uuidId,
+      operationId: uuidId,
+      digest: sha256Hex,
+      mechanism: z.string().max(40),
+      kek: z.object({ label: z.string().max(255), id: z.string().max(128) }),
+      token: z.object({ label: z.string().max(32), serial: z.string().max(32) }),
+    }),
+  }),
+  z.object({
+    action: z.literal("key.backup_downloaded"),
+    data: z.object({ keyId: uuidId, backupId: uuidId, digest: sha256Hex, memberId: uuidId }),
+  }),
+  z.object({
+    action: z.literal("key.restored"),
+    data: z.object({
+      keyId: uuidId,
+      backupId: uuidId,
+      operationId: uuidId,
+      backupDigest: sha256Hex,
+      token: z.string().max(32),
+      mode: z.enum(["token", "session"]),
+      drill: z.literal("passed"),
+    }),
+  }),
 ]);
 
 export type AuditEvent = z.infer<typeof auditEventSchema>;

@@ -13,6 +13,7 @@ import type { Acting } from "@/server/members/guards";
 import { evaluate, expiresAt, matchRule } from "@/server/policy/evaluate";
 import { memberWithRole } from "./actors";
 import { operationDigest } from "./digest";
+import { proposedBackup, proposedHsm } from "@/server/backups/propose-facts";
 import { freezeInForce } from "./freeze";
 import { operationKind, type ProposeReader, type RegisteredKind } from "./kinds";
 import { parseInput } from "./parse-input";
@@ -24,7 +25,14 @@ function proposeReader(tx: Tx): ProposeReader {
   return {
     async key(id, states) {
       const [row] = await tx
-        .select({ id: keys.id, label: keys.label, tags: keys.tags, state: keys.state })
+        .select({
+          id: keys.id,
+          label: keys.label,
+          tags: keys.tags,
+          state: keys.state,
+          curve: keys.curve,
+          exportable: keys.exportable,
+        })
         .from(keys)
         .where(eq(keys.id, id));
       if (!row) throw new AppError("NOT_FOUND", `payload.keyId: no key ${id}.`, { field: "payload.keyId" });
@@ -37,6 +45,8 @@ function proposeReader(tx: Tx): ProposeReader {
       return row;
     },
     signingFreeze: () => freezeInForce(tx),
+    backup: (ref) => proposedBackup(tx, ref),
+    hsm: proposedHsm,
   };
 }
 

@@ -15,11 +15,12 @@ import { appendAudit } from "@/server/audit/append";
 import type { Clock } from "@/server/clock";
 import { HsmError, TokenSetError } from "@/server/hsm";
 import * as signerFacade from "@/server/hsm/signer";
+import { backupSteps } from "@/server/backups/steps";
 import { operationKind } from "../kinds";
 import { operationSubject } from "../transitions";
 import { keyStateOf, recordCreatedKey, resumeKey } from "./keys";
 import { StepRefusedError } from "./step-refused";
-import type { ExecuteResult, OperationRow, OperationSigner } from "./types";
+import type { BackupSigner, ExecuteResult, OperationRow, OperationSigner } from "./types";
 
 export type RetryPolicy = { attempts: number; backoffMs: number; maxBackoffMs: number };
 /** Three tries within ~0.6 s of back-off (plus each call's own deadline, KEYWARD_HSM_TIMEOUT_MS). */
@@ -32,6 +33,8 @@ export type ExecutorDeps = {
   clock: Clock;
   /** The signer facade by default; a test wraps it to lose an answer after the HSM acted. */
   signer?: OperationSigner;
+  /** The backup part of the signer facade by default; a test wraps it to lose an answer. */
+  backupSigner?: BackupSigner;
   retry?: RetryPolicy;
 };
 
@@ -47,6 +50,11 @@ const defaultSigner: OperationSigner = {
   createKey: signerFacade.createKey,
   findKey: signerFacade.findKey,
   operationKeyRef: signerFacade.operationKeyRef,
+};
+
+const defaultBackupSigner: BackupSigner = {
+  exportWrapped: signerFacade.exportWrapped,
+  restoreKey: signerFacade.restoreKey,
 };
 
 /**
@@ -80,6 +88,8 @@ export async function executeClaimed(deps: ExecutorDeps, op: OperationRow): Prom
   const ctx = {
     signer: deps.signer ?? defaultSigner,
     now: deps.clock(),
+    backupSigner: deps.backupSigner ?? defaultBackupSigner,
+    backups: backupSteps(deps.db),
     keys: {
       recordCreated: recordCreatedKey,
       stateOf: (keyId: string) => keyStateOf(deps.db, keyId),

@@ -7,11 +7,15 @@
 import type { Tx } from "@/db/client";
 import type { KeyExportability, KeyState, operations } from "@/db/schema";
 import type * as signerFacade from "@/server/hsm/signer";
+import type { BackupSteps } from "@/server/backups/steps";
 
 export type OperationRow = typeof operations.$inferSelect;
 
 /** The part of the signer facade execute steps use; tests wrap the real facade to lose an answer. */
 export type OperationSigner = Pick<typeof signerFacade, "createKey" | "findKey" | "operationKeyRef">;
+
+/** The part of the signer facade key.backup and key.restore use; tests wrap it to lose an answer. */
+export type BackupSigner = Pick<typeof signerFacade, "exportWrapped" | "restoreKey">;
 
 /** A key made by a key.create, as recorded: the keys row (state active) and its key.created event. */
 export type CreatedKeyRecord = {
@@ -28,6 +32,9 @@ export type CreatedKeyRecord = {
 export type ExecuteContext = {
   now: Date;
   signer: OperationSigner;
+  /** key.backup and key.restore: their HSM calls, and backup files and restores (server/backups/steps.ts). */
+  backupSigner: BackupSigner;
+  backups: BackupSteps;
   keys: {
     recordCreated: (tx: Tx, key: CreatedKeyRecord, at: Date) => Promise<{ keyId: string }>;
     /** The key's state now (outside any transaction), or null when there is no such key. */

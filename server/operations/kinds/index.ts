@@ -1,7 +1,9 @@
 // The registry of operation kinds. Each kind is bound here so callers handle a stored payload (unknown JSON)
 // through the kind's own zod schema: nothing reaches describe, facts or execute without being parsed by it.
 import type { Role } from "@/db/schema/members";
+import { keyBackup } from "./key-backup";
 import { keyCreate } from "./key-create";
+import { keyRestore } from "./key-restore";
 import { keyResume } from "./key-resume";
 import type {
   ExecuteContext,
@@ -53,7 +55,7 @@ function bind<P, I>(k: OperationKind<P, I>): RegisteredKind {
 }
 
 const KINDS: ReadonlyMap<string, RegisteredKind> = new Map(
-  [bind(keyCreate), bind(keyResume)].map((k) => [k.kind, k]),
+  [bind(keyCreate), bind(keyResume), bind(keyBackup), bind(keyRestore)].map((k) => [k.kind, k]),
 );
 
 export const OPERATION_KIND_NAMES: readonly string[] = [...KINDS.keys()];

@@ -3,7 +3,7 @@
 // Free of server-only imports: the propose forms and the operation page use payload and describe too.
 import type { z } from "zod";
 import type { Role } from "@/db/schema/members";
-import type { KeyState } from "@/db/schema/operations";
+import type { KeyExportability, KeyState } from "@/db/schema/operations";
 import type { ExecuteContext, ExecuteResult } from "../executor/types";
 
 /** An operation as an approver reads it: a title and labelled lines, every value in words. */
@@ -19,7 +19,29 @@ export type OperationFacts = { keyTags: string[] };
 export type { ExecuteContext, ExecuteResult };
 
 /** A key as a proposal about it reads it, in the proposing transaction (propose.ts provides it). */
-export type ProposedKey = { id: string; label: string; tags: string[]; state: KeyState };
+export type ProposedKey = {
+  id: string;
+  label: string;
+  tags: string[];
+  state: KeyState;
+  curve: string;
+  exportable: KeyExportability;
+};
+
+/** A stored key backup as a proposal to restore from it reads it (server/backups/propose-facts.ts). */
+export type ProposedBackup = {
+  id: string;
+  keyId: string;
+  digest: string;
+  tokenLabel: string;
+  kekId: string;
+  /** Hex of the public key the file names. */
+  publicKey: string;
+  createdAt: Date;
+};
+
+/** The HSM tokens Keyward is configured with (primary first) and whether its HSM can wrap Ed25519 keys. */
+export type ProposedHsm = { tokens: string[]; wrapsEd25519: boolean };
 
 /**
  * What the proposing transaction can read for a kind. `key` answers NOT_FOUND for no such key and CONFLICT
@@ -29,6 +51,12 @@ export type ProposeReader = {
   key(id: string, states: readonly KeyState[]): Promise<ProposedKey>;
   /** The freeze of all signing in force now, or null (signing.unfreeze names the one it lifts). */
   signingFreeze(): Promise<ProposedFreeze | null>;
+  /**
+   * A stored key backup, by id or from an uploaded file (checked: its schema, its SHA-256, a stored backup with
+   * that SHA-256, the key's recorded public key); errors name payload.backupId or payload.file.
+   */
+  backup(ref: { id: string } | { file: unknown }): Promise<ProposedBackup>;
+  hsm(): ProposedHsm;
 };
 
 /** A freeze of all signing as a proposal to lift it reads it (server/operations/freeze.ts). */

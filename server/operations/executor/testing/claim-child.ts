@@ -11,6 +11,7 @@ import { claimApproved } from "../claim";
 import { executeClaimed } from "../execute";
 import { operationKind } from "../../kinds";
 import * as signer from "@/server/hsm/signer";
+import { backupSteps } from "@/server/backups/steps";
 
 // In a shared checkout a worker source may change mid-run, and the pool refuses a stale build: rebuild first
 // (cheap when nothing changed), as vitest's setup does for test processes.
@@ -45,6 +46,8 @@ if (stage === "after-hsm") {
       stateOf: (keyId: string) => keyStateOf(database.db, keyId),
       resume: resumeKey,
     },
+    backupSigner: signer,
+    backups: backupSteps(database.db),
   };
   await kind?.execute?.(ctx, op);
   process.stdout.write(`made ${op.id}\n`);
