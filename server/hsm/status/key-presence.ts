@@ -20,9 +20,10 @@ export type KeyPresence = { checkedAt: Date; tokens: KeyHolder[]; error: string 
 export const PRESENCE_TTL_MS = 15_000;
 const MAX_CACHED = 1_000;
 
-const holder = globalThis as typeof globalThis & {
-  __keywardKeyPresence?: Map<string, { at: number; presence: Promise<KeyPresence> }>;
-};
+type Cached = { at: number; presence: Promise<KeyPresence> };
+
+// One cache per token set (the server has one, kept on globalThis across dev-mode reloads; tests make their own).
+const caches = new WeakMap<HsmTokenSet, Map<string, Cached>>();
 
 async function lookUp(set: HsmTokenSet, ref: string, now: Date): Promise<KeyPresence> {
   const tokens: KeyHolder[] = [];
@@ -61,35 +62,29 @@ async function lookUp(set: HsmTokenSet, ref: string, now: Date): Promise<KeyPres
 }
 
 /**
- * The tokens holding the key with reference `ref` (its CKA_ID), answered from a cache of PRESENCE_TTL_MS.
- * Never throws for a sick HSM or a missing configuration: the problem is part of the answer.
+ * The tokens holding the key with reference `ref` (its CKA_ID), answered from a cache of PRESENCE_TTL_MS per
+ * token set. Never throws for a sick HSM or a missing configuration: the problem is part of the answer.
  */
-export function keyPresence(ref: string, given?: { set: HsmTokenSet; now?: Date }): Promise<KeyPresence> {
+export function keyPresence(ref: string, given?: { set?: HsmTokenSet; now?: Date }): Promise<KeyPresence> {
   const now = given?.now ?? new Date();
-  holder.__keywardKeyPresence ??= new Map();
-  const cache = holder.__keywardKeyPresence;
-  const cached = cache.get(ref);
-  if (!given && cached && now.getTime() - cached.at < PRESENCE_TTL_MS) return cached.presence;
   let set: HsmTokenSet;
   try {
     set = given?.set ?? serverTokenSet();
   } catch (e) {
     console.error("Keyward: key presence: the HSM token set could not be made", e);
-    return Promise.resolve({
-      checkedAt: now,
-      tokens: [],
-      error: "the HSM is not configured (see the status page)",
-    });
+    return Promise.resolve({ checkedAt: now, tokens: [], error: "the HSM is not configured (see the status page)" });
   }
+  const cache = caches.get(set) ?? new Map<string, Cached>();
+  caches.set(set, cache);
+  const cached = cache.get(ref);
+  if (cached && now.getTime() - cached.at < PRESENCE_TTL_MS) return cached.presence;
   const presence = lookUp(set, ref, now);
-  if (!given) {
-    if (cache.size >= MAX_CACHED) cache.delete(cache.keys().next().value ?? "");
-    cache.set(ref, { at: now.getTime(), presence });
-    // A failed look-up is not kept: the next page asks again.
-    presence.then(
-      (p) => p.error !== null && cache.delete(ref),
-      () => cache.delete(ref),
-    );
-  }
+  if (cache.size >= MAX_CACHED) cache.delete(cache.keys().next().value ?? "");
+  cache.set(ref, { at: now.getTime(), presence });
+  // A failed look-up is not kept: the next page asks again.
+  const forget = () => {
+    if (cache.get(ref)?.presence === presence) cache.delete(ref);
+  };
+  presence.then((p) => p.error !== null && forget(), forget);
   return presence;
 }
