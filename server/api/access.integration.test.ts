@@ -60,6 +60,8 @@ const EXPECTED: Record<string, Access> = {
   "keys.onKey": role("admin", "operator", "approver", "auditor"),
   "keys.operationTimeline": role("admin", "operator", "approver", "auditor"),
   "keys.ofOperation": role("admin", "operator", "approver", "auditor"),
+  "backups.ofKey": role("admin", "operator", "approver", "auditor"),
+  "backups.download": role("admin"),
 };
 
 const PRINCIPALS = ["anonymous", "admin", "operator", "approver", "auditor"] as const;

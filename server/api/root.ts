@@ -2,6 +2,7 @@
 import "server-only";
 import { auditRouter } from "./routers/audit";
 import { authRouter } from "./routers/auth";
+import { backupsRouter } from "./routers/backups";
 import { invitationsRouter } from "./routers/invitations";
 import { keysRouter } from "./routers/keys";
 import { membersRouter } from "./routers/members";
@@ -23,6 +24,7 @@ export const appRouter = createTRPCRouter({
   operations: operationsRouter,
   policy: policyRouter,
   keys: keysRouter,
+  backups: backupsRouter,
 });
 
 export type AppRouter = typeof appRouter;
