@@ -92,7 +92,12 @@ export async function restrictionStatus(
   return { freeze, suspendedKeys: suspended?.n ?? 0 };
 }
 
-export type FreezeRefusal = AssertionRefusal | "challenge_invalid" | "wrong_binding" | "not_allowed" | "already_frozen";
+export type FreezeRefusal =
+  | AssertionRefusal
+  | "challenge_invalid"
+  | "wrong_binding"
+  | "not_allowed"
+  | "already_frozen";
 
 const MESSAGES: Record<FreezeRefusal, string> = {
   ...ASSERTION_MESSAGES,
@@ -283,7 +288,13 @@ function withRefusalAudit<T>(
         actor: `member:${meta.actor.id}`,
         subject: SIGNING_SUBJECT,
         at: meta.now,
-        data: { memberId: meta.actor.id, action: FREEZE_ACTION, target: "all", reason: e.reason, credentialId },
+        data: {
+          memberId: meta.actor.id,
+          action: FREEZE_ACTION,
+          target: "all",
+          reason: e.reason,
+          credentialId,
+        },
       }),
     },
     run,

@@ -4,11 +4,17 @@
 // before the HSM signs, and again with { lock: true } in the transaction that records the signature, before
 // the signed result can leave: a suspension that commits while the HSM is signing then keeps the signature
 // from being released (the share lock makes a racing suspension wait for, or be seen by, that transaction).
+// A freeze of all signing (server/operations/freeze.ts) is checked the same way, first: requireSigningAllowed
+// before the HSM signs, and again with { lock: true } in the recording transaction, before requireActiveKey
+// (lock order: freeze lock → key row). A freeze is a new row, not a change to one, so the shared freeze lock
+// (an advisory lock the freeze takes exclusively) is what makes a racing freeze wait for, or be seen by, it.
+// A refused signing is not a failed operation: the caller leaves it executing, repeated once the freeze is lifted.
 import "server-only";
 import { eq } from "drizzle-orm";
 import type { DbOrTx } from "@/db/client";
 import { type KeyState, keys } from "@/db/schema";
 import { AppError } from "@/server/errors";
+import { freezeInForce, lockFreezes } from "./freeze";
 
 export type SigningKey = typeof keys.$inferSelect & { state: "active" };
 
@@ -33,4 +39,27 @@ export async function requireActiveKey(
   const { state } = row;
   if (state !== "active") throw new KeyNotActiveError(keyId, state);
   return { ...row, state };
+}
+
+export class SigningFrozenError extends AppError {
+  constructor(
+    readonly freezeId: string,
+    readonly frozenAt: Date,
+  ) {
+    super(
+      "CONFLICT",
+      `Signing is frozen since ${frozenAt.toISOString()}: nothing signs until the quorum lifts the freeze.`,
+    );
+  }
+}
+
+/**
+ * Refuses (SigningFrozenError, CONFLICT) while a freeze of all signing is in force. With `lock` (inside the
+ * recording transaction) it first takes the freeze lock shared: a freeze committed before is seen, and one being
+ * written now waits until this transaction ends, after the signature was recorded.
+ */
+export async function requireSigningAllowed(db: DbOrTx, options: { lock?: boolean } = {}): Promise<void> {
+  if (options.lock === true) await lockFreezes(db, "shared");
+  const freeze = await freezeInForce(db);
+  if (freeze !== null) throw new SigningFrozenError(freeze.id, freeze.frozenAt);
 }

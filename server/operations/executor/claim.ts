@@ -5,24 +5,44 @@
 // rescan an `IN (…)` subquery per row, and with SKIP LOCKED each rescan picks another row — one claim then
 // moved several operations to executing and returned only one (the two-executor test caught it).
 // `attempts` counts claims and is the fencing token: completion applies only to the claim it holds.
+// While signing is frozen (a signing_freezes row not lifted: server/operations/freeze.ts) the same statement
+// picks only a signing.unfreeze, the one kind that can end the freeze; every other approved operation stays
+// approved, untouched, and is claimed by the first round after the freeze is lifted. The freeze test is part of
+// the picking subquery (NOT EXISTS), so the claim stays one statement; before it the transaction takes the freeze
+// lock shared, so a freeze being written is waited for and then seen, and a freeze waits for claims under way:
+// every operation is claimed either before a freeze committed or not until it is lifted. One claimed before is
+// past this point and runs on; signing paths meet the freeze again in requireSigningAllowed (key-guard.ts).
 import "server-only";
-import { and, asc, eq, notInArray, sql } from "drizzle-orm";
+import { and, asc, eq, isNull, notExists, notInArray, or, sql } from "drizzle-orm";
 import type { Db } from "@/db/client";
-import { operations } from "@/db/schema";
+import { operations, signingFreezes } from "@/db/schema";
 import { appendAudit } from "@/server/audit/append";
+import { lockFreezes } from "../freeze";
+import { SIGNING_UNFREEZE_KIND } from "../kinds/signing-unfreeze";
 import { operationSubject } from "../transitions";
 import type { OperationRow } from "./types";
 
-/** Claims one approved operation (the given one, or the longest-approved), or returns null if none is left. */
+/**
+ * Claims one approved operation (the given one, or the longest-approved), or returns null if none is left —
+ * or none may run: while signing is frozen only a signing.unfreeze is claimed.
+ */
 export async function claimApproved(db: Db, now: Date, operationId?: string): Promise<OperationRow | null> {
   return db.transaction(async (tx) => {
+    // Never waits for a row while holding it (the pick skips locked rows): lock order freeze lock → audit lock.
+    await lockFreezes(tx, "shared");
+    const mayRun = or(
+      eq(operations.kind, SIGNING_UNFREEZE_KIND),
+      notExists(tx.select({ id: signingFreezes.id }).from(signingFreezes).where(isNull(signingFreezes.liftedAt))),
+    );
     const pick = tx
       .select({ id: operations.id })
       .from(operations)
       .where(
-        operationId === undefined
-          ? eq(operations.state, "approved")
-          : and(eq(operations.state, "approved"), eq(operations.id, operationId)),
+        and(
+          eq(operations.state, "approved"),
+          mayRun,
+          operationId === undefined ? undefined : eq(operations.id, operationId),
+        ),
       )
       .orderBy(asc(operations.decidedAt), asc(operations.id))
       .limit(1)

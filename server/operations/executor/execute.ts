@@ -16,6 +16,7 @@ import type { Clock } from "@/server/clock";
 import { HsmError, TokenSetError } from "@/server/hsm";
 import * as signerFacade from "@/server/hsm/signer";
 import { backupSteps } from "@/server/backups/steps";
+import { freezeStateOf, liftFreeze } from "../freeze";
 import { operationKind } from "../kinds";
 import { operationSubject } from "../transitions";
 import { keyStateOf, recordCreatedKey, resumeKey } from "./keys";
@@ -95,6 +96,7 @@ export async function executeClaimed(deps: ExecutorDeps, op: OperationRow): Prom
       stateOf: (keyId: string) => keyStateOf(deps.db, keyId),
       resume: resumeKey,
     },
+    freezes: { stateOf: (freezeId: string) => freezeStateOf(deps.db, freezeId), lift: liftFreeze },
   };
   let lastError = "";
   for (let attempt = 1; attempt <= retry.attempts; attempt++) {

@@ -46,6 +46,17 @@ export type ExecuteContext = {
       at: Date,
     ) => Promise<"resumed" | "already-active">;
   };
+  /** signing.unfreeze's access to the freeze it lifts (server/operations/freeze.ts). */
+  freezes: {
+    /** Whether the freeze is in force or lifted now (outside any transaction), or null when there is none. */
+    stateOf: (freezeId: string) => Promise<"in-force" | "lifted" | null>;
+    /** Lifts it with signing.unfrozen; a freeze already lifted is left as it is ("already-lifted"). */
+    lift: (
+      tx: Tx,
+      input: { freezeId: string; operationId: string },
+      at: Date,
+    ) => Promise<"lifted" | "already-lifted">;
+  };
 };
 
 export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };

@@ -5,6 +5,7 @@ import { keyBackup } from "./key-backup";
 import { keyCreate } from "./key-create";
 import { keyRestore } from "./key-restore";
 import { keyResume } from "./key-resume";
+import { signingUnfreeze } from "./signing-unfreeze";
 import type {
   ExecuteContext,
   ExecuteResult,
@@ -55,7 +56,7 @@ function bind<P, I>(k: OperationKind<P, I>): RegisteredKind {
 }
 
 const KINDS: ReadonlyMap<string, RegisteredKind> = new Map(
-  [bind(keyCreate), bind(keyResume), bind(keyBackup), bind(keyRestore)].map((k) => [k.kind, k]),
+  [bind(keyCreate), bind(keyResume), bind(keyBackup), bind(keyRestore), bind(signingUnfreeze)].map((k) => [k.kind, k]),
 );
 
 export const OPERATION_KIND_NAMES: readonly string[] = [...KINDS.keys()];

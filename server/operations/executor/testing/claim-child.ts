@@ -10,6 +10,7 @@ import { keyStateOf, recordCreatedKey, resumeKey } from "../keys";
 import { claimApproved } from "../claim";
 import { executeClaimed } from "../execute";
 import { operationKind } from "../../kinds";
+import { freezeStateOf, liftFreeze } from "../../freeze";
 import * as signer from "@/server/hsm/signer";
 import { backupSteps } from "@/server/backups/steps";
 
@@ -46,6 +47,7 @@ if (stage === "after-hsm") {
       stateOf: (keyId: string) => keyStateOf(database.db, keyId),
       resume: resumeKey,
     },
+    freezes: { stateOf: (freezeId: string) => freezeStateOf(database.db, freezeId), lift: liftFreeze },
     backupSigner: signer,
     backups: backupSteps(database.db),
   };
