@@ -3,38 +3,82 @@
 // thread takes the next job. So the calls in flight are set apart from the number of threads: what a
 // network HSM (25–30 ms a call) needs for throughput. C_SignInit, the checks and low-S stay synchronous
 // (microseconds). It must answer every job exactly once, and never use one session for two calls at once.
+// The pool's main-thread signing (pool/main-signing.ts) runs the same signer on the main thread, with
+// sessions that refuse to search (a search among 10,000 keys takes ~350 ms and would block the event loop).
 import "server-only";
 import { beginSign } from "../keys/keys";
 import { HsmError, toHsmError } from "../pkcs11/errors";
 import {
   type CachedKey,
+  type Handle,
   type OpenSession,
   openPublicSession,
   openSession,
   openToken,
-  type Session,
+  Session,
+  type Template,
 } from "../pkcs11/pkcs11";
 import type { HsmOperation } from "./operations";
 import type { PoolWorkerData } from "./pool-protocol";
 
 type SignRequest = Extract<HsmOperation, { op: "sign" }>;
-/** `learned`: a handle this call found by a search (no usable hint), for the pool's index. */
+/**
+ * `learned`: a handle this call found by a search (no usable hint), for the pool's index. `elsewhere`: a
+ * signer that may not search (`searches: false`) has no checked handle for the key; nothing reached C_Sign,
+ * and the call is for a thread that may search.
+ */
 export type SignOutcome =
   | { ok: true; value: Buffer; learned?: { ref: string; key: CachedKey } }
-  | { ok: false; error: HsmError };
+  | { ok: false; error: HsmError }
+  | { ok: "elsewhere" };
 type Waiting = { request: SignRequest; answer: (outcome: SignOutcome) => void };
+
+export type AsyncSignerOptions = {
+  /** false: never search the token for a key (see NoSearchSession); such a call answers `elsewhere`. */
+  searches?: boolean;
+};
+
+/** Thrown by a NoSearchSession where a search would start; never leaves this file. */
+class SearchRefused extends Error {}
+
+/**
+ * A session that refuses every search: a key it has no checked handle for (neither cached nor adopted from
+ * the index's hint, nor found again after a stale handle) makes the call answer `elsewhere` instead of
+ * scanning the token on this thread.
+ */
+class NoSearchSession extends Session {
+  override find(_template: Template): Handle[] {
+    throw new SearchRefused();
+  }
+}
 
 export class AsyncSigner {
   private readonly open: OpenSession[] = [];
   private readonly free: Session[] = [];
   private readonly waiting: Waiting[] = [];
+  /** Sessions with a C_Sign running (the callback not back yet). */
+  private readonly busy = new Set<Session>();
+  private readonly searches: boolean;
+  private closed = false;
 
   /** Opens `count` extra user sessions on the thread's token (the login is the thread's, shared per token). */
   constructor(
-    private readonly data: PoolWorkerData,
+    private readonly data: Pick<PoolWorkerData, "target" | "pin">,
     private readonly count: number,
+    options: AsyncSignerOptions = {},
   ) {
+    this.searches = options.searches ?? true;
     for (let i = 0; i < count; i++) this.add();
+  }
+
+  /** Calls waiting for a free session. */
+  get queued(): number {
+    return this.waiting.length;
+  }
+
+  /** Calls whose C_Sign is running. */
+  get running(): number {
+    return this.busy.size;
   }
 
   /** Sessions lost (stale) and not yet replaced. */
@@ -59,20 +103,20 @@ export class AsyncSigner {
   /** Opens one more session: logged in at start (the thread's login already holds), else only if already a user session. */
   private add(login = true): void {
     const token = openToken(this.data.target);
-    if (login) {
-      const opened = openSession(token, { write: false, pin: this.data.pin });
-      this.open.push(opened);
-      this.free.push(opened.session);
-      return;
-    }
-    const opened = openPublicSession(token);
+    const opened = login
+      ? openSession(token, { write: false, pin: this.data.pin })
+      : openPublicSession(token);
     // CKS_RO_USER_FUNCTIONS (1): the token's user login covers it. Anything else: no PIN is tried here.
-    if (opened.session.run("C_GetSessionInfo", (m, h) => m.C_GetSessionInfo(h)).state !== 1) {
+    if (!login && opened.session.run("C_GetSessionInfo", (m, h) => m.C_GetSessionInfo(h)).state !== 1) {
       opened.close();
-      throw new HsmError("session-lost", "The user is not logged in on this token.", { operation: "C_OpenSession" });
+      throw new HsmError("session-lost", "The user is not logged in on this token.", {
+        operation: "C_OpenSession",
+      });
     }
-    this.open.push(opened);
-    this.free.push(opened.session);
+    const { session } = opened;
+    const usable = this.searches ? session : new NoSearchSession(session.token, session.handle, session.role);
+    this.open.push({ session: usable, close: opened.close });
+    this.free.push(usable);
   }
 
   /** Sessions this signer can sign on at once; 0 after all of them were lost (the thread then signs itself). */
@@ -80,14 +124,23 @@ export class AsyncSigner {
     return this.open.length;
   }
 
-  /** Starts a signature now if a session is free, else when one is; `answer` is called exactly once. */
-  sign(request: SignRequest, answer: Waiting["answer"]): void {
-    const session = this.free.pop();
+  /**
+   * Starts a signature now if a session is free, else when one is; `answer` is called exactly once, unless
+   * the returned `withdraw` takes the call back before it started (then it returns true and never answers).
+   */
+  sign(request: SignRequest, answer: Waiting["answer"]): () => boolean {
+    const job: Waiting = { request, answer };
+    const session = this.closed ? undefined : this.free.pop();
     if (session === undefined) {
-      this.waiting.push({ request, answer });
-      return;
+      this.waiting.push(job);
+      return () => {
+        const at = this.waiting.indexOf(job);
+        if (at >= 0) this.waiting.splice(at, 1);
+        return at >= 0;
+      };
     }
-    this.run(session, { request, answer });
+    this.run(session, job);
+    return () => false;
   }
 
   private run(session: Session, job: Waiting): void {
@@ -97,20 +150,36 @@ export class AsyncSigner {
     try {
       begun = beginSign(session, ref, data, hint);
     } catch (e) {
+      if (e instanceof SearchRefused) {
+        // No checked handle here: a stale one is dropped, so that the next hint is checked afresh.
+        session.keys.delete(ref);
+        this.release(session);
+        job.answer({ ok: "elsewhere" });
+        return;
+      }
       this.release(session, e);
       job.answer({ ok: false, error: toHsmError(e, { operation: "sign" }) });
       return;
     }
+    this.busy.add(session);
     try {
+      // pkcs11js's native call keeps raw pointers to input and output but no reference: `begun`, held by
+      // this callback until it runs, keeps both buffers alive meanwhile.
       session.token.module.C_Sign(session.handle, begun.input, begun.output, (error, signature) => {
+        this.busy.delete(session);
         if (error) {
-          const e = toHsmError(error, { operation: "C_Sign", tokenLabel: this.data.target.tokenLabel, key: ref });
+          const e = toHsmError(error, {
+            operation: "C_Sign",
+            tokenLabel: this.data.target.tokenLabel,
+            key: ref,
+          });
           this.release(session, e);
           job.answer({ ok: false, error: e });
           return;
         }
         this.release(session);
-        const searched = begun.key !== before && (hint === undefined || !begun.key.handle.equals(hint.handle));
+        const searched =
+          begun.key !== before && (hint === undefined || !begun.key.handle.equals(hint.handle));
         try {
           const value = begun.finish(signature);
           job.answer(searched ? { ok: true, value, learned: { ref, key: begun.key } } : { ok: true, value });
@@ -120,6 +189,7 @@ export class AsyncSigner {
       });
     } catch (e) {
       // Refused before it was queued (bad arguments): the operation begun by C_SignInit is still active.
+      this.busy.delete(session);
       const error = toHsmError(e, { operation: "C_Sign", tokenLabel: this.data.target.tokenLabel, key: ref });
       this.drop(session);
       job.answer({ ok: false, error });
@@ -129,7 +199,7 @@ export class AsyncSigner {
 
   /** A session back in use; a stale one (lost login, closed by the token) is dropped (see refill). */
   private release(session: Session, error?: unknown): void {
-    if (error instanceof HsmError && error.kind === "stale-session") {
+    if (this.closed || (error instanceof HsmError && error.kind === "stale-session")) {
       this.drop(session);
     } else {
       this.free.push(session);
@@ -144,6 +214,7 @@ export class AsyncSigner {
   }
 
   private next(): void {
+    if (this.closed) return;
     for (;;) {
       const job = this.waiting[0];
       const session = job === undefined ? undefined : this.free.pop();
@@ -156,7 +227,9 @@ export class AsyncSigner {
       for (const job of this.waiting.splice(0)) {
         job.answer({
           ok: false,
-          error: new HsmError("session-lost", "Every signing session of this HSM worker was lost.", { operation: "sign" }),
+          error: new HsmError("session-lost", "Every signing session of this HSM worker was lost.", {
+            operation: "sign",
+          }),
         });
       }
     }
@@ -167,8 +240,13 @@ export class AsyncSigner {
     for (const { session } of this.open) session.keys.delete(ref);
   }
 
+  /**
+   * Closes every session not signing now; one still signing is closed when its C_Sign returns (closing a
+   * session under a running call is asking the library for trouble). Calls still waiting are answered by
+   * whoever queued them (see withdraw).
+   */
   close(): void {
-    for (const o of this.open.splice(0)) o.close();
-    this.free.length = 0;
+    this.closed = true;
+    for (const session of this.free.splice(0)) this.drop(session);
   }
 }

@@ -43,7 +43,8 @@ function startData(value: unknown): PoolWorkerData {
     throw new Error("pool-worker: workerData needs { target: { library, tokenLabel }, pin }");
   }
   const sessions = field(value, "signSessions");
-  const signSessions = typeof sessions === "number" && Number.isInteger(sessions) && sessions >= 0 ? sessions : 0;
+  const signSessions =
+    typeof sessions === "number" && Number.isInteger(sessions) && sessions >= 0 ? sessions : 0;
   const source = field(target, "pinSource");
   const user = text(field(source, "user"));
   const so = text(field(source, "so"));
@@ -128,7 +129,11 @@ function runAndLearn(session: Session, request: HsmOperation): { value: unknown;
   const before = named === undefined ? undefined : session.keys.get(named);
   const value = runOperation(session, request);
   // A generate without a caller's reference names its key only in its result.
-  const ref = named ?? (request.op === "generate" && typeof value === "object" && value !== null ? Reflect.get(value, "ref") : undefined);
+  const ref =
+    named ??
+    (request.op === "generate" && typeof value === "object" && value !== null
+      ? Reflect.get(value, "ref")
+      : undefined);
   const after = typeof ref === "string" ? session.keys.get(ref) : undefined;
   if (typeof ref !== "string" || after === undefined || after === before) return { value };
   return { value, learned: { ref, handle: toWireBytes(after.handle), curve: after.curve } };
@@ -154,7 +159,12 @@ function runJob(thread: ThreadSession, job: PoolJob, extensions: WorkerExtension
       return { id: job.id, ok: true, value: extension(job.work.args) };
     }
     const { value, learned } = runAndLearn(thread.session, fromWireRequest(job.work.request));
-    return { id: job.id, ok: true, value: postableValue(value), ...(learned === undefined ? {} : { learned }) };
+    return {
+      id: job.id,
+      ok: true,
+      value: postableValue(value),
+      ...(learned === undefined ? {} : { learned }),
+    };
   } catch (e) {
     const error = toHsmError(e, { operation });
     thread.failed(error);
@@ -178,6 +188,11 @@ function startAsync(
   if (request.op !== "sign") return false;
   const { id } = job;
   signer.sign(request, (outcome) => {
+    if (outcome.ok === "elsewhere") {
+      // Only a signer made with `searches: false` answers this; a thread's signer searches itself.
+      answer(runJob(thread, job, {}));
+      return;
+    }
     if (!outcome.ok) {
       // A lost login shows on a signing session first: the thread's own session has lost it too, so it is
       // reopened (and logged in, once) before the signer's sessions are replaced.
@@ -192,7 +207,9 @@ function startAsync(
       value: postableValue(outcome.value),
       ...(learned === undefined
         ? {}
-        : { learned: { ref: learned.ref, handle: toWireBytes(learned.key.handle), curve: learned.key.curve } }),
+        : {
+            learned: { ref: learned.ref, handle: toWireBytes(learned.key.handle), curve: learned.key.curve },
+          }),
     });
   });
   return true;
@@ -247,7 +264,11 @@ function main(port: MessagePort, extensions: WorkerExtensions): void {
         let since = performance.now();
         for (const job of message.jobs) {
           if (signer !== undefined && signer.missing > 0) refillSigner(thread, signer);
-          if (signer !== undefined && signer.capacity > 0 && startAsync(thread, signer, job, (o) => answerLater(port, o))) {
+          if (
+            signer !== undefined &&
+            signer.capacity > 0 &&
+            startAsync(thread, signer, job, (o) => answerLater(port, o))
+          ) {
             continue;
           }
           outcomes.push(runJob(thread, job, extensions));

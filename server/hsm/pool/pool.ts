@@ -8,6 +8,7 @@ import { HsmError, hsmError, toHsmError } from "../pkcs11/errors";
 import type { HsmExecutor, HsmOperation, HsmResultOf } from "./operations";
 import type { HsmConfig, HsmTarget } from "../pkcs11/pkcs11";
 import { JobBoard } from "./pool-jobs";
+import { MainThreadSigning } from "./main-signing";
 import type { CachedKey } from "../pkcs11/pkcs11";
 import { fromWireBytes, type PoolWork, toWireRequest, reviveResult } from "./pool-protocol";
 import { PoolThread, type ThreadListener, type ThreadStart } from "./pool-thread";
@@ -17,13 +18,24 @@ export type HsmPoolOptions = {
   /** Worker threads, each with one session. Default: the number of CPUs; at least 1. */
   size?: number;
   /**
-   * Signatures in flight at once over the whole pool, apart from the number of threads: each thread keeps
-   * ceil(inFlight / size) sessions for asynchronous C_Sign (pool/async-signer.ts) when that is more than
-   * one. Default: `size` (one each, signed synchronously on the thread's own session, as every other call). For a network HSM (25–30 ms a call)
-   * set it to rate × latency, e.g. 30 for 1,000 signatures/s, and UV_THREADPOOL_SIZE (libuv's pool, which
-   * runs the asynchronous calls of the whole process; default 4) at least as high, before Node starts.
+   * Signatures in flight at once over the whole pool, apart from the number of threads. With `signFrom`
+   * "threads", each thread keeps ceil(inFlight / size) sessions for asynchronous C_Sign (pool/async-signer.ts)
+   * when that is more than one; default `size` (one each, signed synchronously on the thread's own session,
+   * as every other call). With "main", the main thread keeps `inFlight` sessions (default `size`). For a
+   * network HSM (25–30 ms a call) set it to rate × latency, e.g. 30 for 1,000 signatures/s, and
+   * UV_THREADPOOL_SIZE (libuv's pool, which runs the asynchronous calls of the whole process; default 4) at
+   * least as high, before Node starts.
    */
   inFlight?: number;
+  /**
+   * Where signatures are started. "threads" (default): in the worker threads, like every other call, so the
+   * main thread never calls PKCS#11. "main": on the main thread, asynchronous C_Sign over `inFlight` sessions
+   * of its own (pool/main-signing.ts), no message to a thread per signature: the faster path on a local HSM
+   * (bench/README.md), but C_SignInit and a first use's handle check run on the event loop, so not for an HSM
+   * whose C_SignInit is a network round trip. Everything else (and a key those sessions have no checked
+   * handle for) still runs in the threads.
+   */
+  signFrom?: "threads" | "main";
   /** Calls that may wait for a free session before `execute` answers "busy" at once. Default 1024. */
   queueLimit?: number;
   /** Default deadline of a call, from `execute` to its answer. Default 5000 ms. */
@@ -43,7 +55,15 @@ export type HsmPoolOptions = {
   startTimeoutMs?: number;
 };
 
-export type HsmPoolStats = { size: number; live: number; queued: number; inFlight: number; replaced: number };
+/** `queued` and `inFlight` count the main thread's signatures too; `mainSessions`: its sessions (signFrom "main"). */
+export type HsmPoolStats = {
+  size: number;
+  live: number;
+  queued: number;
+  inFlight: number;
+  replaced: number;
+  mainSessions: number;
+};
 
 /** A start that failed on the device side is tried again after this; a configuration failure never is. */
 const RETRY_START_MS = 1000;
@@ -71,6 +91,9 @@ export class HsmPool implements HsmExecutor {
   private nextThread = 1;
   /** Sessions each thread keeps for asynchronous signing (see HsmPoolOptions.inFlight). */
   private readonly signSessions: number;
+  /** Sessions the main thread signs on (signFrom "main"), 0 otherwise; opened once the threads are up. */
+  private readonly mainSessions: number;
+  private main: MainThreadSigning | undefined;
   private replaced = 0;
   /** Starts run one after another: concurrent C_Initialize/C_Login in threads gave CKR_GENERAL_ERROR here. */
   protected starting: Promise<void> = Promise.resolve();
@@ -92,8 +115,21 @@ export class HsmPool implements HsmExecutor {
     this.startTimeoutMs = positive(options.startTimeoutMs, 30_000, "startTimeoutMs");
     // One call in flight per thread is what a thread's own session gives, without libuv's extra hop: then
     // signatures stay synchronous on it (0 signing sessions), the path measured fastest for that case.
-    const perThreadInFlight = Math.ceil(Math.floor(positive(options.inFlight, this.size, "inFlight")) / this.size);
-    this.signSessions = perThreadInFlight > 1 ? perThreadInFlight : 0;
+    const inFlight = Math.floor(positive(options.inFlight, this.size, "inFlight"));
+    const signFrom = options.signFrom ?? "threads";
+    if (signFrom !== "threads" && signFrom !== "main") {
+      throw new HsmError(
+        "invalid-request",
+        `signFrom must be "threads" or "main"; got ${String(signFrom)}.`,
+        {
+          operation: "pool",
+        },
+      );
+    }
+    const perThreadInFlight = Math.ceil(inFlight / this.size);
+    // Signing from the main thread leaves the threads one session each: they sign only what it cannot.
+    this.signSessions = signFrom === "threads" && perThreadInFlight > 1 ? perThreadInFlight : 0;
+    this.mainSessions = signFrom === "main" ? inFlight : 0;
     const settings = {
       tokenLabel: this.tokenLabel,
       // By default a thread is posted at least twice what it can sign at once, so its sessions never wait.
@@ -139,7 +175,19 @@ export class HsmPool implements HsmExecutor {
       throw pool.startError;
     }
     await pool.buildIndex();
+    try {
+      pool.startMainSigning();
+    } catch (e) {
+      await pool.close();
+      throw toHsmError(e, { operation: "start", tokenLabel: pool.tokenLabel });
+    }
     return pool;
+  }
+
+  /** After every thread's start (so after the login): the main thread's own signing sessions. */
+  private startMainSigning(): void {
+    if (this.mainSessions === 0) return;
+    this.main = new MainThreadSigning(this.target(), this.config.pin, this.mainSessions, this.tokenLabel);
   }
 
   /**
@@ -150,7 +198,8 @@ export class HsmPool implements HsmExecutor {
     try {
       const work: PoolWork = { kind: "operation", request: { op: "index" } };
       const keys = reviveResult({ op: "index" }, await this.jobs.add(work, "index", this.startTimeoutMs));
-      for (const { ref, handle, curve } of keys) if (!this.index.has(ref)) this.index.set(ref, { handle, curve });
+      for (const { ref, handle, curve } of keys)
+        if (!this.index.has(ref)) this.index.set(ref, { handle, curve });
     } catch {
       // See above: the index fills by searches instead.
     }
@@ -199,6 +248,7 @@ export class HsmPool implements HsmExecutor {
       // Each thread caches key handles in its own session. A thread handles its messages in order, so
       // nothing posted to it after this uses the forgotten handle.
       this.index.delete(request.ref);
+      this.main?.forget(request.ref);
       for (const thread of this.threads) thread.forget(request.ref);
       return reviveResult(request, undefined);
     }
@@ -214,9 +264,18 @@ export class HsmPool implements HsmExecutor {
         if (late !== undefined) throw late;
       }
     }
-    const work: PoolWork = { kind: "operation", request: toWireRequest(prepared) };
     try {
-      return reviveResult(request, await this.jobs.add(work, request.op, timeoutMs));
+      let left = timeoutMs;
+      if (prepared.op === "sign" && this.main !== undefined && this.main.capacity > 0) {
+        const started = performance.now();
+        const signed = await this.main.sign(prepared, timeoutMs);
+        // The result of sign is a Buffer: HsmResultOf<O> for O's op "sign".
+        if (signed !== "elsewhere") return signed as HsmResultOf<O>;
+        // No checked handle on the main thread's sessions: a thread looks the key up (and the index learns it).
+        left = Math.max(1, timeoutMs - (performance.now() - started));
+      }
+      const work: PoolWork = { kind: "operation", request: toWireRequest(prepared) };
+      return reviveResult(request, await this.jobs.add(work, request.op, left));
     } catch (e) {
       // The key is gone from the token (destroyed through another process): so is its index entry.
       if (request.op === "sign" && e instanceof HsmError && e.reason === "key-missing") {
@@ -227,6 +286,7 @@ export class HsmPool implements HsmExecutor {
       // Even a failed or timed-out destroy may have removed the key: every thread drops its handle.
       if (request.op === "destroy") {
         this.index.delete(request.ref);
+        this.main?.forget(request.ref);
         for (const thread of this.threads) thread.forget(request.ref);
       }
     }
@@ -243,9 +303,8 @@ export class HsmPool implements HsmExecutor {
     }
     if (this.threads.length === 0 && this.startError !== undefined) return this.startError;
     // Calls made in this tick wait in the queue for the dispatch microtask: hand them out before refusing.
-    if (this.jobs.queued >= this.queueLimit) this.jobs.dispatch();
-    if (this.jobs.queued >= this.queueLimit)
-      return hsmError("busy", { operation, tokenLabel: this.tokenLabel });
+    if (this.queued() >= this.queueLimit) this.jobs.dispatch();
+    if (this.queued() >= this.queueLimit) return hsmError("busy", { operation, tokenLabel: this.tokenLabel });
     return undefined;
   }
 
@@ -308,14 +367,20 @@ export class HsmPool implements HsmExecutor {
     retry.unref();
   }
 
+  /** Calls waiting for a session: for a thread, or for one of the main thread's signing sessions. */
+  private queued(): number {
+    return this.jobs.queued + (this.main?.queued ?? 0);
+  }
+
   stats(): HsmPoolStats {
     const { size, replaced } = this;
     return {
       size,
       live: this.threads.length,
-      queued: this.jobs.queued,
-      inFlight: this.jobs.inFlight,
+      queued: this.queued(),
+      inFlight: this.jobs.inFlight + (this.main?.running ?? 0),
       replaced,
+      mainSessions: this.main?.capacity ?? 0,
     };
   }
 
@@ -330,8 +395,11 @@ export class HsmPool implements HsmExecutor {
     const grace = new Promise<void>((resolve) => {
       timer = setTimeout(resolve, this.closeTimeoutMs);
     });
-    await Promise.race([this.jobs.drained(), grace]);
+    await Promise.race([Promise.all([this.jobs.drained(), this.main?.drained()]), grace]);
     clearTimeout(timer);
+    // What the main thread's sessions still hold after the grace period: waiting calls answer busy,
+    // running ones outcome-unknown; their sessions close as their calls return.
+    this.main?.close("the pool closed");
     await this.starting;
     this.jobs.failWaiting((operation) => hsmError("busy", { operation, tokenLabel: this.tokenLabel }));
     const threads = this.threads.splice(0);
