@@ -1,37 +1,86 @@
-// The in-flight part of bench/hsm.ts: signatures per second with N calls in flight, server/hsm's pool
-// (its threads keep ceil(N / threads) sessions each and sign with asynchronous C_Sign) against raw pkcs11js
-// with asynchronous C_Sign over N sessions on the main thread, measured in the same rounds, interleaved.
-// With --latency-ms L, a second set of figures adds L ms to every C_Sign on both sides (the testing worker
-// for the module, hsm-raw-async.ts for raw): a stand-in for a network HSM, clearly labelled as such.
+// The in-flight part of bench/hsm.ts: signatures per second with N calls in flight, server/hsm's pool against
+// raw pkcs11js with asynchronous C_Sign over N sessions on the main thread, measured in the same rounds,
+// interleaved. The module in both modes: signFrom "main" (asynchronous C_Sign over N sessions of the main
+// thread, pool/main-signing.ts) and "threads" (its threads keep ceil(N / threads) sessions each and sign
+// with asynchronous C_Sign). With --latency-ms L (default 25; 0 for none), a second set of figures adds
+// L ms to every C_Sign on every side (hsm-raw-async.ts on the main thread, the testing worker in threads):
+// a stand-in for a network HSM, clearly labelled as such.
 import { randomBytes } from "node:crypto";
 import { availableParallelism } from "node:os";
 import { type Curve, HsmPool, TestPool, type TestToken } from "../server/hsm/testing/bench";
-import type { RawAsyncHsm } from "./hsm-raw-async";
+import { type RawAsyncHsm, setMainThreadSignLatency } from "./hsm-raw-async";
 import { median, storm } from "./measure";
 
-export type InFlightFigure = { rate: number; loopP99Ms: number };
+/** Where the module starts its signatures (HsmPoolOptions.signFrom). */
+export type SignFrom = "main" | "threads";
+/**
+ * `cpuUsPerCall`: CPU time of the whole process (every thread: main, workers, libuv's pool) per signature,
+ * over the storm and its warm-up: where the time goes, and less sensitive to other load than the rate.
+ */
+export type InFlightFigure = { rate: number; loopP99Ms: number; cpuUsPerCall: number };
+
+/** storm() with the process's CPU time per call measured around it. */
+async function measured(
+  call: () => Promise<unknown>,
+  inFlight: number,
+  seconds: number,
+): Promise<InFlightFigure> {
+  let calls = 0;
+  const before = process.cpuUsage();
+  const { rate, loopP99Ms } = await storm(
+    () => {
+      calls += 1;
+      return call();
+    },
+    inFlight,
+    seconds,
+  );
+  const cpu = process.cpuUsage(before);
+  return { rate, loopP99Ms, cpuUsPerCall: (cpu.user + cpu.system) / calls };
+}
 export type InFlightRow = {
   curve: Curve;
   inFlight: number;
   latencyMs: number;
+  signFrom: SignFrom;
   threads: number;
   raw: InFlightFigure;
   module: InFlightFigure;
+  /** Every round's ratio module / raw (measured back to back), for the spread. */
+  ratios: number[];
 };
 
 const dataFor = (curve: Curve) => (curve === "ed25519" ? randomBytes(64) : randomBytes(32));
 
-async function startPool(token: TestToken, threads: number, inFlight: number, latencyMs: number): Promise<HsmPool> {
-  if (latencyMs === 0) return HsmPool.start(token.config, { size: threads, inFlight });
-  const pool = await TestPool.startForTests(token.config, { size: threads, inFlight });
+async function startPool(
+  token: TestToken,
+  signFrom: SignFrom,
+  threads: number,
+  inFlight: number,
+  latencyMs: number,
+): Promise<HsmPool> {
+  if (signFrom === "main") {
+    // Its C_Sign run on this thread: setMainThreadSignLatency slows them exactly as it slows raw's.
+    return HsmPool.start(token.config, { size: threads, inFlight, signFrom });
+  }
+  if (latencyMs === 0) return HsmPool.start(token.config, { size: threads, inFlight, signFrom });
+  const pool = await TestPool.startForTests(token.config, { size: threads, inFlight, signFrom });
   await pool.setLatency(latencyMs);
   return pool;
 }
 
 function summary(figures: InFlightFigure[]): InFlightFigure {
-  return { rate: median(figures.map((f) => f.rate)), loopP99Ms: Math.max(...figures.map((f) => f.loopP99Ms)) };
+  return {
+    rate: median(figures.map((f) => f.rate)),
+    loopP99Ms: Math.max(...figures.map((f) => f.loopP99Ms)),
+    cpuUsPerCall: median(figures.map((f) => f.cpuUsPerCall)),
+  };
 }
 
+/**
+ * For each latency and number in flight: raw and every module mode measured in the same rounds, in an order
+ * that rotates from one round to the next (this machine's speed drifts within seconds).
+ */
 export async function inFlightRows(
   token: TestToken,
   raw: RawAsyncHsm,
@@ -39,6 +88,7 @@ export async function inFlightRows(
     curves: readonly Curve[];
     inFlights: number[];
     latencies: number[];
+    signFroms: SignFrom[];
     seconds: number;
     rounds: number;
     threads?: number;
@@ -47,44 +97,73 @@ export async function inFlightRows(
   const threads = options.threads ?? availableParallelism();
   const rows: InFlightRow[] = [];
   for (const latencyMs of options.latencies) {
+    setMainThreadSignLatency(latencyMs);
     for (const inFlight of options.inFlights) {
       raw.sessions(inFlight);
-      const pool = await startPool(token, threads, inFlight, latencyMs);
+      const pools = new Map<SignFrom, HsmPool>();
       try {
+        for (const signFrom of options.signFroms) {
+          pools.set(signFrom, await startPool(token, signFrom, threads, inFlight, latencyMs));
+        }
+        const [first] = pools.values();
+        if (first === undefined) throw new Error("--sign-from names no mode");
         for (const curve of options.curves) {
-          const key = await pool.execute({ op: "generate", curve, label: `bench-in-flight-${curve}`, exportable: "never" });
+          const key = await first.execute({
+            op: "generate",
+            curve,
+            label: `bench-in-flight-${curve}`,
+            exportable: "never",
+          });
           const handle = raw.findPrivate(key.ref);
           const data = dataFor(curve);
-          const rawFigures: InFlightFigure[] = [];
-          const moduleFigures: InFlightFigure[] = [];
-          const runRaw = async () => rawFigures.push(await storm(() => raw.sign(curve, handle, data, latencyMs), inFlight, options.seconds));
-          const runModule = async () =>
-            moduleFigures.push(await storm(() => pool.execute({ op: "sign", ref: key.ref, data }), inFlight, options.seconds));
+          const sides: { name: "raw" | SignFrom; run: () => Promise<InFlightFigure> }[] = [
+            {
+              name: "raw",
+              run: () => measured(() => raw.sign(curve, handle, data), inFlight, options.seconds),
+            },
+            ...[...pools].map(([signFrom, pool]) => ({
+              name: signFrom,
+              run: () =>
+                measured(() => pool.execute({ op: "sign", ref: key.ref, data }), inFlight, options.seconds),
+            })),
+          ];
+          const figures = new Map<string, InFlightFigure[]>(sides.map((side) => [side.name, []]));
           for (let round = 0; round < options.rounds; round++) {
-            // Interleaved, and alternating which goes first: this machine's speed drifts within seconds.
-            if (round % 2 === 0) {
-              await runRaw();
-              await runModule();
-            } else {
-              await runModule();
-              await runRaw();
+            for (let i = 0; i < sides.length; i++) {
+              const side = sides[(round + i) % sides.length];
+              if (side !== undefined) figures.get(side.name)?.push(await side.run());
             }
           }
-          const row = { curve, inFlight, latencyMs, threads, raw: summary(rawFigures), module: summary(moduleFigures) };
-          rows.push(row);
-          console.log(
-            `  ${latencyMs > 0 ? `+${latencyMs} ms/call (network stand-in) ` : ""}${curve}, ${inFlight} in flight: raw async ${row.raw.rate.toFixed(0)}/s, module ${row.module.rate.toFixed(0)}/s (${(row.module.rate / row.raw.rate).toFixed(2)}x), loop p99 ${row.module.loopP99Ms.toFixed(1)} ms`,
-          );
+          const rawFigures = figures.get("raw") ?? [];
+          for (const signFrom of pools.keys()) {
+            const moduleFigures = figures.get(signFrom) ?? [];
+            const row: InFlightRow = {
+              curve,
+              inFlight,
+              latencyMs,
+              signFrom,
+              threads,
+              raw: summary(rawFigures),
+              module: summary(moduleFigures),
+              ratios: moduleFigures.map((f, i) => f.rate / (rawFigures[i]?.rate ?? Number.NaN)),
+            };
+            rows.push(row);
+            console.log(
+              `  ${latencyMs > 0 ? `+${latencyMs} ms/call (network HSM stand-in) ` : ""}${curve}, ${inFlight} in flight, signing from ${signFrom}: raw async ${row.raw.rate.toFixed(0)}/s, module ${row.module.rate.toFixed(0)}/s (${(row.module.rate / row.raw.rate).toFixed(2)}x), loop p99 ${row.module.loopP99Ms.toFixed(1)} / raw ${row.raw.loopP99Ms.toFixed(1)} ms, CPU ${row.module.cpuUsPerCall.toFixed(0)} / raw ${row.raw.cpuUsPerCall.toFixed(0)} us per signature`,
+            );
+          }
         }
       } finally {
-        await pool.close();
+        await Promise.all([...pools.values()].map((pool) => pool.close()));
       }
     }
   }
+  setMainThreadSignLatency(0);
   return rows;
 }
 
 export type FirstUse = {
+  signFrom: SignFrom;
   keys: number;
   threads: number;
   /** HsmPool.start, the one-pass handle index included. */
@@ -100,10 +179,15 @@ export type FirstUse = {
 };
 
 /** First-use signing among the token's keys on a freshly started pool: the index's job. */
-export async function measureFirstUse(token: TestToken, refs: readonly string[], samples = 40): Promise<FirstUse> {
+export async function measureFirstUse(
+  token: TestToken,
+  refs: readonly string[],
+  signFrom: SignFrom,
+  samples = 100,
+): Promise<FirstUse> {
   const threads = availableParallelism();
   const started = performance.now();
-  const pool = await TestPool.startForTests(token.config, { size: threads });
+  const pool = await TestPool.startForTests(token.config, { size: threads, signFrom });
   const poolStartMs = performance.now() - started;
   try {
     const picked = new Set<string>();
@@ -121,6 +205,7 @@ export async function measureFirstUse(token: TestToken, refs: readonly string[],
     const searches = (await pool.searches()) - searchesBefore;
     times.sort((a, b) => a - b);
     return {
+      signFrom,
       keys: refs.length,
       threads,
       poolStartMs,

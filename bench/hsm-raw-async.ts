@@ -1,9 +1,10 @@
 // The in-flight baseline for bench/hsm.ts: pkcs11js called directly on the main thread with its
 // asynchronous (callback) C_Sign over N sessions, one call in flight per session — what an application
-// using pkcs11js alone would do. Optionally adds a fixed latency before each answer (holding the session and
-// the call, not a libuv thread), exactly as the testing worker does for the module, to stand in for a
-// network HSM. Benchmarks only: one of the files outside server/hsm that the boundary test lets import
-// pkcs11js (server/hsm/testing/boundary-rules.ts names them).
+// using pkcs11js alone would do. `setMainThreadSignLatency` adds a fixed latency before the answer of every
+// asynchronous C_Sign made on this thread (holding the session and the call, not a libuv thread), the same
+// wrapper the testing worker puts on its threads' C_Sign: raw and the module's main-thread signing
+// (signFrom "main") get exactly the same delay, as a stand-in for a network HSM. Benchmarks only: one of the
+// files outside server/hsm that the boundary test lets import pkcs11js (server/hsm/testing/boundary-rules.ts).
 import "server-only";
 import pkcs11js from "pkcs11js";
 import { type Curve, MECHANISM, type TestToken } from "../server/hsm/testing/bench";
@@ -13,6 +14,30 @@ const CKR_USER_ALREADY_LOGGED_IN = 0x100;
 
 function codeOf(e: unknown): unknown {
   return e instanceof Error ? Reflect.get(e, "code") : undefined;
+}
+
+let mainThreadLatencyMs = 0;
+let wrapped = false;
+
+/**
+ * From now on, every asynchronous C_Sign made on this thread (raw pkcs11js and the module's main-thread
+ * signing alike) answers `ms` later than the library did (0: at once). Worker threads have their own
+ * pkcs11js: the testing worker slows theirs (TestPool.setLatency).
+ */
+export function setMainThreadSignLatency(ms: number): void {
+  mainThreadLatencyMs = ms;
+  if (wrapped) return;
+  wrapped = true;
+  const original: unknown = Reflect.get(pkcs11js.PKCS11.prototype, "C_SignCallback");
+  if (typeof original !== "function") throw new Error("pkcs11js has no C_SignCallback");
+  Reflect.set(pkcs11js.PKCS11.prototype, "C_SignCallback", function (this: unknown, ...args: unknown[]) {
+    const callback = args[3];
+    const latency = mainThreadLatencyMs;
+    if (typeof callback !== "function" || latency === 0) return Reflect.apply(original, this, args);
+    const later = (error: unknown, data: unknown) =>
+      setTimeout(() => Reflect.apply(callback, undefined, [error, data]), latency);
+    return Reflect.apply(original, this, [args[0], args[1], args[2], later]);
+  });
 }
 
 export class RawAsyncHsm {
@@ -72,8 +97,8 @@ export class RawAsyncHsm {
     }
   }
 
-  /** One signature on a free session: C_SignInit, then asynchronous C_Sign; `latencyMs` added before the answer. */
-  async sign(curve: Curve, key: Buffer, data: Buffer, latencyMs: number): Promise<Buffer> {
+  /** One signature on a free session: C_SignInit, then asynchronous C_Sign (slowed by setMainThreadSignLatency). */
+  async sign(curve: Curve, key: Buffer, data: Buffer): Promise<Buffer> {
     let session = this.free.pop();
     while (session === undefined) {
       await new Promise<void>((resolve) => this.waiting.push(resolve));
@@ -87,7 +112,6 @@ export class RawAsyncHsm {
       const signature = await new Promise<Buffer>((resolve, reject) => {
         m.C_Sign(s, data, Buffer.allocUnsafe(64), (error, out) => {
           if (error) reject(error);
-          else if (latencyMs > 0) setTimeout(() => resolve(out), latencyMs);
           else resolve(out);
         });
       });

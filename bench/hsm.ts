@@ -1,5 +1,6 @@
-// `npm run bench -- hsm [--seconds 0.5] [--rounds 11] [--keys 10000] [--sizes 1,2,4] [--in-flight 4,32]
-// [--latency-ms 25] [--threads 2] [--parts sign,generate,inflight,lookup]`: signatures per second for each curve,
+// `npm run bench -- hsm [--seconds 0.5] [--rounds 11] [--keys 10000] [--sizes 1,2,4] [--in-flight 1,4,8,32]
+// [--latency-ms 25] [--sign-from main,threads] [--threads 2] [--parts sign,generate,inflight,lookup]
+// [--curves secp256k1,ed25519,p256]`: signatures per second for each curve,
 // raw pkcs11js on one thread (measured in the same run, the baseline) against server/hsm through one worker
 // and through whole pools; key generation per second; looking a key up among many; and the event loop's
 // delay while the pool signs at full rate. Runs on its own temporary SoftHSM token and removes it.
@@ -7,7 +8,13 @@ import { availableParallelism, cpus, loadavg } from "node:os";
 import { type Curve, createTestToken, HsmPool, type TestToken } from "../server/hsm/testing/bench";
 import { RawHsm } from "./hsm-raw";
 import { type LookupResult, measureLookup, populate } from "./hsm-lookup";
-import { type FirstUse, type InFlightRow, inFlightRows, measureFirstUse } from "./hsm-inflight";
+import {
+  type FirstUse,
+  type InFlightRow,
+  inFlightRows,
+  measureFirstUse,
+  type SignFrom,
+} from "./hsm-inflight";
 import { RawAsyncHsm } from "./hsm-raw-async";
 import { printReport } from "./hsm-report";
 import { type SignRow, signRow } from "./hsm-sign";
@@ -27,7 +34,9 @@ export type HsmBenchResult = {
   generate: GenerateRow[];
   lookup: LookupResult | undefined;
   inFlight: InFlightRow[];
-  firstUse: FirstUse | undefined;
+  firstUse: FirstUse[];
+  /** libuv's thread pool, which runs every asynchronous C_Sign of the process (Node's default: 4). */
+  uvThreadpoolSize: string;
 };
 
 async function withPool<T>(token: TestToken, size: number, work: (pool: HsmPool) => Promise<T>): Promise<T> {
@@ -74,9 +83,17 @@ function listOption(args: string[], name: string, fallback: string): string[] {
 
 export async function runHsmBench(args: string[]): Promise<void> {
   const parts = new Set(listOption(args, "parts", "sign,generate,inflight,lookup"));
-  const inFlights = listOption(args, "in-flight", "4,32").map(Number);
+  const inFlights = listOption(args, "in-flight", "1,4,8,32").map(Number);
   if (inFlights.some((x) => !Number.isInteger(x) || x < 1)) throw new Error("--in-flight takes e.g. 4,32");
-  const latencyMs = option(args, "latency-ms", 0);
+  const signFroms = listOption(args, "sign-from", "main,threads");
+  const known = (x: string): x is SignFrom => x === "main" || x === "threads";
+  if (signFroms.length === 0 || !signFroms.every(known))
+    throw new Error("--sign-from takes main, threads or both");
+  const curves = listOption(args, "curves", CURVES.join(","));
+  const isCurve = (x: string): x is Curve => CURVES.some((c) => c === x);
+  if (curves.length === 0 || !curves.every(isCurve))
+    throw new Error(`--curves takes some of ${CURVES.join(",")}`);
+  const latencyMs = option(args, "latency-ms", 25);
   const seconds = option(args, "seconds", 0.5);
   const rounds = Math.max(1, Math.floor(option(args, "rounds", 11)));
   const keyCount = Math.floor(option(args, "keys", 10_000));
@@ -102,7 +119,8 @@ export async function runHsmBench(args: string[]): Promise<void> {
       generate: [],
       lookup: undefined,
       inFlight: [],
-      firstUse: undefined,
+      firstUse: [],
+      uvThreadpoolSize: process.env.UV_THREADPOOL_SIZE ?? "4 (Node's default)",
     };
     if (parts.has("sign")) {
       console.log(`Signing (${rounds} rounds of ${seconds} s per figure)…`);
@@ -114,15 +132,18 @@ export async function runHsmBench(args: string[]): Promise<void> {
       for (const curve of CURVES) result.generate.push(await generateRow(token, raw, curve, generateSizes));
     }
     if (parts.has("inflight")) {
-      console.log(`Calls in flight (${rounds} interleaved rounds of ${seconds} s, raw async in the same rounds)…`);
+      console.log(
+        `Calls in flight (${rounds} interleaved rounds of ${seconds} s, raw async in the same rounds)…`,
+      );
       const rawAsync = new RawAsyncHsm(token);
       try {
         const latencies = latencyMs > 0 ? [0, latencyMs] : [0];
         const threads = Math.floor(option(args, "threads", availableParallelism()));
         result.inFlight = await inFlightRows(token, rawAsync, {
-          curves: CURVES,
+          curves,
           inFlights,
           latencies,
+          signFroms,
           seconds,
           rounds,
           threads,
@@ -137,7 +158,8 @@ export async function runHsmBench(args: string[]): Promise<void> {
       const rawHsm = raw;
       result.lookup = await withPool(token, 1, (pool) => measureLookup(pool, rawHsm, population, 3));
       console.log("First use among them, on a fresh pool…");
-      result.firstUse = await measureFirstUse(token, population.refs);
+      for (const signFrom of signFroms)
+        result.firstUse.push(await measureFirstUse(token, population.refs, signFrom));
     }
     result.load.after = loadavg();
     printReport(result);
