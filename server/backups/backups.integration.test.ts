@@ -93,7 +93,9 @@ const noWait = { attempts: 3, backoffMs: 0, maxBackoffMs: 0 };
 function losingSigner(lose: number): BackupSigner & { calls: () => number } {
   let calls = 0;
   const lost = () =>
-    new HsmError("outcome-unknown", "the HSM's answer was lost (injected after it acted)", {});
+    new HsmError("outcome-unknown", "the HSM's answer was lost (injected after it acted)", {
+      operation: "backup",
+    });
   return {
     calls: () => calls,
     exportWrapped: async (ref) => {
