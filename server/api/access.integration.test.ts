@@ -60,6 +60,9 @@ const EXPECTED: Record<string, Access> = {
   "keys.onKey": role("admin", "operator", "approver", "auditor"),
   "keys.operationTimeline": role("admin", "operator", "approver", "auditor"),
   "keys.ofOperation": role("admin", "operator", "approver", "auditor"),
+  "restrictions.status": role("admin", "operator", "approver", "auditor"),
+  "restrictions.beginFreeze": role("admin", "approver"),
+  "restrictions.freeze": role("admin", "approver"),
   "backups.ofKey": role("admin", "operator", "approver", "auditor"),
   "backups.download": role("admin"),
 };

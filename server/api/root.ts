@@ -8,6 +8,7 @@ import { keysRouter } from "./routers/keys";
 import { membersRouter } from "./routers/members";
 import { operationsRouter } from "./routers/operations";
 import { policyRouter } from "./routers/policy";
+import { restrictionsRouter } from "./routers/restrictions";
 import { setupRouter } from "./routers/setup";
 import { statusRouter } from "./routers/status";
 import { tokensRouter } from "./routers/tokens";
@@ -24,6 +25,7 @@ export const appRouter = createTRPCRouter({
   operations: operationsRouter,
   policy: policyRouter,
   keys: keysRouter,
+  restrictions: restrictionsRouter,
   backups: backupsRouter,
 });
 

@@ -125,7 +125,7 @@ describe.each(testEngines())("freezing all signing on %s", (engine) => {
   }
 
   async function freezeWithTap(who: Person, reason: string | null = null) {
-    const { options } = await beginFreezeSigning(database.db, config, { actor: who.acting, now });
+    const { options } = await beginFreezeSigning(database.db, config, { actor: who.acting, reason, now });
     const response = who.token.authenticate(options);
     return freezeSigning(database.db, config, { actor: who.acting, response, reason, now });
   }
@@ -195,26 +195,30 @@ describe.each(testEngines())("freezing all signing on %s", (engine) => {
   }, 120_000);
 
   it("refuses a member without the role, a second freeze, and a tap asked before someone else froze", async () => {
-    expect(await refusal(beginFreezeSigning(database.db, config, { actor: operator.acting, now }))).toEqual({
+    expect(
+      await refusal(beginFreezeSigning(database.db, config, { actor: operator.acting, reason: null, now })),
+    ).toEqual({
       code: "FORBIDDEN",
       reason: "not_allowed",
     });
-    const late = await beginFreezeSigning(database.db, config, { actor: bob.acting, now });
+    const late = await beginFreezeSigning(database.db, config, { actor: bob.acting, reason: null, now });
     await freezeWithTap(alice);
     // Already frozen: no tap is even asked for.
-    expect(await refusal(beginFreezeSigning(database.db, config, { actor: carol.acting, now }))).toEqual({
+    expect(
+      await refusal(beginFreezeSigning(database.db, config, { actor: carol.acting, reason: null, now })),
+    ).toEqual({
       code: "CONFLICT",
       reason: "already_frozen",
     });
     const response = bob.token.authenticate(late.options);
     expect(
-      await refusal(freezeSigning(database.db, config, { actor: bob.acting, response, reason: "late", now })),
+      await refusal(freezeSigning(database.db, config, { actor: bob.acting, response, reason: null, now })),
     ).toEqual({ code: "CONFLICT", reason: "already_frozen" });
     // The refused tap was burned: it cannot be sent again once the freeze is lifted.
     expect(await freezesInForce()).toHaveLength(1);
     await liftByQuorum();
     expect(
-      await refusal(freezeSigning(database.db, config, { actor: bob.acting, response, reason: "late", now })),
+      await refusal(freezeSigning(database.db, config, { actor: bob.acting, response, reason: null, now })),
     ).toEqual({ code: "EXPIRED", reason: "challenge_invalid" });
     expect(await freezesInForce()).toHaveLength(0);
     const refused = (await signingEvents()).filter((e) => e.action === "restriction.refused");
@@ -251,7 +255,11 @@ describe.each(testEngines())("freezing all signing on %s", (engine) => {
   }, 120_000);
 
   it("refuses a replayed tap, a tap for a key suspension, someone else's request or token, and no user verification", async () => {
-    const { options } = await beginFreezeSigning(database.db, config, { actor: alice.acting, now });
+    const { options } = await beginFreezeSigning(database.db, config, {
+      actor: alice.acting,
+      reason: null,
+      now,
+    });
     const used = alice.token.authenticate(options);
     await freezeSigning(database.db, config, { actor: alice.acting, response: used, reason: null, now });
     await liftByQuorum();
@@ -285,7 +293,7 @@ describe.each(testEngines())("freezing all signing on %s", (engine) => {
     ).toEqual({ code: "FORBIDDEN", reason: "wrong_binding" });
 
     // Alice's request answered by Bob's token (signed in as Alice), then her own tap on the burned request.
-    const asked = await beginFreezeSigning(database.db, config, { actor: alice.acting, now });
+    const asked = await beginFreezeSigning(database.db, config, { actor: alice.acting, reason: null, now });
     const foreign = bob.token.authenticate({ ...asked.options, allowCredentials: [] });
     expect(
       await refusal(
@@ -303,8 +311,25 @@ describe.each(testEngines())("freezing all signing on %s", (engine) => {
       ),
     ).toEqual({ code: "EXPIRED", reason: "challenge_invalid" });
 
+    // The tap confirmed one reason: completing it with another text is refused (the request is then burned).
+    const worded = await beginFreezeSigning(database.db, config, {
+      actor: alice.acting,
+      reason: "drill",
+      now,
+    });
+    expect(
+      await refusal(
+        freezeSigning(database.db, config, {
+          actor: alice.acting,
+          response: alice.token.authenticate(worded.options),
+          reason: "all keys stolen",
+          now,
+        }),
+      ),
+    ).toEqual({ code: "FORBIDDEN", reason: "wrong_binding" });
+
     // Bob's own session completing Alice's request with his own token: the request names Alice.
-    const hers = await beginFreezeSigning(database.db, config, { actor: alice.acting, now });
+    const hers = await beginFreezeSigning(database.db, config, { actor: alice.acting, reason: null, now });
     expect(
       await refusal(
         freezeSigning(database.db, config, {
@@ -316,7 +341,7 @@ describe.each(testEngines())("freezing all signing on %s", (engine) => {
       ),
     ).toEqual({ code: "FORBIDDEN", reason: "wrong_binding" });
 
-    const noUv = await beginFreezeSigning(database.db, config, { actor: carol.acting, now });
+    const noUv = await beginFreezeSigning(database.db, config, { actor: carol.acting, reason: null, now });
     expect(
       await refusal(
         freezeSigning(database.db, config, {
@@ -334,7 +359,11 @@ describe.each(testEngines())("freezing all signing on %s", (engine) => {
 
   it("refuses a tap of a member suspended after asking for it", async () => {
     const dan = await invitedMember(database.db, admin.acting, { now, roles: ["approver"] });
-    const { options } = await beginFreezeSigning(database.db, config, { actor: dan.acting, now });
+    const { options } = await beginFreezeSigning(database.db, config, {
+      actor: dan.acting,
+      reason: null,
+      now,
+    });
     await suspendMember(database.db, { actor: admin.acting, memberId: dan.acting.id, now });
     expect(
       await refusal(
@@ -489,7 +518,11 @@ describe.each(testEngines())("freezing all signing on %s", (engine) => {
     for (let round = 0; round < ROUNDS; round++) {
       const taps = [];
       for (const who of [alice, bob, admin]) {
-        const { options } = await beginFreezeSigning(database.db, config, { actor: who.acting, now });
+        const { options } = await beginFreezeSigning(database.db, config, {
+          actor: who.acting,
+          reason: `round ${round}`,
+          now,
+        });
         taps.push({ who, response: who.token.authenticate(options) });
       }
       const before = (await signingEvents()).filter((e) => e.action === "signing.frozen").length;
@@ -583,7 +616,11 @@ describe.each(testEngines())("freezing all signing on %s", (engine) => {
         const order: string[] = [];
         await other.db.transaction(async (tx) => {
           await requireSigningAllowed(tx, { lock: true });
-          const { options } = await beginFreezeSigning(database.db, config, { actor: bob.acting, now });
+          const { options } = await beginFreezeSigning(database.db, config, {
+            actor: bob.acting,
+            reason: null,
+            now,
+          });
           const response = bob.token.authenticate(options);
           freezing = freezeSigning(database.db, config, {
             actor: bob.acting,

@@ -8,6 +8,7 @@
 // lifts it (kinds/signing-unfreeze.ts, liftFreeze here). Never lifts a freeze outside that operation.
 // Every refusal burns the tap's challenge and is recorded (restriction.refused) in a transaction of its own.
 import "server-only";
+import { createHash } from "node:crypto";
 import type { PublicKeyCredentialRequestOptionsJSON } from "@simplewebauthn/server";
 import { generateAuthenticationOptions } from "@simplewebauthn/server";
 import { and, count, eq, isNull, sql } from "drizzle-orm";
@@ -103,7 +104,7 @@ const MESSAGES: Record<FreezeRefusal, string> = {
   ...ASSERTION_MESSAGES,
   wrong_member: "That token belongs to someone else. Confirm with one of your own tokens.",
   challenge_invalid: "This confirmation was already used or has expired. Press Freeze again and tap once.",
-  wrong_binding: "This tap was made for another action or another person. Start again here.",
+  wrong_binding: "This tap was made for another action, another person or another reason. Start again here.",
   not_allowed: "Freezing all signing needs the admin or approver role.",
   already_frozen: "Signing is already frozen: nothing more to freeze. Reload to see who froze it and when.",
 };
@@ -127,11 +128,15 @@ export class FreezeRefusedError extends AppError {
 }
 
 /**
- * The challenge subject: the action, on signing as a whole, by one member. Same shape as restrict.ts's, so a
- * tap asked for suspending a key can never freeze signing, nor the other way round.
+ * The challenge subject: the action, on signing as a whole, by one member, for one reason (its SHA-256: the text
+ * shown on every page is the one the tap confirmed). Same shape as restrict.ts's, so a tap asked for suspending a
+ * key can never freeze signing, nor the other way round.
  */
-export function freezeSubject(memberId: string): string {
-  return `restrict:${FREEZE_ACTION}:all:${memberId}`;
+export function freezeSubject(memberId: string, reason: string | null): string {
+  const bound = createHash("sha256")
+    .update(reason ?? "")
+    .digest("hex");
+  return `restrict:${FREEZE_ACTION}:all:${memberId}:${bound}`;
 }
 
 async function restrictor(db: DbOrTx, memberId: string) {
@@ -143,11 +148,11 @@ async function restrictor(db: DbOrTx, memberId: string) {
   }
 }
 
-/** Issues the tap for freezing all signing: refused at once for a non-restrictor or while a freeze is in force. */
+/** Issues the tap for freezing all signing, bound to `reason`: refused at once for a non-restrictor or while a freeze is in force. */
 export async function beginFreezeSigning(
   db: Db,
   config: WebAuthnConfig,
-  input: { actor: Acting; now: Date },
+  input: { actor: Acting; reason: string | null; now: Date },
 ): Promise<{ options: PublicKeyCredentialRequestOptionsJSON }> {
   return withRefusalAudit(db, { ...input, response: null }, async () => {
     await restrictor(db, input.actor.id);
@@ -166,7 +171,7 @@ export async function beginFreezeSigning(
     await storeChallenge(db, {
       purpose: RESTRICT_PURPOSE,
       challenge: options.challenge,
-      subject: freezeSubject(input.actor.id),
+      subject: freezeSubject(input.actor.id, input.reason),
       expiresAt: new Date(input.now.getTime() + config.challengeTtlMs),
     });
     return { options };
@@ -193,7 +198,8 @@ export async function freezeSigning(
       } catch {
         throw new FreezeRefusedError("challenge_invalid");
       }
-      if (subject !== freezeSubject(input.actor.id)) throw new FreezeRefusedError("wrong_binding");
+      if (subject !== freezeSubject(input.actor.id, input.reason))
+        throw new FreezeRefusedError("wrong_binding");
       // Re-read now: a member suspended or demoted since the tap was issued freezes nothing.
       await restrictor(tx, input.actor.id);
       let tokenId: string;
