@@ -5,6 +5,8 @@ import { desc, eq } from "drizzle-orm";
 import type { DbOrTx } from "@/db/client";
 import { keyBackups, keyRestores, keys } from "@/db/schema";
 import { env } from "@/server/env";
+import { isSoftHsmLibrary } from "@/server/hsm";
+import { ED25519_UNWRAPPABLE } from "@/server/operations/kinds/key-backup";
 
 export type BackupSummary = {
   id: string;
@@ -32,6 +34,8 @@ export type KeyBackups = {
   lastDrill: { at: Date; token: string } | null;
   /** The configured HSM tokens a restore can target, primary first. */
   tokens: string[];
+  /** Why a backup of this key would be refused when proposed (the kind's own reasons), or null. */
+  backupRefused: string | null;
 };
 
 export async function keyBackupsOf(db: DbOrTx, keyId: string): Promise<KeyBackups> {
@@ -60,13 +64,24 @@ export async function keyBackupsOf(db: DbOrTx, keyId: string): Promise<KeyBackup
     .from(keyRestores)
     .where(eq(keyRestores.keyId, keyId))
     .orderBy(desc(keyRestores.createdAt));
-  const [key] = await db.select({ lastDrillAt: keys.lastDrillAt }).from(keys).where(eq(keys.id, keyId));
+  const [key] = await db
+    .select({ lastDrillAt: keys.lastDrillAt, curve: keys.curve, exportable: keys.exportable })
+    .from(keys)
+    .where(eq(keys.id, keyId));
+  const { tokens, library } = env().hsm;
+  const backupRefused =
+    key?.exportable === "never"
+      ? "This key was created never exportable: its private key cannot leave the HSM, not even wrapped, so it cannot be backed up."
+      : key?.curve === "ed25519" && isSoftHsmLibrary(library)
+        ? `${ED25519_UNWRAPPABLE}.`
+        : null;
   const at = key?.lastDrillAt ?? null;
   const latest = restores[0];
   return {
     backups,
     restores,
     lastDrill: at === null || latest === undefined ? null : { at, token: latest.tokenLabel },
-    tokens: env().hsm.tokens.map((t) => t.tokenLabel),
+    tokens: tokens.map((t) => t.tokenLabel),
+    backupRefused,
   };
 }

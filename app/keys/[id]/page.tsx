@@ -2,6 +2,7 @@ import { notFound } from "next/navigation";
 import { z } from "zod";
 import { api } from "@/server/api/caller";
 import { requirePageRole } from "../../_components/require-role";
+import { BackupPanel } from "./backup-panel";
 import { KeyView } from "./key-view";
 
 export default async function KeyPage({ params }: { params: Promise<{ id: string }> }) {
@@ -18,6 +19,7 @@ export default async function KeyPage({ params }: { params: Promise<{ id: string
     <div className="space-y-6">
       <KeyView keyId={key.id} canPropose={canPropose} />
       {/* Propose forms of the other lifecycle kinds, each in its own component, go below this line. */}
+      <BackupPanel keyId={key.id} canPropose={canPropose} isAdmin={session.member.roles.includes("admin")} />
     </div>
   );
 }
