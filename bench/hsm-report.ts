@@ -183,6 +183,10 @@ function lookupAndRest(result: HsmBenchResult): void {
         ["keys indexed", n(f.indexed)],
         [`first sign, median of ${f.samples} keys (ms)`, f.medianMs.toFixed(2)],
         ["first sign, p95 / max (ms)", `${f.p95Ms.toFixed(2)} / ${f.maxMs.toFixed(2)}`],
+        [
+          "same key signed again at once, median / p95 / max (ms)",
+          `${f.warmMedianMs.toFixed(2)} / ${f.warmP95Ms.toFixed(2)} / ${f.warmMaxMs.toFixed(2)}`,
+        ],
         ["searches during those first signs", String(f.searches)],
       ]),
     );

@@ -8,7 +8,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { tokenSpecs as scriptTokenSpecs } from "../scripts/hsm-tokens.mjs";
 import { ConfigError } from "./config-error";
 import { hsmSoPins, parseEnv } from "./env";
-import { type HsmEnvVars, tokenSpecs } from "./env-hsm";
+import { type HsmEnvVars, hsmSignFrom, tokenSpecs } from "./env-hsm";
 
 const folders: string[] = [];
 afterAll(() => {
@@ -214,5 +214,18 @@ describe("scripts/hsm-tokens.mjs", () => {
 
   it.each(cases)("reads %j as server/env-hsm.ts does", (vars) => {
     expect(fromScript(vars)).toEqual(fromServer(vars));
+  });
+});
+
+describe("KEYWARD_HSM_SIGN_FROM", () => {
+  it("reads threads or main, and nothing when unset", () => {
+    expect(hsmSignFrom({ KEYWARD_HSM_SIGN_FROM: "main" })).toBe("main");
+    expect(hsmSignFrom({ KEYWARD_HSM_SIGN_FROM: "threads" })).toBe("threads");
+    expect(hsmSignFrom({})).toBeUndefined();
+  });
+
+  it.each(["Main", "worker", "1"])("refuses %s, naming the variable", (value) => {
+    expect(() => hsmSignFrom({ KEYWARD_HSM_SIGN_FROM: value })).toThrow(ConfigError);
+    expect(() => hsmSignFrom({ KEYWARD_HSM_SIGN_FROM: value })).toThrow(/KEYWARD_HSM_SIGN_FROM/);
   });
 });
