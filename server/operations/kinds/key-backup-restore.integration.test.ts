@@ -5,31 +5,34 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { createHash } from "node:crypto";
 import { count, eq, sql } from "drizzle-orm";
-import pkcs11js from "pkcs11js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Db } from "@/db/client";
 import { auditEvents, keyBackups, keyRestores, keys, operations } from "@/db/schema";
 import { verifyWholeChain } from "@/server/audit/verify";
+import { type BackupFile, backupDigest, checkBackupFile } from "@/server/backups/backup-file";
+import { downloadBackup } from "@/server/backups/download";
+import { keyBackupsOf } from "@/server/backups/read";
 import { closeHsm, closeServerTokenSet, HsmError } from "@/server/hsm";
-import { BACKUP_KEK_LABEL, describeBackupKek } from "@/server/hsm/ceremonies/backup-kek";
-import { shareBackupKek } from "@/server/hsm/ceremonies/kek-sharing";
 import * as signer from "@/server/hsm/signer";
-import { verifySignature } from "@/server/hsm/signer";
-import { DirectExecutor } from "@/server/hsm/pool/direct-executor";
-import { createTestToken, type TestToken } from "@/server/hsm/testing/test-token";
-import { addTestToken, asUser, soLogin } from "@/server/hsm/testing/test-tokens";
-import { claimApproved } from "@/server/operations/executor/claim";
-import { executeClaimed } from "@/server/operations/executor/execute";
-import { actionsOf, insertKeyCreates } from "@/server/operations/executor/testing/fixtures";
-import type { BackupSigner } from "@/server/operations/executor/types";
-import { proposeOperation } from "@/server/operations/propose";
+import {
+  createBackupTestTokens,
+  destroyOnToken,
+  objectsOn,
+  signsOnToken,
+  tokenFacts,
+} from "@/server/hsm/testing/backup-tokens";
+import type { TestToken } from "@/server/hsm/testing/test-token";
 import { firstAdmin, invitedMember, type Person } from "@/server/testing/identity-fixtures";
 import { testEngines, useTestDatabase } from "@/server/testing/test-db";
-import { type BackupFile, backupDigest, checkBackupFile } from "./backup-file";
-import { downloadBackup } from "./download";
-import { keyBackupsOf } from "./read";
+import { claimApproved } from "../executor/claim";
+import { executeClaimed } from "../executor/execute";
+import { actionsOf, insertKeyCreates } from "../executor/testing/fixtures";
+import type { BackupSigner } from "../executor/types";
+import { proposeOperation } from "../propose";
+
+/** The backup KEK's label (ceremonies/backup-kek.ts), as every backup file names it. */
+const BACKUP_KEK_LABEL = "keyward-backup-kek";
 
 let a: TestToken; // primary
 let b: TestToken; // replica
@@ -37,9 +40,7 @@ let dataDir: string;
 const saved: Record<string, string | undefined> = {};
 
 beforeAll(async () => {
-  a = createTestToken("kw-restore-a");
-  b = addTestToken(a, "kw-restore-b");
-  await shareBackupKek({ source: soLogin(a), replicas: [soLogin(b)] });
+  [a, b] = await createBackupTestTokens("kw-restore");
   dataDir = mkdtempSync(path.join(tmpdir(), "keyward-backups-"));
   const env: Record<string, string> = {
     KEYWARD_DATA_DIR: dataDir,
@@ -69,23 +70,6 @@ afterAll(async () => {
   rmSync(dataDir, { recursive: true, force: true });
   a.cleanup();
 });
-
-/** Objects on a token carrying the reference (2 for a key pair), and every object the user sees there. */
-function objectsOn(token: TestToken, ref: string): Promise<{ withRef: number; total: number }> {
-  return asUser(token, false, (s) => ({
-    withRef: s.find([{ type: pkcs11js.CKA_ID, value: Buffer.from(ref, "hex") }]).length,
-    total: s.find([]).length,
-  }));
-}
-
-async function onToken<T>(token: TestToken, work: (e: DirectExecutor) => Promise<T>): Promise<T> {
-  const executor = new DirectExecutor(token.config);
-  try {
-    return await work(executor);
-  } finally {
-    await executor.close();
-  }
-}
 
 const noWait = { attempts: 3, backoffMs: 0, maxBackoffMs: 0 };
 
@@ -183,8 +167,8 @@ describe.each(testEngines())("key backups on %s", (engine) => {
   it("backs up a wrapped key: the file names its KEK and token, its digest verifies, the trail has no wrapped bytes", async () => {
     const key = await newKey("secp256k1", "wrapped");
     const { operationId, row, file } = await backedUp(key.id);
-    const kek = await asUser(a, false, (s) => describeBackupKek(s));
-    const serial = await asUser(a, false, (s) => s.token.description.serial);
+    const { serial, kekId } = await tokenFacts(a);
+    const kek = { id: kekId };
     expect(file).toMatchObject({
       format: "keyward-key-backup/1",
       key: { id: key.id, curve: "secp256k1", publicKey: key.publicKey, hsmRef: key.hsmRef },
@@ -266,15 +250,14 @@ describe.each(testEngines())("key backups on %s", (engine) => {
     const key = await newKey("secp256k1", "wrapped");
     const { row } = await backedUp(key.id);
     expect((await objectsOn(b, key.hsmRef)).withRef).toBe(2);
-    await onToken(b, (e) => e.execute({ op: "destroy", ref: key.hsmRef }));
+    expect(await destroyOnToken(b, key.hsmRef)).toBe(true);
     expect((await objectsOn(b, key.hsmRef)).withRef).toBe(0);
 
     const id = await proposeApproved("key.restore", { backupId: row.id, token: b.label });
     expect(await execute(id)).toEqual({ operationId: id, outcome: "executed" });
     expect((await objectsOn(b, key.hsmRef)).withRef).toBe(2);
-    const digest = createHash("sha256").update("signed after the restore").digest();
-    const signature = await onToken(b, (e) => e.execute({ op: "sign", ref: key.hsmRef, data: digest }));
-    expect(verifySignature("secp256k1", Buffer.from(key.publicKey, "hex"), digest, signature)).toBe(true);
+    // The restored token object signs on its own, in another session, for the recorded public key.
+    expect(await signsOnToken(b, key.hsmRef, key.publicKey, key.curve)).toBe(true);
 
     const [restore] = await db.select().from(keyRestores).where(eq(keyRestores.operationId, id));
     expect(restore).toMatchObject({ keyId: key.id, backupId: row.id, tokenLabel: b.label, mode: "token" });
@@ -395,7 +378,7 @@ describe.each(testEngines())("key backups on %s", (engine) => {
     const forged = { ...document, sha256: backupDigest(document) };
     const id = await proposeApproved("key.restore", { backupId: row.id, token: b.label });
     await db.update(keyBackups).set({ file: forged, digest: forged.sha256 }).where(eq(keyBackups.id, row.id));
-    await onToken(b, (e) => e.execute({ op: "destroy", ref: key.hsmRef }));
+    await destroyOnToken(b, key.hsmRef);
 
     const outcome = await execute(id);
     expect(outcome).toMatchObject({ operationId: id, outcome: "failed" });
@@ -425,7 +408,7 @@ describe.each(testEngines())("key backups on %s", (engine) => {
     expect(lossy.calls()).toBe(3);
     expect(await db.select().from(keyBackups).where(eq(keyBackups.operationId, operationId))).toHaveLength(1);
 
-    await onToken(b, (e) => e.execute({ op: "destroy", ref: key.hsmRef }));
+    await destroyOnToken(b, key.hsmRef);
     const restoring = losingSigner(1);
     const id = await proposeApproved("key.restore", { backupId: row.id, token: b.label });
     expect(await execute(id, restoring)).toEqual({ operationId: id, outcome: "executed" });
