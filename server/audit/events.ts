@@ -2,6 +2,7 @@
 // Payloads are plain JSON (no Date, no bigint): they are canonicalised (RFC 8785) and hashed.
 import { z } from "zod";
 import { ROLES } from "@/db/schema/members";
+import { KEY_STATES, SYSTEM_INITIATORS } from "@/db/schema/operations";
 import { CREDENTIAL_ID_MAX } from "@/server/auth/schemas";
 
 const id = z.string().min(1);
@@ -132,6 +133,8 @@ export const auditEventSchema = z.discriminatedUnion("action", [
       policyVersion: z.number().int(),
       ruleId: z.string().max(128),
       expiresAt: z.string().max(30),
+      /** Present when Keyward proposed it itself (a due rotation): the actor is then "system". */
+      systemInitiator: z.enum(SYSTEM_INITIATORS).optional(),
     }),
   }),
   z.object({
@@ -218,6 +221,66 @@ export const auditEventSchema = z.discriminatedUnion("action", [
   }),
   // Loosening needs the quorum: a key.resume operation, recorded with its execution.
   z.object({ action: z.literal("key.resumed"), data: z.object({ keyId: uuidId, operationId: uuidId }) }),
+  // The key lifecycle kinds (server/operations/kinds/key-{revoke,destroy,rotate}.ts), each with its execution.
+  z.object({
+    action: z.literal("key.revoked"),
+    data: z.object({
+      keyId: uuidId,
+      operationId: uuidId,
+      reason: z.string().max(500),
+      previousState: z.enum(KEY_STATES),
+    }),
+  }),
+  z.object({
+    action: z.literal("key.destruction_scheduled"),
+    data: z.object({
+      keyId: uuidId,
+      operationId: uuidId,
+      waitingDays: z.number().int(),
+      destroyAfter: z.string().max(30),
+      previousState: z.enum(KEY_STATES),
+      jobId: uuidId,
+    }),
+  }),
+  // Cancelling keeps a key, so it is immediate (one fresh tap, like a suspension): the key comes back suspended.
+  z.object({
+    action: z.literal("key.destruction_cancelled"),
+    data: z.object({
+      keyId: uuidId,
+      memberId: uuidId,
+      credentialId: id.max(CREDENTIAL_ID_MAX),
+      operationId: uuidId,
+      destroyAfter: z.string().max(30),
+      state: z.enum(KEY_STATES),
+    }),
+  }),
+  z.object({
+    action: z.literal("key.destroyed"),
+    data: z.object({
+      keyId: uuidId,
+      operationId: uuidId,
+      hsmRef: z.string().max(128),
+      /** The tokens the key was destroyed on, and those that no longer held it (gone counts as done). */
+      destroyed: z.array(z.string().max(64)).max(64),
+      absent: z.array(z.string().max(64)).max(64),
+      previousState: z.enum(KEY_STATES),
+    }),
+  }),
+  // Written twice, on the old key's subject and on the successor's.
+  z.object({
+    action: z.literal("key.rotated"),
+    data: z.object({
+      keyId: uuidId,
+      predecessorId: uuidId,
+      operationId: uuidId,
+      label: z.string().max(200),
+      curve: z.string().max(20),
+      tags: z.array(z.string().max(64)).max(32),
+      exportable: z.enum(["never", "wrapped"]),
+      hsmRef: z.string().max(128),
+      publicKey: z.string().max(1024),
+    }),
+  }),
   // Freezing all signing is immediate (server/operations/freeze.ts); lifting it is a signing.unfreeze operation.
   z.object({
     action: z.literal("signing.frozen"),

@@ -67,7 +67,15 @@ export type PolicyInWords = {
   intro: string[];
   /** Every rule in the order it is judged, the default last. */
   rules: { id: string; isDefault: boolean; text: string; description: string | undefined }[];
+  /** The rotation periods in words, when the document sets any ("Keys tagged hot: rotated every 90 days"). */
+  rotation?: string[];
 };
+
+/** One rotation period in words. */
+export function describeRotation(period: { tag: string; everyDays: number }): string {
+  const every = period.everyDays === 1 ? "every day" : `every ${period.everyDays} days`;
+  return `Keys tagged ${period.tag}: Keyward proposes their rotation ${every} (it still needs its approvals)`;
+}
 
 export function describePolicy(doc: PolicyDocument): PolicyInWords {
   const rules = doc.rules.map((r) => ({
@@ -92,5 +100,13 @@ export function describePolicy(doc: PolicyDocument): PolicyInWords {
       "Every approval comes from a different person, whatever groups they belong to or tokens they hold; nobody's vote counts on an operation they proposed, and a rejection wins over approvals.",
     ],
     rules,
+    ...(doc.rotation && doc.rotation.length > 0
+      ? {
+          rotation: [
+            ...doc.rotation.map(describeRotation),
+            "A key carrying several of these tags is rotated at the shortest of their periods, counted from when it became active.",
+          ],
+        }
+      : {}),
   };
 }

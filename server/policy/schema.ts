@@ -102,12 +102,34 @@ export type Rule = z.infer<typeof ruleSchema>;
 export type RuleMatch = z.infer<typeof matchSchema>;
 export type Requirement = z.infer<typeof requirementSchema>;
 
+export const MAX_ROTATION_DAYS = 3650;
+
+/** A rotation period: active keys carrying `tag` are due for key.rotate `everyDays` after they became active. */
+export const rotationPeriodSchema = z.strictObject({
+  tag: keyTagSchema,
+  everyDays: z
+    .int()
+    .min(1, "Rotate at most once a day")
+    .max(MAX_ROTATION_DAYS, `At most ${MAX_ROTATION_DAYS} days`),
+});
+export type RotationPeriod = z.infer<typeof rotationPeriodSchema>;
+
 const documentObject = z.strictObject({
   version: z.int().min(1).max(2_147_483_647),
   /** Judged in order; the first whose match holds decides. */
   rules: z.array(ruleSchema).max(MAX_RULES),
   /** Judges every operation no rule matches. Required: a document without it is refused. */
   default: ruleBodySchema,
+  /**
+   * Rotation periods by key tag; the shortest period among a key's tags applies. When one has passed, Keyward
+   * proposes key.rotate itself (it still needs its quorum). Optional: absent, nothing is rotated by time (and
+   * documents written before it existed keep their digest).
+   */
+  rotation: z
+    .array(rotationPeriodSchema)
+    .max(MAX_RULES)
+    .refine((rs) => new Set(rs.map((r) => r.tag)).size === rs.length, "Each tag once")
+    .optional(),
 });
 
 export type PolicyDocument = z.infer<typeof documentObject>;
@@ -134,6 +156,15 @@ export const policyDocumentSchema = documentObject.superRefine((doc, ctx) => {
     });
   }
 });
+
+/** The rotation period in days for a key with these tags (the shortest that applies), or null for none. */
+export function rotationDaysFor(
+  doc: Pick<PolicyDocument, "rotation">,
+  tags: readonly string[],
+): number | null {
+  const days = (doc.rotation ?? []).filter((r) => tags.includes(r.tag)).map((r) => r.everyDays);
+  return days.length > 0 ? Math.min(...days) : null;
+}
 
 /** Whether a rule's match holds for an operation's facts. Issue 13 adds chain, asset, amount and destination. */
 export function matches(match: RuleMatch, facts: { kind: string; keyTags: readonly string[] }): boolean {

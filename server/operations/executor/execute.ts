@@ -19,7 +19,15 @@ import { backupSteps } from "@/server/backups/steps";
 import { freezeStateOf, liftFreeze } from "../freeze";
 import { operationKind } from "../kinds";
 import { operationSubject } from "../transitions";
-import { keyStateOf, recordCreatedKey, resumeKey } from "./keys";
+import {
+  keyOf,
+  keyStateOf,
+  recordCreatedKey,
+  recordRotatedKey,
+  resumeKey,
+  revokeKey,
+  scheduleKeyDestruction,
+} from "./keys";
 import { StepRefusedError } from "./step-refused";
 import type { BackupSigner, ExecuteResult, OperationRow, OperationSigner } from "./types";
 
@@ -95,6 +103,10 @@ export async function executeClaimed(deps: ExecutorDeps, op: OperationRow): Prom
       recordCreated: recordCreatedKey,
       stateOf: (keyId: string) => keyStateOf(deps.db, keyId),
       resume: resumeKey,
+      get: (keyId: string) => keyOf(deps.db, keyId),
+      revoke: revokeKey,
+      scheduleDestruction: scheduleKeyDestruction,
+      recordRotated: recordRotatedKey,
     },
     freezes: { stateOf: (freezeId: string) => freezeStateOf(deps.db, freezeId), lift: liftFreeze },
   };

@@ -1,10 +1,13 @@
-// The keys row a key.create leaves: written in the transaction that marks the operation executed, with its
-// key.created event. keys.operation_id and keys.hsm_ref are unique, so no operation can record two keys.
+// The keys rows the lifecycle kinds leave, each written in the transaction that marks the operation executed,
+// with its audit event: key.create (the row, key.created), key.resume, key.revoke, key.destroy (the schedule and
+// its job), key.rotate (the successor and the deactivated predecessor). keys.operation_id and keys.hsm_ref are
+// unique, so no operation can record two keys; keys.predecessor_id is unique, so no key gets two successors.
 import "server-only";
-import { and, eq } from "drizzle-orm";
+import { and, eq, inArray } from "drizzle-orm";
 import type { DbOrTx, Tx } from "@/db/client";
 import { type KeyState, keys } from "@/db/schema";
 import { appendAudit } from "@/server/audit/append";
+import { enqueueJob } from "../scheduler/jobs";
 import { StepRefusedError } from "./step-refused";
 import type { CreatedKeyRecord } from "./types";
 
@@ -58,4 +61,168 @@ export async function resumeKey(
     at,
   });
   return "resumed";
+}
+
+/** The key as an execute step reads it (outside any transaction), or null when there is no such key. */
+export async function keyOf(db: DbOrTx, keyId: string): Promise<KeyRow | null> {
+  const [row] = await db.select().from(keys).where(eq(keys.id, keyId));
+  return row ?? null;
+}
+
+export type KeyRow = typeof keys.$inferSelect;
+
+/** The states a key may be revoked from: any in which it exists and is not already final. */
+export const REVOCABLE_STATES = ["active", "suspended", "deactivated"] as const satisfies readonly KeyState[];
+
+/**
+ * key.revoke's record, in the transaction that marks the operation executed: active, suspended or deactivated
+ * → compromised (a conditional update), with key.revoked and the reason. Compromised is final except for
+ * destruction: nothing moves a key out of it but a destroy. Already compromised counts as done and writes
+ * nothing more; a key destroyed (or never activated) since the step checked it throws StepRefusedError.
+ */
+export async function revokeKey(
+  tx: Tx,
+  input: { keyId: string; operationId: string; reason: string },
+  at: Date,
+): Promise<"revoked" | "already-compromised"> {
+  const [before] = await tx
+    .select({ state: keys.state })
+    .from(keys)
+    .where(eq(keys.id, input.keyId))
+    .for("update");
+  if (before?.state === "compromised") return "already-compromised";
+  const [row] = await tx
+    .update(keys)
+    .set({ state: "compromised", stateChangedAt: at })
+    .where(and(eq(keys.id, input.keyId), inArray(keys.state, [...REVOCABLE_STATES])))
+    .returning({ id: keys.id });
+  if (row === undefined || before === undefined)
+    throw new StepRefusedError(`the key is ${before?.state ?? "gone"}: it cannot be revoked`);
+  await appendAudit(tx, {
+    action: "key.revoked",
+    data: {
+      keyId: input.keyId,
+      operationId: input.operationId,
+      reason: input.reason,
+      previousState: before.state,
+    },
+    actor: "system",
+    subject: `key:${input.keyId}`,
+    at,
+  });
+  return "revoked";
+}
+
+/** The states from which a destruction may be scheduled: every state but pre-activation and destroyed. */
+export const DESTROYABLE_STATES = [
+  "active",
+  "suspended",
+  "deactivated",
+  "compromised",
+] as const satisfies readonly KeyState[];
+
+/** The one-off scheduler job that destroys a key at its destroy_after (server/operations/key-destruction.ts). */
+export const KEY_DESTROY_JOB = "key.destroy";
+
+/** What a key.destroy job carries: the operation that scheduled it, and the state the key was in before. */
+export type KeyDestroyJobPayload = { operationId: string; previousState: KeyState };
+
+/**
+ * key.destroy's record, in the transaction that marks the operation executed: the destruction is scheduled,
+ * not done. The key stops signing now (active or suspended → deactivated; deactivated and compromised keep
+ * their state), destroy_after = at + waitingDays, the one-off key.destroy job is enqueued for that instant in
+ * this same transaction (it exists exactly when the schedule does), and key.destruction_scheduled is written.
+ * A key already scheduled for destruction, destroyed, or gone throws StepRefusedError (destroying twice is
+ * refused; the transaction rolls back and the repeated step fails the operation).
+ */
+export async function scheduleKeyDestruction(
+  tx: Tx,
+  input: { keyId: string; operationId: string; waitingDays: number },
+  at: Date,
+): Promise<{ destroyAfter: Date }> {
+  const [key] = await tx.select().from(keys).where(eq(keys.id, input.keyId)).for("update");
+  if (key === undefined) throw new StepRefusedError(`the key ${input.keyId} does not exist`);
+  if (key.destroyAfter !== null)
+    throw new StepRefusedError(
+      `the key's destruction is already scheduled for ${key.destroyAfter.toISOString()}`,
+    );
+  if (!DESTROYABLE_STATES.some((s) => s === key.state))
+    throw new StepRefusedError(`the key is ${key.state}: it cannot be destroyed`);
+  const destroyAfter = new Date(at.getTime() + input.waitingDays * 86_400_000);
+  const nextState: KeyState = key.state === "compromised" ? "compromised" : "deactivated";
+  await tx
+    .update(keys)
+    .set({
+      state: nextState,
+      destroyAfter,
+      ...(nextState !== key.state ? { stateChangedAt: at } : {}),
+    })
+    .where(eq(keys.id, input.keyId));
+  const payload: KeyDestroyJobPayload = { operationId: input.operationId, previousState: key.state };
+  const job = await enqueueJob(tx, {
+    kind: KEY_DESTROY_JOB,
+    runAt: destroyAfter,
+    subject: `key:${input.keyId}`,
+    payload,
+    now: at,
+  });
+  await appendAudit(tx, {
+    action: "key.destruction_scheduled",
+    data: {
+      keyId: input.keyId,
+      operationId: input.operationId,
+      waitingDays: input.waitingDays,
+      destroyAfter: destroyAfter.toISOString(),
+      previousState: key.state,
+      jobId: job.id,
+    },
+    actor: "system",
+    subject: `key:${input.keyId}`,
+    at,
+  });
+  return { destroyAfter };
+}
+
+/**
+ * key.rotate's record, in the transaction that marks the operation executed: the successor (made on the HSM by
+ * the step, under the operation's reference) is recorded active with predecessor_id = the old key, and the old
+ * key moves active → deactivated: it stops receiving and remains for sweeping its funds to the successor
+ * (the withdrawals issue lets a deactivated key sign only that sweep). key.rotated is written on both keys'
+ * subjects. The old key's row is locked first; if it is no longer active (suspended or revoked since the step
+ * read it) StepRefusedError rolls everything back and the repeated step fails the operation.
+ */
+export async function recordRotatedKey(
+  tx: Tx,
+  input: { predecessorId: string; successor: CreatedKeyRecord },
+  at: Date,
+): Promise<{ keyId: string }> {
+  const [old] = await tx
+    .update(keys)
+    .set({ state: "deactivated", stateChangedAt: at })
+    .where(and(eq(keys.id, input.predecessorId), eq(keys.state, "active")))
+    .returning({ id: keys.id });
+  if (old === undefined) {
+    const state = await keyStateOf(tx, input.predecessorId);
+    throw new StepRefusedError(`the key is ${state ?? "gone"}: only an active key is rotated`);
+  }
+  const [row] = await tx
+    .insert(keys)
+    .values({
+      ...input.successor,
+      state: "active",
+      predecessorId: input.predecessorId,
+      createdAt: at,
+      stateChangedAt: at,
+    })
+    .returning({ id: keys.id });
+  if (row === undefined) throw new Error("insert into keys returned no row");
+  const data = {
+    keyId: row.id,
+    predecessorId: input.predecessorId,
+    ...input.successor,
+  };
+  for (const subject of [`key:${input.predecessorId}`, `key:${row.id}`]) {
+    await appendAudit(tx, { action: "key.rotated", data, actor: "system", subject, at });
+  }
+  return { keyId: row.id };
 }

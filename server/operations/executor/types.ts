@@ -5,7 +5,7 @@
 // free of server-only imports (forms import them), and nothing but the executor hands out the signer.
 // Type-only imports here, so the kinds may import this file.
 import type { Tx } from "@/db/client";
-import type { KeyExportability, KeyState, operations } from "@/db/schema";
+import type { KeyExportability, KeyState, keys, operations } from "@/db/schema";
 import type * as signerFacade from "@/server/hsm/signer";
 import type { BackupSteps } from "@/server/backups/steps";
 
@@ -29,6 +29,9 @@ export type CreatedKeyRecord = {
   publicKey: string;
 };
 
+/** A key as an execute step reads it (key.rotate: the predecessor's curve, tags, exportability). */
+export type KeyRecordRow = typeof keys.$inferSelect;
+
 export type ExecuteContext = {
   now: Date;
   signer: OperationSigner;
@@ -45,6 +48,26 @@ export type ExecuteContext = {
       input: { keyId: string; operationId: string },
       at: Date,
     ) => Promise<"resumed" | "already-active">;
+    /** The whole key row now (outside any transaction), or null when there is no such key. */
+    get: (keyId: string) => Promise<KeyRecordRow | null>;
+    /** active, suspended or deactivated → compromised with key.revoked; already compromised is left as it is. */
+    revoke: (
+      tx: Tx,
+      input: { keyId: string; operationId: string; reason: string },
+      at: Date,
+    ) => Promise<"revoked" | "already-compromised">;
+    /** Schedules the destruction: key deactivated, destroy_after, the key.destroy job, key.destruction_scheduled. */
+    scheduleDestruction: (
+      tx: Tx,
+      input: { keyId: string; operationId: string; waitingDays: number },
+      at: Date,
+    ) => Promise<{ destroyAfter: Date }>;
+    /** The successor recorded active (predecessor_id), the old key active → deactivated, key.rotated on both. */
+    recordRotated: (
+      tx: Tx,
+      input: { predecessorId: string; successor: CreatedKeyRecord },
+      at: Date,
+    ) => Promise<{ keyId: string }>;
   };
   /** signing.unfreeze's access to the freeze it lifts (server/operations/freeze.ts). */
   freezes: {

@@ -3,8 +3,11 @@
 import type { Role } from "@/db/schema/members";
 import { keyBackup } from "./key-backup";
 import { keyCreate } from "./key-create";
+import { keyDestroy } from "./key-destroy";
 import { keyRestore } from "./key-restore";
 import { keyResume } from "./key-resume";
+import { keyRevoke } from "./key-revoke";
+import { keyRotate } from "./key-rotate";
 import { signingUnfreeze } from "./signing-unfreeze";
 import type {
   ExecuteContext,
@@ -56,7 +59,7 @@ function bind<P, I>(k: OperationKind<P, I>): RegisteredKind {
 }
 
 const KINDS: ReadonlyMap<string, RegisteredKind> = new Map(
-  [bind(keyCreate), bind(keyResume), bind(keyBackup), bind(keyRestore), bind(signingUnfreeze)].map((k) => [k.kind, k]),
+  [bind(keyCreate), bind(keyResume), bind(keyRevoke), bind(keyDestroy), bind(keyRotate), bind(keyBackup), bind(keyRestore), bind(signingUnfreeze)].map((k) => [k.kind, k]),
 );
 
 export const OPERATION_KIND_NAMES: readonly string[] = [...KINDS.keys()];

@@ -1,11 +1,14 @@
 // What each kind of job does. Recurring kinds are sweeps that run every `everyMs` on whichever process claims
-// them; one-off kinds (a scheduled destroy, a due rotation: later issues) act on their job's subject.
+// them; one-off kinds (a scheduled destroy) act on their job's subject.
 import "server-only";
 import type { Db } from "@/db/client";
 import type { Clock } from "@/server/clock";
 import { expireDue } from "../expire";
 import type { ExecutorDeps } from "../executor/execute";
 import { runExecutorRound } from "../executor/run";
+import { KEY_DESTROY_JOB } from "../executor/keys";
+import { KEY_DESTROY_MAX_ATTEMPTS, type KeyDestroyer, runKeyDestruction } from "../key-destruction";
+import { proposeDueRotations } from "../rotation-due";
 import type { JobRow } from "./jobs";
 
 export type JobContext = { db: Db; clock: Clock; job: JobRow };
@@ -26,7 +29,10 @@ export type JobHandlers = Record<string, JobHandler>;
  * rule's delay has run out: approval by time), and it takes back claims that outlived their lease; the cost is
  * one indexed query a second, the delay at most one interval.
  */
-export function defaultHandlers(executor: Omit<ExecutorDeps, "db" | "clock"> = {}): JobHandlers {
+export function defaultHandlers(
+  executor: Omit<ExecutorDeps, "db" | "clock"> = {},
+  keys: { destroyer?: KeyDestroyer } = {},
+): JobHandlers {
   return {
     "operation.expire": {
       everyMs: 1000,
@@ -38,6 +44,21 @@ export function defaultHandlers(executor: Omit<ExecutorDeps, "db" | "clock"> = {
       everyMs: 1000,
       run: async ({ db, clock }) => {
         await runExecutorRound({ ...executor, db, clock });
+      },
+    },
+    // A scheduled destruction (enqueued by key.destroy's execution): destroys the key on every HSM token, then
+    // records it destroyed. A token not reached throws, and the job is retried with back-off.
+    [KEY_DESTROY_JOB]: {
+      maxAttempts: KEY_DESTROY_MAX_ATTEMPTS,
+      run: async ({ db, clock, job }) => {
+        await runKeyDestruction({ db, now: clock, destroyer: keys.destroyer }, job);
+      },
+    },
+    // Rotation periods are days long: an hourly sweep proposes a due rotation within the hour.
+    "key.rotation-due": {
+      everyMs: 3_600_000,
+      run: async ({ db, clock }) => {
+        await proposeDueRotations(db, clock());
       },
     },
   };

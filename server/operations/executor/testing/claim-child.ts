@@ -6,7 +6,15 @@
 // Database from KW_CHILD_DATABASE_URL (PostgreSQL) or KW_CHILD_PGLITE (a folder); HSM from the inherited env.
 import { openDatabase } from "@/db/client";
 import { buildHsmWorkers } from "../../../../scripts/build-hsm-worker.mjs";
-import { keyStateOf, recordCreatedKey, resumeKey } from "../keys";
+import {
+  keyOf,
+  keyStateOf,
+  recordCreatedKey,
+  recordRotatedKey,
+  resumeKey,
+  revokeKey,
+  scheduleKeyDestruction,
+} from "../keys";
 import { claimApproved } from "../claim";
 import { executeClaimed } from "../execute";
 import { operationKind } from "../../kinds";
@@ -46,6 +54,10 @@ if (stage === "after-hsm") {
       recordCreated: recordCreatedKey,
       stateOf: (keyId: string) => keyStateOf(database.db, keyId),
       resume: resumeKey,
+      get: (keyId: string) => keyOf(database.db, keyId),
+      revoke: revokeKey,
+      scheduleDestruction: scheduleKeyDestruction,
+      recordRotated: recordRotatedKey,
     },
     freezes: { stateOf: (freezeId: string) => freezeStateOf(database.db, freezeId), lift: liftFreeze },
     backupSigner: signer,
