@@ -4,6 +4,7 @@ import type { ReactNode } from "react";
 import { currentSession } from "@/server/auth/next-auth";
 import { env } from "@/server/env";
 import { SignOutButton } from "./_components/nav";
+import { RestrictionsBanner } from "./_components/restrictions-banner";
 import { Providers } from "./_trpc/client";
 import "./globals.css";
 
@@ -61,6 +62,9 @@ export default async function RootLayout({ children }: { children: ReactNode }) 
                 <Link href="/tokens" className="text-sm text-slate-700 hover:text-slate-950">
                   My tokens
                 </Link>
+                <Link href="/restrictions" className="text-sm text-slate-700 hover:text-slate-950">
+                  Restrictions
+                </Link>
                 {canAdministerOrAudit && (
                   <Link href="/status" className="text-sm text-slate-700 hover:text-slate-950">
                     Status
@@ -75,7 +79,10 @@ export default async function RootLayout({ children }: { children: ReactNode }) 
           </nav>
         </header>
         <main className="mx-auto max-w-5xl px-6 py-8">
-          <Providers>{children}</Providers>
+          <Providers>
+            {session && <RestrictionsBanner />}
+            {children}
+          </Providers>
         </main>
       </body>
     </html>

@@ -13,6 +13,7 @@ import { describeError, getAssertion } from "../../_components/token-ceremony";
 import { useTRPC } from "../../_trpc/client";
 import { OperationStateBadge, timeLeft, utc } from "../badges";
 import { LiveIndicator } from "../live";
+import { FreezeWait } from "../../restrictions/freeze-wait";
 
 const ACTIONS: Record<string, string> = {
   "operation.proposed": "proposed",
@@ -191,6 +192,7 @@ export function OperationView({ operationId }: { operationId: string }) {
         {(o.state === "approved" || o.state === "executing") && (
           <p className="text-sm text-slate-700">Approved: the HSM carries it out within seconds.</p>
         )}
+        <FreezeWait state={o.state} kind={o.kind} />
         {made.data && (
           <p className="text-sm text-slate-700">
             Done: the key{" "}
