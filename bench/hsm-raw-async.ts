@@ -17,7 +17,19 @@ function codeOf(e: unknown): unknown {
 }
 
 let mainThreadLatencyMs = 0;
-let wrapped = false;
+
+// Installed when this file loads: pkcs11js copies its methods onto each PKCS11 object when it is made, so
+// only objects made after this (raw's and the module's, both made at run time) go through it.
+const original: unknown = Reflect.get(pkcs11js.PKCS11.prototype, "C_SignCallback");
+Reflect.set(pkcs11js.PKCS11.prototype, "C_SignCallback", function (this: unknown, ...args: unknown[]) {
+  if (typeof original !== "function") throw new Error("pkcs11js has no C_SignCallback");
+  const callback = args[3];
+  const latency = mainThreadLatencyMs;
+  if (typeof callback !== "function" || latency === 0) return Reflect.apply(original, this, args);
+  const later = (error: unknown, data: unknown) =>
+    setTimeout(() => Reflect.apply(callback, undefined, [error, data]), latency);
+  return Reflect.apply(original, this, [args[0], args[1], args[2], later]);
+});
 
 /**
  * From now on, every asynchronous C_Sign made on this thread (raw pkcs11js and the module's main-thread
@@ -26,18 +38,6 @@ let wrapped = false;
  */
 export function setMainThreadSignLatency(ms: number): void {
   mainThreadLatencyMs = ms;
-  if (wrapped) return;
-  wrapped = true;
-  const original: unknown = Reflect.get(pkcs11js.PKCS11.prototype, "C_SignCallback");
-  if (typeof original !== "function") throw new Error("pkcs11js has no C_SignCallback");
-  Reflect.set(pkcs11js.PKCS11.prototype, "C_SignCallback", function (this: unknown, ...args: unknown[]) {
-    const callback = args[3];
-    const latency = mainThreadLatencyMs;
-    if (typeof callback !== "function" || latency === 0) return Reflect.apply(original, this, args);
-    const later = (error: unknown, data: unknown) =>
-      setTimeout(() => Reflect.apply(callback, undefined, [error, data]), latency);
-    return Reflect.apply(original, this, [args[0], args[1], args[2], later]);
-  });
 }
 
 export class RawAsyncHsm {
