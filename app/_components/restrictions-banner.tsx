@@ -19,7 +19,8 @@ export function RestrictionsBanner() {
     <div className="mb-6 space-y-2" data-testid="restrictions-banner">
       {freeze && (
         <div
-          role="alert"
+          role="note"
+          aria-label="Signing is frozen"
           className="rounded-md border border-red-300 bg-red-50 px-4 py-3 text-sm text-red-900"
           data-testid="freeze-banner"
         >
