@@ -130,10 +130,15 @@ export class MainThreadSigning {
 
   /**
    * Answers what is left (waiting: busy; running: outcome-unknown) and closes the sessions; one still inside
-   * C_Sign is closed when the call returns.
+   * C_Sign is closed when the call returns, which this waits for up to `graceMs` (so that closeHsm, after
+   * the pools, does not finalise the library under a running call unless the HSM hangs).
    */
-  close(why: string): void {
+  async close(why: string, graceMs: number): Promise<void> {
     for (const call of [...this.pending]) call.abandon(why);
     this.signer.close();
+    const until = performance.now() + graceMs;
+    while (this.signer.running > 0 && performance.now() < until) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
   }
 }

@@ -398,8 +398,8 @@ export class HsmPool implements HsmExecutor {
     await Promise.race([Promise.all([this.jobs.drained(), this.main?.drained()]), grace]);
     clearTimeout(timer);
     // What the main thread's sessions still hold after the grace period: waiting calls answer busy,
-    // running ones outcome-unknown; their sessions close as their calls return.
-    this.main?.close("the pool closed");
+    // running ones outcome-unknown; their sessions close as their calls return (awaited below).
+    const mainClosed = this.main?.close("the pool closed", this.closeTimeoutMs);
     await this.starting;
     this.jobs.failWaiting((operation) => hsmError("busy", { operation, tokenLabel: this.tokenLabel }));
     const threads = this.threads.splice(0);
@@ -408,7 +408,7 @@ export class HsmPool implements HsmExecutor {
     for (const thread of threads) {
       if (thread.inFlight.size > 0) thread.terminate("the pool closed before it answered");
     }
-    await Promise.all(threads.map((thread) => thread.close(this.closeTimeoutMs)));
+    await Promise.all([...threads.map((thread) => thread.close(this.closeTimeoutMs)), mainClosed]);
   }
 
   /** Called when a thread reports its session open; does nothing here (TestPool records starts). */
