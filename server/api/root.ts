@@ -4,6 +4,7 @@ import { auditRouter } from "./routers/audit";
 import { authRouter } from "./routers/auth";
 import { backupsRouter } from "./routers/backups";
 import { invitationsRouter } from "./routers/invitations";
+import { keyLifecycleRouter } from "./routers/key-lifecycle";
 import { keysRouter } from "./routers/keys";
 import { membersRouter } from "./routers/members";
 import { operationsRouter } from "./routers/operations";
@@ -25,6 +26,7 @@ export const appRouter = createTRPCRouter({
   operations: operationsRouter,
   policy: policyRouter,
   keys: keysRouter,
+  keyLifecycle: keyLifecycleRouter,
   restrictions: restrictionsRouter,
   backups: backupsRouter,
 });

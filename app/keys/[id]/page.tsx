@@ -3,6 +3,8 @@ import { z } from "zod";
 import { api } from "@/server/api/caller";
 import { requirePageRole } from "../../_components/require-role";
 import { BackupPanel } from "./backup-panel";
+import { DestructionPanel } from "./destruction-panel";
+import { LifecycleActions } from "./lifecycle-actions";
 import { KeyView } from "./key-view";
 
 export default async function KeyPage({ params }: { params: Promise<{ id: string }> }) {
@@ -19,6 +21,8 @@ export default async function KeyPage({ params }: { params: Promise<{ id: string
     <div className="space-y-6">
       <KeyView keyId={key.id} canPropose={canPropose} />
       {/* Propose forms of the other lifecycle kinds, each in its own component, go below this line. */}
+      <DestructionPanel keyId={key.id} roles={session.member.roles} />
+      <LifecycleActions keyId={key.id} canPropose={canPropose} />
       <BackupPanel keyId={key.id} canPropose={canPropose} isAdmin={session.member.roles.includes("admin")} />
     </div>
   );

@@ -52,7 +52,11 @@ describe.each(testEngines())("scheduler on %s", (engine) => {
     const scheduler = startScheduler({ db: database.db, clock: () => now, intervalMs: HOUR });
     try {
       const first = await scheduler.tick();
-      expect(first.ran.map((r) => r.kind).sort()).toEqual(["operation.execute", "operation.expire"]);
+      expect(first.ran.map((r) => r.kind).sort()).toEqual([
+        "key.rotation-due",
+        "operation.execute",
+        "operation.expire",
+      ]);
       now = at(9_999);
       await scheduler.tick();
       expect((await database.db.select().from(operations).where(eq(operations.id, id)))[0]?.state).toBe(
@@ -76,7 +80,7 @@ describe.each(testEngines())("scheduler on %s", (engine) => {
       const other = startScheduler({ db: database.db, clock: () => now, intervalMs: HOUR });
       await other.tick();
       await other.stop();
-      expect(await database.db.select().from(jobs).where(eq(jobs.subject, RECURRING))).toHaveLength(2);
+      expect(await database.db.select().from(jobs).where(eq(jobs.subject, RECURRING))).toHaveLength(3);
     } finally {
       await scheduler.stop();
     }
