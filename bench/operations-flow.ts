@@ -13,6 +13,7 @@ import { proposeOperation } from "@/server/operations/propose";
 import { beginVote, completeVote } from "@/server/operations/vote";
 import { TEST_WEBAUTHN_CONFIG as config, type Person } from "@/server/testing/identity-fixtures";
 import { median, percentile } from "./measure";
+import type { WaitSamples } from "./operations-db";
 import { ALL_VOTERS_TAG, type People } from "./operations-people";
 
 export type FlowKind = "p256" | "secp256k1" | "resume";
@@ -164,6 +165,8 @@ export type VoteFigure = {
   /** completeVote alone (assertion verified, vote stored, quorum counted, audit), ms. */
   completeP50Ms: number;
   completeP99Ms: number;
+  /** PostgreSQL: what the connections were doing meanwhile (sampled); null on PGlite. */
+  waits: WaitSamples | null;
 };
 
 /**
@@ -224,7 +227,16 @@ export async function voteRound(
   return { total, complete };
 }
 
-export async function voteFigures(db: Db, people: People, rounds: number): Promise<VoteFigure[]> {
+export async function voteFigures(
+  db: Db,
+  people: People,
+  rounds: number,
+  sampler?: () => Promise<{ stop: () => Promise<WaitSamples> }>,
+): Promise<VoteFigure[]> {
+  const waits: Record<"one" | "many", WaitSamples | null> = {
+    one: sampler ? {} : null,
+    many: sampler ? {} : null,
+  };
   const samples = {
     one: { total: [] as number[], complete: [] as number[] },
     many: { total: [] as number[], complete: [] as number[] },
@@ -233,7 +245,11 @@ export async function voteFigures(db: Db, people: People, rounds: number): Promi
     // Alternating which shape goes first: the machine's speed drifts.
     const order: ("one" | "many")[] = round % 2 === 0 ? ["one", "many"] : ["many", "one"];
     for (const shape of order) {
+      const sampling = await sampler?.();
       const { total, complete } = await voteRound(db, people, shape);
+      const seen = await sampling?.stop();
+      const into = waits[shape];
+      if (seen && into) for (const [k, n] of Object.entries(seen)) into[k] = (into[k] ?? 0) + n;
       samples[shape].total.push(...total);
       samples[shape].complete.push(...complete);
     }
@@ -248,5 +264,6 @@ export async function voteFigures(db: Db, people: People, rounds: number): Promi
     p99Ms: percentile(samples[shape].total, 99),
     completeP50Ms: median(samples[shape].complete),
     completeP99Ms: percentile(samples[shape].complete, 99),
+    waits: waits[shape],
   }));
 }

@@ -16,6 +16,12 @@ const verdict = (ok: boolean) => (ok ? "PASS" : "**MISS**");
 const ms = (x: number) => (Number.isFinite(x) ? x.toFixed(1) : "—");
 const rate = (x: number | null) => (x === null || !Number.isFinite(x) ? "—" : x.toFixed(0));
 
+const ENGINE_NAMES: Record<OperationsBenchResult["engines"][number]["engine"], string> = {
+  pglite: "PGlite",
+  postgres: "PostgreSQL",
+  "postgres-nosync": "PostgreSQL, synchronous_commit off (diagnostic)",
+};
+
 const WHAT: Record<ThroughputRow["kind"], string> = {
   p256: "key.create P-256",
   secp256k1: "key.create secp256k1",
@@ -24,15 +30,17 @@ const WHAT: Record<ThroughputRow["kind"], string> = {
 
 function throughputTable(result: OperationsBenchResult): string[] {
   const lines = [
-    "| engine | operation | lanes | operations/s (median; rounds) | raw keygen /s (1 session) | pool keygen /s | e2e ÷ raw | e2e ÷ pool | others' CPU | target ≥ 200/s (PostgreSQL) |",
-    "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    "| engine | operation | lanes | operations/s (median; rounds) | raw keygen /s (1 session) | pool keygen /s | e2e ÷ raw | e2e ÷ pool | bench CPU ms / operation | others' CPU | target ≥ 200/s (PostgreSQL) |",
+    "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
   ];
   for (const e of result.engines) {
     for (const r of e.throughput) {
       const target =
-        e.engine === "postgres" ? `${verdict(r.rate >= TARGETS.operationsPerSecond)}` : "(PostgreSQL target)";
+        e.engine === "postgres"
+          ? `${verdict(r.rate >= TARGETS.operationsPerSecond)}`
+          : "(not the target's engine)";
       lines.push(
-        `| ${e.engine} | ${WHAT[r.kind]} | ${r.lanes} | ${r.rate.toFixed(1)} (${r.rates.map((x) => x.toFixed(0)).join(", ")}) | ${rate(r.rawKeygen)} | ${rate(r.poolKeygen)} | ${r.rawKeygen ? `${(r.rate / r.rawKeygen).toFixed(2)}×` : "—"} | ${r.poolKeygen ? `${(r.rate / r.poolKeygen).toFixed(2)}×` : "—"} | ${(100 * r.othersLoad).toFixed(0)} % | ${target} |`,
+        `| ${ENGINE_NAMES[e.engine]} | ${WHAT[r.kind]} | ${r.lanes} | ${r.rate.toFixed(1)} (${r.rates.map((x) => x.toFixed(0)).join(", ")}) | ${rate(r.rawKeygen)} | ${rate(r.poolKeygen)} | ${r.rawKeygen ? `${(r.rate / r.rawKeygen).toFixed(2)}×` : "—"} | ${r.poolKeygen ? `${(r.rate / r.poolKeygen).toFixed(2)}×` : "—"} | ${r.cpuMsPerOperation.toFixed(1)} | ${(100 * r.othersLoad).toFixed(0)} % | ${target} |`,
       );
     }
   }
@@ -49,10 +57,43 @@ function stepsTable(result: OperationsBenchResult): string[] {
       const cells = STEPS.map((s) =>
         r.steps[s].length === 0 ? "—" : `${ms(median(r.steps[s]))} / ${ms(percentile(r.steps[s], 99))}`,
       );
-      lines.push(`| ${e.engine} | ${WHAT[r.kind]} | ${cells.join(" | ")} |`);
+      lines.push(`| ${ENGINE_NAMES[e.engine]} | ${WHAT[r.kind]} | ${cells.join(" | ")} |`);
     }
   }
   return lines;
+}
+
+/** "audit lock 61 %, Node 20 %, …": shares of the busy connection samples, largest first. */
+function waitsText(waits: Record<string, number> | null): string {
+  if (waits === null) return "";
+  const total = Object.values(waits).reduce((a, b) => a + b, 0);
+  if (total === 0) return "no samples";
+  return Object.entries(waits)
+    .sort((a, b) => b[1] - a[1])
+    .map(([k, n]) => `${k} ${((100 * n) / total).toFixed(0)} %`)
+    .join("; ");
+}
+
+function waitsLines(result: OperationsBenchResult): string[] {
+  const lines: string[] = [];
+  for (const e of result.engines) {
+    for (const r of e.throughput)
+      if (r.waits) lines.push(`- ${ENGINE_NAMES[e.engine]}, ${WHAT[r.kind]}: ${waitsText(r.waits)}`);
+    for (const v of e.votes) {
+      if (v.waits)
+        lines.push(
+          `- ${ENGINE_NAMES[e.engine]}, ${v.voters} voters on ${v.shape === "one" ? "one operation" : `${v.operations} operations`}: ${waitsText(v.waits)}`,
+        );
+    }
+  }
+  return lines.length === 0
+    ? []
+    : [
+        "",
+        "What PostgreSQL's connections were doing (pg_stat_activity sampled every 5 ms, busy samples only):",
+        "",
+        ...lines,
+      ];
 }
 
 function votesTable(result: OperationsBenchResult): string[] {
@@ -63,7 +104,7 @@ function votesTable(result: OperationsBenchResult): string[] {
   for (const e of result.engines) {
     for (const v of e.votes) {
       lines.push(
-        `| ${e.engine} | ${v.voters} | ${v.shape === "one" ? "one operation needing all their votes" : `${v.operations} operations, 2 votes each`} | ${v.samples} | ${ms(v.p50Ms)} / ${ms(v.p99Ms)} | ${ms(v.completeP50Ms)} / ${ms(v.completeP99Ms)} | ${verdict(v.p99Ms < TARGETS.voteP99Ms)} |`,
+        `| ${ENGINE_NAMES[e.engine]} | ${v.voters} | ${v.shape === "one" ? "one operation needing all their votes" : `${v.operations} operations, 2 votes each`} | ${v.samples} | ${ms(v.p50Ms)} / ${ms(v.p99Ms)} | ${ms(v.completeP50Ms)} / ${ms(v.completeP99Ms)} | ${e.engine === "postgres-nosync" ? "(diagnostic)" : verdict(v.p99Ms < TARGETS.voteP99Ms)} |`,
       );
     }
   }
@@ -79,7 +120,7 @@ function keysTable(result: OperationsBenchResult): string[] {
     for (const k of e.keys) {
       for (const f of k.figures) {
         lines.push(
-          `| ${e.engine} | ${k.keys.toLocaleString("en")} | ${f.name} | ${f.total.toLocaleString("en")} | ${ms(f.p50Ms)} | ${ms(f.p99Ms)} | ${verdict(f.p99Ms < TARGETS.keysListMs)} |`,
+          `| ${ENGINE_NAMES[e.engine]} | ${k.keys.toLocaleString("en")} | ${f.name} | ${f.total.toLocaleString("en")} | ${ms(f.p50Ms)} | ${ms(f.p99Ms)} | ${verdict(f.p99Ms < TARGETS.keysListMs)} |`,
         );
       }
     }
@@ -107,6 +148,7 @@ export function printOperationsReport(result: OperationsBenchResult): void {
     );
   }
   if (result.engines.some((e) => e.votes.length > 0)) out.push("", ...votesTable(result));
+  out.push(...waitsLines(result));
   if (result.engines.some((e) => e.keys.length > 0)) {
     out.push(
       "",

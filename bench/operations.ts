@@ -20,6 +20,8 @@ import {
   createBenchDatabase,
   DEFAULT_POSTGRES_URL,
   postgresUnreachable,
+  sampleWaits,
+  type WaitSamples,
 } from "./operations-db";
 import {
   emptySteps,
@@ -49,6 +51,10 @@ export type ThroughputRow = {
   poolKeygen: number | null;
   steps: StepTimes;
   othersLoad: number;
+  /** CPU time of this whole process (main thread, HSM pool threads, PGlite) per end-to-end operation, ms. */
+  cpuMsPerOperation: number;
+  /** PostgreSQL: what the connections were doing during the end-to-end rounds (sampled); null on PGlite. */
+  waits: WaitSamples | null;
 };
 
 export type EngineResult = {
@@ -82,10 +88,13 @@ function textOption(args: string[], name: string, fallback: string): string {
 }
 
 const KINDS: readonly FlowKind[] = ["p256", "secp256k1", "resume"];
+const ENGINES: readonly BenchEngine[] = ["pglite", "postgres", "postgres-nosync"];
 
 export async function runOperationsBench(args: string[]): Promise<void> {
   const parts = new Set(listOption(args, "parts", "throughput,votes,keys,firstuse"));
-  const engines = listOption(args, "engines", "pglite,postgres") as BenchEngine[];
+  const engines = listOption(args, "engines", "pglite,postgres,postgres-nosync") as BenchEngine[];
+  if (engines.some((e) => !ENGINES.includes(e)))
+    throw new Error(`--engines takes some of ${ENGINES.join(",")}`);
   const kinds = listOption(args, "kinds", KINDS.join(",")) as FlowKind[];
   if (kinds.some((k) => !KINDS.includes(k))) throw new Error(`--kinds takes some of ${KINDS.join(",")}`);
   const postgresUrl = textOption(args, "postgres", DEFAULT_POSTGRES_URL);
@@ -127,11 +136,11 @@ export async function runOperationsBench(args: string[]): Promise<void> {
       engines: [],
       firstUse: undefined,
     };
-    const unreachable = engines.includes("postgres") ? await postgresUnreachable(postgresUrl) : null;
+    const unreachable = engines.some((e) => e !== "pglite") ? await postgresUnreachable(postgresUrl) : null;
     for (const engine of engines) {
       const entry: EngineResult = { engine, skipped: null, throughput: [], votes: [], keys: [] };
       result.engines.push(entry);
-      if (engine === "postgres" && unreachable !== null) {
+      if (engine !== "pglite" && unreachable !== null) {
         entry.skipped = `PostgreSQL at ${postgresUrl} did not answer (${unreachable}): skipped`;
         console.log(entry.skipped);
         continue;
@@ -148,6 +157,7 @@ export async function runOperationsBench(args: string[]): Promise<void> {
               entry.throughput.push(
                 await throughputRow({
                   db: database.db,
+                  url: database.url,
                   engine,
                   kind,
                   people,
@@ -163,7 +173,13 @@ export async function runOperationsBench(args: string[]): Promise<void> {
           }
           if (parts.has("votes")) {
             console.log(`${engine}: ${voters} voters at once, ${voteRounds} rounds of each shape…`);
-            entry.votes = await voteFigures(database.db, people, voteRounds);
+            const url = database.url;
+            entry.votes = await voteFigures(
+              database.db,
+              people,
+              voteRounds,
+              url === undefined ? undefined : () => sampleWaits(url),
+            );
             for (const v of entry.votes) {
               console.log(
                 `  ${v.shape === "one" ? "one operation" : `${v.operations} operations`}: vote p50 ${v.p50Ms.toFixed(1)} ms, p99 ${v.p99Ms.toFixed(1)} ms`,
@@ -174,7 +190,8 @@ export async function runOperationsBench(args: string[]): Promise<void> {
           await database.drop();
         }
       }
-      if (parts.has("keys")) {
+      // Reads gain nothing from a commit that does not wait: the diagnostic engine skips the keys list.
+      if (parts.has("keys") && engine !== "postgres-nosync") {
         const database = await createBenchDatabase(engine, postgresUrl);
         try {
           console.log(
@@ -205,6 +222,7 @@ export async function runOperationsBench(args: string[]): Promise<void> {
 
 async function throughputRow(o: {
   db: FlowContext["db"];
+  url: string | undefined;
   engine: BenchEngine;
   kind: FlowKind;
   people: FlowContext["people"];
@@ -227,10 +245,18 @@ async function throughputRow(o: {
   const rawRates: number[] = [];
   const poolRates: number[] = [];
   let operations = 0;
+  const waits: WaitSamples = {};
+  let cpuMs = 0;
   const from = cpuSnapshot();
   for (let round = 0; round < o.rounds; round++) {
     const subject = async () => {
+      const sampling = o.url === undefined ? undefined : await sampleWaits(o.url);
+      const cpuBefore = process.cpuUsage();
       const run = await runLanes(ctx, o.lanes, seconds);
+      const cpu = process.cpuUsage(cpuBefore);
+      cpuMs += (cpu.user + cpu.system) / 1000;
+      const seen = await sampling?.stop();
+      if (seen) for (const [k, n] of Object.entries(seen)) waits[k] = (waits[k] ?? 0) + n;
       rates.push(run.rate);
       operations += run.operations;
     };
@@ -265,6 +291,8 @@ async function throughputRow(o: {
     poolKeygen: curve === null ? null : median(poolRates),
     steps: ctx.steps,
     othersLoad: othersLoad(from, availableParallelism()),
+    waits: o.url === undefined ? null : waits,
+    cpuMsPerOperation: cpuMs / Math.max(1, operations),
   };
   console.log(
     `  ${o.engine} ${kind}: ${row.rate.toFixed(1)} operations/s (${rates.map((r) => r.toFixed(1)).join(", ")})` +
