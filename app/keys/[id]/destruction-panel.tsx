@@ -54,7 +54,7 @@ export function DestructionPanel({ keyId, roles }: { keyId: string; roles: reado
   return (
     <section className="card space-y-3" aria-labelledby="destruction" data-testid="key-destruction">
       <h2 id="destruction" className="text-lg font-medium">
-        {destruction ? "Destruction scheduled" : "Rotation"}
+        {destruction ? "Destruction scheduled" : predecessor || successor ? "Rotation" : "Destruction"}
       </h2>
       {predecessor && (
         <p className="text-sm">
