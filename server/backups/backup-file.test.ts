@@ -21,7 +21,7 @@ const document: BackupDocument = {
 
 describe("backup file", () => {
   it("digests the canonical form: the same for any key order, a 64-hex SHA-256", () => {
-    const reordered = JSON.parse(JSON.stringify({ createdAt: document.createdAt, ...document }));
+    const reordered = JSON.parse(JSON.stringify(Object.fromEntries(Object.entries(document).reverse())));
     expect(backupDigest(reordered)).toBe(backupDigest(document));
     expect(backupFile(document).sha256).toMatch(/^[0-9a-f]{64}$/);
     expect(checkBackupFile(JSON.parse(JSON.stringify(backupFile(document))))).toMatchObject({ ok: true });
