@@ -117,6 +117,23 @@ function losingSigner(lose: number): OperationSigner & { calls: () => number } {
   };
 }
 
+/** The real destroyKey, except that the first `lose` calls lose the answer after the tokens destroyed the key. */
+function losingDestroyer(lose: number): KeyDestroyer & { calls: () => number } {
+  let calls = 0;
+  return {
+    calls: () => calls,
+    destroyKey: async (ref) => {
+      calls++;
+      const done = await signerFacade.destroyKey(ref);
+      if (calls <= lose)
+        throw new HsmError("outcome-unknown", "the HSM's answer was lost (injected after the destroy)", {
+          operation: "destroyKey",
+        });
+      return done;
+    },
+  };
+}
+
 /** The real destroyKey, except that the first `unreachable` calls find a token not reached (nothing done). */
 function unreachableDestroyer(unreachable: number): KeyDestroyer & { calls: () => number } {
   let calls = 0;
@@ -456,6 +473,40 @@ describe.each(testEngines())("key lifecycle on %s", (engine) => {
       expect(destroyed?.data).toMatchObject({ destroyed: [b.label], absent: [a.label] });
       expect([await objectsOn(a, hsmRef), await objectsOn(b, hsmRef)]).toEqual([0, 0]);
     });
+    it("repeats the job after a lost answer: the tokens report the key absent and it is recorded destroyed once", async () => {
+      const keyId = await activeKey("answer lost on destroy");
+      const { hsmRef } = await keyRow(keyId);
+      const op = await passed("key.destroy", { keyId });
+      const destroyer = losingDestroyer(1);
+      const scheduler = startScheduler({
+        db: database.db,
+        clock,
+        intervalMs: 3_600_000,
+        handlers: defaultHandlers({ retry: noWait }, { destroyer }),
+      });
+      try {
+        now = new Date((op.executedAt ?? t0).getTime() + 7 * DAY);
+        expect((await scheduler.tick()).ran.find((r) => r.kind === "key.destroy")).toMatchObject({
+          ok: false,
+        });
+        // Gone from the tokens already, but not recorded: the key is still deactivated, not destroyed.
+        expect([await objectsOn(a, hsmRef), await objectsOn(b, hsmRef)]).toEqual([0, 0]);
+        expect((await keyRow(keyId)).state).toBe("deactivated");
+        const [job] = await destroyJobs(keyId);
+        now = job?.runAt ?? now;
+        expect((await scheduler.tick()).ran.find((r) => r.kind === "key.destroy")).toMatchObject({
+          ok: true,
+        });
+      } finally {
+        await scheduler.stop();
+        now = t0;
+      }
+      expect((await keyRow(keyId)).state).toBe("destroyed");
+      const destroyed = (await keyEvents(keyId)).filter((e) => e.action === "key.destroyed");
+      expect(destroyed.map((e) => e.data)).toEqual([
+        expect.objectContaining({ destroyed: [], absent: [a.label, b.label] }),
+      ]);
+    });
   });
 
   describe("cancelling a destruction (one tap)", () => {
@@ -672,6 +723,20 @@ describe.each(testEngines())("key lifecycle on %s", (engine) => {
       expect(row.failure).toContain("suspended");
       expect(await database.db.select().from(keys).where(eq(keys.predecessorId, keyId))).toEqual([]);
     });
+  });
+
+  it("stores no operation without an initiator, and none with both a member and the system", async () => {
+    const [op] = await database.db.select().from(operations).limit(1);
+    if (!op) throw new Error("no operation yet");
+    const copy = { ...op, id: crypto.randomUUID(), digest: "0".repeat(64) };
+    for (const initiator of [
+      { initiatorId: null, systemInitiator: null },
+      { initiatorId: operator.acting.id, systemInitiator: "rotation-due" as const },
+    ]) {
+      await expect(database.db.insert(operations).values({ ...copy, ...initiator })).rejects.toMatchObject({
+        cause: expect.objectContaining({ message: expect.stringContaining("operations_one_initiator") }),
+      });
+    }
   });
 
   describe("due rotations", () => {
