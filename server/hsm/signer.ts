@@ -37,6 +37,14 @@ export function operationKeyRef(operationId: string): string {
 }
 
 /**
+ * The HSM reference of key `index` (0-based) of a key.create batch: operationKeyRef of "<operation id>/<index>",
+ * so each key of the batch has its own, and a chunk repeated or resumed after a crash finds the keys made.
+ */
+export function batchKeyRef(operationId: string, index: number): string {
+  return operationKeyRef(`${operationId}/${index}`);
+}
+
+/**
  * A key pair made on the primary HSM token and, when it may leave wrapped, cloned into every replica.
  * With `ref` (operationKeyRef) it is safe to repeat: a key the primary already holds under that reference
  * is returned (same public key, `created: false`) and its missing replica clones are made; concurrent

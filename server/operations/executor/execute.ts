@@ -19,6 +19,7 @@ import { backupSteps } from "@/server/backups/steps";
 import { freezeStateOf, liftFreeze } from "../freeze";
 import { operationKind } from "../kinds";
 import { operationSubject } from "../transitions";
+import { executeBatch, keyBatchOfOperation } from "./batch";
 import {
   keyOf,
   keyStateOf,
@@ -73,7 +74,7 @@ const defaultBackupSigner: BackupSigner = {
  * that is the installation's configuration, not the operation's, and an approved operation must not be lost
  * to it; it stays executing and is repeated once a person has fixed the HSM (seen at boot with a broken worker).
  */
-function permanentReason(e: unknown): string | null {
+export function permanentReason(e: unknown): string | null {
   if (e instanceof TokenSetError) return null;
   if (e instanceof StepRefusedError) return e.message;
   if (e instanceof HsmError) return e.kind === "configuration" ? `${e.reason}: ${e.message}` : null;
@@ -82,7 +83,7 @@ function permanentReason(e: unknown): string | null {
   return null;
 }
 
-function errorText(e: unknown): string {
+export function errorText(e: unknown): string {
   if (e instanceof HsmError) return `${e.reason}: ${e.message}`;
   return e instanceof Error ? e.message : String(e);
 }
@@ -91,6 +92,9 @@ const pause = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
 
 /** Executes an operation this process holds the claim of (`op.attempts` is the claim: claimApproved/claimStale). */
 export async function executeClaimed(deps: ExecutorDeps, op: OperationRow): Promise<ExecuteOutcome> {
+  // A key.create batch runs chunk by chunk from its recorded progress (batch.ts).
+  const batch = keyBatchOfOperation(op);
+  if (batch !== null) return executeBatch(deps, op, batch);
   const kind = operationKind(op.kind);
   if (kind?.execute === undefined) return fail(deps, op, `no execute step for operation kind '${op.kind}'`);
   const retry = deps.retry ?? DEFAULT_RETRY;
@@ -166,7 +170,7 @@ async function complete(deps: ExecutorDeps, op: OperationRow, done: ExecuteResul
   });
 }
 
-async function fail(deps: ExecutorDeps, op: OperationRow, why: string): Promise<ExecuteOutcome> {
+export async function fail(deps: ExecutorDeps, op: OperationRow, why: string): Promise<ExecuteOutcome> {
   const at = deps.clock();
   const reason = why.slice(0, FAILURE_MAX);
   return deps.db.transaction(async (tx) => {
