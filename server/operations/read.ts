@@ -196,6 +196,8 @@ export async function getOperation(db: Db, input: { viewer: Acting; operationId:
     decidedAt: op.decidedAt,
     executedAt: op.executedAt,
     failure: op.failure,
+    // A key.create batch's { done, total } (null otherwise): the operation page shows it.
+    progress: op.progress,
     // The tally as it stands now; after a decision, the audit event records the one that decided it.
     tally: evaluation.tally.map((t) => ({ group: t.group, needed: t.needed, approvals: t.approvals })),
     reasons: evaluation.reasons,

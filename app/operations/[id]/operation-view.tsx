@@ -11,6 +11,7 @@ import { useState } from "react";
 import { FormError, TapHint } from "../../_components/form-error";
 import { describeError, getAssertion } from "../../_components/token-ceremony";
 import { useTRPC } from "../../_trpc/client";
+import { BatchProgress } from "./batch-progress";
 import { OperationStateBadge, timeLeft, utc } from "../badges";
 import { LiveIndicator } from "../live";
 import { FreezeWait } from "../../restrictions/freeze-wait";
@@ -193,6 +194,7 @@ export function OperationView({ operationId }: { operationId: string }) {
           <p className="text-sm text-slate-700">Approved: the HSM carries it out within seconds.</p>
         )}
         <FreezeWait state={o.state} kind={o.kind} />
+        <BatchProgress operationId={o.id} />
         {made.data && (
           <p className="text-sm text-slate-700">
             Done: the key{" "}
