@@ -31,7 +31,22 @@ export type SignOutcome =
   | { ok: true; value: Buffer; learned?: { ref: string; key: CachedKey } }
   | { ok: false; error: HsmError }
   | { ok: "elsewhere" };
-type Waiting = { request: SignRequest; answer: (outcome: SignOutcome) => void };
+/**
+ * One signature for the signer: the key, the data, the pool's handle index entry for the key (checked before
+ * use), and where its outcome goes, exactly once. An object rather than callbacks: on the main thread a
+ * signature's bookkeeping is a share of the event loop's time (pool/main-signing.ts).
+ */
+export interface SignJob {
+  readonly ref: string;
+  readonly data: Uint8Array;
+  readonly hint: CachedKey | undefined;
+  answered(outcome: SignOutcome): void;
+}
+
+/** A job from a thread's sign request, answered to `answer`. */
+export function signJob(request: SignRequest, answer: (outcome: SignOutcome) => void): SignJob {
+  return { ref: request.ref, data: request.data, hint: request.hint, answered: answer };
+}
 
 export type AsyncSignerOptions = {
   /** false: never search the token for a key (see NoSearchSession); such a call answers `elsewhere`. */
@@ -55,7 +70,7 @@ class NoSearchSession extends Session {
 export class AsyncSigner {
   private readonly open: OpenSession[] = [];
   private readonly free: Session[] = [];
-  private readonly waiting: Waiting[] = [];
+  private readonly waiting: SignJob[] = [];
   /** Sessions with a C_Sign running (the callback not back yet). */
   private readonly busy = new Set<Session>();
   private readonly searches: boolean;
@@ -125,27 +140,25 @@ export class AsyncSigner {
   }
 
   /**
-   * Starts a signature now if a session is free, else when one is; `answer` is called exactly once, unless
-   * the returned `withdraw` takes the call back before it started (then it returns true and never answers).
+   * Starts a signature now if a session is free, else when one is; `job.answered` is called exactly once,
+   * unless `withdraw` takes the job back before it started.
    */
-  sign(request: SignRequest, answer: Waiting["answer"]): () => boolean {
-    const job: Waiting = { request, answer };
+  sign(job: SignJob): void {
     const session = this.closed ? undefined : this.free.pop();
-    if (session === undefined) {
-      this.waiting.push(job);
-      return () => {
-        const at = this.waiting.indexOf(job);
-        if (at >= 0) this.waiting.splice(at, 1);
-        return at >= 0;
-      };
-    }
-    this.run(session, job);
-    return () => false;
+    if (session === undefined) this.waiting.push(job);
+    else this.run(session, job);
   }
 
-  private run(session: Session, job: Waiting): void {
-    const { ref, data, hint } = job.request;
-    const before = session.keys.get(ref);
+  /** Takes back a job still waiting for a session: true if it was (it is then never answered). */
+  withdraw(job: SignJob): boolean {
+    const at = this.waiting.indexOf(job);
+    if (at >= 0) this.waiting.splice(at, 1);
+    return at >= 0;
+  }
+
+  private run(session: Session, job: SignJob): void {
+    const { ref, data, hint } = job;
+    const before = this.searches ? session.keys.get(ref) : undefined;
     let begun: ReturnType<typeof beginSign>;
     try {
       begun = beginSign(session, ref, data, hint);
@@ -154,11 +167,11 @@ export class AsyncSigner {
         // No checked handle here: a stale one is dropped, so that the next hint is checked afresh.
         session.keys.delete(ref);
         this.release(session);
-        job.answer({ ok: "elsewhere" });
+        job.answered({ ok: "elsewhere" });
         return;
       }
       this.release(session, e);
-      job.answer({ ok: false, error: toHsmError(e, { operation: "sign" }) });
+      job.answered({ ok: false, error: toHsmError(e, { operation: "sign" }) });
       return;
     }
     this.busy.add(session);
@@ -174,17 +187,21 @@ export class AsyncSigner {
             key: ref,
           });
           this.release(session, e);
-          job.answer({ ok: false, error: e });
+          job.answered({ ok: false, error: e });
           return;
         }
         this.release(session);
         const searched =
-          begun.key !== before && (hint === undefined || !begun.key.handle.equals(hint.handle));
+          this.searches &&
+          begun.key !== before &&
+          (hint === undefined || !begun.key.handle.equals(hint.handle));
         try {
           const value = begun.finish(signature);
-          job.answer(searched ? { ok: true, value, learned: { ref, key: begun.key } } : { ok: true, value });
+          job.answered(
+            searched ? { ok: true, value, learned: { ref, key: begun.key } } : { ok: true, value },
+          );
         } catch (e) {
-          job.answer({ ok: false, error: toHsmError(e, { operation: "sign" }) });
+          job.answered({ ok: false, error: toHsmError(e, { operation: "sign" }) });
         }
       });
     } catch (e) {
@@ -192,7 +209,7 @@ export class AsyncSigner {
       this.busy.delete(session);
       const error = toHsmError(e, { operation: "C_Sign", tokenLabel: this.data.target.tokenLabel, key: ref });
       this.drop(session);
-      job.answer({ ok: false, error });
+      job.answered({ ok: false, error });
       this.next();
     }
   }
@@ -225,7 +242,7 @@ export class AsyncSigner {
     if (this.open.length === 0) {
       // Every session lost and none reopened: nobody would ever answer these.
       for (const job of this.waiting.splice(0)) {
-        job.answer({
+        job.answered({
           ok: false,
           error: new HsmError("session-lost", "Every signing session of this HSM worker was lost.", {
             operation: "sign",

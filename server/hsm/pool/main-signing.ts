@@ -8,20 +8,55 @@
 // pool's threads. Every call is answered exactly once: a signature, an HsmError, or "elsewhere".
 import "server-only";
 import { HsmError, hsmError } from "../pkcs11/errors";
-import type { HsmTarget } from "../pkcs11/pkcs11";
-import { AsyncSigner } from "./async-signer";
-import type { HsmOperation } from "./operations";
-
-type SignRequest = Extract<HsmOperation, { op: "sign" }>;
-type Pending = { abandon: (why: string) => void };
+import type { CachedKey, HsmTarget } from "../pkcs11/pkcs11";
+import { AsyncSigner, type SignJob, type SignOutcome } from "./async-signer";
 
 /** Lost sessions are reopened at most this often: a lost login is healed by a thread, never from here. */
 const REFILL_EVERY_MS = 100;
 
+type Settle = { resolve: (value: Buffer | Promise<Buffer>) => void; reject: (error: unknown) => void };
+
+/** What the pool does for a call these sessions cannot sign, and when the token says a key is gone. */
+export type MainSigningHooks = {
+  /** Signs on a thread (which may search); `leftMs`: what remains of the call's deadline. */
+  elsewhere: (ref: string, data: Uint8Array, hint: CachedKey | undefined, leftMs: number) => Promise<Buffer>;
+  keyMissing: (ref: string) => void;
+};
+
+/**
+ * One accepted signature: the job the signer runs and the caller's promise. A class with methods, and its
+ * deadline a timer calling a shared function: no closures per signature, whose cost here is the event
+ * loop's (on P-256 this thread is the bottleneck, bench/README.md).
+ */
+class SignCall implements SignJob {
+  settled = false;
+  timer: NodeJS.Timeout | undefined;
+  readonly startedAt = performance.now();
+
+  constructor(
+    readonly owner: MainThreadSigning,
+    readonly ref: string,
+    readonly data: Uint8Array,
+    readonly hint: CachedKey | undefined,
+    readonly timeoutMs: number,
+    readonly settle: Settle,
+  ) {}
+
+  answered(outcome: SignOutcome): void {
+    if (outcome.ok === true) this.owner.finish(this, outcome.value);
+    else if (outcome.ok === "elsewhere") this.owner.elsewhere(this);
+    else this.owner.fail(this, outcome.error);
+  }
+}
+
+function expire(call: SignCall): void {
+  call.owner.expire(call);
+}
+
 export class MainThreadSigning {
   private readonly signer: AsyncSigner;
   /** Calls accepted and not answered yet. */
-  private readonly pending = new Set<Pending>();
+  private readonly pending = new Set<SignCall>();
   private idle: (() => void)[] = [];
   private lastRefill = 0;
 
@@ -35,6 +70,7 @@ export class MainThreadSigning {
     pin: string,
     sessions: number,
     private readonly tokenLabel: string,
+    private readonly hooks: MainSigningHooks,
   ) {
     this.signer = new AsyncSigner({ target, pin }, sessions, { searches: false });
   }
@@ -55,62 +91,68 @@ export class MainThreadSigning {
   }
 
   /**
-   * Signs, or resolves "elsewhere" when these sessions hold no checked handle for the key (nothing reached
-   * C_Sign). Rejects with the HSM's error; with `busy` when no session was free within `timeoutMs` (nothing
-   * reached the HSM); with `timeout` (maybe-done) when C_Sign had started and not answered in time.
+   * Signs; a key these sessions hold no checked handle for (nothing reached C_Sign) is signed through
+   * `hooks.elsewhere` instead. Rejects with the HSM's error; with `busy` when no session was free within
+   * `timeoutMs` (nothing reached the HSM); with `timeout` (maybe-done) when C_Sign had started and not
+   * answered in time. `hint`: the pool's handle index entry for the key, checked once per session before use.
    */
-  sign(request: SignRequest, timeoutMs: number): Promise<Buffer | "elsewhere"> {
-    this.refillNow();
-    const { tokenLabel } = this;
+  sign(ref: string, data: Uint8Array, hint: CachedKey | undefined, timeoutMs: number): Promise<Buffer> {
+    if (this.signer.missing > 0) this.refill();
     return new Promise((resolve, reject) => {
-      let settled = false;
-      const settle = (finish: () => void) => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        this.pending.delete(call);
-        finish();
-        if (this.pending.size === 0) for (const wake of this.idle.splice(0)) wake();
-      };
-      const unstarted = (why: string) =>
-        new HsmError(
-          "busy",
-          `HSM token '${tokenLabel}' ${why} for sign; nothing reached the HSM. Retry a moment later or on another HSM.`,
-          {
-            operation: "sign",
-          },
-        );
-      const call: Pending = {
-        abandon: (why) => {
-          if (withdraw()) settle(() => reject(unstarted("was closed before a session was free")));
-          else
-            settle(() =>
-              reject(
-                new HsmError(
-                  "outcome-unknown",
-                  `The signature on token '${tokenLabel}' had not answered when ${why}; treat it as maybe-done.`,
-                  { operation: "sign" },
-                ),
-              ),
-            );
-        },
-      };
-      const timer = setTimeout(() => {
-        if (withdraw()) settle(() => reject(unstarted(`had no free session within ${timeoutMs} ms`)));
-        else settle(() => reject(hsmError("timeout", { operation: "sign", tokenLabel, timeoutMs })));
-      }, timeoutMs);
+      const call = new SignCall(this, ref, data, hint, timeoutMs, { resolve, reject });
+      call.timer = setTimeout(expire, timeoutMs, call);
       this.pending.add(call);
-      const withdraw = this.signer.sign(request, (outcome) => {
-        if (outcome.ok === true) settle(() => resolve(outcome.value));
-        else if (outcome.ok === "elsewhere") settle(() => resolve("elsewhere"));
-        else settle(() => reject(outcome.error));
-      });
+      this.signer.sign(call);
     });
   }
 
+  finish(call: SignCall, value: Buffer): void {
+    if (this.settled(call)) call.settle.resolve(value);
+  }
+
+  fail(call: SignCall, error: HsmError): void {
+    if (!this.settled(call)) return;
+    // The key is gone from the token (destroyed through another process): so is its index entry.
+    if (error.reason === "key-missing") this.hooks.keyMissing(call.ref);
+    call.settle.reject(error);
+  }
+
+  /** No checked handle here: a thread signs it, within what is left of the deadline. */
+  elsewhere(call: SignCall): void {
+    if (!this.settled(call)) return;
+    const left = Math.max(1, call.timeoutMs - (performance.now() - call.startedAt));
+    call.settle.resolve(this.hooks.elsewhere(call.ref, call.data, call.hint, left));
+  }
+
+  /** The deadline passed: still waiting, nothing reached the HSM (busy); started, maybe-done (timeout). */
+  expire(call: SignCall): void {
+    const { tokenLabel } = this;
+    const { timeoutMs } = call;
+    if (this.signer.withdraw(call))
+      this.fail(call, this.unstarted(`had no free session within ${timeoutMs} ms`));
+    else this.fail(call, hsmError("timeout", { operation: "sign", tokenLabel, timeoutMs }));
+  }
+
+  /** True the first time only: every call is answered exactly once. */
+  private settled(call: SignCall): boolean {
+    if (call.settled) return false;
+    call.settled = true;
+    clearTimeout(call.timer);
+    this.pending.delete(call);
+    if (this.pending.size === 0 && this.idle.length > 0) for (const wake of this.idle.splice(0)) wake();
+    return true;
+  }
+
+  private unstarted(why: string): HsmError {
+    return new HsmError(
+      "busy",
+      `HSM token '${this.tokenLabel}' ${why} for sign; nothing reached the HSM. Retry a moment later or on another HSM.`,
+      { operation: "sign" },
+    );
+  }
+
   /** Reopens lost sessions (public ones, kept only if the token's user login covers them: no PIN). */
-  private refillNow(): void {
-    if (this.signer.missing === 0) return;
+  private refill(): void {
     const now = performance.now();
     if (now - this.lastRefill < REFILL_EVERY_MS) return;
     this.lastRefill = now;
@@ -134,7 +176,18 @@ export class MainThreadSigning {
    * the pools, does not finalise the library under a running call unless the HSM hangs).
    */
   async close(why: string, graceMs: number): Promise<void> {
-    for (const call of [...this.pending]) call.abandon(why);
+    for (const call of [...this.pending]) {
+      if (this.signer.withdraw(call)) this.fail(call, this.unstarted("was closed before a session was free"));
+      else
+        this.fail(
+          call,
+          new HsmError(
+            "outcome-unknown",
+            `The signature on token '${this.tokenLabel}' had not answered when ${why}; treat it as maybe-done.`,
+            { operation: "sign" },
+          ),
+        );
+    }
     this.signer.close();
     const until = performance.now() + graceMs;
     while (this.signer.running > 0 && performance.now() < until) {

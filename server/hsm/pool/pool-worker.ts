@@ -7,7 +7,7 @@ import "server-only";
 import { isMainThread, type MessagePort, parentPort, workerData } from "node:worker_threads";
 import { HsmError, toHsmError } from "../pkcs11/errors";
 import { type HsmOperation, refOf, runOperation } from "./operations";
-import { AsyncSigner } from "./async-signer";
+import { AsyncSigner, signJob } from "./async-signer";
 import { type OpenSession, openSession, openToken, type Session } from "../pkcs11/pkcs11";
 import {
   type FromWorker,
@@ -187,31 +187,37 @@ function startAsync(
   const request = fromWireRequest(job.work.request);
   if (request.op !== "sign") return false;
   const { id } = job;
-  signer.sign(request, (outcome) => {
-    if (outcome.ok === "elsewhere") {
-      // Only a signer made with `searches: false` answers this; a thread's signer searches itself.
-      answer(runJob(thread, job, {}));
-      return;
-    }
-    if (!outcome.ok) {
-      // A lost login shows on a signing session first: the thread's own session has lost it too, so it is
-      // reopened (and logged in, once) before the signer's sessions are replaced.
-      thread.failed(outcome.error);
-      answer({ id, ok: false, error: toWireError(outcome.error, "sign") });
-      return;
-    }
-    const learned = outcome.learned;
-    answer({
-      id,
-      ok: true,
-      value: postableValue(outcome.value),
-      ...(learned === undefined
-        ? {}
-        : {
-            learned: { ref: learned.ref, handle: toWireBytes(learned.key.handle), curve: learned.key.curve },
-          }),
-    });
-  });
+  signer.sign(
+    signJob(request, (outcome) => {
+      if (outcome.ok === "elsewhere") {
+        // Only a signer made with `searches: false` answers this; a thread's signer searches itself.
+        answer(runJob(thread, job, {}));
+        return;
+      }
+      if (!outcome.ok) {
+        // A lost login shows on a signing session first: the thread's own session has lost it too, so it is
+        // reopened (and logged in, once) before the signer's sessions are replaced.
+        thread.failed(outcome.error);
+        answer({ id, ok: false, error: toWireError(outcome.error, "sign") });
+        return;
+      }
+      const learned = outcome.learned;
+      answer({
+        id,
+        ok: true,
+        value: postableValue(outcome.value),
+        ...(learned === undefined
+          ? {}
+          : {
+              learned: {
+                ref: learned.ref,
+                handle: toWireBytes(learned.key.handle),
+                curve: learned.key.curve,
+              },
+            }),
+      });
+    }),
+  );
   return true;
 }
 

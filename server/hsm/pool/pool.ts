@@ -187,7 +187,13 @@ export class HsmPool implements HsmExecutor {
   /** After every thread's start (so after the login): the main thread's own signing sessions. */
   private startMainSigning(): void {
     if (this.mainSessions === 0) return;
-    this.main = new MainThreadSigning(this.target(), this.config.pin, this.mainSessions, this.tokenLabel);
+    this.main = new MainThreadSigning(this.target(), this.config.pin, this.mainSessions, this.tokenLabel, {
+      elsewhere: (ref, data, hint, leftMs) => {
+        const request: HsmOperation & { op: "sign" } = { op: "sign", ref, data, hint };
+        return this.onThread(request, request, leftMs);
+      },
+      keyMissing: (ref) => this.index.delete(ref),
+    });
   }
 
   /**
@@ -237,9 +243,29 @@ export class HsmPool implements HsmExecutor {
     return hint === undefined ? request : { ...request, hint };
   }
 
-  async execute<O extends HsmOperation>(
+  execute<O extends HsmOperation>(request: O, options: { timeoutMs?: number } = {}): Promise<HsmResultOf<O>> {
+    // A signature whose key the index knows goes straight to the main thread's sessions (signFrom "main"),
+    // without the async function below: on P-256 the event loop is the bottleneck (bench/README.md).
+    if (
+      request.op === "sign" &&
+      this.main !== undefined &&
+      this.main.capacity > 0 &&
+      options.timeoutMs === undefined
+    ) {
+      const hint = request.hint ?? this.index.get(request.ref);
+      if (hint !== undefined) {
+        const refused = this.refusal(request.op);
+        if (refused !== undefined) return Promise.reject(refused);
+        // The result of sign is a Buffer: HsmResultOf<O> for O's op "sign".
+        return this.main.sign(request.ref, request.data, hint, this.timeoutMs) as Promise<HsmResultOf<O>>;
+      }
+    }
+    return this.executeAny(request, options);
+  }
+
+  private async executeAny<O extends HsmOperation>(
     request: O,
-    options: { timeoutMs?: number } = {},
+    options: { timeoutMs?: number },
   ): Promise<HsmResultOf<O>> {
     const refused = this.refusal(request.op);
     if (refused !== undefined) throw refused;
@@ -253,7 +279,8 @@ export class HsmPool implements HsmExecutor {
       return reviveResult(request, undefined);
     }
     if (request.op === "destroy") this.index.delete(request.ref);
-    // An index hit is taken at once: the call is queued in this tick, behind the refusal check above.
+    // An index hit is taken at once: the call is queued in this tick, behind the refusal check above. A miss
+    // is located first by one search in a thread, shared by concurrent callers (withHint).
     let prepared: O = request;
     if (request.op === "sign" && request.hint === undefined) {
       const hint = this.index.get(request.ref);
@@ -264,16 +291,23 @@ export class HsmPool implements HsmExecutor {
         if (late !== undefined) throw late;
       }
     }
+    if (prepared.op === "sign" && this.main !== undefined && this.main.capacity > 0) {
+      // The result of sign is a Buffer: HsmResultOf<O> for O's op "sign".
+      return this.main.sign(prepared.ref, prepared.data, prepared.hint, timeoutMs) as Promise<HsmResultOf<O>>;
+    }
+    return this.onThread(request, prepared, timeoutMs);
+  }
+
+  /**
+   * A call run by a thread. Also where the main thread's signing sends a key its sessions hold no checked
+   * handle for (`left`: what remains of the call's deadline): the thread may search, and the index learns it.
+   */
+  private async onThread<O extends HsmOperation>(
+    request: O,
+    prepared: O,
+    left: number,
+  ): Promise<HsmResultOf<O>> {
     try {
-      let left = timeoutMs;
-      if (prepared.op === "sign" && this.main !== undefined && this.main.capacity > 0) {
-        const started = performance.now();
-        const signed = await this.main.sign(prepared, timeoutMs);
-        // The result of sign is a Buffer: HsmResultOf<O> for O's op "sign".
-        if (signed !== "elsewhere") return signed as HsmResultOf<O>;
-        // No checked handle on the main thread's sessions: a thread looks the key up (and the index learns it).
-        left = Math.max(1, timeoutMs - (performance.now() - started));
-      }
       const work: PoolWork = { kind: "operation", request: toWireRequest(prepared) };
       return reviveResult(request, await this.jobs.add(work, request.op, left));
     } catch (e) {
