@@ -5,9 +5,12 @@
 // reference, progress at the total, audit chain intact. The short tests of the same are
 // server/operations/executor/batch.integration.test.ts. Needs softhsm2-util.
 //
-//   node scripts/soak-batch.mjs [--count 10000] [--in-flight 2] [--threads 2] [--compare 150] [--url postgres://… | --pglite]
+//   node scripts/soak-batch.mjs [--count 10000] [--in-flight 2] [--threads 2] [--compare 150] [--record-only]
+//                               [--max-minutes M] [--url postgres://… | --pglite]
 //
-// --compare N first runs three batches of N keys at 1, 2 and 4 calls in flight. Without --url (or
+// --compare N first runs three batches of N keys at 1, 2 and 4 calls in flight. --record-only times the
+// recording transactions alone with made-up keys (no HSM). --max-minutes stops a run that would outlast it
+// (exit code 2, after its last progress line). Without --url (or
 // TEST_DATABASE_URL) it runs on PGlite in a folder. Exit code 0 when no problem was found, 1 otherwise.
 import { spawnSync } from "node:child_process";
 import path from "node:path";
@@ -38,12 +41,22 @@ function option(name, fallback) {
 process.chdir(root);
 const { buildHsmWorkers } = await import("./build-hsm-worker.mjs");
 buildHsmWorkers();
+const maxMinutes = Number(option("max-minutes", "0"));
+if (maxMinutes > 0) {
+  setTimeout(() => {
+    console.log(
+      `soak-batch: stopped after ${maxMinutes} min, before the batch ended (see the progress lines).`,
+    );
+    process.exit(2);
+  }, maxMinutes * 60_000).unref();
+}
 const { soakBatch } = await import("../server/operations/executor/testing/soak-batch.ts");
 const report = await soakBatch({
   count: Number(option("count", "10000")),
   inFlight: Number(option("in-flight", "2")),
   threads: Number(option("threads", "2")),
   compare: Number(option("compare", "0")),
+  recordOnly: process.argv.includes("--record-only"),
   url: process.argv.includes("--pglite")
     ? undefined
     : option("url", process.env.TEST_DATABASE_URL) || undefined,
@@ -54,6 +67,8 @@ if (report.problems.length > 0) {
   process.exit(1);
 }
 console.log(
-  "soak-batch: every key recorded once under its batch reference, progress at the total, audit chain intact.",
+  process.argv.includes("--record-only")
+    ? "soak-batch: recording measured (made-up keys, no HSM)."
+    : "soak-batch: every key recorded once under its batch reference, progress at the total, audit chain intact.",
 );
 process.exit(0);

@@ -15,7 +15,7 @@ import { auditEvents, keys, operations } from "@/db/schema";
 import { verifyWholeChain } from "@/server/audit/verify";
 import { closeHsm, closeServerTokenSet } from "@/server/hsm";
 import { batchKeyRef } from "@/server/hsm/signer";
-import { BATCH_DEFAULTS, executeBatch, keyBatchOfOperation } from "../batch";
+import { BATCH_DEFAULTS, executeBatch, keyBatchOfOperation, recordKeys } from "../batch";
 import { claimApproved } from "../claim";
 import { hsmEnvironment, insertKeyCreates, seedInitiator } from "./fixtures";
 
@@ -25,6 +25,11 @@ export type SoakBatchOptions = {
   threads: number;
   /** Keys per trial of the in-flight comparison (1, 2, 4 in flight) run first; 0 skips it. */
   compare: number;
+  /**
+   * Records `count` keys with made-up references and public keys, as the batch's chunks do (one transaction
+   * per 100: progress, keys rows, one key.created each), without the HSM: the recording's own cost.
+   */
+  recordOnly: boolean;
   url?: string;
   log: (line: string) => void;
 };
@@ -109,7 +114,9 @@ async function runBatch(
             .where(eq(operations.id, id));
           const done = row?.progress?.done ?? 0;
           const s = (performance.now() - started) / 1000;
-          log(`  ${done} of ${n} keys after ${s.toFixed(0)} s (${(done / s).toFixed(1)} keys/s so far)`);
+          log(
+            `  ${done} of ${n} keys after ${s.toFixed(0)} s (${(done / s).toFixed(1)} keys/s so far; recording ${timed.seconds().toFixed(1)} s of it)`,
+          );
         }, 30_000);
   const outcome = await executeBatch({ db: timed.db, clock }, op, plan, { ...BATCH_DEFAULTS, inFlight });
   clearInterval(watch);
@@ -145,6 +152,39 @@ async function check(db: Db, id: string, n: number): Promise<string[]> {
   return problems;
 }
 
+/** The recording alone, with made-up keys (never on any HSM): what one key.created per key costs at scale. */
+async function recordOnly(
+  db: Db,
+  seed: { memberId: string; policyVersion: number },
+  n: number,
+): Promise<number> {
+  const [id = ""] = await insertKeyCreates(db, seed, 1, {
+    now: new Date(),
+    payload: () => ({
+      label: "acct-{n}",
+      curve: "secp256k1",
+      tags: ["customer"],
+      exportable: "never",
+      batch: { count: n, first: 1 },
+    }),
+  });
+  const clock = () => new Date();
+  const op = await claimApproved(db, clock(), id);
+  const plan = op === null ? null : keyBatchOfOperation(op);
+  if (op === null || plan === null) throw new Error("the batch was not claimed");
+  const started = performance.now();
+  for (let start = 0; start < n; start += BATCH_DEFAULTS.chunk) {
+    const made = Array.from({ length: Math.min(BATCH_DEFAULTS.chunk, n - start) }, (_, j) => ({
+      index: start + j,
+      label: plan.batch.labelOf(start + j),
+      hsmRef: randomBytes(16).toString("hex"),
+      publicKey: `04${randomBytes(64).toString("hex")}`,
+    }));
+    if (!(await recordKeys({ db, clock }, op, plan, start, made))) throw new Error("recording was refused");
+  }
+  return (performance.now() - started) / 1000;
+}
+
 export async function soakBatch(options: SoakBatchOptions): Promise<SoakBatchReport> {
   const dir = mkdtempSync(path.join(tmpdir(), "keyward-soak-batch-"));
   const token = softHsmToken(dir);
@@ -167,6 +207,13 @@ export async function soakBatch(options: SoakBatchOptions): Promise<SoakBatchRep
     const db = database.db;
     const seed = await seedInitiator(db, new Date());
     const problems: string[] = [];
+    if (options.recordOnly) {
+      const seconds = await recordOnly(db, seed, options.count);
+      options.log(
+        `record only (${database.engine}): ${options.count} keys rows with one key.created each, in chunks of ${BATCH_DEFAULTS.chunk}: ${seconds.toFixed(1)} s, ${(options.count / seconds).toFixed(0)} keys/s`,
+      );
+      return { seconds, keysPerSecond: options.count / seconds, recordSeconds: seconds, problems };
+    }
     if (options.compare > 0) {
       for (const inFlight of [1, 2, 4]) {
         const trial = await runBatch(db, seed, options.compare, inFlight);
