@@ -42,8 +42,9 @@ export type BatchOptions = {
 
 /**
  * 100 keys per chunk: one transaction of ~300 statements, a progress step a person can see move. 2 in flight:
- * measured on SoftHSM with the default pool, more gave nothing (key generation is one call per pool thread at a
- * time); a network HSM would want more (bench/README.md). The lease (60 s) is renewed four times within it.
+ * measured on SoftHSM with a 2-thread pool (scripts/soak-batch.mjs --compare 200, 2026-12-02, shared 2-core
+ * machine): 1 in flight 28.0 keys/s, 2: 28.3, 4: 19.1 — SoftHSM makes one key at a time, so more only queue;
+ * a network HSM answering slowly per call would want more. The lease (60 s) is renewed four times within it.
  */
 export const BATCH_DEFAULTS: BatchOptions = { chunk: 100, inFlight: 2, renewEveryMs: DEFAULT_LEASE.ms / 4 };
 
