@@ -53,7 +53,7 @@ function targets(result: HsmBenchResult): string[] {
     );
     check(
       r.module.loopP99Ms < 20,
-      `${r.curve}${mode}, ${r.inFlight} in flight: event-loop p99 ${r.module.loopP99Ms.toFixed(1)} ms (< 20)`,
+      `${r.curve}${mode}, ${r.inFlight} in flight: event-loop p99 ${r.module.loopP99Ms.toFixed(1)} ms in the worst round, ${(r.module.loopP99MedianMs ?? Number.NaN).toFixed(1)} ms in the median one (< 20)`,
     );
   }
   for (const f of result.firstUse) {
@@ -153,7 +153,8 @@ function lookupAndRest(result: HsmBenchResult): void {
           "module",
           "ratio",
           "ratio per round min-max",
-          "loop p99 module / raw",
+          "loop p99 median round module / raw",
+          "worst round module / raw",
           "CPU us/sig module / raw",
         ],
         ...result.inFlight.map((r) => [
@@ -166,6 +167,7 @@ function lookupAndRest(result: HsmBenchResult): void {
           n(r.module.rate),
           `${(r.module.rate / r.raw.rate).toFixed(2)}x`,
           `${Math.min(...r.ratios).toFixed(2)}-${Math.max(...r.ratios).toFixed(2)}`,
+          `${(r.module.loopP99MedianMs ?? Number.NaN).toFixed(1)} / ${(r.raw.loopP99MedianMs ?? Number.NaN).toFixed(1)} ms`,
           `${r.module.loopP99Ms.toFixed(1)} / ${r.raw.loopP99Ms.toFixed(1)} ms`,
           `${r.module.cpuUsPerCall.toFixed(0)} / ${r.raw.cpuUsPerCall.toFixed(0)}`,
         ]),
