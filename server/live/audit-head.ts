@@ -67,7 +67,8 @@ export class AuditHeadWatcher {
     if (this.head !== undefined || this.closed) return;
     await this.poll();
     // The stream fails (and the browser reconnects later) rather than miss changes without its mark.
-    if (this.head === undefined && !this.closed) throw new Error("live updates could not read the audit trail");
+    if (this.head === undefined && !this.closed)
+      throw new Error("live updates could not read the audit trail");
   }
 
   /** One poll now (the timer calls it). Never runs two at once. */

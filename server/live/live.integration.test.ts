@@ -45,8 +45,16 @@ async function ended(iterator: AsyncIterator<unknown>): Promise<string> {
   }
 }
 
-type Row = { id: string; tally: { approvals: number; needed: number }[]; canVote: boolean; canCancel: boolean };
-type OperationSnapshot = { operation: Row & { votes: unknown[]; state: string }; timeline: { action: string }[] };
+type Row = {
+  id: string;
+  tally: { approvals: number; needed: number }[];
+  canVote: boolean;
+  canCancel: boolean;
+};
+type OperationSnapshot = {
+  operation: Row & { votes: unknown[]; state: string };
+  timeline: { action: string }[];
+};
 
 describe.each(testEngines())("live subscriptions on %s", (engine) => {
   let database: TestDatabase;
@@ -102,11 +110,17 @@ describe.each(testEngines())("live subscriptions on %s", (engine) => {
   async function vote(who: Person, operationId: string, on: Db) {
     const { api } = await signIn(who, on);
     const { options } = await api.operations.beginVote({ operationId, decision: "approve" });
-    await api.operations.completeVote({ operationId, decision: "approve", response: who.token.authenticate(options) });
+    await api.operations.completeVote({
+      operationId,
+      decision: "approve",
+      response: who.token.authenticate(options),
+    });
   }
 
   it("yields after a proposal and after a vote committed elsewhere; an auditor's snapshots are read-only", async () => {
-    const piaInbox = (await (await signIn(pia)).api.operations.onList({ state: "pending" }))[Symbol.asyncIterator]();
+    const piaInbox = (await (await signIn(pia)).api.operations.onList({ state: "pending" }))[
+      Symbol.asyncIterator
+    ]();
     expect(await next<Row[]>(piaInbox)).toEqual([]);
     const op = await (await signIn(operator)).api.operations.propose({ kind: "key.create", payload });
 
@@ -125,7 +139,11 @@ describe.each(testEngines())("live subscriptions on %s", (engine) => {
     const afterVote = await next<Row[]>(piaInbox);
     expect(afterVote.map((r) => [r.id, r.canVote, r.tally[0]?.approvals])).toEqual([[op.id, true, 1]]);
     const seen = await next<OperationSnapshot>(auditorView);
-    expect(seen.operation).toMatchObject({ canVote: false, canCancel: false, tally: [{ approvals: 1, needed: 2 }] });
+    expect(seen.operation).toMatchObject({
+      canVote: false,
+      canCancel: false,
+      tally: [{ approvals: 1, needed: 2 }],
+    });
     expect(seen.operation.votes).toHaveLength(1);
     expect(seen.timeline.map((e) => e.action)).toEqual(["operation.proposed", "vote.cast"]);
 
@@ -143,7 +161,12 @@ describe.each(testEngines())("live subscriptions on %s", (engine) => {
     await next(quinnKeys);
 
     await db.transaction((tx) =>
-      endSession(tx, { sessionId: piaLive.session.sessionId, reason: "signed-out", actor: "system", now: T0 }),
+      endSession(tx, {
+        sessionId: piaLive.session.sessionId,
+        reason: "signed-out",
+        actor: "system",
+        now: T0,
+      }),
     );
     expect(await ended(piaInbox)).toBe("UNAUTHORIZED");
 
