@@ -2,6 +2,7 @@
 // with PASS or MISS, then the whole result as one JSON line for machines.
 import { median, percentile } from "./measure";
 import type { OperationsBenchResult, ThroughputRow } from "./operations";
+import type { BenchEngine } from "./operations-db";
 import { STEPS } from "./operations-flow";
 
 const TARGETS = {
@@ -28,21 +29,23 @@ const WHAT: Record<ThroughputRow["kind"], string> = {
   resume: "key.resume (no HSM step)",
 };
 
+/** Every end-to-end row, the one measured among many keys (after the first-use part) last. */
+function throughputRows(result: OperationsBenchResult): { engine: BenchEngine; row: ThroughputRow }[] {
+  const rows = result.engines.flatMap((e) => e.throughput.map((row) => ({ engine: e.engine, row })));
+  return result.atScale ? [...rows, { engine: result.atScale.engine, row: result.atScale }] : rows;
+}
+
 function throughputTable(result: OperationsBenchResult): string[] {
   const lines = [
-    "| engine | operation | lanes | operations/s (median; rounds) | raw keygen /s (1 session) | pool keygen /s | e2e ÷ raw | e2e ÷ pool | bench CPU ms / operation | others' CPU | target ≥ 200/s (PostgreSQL) |",
-    "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    "| engine | operation | keys on the token | lanes | operations/s (median; rounds) | raw keygen /s (1 session) | pool keygen /s | e2e ÷ raw | e2e ÷ pool | bench CPU ms / operation | others' CPU | target ≥ 200/s (PostgreSQL) |",
+    "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
   ];
-  for (const e of result.engines) {
-    for (const r of e.throughput) {
-      const target =
-        e.engine === "postgres"
-          ? `${verdict(r.rate >= TARGETS.operationsPerSecond)}`
-          : "(not the target's engine)";
-      lines.push(
-        `| ${ENGINE_NAMES[e.engine]} | ${WHAT[r.kind]} | ${r.lanes} | ${r.rate.toFixed(1)} (${r.rates.map((x) => x.toFixed(0)).join(", ")}) | ${rate(r.rawKeygen)} | ${rate(r.poolKeygen)} | ${r.rawKeygen ? `${(r.rate / r.rawKeygen).toFixed(2)}×` : "—"} | ${r.poolKeygen ? `${(r.rate / r.poolKeygen).toFixed(2)}×` : "—"} | ${r.cpuMsPerOperation.toFixed(1)} | ${(100 * r.othersLoad).toFixed(0)} % | ${target} |`,
-      );
-    }
+  for (const { engine, row: r } of throughputRows(result)) {
+    const target =
+      engine === "postgres" ? verdict(r.rate >= TARGETS.operationsPerSecond) : "(not the target's engine)";
+    lines.push(
+      `| ${ENGINE_NAMES[engine]} | ${WHAT[r.kind]} | ${r.kind === "resume" ? "—" : r.tokenKeysAtStart.toLocaleString("en")} | ${r.lanes} | ${r.rate.toFixed(1)} (${r.rates.map((x) => x.toFixed(0)).join(", ")}) | ${rate(r.rawKeygen)} | ${rate(r.poolKeygen)} | ${r.rawKeygen ? `${(r.rate / r.rawKeygen).toFixed(2)}×` : "—"} | ${r.poolKeygen ? `${(r.rate / r.poolKeygen).toFixed(2)}×` : "—"} | ${r.cpuMsPerOperation.toFixed(1)} | ${(100 * r.othersLoad).toFixed(0)} % | ${target} |`,
+    );
   }
   return lines;
 }
@@ -52,13 +55,11 @@ function stepsTable(result: OperationsBenchResult): string[] {
     `| engine | operation | ${STEPS.map((s) => `${s} p50 / p99 ms`).join(" | ")} |`,
     `| --- | --- | ${STEPS.map(() => "---").join(" | ")} |`,
   ];
-  for (const e of result.engines) {
-    for (const r of e.throughput) {
-      const cells = STEPS.map((s) =>
-        r.steps[s].length === 0 ? "—" : `${ms(median(r.steps[s]))} / ${ms(percentile(r.steps[s], 99))}`,
-      );
-      lines.push(`| ${ENGINE_NAMES[e.engine]} | ${WHAT[r.kind]} | ${cells.join(" | ")} |`);
-    }
+  for (const { engine, row: r } of throughputRows(result)) {
+    const cells = STEPS.map((s) =>
+      r.steps[s].length === 0 ? "—" : `${ms(median(r.steps[s]))} / ${ms(percentile(r.steps[s], 99))}`,
+    );
+    lines.push(`| ${ENGINE_NAMES[engine]} | ${WHAT[r.kind]} | ${cells.join(" | ")} |`);
   }
   return lines;
 }
@@ -135,7 +136,7 @@ export function printOperationsReport(result: OperationsBenchResult): void {
       `load average ${result.load.before.map((x) => x.toFixed(1)).join(" ")} before, ${result.load.after.map((x) => x.toFixed(1)).join(" ")} after.`,
   );
   for (const e of result.engines) if (e.skipped) out.push(`- ${e.skipped}`);
-  if (result.engines.some((e) => e.throughput.length > 0)) {
+  if (throughputRows(result).length > 0) {
     out.push(
       "",
       `One operation = propose (key.create or key.resume) → two approvals, each beginVote + a real WebAuthn assertion from a software authenticator + completeVote → the executor's claim → its execute step (key.create: key generation on SoftHSM through the signer facade) and recording transaction; 7 audit events. ${result.rounds} rounds of ${result.seconds} s, interleaved with the bases.`,
@@ -179,6 +180,7 @@ export function printOperationsReport(result: OperationsBenchResult): void {
         ...e,
         throughput: e.throughput.map((r) => ({ ...r, steps: summary(r.steps) })),
       })),
+      atScale: result.atScale ? { ...result.atScale, steps: summary(result.atScale.steps) } : undefined,
     }),
   );
 }

@@ -51,6 +51,8 @@ export type ThroughputRow = {
   poolKeygen: number | null;
   steps: StepTimes;
   othersLoad: number;
+  /** Keys on the bench's token when the row started (see tokenKeys). */
+  tokenKeysAtStart: number;
   /** CPU time of this whole process (main thread, HSM pool threads, PGlite) per end-to-end operation, ms. */
   cpuMsPerOperation: number;
   /** PostgreSQL: what the connections were doing during the end-to-end rounds (sampled); null on PGlite. */
@@ -75,6 +77,8 @@ export type OperationsBenchResult = {
   load: { before: number[]; after: number[] };
   engines: EngineResult[];
   firstUse: FirstUse | undefined;
+  /** key.create again once the first-use part has filled the token: the HSM step among many keys. */
+  atScale: ThroughputRow | undefined;
 };
 
 function listOption(args: string[], name: string, fallback: string): string[] {
@@ -88,6 +92,12 @@ function textOption(args: string[], name: string, fallback: string): string {
 }
 
 const KINDS: readonly FlowKind[] = ["p256", "secp256k1", "resume"];
+/**
+ * Keys this run has put on its token so far (bases and operations alike). Every key.create searches the token
+ * for its reference first (server/hsm/keys/keys.ts), and SoftHSM scans every object for a search, so the HSM
+ * step's cost grows with this number: each row says where it started.
+ */
+let tokenKeys = 0;
 const ENGINES: readonly BenchEngine[] = ["pglite", "postgres", "postgres-nosync"];
 
 export async function runOperationsBench(args: string[]): Promise<void> {
@@ -135,6 +145,7 @@ export async function runOperationsBench(args: string[]): Promise<void> {
       load: { before: loadavg(), after: [] },
       engines: [],
       firstUse: undefined,
+      atScale: undefined,
     };
     const unreachable = engines.some((e) => e !== "pglite") ? await postgresUnreachable(postgresUrl) : null;
     for (const engine of engines) {
@@ -206,8 +217,31 @@ export async function runOperationsBench(args: string[]): Promise<void> {
     if (parts.has("firstuse") && firstUseKeys > 0) {
       console.log(`First use among ${firstUseKeys} keys: making them…`);
       const population = await populate(pool, firstUseKeys);
+      tokenKeys += population.refs.length;
       console.log("First use among them, on a fresh pool…");
       result.firstUse = await measureFirstUse(token, population.refs, "threads");
+      // The same key.create operation now that the token holds as many keys as a normal installation.
+      const engine = engines.find((e) => e === "postgres" && unreachable === null) ?? "pglite";
+      const database = await createBenchDatabase(engine, postgresUrl);
+      try {
+        console.log(`key.create P-256 on ${engine} with ${tokenKeys} keys on the token…`);
+        const people = await makePeople(database.db, 2 * lanes);
+        result.atScale = await throughputRow({
+          db: database.db,
+          url: database.url,
+          engine,
+          kind: "p256",
+          people,
+          lanes,
+          seconds,
+          rounds,
+          raw,
+          pool,
+          threads,
+        });
+      } finally {
+        await database.drop();
+      }
     }
     result.load.after = loadavg();
     printOperationsReport(result);
@@ -239,7 +273,9 @@ async function throughputRow(o: {
   const suspended =
     kind === "resume" ? await seedSuspendedKeys(o.db, Math.ceil(800 * seconds * (o.rounds + 1))) : [];
   const ctx: FlowContext = { db: o.db, people: o.people, kind, suspended, steps: emptySteps() };
-  await runLanes(ctx, o.lanes, Math.min(1, seconds)); // warm-up: caches, JIT, connections
+  const tokenKeysAtStart = tokenKeys;
+  const warm = await runLanes(ctx, o.lanes, Math.min(1, seconds)); // warm-up: caches, JIT, connections
+  if (curve !== null) tokenKeys += warm.operations;
   ctx.steps = emptySteps();
   const rates: number[] = [];
   const rawRates: number[] = [];
@@ -259,12 +295,18 @@ async function throughputRow(o: {
       if (seen) for (const [k, n] of Object.entries(seen)) waits[k] = (waits[k] ?? 0) + n;
       rates.push(run.rate);
       operations += run.operations;
+      if (curve !== null) tokenKeys += run.operations;
     };
     const bases = async () => {
       if (curve === null) return;
-      rawRates.push(o.raw.generateRate(curve, Math.max(10, Math.ceil(60 * seconds))));
+      const rawCount = Math.max(10, Math.ceil(60 * seconds));
+      rawRates.push(o.raw.generateRate(curve, rawCount));
+      tokenKeys += rawCount;
       const { rate } = await storm(
-        () => o.pool.execute({ op: "generate", curve, label: "bench-pool-generate", exportable: "never" }),
+        () => {
+          tokenKeys++;
+          return o.pool.execute({ op: "generate", curve, label: "bench-pool-generate", exportable: "never" });
+        },
         2 * o.threads,
         seconds,
         100,
@@ -292,6 +334,7 @@ async function throughputRow(o: {
     steps: ctx.steps,
     othersLoad: othersLoad(from, availableParallelism()),
     waits: o.url === undefined ? null : waits,
+    tokenKeysAtStart,
     cpuMsPerOperation: cpuMs / Math.max(1, operations),
   };
   console.log(
