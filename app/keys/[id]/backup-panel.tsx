@@ -30,7 +30,8 @@ function saveJson(fileName: string, value: unknown): void {
   link.href = url;
   link.download = fileName;
   link.click();
-  URL.revokeObjectURL(url);
+  // Revoked a little later: the browser may still be reading the blob when click() returns.
+  setTimeout(() => URL.revokeObjectURL(url), 10_000);
 }
 
 export function BackupPanel({ keyId, canPropose, isAdmin }: Props) {
