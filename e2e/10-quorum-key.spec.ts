@@ -1,7 +1,9 @@
 // Quorum key creation through the pages, each person at their own browser with their own token: an operator
-// proposes a key, two approvers see it arrive in their inbox (polled, no reload), each taps Approve, and the
-// key becomes active in the keys list once the executor's one-second sweep has made it on the HSM. Then the
-// rejection path (one rejection ends it under the default rule) and the initiator's cancel.
+// proposes a key, two approvers see it arrive in their open inbox (live: tRPC subscriptions, no reload and no
+// navigation after the proposal), each taps Approve, and the open operation pages and the operator's open keys
+// list move to the active key by themselves once the executor's one-second sweep has made it on the HSM. Then
+// the rejection path (one rejection ends it under the default rule, live on the other approver's page) and the
+// initiator's cancel.
 import type { Page } from "@playwright/test";
 import { confirmNext, expect, type Person, test } from "./fixtures";
 
@@ -39,25 +41,37 @@ test("an operator proposes a key, two approvers approve it by tapping, and it be
   const label = "Treasury cold 1";
   let operationId = "";
 
-  await test.step("Pia and Quinn open their inboxes before anything is proposed", async () => {
+  // Olga watches the keys list in a second tab of her own browser: it must show the key when it is made.
+  const olgaKeys = await olga.page.context().newPage();
+
+  await test.step("Pia and Quinn open their inboxes, and Olga her keys list, before anything is proposed", async () => {
     await pia.page.goto("/operations");
     await quinn.page.goto("/operations");
     await expect(inboxRow(quinn.page, label)).toHaveCount(0);
+    await olgaKeys.goto("/keys");
+    await olgaKeys.getByLabel("Search").fill("treasury cold");
+    await olgaKeys.getByRole("button", { name: "Find" }).click();
+    await expect(olgaKeys.getByTestId("keys-total")).toHaveText("0 keys");
+    for (const page of [pia.page, quinn.page, olgaKeys])
+      await expect(page.getByTestId("live-status")).toHaveText("live");
   });
 
   await test.step("Olga proposes the key with the form; she may cancel but not vote", async () => {
     operationId = await proposeKey(olga.page, label, "treasury, cold");
+    await expect(olga.page.getByTestId("live-status")).toHaveText("live");
     const lines = olga.page.getByTestId("op-lines");
     await expect(lines).toContainText("Ed25519 (Solana)");
     await expect(lines).toContainText("treasury, cold");
     await expect(lines).toContainText("never: the private key cannot leave the HSM");
     await expect(olga.page.getByTestId("op-digest")).toHaveText(/^[0-9a-f]{64}$/);
-    await expect(olga.page.getByTestId("op-reasons")).toContainText("needs 2 more approvals from the approvers");
+    await expect(olga.page.getByTestId("op-reasons")).toContainText(
+      "needs 2 more approvals from the approvers",
+    );
     await expect(olga.page.getByRole("button", { name: "Approve" })).toHaveCount(0);
     await expect(olga.page.getByRole("button", { name: "Cancel this operation" })).toBeVisible();
   });
 
-  await test.step("it arrives in both inboxes without a reload, with its deadline and votes needed", async () => {
+  await test.step("it arrives in both open inboxes without a reload, with its deadline and votes needed", async () => {
     for (const person of [pia, quinn]) {
       const row = inboxRow(person.page, label);
       await expect(row).toContainText(OLGA.name);
@@ -83,13 +97,20 @@ test("an operator proposes a key, two approvers approve it by tapping, and it be
     await expect(inboxRow(quinn.page, label).getByTestId("op-tally")).toContainText("1 of 2 from approvers");
     await openFromInbox(quinn, label);
     await quinn.page.getByRole("button", { name: "Approve" }).click();
-    await expect(quinn.page.getByRole("status")).toHaveText(/Your approval is recorded: the operation is approved\./);
+    await expect(quinn.page.getByRole("status")).toHaveText(
+      /Your approval is recorded: the operation is approved\./,
+    );
   });
 
   await test.step("the executor makes the key: every open page moves to executed by itself", async () => {
     for (const person of [quinn, pia, olga]) {
       await expect(person.page.getByTestId("op-state")).toHaveText("executed", { timeout: 20_000 });
+      await expect(person.page.getByText(`Done: the key ${label} is active.`)).toBeVisible();
     }
+    // Olga's keys list, open since before the proposal, shows the new key active without a reload.
+    const listed = olgaKeys.getByTestId("key-row").filter({ hasText: label });
+    await expect(listed.getByTestId("key-state")).toHaveText("active");
+    await expect(olgaKeys.getByTestId("keys-total")).toHaveText("1 key");
     const timeline = pia.page.getByTestId("op-timeline");
     await expect(timeline).toContainText(`proposed by ${OLGA.name}`);
     await expect(timeline).toContainText(`voted by ${PIA.name} (decision approve)`);
@@ -100,26 +121,25 @@ test("an operator proposes a key, two approvers approve it by tapping, and it be
     await pia.page.getByRole("link", { name: label }).click();
     await expect(pia.page.getByRole("heading", { name: label })).toBeVisible();
     await expect(pia.page.getByTestId("key-state")).toHaveText("active");
+    // The primary token that made it holds it (asked through the HSM pool); nothing is open on it.
+    const primary = pia.page.getByTestId("key-token").filter({ hasText: "keyward-e2e (primary)" });
+    await expect(primary).toContainText("holds it");
+    await expect(pia.page.getByTestId("key-no-operations")).toBeVisible();
   });
 
-  await test.step("the key is active in the keys list and its page tells its story", async () => {
-    await olga.page.goto("/keys");
-    await olga.page.getByLabel("Search").fill("treasury cold");
-    await olga.page.getByRole("button", { name: "Find" }).click();
-    const row = olga.page.getByTestId("key-row").filter({ hasText: label });
-    await expect(row).toHaveCount(1);
-    await expect(row.getByTestId("key-state")).toHaveText("active");
+  await test.step("the key's page, from the keys list, tells its story", async () => {
+    const row = olgaKeys.getByTestId("key-row").filter({ hasText: label });
     await expect(row).toContainText("ed25519");
     await row.getByRole("link", { name: label }).click();
-    await expect(olga.page.getByTestId("key-public")).toHaveText(/^[0-9a-f]{64}$/);
-    await expect(olga.page.getByTestId("key-facts")).toContainText("treasury, cold");
-    await expect(olga.page.getByRole("link", { name: `Create the key “${label}”` })).toHaveAttribute(
+    await expect(olgaKeys.getByTestId("key-public")).toHaveText(/^[0-9a-f]{64}$/);
+    await expect(olgaKeys.getByTestId("key-facts")).toContainText("treasury, cold");
+    await expect(olgaKeys.getByRole("link", { name: `Create the key “${label}”` })).toHaveAttribute(
       "href",
       `/operations/${operationId}`,
     );
-    await expect(olga.page.getByTestId("key-lifecycle")).toContainText("key.created by system");
-    await olga.page.goto("/");
-    await expect(olga.page.getByTestId("key-counts")).toContainText(/active\s*[1-9]/);
+    await expect(olgaKeys.getByTestId("key-lifecycle")).toContainText("key.created by system");
+    await olgaKeys.goto("/");
+    await expect(olgaKeys.getByTestId("key-counts")).toContainText(/active\s*[1-9]/);
   });
 });
 
