@@ -32,7 +32,9 @@ export async function claimApproved(db: Db, now: Date, operationId?: string): Pr
     await lockFreezes(tx, "shared");
     const mayRun = or(
       eq(operations.kind, SIGNING_UNFREEZE_KIND),
-      notExists(tx.select({ id: signingFreezes.id }).from(signingFreezes).where(isNull(signingFreezes.liftedAt))),
+      notExists(
+        tx.select({ id: signingFreezes.id }).from(signingFreezes).where(isNull(signingFreezes.liftedAt)),
+      ),
     );
     const pick = tx
       .select({ id: operations.id })
