@@ -7,12 +7,15 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { TRPCError } from "@trpc/server";
+import { eq } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { type Database, type Db, openDatabase } from "@/db/client";
+import { sessions } from "@/db/schema";
 import { createCaller } from "@/server/api/root";
 import { createContext } from "@/server/api/trpc";
 import { endSession, resumeSession } from "@/server/auth/sessions";
 import { beginSignIn, completeSignIn } from "@/server/auth/sign-in";
+import { revokeMemberToken } from "@/server/members/member-sessions";
 import { suspendMember } from "@/server/members/members";
 import {
   TEST_WEBAUTHN_CONFIG as config,
@@ -95,7 +98,7 @@ describe.each(testEngines())("live subscriptions on %s", (engine) => {
     rmSync(dataDir, { recursive: true, force: true });
   });
 
-  async function signIn(who: Person, on: Db = db) {
+  async function signIn(who: Person, on: Db = db, clock: () => Date = () => T0) {
     const options = await beginSignIn(on, config, T0);
     const { sessionId } = await completeSignIn(on, config, {
       response: who.token.authenticate(options),
@@ -104,7 +107,7 @@ describe.each(testEngines())("live subscriptions on %s", (engine) => {
     });
     const session = await resumeSession(on, { sessionId, now: T0, policy: sessionPolicy });
     if (!session) throw new Error("no live session");
-    return { session, api: createCaller(createContext({ db: on, engine, session, clock: () => T0 })) };
+    return { session, api: createCaller(createContext({ db: on, engine, session, clock })) };
   }
 
   async function vote(who: Person, operationId: string, on: Db) {
@@ -173,6 +176,42 @@ describe.each(testEngines())("live subscriptions on %s", (engine) => {
     await suspendMember(otherDb, { actor: admin.acting, memberId: quinn.acting.id, now: T0 });
     expect(await ended(quinnKeys)).toBe("UNAUTHORIZED");
     expect(watcherFor(db).listening).toBe(0);
+  });
+
+  it("ends the subscription of a member whose token is revoked", async () => {
+    const { session, api } = await signIn(operator);
+    const inbox = (await api.operations.onList({}))[Symbol.asyncIterator]();
+    await next(inbox);
+    await revokeMemberToken(otherDb, {
+      actor: admin.acting,
+      memberId: operator.acting.id,
+      credentialId: session.tokenId,
+      now: T0,
+    });
+    expect(await ended(inbox)).toBe("UNAUTHORIZED");
+  });
+
+  it("does not count following a page as activity: a session left idle ends its subscription", async () => {
+    let now = T0;
+    const { session, api } = await signIn(pia, db, () => now);
+    const inbox = (await api.operations.onList({}))[Symbol.asyncIterator]();
+    await next(inbox);
+    const lastSeen = async () =>
+      (
+        await db
+          .select({ lastSeenAt: sessions.lastSeenAt })
+          .from(sessions)
+          .where(eq(sessions.id, session.sessionId))
+      )[0]?.lastSeenAt;
+    // A minute later a proposal arrives: the snapshot comes, and the session was only read, not touched.
+    now = new Date(T0.getTime() + 60_000);
+    await (await signIn(admin)).api.operations.propose({ kind: "key.create", payload });
+    await next(inbox);
+    expect(await lastSeen()).toEqual(T0);
+    // Idle since its last request: at the next change the stream ends.
+    now = new Date(T0.getTime() + sessionPolicy.idleMs);
+    await signIn(admin);
+    expect(await ended(inbox)).toBe("UNAUTHORIZED");
   });
 
   it("refuses to start for a session that is no longer live", async () => {
