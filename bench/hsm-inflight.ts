@@ -1,52 +1,25 @@
 // The in-flight part of bench/hsm.ts: signatures per second with N calls in flight, server/hsm's pool against
-// raw pkcs11js with asynchronous C_Sign over N sessions on the main thread, measured in the same rounds,
-// interleaved. The module in both modes: signFrom "main" (asynchronous C_Sign over N sessions of the main
-// thread, pool/main-signing.ts) and "threads" (its threads keep ceil(N / threads) sessions each and sign
-// with asynchronous C_Sign). With --latency-ms L (default 25; 0 for none), a second set of figures adds
-// L ms to every C_Sign on every side (hsm-raw-async.ts on the main thread, the testing worker in threads):
-// a stand-in for a network HSM, clearly labelled as such.
+// raw pkcs11js with asynchronous C_Sign over N sessions on the main thread, measured in turns of short
+// slices over the same stretch of time. The module in both modes: signFrom "main" (asynchronous C_Sign over
+// N sessions of the main thread, pool/main-signing.ts) and "threads" (its threads keep ceil(N / threads)
+// sessions each and sign with asynchronous C_Sign). With --latency-ms L (default 25; 0 for none), a second
+// set of figures adds L ms to every C_Sign on every side (hsm-raw-async.ts on the main thread, the testing
+// worker in threads): a stand-in for a network HSM, clearly labelled as such.
 import { randomBytes } from "node:crypto";
 import { availableParallelism } from "node:os";
+import { type IntervalHistogram, monitorEventLoopDelay } from "node:perf_hooks";
 import { type Curve, HsmPool, TestPool, type TestToken } from "../server/hsm/testing/bench";
 import { type RawAsyncHsm, setMainThreadSignLatency } from "./hsm-raw-async";
-import { median, storm } from "./measure";
+import { median } from "./measure";
 
 /** Where the module starts its signatures (HsmPoolOptions.signFrom). */
 export type SignFrom = "main" | "threads";
 /**
- * `cpuUsPerCall`: CPU time of the whole process (every thread: main, workers, libuv's pool) per signature,
- * over the storm and its warm-up: where the time goes, and less sensitive to other load than the rate.
+ * Over all of a side's slices: signatures per second, the event loop's delay p99 (ms), and the CPU time
+ * of the whole process (every thread: main, workers, libuv's pool) per signature — where the time goes,
+ * and less sensitive to other people's load than the rate.
  */
-export type InFlightFigure = {
-  rate: number;
-  loopP99Ms: number;
-  cpuUsPerCall: number;
-  loopP99MedianMs?: number;
-};
-
-/** Short, so that rounds can be short and many: this machine's speed drifts within seconds. */
-const WARM_UP_MS = 100;
-
-/** storm() with the process's CPU time per call measured around it. */
-async function measured(
-  call: () => Promise<unknown>,
-  inFlight: number,
-  seconds: number,
-): Promise<InFlightFigure> {
-  let calls = 0;
-  const before = process.cpuUsage();
-  const { rate, loopP99Ms } = await storm(
-    () => {
-      calls += 1;
-      return call();
-    },
-    inFlight,
-    seconds,
-    WARM_UP_MS,
-  );
-  const cpu = process.cpuUsage(before);
-  return { rate, loopP99Ms, cpuUsPerCall: (cpu.user + cpu.system) / calls };
-}
+export type InFlightFigure = { rate: number; loopP99Ms: number; cpuUsPerCall: number };
 export type InFlightRow = {
   curve: Curve;
   inFlight: number;
@@ -55,8 +28,10 @@ export type InFlightRow = {
   threads: number;
   raw: InFlightFigure;
   module: InFlightFigure;
-  /** Every round's ratio module / raw (measured back to back), for the spread. */
+  /** Every turn's ratio module / raw (slices measured back to back), for the spread. */
   ratios: number[];
+  sliceMs: number;
+  slices: number;
 };
 
 const dataFor = (curve: Curve) => (curve === "ed25519" ? randomBytes(64) : randomBytes(32));
@@ -78,19 +53,83 @@ async function startPool(
   return pool;
 }
 
-function summary(figures: InFlightFigure[]): InFlightFigure {
-  return {
-    rate: median(figures.map((f) => f.rate)),
-    loopP99Ms: Math.max(...figures.map((f) => f.loopP99Ms)),
-    loopP99MedianMs: median(figures.map((f) => f.loopP99Ms)),
-    cpuUsPerCall: median(figures.map((f) => f.cpuUsPerCall)),
+/** A side's totals over its slices: calls, wall time, this process's CPU time, the event loop's delay. */
+type Tally = { calls: number; ms: number; cpuUs: number; loop: IntervalHistogram; perTurn: number[] };
+
+/**
+ * One slice: `inFlight` calls kept outstanding for `ms`, then until every call started has answered.
+ * Any failed call aborts the benchmark: a rate of errors is not a rate of signatures.
+ */
+async function slice(
+  call: () => Promise<unknown>,
+  inFlight: number,
+  ms: number,
+  tally?: Tally,
+): Promise<void> {
+  let calls = 0;
+  const start = performance.now();
+  const until = start + ms;
+  const cpu = process.cpuUsage();
+  tally?.loop.enable();
+  const run = async () => {
+    while (performance.now() < until) {
+      await call();
+      calls += 1;
+    }
   };
+  await Promise.all(Array.from({ length: inFlight }, run));
+  tally?.loop.disable();
+  if (tally === undefined) return;
+  const used = process.cpuUsage(cpu);
+  const elapsed = performance.now() - start;
+  tally.calls += calls;
+  tally.ms += elapsed;
+  tally.cpuUs += used.user + used.system;
+  tally.perTurn.push((1000 * calls) / elapsed);
 }
 
 /**
- * For each latency and number in flight: raw and every module mode measured in the same rounds, in an order
- * that rotates from one round to the next (this machine's speed drifts within seconds).
+ * Every side in turn for `sliceMs` at a time, `slices` times each, in an order that rotates from one turn
+ * to the next, after one warm-up slice each. This machine's speed drifts within seconds (other people's
+ * work shares its two cores), so each side's figure is summed over slices spread evenly across the same
+ * stretch of time instead of a few long rounds.
  */
+async function alternate(
+  sides: { name: string; call: () => Promise<unknown> }[],
+  inFlight: number,
+  sliceMs: number,
+  slices: number,
+): Promise<Map<string, { figure: InFlightFigure; perTurn: number[] }>> {
+  for (const side of sides) await slice(side.call, inFlight, sliceMs);
+  const tallies = new Map<string, Tally>();
+  for (const side of sides) {
+    tallies.set(side.name, {
+      calls: 0,
+      ms: 0,
+      cpuUs: 0,
+      loop: monitorEventLoopDelay({ resolution: 1 }),
+      perTurn: [],
+    });
+  }
+  for (let turn = 0; turn < slices; turn++) {
+    for (let i = 0; i < sides.length; i++) {
+      const side = sides[(turn + i) % sides.length];
+      if (side !== undefined) await slice(side.call, inFlight, sliceMs, tallies.get(side.name));
+    }
+  }
+  const result = new Map<string, { figure: InFlightFigure; perTurn: number[] }>();
+  for (const [name, t] of tallies) {
+    const figure = {
+      rate: (1000 * t.calls) / t.ms,
+      loopP99Ms: t.loop.percentile(99) / 1e6,
+      cpuUsPerCall: t.cpuUs / t.calls,
+    };
+    result.set(name, { figure, perTurn: t.perTurn });
+  }
+  return result;
+}
+
+/** For each latency and number in flight: raw and every module mode, measured in alternating slices. */
 export async function inFlightRows(
   token: TestToken,
   raw: RawAsyncHsm,
@@ -99,8 +138,8 @@ export async function inFlightRows(
     inFlights: number[];
     latencies: number[];
     signFroms: SignFrom[];
-    seconds: number;
-    rounds: number;
+    sliceMs: number;
+    slices: number;
     threads?: number;
   },
 ): Promise<InFlightRow[]> {
@@ -134,36 +173,30 @@ export async function inFlightRows(
           });
           const handle = raw.findPrivate(key.ref);
           const data = dataFor(curve);
-          const sides: { name: "raw" | SignFrom; run: () => Promise<InFlightFigure> }[] = [
-            {
-              name: "raw",
-              run: () => measured(() => raw.sign(curve, handle, data), inFlight, options.seconds),
-            },
+          const sides = [
+            { name: "raw", call: () => raw.sign(curve, handle, data) },
             ...[...pools].map(([signFrom, pool]) => ({
               name: signFrom,
-              run: () =>
-                measured(() => pool.execute({ op: "sign", ref: key.ref, data }), inFlight, options.seconds),
+              call: () => pool.execute({ op: "sign", ref: key.ref, data }),
             })),
           ];
-          const figures = new Map<string, InFlightFigure[]>(sides.map((side) => [side.name, []]));
-          for (let round = 0; round < options.rounds; round++) {
-            for (let i = 0; i < sides.length; i++) {
-              const side = sides[(round + i) % sides.length];
-              if (side !== undefined) figures.get(side.name)?.push(await side.run());
-            }
-          }
-          const rawFigures = figures.get("raw") ?? [];
+          const measured = await alternate(sides, inFlight, options.sliceMs, options.slices);
+          const rawSide = measured.get("raw");
+          if (rawSide === undefined) throw new Error("raw was not measured");
           for (const signFrom of pools.keys()) {
-            const moduleFigures = figures.get(signFrom) ?? [];
+            const moduleSide = measured.get(signFrom);
+            if (moduleSide === undefined) throw new Error(`${signFrom} was not measured`);
             const row: InFlightRow = {
               curve,
               inFlight,
               latencyMs,
               signFrom,
               threads,
-              raw: summary(rawFigures),
-              module: summary(moduleFigures),
-              ratios: moduleFigures.map((f, i) => f.rate / (rawFigures[i]?.rate ?? Number.NaN)),
+              raw: rawSide.figure,
+              module: moduleSide.figure,
+              ratios: moduleSide.perTurn.map((rate, i) => rate / (rawSide.perTurn[i] ?? Number.NaN)),
+              sliceMs: options.sliceMs,
+              slices: options.slices,
             };
             rows.push(row);
             console.log(

@@ -1,5 +1,5 @@
 // `npm run bench -- hsm [--seconds 0.5] [--rounds 11] [--keys 10000] [--sizes 1,2,4] [--in-flight 1,4,8,32]
-// [--latency-ms 25] [--sign-from main,threads] [--threads 2] [--parts sign,generate,inflight,lookup]
+// [--latency-ms 25] [--sign-from main,threads] [--slice-ms 100] [--slices 30] [--threads 2] [--parts sign,generate,inflight,lookup]
 // [--curves secp256k1,ed25519,p256]`: signatures per second for each curve,
 // raw pkcs11js on one thread (measured in the same run, the baseline) against server/hsm through one worker
 // and through whole pools; key generation per second; looking a key up among many; and the event loop's
@@ -133,7 +133,7 @@ export async function runHsmBench(args: string[]): Promise<void> {
     }
     if (parts.has("inflight")) {
       console.log(
-        `Calls in flight (${rounds} interleaved rounds of ${seconds} s, raw async in the same rounds)…`,
+        `Calls in flight (raw async and the module in alternating slices of ${option(args, "slice-ms", 100)} ms, ${option(args, "slices", 30)} each)…`,
       );
       const rawAsync = new RawAsyncHsm(token);
       try {
@@ -144,8 +144,8 @@ export async function runHsmBench(args: string[]): Promise<void> {
           inFlights,
           latencies,
           signFroms,
-          seconds,
-          rounds,
+          sliceMs: option(args, "slice-ms", 100),
+          slices: Math.max(1, Math.floor(option(args, "slices", 30))),
           threads,
         });
       } finally {
