@@ -7,7 +7,7 @@
 // worker in threads): a stand-in for a network HSM, clearly labelled as such.
 import { randomBytes } from "node:crypto";
 import { availableParallelism } from "node:os";
-import { type IntervalHistogram, monitorEventLoopDelay } from "node:perf_hooks";
+import { type IntervalHistogram, monitorEventLoopDelay, PerformanceObserver } from "node:perf_hooks";
 import { type Curve, HsmPool, TestPool, type TestToken } from "../server/hsm/testing/bench";
 import { type RawAsyncHsm, setMainThreadSignLatency } from "./hsm-raw-async";
 import { median } from "./measure";
@@ -232,6 +232,13 @@ export type FirstUse = {
   warmP95Ms: number;
   warmMaxMs: number;
   samples: number;
+  /** The pool's very first signature (another key, not a sample): code paths run for the first time. */
+  firstCallMs: number;
+  /** Samples during which this thread's garbage collector ran, and the max of the others. */
+  gcSamples: number;
+  maxWithoutGcMs: number;
+  /** The three slowest first uses: ms and position in the run (0 = the first sample). */
+  slowest: { ms: number; at: number }[];
   /** Searches (C_FindObjectsInit) the threads ran for those first signatures: the index should make it 0. */
   searches: number;
 };
@@ -249,22 +256,42 @@ export async function measureFirstUse(
   const poolStartMs = performance.now() - started;
   try {
     const picked = new Set<string>();
-    while (picked.size < Math.min(samples, refs.length)) {
+    while (picked.size < Math.min(samples + 1, refs.length)) {
       picked.add(refs[randomBytes(4).readUInt32BE(0) % refs.length] ?? "");
     }
-    const times: number[] = [];
-    const warm: number[] = [];
+    const [opener, ...sampled] = picked;
     const data = randomBytes(32);
     const searchesBefore = await pool.searches();
-    for (const ref of picked) {
+    const opened = performance.now();
+    await pool.execute({ op: "sign", ref: opener ?? "", data });
+    const firstCallMs = performance.now() - opened;
+    const gcs: { start: number; end: number }[] = [];
+    const observer = new PerformanceObserver((list) => {
+      for (const e of list.getEntries()) gcs.push({ start: e.startTime, end: e.startTime + e.duration });
+    });
+    observer.observe({ entryTypes: ["gc"] });
+    const spans: { start: number; end: number }[] = [];
+    const times: number[] = [];
+    const warm: number[] = [];
+    for (const ref of sampled) {
       const t = performance.now();
       await pool.execute({ op: "sign", ref, data });
       const first = performance.now();
       await pool.execute({ op: "sign", ref, data });
       warm.push(performance.now() - first);
       times.push(first - t);
+      spans.push({ start: t, end: first });
     }
+    // Entries are delivered asynchronously: let the last ones arrive.
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    observer.disconnect();
     const searches = (await pool.searches()) - searchesBefore;
+    const duringGc = spans.map((span) => gcs.some((gc) => gc.start < span.end && gc.end > span.start));
+    const withoutGc = times.filter((_, i) => !duringGc[i]);
+    const slowest = times
+      .map((ms, at) => ({ ms, at }))
+      .sort((a, b) => b.ms - a.ms)
+      .slice(0, 3);
     times.sort((a, b) => a - b);
     warm.sort((a, b) => a - b);
     const p95 = (sorted: number[]) =>
@@ -282,6 +309,10 @@ export async function measureFirstUse(
       warmP95Ms: p95(warm),
       warmMaxMs: warm[warm.length - 1] ?? Number.NaN,
       samples: times.length,
+      firstCallMs,
+      gcSamples: duringGc.filter(Boolean).length,
+      maxWithoutGcMs: Math.max(...withoutGc),
+      slowest,
       searches,
     };
   } finally {

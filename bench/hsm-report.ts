@@ -194,6 +194,15 @@ function lookupAndRest(result: HsmBenchResult): void {
           "same key signed again at once, median / p95 / max (ms)",
           `${f.warmMedianMs.toFixed(2)} / ${f.warmP95Ms.toFixed(2)} / ${f.warmMaxMs.toFixed(2)}`,
         ],
+        ["the pool's very first signature, before those (ms)", f.firstCallMs.toFixed(2)],
+        [
+          "first signs during a garbage collection here / max of the others (ms)",
+          `${f.gcSamples} / ${f.maxWithoutGcMs.toFixed(2)}`,
+        ],
+        [
+          "slowest first signs (ms @ position)",
+          f.slowest.map((x) => `${x.ms.toFixed(2)} @ ${x.at}`).join(", "),
+        ],
         ["searches during those first signs", String(f.searches)],
       ]),
     );
