@@ -17,7 +17,7 @@ import { batchKeyRef } from "@/server/hsm/signer";
 import { createTestToken, type TestToken } from "@/server/hsm/testing/test-token";
 import { asUser } from "@/server/hsm/testing/test-tokens";
 import { createTestDatabase, type TestDatabase, testEngines } from "@/server/testing/test-db";
-import { executeBatch, keyBatchOfOperation } from "./batch";
+import { batchInProcess, executeBatch, keyBatchOfOperation } from "./batch";
 import { claimApproved, claimStale, DEFAULT_LEASE } from "./claim";
 import { executeClaimed } from "./execute";
 import { recoverExecuting } from "./recover";
@@ -60,6 +60,15 @@ async function objectsOfBatch(operationId: string, count: number): Promise<numbe
 }
 
 const noWait = { attempts: 3, backoffMs: 0, maxBackoffMs: 0 };
+
+/**
+ * A round or a recovery answers "running" for a batch at once (neither the scheduler's next tick nor start-up
+ * may wait for one); this is how the batch then ended.
+ */
+async function ended(outcomes: readonly { operationId: string; outcome: string }[], id: string) {
+  expect(outcomes).toEqual([{ operationId: id, outcome: "running" }]);
+  return batchInProcess(id);
+}
 
 function batchPayload(count: number) {
   return () => ({
@@ -147,7 +156,7 @@ describe.each(testEngines())("key.create batch on %s", (engine) => {
   }, async () => {
     const [id = ""] = await insertKeyCreates(database.db, seed, 1, { now: t0, payload: batchPayload(250) });
     const outcomes = await runExecutorRound({ db: database.db, clock, retry: noWait });
-    expect(outcomes).toEqual([{ operationId: id, outcome: "executed" }]);
+    expect(await ended(outcomes, id)).toEqual({ operationId: id, outcome: "executed" });
     await expectBatchRecorded(database.db, id, 250);
     expect(await actionsOf(database.db, id)).toEqual(["operation.executing", "operation.executed"]);
     // The unique index behind the fence: a second row for a batch index is refused.
@@ -172,7 +181,7 @@ describe.each(testEngines())("key.create batch on %s", (engine) => {
     // Call 115 is in the second chunk (keys 100…129): its key is made, its answer lost.
     const signer = losingSigner((call) => call === 115);
     const outcomes = await runExecutorRound({ db: database.db, clock, retry: noWait, signer });
-    expect(outcomes).toEqual([{ operationId: id, outcome: "executed" }]);
+    expect(await ended(outcomes, id)).toEqual({ operationId: id, outcome: "executed" });
     // The second chunk ran again from its start (its first 15 keys found by reference), the first chunk once;
     // the call in flight beside the lost one may have finished too.
     expect(signer.calls()).toBeGreaterThanOrEqual(100 + 15 + 30);
@@ -189,8 +198,11 @@ describe.each(testEngines())("key.create batch on %s", (engine) => {
     const signer = losingSigner((call) => call > 100);
     const op = await claimApproved(database.db, t0, id);
     expect(op).not.toBeNull();
-    const first = await executeClaimed({ db: database.db, clock, retry: noWait, signer }, op as OperationRow);
-    expect(first.outcome).toBe("unresolved");
+    const started = await executeClaimed(
+      { db: database.db, clock, retry: noWait, signer },
+      op as OperationRow,
+    );
+    expect((await ended([started], id))?.outcome).toBe("unresolved");
     const [left] = await database.db.select().from(operations).where(eq(operations.id, id));
     expect(left).toMatchObject({ state: "executing", progress: { done: 100, total: 150 } });
     expect(await database.db.select().from(keys).where(eq(keys.operationId, id))).toHaveLength(100);
@@ -201,7 +213,7 @@ describe.each(testEngines())("key.create batch on %s", (engine) => {
       { db: database.db, clock: () => later, retry: noWait },
       DEFAULT_LEASE,
     );
-    expect(outcomes).toEqual([{ operationId: id, outcome: "executed" }]);
+    expect(await ended(outcomes, id)).toEqual({ operationId: id, outcome: "executed" });
     await expectBatchRecorded(database.db, id, 150);
     expect(await actionsOf(database.db, id)).toEqual([
       "operation.executing",
@@ -287,7 +299,7 @@ describe.each(testEngines())("key.create batch on %s", (engine) => {
       const later = () => new Date(Date.now() + DEFAULT_LEASE.ms);
       const lease = engine === "pglite" ? { ms: 0, maxMs: 0 } : DEFAULT_LEASE;
       const outcomes = await recoverExecuting({ db, clock: later }, lease);
-      expect(outcomes).toEqual([{ operationId: id, outcome: "executed" }]);
+      expect(await ended(outcomes, id)).toEqual({ operationId: id, outcome: "executed" });
       await expectBatchRecorded(db, id, count);
       expect(await actionsOf(db, id)).toEqual([
         "operation.executing",
@@ -312,30 +324,38 @@ describe.runIf(testEngines().includes("postgres"))("two servers on one PostgreSQ
         now: new Date(),
         payload: batchPayload(120),
       });
-      // One clock for both, running 200 times faster than the wall: a chunk takes minutes of it, past the
-      // lease, so only the renewals keep the claim. Both servers run rounds at once, truly concurrently.
-      const start = Date.now();
-      const fast = () => new Date(start + (Date.now() - start) * 200);
+      // Both servers claim at once: one wins. The winner runs the batch renewing its lease every 20 ms; the
+      // other runs executor rounds meanwhile, truly concurrently, taking back any claim older than 500 ms.
+      // A chunk (100 keys) takes seconds, so only the renewals keep the batch its first server's.
+      const clock = () => new Date();
+      const claims = await Promise.all([claimApproved(a.db, clock(), id), claimApproved(b.db, clock(), id)]);
+      expect(claims.filter((c) => c !== null)).toHaveLength(1);
+      const winner = claims[0] ?? claims[1];
+      const plan = winner === null || winner === undefined ? null : keyBatchOfOperation(winner);
+      if (winner === null || winner === undefined || plan === null)
+        throw new Error("nobody claimed the batch");
+      const [mine, other] = claims[0] === null ? [b.db, a.db] : [a.db, b.db];
       let stop = false;
-      const seenByB: string[] = [];
-      const roundsOfB = (async () => {
+      const seenByOther: string[] = [];
+      const roundsOfOther = (async () => {
         while (!stop) {
-          for (const o of await runExecutorRound({ db: b.db, clock: fast, retry: noWait }))
-            seenByB.push(o.outcome);
+          const round = await runExecutorRound(
+            { db: other, clock, retry: noWait },
+            { lease: { ms: 500, maxMs: 500 } },
+          );
+          seenByOther.push(...round.map((o) => o.outcome));
           await new Promise((resolve) => setTimeout(resolve, 10));
         }
       })();
-      const outcomesOfA = await runExecutorRound({ db: a.db, clock: fast, retry: noWait });
-      // Whoever claimed it, let the other keep trying until it is done.
-      for (;;) {
-        const [row] = await a.db.select().from(operations).where(eq(operations.id, id));
-        if (row?.state === "executed") break;
-        await new Promise((resolve) => setTimeout(resolve, 50));
-      }
+      const outcome = await executeBatch({ db: mine, clock, retry: noWait }, winner, plan, {
+        chunk: 100,
+        inFlight: 2,
+        renewEveryMs: 20,
+      });
       stop = true;
-      await roundsOfB;
-      const all = [...outcomesOfA.map((o) => o.outcome), ...seenByB];
-      expect(all).toEqual(["executed"]);
+      await roundsOfOther;
+      expect(outcome).toEqual({ operationId: id, outcome: "executed" });
+      expect(seenByOther).toEqual([]);
       expect(await actionsOf(a.db, id)).toEqual(["operation.executing", "operation.executed"]);
       await expectBatchRecorded(a.db, id, 120);
       expect((await verifyWholeChain(a.db)).problems).toEqual([]);

@@ -84,10 +84,10 @@ async function makeKeys(
 ): Promise<MadeKey[]> {
   const createKey = deps.signer?.createKey ?? signerFacade.createKey;
   const made: MadeKey[] = [];
+  const failures: unknown[] = [];
   let next = range.start;
-  let failure: { error: unknown } | null = null;
   const worker = async () => {
-    while (failure === null && next < range.end) {
+    while (failures.length === 0 && next < range.end) {
       const index = next++;
       const label = plan.batch.labelOf(index);
       try {
@@ -100,12 +100,12 @@ async function makeKeys(
         made.push({ index, label, hsmRef: key.ref, publicKey: key.publicKey.toString("hex") });
       } catch (error) {
         // The calls already in flight finish (each is safe to repeat); no new one starts.
-        failure ??= { error };
+        failures.push(error);
       }
     }
   };
   await Promise.all(Array.from({ length: Math.max(1, inFlight) }, worker));
-  if (failure !== null) throw (failure as { error: unknown }).error;
+  if (failures.length > 0) throw failures[0];
   return made.sort((a, b) => a.index - b.index);
 }
 
@@ -235,6 +235,8 @@ export async function executeBatch(
     }
   };
   const timer = setInterval(() => void renew(), options.renewEveryMs);
+  // A process stopping does not wait for the timer: a batch cut short is resumed after its lease.
+  timer.unref();
   try {
     while (done < total) {
       if (lost) return superseded;
@@ -280,4 +282,33 @@ export async function executeBatch(
   } finally {
     clearInterval(timer);
   }
+}
+
+/** Batches this process is carrying out now, by operation id. */
+const running = new Map<string, Promise<ExecuteOutcome>>();
+
+/**
+ * Starts a claimed batch in the background of this process and answers at once ("running"): a batch takes
+ * minutes, and neither the scheduler's tick (which runs nothing else until its round ends) nor start-up
+ * recovery (which runs before the scheduler starts) may wait for it. Its own end records executed; if the
+ * process stops first, the batch is resumed from its progress after its lease.
+ */
+export function startBatch(deps: ExecutorDeps, op: OperationRow, plan: KeyBatchPlan): ExecuteOutcome {
+  const run = executeBatch(deps, op, plan).catch(
+    (e: unknown): ExecuteOutcome => ({
+      operationId: op.id,
+      outcome: "unresolved",
+      error: errorText(e).slice(0, 1000),
+    }),
+  );
+  running.set(op.id, run);
+  void run.then(() => {
+    if (running.get(op.id) === run) running.delete(op.id);
+  });
+  return { operationId: op.id, outcome: "running" };
+}
+
+/** How the batch this process started for `operationId` ended (for tests, scripts and shutdown), if it did start one. */
+export function batchInProcess(operationId: string): Promise<ExecuteOutcome> | undefined {
+  return running.get(operationId);
 }

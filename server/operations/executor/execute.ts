@@ -19,7 +19,7 @@ import { backupSteps } from "@/server/backups/steps";
 import { freezeStateOf, liftFreeze } from "../freeze";
 import { operationKind } from "../kinds";
 import { operationSubject } from "../transitions";
-import { executeBatch, keyBatchOfOperation } from "./batch";
+import { keyBatchOfOperation, startBatch } from "./batch";
 import {
   keyOf,
   keyStateOf,
@@ -54,7 +54,9 @@ export type ExecuteOutcome =
   /** Every try ended without a known answer: still executing, to be repeated after its lease. */
   | { operationId: string; outcome: "unresolved"; error: string }
   /** The row was no longer this claim's (another process took it over and finished it, say): nothing written. */
-  | { operationId: string; outcome: "superseded" };
+  | { operationId: string; outcome: "superseded" }
+  /** A key.create batch now carried out in the background of this process (batch.ts startBatch). */
+  | { operationId: string; outcome: "running" };
 
 const defaultSigner: OperationSigner = {
   createKey: signerFacade.createKey,
@@ -92,9 +94,9 @@ const pause = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
 
 /** Executes an operation this process holds the claim of (`op.attempts` is the claim: claimApproved/claimStale). */
 export async function executeClaimed(deps: ExecutorDeps, op: OperationRow): Promise<ExecuteOutcome> {
-  // A key.create batch runs chunk by chunk from its recorded progress (batch.ts).
+  // A key.create batch runs chunk by chunk from its recorded progress, in the background (batch.ts).
   const batch = keyBatchOfOperation(op);
-  if (batch !== null) return executeBatch(deps, op, batch);
+  if (batch !== null) return startBatch(deps, op, batch);
   const kind = operationKind(op.kind);
   if (kind?.execute === undefined) return fail(deps, op, `no execute step for operation kind '${op.kind}'`);
   const retry = deps.retry ?? DEFAULT_RETRY;

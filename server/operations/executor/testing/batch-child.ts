@@ -7,6 +7,7 @@ import { eq } from "drizzle-orm";
 import { openDatabase } from "@/db/client";
 import { operations } from "@/db/schema";
 import { buildHsmWorkers } from "../../../../scripts/build-hsm-worker.mjs";
+import { batchInProcess } from "../batch";
 import { claimApproved } from "../claim";
 import { executeClaimed } from "../execute";
 
@@ -36,7 +37,8 @@ const watch = setInterval(async () => {
     process.stdout.write(`progress ${done}\n`);
   }
 }, 20);
-const outcome = await executeClaimed({ db: database.db, clock }, op);
+const started = await executeClaimed({ db: database.db, clock }, op);
+const outcome = (await batchInProcess(op.id)) ?? started;
 clearInterval(watch);
 process.stdout.write(`${outcome.outcome} ${op.id}\n`);
 // Waiting to be killed (kill -9: nothing after this line runs, not even exit handlers).
