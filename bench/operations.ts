@@ -215,11 +215,12 @@ export async function runOperationsBench(args: string[]): Promise<void> {
       }
     }
     if (parts.has("firstuse") && firstUseKeys > 0) {
+      // The figures so far first: what follows fills the token with many keys and starts a second kind of pool.
+      result.load.after = loadavg();
+      printOperationsReport(result);
       console.log(`First use among ${firstUseKeys} keys: making them…`);
       const population = await populate(pool, firstUseKeys);
       tokenKeys += population.refs.length;
-      console.log("First use among them, on a fresh pool…");
-      result.firstUse = await measureFirstUse(token, population.refs, "threads");
       // The same key.create operation now that the token holds as many keys as a normal installation.
       const engine = engines.find((e) => e === "postgres" && unreachable === null) ?? "pglite";
       const database = await createBenchDatabase(engine, postgresUrl);
@@ -242,6 +243,10 @@ export async function runOperationsBench(args: string[]): Promise<void> {
       } finally {
         await database.drop();
       }
+      // Last, as in bench/hsm.ts: a testing pool started and closed beside the server's (a run that went on
+      // to use the server's pool after it ended in a segmentation fault once).
+      console.log("First use among them, on a fresh pool…");
+      result.firstUse = await measureFirstUse(token, population.refs, "threads");
     }
     result.load.after = loadavg();
     printOperationsReport(result);
