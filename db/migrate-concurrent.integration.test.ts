@@ -27,11 +27,12 @@ describe.skipIf(!adminUrl)("several instances starting at once on one new Postgr
       expect(failures).toEqual([]);
       const check = await openDatabase({ engine: "postgres", url: url.toString() });
       try {
-        const [{ n }] = await check.db.select({ n: sql<number>`count(*)::int` }).from(auditEvents);
-        expect(n).toBe(0);
-        const applied = await check.db.execute(
-          sql`select count(*)::int as n from drizzle.__drizzle_migrations`,
-        );
+        const events = await check.db.select({ n: sql<number>`count(*)::int` }).from(auditEvents);
+        expect(events).toEqual([{ n: 0 }]);
+        const reader = new pg.Client({ connectionString: url.toString() });
+        await reader.connect();
+        const applied = await reader.query("select count(*)::int as n from drizzle.__drizzle_migrations");
+        await reader.end();
         const journal = (await import("./migrations/meta/_journal.json", { with: { type: "json" } })).default;
         expect(applied.rows[0]).toEqual({ n: journal.entries.length });
       } finally {
