@@ -58,6 +58,7 @@ const EXPECTED: Record<string, Access> = {
   "keys.onList": role("admin", "operator", "approver", "auditor"),
   "keys.onCounts": role("admin", "operator", "approver", "auditor"),
   "keys.onKey": role("admin", "operator", "approver", "auditor"),
+  "keys.holders": role("admin", "operator", "approver", "auditor"),
   "keys.operationTimeline": role("admin", "operator", "approver", "auditor"),
   "keys.ofOperation": role("admin", "operator", "approver", "auditor"),
   "keyLifecycle.status": role("admin", "operator", "approver", "auditor"),

@@ -1,17 +1,29 @@
-// Everything the key page shows about one key: the key and its lifecycle (list-keys.ts), the operations still
-// open that name it (any kind), and which HSM tokens hold it (server/hsm, cached briefly). Read-only.
+// Everything the key page shows about one key: the key and its lifecycle (list-keys.ts) with the operations
+// still open that name it (any kind) — database reads only, so the page renders without waiting for the HSM —
+// and, apart, which HSM tokens hold it (server/hsm, cached briefly). Read-only.
 import "server-only";
+import { eq } from "drizzle-orm";
 import type { Db } from "@/db/client";
-import { keyPresence } from "@/server/hsm";
+import { keys } from "@/db/schema";
+import { AppError } from "@/server/errors";
+import { type KeyPresence, keyPresence } from "@/server/hsm";
 import type { Acting } from "@/server/members/guards";
 import { openOperationsOnKey } from "@/server/operations/read";
 import { getKey } from "./list-keys";
 
 export async function keyPage(db: Db, input: { viewer: Acting; keyId: string; now: Date }) {
   const found = await getKey(db, input.keyId);
-  const [openOperations, hsm] = await Promise.all([
-    openOperationsOnKey(db, { viewer: input.viewer, keyId: input.keyId, now: input.now }),
-    keyPresence(found.key.hsmRef),
-  ]);
-  return { ...found, openOperations, hsm };
+  const openOperations = await openOperationsOnKey(db, {
+    viewer: input.viewer,
+    keyId: input.keyId,
+    now: input.now,
+  });
+  return { ...found, openOperations };
+}
+
+/** The HSM tokens holding the key (its CKA_ID), from the HSM through the server's token set. */
+export async function keyHolders(db: Db, keyId: string): Promise<KeyPresence> {
+  const [key] = await db.select({ hsmRef: keys.hsmRef }).from(keys).where(eq(keys.id, keyId));
+  if (!key) throw new AppError("NOT_FOUND", "No such key.");
+  return keyPresence(key.hsmRef);
 }

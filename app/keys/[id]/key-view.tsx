@@ -31,15 +31,22 @@ export function KeyView({ keyId, canPropose }: { keyId: string; canPropose: bool
   const trpc = useTRPC();
   const queryClient = useQueryClient();
   const page = useQuery(trpc.keys.get.queryOptions({ keyId }));
+  const holders = useQuery(trpc.keys.holders.queryOptions({ keyId }));
   const live = useSubscription(
     trpc.keys.onKey.subscriptionOptions(
       { keyId },
-      { onData: ({ data }) => queryClient.setQueryData(trpc.keys.get.queryKey({ keyId }), data) },
+      {
+        onData: ({ data }) => {
+          queryClient.setQueryData(trpc.keys.get.queryKey({ keyId }), data.page);
+          queryClient.setQueryData(trpc.keys.holders.queryKey({ keyId }), data.holders);
+        },
+      },
     ),
   );
   if (page.error) return <FormError message={describeError(page.error)} />;
   if (!page.data) return <p className="text-slate-600">Loading…</p>;
-  const { key, createdBy, lifecycle, openOperations, hsm } = page.data;
+  const { key, createdBy, lifecycle, openOperations } = page.data;
+  const hsm = holders.data;
   const now = new Date(page.dataUpdatedAt || Date.now());
   const resumePending = openOperations.some((op) => op.kind === "key.resume");
   return (
@@ -92,7 +99,11 @@ export function KeyView({ keyId, canPropose }: { keyId: string; canPropose: bool
         <h2 id="hsm-tokens" className="text-lg font-medium">
           HSM tokens holding it
         </h2>
-        {hsm.tokens.length === 0 ? (
+        {!hsm ? (
+          <p className="text-sm text-slate-600">
+            {holders.error ? describeError(holders.error) : "Asking the HSM…"}
+          </p>
+        ) : hsm.tokens.length === 0 ? (
           <p className="text-sm text-slate-600">{hsm.error ?? "No HSM token is configured."}</p>
         ) : (
           <ul className="space-y-1 text-sm" data-testid="key-tokens">
@@ -105,7 +116,7 @@ export function KeyView({ keyId, canPropose }: { keyId: string; canPropose: bool
             ))}
           </ul>
         )}
-        <p className="text-xs text-slate-500">Checked {utc(hsm.checkedAt)}.</p>
+        {hsm && <p className="text-xs text-slate-500">Checked {utc(hsm.checkedAt)}.</p>}
       </section>
 
       <section className="card space-y-3" aria-labelledby="key-open-operations">

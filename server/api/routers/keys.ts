@@ -4,7 +4,7 @@
 import "server-only";
 import { z } from "zod";
 import { KEY_STATES } from "@/db/schema";
-import { keyPage } from "@/server/keys/key-page";
+import { keyHolders, keyPage } from "@/server/keys/key-page";
 import { keyCountsByState, keyOfOperation, listKeys } from "@/server/keys/list-keys";
 import { touches } from "@/server/live/audit-head";
 import { liveRead, liveSessionPolicy } from "@/server/live/live-read";
@@ -36,6 +36,9 @@ export const keysRouter = createTRPCRouter({
   get: everyone
     .input(keyInput)
     .query(({ ctx, input }) => keyPage(ctx.db, { viewer: ctx.member, keyId: input.keyId, now: ctx.clock() })),
+
+  /** Which HSM tokens hold the key: asked of the HSM (cached a few seconds), apart from keys.get. */
+  holders: everyone.input(keyInput).query(({ ctx, input }) => keyHolders(ctx.db, input.keyId)),
 
   /** keys.list, live: again whenever a key changes. */
   onList: everyone
@@ -69,7 +72,7 @@ export const keysRouter = createTRPCRouter({
     }),
   ),
 
-  /** keys.get, live: the key's own events, and any operation's (one may name this key). */
+  /** keys.get and keys.holders, live: the key's own events, and any operation's (one may name this key). */
   onKey: everyone.input(keyInput.extend({ lastEventId })).subscription(({ ctx, input, signal }) =>
     liveRead({
       db: ctx.db,
@@ -80,7 +83,10 @@ export const keysRouter = createTRPCRouter({
       signal,
       lastEventId: input.lastEventId,
       relevant: (change) => touches(change, { subjects: [`key:${input.keyId}`], kinds: ["operation"] }),
-      read: (viewer) => keyPage(ctx.db, { viewer, keyId: input.keyId, now: ctx.clock() }),
+      read: async (viewer) => ({
+        page: await keyPage(ctx.db, { viewer, keyId: input.keyId, now: ctx.clock() }),
+        holders: await keyHolders(ctx.db, input.keyId),
+      }),
     }),
   ),
 
