@@ -71,8 +71,8 @@ export class AsyncSigner {
   private readonly open: OpenSession[] = [];
   private readonly free: Session[] = [];
   private readonly waiting: SignJob[] = [];
-  /** Sessions with a C_Sign running (the callback not back yet). */
-  private readonly busy = new Set<Session>();
+  /** Calls whose C_Sign is running (the callback not back yet). */
+  private signing = 0;
   private readonly searches: boolean;
   private closed = false;
 
@@ -93,7 +93,7 @@ export class AsyncSigner {
 
   /** Calls whose C_Sign is running. */
   get running(): number {
-    return this.busy.size;
+    return this.signing;
   }
 
   /** Sessions lost (stale) and not yet replaced. */
@@ -174,12 +174,12 @@ export class AsyncSigner {
       job.answered({ ok: false, error: toHsmError(e, { operation: "sign" }) });
       return;
     }
-    this.busy.add(session);
+    this.signing += 1;
     try {
       // pkcs11js's native call keeps raw pointers to input and output but no reference: `begun`, held by
       // this callback until it runs, keeps both buffers alive meanwhile.
       session.token.module.C_Sign(session.handle, begun.input, begun.output, (error, signature) => {
-        this.busy.delete(session);
+        this.signing -= 1;
         if (error) {
           const e = toHsmError(error, {
             operation: "C_Sign",
@@ -206,7 +206,7 @@ export class AsyncSigner {
       });
     } catch (e) {
       // Refused before it was queued (bad arguments): the operation begun by C_SignInit is still active.
-      this.busy.delete(session);
+      this.signing -= 1;
       const error = toHsmError(e, { operation: "C_Sign", tokenLabel: this.data.target.tokenLabel, key: ref });
       this.drop(session);
       job.answered({ ok: false, error });

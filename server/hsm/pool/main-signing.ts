@@ -13,6 +13,11 @@ import { AsyncSigner, type SignJob, type SignOutcome } from "./async-signer";
 
 /** Lost sessions are reopened at most this often: a lost login is healed by a thread, never from here. */
 const REFILL_EVERY_MS = 100;
+/**
+ * Deadlines are checked this often while calls are pending, by one timer for all of them, instead of a
+ * timer per signature: a call is answered at most this much after its deadline.
+ */
+const SWEEP_EVERY_MS = 5;
 
 type Settle = { resolve: (value: Buffer | Promise<Buffer>) => void; reject: (error: unknown) => void };
 
@@ -25,13 +30,13 @@ export type MainSigningHooks = {
 
 /**
  * One accepted signature: the job the signer runs and the caller's promise. A class with methods, and its
- * deadline a timer calling a shared function: no closures per signature, whose cost here is the event
+ * deadline checked by the shared sweep: no closure or timer per signature, whose cost here is the event
  * loop's (on P-256 this thread is the bottleneck, bench/README.md).
  */
 class SignCall implements SignJob {
   settled = false;
-  timer: NodeJS.Timeout | undefined;
   readonly startedAt = performance.now();
+  readonly deadline: number;
 
   constructor(
     readonly owner: MainThreadSigning,
@@ -40,7 +45,9 @@ class SignCall implements SignJob {
     readonly hint: CachedKey | undefined,
     readonly timeoutMs: number,
     readonly settle: Settle,
-  ) {}
+  ) {
+    this.deadline = this.startedAt + timeoutMs;
+  }
 
   answered(outcome: SignOutcome): void {
     if (outcome.ok === true) this.owner.finish(this, outcome.value);
@@ -49,16 +56,13 @@ class SignCall implements SignJob {
   }
 }
 
-function expire(call: SignCall): void {
-  call.owner.expire(call);
-}
-
 export class MainThreadSigning {
   private readonly signer: AsyncSigner;
   /** Calls accepted and not answered yet. */
   private readonly pending = new Set<SignCall>();
   private idle: (() => void)[] = [];
   private lastRefill = 0;
+  private sweeper: NodeJS.Timeout | undefined;
 
   /**
    * Opens `sessions` user sessions on this thread. Call it only after the pool's threads have logged in
@@ -100,8 +104,11 @@ export class MainThreadSigning {
     if (this.signer.missing > 0) this.refill();
     return new Promise((resolve, reject) => {
       const call = new SignCall(this, ref, data, hint, timeoutMs, { resolve, reject });
-      call.timer = setTimeout(expire, timeoutMs, call);
       this.pending.add(call);
+      if (this.sweeper === undefined) {
+        this.sweeper = setInterval(() => this.sweep(), SWEEP_EVERY_MS);
+        this.sweeper.unref();
+      }
       this.signer.sign(call);
     });
   }
@@ -124,8 +131,18 @@ export class MainThreadSigning {
     call.settle.resolve(this.hooks.elsewhere(call.ref, call.data, call.hint, left));
   }
 
+  /** Answers every call whose deadline has passed; stops once nothing is pending. */
+  private sweep(): void {
+    const now = performance.now();
+    for (const call of this.pending) if (call.deadline <= now) this.expire(call);
+    if (this.pending.size === 0) {
+      clearInterval(this.sweeper);
+      this.sweeper = undefined;
+    }
+  }
+
   /** The deadline passed: still waiting, nothing reached the HSM (busy); started, maybe-done (timeout). */
-  expire(call: SignCall): void {
+  private expire(call: SignCall): void {
     const { tokenLabel } = this;
     const { timeoutMs } = call;
     if (this.signer.withdraw(call))
@@ -137,7 +154,6 @@ export class MainThreadSigning {
   private settled(call: SignCall): boolean {
     if (call.settled) return false;
     call.settled = true;
-    clearTimeout(call.timer);
     this.pending.delete(call);
     if (this.pending.size === 0 && this.idle.length > 0) for (const wake of this.idle.splice(0)) wake();
     return true;
