@@ -55,7 +55,7 @@ export async function createBenchDatabase(engine: BenchEngine, adminUrl: string)
       const cleanup = new pg.Client({ connectionString: adminUrl });
       await cleanup.connect();
       try {
-        await cleanup.query(`DROP DATABASE IF EXISTS ${name}`);
+        await cleanup.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
       } finally {
         await cleanup.end();
       }
@@ -90,7 +90,10 @@ function waitKind(row: {
  * Samples every `everyMs` what the connections to `url`'s database are doing until stopped. The profile of
  * where a transaction's time goes on PostgreSQL (PGlite has no such view: it runs one statement at a time).
  */
-export async function sampleWaits(url: string, everyMs = 5): Promise<{ stop: () => Promise<WaitSamples> }> {
+export async function sampleWaits(
+  url: string,
+  everyMs = 5,
+): Promise<{ stop: () => Promise<WaitSamples>; samples: WaitSamples }> {
   const database = new URL(url).pathname.slice(1);
   const client = new pg.Client({ connectionString: url });
   await client.connect();
@@ -109,12 +112,16 @@ export async function sampleWaits(url: string, everyMs = 5): Promise<{ stop: () 
       await new Promise((resolve) => setTimeout(resolve, everyMs));
     }
   })();
+  let stopped: Promise<WaitSamples> | undefined;
   return {
-    stop: async () => {
+    samples,
+    stop: () => {
       running = false;
-      await loop;
-      await client.end();
-      return samples;
+      stopped ??= loop.then(async () => {
+        await client.end();
+        return samples;
+      });
+      return stopped;
     },
   };
 }

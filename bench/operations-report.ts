@@ -158,6 +158,8 @@ export function printOperationsReport(result: OperationsBenchResult): void {
       ...keysTable(result),
     );
   }
+  if (result.atScaleError)
+    out.push("", `key.create among many keys did not complete: ${result.atScaleError}`);
   const f = result.firstUse;
   if (f) {
     out.push(

@@ -79,6 +79,7 @@ export type OperationsBenchResult = {
   firstUse: FirstUse | undefined;
   /** key.create again once the first-use part has filled the token: the HSM step among many keys. */
   atScale: ThroughputRow | undefined;
+  atScaleError?: string;
 };
 
 function listOption(args: string[], name: string, fallback: string): string[] {
@@ -117,6 +118,7 @@ export async function runOperationsBench(args: string[]): Promise<void> {
   const repeats = Math.max(1, Math.floor(option(args, "repeats", 30)));
   const firstUseKeys = Math.floor(option(args, "first-use-keys", 10_000));
   const threads = Math.max(1, Math.floor(option(args, "threads", availableParallelism())));
+  const scaleLanes = Math.max(1, Math.floor(option(args, "scale-lanes", 2)));
 
   const token = createTestToken("kw-bench-ops");
   const dataDir = mkdtempSync(path.join(tmpdir(), "keyward-bench-ops-"));
@@ -225,21 +227,27 @@ export async function runOperationsBench(args: string[]): Promise<void> {
       const engine = engines.find((e) => e === "postgres" && unreachable === null) ?? "pglite";
       const database = await createBenchDatabase(engine, postgresUrl);
       try {
-        console.log(`key.create P-256 on ${engine} with ${tokenKeys} keys on the token…`);
-        const people = await makePeople(database.db, 2 * lanes);
+        console.log(
+          `key.create P-256 on ${engine} with ${tokenKeys} keys on the token, ${scaleLanes} lanes…`,
+        );
+        const people = await makePeople(database.db, 2 * scaleLanes);
         result.atScale = await throughputRow({
           db: database.db,
           url: database.url,
           engine,
           kind: "p256",
           people,
-          lanes,
+          lanes: scaleLanes,
           seconds,
           rounds,
           raw,
           pool,
           threads,
         });
+      } catch (e) {
+        // An operation that did not end executed (an HSM call past its deadline, say) is a result here.
+        result.atScaleError = `${scaleLanes} lanes among ${tokenKeys} keys: ${e instanceof Error ? e.message : String(e)}`;
+        console.log(`  failed: ${result.atScaleError}`);
       } finally {
         await database.drop();
       }
@@ -293,10 +301,16 @@ async function throughputRow(o: {
     const subject = async () => {
       const sampling = o.url === undefined ? undefined : await sampleWaits(o.url);
       const cpuBefore = process.cpuUsage();
-      const run = await runLanes(ctx, o.lanes, seconds);
+      let run: Awaited<ReturnType<typeof runLanes>>;
+      try {
+        run = await runLanes(ctx, o.lanes, seconds);
+      } finally {
+        // Stopped whatever happens: its connection would keep the database from being dropped.
+        await sampling?.stop();
+      }
       const cpu = process.cpuUsage(cpuBefore);
       cpuMs += (cpu.user + cpu.system) / 1000;
-      const seen = await sampling?.stop();
+      const seen = sampling === undefined ? undefined : sampling.samples;
       if (seen) for (const [k, n] of Object.entries(seen)) waits[k] = (waits[k] ?? 0) + n;
       rates.push(run.rate);
       operations += run.operations;
