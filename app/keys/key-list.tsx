@@ -6,24 +6,20 @@ import { keepPreviousData, useQuery, useQueryClient } from "@tanstack/react-quer
 import { useSubscription } from "@trpc/tanstack-react-query";
 import Link from "next/link";
 import { type FormEvent, useState } from "react";
-import { KEY_STATES, type KeyState } from "@/db/schema/operations";
-import { KEY_CURVES, type KeyCurve } from "@/server/operations/kinds/key-create";
+import { KEY_STATES } from "@/db/schema/operations";
+import { KEY_CURVES } from "@/server/operations/kinds/key-create";
 import { FormError } from "../_components/form-error";
 import { describeError } from "../_components/token-ceremony";
 import { useTRPC } from "../_trpc/client";
 import { KeyStateBadge, utc } from "../operations/badges";
 import { LiveIndicator } from "../operations/live";
+import { type Filters, isCurve, isState } from "./filters";
 
 const PAGE_SIZE = 50;
 
-type Filters = { search?: string; curve?: KeyCurve; state?: KeyState; tag?: string };
-
-const isCurve = (v: string): v is KeyCurve => KEY_CURVES.some((c) => c === v);
-const isState = (v: string): v is KeyState => KEY_STATES.some((s) => s === v);
-
-export function KeyList() {
+export function KeyList({ initial = {} }: { initial?: Filters }) {
   const trpc = useTRPC();
-  const [filters, setFilters] = useState<Filters>({});
+  const [filters, setFilters] = useState<Filters>(initial);
   const [page, setPage] = useState(1);
   const queryClient = useQueryClient();
   const input = { ...filters, page, pageSize: PAGE_SIZE };
@@ -56,13 +52,19 @@ export function KeyList() {
           <label htmlFor="search" className="label">
             Search
           </label>
-          <input id="search" name="search" className="input w-64" placeholder="label, tag or public key" />
+          <input
+            id="search"
+            name="search"
+            className="input w-64"
+            placeholder="label, tag or public key"
+            defaultValue={initial.search ?? ""}
+          />
         </div>
         <div className="space-y-1">
           <label htmlFor="curve" className="label">
             Curve
           </label>
-          <select id="curve" name="curve" className="input" defaultValue="">
+          <select id="curve" name="curve" className="input" defaultValue={initial.curve ?? ""}>
             <option value="">any</option>
             {KEY_CURVES.map((c) => (
               <option key={c}>{c}</option>
@@ -73,7 +75,7 @@ export function KeyList() {
           <label htmlFor="state" className="label">
             State
           </label>
-          <select id="state" name="state" className="input" defaultValue="">
+          <select id="state" name="state" className="input" defaultValue={initial.state ?? ""}>
             <option value="">any</option>
             {KEY_STATES.map((s) => (
               <option key={s}>{s}</option>
@@ -84,7 +86,7 @@ export function KeyList() {
           <label htmlFor="tag" className="label">
             Tag
           </label>
-          <input id="tag" name="tag" className="input w-32" />
+          <input id="tag" name="tag" className="input w-32" defaultValue={initial.tag ?? ""} />
         </div>
         <button type="submit" className="btn-secondary">
           Find

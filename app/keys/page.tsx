@@ -1,9 +1,24 @@
 import Link from "next/link";
 import { requirePageRole } from "../_components/require-role";
+import { filtersFrom } from "./filters";
 import { KeyList } from "./key-list";
 
-export default async function KeysPage() {
+type Params = { state?: string; tag?: string; curve?: string; search?: string };
+
+export default async function KeysPage({
+  searchParams,
+}: {
+  searchParams: Promise<Record<string, string | string[]>>;
+}) {
   const { session } = await requirePageRole();
+  const raw = await searchParams;
+  const one = (name: keyof Params) => (typeof raw[name] === "string" ? raw[name] : undefined);
+  const initial = filtersFrom({
+    state: one("state"),
+    tag: one("tag"),
+    curve: one("curve"),
+    search: one("search"),
+  });
   const canPropose = session.member.roles.some((r) => r === "operator" || r === "admin");
   return (
     <div className="space-y-6">
@@ -15,7 +30,7 @@ export default async function KeysPage() {
           </Link>
         )}
       </div>
-      <KeyList />
+      <KeyList initial={initial} />
     </div>
   );
 }

@@ -1,5 +1,6 @@
 "use client";
-// On an operation's page: why an approved operation is not carried out yet while signing is frozen.
+// On an operation's page, once it is approved: that the HSM carries it out now, or why it waits (signing is
+// frozen) — never both, so the page cannot say "within seconds" while nothing will run.
 import { useQuery } from "@tanstack/react-query";
 import Link from "next/link";
 import { useTRPC } from "../_trpc/client";
@@ -16,7 +17,12 @@ export function FreezeWait({ state, kind }: { state: string; kind: string }) {
     refetchInterval: 3_000,
   });
   const freeze = status.data?.freeze;
-  if (!waiting || !freeze) return null;
+  if (!waiting || !freeze) {
+    if (state !== "approved" && state !== "executing") return null;
+    // While the freeze status is still being read, say nothing rather than a promise that may be false.
+    if (waiting && status.isPending) return null;
+    return <p className="text-sm text-slate-700">Approved: the HSM carries it out within seconds.</p>;
+  }
   return (
     <p
       className="rounded-md border border-red-300 bg-red-50 px-3 py-2 text-sm text-red-900"

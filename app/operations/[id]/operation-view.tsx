@@ -190,9 +190,6 @@ export function OperationView({ operationId }: { operationId: string }) {
           ))}
         </ul>
         {o.failure && <p className="text-sm text-red-800">Execution failed: {o.failure}</p>}
-        {(o.state === "approved" || o.state === "executing") && (
-          <p className="text-sm text-slate-700">Approved: the HSM carries it out within seconds.</p>
-        )}
         <FreezeWait state={o.state} kind={o.kind} />
         <BatchProgress operationId={o.id} />
         {made.data && (
