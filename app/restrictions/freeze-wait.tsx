@@ -5,12 +5,11 @@ import { useQuery } from "@tanstack/react-query";
 import Link from "next/link";
 import { useTRPC } from "../_trpc/client";
 
-/** The one kind the executor still carries out while frozen (server/operations/kinds/signing-unfreeze.ts). */
-const LIFTS_THE_FREEZE = "signing.unfreeze";
+import { RUNS_WHILE_FROZEN } from "@/server/operations/kinds/signing-unfreeze";
 
 export function FreezeWait({ state, kind }: { state: string; kind: string }) {
   const trpc = useTRPC();
-  const waiting = state === "approved" && kind !== LIFTS_THE_FREEZE;
+  const waiting = state === "approved" && !RUNS_WHILE_FROZEN.includes(kind);
   const status = useQuery({
     ...trpc.restrictions.status.queryOptions(),
     enabled: waiting,

@@ -463,6 +463,30 @@ describe.each(testEngines())("freezing all signing on %s", (engine) => {
     expect((await verifyWholeChain(database.db)).problems).toEqual([]);
   }, 120_000);
 
+  it("still revokes a key while frozen (revoking only takes signing away), and holds everything else", async () => {
+    const made = await approvedKeyCreate("stolen while frozen");
+    await executeAll();
+    const [key] = await database.db.select().from(keys).where(eq(keys.operationId, made));
+    if (!key) throw new Error("the key was not made");
+    await freezeWithTap(alice, "token lost");
+    const held = await approvedKeyCreate("held by the freeze");
+    const revoke = await proposeOperation(database.db, {
+      actor: operator.acting,
+      kind: "key.revoke",
+      payload: { keyId: key.id, reason: "its token was stolen" },
+      now,
+    });
+    expect(await approve(revoke.id, [bob, carol])).toBe("approved");
+    const outcomes = await executeAll();
+    expect(outcomes.map((o) => [o.operationId, o.outcome])).toEqual([[revoke.id, "executed"]]);
+    expect(await stateOf(held)).toBe("approved");
+    const [after] = await database.db.select().from(keys).where(eq(keys.id, key.id));
+    expect(after?.state).toBe("compromised");
+    await liftByQuorum();
+    await executeAll();
+    expect(await stateOf(held)).toBe("executed");
+  }, 120_000);
+
   it("counts a freeze already lifted as done: two unfreezes of one freeze, one signing.unfrozen", async () => {
     const { freezeId } = await freezeWithTap(carol);
     const ops: string[] = [];

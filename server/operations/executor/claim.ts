@@ -6,32 +6,34 @@
 // moved several operations to executing and returned only one (the two-executor test caught it).
 // `attempts` counts claims and is the fencing token: completion applies only to the claim it holds.
 // While signing is frozen (a signing_freezes row not lifted: server/operations/freeze.ts) the same statement
-// picks only a signing.unfreeze, the one kind that can end the freeze; every other approved operation stays
-// approved, untouched, and is claimed by the first round after the freeze is lifted. The freeze test is part of
+// picks only the kinds in RUNS_WHILE_FROZEN: signing.unfreeze, the one kind that can end the freeze, and
+// key.revoke, which only ever takes signing away (a compromised key never signs again) — the freeze is there
+// to stop a thief, and must not hold up marking the stolen key compromised. Every other approved operation
+// stays approved, untouched, and is claimed by the first round after the freeze is lifted. The freeze test is part of
 // the picking subquery (NOT EXISTS), so the claim stays one statement; before it the transaction takes the freeze
 // lock shared, so a freeze being written is waited for and then seen, and a freeze waits for claims under way:
 // every operation is claimed either before a freeze committed or not until it is lifted. One claimed before is
 // past this point and runs on; signing paths meet the freeze again in requireSigningAllowed (key-guard.ts).
 import "server-only";
-import { and, asc, eq, isNull, notExists, notInArray, or, sql } from "drizzle-orm";
+import { and, asc, eq, inArray, isNull, notExists, notInArray, or, sql } from "drizzle-orm";
 import type { Db } from "@/db/client";
 import { operations, signingFreezes } from "@/db/schema";
 import { appendAudit } from "@/server/audit/append";
 import { lockFreezes } from "../freeze";
-import { SIGNING_UNFREEZE_KIND } from "../kinds/signing-unfreeze";
+import { RUNS_WHILE_FROZEN } from "../kinds/signing-unfreeze";
 import { operationSubject } from "../transitions";
 import type { OperationRow } from "./types";
 
 /**
  * Claims one approved operation (the given one, or the longest-approved), or returns null if none is left —
- * or none may run: while signing is frozen only a signing.unfreeze is claimed.
+ * or none may run: while signing is frozen only the kinds in RUNS_WHILE_FROZEN are claimed.
  */
 export async function claimApproved(db: Db, now: Date, operationId?: string): Promise<OperationRow | null> {
   return db.transaction(async (tx) => {
     // Never waits for a row while holding it (the pick skips locked rows): lock order freeze lock → audit lock.
     await lockFreezes(tx, "shared");
     const mayRun = or(
-      eq(operations.kind, SIGNING_UNFREEZE_KIND),
+      inArray(operations.kind, [...RUNS_WHILE_FROZEN]),
       notExists(
         tx.select({ id: signingFreezes.id }).from(signingFreezes).where(isNull(signingFreezes.liftedAt)),
       ),
