@@ -107,6 +107,36 @@ describe("generateKeyPair", () => {
   });
 });
 
+describe("generateKeyPair with a fresh reference", () => {
+  /** Counts the session's searches while `work` runs. */
+  function searchesDuring<T>(s: Session, work: () => T): { value: T; searches: number } {
+    const find = s.find.bind(s);
+    let searches = 0;
+    s.find = (template) => {
+      searches++;
+      return find(template);
+    };
+    try {
+      return { value: work(), searches };
+    } finally {
+      s.find = find;
+    }
+  }
+
+  it("skips the token-wide searches on a first try; a repeat (not fresh) searches and finds the same key", async () => {
+    const ref = randomBytes(16).toString("hex");
+    const options = { curve: "p256" as const, label: "fresh", exportable: "never" as const, ref };
+    const first = await rw((s) => searchesDuring(s, () => generateKeyPair(s, { ...options, fresh: true })));
+    expect(first.searches).toBe(0);
+    expect(first.value.created).toBe(true);
+    const repeat = await rw((s) => searchesDuring(s, () => generateKeyPair(s, options)));
+    expect(repeat.searches).toBeGreaterThan(0);
+    expect(repeat.value).toMatchObject({ created: false, ref });
+    expect(repeat.value.publicKey.equals(first.value.publicKey)).toBe(true);
+    expect((await ro((s) => findKey(s, ref))).publicKey.equals(first.value.publicKey)).toBe(true);
+  });
+});
+
 describe("sign", () => {
   it.each(CURVES)("%s: signatures verify with @noble/curves for the returned public key", async (curve) => {
     await rw(async (s) => {

@@ -29,7 +29,19 @@ import { requireUnwrapGuard } from "./unwrap-guard";
  * `ref`: a reference the caller chose (32 lowercase hex, e.g. from an operation id), which makes the call
  * idempotent: a key pair already holding it is returned instead of a new one. Without it, a random one.
  */
-export type GenerateKeyPairOptions = { curve: Curve; label: string; exportable: Exportable; ref?: string };
+export type GenerateKeyPairOptions = {
+  curve: Curve;
+  label: string;
+  exportable: Exportable;
+  ref?: string;
+  /**
+   * With `ref`: the caller knows nothing has used this reference before (the executor's first try of an
+   * operation's first claim, whose reference is derived from the operation id), so the two searches for a key
+   * an earlier attempt made are skipped. SoftHSM scans every object on each search: among 10,000 keys they
+   * cost ~1.6 s per key made. Any repeat (a retry, a claim taken over, a recovery) must leave it unset.
+   */
+  fresh?: boolean;
+};
 /**
  * `ref` names the key from now on (hex CKA_ID); `publicKey` is raw: 65 bytes SEC1 or 32 bytes Ed25519.
  * `created` is false when the reference already named the key (a repeat), whose stored label is `label`.
@@ -63,8 +75,10 @@ export function generateKeyPair(session: Session, options: GenerateKeyPairOption
   // A wrapped-only key is made only where the HSM has shown that the user PIN cannot unwrap it weaker.
   if (options.ref !== undefined) {
     checkRef(options.ref, operation);
-    const existing = existingKeyPair(session, { ...options, ref: options.ref }, operation);
-    if (existing !== undefined) return existing;
+    if (options.fresh !== true) {
+      const existing = existingKeyPair(session, { ...options, ref: options.ref }, operation);
+      if (existing !== undefined) return existing;
+    }
   }
   if (exportable === "wrapped-only") requireUnwrapGuard(session, operation);
   const ref = options.ref ?? randomBytes(16).toString("hex");
@@ -129,9 +143,13 @@ function existingKeyPair(
   session.keys.delete(ref);
   const info = findKey(session, ref);
   const conflict = (why: string) =>
-    new HsmError("invalid-request", `Key reference ${ref} already names a key ${why}; choose another reference.`, {
-      operation,
-    });
+    new HsmError(
+      "invalid-request",
+      `Key reference ${ref} already names a key ${why}; choose another reference.`,
+      {
+        operation,
+      },
+    );
   if (info.curve !== options.curve) throw conflict(`on ${info.curve}, not ${options.curve}`);
   if (info.exportable !== options.exportable) {
     throw conflict(`that is "${info.exportable}" exportable, not "${options.exportable}"`);
@@ -176,7 +194,10 @@ const SIGNING: Readonly<Record<Curve, { mechanism: number; name: string }>> = {
 
 function signInit(session: Session, key: CachedKey, ref: string): void {
   const { mechanism, name } = SIGNING[key.curve];
-  session.run("C_SignInit", (m, s) => m.C_SignInit(s, { mechanism }, key.handle), { key: ref, mechanism: name });
+  session.run("C_SignInit", (m, s) => m.C_SignInit(s, { mechanism }, key.handle), {
+    key: ref,
+    mechanism: name,
+  });
 }
 
 /** A signature begun: C_SignInit done on the session; `input` and `output` go to C_Sign, `finish` checks its answer. */
@@ -226,7 +247,12 @@ export function beginSign(session: Session, ref: string, data: Uint8Array, hint?
     return isEcdsaCurve(signed.curve) ? normalizeLowS(signed.curve, signature) : signature;
   };
   // allocUnsafe: from Node's pooled slab, cheaper than a zeroed buffer of its own; C_Sign fills all 64 bytes.
-  return { key, input: Buffer.from(data.buffer, data.byteOffset, data.byteLength), output: Buffer.allocUnsafe(64), finish };
+  return {
+    key,
+    input: Buffer.from(data.buffer, data.byteOffset, data.byteLength),
+    output: Buffer.allocUnsafe(64),
+    finish,
+  };
 }
 
 /**

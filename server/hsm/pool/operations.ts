@@ -22,7 +22,7 @@ import { refreshUnwrapGuard } from "../keys/unwrap-guard";
 import type { UnwrapGuard } from "../keys/unwrap-guard-result";
 
 export type HsmOperation =
-  | { op: "generate"; curve: Curve; label: string; exportable: Exportable; ref?: string }
+  | { op: "generate"; curve: Curve; label: string; exportable: Exportable; ref?: string; fresh?: boolean }
   | { op: "find"; ref: string }
   // `hint`: the pool's handle index entry for the key (checked before use; never needed for correctness).
   | { op: "sign"; ref: string; data: Uint8Array; hint?: CachedKey }

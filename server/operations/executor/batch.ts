@@ -74,13 +74,18 @@ function stillClaimed(op: OperationRow) {
 
 const pause = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
-/** Makes (or finds, after an earlier attempt) keys start … end-1 on the HSM, `inFlight` at a time. */
+/**
+ * Makes (or finds, after an earlier attempt) keys start … end-1 on the HSM, `inFlight` at a time. `fresh`: no
+ * attempt can have touched these indices before (the first try of a chunk in the operation's first claim:
+ * chunks never overlap), so the HSM skips its search for each reference (a token-wide scan on SoftHSM).
+ */
 async function makeKeys(
   deps: ExecutorDeps,
   op: OperationRow,
   plan: KeyBatchPlan,
   range: { start: number; end: number },
   inFlight: number,
+  fresh: boolean,
 ): Promise<MadeKey[]> {
   const createKey = deps.signer?.createKey ?? signerFacade.createKey;
   const made: MadeKey[] = [];
@@ -96,6 +101,7 @@ async function makeKeys(
           label,
           exportable: plan.payload.exportable === "wrapped" ? "wrapped-only" : "never",
           ref: signerFacade.batchKeyRef(op.id, index),
+          fresh,
         });
         made.push({ index, label, hsmRef: key.ref, publicKey: key.publicKey.toString("hex") });
       } catch (error) {
@@ -246,7 +252,14 @@ export async function executeBatch(
       for (let attempt = 1; attempt <= retry.attempts && !recorded; attempt++) {
         let made: MadeKey[];
         try {
-          made = await makeKeys(deps, op, plan, range, options.inFlight);
+          made = await makeKeys(
+            deps,
+            op,
+            plan,
+            range,
+            options.inFlight,
+            op.attempts === 1 && attempt === 1 && !lost,
+          );
         } catch (e) {
           const permanent = permanentReason(e);
           if (permanent !== null) {

@@ -120,7 +120,10 @@ export async function executeClaimed(deps: ExecutorDeps, op: OperationRow): Prom
   for (let attempt = 1; attempt <= retry.attempts; attempt++) {
     let done: ExecuteResult;
     try {
-      done = await kind.execute(ctx, op);
+      done = await kind.execute(
+        { ...ctx, firstTry: attempt === 1 && (await firstClaimHeld(deps.db, op)) },
+        op,
+      );
     } catch (e) {
       const permanent = permanentReason(e);
       if (permanent !== null) return fail(deps, op, permanent);
@@ -138,6 +141,17 @@ export async function executeClaimed(deps: ExecutorDeps, op: OperationRow): Prom
     }
   }
   return { operationId: op.id, outcome: "unresolved", error: lastError.slice(0, FAILURE_MAX) };
+}
+
+/**
+ * Whether this is the operation's first claim and it still holds now, just before its first try: then nothing
+ * can have acted on the operation yet, so its HSM reference is unused (ExecuteContext.firstTry). Read again
+ * rather than trusted from the claim, so a claim taken over meanwhile (its lease outlived) searches instead.
+ */
+async function firstClaimHeld(db: Db, op: OperationRow): Promise<boolean> {
+  if (op.attempts !== 1) return false;
+  const [row] = await db.select({ id: operations.id }).from(operations).where(stillClaimed(op));
+  return row !== undefined;
 }
 
 /** The claim still holds when the row is executing with the claim's attempt number. */

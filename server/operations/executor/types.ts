@@ -34,6 +34,12 @@ export type KeyRecordRow = typeof keys.$inferSelect;
 
 export type ExecuteContext = {
   now: Date;
+  /**
+   * True on the first try of an operation's first claim: nothing can have acted on it before, so a step may
+   * tell the HSM its operation-derived key reference is unused (createKey's `fresh`: no token-wide search).
+   * False on every repeat (a retry after an unknown outcome, a claim taken over, a recovery at boot).
+   */
+  firstTry: boolean;
   signer: OperationSigner;
   /** key.backup and key.restore: their HSM calls, and backup files and restores (server/backups/steps.ts). */
   backupSigner: BackupSigner;

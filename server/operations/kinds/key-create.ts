@@ -172,6 +172,8 @@ export const keyCreate: OperationKind<KeyCreatePayload> = {
       label: op.payload.label,
       exportable: op.payload.exportable === "wrapped" ? "wrapped-only" : "never",
       ref: ctx.signer.operationKeyRef(op.id),
+      // First try of the first claim: the reference is unused, so the HSM need not search for it.
+      fresh: ctx.firstTry,
     });
     const record = {
       operationId: op.id,

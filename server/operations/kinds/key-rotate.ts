@@ -91,6 +91,8 @@ export const keyRotate: OperationKind<KeyRotatePayload, KeyRotateInput> = {
       label: op.payload.successorLabel,
       exportable: key.exportable === "wrapped" ? "wrapped-only" : "never",
       ref: ctx.signer.operationKeyRef(op.id),
+      // First try of the first claim: the reference is unused, so the HSM need not search for it.
+      fresh: ctx.firstTry,
     });
     const successor = {
       operationId: op.id,

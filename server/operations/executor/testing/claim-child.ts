@@ -50,6 +50,9 @@ if (stage === "after-hsm") {
   const ctx = {
     signer,
     now: clock(),
+    // As the executor says it: the first try of the first claim (the test then kills this child, and the
+    // recovery's repeat must search and find what it made).
+    firstTry: op.attempts === 1,
     keys: {
       recordCreated: recordCreatedKey,
       stateOf: (keyId: string) => keyStateOf(database.db, keyId),
