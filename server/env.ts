@@ -12,6 +12,8 @@ import {
   missingPin,
   pinSchema,
   resolvePin,
+  type SignFrom,
+  signFromSchema,
   type TokenSpec,
   tokenLabelSchema,
   tokenSpecs,
@@ -38,7 +40,9 @@ const envSchema = z.object({
         .map((a) => a.trim().toLowerCase())
         .filter(Boolean),
     )
-    .pipe(z.array(z.string().regex(AAGUID, "each AAGUID must look like 01020304-0506-0708-0102-030405060708"))),
+    .pipe(
+      z.array(z.string().regex(AAGUID, "each AAGUID must look like 01020304-0506-0708-0102-030405060708")),
+    ),
   KEYWARD_ATTESTATION_ROOTS: z.string().min(1).optional(),
   KEYWARD_SESSION_IDLE_MINUTES: positiveInt(15),
   KEYWARD_SESSION_MAX_HOURS: positiveInt(8),
@@ -54,6 +58,7 @@ const envSchema = z.object({
   KEYWARD_HSM_TIMEOUT_MS: positiveInt(5000),
   KEYWARD_HSM_QUEUE_LIMIT: positiveInt(1024),
   KEYWARD_HSM_IN_FLIGHT: z.coerce.number().int().min(1).max(1024).optional(),
+  KEYWARD_HSM_SIGN_FROM: signFromSchema.optional(),
   KEYWARD_TRUST_PROXY: z.coerce.number().int().min(0).max(5).default(0),
   KEYWARD_RATE_LIMIT_PER_ADDRESS: positiveInt(30),
   KEYWARD_RATE_LIMIT_TOTAL: positiveInt(300),
@@ -104,6 +109,8 @@ export type HsmPoolEnv = {
   queueLimit: number;
   /** Signatures in flight per token, apart from the threads (asynchronous C_Sign); undefined: one per thread. */
   inFlight: number | undefined;
+  /** Where signatures start: pool threads (default) or the main thread's own sessions (env-hsm.ts). */
+  signFrom: SignFrom | undefined;
 };
 
 export type Env = {
@@ -136,7 +143,9 @@ function attestationRoots(spec: string | undefined, allowList: boolean): readonl
     throw new ConfigError(`KEYWARD_ATTESTATION_ROOTS: ${e instanceof Error ? e.message : String(e)}`);
   }
   if (allowList && roots.length === 0) {
-    throw new ConfigError("KEYWARD_AAGUID_ALLOWLIST is set but KEYWARD_ATTESTATION_ROOTS names no certificate");
+    throw new ConfigError(
+      "KEYWARD_AAGUID_ALLOWLIST is set but KEYWARD_ATTESTATION_ROOTS names no certificate",
+    );
   }
   return Object.freeze(roots);
 }
@@ -259,6 +268,7 @@ export function parseEnv(raw: Readonly<Record<string, string | undefined>>): Env
         timeoutMs: e.KEYWARD_HSM_TIMEOUT_MS,
         queueLimit: e.KEYWARD_HSM_QUEUE_LIMIT,
         inFlight: e.KEYWARD_HSM_IN_FLIGHT,
+        signFrom: e.KEYWARD_HSM_SIGN_FROM,
       }),
     }),
   });

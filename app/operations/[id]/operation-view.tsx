@@ -192,7 +192,8 @@ export function OperationView({ operationId }: { operationId: string }) {
         {o.failure && <p className="text-sm text-red-800">Execution failed: {o.failure}</p>}
         <FreezeWait state={o.state} kind={o.kind} />
         <BatchProgress operationId={o.id} />
-        {made.data && (
+        {/* A batch says "All N keys made" in BatchProgress; its first key alone is not what was made. */}
+        {made.data && o.progress == null && (
           <p className="text-sm text-slate-700">
             Done: the key{" "}
             <Link href={`/keys/${made.data.id}`} className="font-medium text-indigo-800 hover:underline">

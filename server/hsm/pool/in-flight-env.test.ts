@@ -1,4 +1,4 @@
-// KEYWARD_HSM_IN_FLIGHT (server/env.ts) reaches the server's pools as `inFlight`: read when set, refused
+// KEYWARD_HSM_IN_FLIGHT and KEYWARD_HSM_SIGN_FROM (server/env.ts) reach the server's pools as `inFlight` and `signFrom`: read when set, refused
 // with its name when it is not a whole number from 1 to 1024, absent (one per thread) by default.
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -15,7 +15,8 @@ writeFileSync(
 
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-const parse = (vars: Record<string, string>) => parseEnv({ NODE_ENV: "test", KEYWARD_DATA_DIR: dir, ...vars });
+const parse = (vars: Record<string, string>) =>
+  parseEnv({ NODE_ENV: "test", KEYWARD_DATA_DIR: dir, ...vars });
 
 describe("KEYWARD_HSM_IN_FLIGHT", () => {
   it("sets the signatures in flight per token apart from the pool size", () => {
@@ -29,5 +30,17 @@ describe("KEYWARD_HSM_IN_FLIGHT", () => {
   it.each(["0", "1025", "2.5", "many"])("refuses %s, naming the variable", (value) => {
     expect(() => parse({ KEYWARD_HSM_IN_FLIGHT: value })).toThrow(ConfigError);
     expect(() => parse({ KEYWARD_HSM_IN_FLIGHT: value })).toThrow(/KEYWARD_HSM_IN_FLIGHT/);
+  });
+});
+
+describe("KEYWARD_HSM_SIGN_FROM", () => {
+  it("reaches the pools as signFrom: main or threads, unset by default (threads)", () => {
+    expect(parse({ KEYWARD_HSM_SIGN_FROM: "main" }).hsm.pool.signFrom).toBe("main");
+    expect(parse({ KEYWARD_HSM_SIGN_FROM: "threads" }).hsm.pool.signFrom).toBe("threads");
+    expect(parse({}).hsm.pool.signFrom).toBeUndefined();
+  });
+
+  it("refuses anything else, naming the variable", () => {
+    expect(() => parse({ KEYWARD_HSM_SIGN_FROM: "gpu" })).toThrow(/KEYWARD_HSM_SIGN_FROM/);
   });
 });
