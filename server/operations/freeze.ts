@@ -10,13 +10,11 @@
 import "server-only";
 import { createHash } from "node:crypto";
 import type { PublicKeyCredentialRequestOptionsJSON } from "@simplewebauthn/server";
-import { generateAuthenticationOptions } from "@simplewebauthn/server";
 import { and, count, eq, isNull, sql } from "drizzle-orm";
 import type { Db, DbOrTx, Tx } from "@/db/client";
-import { keys, members, signingFreezes, tokens } from "@/db/schema";
+import { keys, members, signingFreezes } from "@/db/schema";
 import { appendAudit } from "@/server/audit/append";
-import { AssertionRefusedError, verifyTokenAssertion } from "@/server/auth/assertion";
-import { challengeFromClientData, consumeChallenge, storeChallenge } from "@/server/auth/challenges";
+import type { AssertionRefusedError } from "@/server/auth/assertion";
 import type { WebAuthnConfig } from "@/server/auth/config";
 import { ASSERTION_MESSAGES, type AssertionRefusal } from "@/server/auth/refusals";
 import type { AuthenticationResponse } from "@/server/auth/schemas";
@@ -24,9 +22,9 @@ import { withTapRefusal } from "@/server/auth/tap-refusal";
 import { AppError } from "@/server/errors";
 import type { Acting } from "@/server/members/guards";
 import { memberWithRole } from "./actors";
+import { confirmRestrictionTap, issueRestrictionTap } from "./restriction-tap";
 import { RESTRICTORS } from "./restrict";
 
-const RESTRICT_PURPOSE = "restrict";
 const FREEZE_ACTION = "signing.freeze";
 /** The audit subject of every freeze event: signing as a whole. */
 export const SIGNING_SUBJECT = "signing";
@@ -157,24 +155,12 @@ export async function beginFreezeSigning(
   return withRefusalAudit(db, { ...input, response: null }, async () => {
     await restrictor(db, input.actor.id);
     if ((await freezeInForce(db)) !== null) throw new FreezeRefusedError("already_frozen");
-    const live = await db
-      .select({ id: tokens.id })
-      .from(tokens)
-      .where(and(eq(tokens.memberId, input.actor.id), isNull(tokens.revokedAt)));
-    if (live.length === 0) throw new FreezeRefusedError("token_revoked");
-    const options = await generateAuthenticationOptions({
-      rpID: config.rpId,
-      userVerification: "required",
-      allowCredentials: live.map((t) => ({ id: t.id })),
-      timeout: config.challengeTtlMs,
-    });
-    await storeChallenge(db, {
-      purpose: RESTRICT_PURPOSE,
-      challenge: options.challenge,
+    return issueRestrictionTap(db, config, {
+      memberId: input.actor.id,
       subject: freezeSubject(input.actor.id, input.reason),
-      expiresAt: new Date(input.now.getTime() + config.challengeTtlMs),
+      now: input.now,
+      refuse: (reason, evidence) => new FreezeRefusedError(reason, evidence),
     });
-    return { options };
   });
 }
 
@@ -191,30 +177,15 @@ export async function freezeSigning(
 ): Promise<{ freezeId: string; frozenAt: Date; credentialId: string }> {
   return withRefusalAudit(db, input, () =>
     db.transaction(async (tx) => {
-      const challenge = challengeFromClientData(input.response.response.clientDataJSON);
-      let subject: string | null;
-      try {
-        ({ subject } = await consumeChallenge(tx, RESTRICT_PURPOSE, challenge, input.now));
-      } catch {
-        throw new FreezeRefusedError("challenge_invalid");
-      }
-      if (subject !== freezeSubject(input.actor.id, input.reason))
-        throw new FreezeRefusedError("wrong_binding");
-      // Re-read now: a member suspended or demoted since the tap was issued freezes nothing.
-      await restrictor(tx, input.actor.id);
-      let tokenId: string;
-      try {
-        ({ tokenId } = await verifyTokenAssertion(tx, {
-          response: input.response,
-          expectedChallenge: challenge,
-          expectedMemberId: input.actor.id,
-          now: input.now,
-          config,
-        }));
-      } catch (e) {
-        if (e instanceof AssertionRefusedError) throw new FreezeRefusedError(e.reason, e.evidence);
-        throw e;
-      }
+      const { tokenId } = await confirmRestrictionTap(tx, config, {
+        memberId: input.actor.id,
+        subject: freezeSubject(input.actor.id, input.reason),
+        response: input.response,
+        now: input.now,
+        refuse: (reason, evidence) => new FreezeRefusedError(reason, evidence),
+        // Re-read now: a member suspended or demoted since the tap was issued restricts nothing.
+        recheck: () => restrictor(tx, input.actor.id),
+      });
       await lockFreezes(tx, "exclusive");
       const [frozen] = await tx
         .insert(signingFreezes)

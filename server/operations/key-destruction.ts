@@ -10,14 +10,12 @@
 // claim takes that row with FOR UPDATE SKIP LOCKED, so of the two exactly one wins (tested on PostgreSQL).
 import "server-only";
 import type { PublicKeyCredentialRequestOptionsJSON } from "@simplewebauthn/server";
-import { generateAuthenticationOptions } from "@simplewebauthn/server";
-import { and, eq, inArray, isNotNull, isNull } from "drizzle-orm";
+import { and, eq, inArray, isNotNull } from "drizzle-orm";
 import { z } from "zod";
 import type { Db, DbOrTx } from "@/db/client";
-import { jobs, KEY_STATES, type KeyState, keys, tokens } from "@/db/schema";
+import { jobs, KEY_STATES, type KeyState, keys } from "@/db/schema";
 import { appendAudit } from "@/server/audit/append";
-import { AssertionRefusedError, verifyTokenAssertion } from "@/server/auth/assertion";
-import { challengeFromClientData, consumeChallenge, storeChallenge } from "@/server/auth/challenges";
+import type { AssertionRefusedError } from "@/server/auth/assertion";
 import type { WebAuthnConfig } from "@/server/auth/config";
 import { ASSERTION_MESSAGES, type AssertionRefusal } from "@/server/auth/refusals";
 import type { AuthenticationResponse } from "@/server/auth/schemas";
@@ -26,6 +24,7 @@ import { AppError } from "@/server/errors";
 import * as signerFacade from "@/server/hsm/signer";
 import type { Acting } from "@/server/members/guards";
 import { memberWithRole } from "./actors";
+import { confirmRestrictionTap, issueRestrictionTap } from "./restriction-tap";
 import { KEY_DESTROY_JOB, type KeyDestroyJobPayload } from "./executor/keys";
 import type { JobRow } from "./scheduler/jobs";
 
@@ -100,7 +99,6 @@ export async function runKeyDestruction(
 
 // --- cancellation: one fresh tap ---------------------------------------------------------------------------
 
-const CANCEL_PURPOSE = "restrict";
 export const CANCELLERS = ["admin", "approver"] as const;
 
 export type CancelRefusal =
@@ -190,24 +188,12 @@ export async function beginCancelDestruction(
     const scheduled = await scheduledDestruction(db, input.keyId);
     if (scheduled === null) throw new CancelDestructionRefusedError("not_scheduled");
     if (scheduled.started) throw new CancelDestructionRefusedError("already_started");
-    const live = await db
-      .select({ id: tokens.id })
-      .from(tokens)
-      .where(and(eq(tokens.memberId, input.actor.id), isNull(tokens.revokedAt)));
-    if (live.length === 0) throw new CancelDestructionRefusedError("token_revoked");
-    const options = await generateAuthenticationOptions({
-      rpID: config.rpId,
-      userVerification: "required",
-      allowCredentials: live.map((t) => ({ id: t.id })),
-      timeout: config.challengeTtlMs,
-    });
-    await storeChallenge(db, {
-      purpose: CANCEL_PURPOSE,
-      challenge: options.challenge,
+    return issueRestrictionTap(db, config, {
+      memberId: input.actor.id,
       subject: cancelDestructionSubject(input.keyId, input.actor.id),
-      expiresAt: new Date(input.now.getTime() + config.challengeTtlMs),
+      now: input.now,
+      refuse: (reason, evidence) => new CancelDestructionRefusedError(reason, evidence),
     });
-    return { options };
   });
 }
 
@@ -232,29 +218,15 @@ export async function cancelDestruction(
 ): Promise<{ keyId: string; state: KeyState; credentialId: string }> {
   return withRefusalAudit(db, input, () =>
     db.transaction(async (tx) => {
-      const challenge = challengeFromClientData(input.response.response.clientDataJSON);
-      let subject: string | null;
-      try {
-        ({ subject } = await consumeChallenge(tx, CANCEL_PURPOSE, challenge, input.now));
-      } catch {
-        throw new CancelDestructionRefusedError("challenge_invalid");
-      }
-      if (subject !== cancelDestructionSubject(input.keyId, input.actor.id))
-        throw new CancelDestructionRefusedError("wrong_binding");
-      await canceller(tx, input.actor.id);
-      let tokenId: string;
-      try {
-        ({ tokenId } = await verifyTokenAssertion(tx, {
-          response: input.response,
-          expectedChallenge: challenge,
-          expectedMemberId: input.actor.id,
-          now: input.now,
-          config,
-        }));
-      } catch (e) {
-        if (e instanceof AssertionRefusedError) throw new CancelDestructionRefusedError(e.reason, e.evidence);
-        throw e;
-      }
+      const { tokenId } = await confirmRestrictionTap(tx, config, {
+        memberId: input.actor.id,
+        subject: cancelDestructionSubject(input.keyId, input.actor.id),
+        response: input.response,
+        now: input.now,
+        refuse: (reason, evidence) => new CancelDestructionRefusedError(reason, evidence),
+        // Re-read now: a member suspended or demoted since the tap was issued restricts nothing.
+        recheck: () => canceller(tx, input.actor.id),
+      });
       // The job first (the scheduler's claim locks only job rows), then the key row, then the trail.
       const deleted = await tx
         .delete(jobs)

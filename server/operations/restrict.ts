@@ -8,22 +8,20 @@
 // Every refusal burns the tap's challenge and is recorded (restriction.refused) in a transaction of its own.
 import "server-only";
 import type { PublicKeyCredentialRequestOptionsJSON } from "@simplewebauthn/server";
-import { generateAuthenticationOptions } from "@simplewebauthn/server";
-import { and, eq, isNull } from "drizzle-orm";
+import { and, eq } from "drizzle-orm";
 import type { Db, DbOrTx } from "@/db/client";
-import { keys, tokens } from "@/db/schema";
+import { keys } from "@/db/schema";
 import { appendAudit } from "@/server/audit/append";
 import { type TapResponse, withTapRefusal } from "@/server/auth/tap-refusal";
-import { AssertionRefusedError, verifyTokenAssertion } from "@/server/auth/assertion";
-import { challengeFromClientData, consumeChallenge, storeChallenge } from "@/server/auth/challenges";
+import type { AssertionRefusedError } from "@/server/auth/assertion";
 import type { WebAuthnConfig } from "@/server/auth/config";
 import { ASSERTION_MESSAGES, type AssertionRefusal } from "@/server/auth/refusals";
 import type { AuthenticationResponse } from "@/server/auth/schemas";
 import { AppError } from "@/server/errors";
 import type { Acting } from "@/server/members/guards";
 import { memberWithRole } from "./actors";
+import { confirmRestrictionTap, issueRestrictionTap } from "./restriction-tap";
 
-const RESTRICT_PURPOSE = "restrict";
 /** Who may restrict at once: the people who hold the console's brakes. */
 export const RESTRICTORS = ["admin", "approver"] as const;
 export type RestrictAction = "key.suspend";
@@ -96,24 +94,12 @@ export async function beginSuspendKey(
     const state = await keyState(db, input.keyId);
     if (state === null) throw new RestrictionRefusedError("key_not_found");
     if (state !== "active") throw new RestrictionRefusedError("key_not_active");
-    const live = await db
-      .select({ id: tokens.id })
-      .from(tokens)
-      .where(and(eq(tokens.memberId, input.actor.id), isNull(tokens.revokedAt)));
-    if (live.length === 0) throw new RestrictionRefusedError("token_revoked");
-    const options = await generateAuthenticationOptions({
-      rpID: config.rpId,
-      userVerification: "required",
-      allowCredentials: live.map((t) => ({ id: t.id })),
-      timeout: config.challengeTtlMs,
-    });
-    await storeChallenge(db, {
-      purpose: RESTRICT_PURPOSE,
-      challenge: options.challenge,
+    return issueRestrictionTap(db, config, {
+      memberId: input.actor.id,
       subject: restrictionSubject(action, input.keyId, input.actor.id),
-      expiresAt: new Date(input.now.getTime() + config.challengeTtlMs),
+      now: input.now,
+      refuse: (reason, evidence) => new RestrictionRefusedError(reason, evidence),
     });
-    return { options };
   });
 }
 
@@ -130,30 +116,15 @@ export async function suspendKey(
   const action: RestrictAction = "key.suspend";
   return withRefusalAudit(db, { ...input, action, target: input.keyId }, () =>
     db.transaction(async (tx) => {
-      const challenge = challengeFromClientData(input.response.response.clientDataJSON);
-      let subject: string | null;
-      try {
-        ({ subject } = await consumeChallenge(tx, RESTRICT_PURPOSE, challenge, input.now));
-      } catch {
-        throw new RestrictionRefusedError("challenge_invalid");
-      }
-      if (subject !== restrictionSubject(action, input.keyId, input.actor.id))
-        throw new RestrictionRefusedError("wrong_binding");
-      // Re-read now: a member suspended or demoted since the tap was issued restricts nothing.
-      await restrictor(tx, input.actor.id);
-      let tokenId: string;
-      try {
-        ({ tokenId } = await verifyTokenAssertion(tx, {
-          response: input.response,
-          expectedChallenge: challenge,
-          expectedMemberId: input.actor.id,
-          now: input.now,
-          config,
-        }));
-      } catch (e) {
-        if (e instanceof AssertionRefusedError) throw new RestrictionRefusedError(e.reason, e.evidence);
-        throw e;
-      }
+      const { tokenId } = await confirmRestrictionTap(tx, config, {
+        memberId: input.actor.id,
+        subject: restrictionSubject(action, input.keyId, input.actor.id),
+        response: input.response,
+        now: input.now,
+        refuse: (reason, evidence) => new RestrictionRefusedError(reason, evidence),
+        // Re-read now: a member suspended or demoted since the tap was issued restricts nothing.
+        recheck: () => restrictor(tx, input.actor.id),
+      });
       const [moved] = await tx
         .update(keys)
         .set({ state: "suspended", stateChangedAt: input.now })
