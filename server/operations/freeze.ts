@@ -18,11 +18,10 @@ import type { AssertionRefusedError } from "@/server/auth/assertion";
 import type { WebAuthnConfig } from "@/server/auth/config";
 import { ASSERTION_MESSAGES, type AssertionRefusal } from "@/server/auth/refusals";
 import type { AuthenticationResponse } from "@/server/auth/schemas";
-import { withTapRefusal } from "@/server/auth/tap-refusal";
 import { AppError } from "@/server/errors";
 import type { Acting } from "@/server/members/guards";
 import { memberWithRole } from "./actors";
-import { confirmRestrictionTap, issueRestrictionTap } from "./restriction-tap";
+import { confirmRestrictionTap, issueRestrictionTap, withRestrictionRefusal } from "./restriction-tap";
 import { RESTRICTORS } from "./restrict";
 
 const FREEZE_ACTION = "signing.freeze";
@@ -254,25 +253,16 @@ function withRefusalAudit<T>(
   meta: { actor: Acting; response: AuthenticationResponse | null; now: Date },
   run: () => Promise<T>,
 ): Promise<T> {
-  return withTapRefusal(
+  return withRestrictionRefusal(
     db,
     {
       of: FreezeRefusedError,
+      memberId: meta.actor.id,
+      action: FREEZE_ACTION,
+      target: "all",
+      subject: SIGNING_SUBJECT,
       response: meta.response,
       now: meta.now,
-      record: (e, credentialId) => ({
-        action: "restriction.refused",
-        actor: `member:${meta.actor.id}`,
-        subject: SIGNING_SUBJECT,
-        at: meta.now,
-        data: {
-          memberId: meta.actor.id,
-          action: FREEZE_ACTION,
-          target: "all",
-          reason: e.reason,
-          credentialId,
-        },
-      }),
     },
     run,
   );

@@ -19,12 +19,12 @@ import type { AssertionRefusedError } from "@/server/auth/assertion";
 import type { WebAuthnConfig } from "@/server/auth/config";
 import { ASSERTION_MESSAGES, type AssertionRefusal } from "@/server/auth/refusals";
 import type { AuthenticationResponse } from "@/server/auth/schemas";
-import { type TapResponse, withTapRefusal } from "@/server/auth/tap-refusal";
+import type { TapResponse } from "@/server/auth/tap-refusal";
 import { AppError } from "@/server/errors";
 import * as signerFacade from "@/server/hsm/signer";
 import type { Acting } from "@/server/members/guards";
 import { memberWithRole } from "./actors";
-import { confirmRestrictionTap, issueRestrictionTap } from "./restriction-tap";
+import { confirmRestrictionTap, issueRestrictionTap, withRestrictionRefusal } from "./restriction-tap";
 import { KEY_DESTROY_JOB, type KeyDestroyJobPayload } from "./executor/keys";
 import type { JobRow } from "./scheduler/jobs";
 
@@ -278,25 +278,16 @@ function withRefusalAudit<T>(
   meta: { actor: Acting; keyId: string; response: TapResponse | null; now: Date },
   run: () => Promise<T>,
 ): Promise<T> {
-  return withTapRefusal(
+  return withRestrictionRefusal(
     db,
     {
       of: CancelDestructionRefusedError,
+      memberId: meta.actor.id,
+      action: "key.destroy.cancel",
+      target: meta.keyId,
+      subject: `key:${meta.keyId}`,
       response: meta.response,
       now: meta.now,
-      record: (e, credentialId) => ({
-        action: "restriction.refused",
-        actor: `member:${meta.actor.id}`,
-        subject: `key:${meta.keyId}`,
-        at: meta.now,
-        data: {
-          memberId: meta.actor.id,
-          action: "key.destroy.cancel",
-          target: meta.keyId,
-          reason: e.reason,
-          credentialId,
-        },
-      }),
     },
     run,
   );

@@ -12,7 +12,7 @@ import { and, eq } from "drizzle-orm";
 import type { Db, DbOrTx } from "@/db/client";
 import { keys } from "@/db/schema";
 import { appendAudit } from "@/server/audit/append";
-import { type TapResponse, withTapRefusal } from "@/server/auth/tap-refusal";
+import type { TapResponse } from "@/server/auth/tap-refusal";
 import type { AssertionRefusedError } from "@/server/auth/assertion";
 import type { WebAuthnConfig } from "@/server/auth/config";
 import { ASSERTION_MESSAGES, type AssertionRefusal } from "@/server/auth/refusals";
@@ -20,7 +20,7 @@ import type { AuthenticationResponse } from "@/server/auth/schemas";
 import { AppError } from "@/server/errors";
 import type { Acting } from "@/server/members/guards";
 import { memberWithRole } from "./actors";
-import { confirmRestrictionTap, issueRestrictionTap } from "./restriction-tap";
+import { confirmRestrictionTap, issueRestrictionTap, withRestrictionRefusal } from "./restriction-tap";
 
 /** Who may restrict at once: the people who hold the console's brakes. */
 export const RESTRICTORS = ["admin", "approver"] as const;
@@ -161,25 +161,16 @@ function withRefusalAudit<T>(
   meta: { actor: Acting; action: RestrictAction; target: string; response: TapResponse | null; now: Date },
   run: () => Promise<T>,
 ): Promise<T> {
-  return withTapRefusal(
+  return withRestrictionRefusal(
     db,
     {
       of: RestrictionRefusedError,
+      memberId: meta.actor.id,
+      action: meta.action,
+      target: meta.target,
+      subject: `key:${meta.target}`,
       response: meta.response,
       now: meta.now,
-      record: (e, credentialId) => ({
-        action: "restriction.refused",
-        actor: `member:${meta.actor.id}`,
-        subject: `key:${meta.target}`,
-        at: meta.now,
-        data: {
-          memberId: meta.actor.id,
-          action: meta.action,
-          target: meta.target,
-          reason: e.reason,
-          credentialId,
-        },
-      }),
     },
     run,
   );

@@ -5,7 +5,7 @@
 // inside the transaction that restricts, consumes that challenge, checks it names the expected subject, re-reads
 // the member (a member suspended or demoted since the tap was issued restricts nothing) and verifies that the
 // member's own token signed it (verifyTokenAssertion). Each caller maps the refusals to its own error class, so
-// its messages and audit records stay its own.
+// its messages stay its own; withRestrictionRefusal records every refusal the same way (restriction.refused).
 import "server-only";
 import type { PublicKeyCredentialRequestOptionsJSON } from "@simplewebauthn/server";
 import { generateAuthenticationOptions } from "@simplewebauthn/server";
@@ -17,6 +17,7 @@ import { challengeFromClientData, consumeChallenge, storeChallenge } from "@/ser
 import type { WebAuthnConfig } from "@/server/auth/config";
 import type { AssertionRefusal } from "@/server/auth/refusals";
 import type { AuthenticationResponse } from "@/server/auth/schemas";
+import { type TapResponse, withTapRefusal } from "@/server/auth/tap-refusal";
 
 export const RESTRICT_PURPOSE = "restrict";
 
@@ -91,4 +92,49 @@ export async function confirmRestrictionTap(
     if (e instanceof AssertionRefusedError) throw input.refuse(e.reason, e.evidence);
     throw e;
   }
+}
+
+/**
+ * Runs a restriction step; a refusal (an `of` error) burns the challenge its response answered and is recorded as
+ * restriction.refused (who, the action, its target, the reason, the tap's token) on `subject` in a transaction of
+ * its own (the step rolled back), then rethrown.
+ */
+export function withRestrictionRefusal<
+  T,
+  E extends Error & { reason: string; evidence: AssertionRefusedError["evidence"] },
+>(
+  db: Db,
+  meta: {
+    of: new (...args: never[]) => E;
+    memberId: string;
+    action: string;
+    target: string;
+    subject: string;
+    response: TapResponse | null;
+    now: Date;
+  },
+  run: () => Promise<T>,
+): Promise<T> {
+  return withTapRefusal(
+    db,
+    {
+      of: meta.of,
+      response: meta.response,
+      now: meta.now,
+      record: (e, credentialId) => ({
+        action: "restriction.refused",
+        actor: `member:${meta.memberId}`,
+        subject: meta.subject,
+        at: meta.now,
+        data: {
+          memberId: meta.memberId,
+          action: meta.action,
+          target: meta.target,
+          reason: e.reason,
+          credentialId,
+        },
+      }),
+    },
+    run,
+  );
 }
