@@ -11,9 +11,11 @@ import { liveRead, liveSessionPolicy } from "@/server/live/live-read";
 import { auditTimeline } from "@/server/keys/timeline";
 import { KEY_CURVES } from "@/server/operations/kinds/key-create";
 import { keyTagSchema } from "@/server/policy/schema";
+import { ROLES } from "@/db/schema/members";
 import { createTRPCRouter, withRole } from "../trpc";
 
-const READERS = ["admin", "operator", "approver", "auditor"] as const;
+/** Every role reads operations and keys (auditors included); ROLES is the one list of roles. */
+const READERS = ROLES;
 const everyone = withRole(...READERS);
 
 const listInput = z.object({

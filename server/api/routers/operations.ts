@@ -15,12 +15,14 @@ import { liveRead, liveSessionPolicy } from "@/server/live/live-read";
 import { getOperation, listOperations } from "@/server/operations/read";
 import { beginSuspendKey, suspendKey } from "@/server/operations/restrict";
 import { beginVote, completeVote } from "@/server/operations/vote";
+import { ROLES } from "@/db/schema/members";
 import { createTRPCRouter, withRole } from "../trpc";
 
 const operationInput = z.object({ operationId: z.string().uuid() });
 const voteInput = operationInput.extend({ decision: z.enum(VOTE_DECISIONS) });
 const keyInput = z.object({ keyId: z.string().uuid() });
-const READERS = ["admin", "operator", "approver", "auditor"] as const;
+/** Every role reads operations and keys (auditors included); ROLES is the one list of roles. */
+const READERS = ROLES;
 const listInput = z.object({
   state: z.enum(OPERATION_STATES).optional(),
   before: z.date().optional(),
