@@ -36,7 +36,7 @@ import {
 import { requireSigningAllowed, SigningFrozenError } from "./key-guard";
 import { proposeOperation } from "./propose";
 import { beginSuspendKey } from "./restrict";
-import { beginVote, completeVote } from "./vote";
+import { approveInTurn } from "./testing/approve";
 
 let token: TestToken;
 let server: { close: () => Promise<void> };
@@ -84,26 +84,8 @@ describe.each(testEngines())("freezing all signing on %s", (engine) => {
     await database.drop();
   });
 
-  async function approve(operationId: string, voters: Person[]) {
-    let state = "";
-    for (const who of voters) {
-      const begun = await beginVote(database.db, config, {
-        voter: who.acting,
-        operationId,
-        decision: "approve",
-        now,
-      });
-      const response = who.token.authenticate(begun.options);
-      ({ state } = await completeVote(database.db, config, {
-        voter: who.acting,
-        operationId,
-        decision: "approve",
-        response,
-        now,
-      }));
-    }
-    return state;
-  }
+  const approve = (operationId: string, voters: Person[]) =>
+    approveInTurn(database.db, config, { operationId, voters, now });
 
   const executeAll = () => runExecutorRound({ db: database.db, clock: () => now }, { concurrency: 2 });
 

@@ -44,7 +44,7 @@ import { beginSuspendKey, suspendKey } from "./restrict";
 import { proposeDueRotations } from "./rotation-due";
 import { defaultHandlers } from "./scheduler/handlers";
 import { startScheduler } from "./scheduler/scheduler";
-import { beginVote, completeVote } from "./vote";
+import { approveInTurn } from "./testing/approve";
 
 const DAY = 86_400_000;
 let a: TestToken;
@@ -176,26 +176,8 @@ describe.each(testEngines())("key lifecycle on %s", (engine) => {
     await database.drop();
   });
 
-  async function approve(operationId: string, voters: Person[] = [alice, bob]) {
-    let state = "";
-    for (const who of voters) {
-      const begun = await beginVote(database.db, config, {
-        voter: who.acting,
-        operationId,
-        decision: "approve",
-        now,
-      });
-      const response = who.token.authenticate(begun.options);
-      ({ state } = await completeVote(database.db, config, {
-        voter: who.acting,
-        operationId,
-        decision: "approve",
-        response,
-        now,
-      }));
-    }
-    return state;
-  }
+  const approve = (operationId: string, voters: Person[] = [alice, bob]) =>
+    approveInTurn(database.db, config, { operationId, voters, now });
 
   const noWait = { attempts: 3, backoffMs: 0, maxBackoffMs: 0 };
   async function executeAll(signer?: OperationSigner) {

@@ -27,7 +27,7 @@ import { useTokenForServer } from "./executor/testing/fixtures";
 import { KeyNotActiveError, requireActiveKey } from "./key-guard";
 import { proposeOperation } from "./propose";
 import { beginSuspendKey, RestrictionRefusedError, suspendKey } from "./restrict";
-import { beginVote, completeVote } from "./vote";
+import { approveInTurn } from "./testing/approve";
 
 let token: TestToken;
 let server: { close: () => Promise<void> };
@@ -75,26 +75,8 @@ describe.each(testEngines())("restrictions on %s", (engine) => {
     await database.drop();
   });
 
-  async function approve(operationId: string, voters: Person[]) {
-    let state = "";
-    for (const who of voters) {
-      const begun = await beginVote(database.db, config, {
-        voter: who.acting,
-        operationId,
-        decision: "approve",
-        now,
-      });
-      const response = who.token.authenticate(begun.options);
-      ({ state } = await completeVote(database.db, config, {
-        voter: who.acting,
-        operationId,
-        decision: "approve",
-        response,
-        now,
-      }));
-    }
-    return state;
-  }
+  const approve = (operationId: string, voters: Person[]) =>
+    approveInTurn(database.db, config, { operationId, voters, now });
 
   async function executeAll() {
     return runExecutorRound({ db: database.db, clock: () => now }, { concurrency: 2 });
@@ -146,10 +128,17 @@ describe.each(testEngines())("restrictions on %s", (engine) => {
       expect(events[1]).toEqual({
         action: "key.suspended",
         actor: `member:${who.acting.id}`,
-        data: { keyId, memberId: who.acting.id, credentialId: who.token.credentialId, previousState: "active" },
+        data: {
+          keyId,
+          memberId: who.acting.id,
+          credentialId: who.token.credentialId,
+          previousState: "active",
+        },
       });
       // No operation record: the suspension is not a quorum decision.
-      expect((await database.db.select({ id: operations.id }).from(operations)).length).toBe(operationsBefore);
+      expect((await database.db.select({ id: operations.id }).from(operations)).length).toBe(
+        operationsBefore,
+      );
     }
     expect((await verifyWholeChain(database.db)).problems).toEqual([]);
   }, 60_000);
@@ -194,7 +183,11 @@ describe.each(testEngines())("restrictions on %s", (engine) => {
 
   it("refuses a replayed tap, a foreign tap, a tap bound to another key or person, and no user verification", async () => {
     const first = await activeKey("replay");
-    const { options } = await beginSuspendKey(database.db, config, { actor: alice.acting, keyId: first, now });
+    const { options } = await beginSuspendKey(database.db, config, {
+      actor: alice.acting,
+      keyId: first,
+      now,
+    });
     const response = alice.token.authenticate(options);
     await suspendKey(database.db, config, { actor: alice.acting, keyId: first, response, now });
     const target = await activeKey("target");
@@ -224,7 +217,9 @@ describe.each(testEngines())("restrictions on %s", (engine) => {
     const asked = await beginSuspendKey(database.db, config, { actor: alice.acting, keyId: target, now });
     const foreign = bob.token.authenticate({ ...asked.options, allowCredentials: [] });
     expect(
-      await refusal(suspendKey(database.db, config, { actor: alice.acting, keyId: target, response: foreign, now })),
+      await refusal(
+        suspendKey(database.db, config, { actor: alice.acting, keyId: target, response: foreign, now }),
+      ),
     ).toEqual({ code: "FORBIDDEN", reason: "wrong_member" });
     expect(
       await refusal(
@@ -274,7 +269,12 @@ describe.each(testEngines())("restrictions on %s", (engine) => {
     // Resuming an active key is refused before anything is stored.
     expect(
       await refusal(
-        proposeOperation(database.db, { actor: operator.acting, kind: "key.resume", payload: { keyId }, now }),
+        proposeOperation(database.db, {
+          actor: operator.acting,
+          kind: "key.resume",
+          payload: { keyId },
+          now,
+        }),
       ),
     ).toEqual({ code: "CONFLICT", reason: null });
     await suspendWithTap(carol, keyId);
@@ -372,57 +372,62 @@ describe.each(testEngines())("restrictions on %s", (engine) => {
       .transaction((tx) => requireActiveKey(tx, keyId, { lock: true }))
       .catch((e: unknown) => e);
     expect(locked).toBeInstanceOf(KeyNotActiveError);
-    expect(
-      await refusal(requireActiveKey(database.db, "00000000-0000-4000-8000-000000000000")),
-    ).toEqual({ code: "NOT_FOUND", reason: null });
+    expect(await refusal(requireActiveKey(database.db, "00000000-0000-4000-8000-000000000000"))).toEqual({
+      code: "NOT_FOUND",
+      reason: null,
+    });
   }, 60_000);
 
   // A key.resume records its key row in the executor's completion while a suspension of that key may be
   // writing: both must take the key's row lock before the audit append lock, or each waits for the other
   // (a deadlock PostgreSQL breaks by aborting one). Shown by holding the key row and looking at the blocked
   // executor's locks: it waits for the key without holding the audit lock.
-  it.runIf(engine === "postgres")("the executor waits for a key row without holding the audit lock", async () => {
-    const keyId = await activeKey("lock order");
-    await suspendWithTap(alice, keyId);
-    const op = await proposeOperation(database.db, {
-      actor: operator.acting,
-      kind: "key.resume",
-      payload: { keyId },
-      now,
-    });
-    expect(await approve(op.id, [bob, carol])).toBe("approved");
-    const other = await openDatabase({ engine: "postgres", url: database.url ?? "" });
-    try {
-      let round: Promise<unknown> = Promise.resolve();
-      await other.db.transaction(async (tx) => {
-        await tx.select({ id: keys.id }).from(keys).where(eq(keys.id, keyId)).for("update");
-        round = executeAll();
-        // The executor's completion, blocked on the key row this transaction holds.
-        let blocked: number | null = null;
-        for (let i = 0; i < 10_000 && blocked === null; i++) {
-          const rows = await queryRows(
-            database.db,
-            sql`SELECT pid FROM pg_stat_activity WHERE datname = current_database()
-                AND wait_event_type = 'Lock' AND query ILIKE 'update "keys"%'`,
-            z.object({ pid: z.number() }),
-          );
-          blocked = rows[0]?.pid ?? null;
-          if (blocked === null) await new Promise((resolve) => setImmediate(resolve));
-        }
-        expect(blocked).not.toBeNull();
-        const advisory = await queryRows(
-          database.db,
-          sql`SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND granted AND pid = ${blocked}`,
-          z.object({ n: z.number() }),
-        );
-        expect(advisory).toEqual([{ n: 0 }]);
+  it.runIf(engine === "postgres")(
+    "the executor waits for a key row without holding the audit lock",
+    async () => {
+      const keyId = await activeKey("lock order");
+      await suspendWithTap(alice, keyId);
+      const op = await proposeOperation(database.db, {
+        actor: operator.acting,
+        kind: "key.resume",
+        payload: { keyId },
+        now,
       });
-      await round;
-    } finally {
-      await other.close();
-    }
-    expect((await keyRow(keyId))?.state).toBe("active");
-  }, 60_000);
+      expect(await approve(op.id, [bob, carol])).toBe("approved");
+      const other = await openDatabase({ engine: "postgres", url: database.url ?? "" });
+      try {
+        let round: Promise<unknown> = Promise.resolve();
+        await other.db.transaction(async (tx) => {
+          await tx.select({ id: keys.id }).from(keys).where(eq(keys.id, keyId)).for("update");
+          round = executeAll();
+          // The executor's completion, blocked on the key row this transaction holds.
+          let blocked: number | null = null;
+          for (let i = 0; i < 10_000 && blocked === null; i++) {
+            const rows = await queryRows(
+              database.db,
+              sql`SELECT pid FROM pg_stat_activity WHERE datname = current_database()
+                AND wait_event_type = 'Lock' AND query ILIKE 'update "keys"%'`,
+              z.object({ pid: z.number() }),
+            );
+            blocked = rows[0]?.pid ?? null;
+            if (blocked === null) await new Promise((resolve) => setImmediate(resolve));
+          }
+          expect(blocked).not.toBeNull();
+          const advisory = await queryRows(
+            database.db,
+            sql`SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND granted AND pid = ${blocked}`,
+            z.object({ n: z.number() }),
+          );
+          expect(advisory).toEqual([{ n: 0 }]);
+        });
+        await round;
+      } finally {
+        await other.close();
+      }
+      expect((await keyRow(keyId))?.state).toBe("active");
+    },
+    60_000,
+  );
 
   it("two people suspending one key at once: one suspension, the other CONFLICT (repeated)", async () => {
     const ROUNDS = engine === "postgres" ? 10 : 3;
