@@ -3,6 +3,7 @@
 import { mkdirSync } from "node:fs";
 import path from "node:path";
 import { PGlite } from "@electric-sql/pglite";
+import { pg_trgm } from "@electric-sql/pglite/contrib/pg_trgm";
 import type { ExtractTablesWithRelations } from "drizzle-orm";
 import { drizzle as drizzleNodePg } from "drizzle-orm/node-postgres";
 import { migrate as migrateNodePg } from "drizzle-orm/node-postgres/migrator";
@@ -80,7 +81,8 @@ export async function openDatabase(options: OpenOptions): Promise<Database> {
     release = lockDataFolder(options.folder);
   }
   try {
-    const client = await PGlite.create(options.folder);
+    // pg_trgm: the keys list's label search (migration 0013); PostgreSQL has it in contrib.
+    const client = await PGlite.create(options.folder, { extensions: { pg_trgm } });
     const db = drizzlePglite({ client, schema });
     await migratePglite(db, { migrationsFolder });
     return {
