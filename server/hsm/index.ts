@@ -12,7 +12,13 @@ export { type Curve, CURVES, type EcdsaCurve, type Exportable } from "./keys/cur
 export { HSM_REASONS, HsmError, type HsmErrorKind, type HsmErrorReason } from "./pkcs11/errors";
 export { closeHsm, type HsmTarget, type TokenDescription } from "./pkcs11/pkcs11";
 export type { HsmHealth, HsmMechanisms } from "./status/health";
-export { type KeyHolder, type KeyPresence, keyPresence } from "./status/key-presence";
+export {
+  type HolderState,
+  type KeyHolder,
+  type KeyPresence,
+  keyPresence,
+  type RecordedKey,
+} from "./status/key-presence";
 export { type HsmStatus, type HsmTokenView, hsmStatus } from "./status/token-status";
 export {
   checkUnwrapGuards,

@@ -1,7 +1,8 @@
 "use client";
-// One key, live: its facts (public key, curve, state, tags, exportability), the HSM tokens holding it, the
-// operations still open that name it, and its lifecycle from the audit trail. keys.onKey pushes all of it
-// again whenever the key or any operation changes; the server page renders the first snapshot.
+// One key, live: its facts (public key, curve, state, tags, exportability), every HSM token and whether it
+// holds it with the recorded public key, the operations still open that name it, and its lifecycle from the
+// audit trail. keys.onKey pushes all of it again whenever the key or any operation changes; the server page
+// renders the first snapshot.
 import { useQuery, useQueryClient } from "@tanstack/react-query";
 import { useSubscription } from "@trpc/tanstack-react-query";
 import Link from "next/link";
@@ -25,6 +26,39 @@ function Row({ label, children }: { label: string; children: ReactNode }) {
       <dd>{children}</dd>
     </>
   );
+}
+
+type TokenAnswer = { state: "holds" | "missing" | "unreachable"; matches: boolean | null };
+type TokenShown = "holds" | "mismatch" | "missing" | "unreachable";
+
+/** A token holding another public key under the key's reference is its own state: it must stand out. */
+function tokenState(t: TokenAnswer): TokenShown {
+  return t.state === "holds" && t.matches !== true ? "mismatch" : t.state;
+}
+
+const TOKEN_STATE_WORDS: Record<TokenShown, string> = {
+  holds: "holds it, with the recorded public key",
+  mismatch: "MISMATCH: holds another key under this reference, not the recorded one",
+  missing: "does not hold it",
+  unreachable: "could not be asked",
+};
+
+const TOKEN_STATE_CLASS: Record<TokenShown, string> = {
+  holds: "text-emerald-800",
+  mismatch: "font-semibold text-red-700",
+  missing: "text-slate-700",
+  unreachable: "text-amber-800",
+};
+
+function tokenSummary(tokens: readonly TokenAnswer[]): string {
+  const count = (s: TokenShown) => tokens.filter((t) => tokenState(t) === s).length;
+  const parts = [`Held with the recorded public key by ${count("holds")} of ${tokens.length} HSM tokens.`];
+  const tokensWord = (n: number) => (n === 1 ? "1 token" : `${n} tokens`);
+  if (count("mismatch") > 0) {
+    parts.push(`${tokensWord(count("mismatch"))} hold another key under its reference: investigate.`);
+  }
+  if (count("unreachable") > 0) parts.push(`${tokensWord(count("unreachable"))} could not be asked.`);
+  return parts.join(" ");
 }
 
 export function KeyView({ keyId, canPropose }: { keyId: string; canPropose: boolean }) {
@@ -97,7 +131,7 @@ export function KeyView({ keyId, canPropose }: { keyId: string; canPropose: bool
 
       <section className="card space-y-3" aria-labelledby="hsm-tokens">
         <h2 id="hsm-tokens" className="text-lg font-medium">
-          HSM tokens holding it
+          HSM tokens
         </h2>
         {!hsm ? (
           <p className="text-sm text-slate-600">
@@ -106,17 +140,23 @@ export function KeyView({ keyId, canPropose }: { keyId: string; canPropose: bool
         ) : hsm.tokens.length === 0 ? (
           <p className="text-sm text-slate-600">{hsm.error ?? "No HSM token is configured."}</p>
         ) : (
-          <ul className="space-y-1 text-sm" data-testid="key-tokens">
-            {hsm.tokens.map((t) => (
-              <li key={t.label} data-testid="key-token">
-                <strong>{t.label}</strong> ({t.role}):{" "}
-                {t.holds === true ? "holds it" : t.holds === false ? "does not hold it" : "unknown"}
-                {t.note && <span className="text-slate-500"> · {t.note}</span>}
-              </li>
-            ))}
-          </ul>
+          <>
+            <p className="text-sm" data-testid="key-tokens-summary">
+              {tokenSummary(hsm.tokens)}
+            </p>
+            <ul className="space-y-1 text-sm" data-testid="key-tokens">
+              {hsm.tokens.map((t) => (
+                <li key={t.label} data-testid="key-token" data-state={tokenState(t)}>
+                  <strong>{t.label}</strong> ({t.role})
+                  {t.serial && <span className="text-slate-500"> · serial {t.serial}</span>}:{" "}
+                  <span className={TOKEN_STATE_CLASS[tokenState(t)]}>{TOKEN_STATE_WORDS[tokenState(t)]}</span>
+                  {t.note && <span className="text-slate-500"> · {t.note}</span>}
+                </li>
+              ))}
+            </ul>
+          </>
         )}
-        {hsm && <p className="text-xs text-slate-500">Checked {utc(hsm.checkedAt)}.</p>}
+        {hsm && <p className="text-xs text-slate-500">Asked {utc(hsm.checkedAt)}.</p>}
       </section>
 
       <section className="card space-y-3" aria-labelledby="key-open-operations">

@@ -12,6 +12,7 @@ import { HsmError, hsmError, toHsmError } from "../pkcs11/errors";
 import type { GenerateKeyPairOptions, KeyInfo } from "../keys/keys";
 import type { HsmConfig } from "../pkcs11/pkcs11";
 import type { TokenCheck } from "../status/token-check";
+import type { KeyOnToken } from "../status/key-on-token";
 import { allowsWrappedOnly, type UnwrapGuard } from "../keys/unwrap-guard-result";
 import {
   classify,
@@ -152,6 +153,31 @@ export class HsmTokenSet {
       });
     }
     return member.call({ op: "check" });
+  }
+
+  /**
+   * What one token holds under a key's reference (status/key-on-token.ts: the token's serial, the key's
+   * label, curve, export rule and public key), or null when it answers that it holds none; for the key page.
+   * Asked through the token's executor like any call (a fault is recorded in its health), within `timeoutMs`
+   * (default: the per-token signing deadline). A token set aside is not asked (its PIN is not tried again):
+   * that is a `busy` error, nothing reached the HSM.
+   */
+  async inspectKey(
+    tokenLabel: string,
+    ref: string,
+    options: { timeoutMs?: number } = {},
+  ): Promise<KeyOnToken | null> {
+    const member = this.memberNamed(tokenLabel, "inspectKey");
+    if (member.health.state === "failed") {
+      const message = `HSM token '${member.label}' is set aside after a failure; it was not asked.`;
+      throw new HsmError("busy", message, { operation: "inspectKey" });
+    }
+    try {
+      return await member.call({ op: "inspect", ref }, options.timeoutMs ?? this.signTimeoutMs);
+    } catch (e) {
+      if (e instanceof HsmError && e.reason === "key-missing") return null;
+      throw e;
+    }
   }
 
   /**

@@ -18,6 +18,7 @@ import {
 import type { CachedKey, Session } from "../pkcs11/pkcs11";
 import { type IndexedKey, indexKeys, locateKey } from "../keys/key-index";
 import { checkToken, type TokenCheck } from "../status/token-check";
+import { inspectKey, type KeyOnToken } from "../status/key-on-token";
 import { refreshUnwrapGuard } from "../keys/unwrap-guard";
 import type { UnwrapGuard } from "../keys/unwrap-guard-result";
 
@@ -35,6 +36,8 @@ export type HsmOperation =
   | { op: "locate"; ref: string }
   | { op: "mechanisms" }
   | { op: "check" }
+  // One key as this token holds it, for the key page (status/key-on-token.ts): cached handles, checked.
+  | { op: "inspect"; ref: string }
   // The start-up self-check (keys/unwrap-guard.ts): throw-away session objects only.
   | { op: "unwrap-guard" };
 
@@ -51,6 +54,7 @@ export type HsmResults = {
   locate: CachedKey;
   mechanisms: SupportedMechanisms;
   check: TokenCheck;
+  inspect: KeyOnToken;
   "unwrap-guard": UnwrapGuard;
 };
 
@@ -69,6 +73,7 @@ export function refOf(request: HsmOperation): string | undefined {
     case "destroy":
     case "forget":
     case "locate":
+    case "inspect":
       return request.ref;
     default:
       return undefined;
@@ -104,6 +109,8 @@ export function runOperation(session: Session, request: HsmOperation): HsmResult
       return supportedMechanisms(session);
     case "check":
       return checkToken(session);
+    case "inspect":
+      return inspectKey(session, request.ref);
     case "unwrap-guard":
       return refreshUnwrapGuard(session);
   }

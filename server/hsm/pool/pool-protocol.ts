@@ -271,6 +271,13 @@ export function reviveResult(request: HsmOperation, value: unknown): HsmResults[
       return mechanisms(value);
     case "check":
       return tokenCheck(value);
+    case "inspect": {
+      const token = fields(fields(value, "key on token").token, "token of a key");
+      return {
+        ...keyInfo(value),
+        token: { label: text(token.label, "token label"), serial: text(token.serial, "token serial") },
+      };
+    }
     case "unwrap-guard": {
       const guard = parseUnwrapGuard(value);
       if (guard === undefined) throw malformed("unwrap self-check");
