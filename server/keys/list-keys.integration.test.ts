@@ -1,9 +1,8 @@
 // The keys list over 12,000 keys (PGlite, and PostgreSQL when TEST_DATABASE_URL is set): pages cover every
-// matching key once, newest first, both when the matches are few (cut from the sorted matches) and when they
-// are more than 10,000 (the index walked from the nearer end); filters and search (label substring, tag,
-// public-key prefix; LIKE's own characters literal) find exactly what a plain reference over the same rows
-// finds; migration 0013 leaves pg_trgm and an index each search and filter can read; counts by state; one key
-// with its lifecycle from the trail.
+// matching key once, newest first, whether a page is cut from the sorted matches or read by walking the index
+// from the nearer end; filters and search (label substring, tag, public-key prefix; LIKE's own characters
+// literal) find exactly what a plain reference over the same rows finds; migrations 0013 and 0014 leave pg_trgm and an index each search and filter can read; counts by
+// state; one key with its lifecycle from the trail.
 import { randomUUID } from "node:crypto";
 import { sql } from "drizzle-orm";
 import { describe, expect, it } from "vitest";
@@ -24,7 +23,7 @@ import { auditTimeline } from "./timeline";
 
 const CURVES = ["secp256k1", "ed25519", "p256"] as const;
 const TAGS = ["treasury", "cold", "hot", "customer", "ops"] as const;
-/** More than the 10,000 matches up to which a page is cut from the sorted matches, so both ways are used. */
+/** Enough for pages near either end of many matches to walk the index (list-keys.ts, pageOfKeys). */
 const N = 12_000;
 
 type Row = typeof keys.$inferInsert & { id: string; createdAt: Date; publicKey: string; tags: string[] };
@@ -130,7 +129,7 @@ describe.each(testEngines())("keys list on %s", (engine) => {
   const db = useTestDatabase(engine);
   const rows = makeRows();
 
-  it("migration 0013 leaves pg_trgm and an index that every search and filter can read", async () => {
+  it("migrations 0013 and 0014 leave pg_trgm and an index that every search and filter can read", async () => {
     const extensions = await db().execute(sql`SELECT extname FROM pg_extension WHERE extname = 'pg_trgm'`);
     expect(rowsOf(extensions)).toEqual([{ extname: "pg_trgm" }]);
     const indexes = z
@@ -143,6 +142,9 @@ describe.each(testEngines())("keys list on %s", (engine) => {
     expect(def("keys_public_key_prefix_idx")).toMatch(/USING btree \(public_key text_pattern_ops\)/);
     expect(def("keys_curve_idx")).toMatch(/USING btree \(curve\)/);
     expect(def("keys_tags_idx")).toMatch(/USING gin \(tags\)/);
+    // Migration 0014: no pending list for searches to read through (PGlite never vacuums on its own).
+    for (const gin of ["keys_label_trgm_idx", "keys_tags_idx"])
+      expect(def(gin)).toMatch(/fastupdate='?false'?/);
 
     const cases: [Filter, string[]][] = [
       [{ search: "account 12" }, ["keys_label_trgm_idx", "keys_tags_idx"]],
@@ -174,11 +176,12 @@ describe.each(testEngines())("keys list on %s", (engine) => {
     expect(all.ids).toEqual(reference(rows, {}).map((r) => r.id));
 
     const filters: Filter[] = [
+      {},
       { curve: "ed25519" },
       { state: "suspended" },
       { tag: "treasury" },
       { curve: "p256", state: "active", tag: "cold" },
-      // Label substrings, any case; more than 10,000 matches for "account" and "cu".
+      // Label substrings, any case; "account" and "cu" match nearly every key.
       { search: "account 12" },
       { search: "ACCOUNT 29" },
       { search: "account" },
@@ -207,6 +210,20 @@ describe.each(testEngines())("keys list on %s", (engine) => {
       const got = await walk(db(), filter, expected.length > 2000 ? 997 : 37);
       expect(got.total, JSON.stringify(filter)).toBe(expected.length);
       expect(got.ids, JSON.stringify(filter)).toEqual(expected);
+      if (expected.length > 2000) {
+        // Small pages near either end walk the index (newest first, or oldest first and turned round, the
+        // last one short); one in the middle is cut from the sorted matches.
+        const pageSize = 37;
+        const last = Math.ceil(expected.length / pageSize);
+        for (const page of [1, 2, Math.ceil(last / 2), last - 1, last]) {
+          const one = await listKeys(db(), { ...filter, page, pageSize });
+          const want = expected.slice((page - 1) * pageSize, page * pageSize);
+          expect(
+            one.keys.map((k) => k.id),
+            `${JSON.stringify(filter)} page ${page}`,
+          ).toEqual(want);
+        }
+      }
     }
 
     // The reference is not vacuous where it matters: literal characters and the walked way both met.
@@ -219,6 +236,7 @@ describe.each(testEngines())("keys list on %s", (engine) => {
     expect(reference(rows, { search: "TREASURY" }).length).toBe(N / 2);
     expect(reference(rows, { search: "account" }).length).toBeGreaterThan(10_000);
     expect(reference(rows, { search: "cu" }).length).toBeGreaterThan(10_000);
+    expect(reference(rows, { tag: "treasury" }).length).toBe(N / 2);
 
     // A page past the end is empty, not an error, and still counts the matches.
     const past = await listKeys(db(), { search: "account", page: 999, pageSize: 50 });

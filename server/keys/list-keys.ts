@@ -71,17 +71,22 @@ const LIST_COLUMNS = {
 };
 
 /**
- * Up to this many matches, a page is cut from the matches themselves (found through the search indexes, then
- * sorted); above it, the (created_at, id) index is walked and each key checked, which reaches a page's keys
- * after about pageSize × (all keys / matches) of them. The count decides, not the planner: its guess for a
- * substring or an unknown tag is often 50 times too many, and then it walked the whole index for a search with
- * no match (150 ms over 100,000 keys on PostgreSQL, measured) instead of reading an empty bitmap.
+ * How a page is cut, decided from the count (the planner's guess for a substring or an unknown tag is often 50
+ * times too many, and then it walked the whole (created_at, id) index for a search with no match: 150 ms over
+ * 100,000 keys on PostgreSQL, measured). Walking the index from the nearer end and checking each key reaches a
+ * page `depth` matches in after about depth × (all keys / matches) keys, so it is taken only where that is at most
+ * a twentieth of the keys; otherwise the matches are found through the search indexes and sorted, up to
+ * SORT_AT_MOST of them. Only a page deep inside more matches than that walks further (offset paging's cost).
  */
-const SORT_MATCHES_UP_TO = 10_000;
+const WALK_ABOVE = 2_000;
+const SORT_AT_MOST = 20_000;
 
 /** Newest first; the id breaks ties so pages never overlap or skip a key made in the same instant. */
 async function pageOfKeys(db: Tx, where: SQL | undefined, total: number, offset: number, limit: number) {
-  if (total <= SORT_MATCHES_UP_TO) {
+  const fromOldest = total - offset - limit;
+  const depth = Math.min(offset, fromOldest) + limit;
+  const walk = (total > WALK_ABOVE && depth <= total / 20) || total > SORT_AT_MOST;
+  if (!walk) {
     // OFFSET in a subquery keeps PostgreSQL from merging it into the ordered outer query (the documented
     // optimisation fence), so the matches are planned alone: a bitmap from the indexes above.
     const matches = db
@@ -98,8 +103,7 @@ async function pageOfKeys(db: Tx, where: SQL | undefined, total: number, offset:
       .offset(offset)
       .execute({ fence: 0 });
   }
-  // Many matches: walk the index from whichever end is nearer, so the last pages cost what the first do.
-  if (offset + limit / 2 <= total / 2) {
+  if (offset <= fromOldest) {
     return db
       .select(LIST_COLUMNS)
       .from(keys)
@@ -108,7 +112,7 @@ async function pageOfKeys(db: Tx, where: SQL | undefined, total: number, offset:
       .limit(limit)
       .offset(offset);
   }
-  const fromOldest = total - offset - limit;
+  // Nearer the oldest end: the same keys read the other way, then put back newest first.
   const rows = await db
     .select(LIST_COLUMNS)
     .from(keys)
