@@ -1,7 +1,10 @@
 "use client";
 // tRPC for client components: TanStack Query with the typed options proxy. Queries and mutations go batched
 // over HTTP; subscriptions (the pages' live updates) over Server-Sent Events, one stream per subscription,
-// reconnecting by themselves with the id of the last snapshot they hold (server/live/).
+// reconnecting by themselves with the id of the last snapshot they hold (server/live/). The server pings an idle
+// stream and tells this link, in each stream's first event, to drop and reopen one that carried nothing — not
+// even a ping — for a while (server/live/keep-alive.ts): a stream a proxy cut silently is then reopened, and
+// reopening re-checks the session, so a signed-out person's page stops following instead of hanging.
 import { QueryClient, QueryClientProvider } from "@tanstack/react-query";
 import { createTRPCClient, httpBatchLink, httpSubscriptionLink, splitLink } from "@trpc/client";
 import { createTRPCContext } from "@trpc/tanstack-react-query";

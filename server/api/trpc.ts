@@ -13,6 +13,7 @@ import type { SessionMember } from "@/server/auth/sessions";
 import { type Clock, systemClock } from "@/server/clock";
 import { endpointOfProcedure, type RateLimits, rateLimitMessage } from "@/server/edge/rate-limit";
 import { AppError, codeOfTRPCError, type ErrorCode, PUBLIC_MESSAGES, toTRPCError } from "@/server/errors";
+import { SSE_KEEP_ALIVE } from "@/server/live/keep-alive";
 
 /** The network client a request comes from (server/edge/client-address.ts) and the budgets it spends. */
 export type EdgeClient = { address: string; limits: RateLimits };
@@ -40,6 +41,8 @@ const t = initTRPC
   .meta<Meta>()
   .create({
     transformer: superjson,
+    // Live streams: a ping when idle, and the browser reconnects a stream gone quiet (server/live/keep-alive.ts).
+    sse: SSE_KEEP_ALIVE,
     errorFormatter({ shape, error, path }) {
       const app = error.cause instanceof AppError ? error.cause : undefined;
       const issue = error.cause instanceof ZodError ? error.cause.issues[0] : undefined;

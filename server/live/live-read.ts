@@ -87,6 +87,20 @@ function merge(a: Change | null, b: Change): Change {
   return { head: Math.max(a.head, b.head), subjects };
 }
 
+/**
+ * One snapshot. A domain refusal (an operation or a key that does not exist: NOT_FOUND) ends the stream with its
+ * own code: thrown as it is from inside the stream, tRPC would send it as INTERNAL_SERVER_ERROR, which the
+ * browser's link takes for a passing fault and reconnects to forever.
+ */
+async function snapshot<T>(read: (viewer: LiveMember) => Promise<T>, viewer: LiveMember): Promise<T> {
+  try {
+    return await read(viewer);
+  } catch (e) {
+    if (e instanceof AppError) throw toTRPCError(e);
+    throw e;
+  }
+}
+
 export async function* liveRead<T>(
   input: LiveReadInput<T>,
 ): AsyncGenerator<TrackedEnvelope<T>, void, unknown> {
@@ -126,7 +140,7 @@ export async function* liveRead<T>(
     let shown = await watcher.currentHead();
     const first = await viewer();
     // A client reconnecting with the head its snapshot was read at has nothing to catch up on.
-    if (input.lastEventId !== String(shown)) yield tracked(String(shown), await input.read(first));
+    if (input.lastEventId !== String(shown)) yield tracked(String(shown), await snapshot(input.read, first));
     while (!ended && !input.signal?.aborted) {
       if (!hasPending()) {
         let timer: NodeJS.Timeout | undefined;
@@ -143,7 +157,7 @@ export async function* liveRead<T>(
       // A change at or below the head of the last snapshot is already in it.
       if (change !== null && change.head > shown && input.relevant(change)) {
         shown = change.head;
-        yield tracked(String(shown), await input.read(now));
+        yield tracked(String(shown), await snapshot(input.read, now));
       }
     }
   } finally {
