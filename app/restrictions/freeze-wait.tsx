@@ -1,20 +1,15 @@
 "use client";
 // On an operation's page, once it is approved: that the HSM carries it out now, or why it waits (signing is
-// frozen) — never both, so the page cannot say "within seconds" while nothing will run.
-import { useQuery } from "@tanstack/react-query";
+// frozen) — never both, so the page cannot say "within seconds" while nothing will run. The freeze in force is
+// the one the banner's stream keeps live (useRestrictionStatus): a freeze lifted elsewhere ends the wait at once.
 import Link from "next/link";
-import { useTRPC } from "../_trpc/client";
+import { useRestrictionStatus } from "../_components/restrictions-banner";
 
 import { RUNS_WHILE_FROZEN } from "@/server/operations/kinds/signing-unfreeze";
 
 export function FreezeWait({ state, kind }: { state: string; kind: string }) {
-  const trpc = useTRPC();
   const waiting = state === "approved" && !RUNS_WHILE_FROZEN.includes(kind);
-  const status = useQuery({
-    ...trpc.restrictions.status.queryOptions(),
-    enabled: waiting,
-    refetchInterval: 3_000,
-  });
+  const status = useRestrictionStatus({ enabled: waiting });
   const freeze = status.data?.freeze;
   if (!waiting || !freeze) {
     if (state !== "approved" && state !== "executing") return null;

@@ -2,15 +2,21 @@
 // Freeze all signing, and lift a freeze. Freezing is immediate: the reason is checked with the procedure's own
 // schema, the person confirms, then their token is tapped (beginFreeze → the token signs the challenge bound to
 // this action, this person and this reason → freeze). Lifting is a signing.unfreeze operation for the quorum.
+// Live: the freeze in force comes from the banner's stream (useRestrictionStatus), and while frozen the pending
+// liftings from operations.onList, so a freeze, a lifting proposed or a freeze lifted elsewhere shows at once.
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { useSubscription } from "@trpc/tanstack-react-query";
 import Link from "next/link";
 import { useRouter } from "next/navigation";
 import { type FormEvent, useState } from "react";
 import { FREEZE_REASON_MAX, freezeReasonSchema } from "@/server/operations/freeze-reason";
 import { FormError, TapHint } from "../_components/form-error";
+import { useRestrictionStatus } from "../_components/restrictions-banner";
 import { describeError, getAssertion } from "../_components/token-ceremony";
 import { useTRPC } from "../_trpc/client";
 import { utc } from "../operations/badges";
+
+const PENDING = { state: "pending" } as const;
 
 export function RestrictionsPanel({
   canFreeze,
@@ -22,12 +28,15 @@ export function RestrictionsPanel({
   const trpc = useTRPC();
   const router = useRouter();
   const queryClient = useQueryClient();
-  const status = useQuery({ ...trpc.restrictions.status.queryOptions(), refetchInterval: 3_000 });
-  const pending = useQuery({
-    ...trpc.operations.list.queryOptions({ state: "pending" }),
-    enabled: Boolean(status.data?.freeze),
-    refetchInterval: 3_000,
-  });
+  const status = useRestrictionStatus();
+  const frozen = Boolean(status.data?.freeze);
+  const pending = useQuery({ ...trpc.operations.list.queryOptions(PENDING), enabled: frozen });
+  useSubscription(
+    trpc.operations.onList.subscriptionOptions(PENDING, {
+      enabled: frozen,
+      onData: ({ data }) => queryClient.setQueryData(trpc.operations.list.queryKey(PENDING), data),
+    }),
+  );
   const beginFreeze = useMutation(trpc.restrictions.beginFreeze.mutationOptions());
   const freeze = useMutation(trpc.restrictions.freeze.mutationOptions());
   const propose = useMutation(trpc.operations.propose.mutationOptions());

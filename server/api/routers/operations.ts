@@ -11,6 +11,7 @@ import { proposeOperation } from "@/server/operations/propose";
 import { auditTimeline } from "@/server/keys/timeline";
 import { keyOfOperation } from "@/server/keys/list-keys";
 import { touches } from "@/server/live/audit-head";
+import { batchProgress, touchesBatch } from "@/server/live/batch-progress";
 import { liveRead, liveSessionPolicy } from "@/server/live/live-read";
 import { getOperation, listOperations } from "@/server/operations/read";
 import { beginSuspendKey, suspendKey } from "@/server/operations/restrict";
@@ -103,6 +104,23 @@ export const operationsRouter = createTRPCRouter({
           ]);
           return { operation, timeline, made };
         },
+      }),
+    ),
+
+  /** A key.create batch's progress, live: again with each chunk of keys recorded (their key.created events). */
+  onBatchProgress: withRole(...READERS)
+    .input(operationInput.extend({ lastEventId }))
+    .subscription(({ ctx, input, signal }) =>
+      liveRead({
+        db: ctx.db,
+        session: ctx.session,
+        roles: READERS,
+        policy: liveSessionPolicy(),
+        clock: ctx.clock,
+        signal,
+        lastEventId: input.lastEventId,
+        relevant: touchesBatch(input.operationId),
+        read: () => batchProgress(ctx.db, input.operationId),
       }),
     ),
 
