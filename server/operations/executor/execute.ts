@@ -25,6 +25,7 @@ import {
   keyStateOf,
   recordCreatedKey,
   recordRotatedKey,
+  recordSuccessorOfRestrictedKey,
   resumeKey,
   revokeKey,
   scheduleKeyDestruction,
@@ -113,6 +114,7 @@ export async function executeClaimed(deps: ExecutorDeps, op: OperationRow): Prom
       revoke: revokeKey,
       scheduleDestruction: scheduleKeyDestruction,
       recordRotated: recordRotatedKey,
+      recordSuccessorOfRestricted: recordSuccessorOfRestrictedKey,
     },
     freezes: { stateOf: (freezeId: string) => freezeStateOf(deps.db, freezeId), lift: liftFreeze },
   };
@@ -165,16 +167,32 @@ function stillClaimed(op: OperationRow) {
 
 async function complete(deps: ExecutorDeps, op: OperationRow, done: ExecuteResult): Promise<ExecuteOutcome> {
   const at = deps.clock();
-  return deps.db.transaction(async (tx) => {
+  // A step that kept part of its work but not what was approved ends failed, its record kept (types.ts).
+  const failure = done.failure?.slice(0, FAILURE_MAX);
+  return deps.db.transaction(async (tx): Promise<ExecuteOutcome> => {
     const [row] = await tx
       .update(operations)
-      .set({ state: "executed", executedAt: at, result: done.result })
+      .set(
+        failure === undefined
+          ? { state: "executed", executedAt: at, result: done.result }
+          : { state: "failed", failure, result: done.result },
+      )
       .where(stillClaimed(op))
       .returning();
-    if (row === undefined) return { operationId: op.id, outcome: "superseded" as const };
+    if (row === undefined) return { operationId: op.id, outcome: "superseded" };
     // The kind's rows before the trail: every writer takes row locks (operation, key) before the audit
     // append lock, so a key.resume recording here and a key.suspend of the same key cannot deadlock.
     await done.record?.(tx, row, at);
+    if (failure !== undefined) {
+      await appendAudit(tx, {
+        action: "operation.failed",
+        data: { operationId: op.id, attempts: op.attempts, reason: failure },
+        actor: "system",
+        subject: operationSubject(op.id),
+        at,
+      });
+      return { operationId: op.id, outcome: "failed", reason: failure };
+    }
     await appendAudit(tx, {
       action: "operation.executed",
       data: { operationId: op.id, attempts: op.attempts },
@@ -182,7 +200,7 @@ async function complete(deps: ExecutorDeps, op: OperationRow, done: ExecuteResul
       subject: operationSubject(op.id),
       at,
     });
-    return { operationId: op.id, outcome: "executed" as const };
+    return { operationId: op.id, outcome: "executed" };
   });
 }
 

@@ -226,3 +226,41 @@ export async function recordRotatedKey(
   }
   return { keyId: row.id };
 }
+
+/**
+ * key.rotate when the old key left active (suspended, revoked, scheduled for destruction) after the step made the
+ * successor on the HSM but before its record: the successor is recorded, so no key pair is left on the HSM
+ * without a row, in state suspended (it cannot sign or receive until key.resume's quorum resumes it: a key
+ * someone restricted mid-rotation is not replaced by an active one without the quorum deciding again), without
+ * predecessor_id (nothing was rotated; operation_id names the rotation), with key.created. The old key keeps the
+ * state it was restricted to: never deactivated, never reactivated. Its row is locked and its state must still be
+ * the one the step read (the step's failure reason names it); otherwise this throws and the step is repeated.
+ */
+export async function recordSuccessorOfRestrictedKey(
+  tx: Tx,
+  input: { predecessorId: string; predecessorState: KeyState; successor: CreatedKeyRecord },
+  at: Date,
+): Promise<{ keyId: string }> {
+  const [old] = await tx
+    .select({ state: keys.state })
+    .from(keys)
+    .where(eq(keys.id, input.predecessorId))
+    .for("update");
+  if (old?.state !== input.predecessorState)
+    throw new Error(
+      `the key is ${old?.state ?? "gone"}, no longer ${input.predecessorState} as the step read it: the step is repeated`,
+    );
+  const [row] = await tx
+    .insert(keys)
+    .values({ ...input.successor, state: "suspended", createdAt: at, stateChangedAt: at })
+    .returning({ id: keys.id });
+  if (row === undefined) throw new Error("insert into keys returned no row");
+  await appendAudit(tx, {
+    action: "key.created",
+    data: { keyId: row.id, ...input.successor },
+    actor: "system",
+    subject: `key:${row.id}`,
+    at,
+  });
+  return { keyId: row.id };
+}

@@ -74,6 +74,15 @@ export type ExecuteContext = {
       input: { predecessorId: string; successor: CreatedKeyRecord },
       at: Date,
     ) => Promise<{ keyId: string }>;
+    /**
+     * key.rotate when the old key left active between the HSM step and its record: the successor the step made is
+     * recorded suspended (no predecessor_id: nothing was rotated) with key.created; the old key is left as it is.
+     */
+    recordSuccessorOfRestricted: (
+      tx: Tx,
+      input: { predecessorId: string; predecessorState: KeyState; successor: CreatedKeyRecord },
+      at: Date,
+    ) => Promise<{ keyId: string }>;
   };
   /** signing.unfreeze's access to the freeze it lifts (server/operations/freeze.ts). */
   freezes: {
@@ -98,4 +107,10 @@ export type ExecuteResult = {
    * transaction as `executed` and `operation.executed`; it runs only if this attempt wins that transaction.
    */
   record?: (tx: Tx, op: OperationRow, at: Date) => Promise<void>;
+  /**
+   * Set when the step did part of its work, which `record` keeps, but not what was approved (key.rotate whose old
+   * key was suspended or revoked while its successor was being made): the operation then ends failed with this
+   * reason and operation.failed, in the same transaction as `record`, instead of executed.
+   */
+  failure?: string;
 };

@@ -6,6 +6,7 @@
 import { z } from "zod";
 import { keyTagSchema } from "@/server/policy/schema";
 import { StepRefusedError } from "../executor/step-refused";
+import type { ExecuteResult } from "../executor/types";
 import { KEY_CURVES, type KeyCurve } from "./key-create";
 import type { OperationKind } from "./types";
 
@@ -78,23 +79,18 @@ export const keyRotate: OperationKind<KeyRotatePayload, KeyRotateInput> = {
   },
   // Safe to repeat: the successor's HSM reference is derived from the operation id (as key.create's), so a
   // repeat after a lost answer or a crash finds the successor a first attempt made instead of making a second.
-  // Only an active key is rotated; one suspended, revoked or destroyed since the proposal fails the operation.
-  async execute(ctx, op) {
+  // Only an active key is rotated. A key suspended, revoked or destroyed before anything was made fails the
+  // operation and leaves nothing. A key restricted after an earlier try made the successor (between the HSM step
+  // and its record, whose conditional update then refuses and rolls back) is found again on the repeat: the
+  // successor is recorded suspended, the old key keeps its restricted state, and the operation ends failed
+  // saying so (recordSuccessorOfRestricted). A restricted key is never reactivated or deactivated by a rotation.
+  async execute(ctx, op): Promise<ExecuteResult> {
     const key = await ctx.keys.get(op.payload.keyId);
     if (key === null) throw new StepRefusedError(`the key ${op.payload.keyId} does not exist`);
-    if (key.state !== "active")
-      throw new StepRefusedError(`the key is ${key.state}: only an active key is rotated`);
     const curve = key.curve;
     if (!isCurve(curve)) throw new StepRefusedError(`the key's curve ${curve} cannot be made again`);
-    const made = await ctx.signer.createKey({
-      curve,
-      label: op.payload.successorLabel,
-      exportable: key.exportable === "wrapped" ? "wrapped-only" : "never",
-      ref: ctx.signer.operationKeyRef(op.id),
-      // First try of the first claim: the reference is unused, so the HSM need not search for it.
-      fresh: ctx.firstTry,
-    });
-    const successor = {
+    const ref = ctx.signer.operationKeyRef(op.id);
+    const successorOf = (made: { ref: string; publicKey: Buffer }) => ({
       operationId: op.id,
       label: op.payload.successorLabel,
       curve,
@@ -102,7 +98,43 @@ export const keyRotate: OperationKind<KeyRotatePayload, KeyRotateInput> = {
       exportable: key.exportable,
       hsmRef: made.ref,
       publicKey: made.publicKey.toString("hex"),
-    };
+    });
+    if (key.state !== "active") {
+      // On the first try of the first claim nothing can have been made: no token-wide search.
+      const made = ctx.firstTry ? null : await ctx.signer.findKey(ref);
+      if (made === null) throw new StepRefusedError(`the key is ${key.state}: only an active key is rotated`);
+      const successor = successorOf(made);
+      const state = key.state;
+      return {
+        result: {
+          predecessorId: key.id,
+          predecessorState: state,
+          successorState: "suspended",
+          hsmRef: successor.hsmRef,
+          publicKey: successor.publicKey,
+        },
+        failure:
+          `the key became ${state} while its successor was being made, so nothing was rotated: the key stays ` +
+          `${state}, and the successor “${successor.label}” made on the HSM is recorded suspended (it cannot be ` +
+          "used unless key.resume's quorum resumes it; key.destroy removes it)",
+        record: async (tx, _row, at) => {
+          await ctx.keys.recordSuccessorOfRestricted(
+            tx,
+            { predecessorId: key.id, predecessorState: state, successor },
+            at,
+          );
+        },
+      };
+    }
+    const made = await ctx.signer.createKey({
+      curve,
+      label: op.payload.successorLabel,
+      exportable: key.exportable === "wrapped" ? "wrapped-only" : "never",
+      ref,
+      // First try of the first claim: the reference is unused, so the HSM need not search for it.
+      fresh: ctx.firstTry,
+    });
+    const successor = successorOf(made);
     return {
       result: {
         predecessorId: key.id,
