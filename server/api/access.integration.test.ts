@@ -63,6 +63,7 @@ const EXPECTED: Record<string, Access> = {
   "keys.operationTimeline": role("admin", "operator", "approver", "auditor"),
   "keys.ofOperation": role("admin", "operator", "approver", "auditor"),
   "keyLifecycle.status": role("admin", "operator", "approver", "auditor"),
+  "keyLifecycle.rotation": role("admin", "operator", "approver", "auditor"),
   "keyLifecycle.beginCancelDestruction": role("admin", "approver"),
   "keyLifecycle.cancelDestruction": role("admin", "approver"),
   "restrictions.status": role("admin", "operator", "approver", "auditor"),

@@ -5,6 +5,7 @@ import { requirePageRole } from "../../_components/require-role";
 import { BackupPanel } from "./backup-panel";
 import { DestructionPanel } from "./destruction-panel";
 import { LifecycleActions } from "./lifecycle-actions";
+import { RotationSchedule } from "./rotation-schedule";
 import { KeyView } from "./key-view";
 
 export default async function KeyPage({ params }: { params: Promise<{ id: string }> }) {
@@ -23,6 +24,7 @@ export default async function KeyPage({ params }: { params: Promise<{ id: string
       {/* Propose forms of the other lifecycle kinds, each in its own component, go below this line. */}
       <DestructionPanel keyId={key.id} roles={session.member.roles} />
       <LifecycleActions keyId={key.id} canPropose={canPropose} />
+      <RotationSchedule keyId={key.id} />
       <BackupPanel keyId={key.id} canPropose={canPropose} isAdmin={session.member.roles.includes("admin")} />
     </div>
   );

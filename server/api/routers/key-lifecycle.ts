@@ -8,6 +8,7 @@ import { webauthnConfig } from "@/server/auth/config";
 import { authenticationResponseSchema } from "@/server/auth/schemas";
 import { beginCancelDestruction, cancelDestruction } from "@/server/operations/key-destruction";
 import { keyLifecycleStatus } from "@/server/operations/key-lifecycle-status";
+import { rotationScheduleOf } from "@/server/operations/rotation-due";
 import { createTRPCRouter, withRole } from "../trpc";
 
 const keyInput = z.object({ keyId: z.string().uuid() });
@@ -16,6 +17,11 @@ export const keyLifecycleRouter = createTRPCRouter({
   status: withRole("admin", "operator", "approver", "auditor")
     .input(keyInput)
     .query(({ ctx, input }) => keyLifecycleStatus(ctx.db, input.keyId)),
+
+  /** When Keyward proposes the key's rotation by time (null: no period applies, or the key is not active). */
+  rotation: withRole("admin", "operator", "approver", "auditor")
+    .input(keyInput)
+    .query(({ ctx, input }) => rotationScheduleOf(ctx.db, input.keyId, ctx.clock())),
 
   // Cancelling keeps a key, so it is immediate like a suspension: one tap, no quorum.
   beginCancelDestruction: withRole("admin", "approver")
