@@ -4,10 +4,11 @@
 // by tapping (beginVote → the token signs the challenge bound to this digest and decision → completeVote).
 // Live: operations.onOperation pushes the operation, its timeline and the key it made whenever they change.
 import type { VoteDecision } from "@/db/schema";
+import { CANCEL_REASON_MAX, cancelReasonSchema } from "@/server/operations/cancel-reason";
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useSubscription } from "@trpc/tanstack-react-query";
 import Link from "next/link";
-import { useState } from "react";
+import { type FormEvent, useState } from "react";
 import { FormError, TapHint } from "../../_components/form-error";
 import { describeError, getAssertion } from "../../_components/token-ceremony";
 import { useTRPC } from "../../_trpc/client";
@@ -30,7 +31,8 @@ const ACTIONS: Record<string, string> = {
   "operation.recovered": "recovered after a restart",
 };
 
-export function OperationView({ operationId }: { operationId: string }) {
+/** `isAdmin`: the viewer holds the admin role, so may cancel an operation Keyward proposed (with a reason). */
+export function OperationView({ operationId, isAdmin = false }: { operationId: string; isAdmin?: boolean }) {
   const trpc = useTRPC();
   const queryClient = useQueryClient();
   const op = useQuery(trpc.operations.get.queryOptions({ operationId }));
@@ -57,6 +59,7 @@ export function OperationView({ operationId }: { operationId: string }) {
   const [tapping, setTapping] = useState<VoteDecision | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [notice, setNotice] = useState<string | null>(null);
+  const [reasonError, setReasonError] = useState<string | null>(null);
 
   const refresh = () =>
     Promise.all([
@@ -99,10 +102,31 @@ export function OperationView({ operationId }: { operationId: string }) {
     await refresh();
   }
 
+  // An operation Keyward proposed (no initiating person): an admin cancels it, saying why.
+  async function onCancelSystem(e: FormEvent<HTMLFormElement>) {
+    e.preventDefault();
+    setError(null);
+    setReasonError(null);
+    const parsed = cancelReasonSchema.safeParse(String(new FormData(e.currentTarget).get("reason") ?? ""));
+    if (!parsed.success)
+      return setReasonError(parsed.error.issues[0]?.message ?? "this reason cannot be used");
+    if (parsed.data === undefined) return setReasonError("say why you cancel it");
+    if (!window.confirm("Cancel this operation? Nobody can approve it afterwards.")) return;
+    try {
+      await cancel.mutateAsync({ operationId, reason: parsed.data });
+      setNotice("The operation is cancelled.");
+    } catch (err) {
+      setError(describeError(err));
+    }
+    await refresh();
+  }
+
   if (op.error) return <FormError message={describeError(op.error)} />;
   if (!op.data) return <p className="text-slate-600">Loading…</p>;
   const o = op.data;
   const now = new Date(op.dataUpdatedAt || Date.now());
+  const adminMayCancel =
+    isAdmin && o.initiator.id === null && o.state === "pending" && now < new Date(o.expiresAt);
   return (
     <div className="space-y-6">
       <div className="space-y-1">
@@ -204,7 +228,7 @@ export function OperationView({ operationId }: { operationId: string }) {
         )}
       </section>
 
-      {(o.canVote || o.canCancel) && (
+      {(o.canVote || o.canCancel || adminMayCancel) && (
         <section className="card space-y-3" aria-labelledby="decide">
           <h2 id="decide" className="text-lg font-medium">
             Your decision
@@ -242,6 +266,32 @@ export function OperationView({ operationId }: { operationId: string }) {
               </button>
             )}
           </div>
+          {adminMayCancel && (
+            <form
+              className="space-y-2"
+              onSubmit={onCancelSystem}
+              aria-label="Cancel this operation"
+              noValidate
+            >
+              <label className="block text-sm">
+                <span className="text-slate-700">
+                  Keyward proposed this itself. As an admin you may cancel it; say why (kept with the
+                  operation).
+                </span>
+                <input
+                  name="reason"
+                  className="input mt-1 w-full"
+                  maxLength={CANCEL_REASON_MAX}
+                  required
+                  aria-invalid={reasonError !== null}
+                />
+              </label>
+              {reasonError && <p className="text-sm text-red-800">The reason: {reasonError}.</p>}
+              <button type="submit" className="btn-secondary" disabled={cancel.isPending}>
+                Cancel this operation
+              </button>
+            </form>
+          )}
         </section>
       )}
       {o.myVote && (

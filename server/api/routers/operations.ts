@@ -7,6 +7,7 @@ import { OPERATION_STATES, VOTE_DECISIONS } from "@/db/schema";
 import { webauthnConfig } from "@/server/auth/config";
 import { authenticationResponseSchema } from "@/server/auth/schemas";
 import { cancelOperation } from "@/server/operations/cancel";
+import { cancelReasonSchema } from "@/server/operations/cancel-reason";
 import { proposeOperation } from "@/server/operations/propose";
 import { auditTimeline } from "@/server/keys/timeline";
 import { keyOfOperation } from "@/server/keys/list-keys";
@@ -45,10 +46,16 @@ export const operationsRouter = createTRPCRouter({
       }),
     ),
 
+  // The initiator cancels their own; an admin cancels one Keyward proposed, with a reason (re-checked in cancel.ts).
   cancel: withRole("operator", "admin")
-    .input(operationInput)
+    .input(operationInput.extend({ reason: cancelReasonSchema.optional() }))
     .mutation(({ ctx, input }) =>
-      cancelOperation(ctx.db, { actor: ctx.member, operationId: input.operationId, now: ctx.clock() }),
+      cancelOperation(ctx.db, {
+        actor: ctx.member,
+        operationId: input.operationId,
+        reason: input.reason,
+        now: ctx.clock(),
+      }),
     ),
 
   list: withRole(...READERS)
