@@ -98,7 +98,7 @@ describe("policyDocumentSchema refuses, naming the field", () => {
     ["version 0", { ...valid, version: 0 }, "version"],
     ["a fractional version", { ...valid, version: 1.5 }, "version"],
     ["an unknown field in a rule", withRule({ priority: 1 }), "rules.0"],
-    ["an unknown match field", withRule({ match: { chains: ["btc"] } }), "rules.0.match"],
+    ["an unknown match field", withRule({ match: { chain: "bitcoin" } }), "rules.0.match"],
     [
       "0 approvals",
       withRule({ require: [{ group: "treasury", approvals: 0 }] }),

@@ -1,7 +1,23 @@
 // The policy document's zod schema and the match logic it shares with evaluation. No node:crypto here, so the
 // propose and policy forms (client code) can validate with it; document.ts adds the digest and the default.
 import { z } from "zod";
+import {
+  allowListNameSchema,
+  amountMatchSchema,
+  assetRefSchema,
+  chainNameSchema,
+  delaySchema,
+  destinationMatchSchema,
+  MAX_ALTERNATIVES,
+  MAX_VELOCITY_CAPS,
+  velocityCapSchema,
+  windowSchema,
+} from "./clauses";
 import { DEFAULT_RULE_ID } from "./constants";
+import { shadowedRules } from "./match";
+
+export * from "./clauses";
+export { type AllowLists, covers, type MatchFacts, matches, onAllowList, shadowedRules } from "./match";
 
 export { DEFAULT_EXPIRES_IN_HOURS, DEFAULT_REJECTIONS, DEFAULT_RULE_ID, ROLE_GROUPS } from "./constants";
 
@@ -51,12 +67,30 @@ const uniqueList = <T extends z.ZodType<string>>(item: T, max: number, what: str
     .max(max, `At most ${max} ${what}s`)
     .refine((xs) => new Set(xs).size === xs.length, `Each ${what} once`);
 
-export const matchSchema = z.strictObject({
-  /** The operation's kind is one of these. Absent: any kind. */
-  kinds: uniqueList(kindNameSchema, 32, "kind").optional(),
-  /** The operation carries every one of these key tags (all of them, not any). Absent: any tags. */
-  keyTags: uniqueList(keyTagSchema, 16, "key tag").optional(),
-});
+export const matchSchema = z
+  .strictObject({
+    /** The operation's kind is one of these. Absent: any kind. */
+    kinds: uniqueList(kindNameSchema, 32, "kind").optional(),
+    /** The operation carries every one of these key tags (all of them, not any). Absent: any tags. */
+    keyTags: uniqueList(keyTagSchema, 16, "key tag").optional(),
+    /** The operation is on one of these chains. Absent: any chain, or none. */
+    chains: uniqueList(chainNameSchema, 32, "chain").optional(),
+    /** The operation moves one of these assets (chain and symbol). */
+    assets: z
+      .array(assetRefSchema)
+      .min(1, "List at least one asset, or leave the field out")
+      .max(32, "At most 32 assets")
+      .refine((xs) => new Set(xs.map((a) => `${a.chain} ${a.symbol}`)).size === xs.length, "Each asset once")
+      .optional(),
+    /** The amount is in this tier, in base units of the rule's one asset. */
+    amount: amountMatchSchema.optional(),
+    /** The destination is, or is not, on the named allow-list. */
+    destination: destinationMatchSchema.optional(),
+  })
+  .refine((m) => m.amount === undefined || m.assets?.length === 1, {
+    message: "An amount is in base units of one asset: list exactly one asset with it",
+    path: ["amount"],
+  });
 
 const requirementSchema = z.strictObject({
   group: groupNameSchema,
@@ -73,8 +107,18 @@ const approveFields = {
   deny: z.literal(false).optional(),
   /** Every group is required ("2 of treasury AND 1 of compliance"), each approval from a different person. */
   require: requireSchema,
+  /** Other sets of groups that approve it as well ("..., OR 3 of executives"): any one met is enough. */
+  alternatives: z.array(requireSchema).min(1).max(MAX_ALTERNATIVES).optional(),
   rejections: z.int().min(1).max(MAX_APPROVALS).optional(),
   expiresInHours: z.int().min(1).max(MAX_EXPIRES_IN_HOURS).optional(),
+  /** When it may run, in a named time zone; outside, deferred to the next opening or denied. */
+  window: windowSchema.optional(),
+  /** Time between quorum and execution during which the veto group can stop it. */
+  delay: delaySchema.optional(),
+  /** Caps on amounts over rolling windows; every cap that applies must hold. */
+  velocity: z.array(velocityCapSchema).min(1).max(MAX_VELOCITY_CAPS).optional(),
+  /** The destination must be on this allow-list, else denied. */
+  allowList: allowListNameSchema.optional(),
 };
 const denyFields = { deny: z.literal(true), reason: text(300).min(1, "Say why it is denied") };
 
@@ -101,6 +145,7 @@ export type RuleBody = z.infer<typeof ruleBodySchema>;
 export type Rule = z.infer<typeof ruleSchema>;
 export type RuleMatch = z.infer<typeof matchSchema>;
 export type Requirement = z.infer<typeof requirementSchema>;
+export type ApproveRule = Extract<Rule | RuleBody, { require: unknown }>;
 
 export const MAX_ROTATION_DAYS = 3650;
 
@@ -148,6 +193,21 @@ export const policyDocumentSchema = documentObject.superRefine((doc, ctx) => {
       });
     } else seen.set(id, i);
   });
+  const bodies: [(string | number)[], RuleBody][] = [
+    ...doc.rules.map((r, i): [(string | number)[], RuleBody] => [["rules", i], r]),
+    [["default"], doc.default],
+  ];
+  for (const [path, rule] of bodies) {
+    if (rule.deny || !rule.delay) continue;
+    const groups = [rule.require, ...(rule.alternatives ?? [])].flat().map((r) => r.group);
+    if (groups.includes(rule.delay.vetoGroup)) {
+      ctx.addIssue({
+        code: "custom",
+        path: [...path, "delay", "vetoGroup"],
+        message: `The veto group must be separate from the groups that approve (${rule.delay.vetoGroup} approves here)`,
+      });
+    }
+  }
   for (const { rule, by } of shadowedRules(doc)) {
     ctx.addIssue({
       code: "custom",
@@ -164,29 +224,4 @@ export function rotationDaysFor(
 ): number | null {
   const days = (doc.rotation ?? []).filter((r) => tags.includes(r.tag)).map((r) => r.everyDays);
   return days.length > 0 ? Math.min(...days) : null;
-}
-
-/** Whether a rule's match holds for an operation's facts. Issue 13 adds chain, asset, amount and destination. */
-export function matches(match: RuleMatch, facts: { kind: string; keyTags: readonly string[] }): boolean {
-  if (match.kinds && !match.kinds.includes(facts.kind)) return false;
-  if (match.keyTags && !match.keyTags.every((t) => facts.keyTags.includes(t))) return false;
-  return true;
-}
-
-/** True when every operation `later` matches is also matched by `earlier` (so `later` is dead below it). */
-function covers(earlier: RuleMatch, later: RuleMatch): boolean {
-  const kindsCovered =
-    !earlier.kinds || (!!later.kinds && later.kinds.every((k) => earlier.kinds?.includes(k)));
-  const tagsCovered = !earlier.keyTags || earlier.keyTags.every((t) => later.keyTags?.includes(t) ?? false);
-  return kindsCovered && tagsCovered;
-}
-
-/** Rules that can never be the first match because an earlier rule matches everything they match. */
-export function shadowedRules(doc: Pick<PolicyDocument, "rules">): { rule: number; by: number }[] {
-  const out: { rule: number; by: number }[] = [];
-  doc.rules.forEach((later, j) => {
-    const by = doc.rules.findIndex((earlier, i) => i < j && covers(earlier.match, later.match));
-    if (by >= 0) out.push({ rule: j, by });
-  });
-  return out;
 }

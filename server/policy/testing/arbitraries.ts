@@ -1,0 +1,209 @@
+// fast-check arbitraries for the policy language: valid documents using every clause (shadowed rules dropped
+// as the schema would refuse them), operations that move funds or not, votes (approve, reject, veto, with and
+// without times), histories and allow-lists. Small domains on purpose, so rules, votes and caps collide.
+import { fc } from "@fast-check/vitest";
+import type { PolicyDocument, Rule, RuleBody } from "../document";
+import type { PolicyInput, PolicyOperation, VoteInput } from "../evaluate";
+import { shadowedRules } from "../match";
+import type { HistoryEntry } from "../velocity";
+import { WEEKDAYS } from "../windows";
+
+export const KINDS = ["key.create", "withdrawal"] as const;
+export const TAGS = ["hot", "cold"] as const;
+export const APPROVING = ["treasury", "compliance", "executives", "approvers"] as const;
+export const VETO_GROUP = "security";
+export const ZONES = [
+  "Europe/Zurich",
+  "America/New_York",
+  "Australia/Sydney",
+  "Asia/Kathmandu",
+  "UTC",
+] as const;
+export const ASSETS = [
+  { chain: "bitcoin", symbol: "BTC", decimals: 8 },
+  { chain: "ethereum", symbol: "ETH", decimals: 18 },
+] as const;
+export const VOTERS = ["v0", "v1", "v2", "v3", "v4", "v5"] as const;
+export const INITIATOR = "initiator";
+const HOUR = 3_600_000;
+/** 2026, the instants most often around Europe's, America's and Australia's DST changes. */
+const Y2026 = Date.UTC(2026, 0, 1);
+const DST_EDGES = [
+  "2026-03-08T07:00Z",
+  "2026-03-29T01:00Z",
+  "2026-04-05T16:00Z",
+  "2026-10-04T16:00Z",
+  "2026-10-25T01:00Z",
+  "2026-11-01T06:00Z",
+].map(Date.parse);
+
+export const instant = fc.oneof(
+  fc.integer({ min: 0, max: 365 * 24 * HOUR - 1 }).map((ms) => Y2026 + ms),
+  fc
+    .tuple(fc.constantFrom(...DST_EDGES), fc.integer({ min: -72 * HOUR, max: 72 * HOUR }))
+    .map(([e, d]) => e + d),
+);
+
+const hhmm = fc
+  .integer({ min: 0, max: 47 })
+  .map((h) => `${String(Math.floor(h / 2)).padStart(2, "0")}:${h % 2 ? "30" : "00"}`);
+export const opening = fc
+  .record({
+    days: fc.subarray([...WEEKDAYS], { minLength: 1 }),
+    a: hhmm,
+    b: fc.oneof(hhmm, fc.constant("24:00")),
+  })
+  .filter(({ a, b }) => a !== b && !(a === "24:00"))
+  .map(({ days, a, b }) => (a < b ? { days, from: a, to: b } : { days, from: b, to: a }));
+export const timeWindow = fc.record(
+  {
+    zone: fc.constantFrom(...ZONES),
+    open: fc.array(opening, { minLength: 1, maxLength: 3 }),
+    outside: fc.constantFrom("defer" as const, "deny" as const),
+    reason: fc.constant("closed"),
+  },
+  { requiredKeys: ["zone", "open", "outside"] },
+);
+
+const asset = fc.constantFrom(...ASSETS.map(({ chain, symbol }) => ({ chain, symbol })));
+const require = fc.uniqueArray(
+  fc.record({ group: fc.constantFrom(...APPROVING), approvals: fc.integer({ min: 1, max: 3 }) }),
+  {
+    minLength: 1,
+    maxLength: 3,
+    selector: (r) => r.group,
+  },
+);
+export const velocityCap = fc.record({
+  per: fc.constantFrom("key" as const, "chain" as const, "asset" as const),
+  asset,
+  limit: fc.integer({ min: 1, max: 30 }).map(String),
+  windowHours: fc.integer({ min: 1, max: 48 }),
+  over: fc.constantFrom("deny" as const, "defer" as const),
+});
+
+const approveBody: fc.Arbitrary<RuleBody> = fc.record(
+  {
+    require,
+    alternatives: fc.array(require, { minLength: 1, maxLength: 2 }),
+    rejections: fc.integer({ min: 1, max: 3 }),
+    window: timeWindow,
+    delay: fc.record({ hours: fc.integer({ min: 1, max: 48 }), vetoGroup: fc.constant(VETO_GROUP) }),
+    velocity: fc.array(velocityCap, { minLength: 1, maxLength: 2 }),
+    allowList: fc.constant("payees"),
+  },
+  { requiredKeys: ["require"] },
+);
+const denyBody: fc.Arbitrary<RuleBody> = fc.record({
+  deny: fc.constant(true as const),
+  reason: fc.constant("no"),
+});
+export const ruleBody = fc.oneof({ weight: 6, arbitrary: approveBody }, { weight: 1, arbitrary: denyBody });
+
+export const match = fc
+  .record(
+    {
+      kinds: fc.subarray([...KINDS], { minLength: 1 }),
+      keyTags: fc.subarray([...TAGS], { minLength: 1 }),
+      chains: fc.subarray(["bitcoin", "ethereum"], { minLength: 1 }),
+      assets: fc.subarray(
+        ASSETS.map(({ chain, symbol }) => ({ chain, symbol })),
+        { minLength: 1, maxLength: 1 },
+      ),
+      amount: fc.oneof(
+        fc.record({ atLeast: fc.integer({ min: 0, max: 20 }).map(String) }),
+        fc.record({ below: fc.integer({ min: 1, max: 20 }).map(String) }),
+      ),
+      destination: fc.oneof(
+        fc.constant({ onAllowList: "payees" }),
+        fc.constant({ notOnAllowList: "payees" }),
+      ),
+    },
+    { requiredKeys: [] },
+  )
+  .map((m) => (m.amount && !m.assets ? { ...m, amount: undefined } : m))
+  .map((m) => Object.fromEntries(Object.entries(m).filter(([, v]) => v !== undefined)) as Rule["match"]);
+
+/** A valid document: up to 5 rules, each kept only if no earlier rule shadows it, and a default. */
+export const policy: fc.Arbitrary<PolicyDocument> = fc
+  .record({
+    version: fc.integer({ min: 1, max: 9 }),
+    rules: fc.array(fc.tuple(match, ruleBody), { maxLength: 5 }),
+    default: ruleBody,
+  })
+  .map(({ version, rules: candidates, default: d }) => {
+    const rules: Rule[] = [];
+    candidates.forEach(([m, body], i) => {
+      const rule = { id: `rule-${i}`, description: "", match: m, ...body } as Rule;
+      if (shadowedRules({ rules: [...rules, rule] }).length === 0) rules.push(rule);
+    });
+    return { version, rules, default: d };
+  });
+
+export const operation = (now: number): fc.Arbitrary<PolicyOperation> =>
+  fc
+    .record(
+      {
+        kind: fc.constantFrom(...KINDS),
+        keyTags: fc.subarray([...TAGS]),
+        initiatorId: fc.constant(INITIATOR),
+        id: fc.constant("me"),
+        keyId: fc.constantFrom("k1", "k2"),
+        chainAsset: fc.constantFrom(...ASSETS),
+        amount: fc.bigInt({ min: 0n, max: 25n }),
+        destination: fc.constantFrom("d1", "d2"),
+        quorumAt: fc.integer({ min: -72, max: 0 }).map((h) => new Date(now + h * HOUR)),
+      },
+      { requiredKeys: ["kind", "keyTags", "initiatorId"] },
+    )
+    .map(({ chainAsset, ...o }) =>
+      chainAsset ? { ...o, chain: chainAsset.chain, asset: chainAsset.symbol } : o,
+    );
+
+export const vote = (now: number, voterId?: string): fc.Arbitrary<VoteInput> =>
+  fc.record(
+    {
+      voterId: voterId ? fc.constant(voterId) : fc.constantFrom(...VOTERS),
+      decision: fc.constantFrom("approve" as const, "approve" as const, "reject" as const, "veto" as const),
+      groups: fc.subarray(["treasury", "compliance", "executives", VETO_GROUP]),
+      roles: fc.subarray(["approver", "admin", "operator"]),
+      eligible: fc.boolean(),
+      at: fc.integer({ min: -72, max: 0 }).map((h) => new Date(now + h * HOUR)),
+    },
+    { requiredKeys: ["voterId", "decision", "groups", "roles", "eligible"] },
+  );
+
+export const historyEntry = (now: number): fc.Arbitrary<HistoryEntry> =>
+  fc
+    .record({
+      operationId: fc.constantFrom("h1", "h2", "h3", "h4", "me"),
+      keyId: fc.constantFrom("k1", "k2"),
+      chainAsset: fc.constantFrom(...ASSETS),
+      amount: fc.bigInt({ min: 1n, max: 15n }),
+      executedAt: fc.option(
+        fc.integer({ min: -60, max: 1 }).map((h) => new Date(now + h * HOUR)),
+        { nil: null },
+      ),
+    })
+    .map(({ chainAsset, ...h }) => ({ ...h, chain: chainAsset.chain, asset: chainAsset.symbol }));
+
+export const allowLists = fc
+  .subarray([
+    { chain: "bitcoin", address: "d1" },
+    { chain: "ethereum", address: "d1" },
+    { chain: "bitcoin", address: "d2" },
+  ])
+  .map((payees) => ({ payees }));
+
+/** A whole input to evaluatePolicy. */
+export const policyInput: fc.Arbitrary<PolicyInput> = instant.chain((now) =>
+  fc.record({
+    operation: operation(now),
+    votes: fc.uniqueArray(vote(now), { maxLength: 6, selector: (v) => v.voterId }),
+    policy,
+    now: fc.constant(new Date(now)),
+    history: fc.array(historyEntry(now), { maxLength: 5 }),
+    assets: fc.constant(ASSETS.map((a) => ({ ...a }))),
+    allowLists,
+  }),
+);
