@@ -41,27 +41,49 @@ async function somePublicKey(db: Db): Promise<string> {
   return row?.publicKey ?? "02";
 }
 
+/**
+ * Listing, each filter and each kind of search (see KeyListInput.search), the first page unless named. Over
+ * 100,000 keys the label searches match 0, ~100, ~33,000 and every key, so both ways listKeys cuts a page
+ * (from the sorted matches up to 10,000, else walking the index) are measured.
+ */
 export async function keyQueries(db: Db, keyCount: number): Promise<KeyQuery[]> {
   const pageSize = 50;
   const publicKey = await somePublicKey(db);
   const middle = String(Math.floor(keyCount / 2)).padStart(6, "0");
+  const lastPage = Math.ceil(keyCount / pageSize);
   return [
     { name: "first page", input: { page: 1, pageSize } },
+    { name: "middle page", input: { page: Math.ceil(lastPage / 2), pageSize } },
+    { name: "deep page (last)", input: { page: lastPage, pageSize } },
+    { name: "curve ed25519", input: { curve: "ed25519", page: 1, pageSize } },
+    { name: "state suspended", input: { state: "suspended", page: 1, pageSize } },
+    {
+      name: "state suspended, last page",
+      input: { state: "suspended", page: Math.ceil(keyCount / 10 / pageSize), pageSize },
+    },
+    { name: 'tag filter "eth"', input: { tag: "eth", page: 1, pageSize } },
+    {
+      name: "curve + state + tag",
+      input: { curve: "secp256k1", state: "active", tag: "btc", page: 1, pageSize },
+    },
     {
       name: `label substring "${middle.slice(0, 4)}"`,
       input: { search: middle.slice(0, 4), page: 1, pageSize },
     },
     { name: "label substring, no match", input: { search: "nothing-like-this", page: 1, pageSize } },
-    { name: 'search by tag "tier-7"', input: { search: "tier-7", page: 1, pageSize } },
-    { name: 'tag filter "eth"', input: { tag: "eth", page: 1, pageSize } },
-    { name: "public-key prefix (12 hex)", input: { search: publicKey.slice(0, 12), page: 1, pageSize } },
-    { name: "curve ed25519", input: { curve: "ed25519", page: 1, pageSize } },
-    { name: "state suspended", input: { state: "suspended", page: 1, pageSize } },
+    { name: 'label substring "customer" (every key)', input: { search: "customer", page: 1, pageSize } },
+    { name: 'label word start "et" (2 characters)', input: { search: "et", page: 1, pageSize } },
+    { name: 'label, LIKE characters literal "50%"', input: { search: "50%", page: 1, pageSize } },
     {
-      name: "curve + state + tag",
-      input: { curve: "secp256k1", state: "active", tag: "btc", page: 1, pageSize },
+      name: `label substring "${middle.slice(0, 4)}" + state active`,
+      input: { search: middle.slice(0, 4), state: "active", page: 1, pageSize },
     },
-    { name: "deep page (last)", input: { page: Math.ceil(keyCount / pageSize), pageSize } },
+    { name: 'search by tag "tier-7"', input: { search: "tier-7", page: 1, pageSize } },
+    { name: "public-key prefix (12 hex)", input: { search: publicKey.slice(0, 12), page: 1, pageSize } },
+    {
+      name: "public-key prefix (12 hex, upper case)",
+      input: { search: publicKey.slice(0, 12).toUpperCase(), page: 1, pageSize },
+    },
   ];
 }
 
