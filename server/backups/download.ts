@@ -10,6 +10,7 @@ import { AppError } from "@/server/errors";
 import type { Acting } from "@/server/members/guards";
 import { memberWithRole } from "@/server/operations/actors";
 import { type BackupFile, checkBackupFile } from "./backup-file";
+import { BACKUP_DOWNLOADERS } from "./viewer";
 
 export async function downloadBackup(
   db: Db,
@@ -17,7 +18,7 @@ export async function downloadBackup(
 ): Promise<{ fileName: string; file: BackupFile }> {
   return db.transaction(async (tx) => {
     // Re-read: a member demoted or suspended since their session began downloads nothing.
-    const admin = await memberWithRole(tx, input.actor.id, ["admin"], "download a key backup");
+    const admin = await memberWithRole(tx, input.actor.id, BACKUP_DOWNLOADERS, "download a key backup");
     const [row] = await tx.select().from(keyBackups).where(eq(keyBackups.id, input.backupId));
     if (row === undefined) {
       throw new AppError("NOT_FOUND", `backupId: no backup ${input.backupId}.`, { field: "backupId" });

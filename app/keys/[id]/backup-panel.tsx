@@ -2,7 +2,8 @@
 // Backups and recovery drills of one key: the last drill, the backups (digest, KEK, token; admins download the
 // file, which holds the key wrapped under the backup KEK), the restores, and the proposals — a backup, or a
 // restore of a stored backup (or an uploaded file) into a chosen HSM token. Both need the quorum; on success the
-// operation's page opens, where approvers vote.
+// operation's page opens, where approvers vote. Which buttons show is the server's answer for this viewer
+// (backups.ofKey's `viewer`, from the roles its procedures check): nothing here decides from roles itself.
 import { useMutation, useQuery } from "@tanstack/react-query";
 import { useRouter } from "next/navigation";
 import { type ChangeEvent, useState } from "react";
@@ -11,7 +12,7 @@ import { describeError } from "../../_components/token-ceremony";
 import { useTRPC } from "../../_trpc/client";
 import { utc } from "../../operations/badges";
 
-type Props = { keyId: string; canPropose: boolean; isAdmin: boolean };
+type Props = { keyId: string };
 
 /** Reads an uploaded backup file as JSON; the server checks the rest (schema, SHA-256, a stored backup). */
 async function readJson(file: File): Promise<Record<string, unknown>> {
@@ -34,7 +35,7 @@ function saveJson(fileName: string, value: unknown): void {
   setTimeout(() => URL.revokeObjectURL(url), 10_000);
 }
 
-export function BackupPanel({ keyId, canPropose, isAdmin }: Props) {
+export function BackupPanel({ keyId }: Props) {
   const trpc = useTRPC();
   const router = useRouter();
   const data = useQuery(trpc.backups.ofKey.queryOptions({ keyId }));
@@ -47,7 +48,8 @@ export function BackupPanel({ keyId, canPropose, isAdmin }: Props) {
 
   if (data.error) return <FormError message={describeError(data.error)} />;
   if (!data.data) return <p className="text-slate-600">Loading backups…</p>;
-  const { backups, restores, lastDrill, tokens, backupRefused } = data.data;
+  const { backups, restores, lastDrill, tokens, backupRefused, viewer } = data.data;
+  const { canDownload, canProposeBackup, canProposeRestore } = viewer;
   const chosenBackup = backupId || backups[0]?.id || "";
   const chosenToken = token || tokens[0] || "";
 
@@ -100,25 +102,26 @@ export function BackupPanel({ keyId, canPropose, isAdmin }: Props) {
               <th>SHA-256</th>
               <th>Wrapped on</th>
               <th>Under KEK</th>
-              {isAdmin && <th />}
+              {canDownload && <th />}
             </tr>
           </thead>
           <tbody>
             {backups.map((b) => (
-              <tr key={b.id} className="border-t border-slate-200">
+              <tr key={b.id} className="border-t border-slate-200" data-testid="backup-row">
                 <td className="py-1">{utc(b.createdAt)}</td>
                 <td>
-                  <code className="font-mono text-xs" title={b.digest}>
-                    {b.digest.slice(0, 16)}…
+                  {/* In full: it is what an admin compares with the downloaded file's sha256. */}
+                  <code className="break-all font-mono text-xs" data-testid="backup-digest">
+                    {b.digest}
                   </code>
                 </td>
-                <td>{b.tokenLabel}</td>
+                <td data-testid="backup-token">{b.tokenLabel}</td>
                 <td>
-                  <code className="font-mono text-xs">
+                  <code className="font-mono text-xs" title={b.kekId} data-testid="backup-kek">
                     {b.kekLabel} {b.kekId.slice(0, 8)}…
                   </code>
                 </td>
-                {isAdmin && (
+                {canDownload && (
                   <td className="text-right">
                     <button
                       type="button"
@@ -135,7 +138,7 @@ export function BackupPanel({ keyId, canPropose, isAdmin }: Props) {
           </tbody>
         </table>
       )}
-      {backups.length > 0 && !isAdmin && (
+      {backups.length > 0 && !canDownload && (
         <p className="text-xs text-slate-500">
           Only admins can download a backup file: it holds the key wrapped under the HSM's backup key.
         </p>
@@ -151,9 +154,9 @@ export function BackupPanel({ keyId, canPropose, isAdmin }: Props) {
         </ul>
       )}
 
-      {canPropose && (
+      {(canProposeBackup || canProposeRestore) && (
         <div className="space-y-3 border-t border-slate-200 pt-3">
-          {backupRefused ? (
+          {!canProposeBackup ? null : backupRefused ? (
             <p className="text-sm text-slate-600">{backupRefused}</p>
           ) : (
             <button
@@ -165,7 +168,7 @@ export function BackupPanel({ keyId, canPropose, isAdmin }: Props) {
               Propose a backup
             </button>
           )}
-          {(backups.length > 0 || upload !== null) && (
+          {canProposeRestore && (backups.length > 0 || upload !== null) && (
             <div className="flex flex-wrap items-end gap-3">
               <label className="label">
                 Backup
@@ -211,19 +214,23 @@ export function BackupPanel({ keyId, canPropose, isAdmin }: Props) {
               </button>
             </div>
           )}
-          <label className="label block text-sm">
-            Or restore from a downloaded backup file
-            <input
-              type="file"
-              accept="application/json,.json"
-              className="block text-sm"
-              onChange={onUpload}
-            />
-          </label>
-          <p className="text-xs text-slate-500">
-            A restore proves the key still signs for its public key: a token that lost the key gets it back; a
-            token that holds it is only drilled and keeps no second copy.
-          </p>
+          {canProposeRestore && (
+            <>
+              <label className="label block text-sm">
+                Or restore from a downloaded backup file
+                <input
+                  type="file"
+                  accept="application/json,.json"
+                  className="block text-sm"
+                  onChange={onUpload}
+                />
+              </label>
+              <p className="text-xs text-slate-500">
+                A restore proves the key still signs for its public key: a token that lost the key gets it
+                back; a token that holds it is only drilled and keeps no second copy.
+              </p>
+            </>
+          )}
         </div>
       )}
       <FormError message={error} />

@@ -25,7 +25,7 @@ export default async function KeyPage({ params }: { params: Promise<{ id: string
       <DestructionPanel keyId={key.id} roles={session.member.roles} />
       <LifecycleActions keyId={key.id} canPropose={canPropose} />
       <RotationSchedule keyId={key.id} />
-      <BackupPanel keyId={key.id} canPropose={canPropose} isAdmin={session.member.roles.includes("admin")} />
+      <BackupPanel keyId={key.id} />
     </div>
   );
 }

@@ -7,14 +7,19 @@ import "server-only";
 import { z } from "zod";
 import { downloadBackup } from "@/server/backups/download";
 import { keyBackupsOf } from "@/server/backups/read";
+import { BACKUP_DOWNLOADERS, backupViewer } from "@/server/backups/viewer";
 import { createTRPCRouter, withRole } from "../trpc";
 
 export const backupsRouter = createTRPCRouter({
   ofKey: withRole("admin", "operator", "approver", "auditor")
     .input(z.object({ keyId: z.string().uuid() }))
-    .query(({ ctx, input }) => keyBackupsOf(ctx.db, input.keyId)),
+    // `viewer`: what this member may do with them, from the roles the procedures below check (viewer.ts).
+    .query(async ({ ctx, input }) => ({
+      ...(await keyBackupsOf(ctx.db, input.keyId)),
+      viewer: backupViewer(ctx.member),
+    })),
 
-  download: withRole("admin")
+  download: withRole(...BACKUP_DOWNLOADERS)
     .input(z.object({ backupId: z.string().uuid() }))
     .mutation(({ ctx, input }) =>
       downloadBackup(ctx.db, { actor: ctx.member, backupId: input.backupId, now: ctx.clock() }),
