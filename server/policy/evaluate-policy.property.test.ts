@@ -6,7 +6,17 @@ import { describe, expect } from "vitest";
 import { DEFAULT_RULE_ID, type PolicyDocument, policyDocumentSchema } from "./document";
 import { evaluatePolicy, type PolicyDecision, type PolicyInput, type VoteInput } from "./evaluate";
 import { type MatchFacts, onAllowList } from "./match";
-import { ASSETS, instant, opening, policyInput, VETO_GROUP, ZONES } from "./testing/arbitraries";
+import {
+  ASSETS,
+  beforeDstChange,
+  deferringInput,
+  delayedInput,
+  instant,
+  opening,
+  policyInput,
+  VETO_GROUP,
+  ZONES,
+} from "./testing/arbitraries";
 import { isOpen, nextOpening } from "./windows";
 
 const RUNS = { numRuns: 250 };
@@ -86,7 +96,7 @@ describe("evaluatePolicy, over random documents, operations, votes and histories
     },
   );
 
-  test.prop([policyInput], RUNS)("a veto always wins during the delay", (input) => {
+  test.prop([fc.oneof(policyInput, delayedInput)], RUNS)("a veto always wins during the delay", (input) => {
     const before = evaluatePolicy(input);
     const rule = ruleOf(input, before.ruleId);
     if (rule.deny || !rule.delay) return;
@@ -108,6 +118,27 @@ describe("evaluatePolicy, over random documents, operations, votes and histories
     else expect(after.decision).toBe(before.decision);
   });
 
+  test.prop([fc.oneof(policyInput, deferringInput)], RUNS)(
+    "a deferred operation, judged again at its until, runs (or a denying window denies it)",
+    (input) => {
+      const before = evaluatePolicy(input);
+      if (before.decision !== "deferred" || before.until === null) return;
+      expect(before.until.getTime()).toBeGreaterThanOrEqual(input.now.getTime());
+      const rule = ruleOf(input, before.ruleId);
+      const quorumAt = input.operation.quorumAt ?? input.now;
+      const later = evaluatePolicy({
+        ...input,
+        now: before.until,
+        operation: { ...input.operation, quorumAt },
+      });
+      if (!rule.deny && rule.window?.outside === "deny")
+        expect(["approved", "denied"]).toContain(later.decision);
+      else expect(later.decision).toBe("approved");
+      if (!rule.deny && rule.window?.outside === "defer")
+        expect(isOpen(rule.window, before.until.getTime())).toBe(true);
+    },
+  );
+
   test.prop([policyInput, fc.integer({ min: 0, max: 5 })], RUNS)(
     "a vote of an ineligible person, or of the initiator, changes nothing",
     (input, n) => {
@@ -124,14 +155,12 @@ describe("evaluatePolicy, over random documents, operations, votes and histories
 });
 
 describe("time windows, over random zones, openings and instants around DST changes", () => {
-  const window = fc.record({
-    zone: fc.constantFrom(...ZONES),
-    open: fc.array(opening, { minLength: 1, maxLength: 3 }),
-  });
+  const openings = fc.array(opening, { minLength: 1, maxLength: 3 });
+  const window = fc.record({ zone: fc.constantFrom(...ZONES), open: openings });
   const MINUTE = 60_000;
-  test.prop([window, instant], { numRuns: 60 })(
+  test.prop([fc.oneof(fc.record({ w: window, t: instant }), beforeDstChange(openings))], { numRuns: 100 })(
     "the next opening is the first open instant: equal to a minute-by-minute scan of wall times",
-    (w, t) => {
+    ({ w, t }) => {
       const next = nextOpening(w, t);
       expect(next).not.toBeNull();
       let scan: number | null = isOpen(w, t) ? t : null;

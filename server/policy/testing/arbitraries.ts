@@ -44,6 +44,25 @@ export const instant = fc.oneof(
     .map(([e, d]) => e + d),
 );
 
+/** A zone and an instant up to two days before one of its 2026 DST changes, with openings in that zone. */
+const ZONE_EDGES: [string, string][] = [
+  ["Europe/Zurich", "2026-03-29T01:00Z"],
+  ["Europe/Zurich", "2026-10-25T01:00Z"],
+  ["America/New_York", "2026-03-08T07:00Z"],
+  ["America/New_York", "2026-11-01T06:00Z"],
+  ["Australia/Sydney", "2026-04-05T16:00Z"],
+  ["Australia/Sydney", "2026-10-04T16:00Z"],
+];
+export const beforeDstChange = (
+  open: fc.Arbitrary<{ days: (typeof WEEKDAYS)[number][]; from: string; to: string }[]>,
+) =>
+  fc
+    .tuple(fc.constantFrom(...ZONE_EDGES), fc.integer({ min: 0, max: 48 * HOUR }), open)
+    .map(([[zone, edge], before, openings]) => ({
+      w: { zone, open: openings },
+      t: Date.parse(edge) - before,
+    }));
+
 const hhmm = fc
   .integer({ min: 0, max: 47 })
   .map((h) => `${String(Math.floor(h / 2)).padStart(2, "0")}:${h % 2 ? "30" : "00"}`);
@@ -67,7 +86,7 @@ export const timeWindow = fc.record(
 
 const asset = fc.constantFrom(...ASSETS.map(({ chain, symbol }) => ({ chain, symbol })));
 const require = fc.uniqueArray(
-  fc.record({ group: fc.constantFrom(...APPROVING), approvals: fc.integer({ min: 1, max: 3 }) }),
+  fc.record({ group: fc.constantFrom(...APPROVING), approvals: fc.integer({ min: 1, max: 2 }) }),
   {
     minLength: 1,
     maxLength: 3,
@@ -77,28 +96,34 @@ const require = fc.uniqueArray(
 export const velocityCap = fc.record({
   per: fc.constantFrom("key" as const, "chain" as const, "asset" as const),
   asset,
-  limit: fc.integer({ min: 1, max: 30 }).map(String),
+  limit: fc.integer({ min: 1, max: 100 }).map(String),
   windowHours: fc.integer({ min: 1, max: 48 }),
   over: fc.constantFrom("deny" as const, "defer" as const),
 });
 
-const approveBody: fc.Arbitrary<RuleBody> = fc.record(
-  {
+/** Each clause on about one rule in four, so rules combine a few and most operations can still pass. */
+const sometimes = <T>(arb: fc.Arbitrary<T>): fc.Arbitrary<T | undefined> =>
+  fc.oneof({ weight: 3, arbitrary: fc.constant(undefined) }, { weight: 1, arbitrary: arb });
+const approveBody: fc.Arbitrary<RuleBody> = fc
+  .record({
     require,
-    alternatives: fc.array(require, { minLength: 1, maxLength: 2 }),
-    rejections: fc.integer({ min: 1, max: 3 }),
-    window: timeWindow,
-    delay: fc.record({ hours: fc.integer({ min: 1, max: 48 }), vetoGroup: fc.constant(VETO_GROUP) }),
-    velocity: fc.array(velocityCap, { minLength: 1, maxLength: 2 }),
-    allowList: fc.constant("payees"),
-  },
-  { requiredKeys: ["require"] },
-);
+    alternatives: sometimes(fc.array(require, { minLength: 1, maxLength: 2 })),
+    rejections: sometimes(fc.integer({ min: 1, max: 3 })),
+    window: sometimes(timeWindow),
+    delay: sometimes(
+      fc.record({ hours: fc.integer({ min: 1, max: 48 }), vetoGroup: fc.constant(VETO_GROUP) }),
+    ),
+    velocity: sometimes(fc.array(velocityCap, { minLength: 1, maxLength: 2 })),
+    allowList: sometimes(fc.constant("payees")),
+  })
+  .map(
+    (b) => Object.fromEntries(Object.entries(b).filter(([, v]) => v !== undefined)) as unknown as RuleBody,
+  );
 const denyBody: fc.Arbitrary<RuleBody> = fc.record({
   deny: fc.constant(true as const),
   reason: fc.constant("no"),
 });
-export const ruleBody = fc.oneof({ weight: 6, arbitrary: approveBody }, { weight: 1, arbitrary: denyBody });
+export const ruleBody = fc.oneof({ weight: 9, arbitrary: approveBody }, { weight: 1, arbitrary: denyBody });
 
 export const match = fc
   .record(
@@ -164,10 +189,20 @@ export const vote = (now: number, voterId?: string): fc.Arbitrary<VoteInput> =>
   fc.record(
     {
       voterId: voterId ? fc.constant(voterId) : fc.constantFrom(...VOTERS),
-      decision: fc.constantFrom("approve" as const, "approve" as const, "reject" as const, "veto" as const),
+      decision: fc.oneof(
+        { weight: 8, arbitrary: fc.constant("approve" as const) },
+        { weight: 1, arbitrary: fc.constant("reject" as const) },
+        { weight: 1, arbitrary: fc.constant("veto" as const) },
+      ),
       groups: fc.subarray(["treasury", "compliance", "executives", VETO_GROUP]),
-      roles: fc.subarray(["approver", "admin", "operator"]),
-      eligible: fc.boolean(),
+      roles: fc.oneof(
+        { weight: 4, arbitrary: fc.constant<string[]>(["approver"]) },
+        { weight: 1, arbitrary: fc.subarray(["approver", "admin", "operator"]) },
+      ),
+      eligible: fc.oneof(
+        { weight: 9, arbitrary: fc.constant(true) },
+        { weight: 1, arbitrary: fc.constant(false) },
+      ),
       at: fc.integer({ min: -72, max: 0 }).map((h) => new Date(now + h * HOUR)),
     },
     { requiredKeys: ["voterId", "decision", "groups", "roles", "eligible"] },
@@ -179,7 +214,7 @@ export const historyEntry = (now: number): fc.Arbitrary<HistoryEntry> =>
       operationId: fc.constantFrom("h1", "h2", "h3", "h4", "me"),
       keyId: fc.constantFrom("k1", "k2"),
       chainAsset: fc.constantFrom(...ASSETS),
-      amount: fc.bigInt({ min: 1n, max: 15n }),
+      amount: fc.bigInt({ min: 1n, max: 10n }),
       executedAt: fc.option(
         fc.integer({ min: -60, max: 1 }).map((h) => new Date(now + h * HOUR)),
         { nil: null },
@@ -207,3 +242,55 @@ export const policyInput: fc.Arbitrary<PolicyInput> = instant.chain((now) =>
     allowLists,
   }),
 );
+
+const treasurer: VoteInput = {
+  voterId: "t-0",
+  decision: "approve",
+  groups: ["treasury"],
+  roles: ["approver"],
+  eligible: true,
+};
+
+/** Inputs under one rule with a delay whose votes meet it: mostly waiting, so the veto property has cases. */
+export const delayedInput: fc.Arbitrary<PolicyInput> = fc
+  .tuple(policyInput, fc.integer({ min: 1, max: 48 }), fc.option(timeWindow, { nil: undefined }))
+  .map(([input, hours, window]) => ({
+    ...input,
+    votes: [...input.votes, treasurer],
+    policy: {
+      version: 1,
+      rules: [],
+      default: {
+        require: [{ group: "treasury", approvals: 1 }],
+        delay: { hours, vetoGroup: VETO_GROUP },
+        ...(window ? { window } : {}),
+      },
+    },
+  }));
+
+/** Inputs under one rule that defers (window, velocity cap or both) whose votes meet it: often deferred. */
+export const deferringInput: fc.Arbitrary<PolicyInput> = fc
+  .tuple(
+    policyInput,
+    fc.option(
+      timeWindow.map((w) => ({ ...w, outside: "defer" as const })),
+      { nil: undefined },
+    ),
+    fc.option(
+      velocityCap.map((c) => ({ ...c, over: "defer" as const, limit: String((Number(c.limit) % 30) + 1) })),
+      { nil: undefined },
+    ),
+  )
+  .map(([input, window, cap]) => ({
+    ...input,
+    votes: [...input.votes, treasurer],
+    policy: {
+      version: 1,
+      rules: [],
+      default: {
+        require: [{ group: "treasury", approvals: 1 }],
+        ...(window ? { window } : {}),
+        ...(cap ? { velocity: [cap] } : {}),
+      },
+    },
+  }));
