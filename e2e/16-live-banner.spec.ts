@@ -2,9 +2,9 @@
 // has two pages open (the keys list and the approvals) before anything happens; an approver freezes all
 // signing at their own computer; both of the operator's pages show the banner without a reload; the admin
 // proposes lifting, two approvers approve by tapping, and once the lifting is carried out the banner goes away
-// from both pages, still without a reload. e2e/11 checks the banner on pages opened after the freeze; this one
-// checks pages that were already open.
-import type { Page } from "@playwright/test";
+// from both pages, still without a reload. The two tabs share one banner stream (the other tab is handed its
+// snapshots). e2e/11 checks the banner on pages opened after the freeze; this one checks pages already open.
+import type { BrowserContext, Page, Request } from "@playwright/test";
 import { confirmNext, expect, test } from "./fixtures";
 
 const LENA = { name: "Lena Live-Operator", roles: ["operator"] } as const;
@@ -21,6 +21,18 @@ async function markDocument(page: Page): Promise<void> {
   });
 }
 
+/** How many banner streams (restrictions.onStatus event streams) a browser has open at any moment. */
+function bannerStreams(context: BrowserContext): () => number {
+  const open = new Set<Request>();
+  context.on("request", (request) => {
+    if (new URL(request.url()).pathname === "/api/trpc/restrictions.onStatus") open.add(request);
+  });
+  const ended = (request: Request) => open.delete(request);
+  context.on("requestfinished", ended);
+  context.on("requestfailed", ended);
+  return () => open.size;
+}
+
 async function stillSameDocument(page: Page): Promise<void> {
   await expect(page.locator("html")).toHaveAttribute("data-still-open", "yes");
 }
@@ -34,6 +46,7 @@ test("a freeze and its lifting reach pages that were already open, without a rel
   const finn = await newMember(FINN);
   const gwen = await newMember(GWEN);
   const keysPage = lena.page;
+  const streams = bannerStreams(lena.context);
   const approvalsPage = await lena.context.newPage();
   let liftOperation = "";
 
@@ -46,6 +59,8 @@ test("a freeze and its lifting reach pages that were already open, without a rel
       await expect(page.getByTestId("freeze-banner")).toHaveCount(0);
       await markDocument(page);
     }
+    // One stream for the browser, not one per tab.
+    await expect.poll(streams).toBe(1);
   });
 
   await test.step("Finn freezes all signing at his computer; both of Lena's tabs show the banner", async () => {
@@ -84,6 +99,7 @@ test("a freeze and its lifting reach pages that were already open, without a rel
       await expect(page.getByTestId("freeze-banner")).toHaveCount(0);
       await stillSameDocument(page);
     }
+    expect(streams()).toBe(1);
     await approvalsPage.screenshot({ path: testInfo.outputPath("banner-gone.png"), fullPage: true });
   });
 });
