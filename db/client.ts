@@ -12,6 +12,7 @@ import { drizzle as drizzlePglite } from "drizzle-orm/pglite";
 import { migrate as migratePglite } from "drizzle-orm/pglite/migrator";
 import pg from "pg";
 import { installRoot } from "../server/install-root";
+import { runAfterCommit } from "./after-commit";
 import { lockDataFolder } from "./lock";
 import * as schema from "./schema";
 
@@ -65,7 +66,7 @@ export async function openDatabase(options: OpenOptions): Promise<Database> {
     // An idle connection can die (server restart, failover, an admin's kill); without a listener the pool's
     // "error" event would crash the process. The pool replaces the connection on next use.
     pool.on("error", (err) => console.error("[db] idle PostgreSQL connection failed:", err.message));
-    const db = drizzleNodePg({ client: pool, schema });
+    const db = runAfterCommit(drizzleNodePg({ client: pool, schema }));
     try {
       await migrateUnderLock(pool, () => migrateNodePg(db, { migrationsFolder }));
     } catch (e) {
@@ -83,7 +84,7 @@ export async function openDatabase(options: OpenOptions): Promise<Database> {
   try {
     // pg_trgm: the keys list's label search (migration 0013); PostgreSQL has it in contrib.
     const client = await PGlite.create(options.folder, { extensions: { pg_trgm } });
-    const db = drizzlePglite({ client, schema });
+    const db = runAfterCommit(drizzlePglite({ client, schema }));
     await migratePglite(db, { migrationsFolder });
     return {
       db,

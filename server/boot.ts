@@ -5,6 +5,7 @@
 // boot must not go on answering requests.
 import "server-only";
 import { DataFolderInUseError } from "@/db/lock";
+import { integrateAudit, startIntegrationTimer } from "@/server/audit/integrate";
 import { verifyWholeChain } from "@/server/audit/verify";
 import { pruneChallenges } from "@/server/auth/challenges";
 import { summariseSignInFailures } from "@/server/auth/failure-events";
@@ -57,6 +58,12 @@ export async function boot(): Promise<void> {
     if (view.wrappedOnly) console.log(`Keyward: ${unwrapGuardLine(view)}`);
     else console.error(`Keyward: ${unwrapGuardLine(view)}`);
   }
+  // Events a process staged but did not live to seal (it died between its commit and its integration round)
+  // join the chain first; from now on a timer seals any left behind, though each commit normally seals its own.
+  const integrated = await integrateAudit(db);
+  if (integrated.sequenced > 0)
+    console.log(`Keyward: sealed ${integrated.sequenced} audit event(s) left staged.`);
+  const stopIntegrationTimer = startIntegrationTimer(db);
   // The status page then checks only what is appended after this point (server/audit/verify.ts).
   const chain = await verifyWholeChain(db);
   if (chain.problems.length === 0) console.log(`Keyward: audit trail verified (${chain.events} events).`);
@@ -98,6 +105,7 @@ export async function boot(): Promise<void> {
   const shutdown = (signal: NodeJS.Signals) => {
     // Live subscriptions end first: their streams close and their watcher stops reading the database.
     closeLiveWatchers();
+    stopIntegrationTimer();
     // The scheduler first (its tick under way may be an HSM call), then the pools: their threads share the
     // one PKCS#11 library that closeHsm() finalises; the database last.
     scheduler

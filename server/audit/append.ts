@@ -1,35 +1,32 @@
 // The audit writer. It requires the caller's transaction, so the record commits with the change or not at all.
-// Appends are serialised by a transaction-scoped advisory lock; seq is the previous entry's plus one.
+// The event is written staged, without seq or hash; the integrator (integrate.ts) numbers and chains it after
+// the commit — before the caller's `db.transaction(...)` returns, through the handle's after-commit hook.
 import "server-only";
-import { desc, sql } from "drizzle-orm";
 import type { Tx } from "@/db/client";
 import { auditEvents } from "@/db/schema";
-import { entryHash, GENESIS_HASH } from "./chain";
+import { canonicalJson } from "./chain";
 import { type Actor, type AuditEvent, auditEventSchema } from "./events";
-
-/** Arbitrary constant naming the audit append lock (pg advisory locks are keyed by a bigint). */
-const AUDIT_LOCK_KEY = 0x4b455957; // "KEYW"
+import { integrateAfterCommit } from "./integrate";
 
 export type AppendInput = AuditEvent & { actor: Actor; subject: string; at: Date };
 
-export async function appendAudit(tx: Tx, input: AppendInput) {
+/** Stages the event in the caller's transaction; returns its staging id (not its seq, which comes later). */
+export async function appendAudit(tx: Tx, input: AppendInput): Promise<{ id: number }> {
   const event = auditEventSchema.parse({ action: input.action, data: input.data });
-  await tx.execute(sql`SELECT pg_advisory_xact_lock(${AUDIT_LOCK_KEY})`);
-  const [last] = await tx
-    .select({ seq: auditEvents.seq, hash: auditEvents.hash })
-    .from(auditEvents)
-    .orderBy(desc(auditEvents.seq))
-    .limit(1);
-  const entry = {
-    seq: (last?.seq ?? 0) + 1,
-    at: input.at.toISOString(),
-    actor: input.actor,
-    action: event.action,
-    subject: input.subject,
-    data: event.data,
-  };
-  const prevHash = last?.hash ?? GENESIS_HASH;
-  const hash = entryHash(prevHash, entry);
-  await tx.insert(auditEvents).values({ ...entry, at: input.at, prevHash, hash });
-  return { seq: entry.seq, hash };
+  // Refused here, in the change's transaction, rather than by the integrator later: what JSON cannot carry
+  // faithfully (a Date, a bigint, NaN) would be stored as something else than what was recorded.
+  canonicalJson(event.data);
+  const [row] = await tx
+    .insert(auditEvents)
+    .values({
+      at: input.at,
+      actor: input.actor,
+      action: event.action,
+      subject: input.subject,
+      data: event.data,
+    })
+    .returning({ id: auditEvents.id });
+  if (!row) throw new Error("the audit event was not written");
+  integrateAfterCommit();
+  return { id: row.id };
 }

@@ -1,13 +1,17 @@
-// The audit trail on real databases: numbered and chained by the writer, append-only by trigger, committed
-// with the change it records or not at all, and gap-free under concurrent writers.
+// The audit trail on real databases: staged by the writer in the change's transaction, numbered and chained
+// by the integrator before the change's db.transaction returns, append-only by trigger (one sealing per row),
+// committed with the change it records or not at all, and gap-free under concurrent writers and integrators.
 import { asc, count, eq, gt, sql } from "drizzle-orm";
 import { beforeAll, describe, expect, it } from "vitest";
+import { z } from "zod";
 import type { Db } from "@/db/client";
+import { queryRows } from "@/db/rows";
 import { auditEvents, members } from "@/db/schema";
 import { testEngines, useTestDatabase } from "@/server/testing/test-db";
 import { type AppendInput, appendAudit } from "./append";
 import { GENESIS_HASH } from "./chain";
-import { verifyStoredChain } from "./read";
+import { integrateAudit } from "./integrate";
+import { type SealedEvent, sealed, verifyStoredChain } from "./read";
 
 const AT = new Date("2026-03-01T10:00:00.123Z");
 
@@ -25,8 +29,17 @@ function reactivated(): AppendInput {
   };
 }
 
-async function append(db: Db, input: AppendInput = reactivated()) {
-  return db.transaction((tx) => appendAudit(tx, input));
+/** The stored row of an event, by its staging id. */
+async function stored(db: Db, id: number) {
+  const [row] = await db.select().from(auditEvents).where(eq(auditEvents.id, id));
+  if (!row) throw new Error(`audit event ${id} missing`);
+  return row;
+}
+
+/** Appends in a transaction of its own and returns the event as sealed when the transaction has returned. */
+async function append(db: Db, input: AppendInput = reactivated()): Promise<SealedEvent> {
+  const { id } = await db.transaction((tx) => appendAudit(tx, input));
+  return sealed(await stored(db, id));
 }
 
 async function eventCount(db: Db): Promise<number> {
@@ -53,6 +66,20 @@ describe.each(testEngines())("the audit trail on %s", (engine) => {
 
   beforeAll(() => {
     db = database();
+  });
+
+  it("seals an event before the transaction that wrote it returns, and not before it commits", async () => {
+    const before = await verifyStoredChain(db);
+    let inside: Awaited<ReturnType<typeof stored>> | undefined;
+    const { id } = await db.transaction(async (tx) => {
+      const written = await appendAudit(tx, reactivated());
+      [inside] = await tx.select().from(auditEvents).where(eq(auditEvents.id, written.id));
+      return written;
+    });
+    // Inside its transaction the event is staged: no seq, no hash, nothing chained to it yet.
+    expect(inside).toMatchObject({ seq: null, prevHash: null, hash: null });
+    // When db.transaction returns, the integrator has given it the next place in the chain.
+    expect(await stored(db, id)).toMatchObject({ seq: before.headSeq + 1, prevHash: before.headHash });
   });
 
   it("numbers events 1, 2, 3… and links each to the previous event's hash", async () => {
@@ -104,6 +131,11 @@ describe.each(testEngines())("the audit trail on %s", (engine) => {
 
   it.each([
     ["UPDATE", (d: Db) => d.update(auditEvents).set({ actor: "system", data: { memberId: "mallory" } })],
+    // The one write a row allows is its sealing, once: re-numbering a sealed row is a change like any other.
+    [
+      "UPDATE",
+      (d: Db) => d.update(auditEvents).set({ seq: 999_999, prevHash: "0".repeat(64), hash: "f".repeat(64) }),
+    ],
     ["DELETE", (d: Db) => d.delete(auditEvents).where(gt(auditEvents.seq, 0))],
     ["TRUNCATE", (d: Db) => d.execute(sql`TRUNCATE audit_events`)],
   ])(
@@ -119,6 +151,56 @@ describe.each(testEngines())("the audit trail on %s", (engine) => {
       expect(after.problems).toEqual([]);
     },
   );
+
+  it("refuses an event inserted with a place in the chain: only the integrator numbers events", async () => {
+    const before = await verifyStoredChain(db);
+    const forged = {
+      at: AT,
+      actor: "system",
+      action: "member.reactivated",
+      subject: "member:forged",
+      data: { memberId: "forged" },
+      seq: before.headSeq + 1,
+      prevHash: before.headHash,
+      hash: "a".repeat(64),
+    };
+    const err = await driverError(Promise.resolve(db.insert(auditEvents).values(forged)));
+    expect(err.message).toContain("only the integrator numbers them");
+    expect(err.code).toBe("42501");
+    expect(await verifyStoredChain(db)).toEqual(before);
+  });
+
+  it("refuses changing a staged event's content: the integrator may only seal it", async () => {
+    const before = await verifyStoredChain(db);
+    const staged = db.transaction(async (tx) => {
+      const { id } = await appendAudit(tx, reactivated());
+      await tx
+        .update(auditEvents)
+        .set({ data: { memberId: "mallory" } })
+        .where(eq(auditEvents.id, id));
+    });
+    const err = await driverError(staged);
+    expect(err.message).toContain("audit_events is append-only: UPDATE refused");
+    expect(await verifyStoredChain(db)).toEqual(before);
+  });
+
+  it("seals events a process staged but never integrated (it died after its commit) at the next round", async () => {
+    const before = await verifyStoredChain(db);
+    // A plain insert asks for no integration round: the event stays staged, as a dead process would leave it.
+    const subject = `member:left-staged-${Math.random().toString(36).slice(2)}`;
+    await db.transaction(async (tx) => {
+      await tx.insert(auditEvents).values({ ...reactivated(), subject });
+    });
+    const [orphan] = await db.select().from(auditEvents).where(eq(auditEvents.subject, subject));
+    expect(orphan?.seq).toBeNull();
+    const round = await integrateAudit(db);
+    expect(round.sequenced).toBe(1);
+    expect(await stored(db, orphan?.id ?? -1)).toMatchObject({
+      seq: before.headSeq + 1,
+      prevHash: before.headHash,
+    });
+    expect((await verifyStoredChain(db)).problems).toEqual([]);
+  });
 
   it("leaves no event behind when the transaction that appended it fails", async () => {
     const before = await verifyStoredChain(db);
@@ -161,7 +243,8 @@ describe.each(testEngines())("the audit trail on %s", (engine) => {
     await append(db);
     const [original] = await db.select().from(auditEvents).where(eq(auditEvents.seq, victim));
     if (!original) throw new Error("victim row missing");
-    await db.execute(sql`ALTER TABLE audit_events DISABLE TRIGGER audit_events_no_update_delete`);
+    // DISABLE TRIGGER USER: the row triggers, including the one refusing sealed inserts, as an owner could.
+    await db.execute(sql`ALTER TABLE audit_events DISABLE TRIGGER USER`);
     try {
       await db
         .update(auditEvents)
@@ -175,10 +258,11 @@ describe.each(testEngines())("the audit trail on %s", (engine) => {
         { seq: victim + 1, problem: "prev_hash" },
       ]);
 
-      await db.insert(auditEvents).values(original);
+      const { id: _newIdOnInsert, ...content } = original;
+      await db.insert(auditEvents).values(content);
       expect((await verifyStoredChain(db)).problems).toEqual([]);
     } finally {
-      await db.execute(sql`ALTER TABLE audit_events ENABLE TRIGGER audit_events_no_update_delete`);
+      await db.execute(sql`ALTER TABLE audit_events ENABLE TRIGGER USER`);
     }
   });
 });
@@ -198,11 +282,80 @@ describe.runIf(testEngines().includes("postgres"))("concurrent appends on postgr
       ),
     );
     const expected = Array.from({ length: 20 }, (_, i) => i + 1);
-    expect(written.map((w) => w.seq).sort((a, b) => a - b)).toEqual(expected);
-    const stored = await db.select({ seq: auditEvents.seq }).from(auditEvents).orderBy(asc(auditEvents.seq));
-    expect(stored.map((r) => r.seq)).toEqual(expected);
+    const seqs = await Promise.all(written.map(async (w) => (await stored(db, w.id)).seq ?? 0));
+    expect(seqs.sort((a, b) => a - b)).toEqual(expected);
+    const rows = await db.select({ seq: auditEvents.seq }).from(auditEvents).orderBy(asc(auditEvents.seq));
+    expect(rows.map((r) => r.seq)).toEqual(expected);
     const report = await verifyStoredChain(db);
     expect(report.problems).toEqual([]);
     expect(report.headSeq).toBe(20);
   });
 });
+
+describe.runIf(testEngines().includes("postgres"))(
+  "appends that do not wait for each other, on postgres",
+  () => {
+    const database = useTestDatabase("postgres");
+
+    it("commits and seals one transaction's event while another transaction holding an event stays open", async () => {
+      const db = database();
+      let release: () => void = () => {};
+      const held = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      let staged: () => void = () => {};
+      const stagedYet = new Promise<void>((resolve) => {
+        staged = resolve;
+      });
+      // The slow one: stages its event, then keeps its transaction open until told to finish.
+      const slow = db.transaction(async (tx) => {
+        const written = await appendAudit(tx, reactivated());
+        staged();
+        await held;
+        return written;
+      });
+      await stagedYet;
+      // With one append lock held through commit, this would wait for the slow one (and this test would hang).
+      const quick = await append(db);
+      expect(quick.seq).toBeGreaterThan(0);
+      release();
+      const slowRow = await stored(db, (await slow).id);
+      // The slow event was committed later, so it is sealed after the quick one.
+      expect(slowRow.seq).toBe(quick.seq + 1);
+      expect((await verifyStoredChain(db)).problems).toEqual([]);
+    });
+
+    it("keeps seqs gap-free and the chain intact with two servers' integrators sealing at once", async () => {
+      const db = database();
+      const url = process.env.TEST_DATABASE_URL;
+      if (!url) throw new Error("TEST_DATABASE_URL is required here");
+      // A second server: its own pool on the same database (the test database's URL with its name).
+      const { openDatabase } = await import("@/db/client");
+      const [current] = await queryRows(
+        db,
+        sql`SELECT current_database() AS name`,
+        z.object({ name: z.string() }),
+      );
+      const other = new URL(url);
+      other.pathname = `/${current?.name}`;
+      const second = await openDatabase({ engine: "postgres", url: other.toString() });
+      try {
+        const before = await verifyStoredChain(db);
+        // 300 events staged without a round of their own, then both servers integrate at the same instant,
+        // while both also keep appending through their own handles.
+        await db.transaction(async (tx) => {
+          for (let i = 0; i < 300; i++) await tx.insert(auditEvents).values(reactivated());
+        });
+        const appends = Array.from({ length: 20 }, (_, i) => (i % 2 === 0 ? append(db) : append(second.db)));
+        await Promise.all([integrateAudit(db), integrateAudit(second.db), ...appends]);
+        await integrateAudit(db);
+        const report = await verifyStoredChain(db);
+        expect(report.problems).toEqual([]);
+        expect(report.headSeq).toBe(before.headSeq + 320);
+        expect(await eventCount(db)).toBe(report.headSeq);
+      } finally {
+        await second.close();
+      }
+    });
+  },
+);

@@ -1,13 +1,37 @@
 // Reading the audit trail: recent events for people, and re-checks of the stored hash chain — whole, or
 // (server/audit/verify.ts) from the last point this process verified.
 import "server-only";
-import { asc, desc, gt } from "drizzle-orm";
+import { asc, desc, gt, isNotNull } from "drizzle-orm";
 import type { DbOrTx } from "@/db/client";
 import { auditEvents } from "@/db/schema";
-import { type ChainProblem, GENESIS_HASH, verifyChain } from "./chain";
+import { type ChainedEntry, type ChainProblem, GENESIS_HASH, verifyChain } from "./chain";
 
-export async function recentAuditEvents(db: DbOrTx, limit: number) {
-  return db.select().from(auditEvents).orderBy(desc(auditEvents.seq)).limit(limit);
+type StoredEvent = typeof auditEvents.$inferSelect;
+
+/** An event the integrator has sealed: its place in the chain is known. */
+export type SealedEvent = Omit<StoredEvent, "seq" | "prevHash" | "hash"> & {
+  seq: number;
+  prevHash: string;
+  hash: string;
+};
+
+/** Narrows a row read with `seq IS NOT NULL` (the CHECK constraint seals all three columns together). */
+export function sealed(row: StoredEvent): SealedEvent {
+  const { seq, prevHash, hash } = row;
+  if (seq === null || prevHash === null || hash === null)
+    throw new Error(`audit event ${row.id} is not sealed`);
+  return { ...row, seq, prevHash, hash };
+}
+
+/** The newest sealed events (those still being sequenced join within moments). */
+export async function recentAuditEvents(db: DbOrTx, limit: number): Promise<SealedEvent[]> {
+  const rows = await db
+    .select()
+    .from(auditEvents)
+    .where(isNotNull(auditEvents.seq))
+    .orderBy(desc(auditEvents.seq))
+    .limit(limit);
+  return rows.map(sealed);
 }
 
 const PAGE = 5_000;
@@ -34,7 +58,7 @@ export async function verifyStoredRun(db: DbOrTx, from: ChainPoint): Promise<Cha
       .orderBy(asc(auditEvents.seq))
       .limit(PAGE);
     if (page.length === 0) break;
-    const entries = page.map((r) => ({ ...r, at: r.at.toISOString() }));
+    const entries: ChainedEntry[] = page.map((r) => ({ ...sealed(r), at: r.at.toISOString() }));
     if (entries[0] && entries[0].seq !== expectedFirst)
       problems.push({ seq: entries[0].seq, problem: "gap" });
     problems.push(...verifyChain(entries, prevHash));

@@ -15,7 +15,7 @@ async function append(db: Db, n: number): Promise<number[]> {
   const seqs: number[] = [];
   for (let i = 0; i < n; i++) {
     const memberId = `m-${Math.random().toString(36).slice(2)}`;
-    const { seq } = await db.transaction((tx) =>
+    const { id } = await db.transaction((tx) =>
       appendAudit(tx, {
         action: "member.reactivated",
         actor: "system",
@@ -24,7 +24,10 @@ async function append(db: Db, n: number): Promise<number[]> {
         data: { memberId },
       }),
     );
-    seqs.push(seq);
+    // Sealed by the integrator before db.transaction returned.
+    const [row] = await db.select({ seq: auditEvents.seq }).from(auditEvents).where(eq(auditEvents.id, id));
+    if (row?.seq == null) throw new Error("the event was not sealed");
+    seqs.push(row.seq);
   }
   return seqs;
 }

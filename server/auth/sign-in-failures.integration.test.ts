@@ -252,11 +252,11 @@ describe.each(testEngines())("sign-in failures on %s", (engine) => {
 
   async function lastSeq(): Promise<number> {
     const rows = await db.select({ seq: auditEvents.seq }).from(auditEvents);
-    return Math.max(0, ...rows.map((r) => r.seq));
+    return Math.max(0, ...rows.map((r) => r.seq ?? 0));
   }
 
   async function eventsSince(seq: number) {
     const rows = await db.select().from(auditEvents);
-    return rows.filter((r) => r.seq > seq).sort((a, b) => a.seq - b.seq);
+    return rows.filter((r) => (r.seq ?? 0) > seq).sort((a, b) => (a.seq ?? 0) - (b.seq ?? 0));
   }
 });

@@ -9,7 +9,10 @@ import { auditEvents, members } from "@/db/schema";
 const SHOWN = ["decision", "reason", "attempt", "attempts", "ruleId", "votesCounted"] as const;
 
 export type TimelineEntry = {
-  seq: number;
+  /** The event's staging id: unique, present before the integrator gives it a seq. */
+  id: number;
+  /** Its place in the chain; null for the moment between the change's commit and its sealing. */
+  seq: number | null;
   at: Date;
   action: string;
   actor: string;
@@ -22,6 +25,7 @@ const TIMELINE_MAX = 500;
 export async function auditTimeline(db: Db, subjects: readonly string[]): Promise<TimelineEntry[]> {
   const events = await db
     .select({
+      id: auditEvents.id,
       seq: auditEvents.seq,
       at: auditEvents.at,
       action: auditEvents.action,
@@ -30,7 +34,8 @@ export async function auditTimeline(db: Db, subjects: readonly string[]): Promis
     })
     .from(auditEvents)
     .where(inArray(auditEvents.subject, [...subjects]))
-    .orderBy(asc(auditEvents.seq))
+    // Sealed events in chain order, then any not sealed yet (ascending puts nulls last) in staging order.
+    .orderBy(asc(auditEvents.seq), asc(auditEvents.id))
     .limit(TIMELINE_MAX);
   const memberIds = [
     ...new Set(events.flatMap((e) => (e.actor.startsWith("member:") ? [e.actor.slice(7)] : []))),
@@ -39,10 +44,14 @@ export async function auditTimeline(db: Db, subjects: readonly string[]): Promis
     memberIds.length === 0
       ? []
       : (
-          await db.select({ id: members.id, name: members.name }).from(members).where(inArray(members.id, memberIds))
+          await db
+            .select({ id: members.id, name: members.name })
+            .from(members)
+            .where(inArray(members.id, memberIds))
         ).map((m) => [m.id, m.name]),
   );
   return events.map((e) => ({
+    id: e.id,
     seq: e.seq,
     at: e.at,
     action: e.action,
@@ -56,7 +65,8 @@ function detailsOf(data: unknown): { label: string; value: string }[] {
   const out: { label: string; value: string }[] = [];
   for (const field of SHOWN) {
     const value: unknown = Reflect.get(data, field);
-    if (typeof value === "string" || typeof value === "number") out.push({ label: field, value: String(value) });
+    if (typeof value === "string" || typeof value === "number")
+      out.push({ label: field, value: String(value) });
   }
   return out;
 }

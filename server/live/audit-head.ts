@@ -1,8 +1,10 @@
 // The source of live updates: one watcher per process and database reads the head of the audit trail (its
 // highest seq, the primary key) every half second while anyone listens, and tells listeners which subjects
-// changed since. Every change writes its audit event in its own transaction, and appends hold one lock until
-// commit, so seqs become visible in order: reading past the last head seen never misses a committed change,
-// whichever process made it (PGlite in one process, or several servers on one PostgreSQL).
+// changed since. Every change writes its audit event in its own transaction, and the integrator seals events
+// (gives them their seq) under one lock, batch after batch, each committed before the next begins, so seqs
+// become visible in order: reading past the last head seen never misses a committed change, whichever process
+// made it (PGlite in one process, or several servers on one PostgreSQL). A change shows here once sealed —
+// before its own request returns, or within a second (server/audit/integrate.ts).
 // It only reads; it must never hold a listener's slow work on its own timer.
 import "server-only";
 import { and, gt, lte, max } from "drizzle-orm";

@@ -1,13 +1,20 @@
 // Database health for the status page: engine, round-trip time, applied migrations, audit head.
 import "server-only";
-import { desc, sql } from "drizzle-orm";
+import { desc, isNotNull, sql } from "drizzle-orm";
 import { z } from "zod";
 import type { Db } from "@/db/client";
 import { queryRows } from "@/db/rows";
 import { auditEvents } from "@/db/schema";
 
 export type DatabaseHealth =
-  | { ok: true; engine: string; version: string; roundTripMs: number; migrations: number; auditHeadSeq: number }
+  | {
+      ok: true;
+      engine: string;
+      version: string;
+      roundTripMs: number;
+      migrations: number;
+      auditHeadSeq: number;
+    }
   | { ok: false; engine: string; error: string };
 
 export async function databaseHealth(db: Db, engine: string): Promise<DatabaseHealth> {
@@ -24,7 +31,13 @@ export async function databaseHealth(db: Db, engine: string): Promise<DatabaseHe
       sql`SELECT count(*)::int AS n FROM drizzle.__drizzle_migrations`,
       z.object({ n: z.number() }),
     );
-    const [head] = await db.select({ seq: auditEvents.seq }).from(auditEvents).orderBy(desc(auditEvents.seq)).limit(1);
+    // The head is the highest sealed seq (descending order would put the staged rows' nulls first).
+    const [head] = await db
+      .select({ seq: auditEvents.seq })
+      .from(auditEvents)
+      .where(isNotNull(auditEvents.seq))
+      .orderBy(desc(auditEvents.seq))
+      .limit(1);
     return {
       ok: true,
       engine,

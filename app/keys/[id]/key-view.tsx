@@ -193,7 +193,7 @@ export function KeyView({ keyId, canPropose }: { keyId: string; canPropose: bool
         </h2>
         <ol className="space-y-1 border-l border-slate-200 pl-4 text-sm" data-testid="key-lifecycle">
           {lifecycle.map((e) => (
-            <li key={e.seq}>
+            <li key={e.id}>
               <span className="text-slate-500">{utc(e.at)}</span> · <strong>{e.action}</strong> by {e.actor}
               {e.details.length > 0 && (
                 <span className="text-slate-500">

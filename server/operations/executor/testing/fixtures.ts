@@ -106,7 +106,7 @@ export async function actionsOf(db: Db, operationId: string): Promise<string[]> 
     .select({ action: auditEvents.action })
     .from(auditEvents)
     .where(eq(auditEvents.subject, `operation:${operationId}`))
-    .orderBy(auditEvents.seq);
+    .orderBy(auditEvents.seq, auditEvents.id);
   return rows.map((r) => r.action);
 }
 
