@@ -165,7 +165,11 @@ export const auditEventSchema = z.discriminatedUnion("action", [
     action: z.literal("operation.rejected"),
     data: z.object({ operationId: uuidId, ruleId: z.string().max(128), tally, votesCounted: z.number().int() }),
   }),
-  z.object({ action: z.literal("operation.cancelled"), data: z.object({ operationId: uuidId }) }),
+  z.object({
+    action: z.literal("operation.cancelled"),
+    // The reason given (required when an admin cancels what Keyward proposed), bounded like the form's.
+    data: z.object({ operationId: uuidId, reason: z.string().max(500).optional() }),
+  }),
   z.object({
     action: z.literal("operation.expired"),
     data: z.object({ operationId: uuidId, expiresAt: z.string().max(30) }),

@@ -122,7 +122,11 @@ describe.each(testEngines())("cancelling operations on %s", (engine) => {
     });
     const events = await cancelledEvents(id);
     expect(events).toHaveLength(1);
-    expect(events[0]).toMatchObject({ actor: `member:${admin.acting.id}`, data: { operationId: id } });
+    // The trail keeps why, not only who: a regulator reads the reason from the event itself.
+    expect(events[0]).toMatchObject({
+      actor: `member:${admin.acting.id}`,
+      data: { operationId: id, reason: "we rotate this key by hand after the audit" },
+    });
     expect((await verifyWholeChain(database.db)).problems).toEqual([]);
   });
 

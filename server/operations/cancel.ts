@@ -60,7 +60,10 @@ export async function cancelOperation(
       actor: `member:${actor.id}`,
       at: input.now,
       set: { result: record },
-      event: { action: "operation.cancelled", data: { operationId: op.id } },
+      event: {
+        action: "operation.cancelled",
+        data: { operationId: op.id, ...(input.reason !== undefined ? { reason: input.reason } : {}) },
+      },
     });
   });
 }
