@@ -24,7 +24,7 @@ async function approveAndExecute(operationId: string, approvers: Person[]): Prom
     await expect(person.page.getByRole("status")).toContainText("Your approval is recorded");
   }
   for (const person of approvers) {
-    await expect(person.page.getByTestId("op-state")).toHaveText("executed", { timeout: 20_000 });
+    await expect(person.page.getByTestId("op-state")).toHaveText("executed", { timeout: 60_000 });
   }
 }
 
