@@ -2,7 +2,7 @@
 // denied), the delay and its veto, velocity caps, and every reason in words.
 import { describe, expect, it } from "vitest";
 import type { PolicyDocument, Rule } from "./document";
-import { evaluatePolicy, type PolicyInput, type VoteInput } from "./evaluate";
+import { evaluate, evaluatePolicy, type PolicyInput, type VoteInput } from "./evaluate";
 import type { HistoryEntry } from "./velocity";
 
 const BTC = 100_000_000n;
@@ -322,5 +322,36 @@ describe("velocity caps", () => {
     expect(r.reasons.at(-1)).toBe(
       "deferred: outside its opening hours (Europe/Zurich), runs Monday 7 December 09:00",
     );
+  });
+});
+
+describe("evaluate, the earlier signature server/operations calls", () => {
+  const votes = [vote("tom", ["treasury"])];
+  const operation = { kind: "withdrawal", keyTags: [], initiatorId: "olga" };
+  it("reads waiting as pending, keeping the reasons (nothing acts before the delay ends)", () => {
+    const policy = doc(rule({ delay: { hours: 24, vetoGroup: "security" } }));
+    expect(evaluate({ operation, votes, policy, now: friday })).toEqual({
+      decision: "pending",
+      ruleId: "r",
+      reasons: [
+        "approved: 1 of 1 from treasury",
+        "waiting: 24 h delay until Saturday 5 December 12:00 UTC; security can veto until then",
+      ],
+      tally: [{ group: "treasury", needed: 1, approvals: 1, voterIds: ["tom"] }],
+      rejections: { count: 0, needed: 1, voterIds: [] },
+    });
+  });
+  it("reads deferred as pending, and denies a rule requiring an allow-list it cannot check", () => {
+    const window = {
+      zone: "UTC",
+      open: [{ days: ["mon" as const], from: "00:00", to: "24:00" }],
+      outside: "defer" as const,
+    };
+    expect(evaluate({ operation, votes, policy: doc(rule({ window })), now: friday }).decision).toBe(
+      "pending",
+    );
+    expect(
+      evaluate({ operation, votes, policy: doc(rule({ allowList: "payees" })), now: friday }).decision,
+    ).toBe("denied");
   });
 });

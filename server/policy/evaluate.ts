@@ -1,8 +1,9 @@
 // Judges an operation under a policy document: which rule applies and whether its votes meet it, in words.
 // `evaluatePolicy` (evaluate-policy.ts) is the whole judgement; `evaluate` is its earlier signature, kept for
 // server/operations until it supplies history, assets and allow-lists: same answers for every document that
-// uses none of issue 13's clauses, and for one that does, never more permissive than evaluatePolicy (waiting
-// and deferred read as pending, velocity counts this operation alone, allow-lists are empty).
+// uses none of issue 13's clauses. For one that does: waiting and deferred read as pending (nothing acts early),
+// allow-lists are empty (a rule requiring one denies), and velocity caps see no history, and no amount at all
+// from today's OperationFacts, so they are not enforced here: funds-moving kinds must call evaluatePolicy.
 import { DEFAULT_EXPIRES_IN_HOURS } from "./constants";
 import { evaluatePolicy } from "./evaluate-policy";
 import type { PolicyDocument, Rule, RuleBody } from "./schema";
