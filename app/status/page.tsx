@@ -1,4 +1,5 @@
 import { api } from "@/server/api/caller";
+import { STAGED_TOO_LONG_MS } from "@/server/status/database-health";
 import {
   checkUnwrapGuards,
   type HsmTokenView,
@@ -58,14 +59,20 @@ function TokenTable({ tokens }: { tokens: HsmTokenView[] }) {
       </thead>
       <tbody>
         {tokens.map((t) => (
-          <tr key={t.label} className="border-t border-slate-100 align-top" data-testid={`hsm-token-${t.label}`}>
+          <tr
+            key={t.label}
+            className="border-t border-slate-100 align-top"
+            data-testid={`hsm-token-${t.label}`}
+          >
             <td className="py-1 pr-3 font-mono">{t.label}</td>
             <td className="pr-3">{t.role}</td>
             <td className="pr-3 font-mono text-xs">{t.serial ?? "—"}</td>
             <td className="pr-3 font-mono text-xs">{t.kek ? t.kek.id.slice(0, 8) : "missing"}</td>
             <td className={`pr-3 font-semibold ${TOKEN_STATE_COLOURS[t.state]}`}>
               {t.state}
-              {t.retryAt && <span className="block text-xs font-normal text-slate-500">retry {utc(t.retryAt)}</span>}
+              {t.retryAt && (
+                <span className="block text-xs font-normal text-slate-500">retry {utc(t.retryAt)}</span>
+              )}
             </td>
             <td className="text-xs text-slate-700">
               {t.lastError ? (
@@ -143,7 +150,9 @@ export default async function StatusPage({ searchParams }: { searchParams: Promi
   const { database: db, hsm } = health;
   // Boot checked every token; a server started without instrumentation (or a token added since) is checked now.
   const known = lastUnwrapGuards();
-  const guards = hsm.tokens.every((t) => known.some((v) => v.tokenLabel === t.label)) ? known : await checkUnwrapGuards();
+  const guards = hsm.tokens.every((t) => known.some((v) => v.tokenLabel === t.label))
+    ? known
+    : await checkUnwrapGuards();
   return (
     <div className="space-y-8">
       <h1 className="text-2xl font-semibold">Status</h1>
@@ -216,11 +225,33 @@ export default async function StatusPage({ searchParams }: { searchParams: Promi
           Audit trail <Badge state={okState(chain.problems.length === 0)} />
         </h2>
         <p className="text-sm text-slate-700" data-testid="audit-chain">
-          {chain.events} events; hash chain {chain.problems.length === 0 ? "intact" : `BROKEN at ${chain.problems.map((p) => `#${p.seq} (${p.problem})`).join(", ")}`}
+          {chain.events} events; hash chain{" "}
+          {chain.problems.length === 0
+            ? "intact"
+            : `BROKEN at ${chain.problems.map((p) => `#${p.seq} (${p.problem})`).join(", ")}`}
           . Head <code className="break-all">{chain.headHash}</code>
         </p>
+        {db.ok && db.auditStaged.count > 0 ? (
+          <p
+            className={
+              (db.auditStaged.oldestAgeMs ?? 0) > STAGED_TOO_LONG_MS
+                ? "text-sm font-medium text-red-700"
+                : "text-sm text-slate-700"
+            }
+            data-testid="audit-staged"
+          >
+            {db.auditStaged.count} committed {db.auditStaged.count === 1 ? "event waits" : "events wait"} to
+            be sealed into the chain
+            {(db.auditStaged.oldestAgeMs ?? 0) > STAGED_TOO_LONG_MS
+              ? `, the oldest for ${Math.round((db.auditStaged.oldestAgeMs ?? 0) / 1000)} s: the audit integrator is not keeping up or is failing (see the server log)`
+              : ""}
+            .
+          </p>
+        ) : null}
         <p className="text-xs text-slate-500" data-testid="audit-chain-check">
-          {chain.mode === "full" ? "Whole trail re-hashed" : `Checked from the last verified point: ${chain.hashed} new events hashed`}
+          {chain.mode === "full"
+            ? "Whole trail re-hashed"
+            : `Checked from the last verified point: ${chain.hashed} new events hashed`}
           .{" "}
           <a className="text-indigo-700 underline" href="/status?verify=full">
             Re-verify the whole trail
@@ -240,7 +271,9 @@ export default async function StatusPage({ searchParams }: { searchParams: Promi
             {recent.map((e) => (
               <tr key={e.seq} className="border-t border-slate-100">
                 <td className="py-1 pr-3 align-top">{e.seq}</td>
-                <td className="pr-3 align-top whitespace-nowrap">{e.at.toISOString().replace("T", " ").slice(0, 19)}</td>
+                <td className="pr-3 align-top whitespace-nowrap">
+                  {e.at.toISOString().replace("T", " ").slice(0, 19)}
+                </td>
                 <td className="pr-3 align-top font-mono">{e.action}</td>
                 <td className="pr-3 align-top font-mono text-xs break-all">{e.actor}</td>
                 <td className="font-mono text-xs break-all">{e.subject}</td>

@@ -1,6 +1,6 @@
 // Database health for the status page: engine, round-trip time, applied migrations, audit head.
 import "server-only";
-import { desc, isNotNull, sql } from "drizzle-orm";
+import { count, desc, isNotNull, isNull, min, sql } from "drizzle-orm";
 import { z } from "zod";
 import type { Db } from "@/db/client";
 import { queryRows } from "@/db/rows";
@@ -14,10 +14,23 @@ export type DatabaseHealth =
       roundTripMs: number;
       migrations: number;
       auditHeadSeq: number;
+      /**
+       * Events committed but not yet sealed into the chain by the integrator, and how long the oldest has
+       * waited (by its recorded time). Normally 0: each commit's events are sealed before its request returns.
+       * Events left waiting for long mean the integrator is failing, and the trail has stopped growing.
+       */
+      auditStaged: { count: number; oldestAgeMs: number | null };
     }
   | { ok: false; engine: string; error: string };
 
-export async function databaseHealth(db: Db, engine: string): Promise<DatabaseHealth> {
+/** Past this, staged events are a problem to show (the integrator runs after every commit and every second). */
+export const STAGED_TOO_LONG_MS = 10_000;
+
+export async function databaseHealth(
+  db: Db,
+  engine: string,
+  now: Date = new Date(),
+): Promise<DatabaseHealth> {
   try {
     const started = performance.now();
     const [version] = await queryRows(
@@ -38,6 +51,11 @@ export async function databaseHealth(db: Db, engine: string): Promise<DatabaseHe
       .where(isNotNull(auditEvents.seq))
       .orderBy(desc(auditEvents.seq))
       .limit(1);
+    // The partial index on staged rows makes this cheap however long the trail.
+    const [staged] = await db
+      .select({ count: count(), oldest: min(auditEvents.at) })
+      .from(auditEvents)
+      .where(isNull(auditEvents.seq));
     return {
       ok: true,
       engine,
@@ -45,6 +63,10 @@ export async function databaseHealth(db: Db, engine: string): Promise<DatabaseHe
       roundTripMs: Math.round(roundTripMs * 100) / 100,
       migrations: migrations?.n ?? 0,
       auditHeadSeq: head?.seq ?? 0,
+      auditStaged: {
+        count: staged?.count ?? 0,
+        oldestAgeMs: staged?.oldest ? Math.max(0, now.getTime() - staged.oldest.getTime()) : null,
+      },
     };
   } catch (e) {
     return { ok: false, engine, error: e instanceof Error ? e.message : "unknown error" };
