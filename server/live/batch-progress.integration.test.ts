@@ -5,7 +5,7 @@
 // is suspended with a tap. Refused to an anonymous caller and to a session holding no role that may see it; an
 // operation that does not exist ends the stream with NOT_FOUND; a single key.create has no progress (null).
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type Database, type Db, openDatabase } from "@/db/client";
+import type { Db } from "@/db/client";
 import { createCaller } from "@/server/api/root";
 import { createContext } from "@/server/api/trpc";
 import * as signerFacade from "@/server/hsm/signer";
@@ -16,15 +16,11 @@ import { useTokenForServer } from "@/server/operations/executor/testing/fixtures
 import type { OperationSigner } from "@/server/operations/executor/types";
 import { proposeOperation } from "@/server/operations/propose";
 import { approveInTurn } from "@/server/operations/testing/approve";
-import {
-  TEST_WEBAUTHN_CONFIG as config,
-  firstAdmin,
-  invitedMember,
-  type Person,
-} from "@/server/testing/identity-fixtures";
-import { createTestDatabase, type TestDatabase, testEngines } from "@/server/testing/test-db";
-import { closeLiveWatchers, watcherFor } from "./audit-head";
+import { TEST_WEBAUTHN_CONFIG as config, type Person } from "@/server/testing/identity-fixtures";
+import { testEngines } from "@/server/testing/test-db";
+import { watcherFor } from "./audit-head";
 import type { BatchProgress } from "./batch-progress";
+import { useLiveCast } from "./testing/cast";
 import { ended, next, refusedWith, signedIn } from "./testing/subscriptions";
 
 const T0 = new Date("2026-05-06T10:00:00.000Z");
@@ -61,40 +57,13 @@ function heldSigner(open: number): OperationSigner & { release: () => void } {
 }
 
 describe.each(testEngines())("a batch's live progress on %s", (engine) => {
-  let database: TestDatabase;
-  /** On PostgreSQL, a second pool on the same database: "another server process" runs the batch. */
-  let other: Database | undefined;
-  let db: Db;
-  let otherDb: Db;
-  let admin: Person;
-  let operator: Person;
-  let pia: Person;
-  let quinn: Person;
-  let auditor: Person;
+  // The environment is the SoftHSM token's (useTokenForServer above): the cast stubs none of its own.
+  const cast = useLiveCast(engine, { now: T0, hookTimeoutMs: 60_000 });
 
-  beforeAll(async () => {
-    database = await createTestDatabase(engine);
-    db = database.db;
-    if (engine === "postgres" && database.url) {
-      other = await openDatabase({ engine: "postgres", url: database.url });
-      otherDb = other.db;
-    } else otherDb = db;
-    admin = await firstAdmin(db, { now: T0 });
-    operator = await invitedMember(db, admin.acting, { now: T0, roles: ["operator"] });
-    pia = await invitedMember(db, admin.acting, { now: T0, roles: ["approver"] });
-    quinn = await invitedMember(db, admin.acting, { now: T0, roles: ["approver"] });
-    auditor = await invitedMember(db, admin.acting, { now: T0, roles: ["auditor"] });
-  }, 60_000);
-
-  afterAll(async () => {
-    closeLiveWatchers();
-    await other?.close();
-    await database.drop();
-  });
-
-  const signIn = (who: Person, on: Db = db) => signedIn(on, engine, who, T0);
+  const signIn = (who: Person, on: Db = cast().db) => signedIn(on, engine, who, T0);
 
   async function approvedKeyCreate(payload: Record<string, unknown>): Promise<string> {
+    const { db, operator, pia, quinn } = cast();
     const op = await proposeOperation(db, { actor: operator.acting, kind: "key.create", payload, now: T0 });
     expect(await approveInTurn(db, config, { operationId: op.id, voters: [pia, quinn], now: T0 })).toBe(
       "approved",
@@ -105,6 +74,7 @@ describe.each(testEngines())("a batch's live progress on %s", (engine) => {
   it("yields the progress recorded with each chunk while the batch runs, then its end", {
     timeout: 120_000,
   }, async () => {
+    const { db, otherDb, auditor } = cast();
     const id = await approvedKeyCreate({
       label: "acct-{n}",
       curve: "p256",
@@ -152,6 +122,7 @@ describe.each(testEngines())("a batch's live progress on %s", (engine) => {
   });
 
   it("moves the banner's count when a key is suspended elsewhere", { timeout: 120_000 }, async () => {
+    const { otherDb, operator, pia } = cast();
     const banner = (await (await signIn(operator)).api.restrictions.onStatus())[Symbol.asyncIterator]();
     expect(await next(banner)).toEqual({ freeze: null, suspendedKeys: 0 });
     const { api } = await signIn(pia, otherDb);
@@ -166,6 +137,7 @@ describe.each(testEngines())("a batch's live progress on %s", (engine) => {
   });
 
   it("has nothing for a single key, and ends with NOT_FOUND for an operation that does not exist", async () => {
+    const { pia } = cast();
     const single = await approvedKeyCreate({
       label: "One key",
       curve: "p256",
@@ -183,6 +155,7 @@ describe.each(testEngines())("a batch's live progress on %s", (engine) => {
   });
 
   it("is refused to an anonymous caller and to a session with no role that may see it", async () => {
+    const { db, auditor } = cast();
     const operationId = "00000000-0000-4000-8000-000000000000";
     const anonymous = createCaller(createContext({ db, engine, session: null, clock }));
     expect(await refusedWith(anonymous.operations.onBatchProgress({ operationId }))).toBe("UNAUTHORIZED");

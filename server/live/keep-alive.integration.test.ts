@@ -4,19 +4,15 @@
 // stream is open — here by another pool on PostgreSQL — ends it with UNAUTHORIZED, pings or not, and leaves no
 // listener; a snapshot that cannot be read (no such operation) ends it with its own code, NOT_FOUND, never the
 // INTERNAL_SERVER_ERROR the browser's link would reconnect to forever.
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import path from "node:path";
-import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { type Database, type Db, openDatabase } from "@/db/client";
+import { beforeAll, describe, expect, it, vi } from "vitest";
 import { createContext } from "@/server/api/trpc";
 import type { SessionMember } from "@/server/auth/sessions";
 import { endSession } from "@/server/auth/sessions";
 import { handleTrpcRequest } from "@/server/edge/trpc-handler";
-import { firstAdmin, invitedMember, type Person } from "@/server/testing/identity-fixtures";
-import { createTestDatabase, type TestDatabase, testEngines } from "@/server/testing/test-db";
-import { closeLiveWatchers, watcherFor } from "./audit-head";
+import { testEngines } from "@/server/testing/test-db";
+import { watcherFor } from "./audit-head";
 import { PING_MS, RECONNECT_AFTER_MS } from "./keep-alive";
+import { useLiveCast } from "./testing/cast";
 import { signedIn } from "./testing/subscriptions";
 
 const ORIGIN = "http://localhost:3000";
@@ -68,44 +64,18 @@ function errorCodeOf(event: SseEvent | null): string | undefined {
 }
 
 describe.each(testEngines())("live streams over HTTP on %s", (engine) => {
-  let database: TestDatabase;
-  let other: Database | undefined;
-  let db: Db;
-  let otherDb: Db;
-  let dataDir: string;
-  let admin: Person;
-  let auditor: Person;
-
-  beforeAll(async () => {
-    dataDir = mkdtempSync(path.join(tmpdir(), "keyward-live-http-"));
-    vi.stubEnv("KEYWARD_DATA_DIR", dataDir);
-    vi.stubEnv("AUTH_SECRET", "s".repeat(32));
-    vi.stubEnv("KEYWARD_HSM_PIN", "123456");
+  // Stubbed before the cast is made (env() reads the environment once); the cast's afterAll unstubs it.
+  beforeAll(() => {
     vi.stubEnv("KEYWARD_ORIGIN", ORIGIN);
-    database = await createTestDatabase(engine);
-    db = database.db;
-    if (engine === "postgres" && database.url) {
-      other = await openDatabase({ engine: "postgres", url: database.url });
-      otherDb = other.db;
-    } else otherDb = db;
-    admin = await firstAdmin(db, { now: T0 });
-    auditor = await invitedMember(db, admin.acting, { now: T0, roles: ["auditor"] });
-  }, 60_000);
-
-  afterAll(async () => {
-    closeLiveWatchers();
-    await other?.close();
-    await database.drop();
-    vi.unstubAllEnvs();
-    rmSync(dataDir, { recursive: true, force: true });
   });
+  const cast = useLiveCast(engine, { now: T0, dataDirPrefix: "keyward-live-http-", hookTimeoutMs: 60_000 });
 
   /** Opens a subscription as the browser's link does: GET, input in the query string. */
   async function open(session: SessionMember, procedure: string, input?: unknown) {
     const query = input === undefined ? "" : `?input=${encodeURIComponent(JSON.stringify({ json: input }))}`;
     const response = await handleTrpcRequest(new Request(`${ORIGIN}/api/trpc/${procedure}${query}`), {
       origin: ORIGIN,
-      createContext: async () => createContext({ db, engine, session, clock: () => T0 }),
+      createContext: async () => createContext({ db: cast().db, engine, session, clock: () => T0 }),
     });
     expect(response.headers.get("content-type")).toMatch(/^text\/event-stream/);
     if (response.body === null) throw new Error("no body");
@@ -115,6 +85,7 @@ describe.each(testEngines())("live streams over HTTP on %s", (engine) => {
   it("tells the browser when to reconnect, pings an idle stream, and ends it when the session ends", {
     timeout: PING_MS * 3,
   }, async () => {
+    const { db, otherDb, auditor } = cast();
     const { session } = await signedIn(db, engine, auditor, T0);
     const stream = await open(session, "restrictions.onStatus");
     const connected = await stream.next();
@@ -136,6 +107,7 @@ describe.each(testEngines())("live streams over HTTP on %s", (engine) => {
   });
 
   it("ends a stream whose snapshot names nothing with NOT_FOUND, which the browser does not retry", async () => {
+    const { db, auditor } = cast();
     const { session } = await signedIn(db, engine, auditor, T0);
     const stream = await open(session, "operations.onOperation", {
       operationId: "00000000-0000-4000-8000-000000000000",

@@ -3,13 +3,10 @@
 // PostgreSQL the vote goes through a second pool, standing for a second server process; an auditor's
 // snapshots are read-only; a signed-out or suspended member's subscription ends; subscriptions that end leave
 // no listener behind, and shutdown ends those still open.
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import path from "node:path";
 import { TRPCError } from "@trpc/server";
 import { eq } from "drizzle-orm";
-import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { type Database, type Db, openDatabase } from "@/db/client";
+import { describe, expect, it } from "vitest";
+import type { Db } from "@/db/client";
 import { sessions } from "@/db/schema";
 import { createCaller } from "@/server/api/root";
 import { createContext } from "@/server/api/trpc";
@@ -17,14 +14,10 @@ import { endSession, resumeSession } from "@/server/auth/sessions";
 import { beginSignIn, completeSignIn } from "@/server/auth/sign-in";
 import { revokeMemberToken } from "@/server/members/member-sessions";
 import { suspendMember } from "@/server/members/members";
-import {
-  TEST_WEBAUTHN_CONFIG as config,
-  firstAdmin,
-  invitedMember,
-  type Person,
-} from "@/server/testing/identity-fixtures";
-import { createTestDatabase, type TestDatabase, testEngines } from "@/server/testing/test-db";
+import { TEST_WEBAUTHN_CONFIG as config, type Person } from "@/server/testing/identity-fixtures";
+import { testEngines } from "@/server/testing/test-db";
 import { closeLiveWatchers, watcherFor } from "./audit-head";
+import { useLiveCast } from "./testing/cast";
 
 const T0 = new Date("2026-05-06T10:00:00.000Z");
 const sessionPolicy = { idleMs: 15 * 60_000, maxMs: 8 * 3_600_000 };
@@ -60,45 +53,9 @@ type OperationSnapshot = {
 };
 
 describe.each(testEngines())("live subscriptions on %s", (engine) => {
-  let database: TestDatabase;
-  /** On PostgreSQL, a second pool on the same database: "another server process" makes the change. */
-  let other: Database | undefined;
-  let db: Db;
-  let otherDb: Db;
-  let dataDir: string;
-  let admin: Person;
-  let operator: Person;
-  let pia: Person;
-  let quinn: Person;
-  let auditor: Person;
+  const cast = useLiveCast(engine, { now: T0, dataDirPrefix: "keyward-live-" });
 
-  beforeAll(async () => {
-    dataDir = mkdtempSync(path.join(tmpdir(), "keyward-live-"));
-    vi.stubEnv("KEYWARD_DATA_DIR", dataDir);
-    vi.stubEnv("AUTH_SECRET", "s".repeat(32));
-    vi.stubEnv("KEYWARD_HSM_PIN", "123456");
-    database = await createTestDatabase(engine);
-    db = database.db;
-    if (engine === "postgres" && database.url) {
-      other = await openDatabase({ engine: "postgres", url: database.url });
-      otherDb = other.db;
-    } else otherDb = db;
-    admin = await firstAdmin(db, { now: T0 });
-    operator = await invitedMember(db, admin.acting, { now: T0, roles: ["operator"] });
-    pia = await invitedMember(db, admin.acting, { now: T0, roles: ["approver"] });
-    quinn = await invitedMember(db, admin.acting, { now: T0, roles: ["approver"] });
-    auditor = await invitedMember(db, admin.acting, { now: T0, roles: ["auditor"] });
-  });
-
-  afterAll(async () => {
-    closeLiveWatchers();
-    await other?.close();
-    await database.drop();
-    vi.unstubAllEnvs();
-    rmSync(dataDir, { recursive: true, force: true });
-  });
-
-  async function signIn(who: Person, on: Db = db, clock: () => Date = () => T0) {
+  async function signIn(who: Person, on: Db = cast().db, clock: () => Date = () => T0) {
     const options = await beginSignIn(on, config, T0);
     const { sessionId } = await completeSignIn(on, config, {
       response: who.token.authenticate(options),
@@ -121,6 +78,7 @@ describe.each(testEngines())("live subscriptions on %s", (engine) => {
   }
 
   it("yields after a proposal and after a vote committed elsewhere; an auditor's snapshots are read-only", async () => {
+    const { db, otherDb, operator, pia, quinn, auditor } = cast();
     const piaInbox = (await (await signIn(pia)).api.operations.onList({ state: "pending" }))[
       Symbol.asyncIterator
     ]();
@@ -157,6 +115,7 @@ describe.each(testEngines())("live subscriptions on %s", (engine) => {
   });
 
   it("ends the subscription of a member who signs out, and of one who is suspended", async () => {
+    const { db, otherDb, admin, pia, quinn } = cast();
     const piaLive = await signIn(pia);
     const piaInbox = (await piaLive.api.operations.onList({}))[Symbol.asyncIterator]();
     await next(piaInbox);
@@ -179,6 +138,7 @@ describe.each(testEngines())("live subscriptions on %s", (engine) => {
   });
 
   it("ends the subscription of a member whose token is revoked", async () => {
+    const { otherDb, admin, operator } = cast();
     const { session, api } = await signIn(operator);
     const inbox = (await api.operations.onList({}))[Symbol.asyncIterator]();
     await next(inbox);
@@ -192,6 +152,7 @@ describe.each(testEngines())("live subscriptions on %s", (engine) => {
   });
 
   it("does not count following a page as activity: a session left idle ends its subscription", async () => {
+    const { db, admin, pia } = cast();
     let now = T0;
     const { session, api } = await signIn(pia, db, () => now);
     const inbox = (await api.operations.onList({}))[Symbol.asyncIterator]();
@@ -215,6 +176,7 @@ describe.each(testEngines())("live subscriptions on %s", (engine) => {
   });
 
   it("refuses to start for a session that is no longer live", async () => {
+    const { db, auditor } = cast();
     const { session, api } = await signIn(auditor);
     await db.transaction((tx) =>
       endSession(tx, { sessionId: session.sessionId, reason: "signed-out", actor: "system", now: T0 }),
@@ -224,6 +186,7 @@ describe.each(testEngines())("live subscriptions on %s", (engine) => {
   });
 
   it("ends open subscriptions on shutdown", async () => {
+    const { admin } = cast();
     const counts = (await (await signIn(admin)).api.keys.onCounts())[Symbol.asyncIterator]();
     expect(await next(counts)).toMatchObject({ active: 0 });
     const waiting = ended(counts);

@@ -3,24 +3,17 @@
 // quorum's signing.unfreeze is carried out, and not for proposing or approving that lifting (a suspended key
 // moving its count: batch-progress.integration.test.ts, which has keys). It is refused to an anonymous caller
 // and to a session holding no role that may see it, ends when the session ends, and leaves no listener behind.
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import path from "node:path";
-import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { type Database, type Db, openDatabase } from "@/db/client";
+import { describe, expect, it } from "vitest";
+import type { Db } from "@/db/client";
 import { createCaller } from "@/server/api/root";
 import { createContext } from "@/server/api/trpc";
 import { endSession } from "@/server/auth/sessions";
 import { runExecutorRound } from "@/server/operations/executor/run";
 import { approveInTurn } from "@/server/operations/testing/approve";
-import {
-  TEST_WEBAUTHN_CONFIG as config,
-  firstAdmin,
-  invitedMember,
-  type Person,
-} from "@/server/testing/identity-fixtures";
-import { createTestDatabase, type TestDatabase, testEngines } from "@/server/testing/test-db";
-import { closeLiveWatchers, watcherFor } from "./audit-head";
+import { TEST_WEBAUTHN_CONFIG as config, type Person } from "@/server/testing/identity-fixtures";
+import { testEngines } from "@/server/testing/test-db";
+import { watcherFor } from "./audit-head";
+import { useLiveCast } from "./testing/cast";
 import { ended, next, refusedWith, signedIn } from "./testing/subscriptions";
 
 const T0 = new Date("2026-05-06T10:00:00.000Z");
@@ -36,45 +29,9 @@ type Shown = {
 };
 
 describe.each(testEngines())("the restrictions banner's subscription on %s", (engine) => {
-  let database: TestDatabase;
-  /** On PostgreSQL, a second pool on the same database: "another server process" makes the change. */
-  let other: Database | undefined;
-  let db: Db;
-  let otherDb: Db;
-  let dataDir: string;
-  let admin: Person;
-  let operator: Person;
-  let pia: Person;
-  let quinn: Person;
-  let auditor: Person;
+  const cast = useLiveCast(engine, { now: T0, dataDirPrefix: "keyward-live-banner-", hookTimeoutMs: 60_000 });
 
-  beforeAll(async () => {
-    dataDir = mkdtempSync(path.join(tmpdir(), "keyward-live-banner-"));
-    vi.stubEnv("KEYWARD_DATA_DIR", dataDir);
-    vi.stubEnv("AUTH_SECRET", "s".repeat(32));
-    vi.stubEnv("KEYWARD_HSM_PIN", "123456");
-    database = await createTestDatabase(engine);
-    db = database.db;
-    if (engine === "postgres" && database.url) {
-      other = await openDatabase({ engine: "postgres", url: database.url });
-      otherDb = other.db;
-    } else otherDb = db;
-    admin = await firstAdmin(db, { now: T0 });
-    operator = await invitedMember(db, admin.acting, { now: T0, roles: ["operator"] });
-    pia = await invitedMember(db, admin.acting, { now: T0, roles: ["approver"] });
-    quinn = await invitedMember(db, admin.acting, { now: T0, roles: ["approver"] });
-    auditor = await invitedMember(db, admin.acting, { now: T0, roles: ["auditor"] });
-  }, 60_000);
-
-  afterAll(async () => {
-    closeLiveWatchers();
-    await other?.close();
-    await database.drop();
-    vi.unstubAllEnvs();
-    rmSync(dataDir, { recursive: true, force: true });
-  });
-
-  const signIn = (who: Person, on: Db = db) => signedIn(on, engine, who, T0);
+  const signIn = (who: Person, on: Db = cast().db) => signedIn(on, engine, who, T0);
 
   async function freezeBy(who: Person, reason: string, on: Db) {
     const { api } = await signIn(who, on);
@@ -83,6 +40,7 @@ describe.each(testEngines())("the restrictions banner's subscription on %s", (en
   }
 
   it("yields the freeze made elsewhere, then its lifting once the quorum's operation is carried out", async () => {
+    const { db, otherDb, operator, pia, quinn, auditor } = cast();
     const banner = (await (await signIn(auditor)).api.restrictions.onStatus())[Symbol.asyncIterator]();
     expect(await next<Shown>(banner)).toEqual({ freeze: null, suspendedKeys: 0 });
 
@@ -113,6 +71,7 @@ describe.each(testEngines())("the restrictions banner's subscription on %s", (en
   });
 
   it("is refused to an anonymous caller and to a session with no role that may see it", async () => {
+    const { db, auditor } = cast();
     const anonymous = createCaller(createContext({ db, engine, session: null, clock: () => T0 }));
     expect(await refusedWith(anonymous.restrictions.onStatus())).toBe("UNAUTHORIZED");
     // Every role sees the banner: a session naming none is what a role check must refuse.
@@ -134,6 +93,7 @@ describe.each(testEngines())("the restrictions banner's subscription on %s", (en
   });
 
   it("ends when the session behind it ends", async () => {
+    const { db, otherDb, quinn } = cast();
     const { session, api } = await signIn(quinn);
     const banner = (await api.restrictions.onStatus())[Symbol.asyncIterator]();
     await next(banner);
