@@ -8,12 +8,11 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Db } from "@/db/client";
 import { createCaller } from "@/server/api/root";
 import { createContext } from "@/server/api/trpc";
-import * as signerFacade from "@/server/hsm/signer";
 import { createTestToken, type TestToken } from "@/server/hsm/testing/test-token";
 import { executeBatch, keyBatchOfOperation } from "@/server/operations/executor/batch";
 import { claimApproved } from "@/server/operations/executor/claim";
 import { useTokenForServer } from "@/server/operations/executor/testing/fixtures";
-import type { OperationSigner } from "@/server/operations/executor/types";
+import { heldSigner } from "@/server/operations/executor/testing/held-signer";
 import { proposeOperation } from "@/server/operations/propose";
 import { approveInTurn } from "@/server/operations/testing/approve";
 import { TEST_WEBAUTHN_CONFIG as config, type Person } from "@/server/testing/identity-fixtures";
@@ -38,23 +37,6 @@ afterAll(async () => {
   await server.close();
   token.cleanup();
 });
-
-/** The real facade, except that createKey calls after the first `open` wait until release() is called. */
-function heldSigner(open: number): OperationSigner & { release: () => void } {
-  let calls = 0;
-  let release = () => {};
-  const gate = new Promise<void>((resolve) => {
-    release = resolve;
-  });
-  return {
-    ...signerFacade,
-    release: () => release(),
-    createKey: async (options) => {
-      if (++calls > open) await gate;
-      return signerFacade.createKey(options);
-    },
-  };
-}
 
 describe.each(testEngines())("a batch's live progress on %s", (engine) => {
   // The environment is the SoftHSM token's (useTokenForServer above): the cast stubs none of its own.
