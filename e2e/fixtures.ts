@@ -164,9 +164,17 @@ export async function signIn(page: Page, name: string): Promise<void> {
 export async function invite(page: Page, who: Invitee): Promise<string> {
   await page.goto("/members");
   const form = page.getByRole("region", { name: "Invite a member" });
-  await form.getByLabel("Name", { exact: true }).fill(who.name);
-  for (const role of who.roles) await form.getByRole("checkbox", { name: new RegExp(`^${role} —`) }).check();
-  await form.getByLabel(/Approver groups/).fill((who.groups ?? []).join(", "));
+  const name = form.getByLabel("Name", { exact: true });
+  const roles = who.roles.map((role) => form.getByRole("checkbox", { name: new RegExp(`^${role} —`) }));
+  // Filled again until the form holds it all: on a loaded machine a click can land while the page is still
+  // hydrating, and the checkbox comes back unticked ("Clicking the checkbox did not change its state").
+  await expect(async () => {
+    await name.fill(who.name);
+    for (const role of roles) await role.check({ timeout: 2_000 });
+    await form.getByLabel(/Approver groups/).fill((who.groups ?? []).join(", "));
+    await expect(name).toHaveValue(who.name, { timeout: 1_000 });
+    for (const role of roles) await expect(role).toBeChecked({ timeout: 1_000 });
+  }).toPass({ timeout: 30_000 });
   await form.getByRole("button", { name: "Create invitation link" }).click();
   const link = form.getByTestId("invitation-link");
   await expect(link).toHaveValue(/\/invite#[\w-]+$/);
@@ -262,7 +270,10 @@ export async function appCodeOf(response: APIResponse): Promise<string | undefin
 
 export function trpcMutation(request: APIRequestContext, procedure: string, input?: unknown) {
   // As the console's own pages send it: the server refuses a POST without the console's Origin.
-  return request.post(`/api/trpc/${procedure}`, { data: { json: input ?? null }, headers: { Origin: CONSOLE_ORIGIN } });
+  return request.post(`/api/trpc/${procedure}`, {
+    data: { json: input ?? null },
+    headers: { Origin: CONSOLE_ORIGIN },
+  });
 }
 
 type Fixtures = {
