@@ -4,3 +4,4 @@ export * from "./members";
 export * from "./operations";
 export * from "./freezes";
 export * from "./backups";
+export * from "./governance";
