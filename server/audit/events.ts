@@ -122,7 +122,13 @@ export const auditEventSchema = z.discriminatedUnion("action", [
   }),
   z.object({
     action: z.literal("policy.updated"),
-    data: z.object({ version: z.number().int(), digest: sha256Hex, previousVersion: z.number().int() }),
+    // operationId: the policy.update operation whose execution appended it (absent for a change made directly).
+    data: z.object({
+      version: z.number().int(),
+      digest: sha256Hex,
+      previousVersion: z.number().int(),
+      operationId: uuidId.optional(),
+    }),
   }),
   z.object({
     action: z.literal("operation.proposed"),
@@ -169,6 +175,21 @@ export const auditEventSchema = z.discriminatedUnion("action", [
     action: z.literal("operation.cancelled"),
     // The reason given (required when an admin cancels what Keyward proposed), bounded like the form's.
     data: z.object({ operationId: uuidId, reason: z.string().max(500).optional() }),
+  }),
+  // An open operation judged again under a new policy version (server/governance/rejudge.ts): the rule it falls
+  // under before and after, and what became of it. Its digest and its recorded policy_version/rule_id never change.
+  z.object({
+    action: z.literal("operation.rejudged"),
+    data: z.object({
+      operationId: uuidId,
+      fromVersion: z.number().int(),
+      toVersion: z.number().int(),
+      fromRule: z.string().max(128),
+      toRule: z.string().max(128),
+      outcome: z.enum(["kept", "approved", "waiting", "rejected", "cancelled"]),
+      cause: z.enum(["policy", "membership"]),
+      reasons: z.array(z.string().max(500)).max(16),
+    }),
   }),
   z.object({
     action: z.literal("operation.expired"),

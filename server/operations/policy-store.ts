@@ -6,6 +6,7 @@ import { desc, eq, sql } from "drizzle-orm";
 import type { Db, DbOrTx, Tx } from "@/db/client";
 import { policyVersions } from "@/db/schema";
 import { appendAudit } from "@/server/audit/append";
+import type { Actor } from "@/server/audit/events";
 import { AppError } from "@/server/errors";
 import { lockAsAdmin } from "@/server/members/admin-lock";
 import type { Acting } from "@/server/members/guards";
@@ -27,6 +28,11 @@ export type PolicyVersion = {
 
 /** Arbitrary constant naming the lock that serialises appends of policy versions ("KWPL"). */
 const POLICY_LOCK_KEY = 0x4b57_504c;
+
+/** Takes the policy lock until the end of the caller's transaction (after the admin lock, if that is taken too). */
+export async function lockPolicies(tx: Tx): Promise<void> {
+  await tx.execute(sql`SELECT pg_advisory_xact_lock(${POLICY_LOCK_KEY})`);
+}
 
 function fromRow(row: typeof policyVersions.$inferSelect): PolicyVersion {
   return {
@@ -57,7 +63,7 @@ export async function policyVersion(db: DbOrTx, version: number): Promise<Policy
  * Idempotent and safe to race: the insert does nothing when version 1 is already there.
  */
 export async function seedPolicy(tx: Tx, now: Date): Promise<PolicyVersion> {
-  await tx.execute(sql`SELECT pg_advisory_xact_lock(${POLICY_LOCK_KEY})`);
+  await lockPolicies(tx);
   const current = await policyInForce(tx);
   if (current) return current;
   const digest = policyDigest(DEFAULT_POLICY);
@@ -89,6 +95,46 @@ export async function ensurePolicySeeded(db: Db, now: Date): Promise<PolicyVersi
 }
 
 /**
+ * Appends `document` as the version after `current` (its `version` field set to that number, so every version
+ * has its own digest) and audits policy.updated, in the caller's transaction. The caller holds the policy lock
+ * (lockPolicies) and read `current` under it: updatePolicy below, and a policy.update operation's execution
+ * (server/governance/policy-update-apply.ts), which names itself in `operationId`.
+ */
+export async function appendPolicyVersion(
+  tx: Tx,
+  input: {
+    current: PolicyVersion;
+    document: PolicyDocument;
+    createdBy: string | null;
+    actor: Actor;
+    now: Date;
+    operationId?: string;
+  },
+): Promise<PolicyVersion> {
+  const version = input.current.version + 1;
+  const document: PolicyDocument = { ...input.document, version };
+  const digest = policyDigest(document);
+  const [row] = await tx
+    .insert(policyVersions)
+    .values({ version, document, digest, createdAt: input.now, createdBy: input.createdBy })
+    .returning();
+  if (!row) throw new AppError("INTERNAL", "Could not store the policy.");
+  await appendAudit(tx, {
+    action: "policy.updated",
+    actor: input.actor,
+    subject: `policy:${version}`,
+    at: input.now,
+    data: {
+      version,
+      digest,
+      previousVersion: input.current.version,
+      ...(input.operationId !== undefined ? { operationId: input.operationId } : {}),
+    },
+  });
+  return fromRow(row);
+}
+
+/**
  * Appends a new version (admins only, re-checked under the admin lock): the document is validated, numbered
  * one above the version in force (its `version` field is set to that number, so every version has its own
  * digest), stored and audited as policy.updated in one transaction.
@@ -101,23 +147,14 @@ export async function updatePolicy(
   const submitted = parseInput("document", parsePolicyDocument, input.document);
   return db.transaction(async (tx) => {
     const actor = await lockAsAdmin(tx, input.actor, "change the policy");
-    await tx.execute(sql`SELECT pg_advisory_xact_lock(${POLICY_LOCK_KEY})`);
+    await lockPolicies(tx);
     const current = (await policyInForce(tx)) ?? (await seedPolicy(tx, input.now));
-    const version = current.version + 1;
-    const document: PolicyDocument = { ...submitted, version };
-    const digest = policyDigest(document);
-    const [row] = await tx
-      .insert(policyVersions)
-      .values({ version, document, digest, createdAt: input.now, createdBy: actor.id })
-      .returning();
-    if (!row) throw new AppError("INTERNAL", "Could not store the policy.");
-    await appendAudit(tx, {
-      action: "policy.updated",
+    return appendPolicyVersion(tx, {
+      current,
+      document: submitted,
+      createdBy: actor.id,
       actor: `member:${actor.id}`,
-      subject: `policy:${version}`,
-      at: input.now,
-      data: { version, digest, previousVersion: current.version },
+      now: input.now,
     });
-    return fromRow(row);
   });
 }
