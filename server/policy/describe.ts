@@ -129,7 +129,12 @@ const approvalsFrom = (require: readonly { group: string; approvals: number }[],
 
 /** What a rule asks for, e.g. "2 approvals from treasury and 1 from compliance; expires after 48 h". */
 export function describeRequirement(rule: Rule | RuleBody, assets: readonly AssetInfo[] = []): string {
-  if (rule.deny) return `always denied (${rule.reason})`;
+  return requirementParts(rule, assets).join("; ");
+}
+
+/** describeRequirement's clauses one by one (approvals, rejections, allow-list, window, delay, caps, expiry). */
+export function requirementParts(rule: Rule | RuleBody, assets: readonly AssetInfo[] = []): string[] {
+  if (rule.deny) return [`always denied (${rule.reason})`];
   const alternatives = (rule.alternatives ?? []).map((a) => `, or ${approvalsFrom(a, false)}`).join("");
   const out = [`${approvalsFrom(rule.require, true)}${alternatives}`];
   const rejections = rule.rejections ?? DEFAULT_REJECTIONS;
@@ -142,7 +147,7 @@ export function describeRequirement(rule: Rule | RuleBody, assets: readonly Asse
     );
   for (const cap of rule.velocity ?? []) out.push(describeVelocity(cap, assets));
   out.push(`expires after ${rule.expiresInHours ?? DEFAULT_EXPIRES_IN_HOURS} h`);
-  return out.join("; ");
+  return out;
 }
 
 /** One rule in one sentence: "Withdrawals tagged hot: 2 approvals from treasury and 1 from compliance; ...". */
