@@ -53,6 +53,8 @@ const EXPECTED: Record<string, Access> = {
   "operations.suspendKey": role("admin", "approver"),
   "policy.current": role("admin", "operator", "approver", "auditor"),
   "policy.update": role("admin"),
+  "policy.history": role("admin", "operator", "approver", "auditor"),
+  "policy.preview": role("admin"),
   "keys.list": role("admin", "operator", "approver", "auditor"),
   "keys.counts": role("admin", "operator", "approver", "auditor"),
   "keys.get": role("admin", "operator", "approver", "auditor"),

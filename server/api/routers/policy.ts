@@ -2,6 +2,8 @@
 // governance issue makes a policy change an operation of its own).
 import "server-only";
 import { z } from "zod";
+import { policyHistory } from "@/server/governance/policy-history";
+import { previewPolicy } from "@/server/governance/policy-preview";
 import { policyInForce, updatePolicy } from "@/server/operations/policy-store";
 import { describePolicy } from "@/server/policy/describe";
 import { createTRPCRouter, withRole } from "../trpc";
@@ -11,6 +13,17 @@ export const policyRouter = createTRPCRouter({
     const policy = await policyInForce(ctx.db);
     return policy ? { ...policy, inWords: describePolicy(policy.document) } : null;
   }),
+
+  /** Every version, newest first: number, when, by whom, digest. */
+  history: withRole("admin", "operator", "approver", "auditor").query(({ ctx }) => policyHistory(ctx.db)),
+
+  /**
+   * A draft judged without saving it: field-named problems, or the diff and the reachability verdict. It writes
+   * nothing; a mutation only so the document travels in the request body, not in a GET URL of bounded length.
+   */
+  preview: withRole("admin")
+    .input(z.object({ document: z.unknown() }))
+    .mutation(({ ctx, input }) => previewPolicy(ctx.db, { document: input.document })),
 
   update: withRole("admin")
     .input(z.object({ document: z.unknown() }))
