@@ -16,6 +16,7 @@ export const CHALLENGE_PURPOSES = [
   "sign-in",
   "vote",
   "restrict",
+  "go-live",
 ] as const;
 export type ChallengePurpose = (typeof CHALLENGE_PURPOSES)[number];
 

@@ -349,6 +349,37 @@ export const auditEventSchema = z.discriminatedUnion("action", [
       drill: z.literal("passed"),
     }),
   }),
+  // The go-live ceremony (server/governance/go-live.ts): each admin's tap, bound to the policy digest and the set
+  // of admins; a refused tap; and going live itself, once, with the version the admins approved.
+  z.object({
+    action: z.literal("installation.go_live_tapped"),
+    data: z.object({
+      memberId: uuidId,
+      tapId: uuidId,
+      policyVersion: z.number().int(),
+      policyDigest: sha256Hex,
+      adminSetDigest: sha256Hex,
+      credentialId: id.max(CREDENTIAL_ID_MAX),
+    }),
+  }),
+  z.object({
+    action: z.literal("installation.go_live_refused"),
+    data: z.object({
+      memberId: uuidId,
+      reason: z.string().max(64),
+      credentialId: z.string().max(CREDENTIAL_ID_MAX).nullable(),
+    }),
+  }),
+  z.object({
+    action: z.literal("installation.live"),
+    data: z.object({
+      policyVersion: z.number().int(),
+      policyDigest: sha256Hex,
+      adminSetDigest: sha256Hex,
+      admins: z.array(uuidId).min(2).max(100),
+      completedBy: uuidId,
+    }),
+  }),
 ]);
 
 export type AuditEvent = z.infer<typeof auditEventSchema>;

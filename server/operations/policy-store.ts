@@ -9,6 +9,7 @@ import { appendAudit } from "@/server/audit/append";
 import type { Actor } from "@/server/audit/events";
 import { AppError } from "@/server/errors";
 import { lockAsAdmin } from "@/server/members/admin-lock";
+import { requireSetupMode } from "@/server/governance/mode";
 import type { Acting } from "@/server/members/guards";
 import { parseInput } from "./parse-input";
 import {
@@ -148,6 +149,8 @@ export async function updatePolicy(
   return db.transaction(async (tx) => {
     const actor = await lockAsAdmin(tx, input.actor, "change the policy");
     await lockPolicies(tx);
+    // Under both locks going live takes: once live, a direct change is refused (a policy.update operation it is).
+    await requireSetupMode(tx, "changing the policy");
     const current = (await policyInForce(tx)) ?? (await seedPolicy(tx, input.now));
     return appendPolicyVersion(tx, {
       current,
