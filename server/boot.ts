@@ -16,6 +16,7 @@ import { closeServerRateLimits, serverRateLimits } from "@/server/edge/server-li
 import { ConfigError, env } from "@/server/env";
 import { checkUnwrapGuards, closeHsm, closeServerTokenSet, unwrapGuardLine } from "@/server/hsm";
 import { closeLiveWatchers } from "@/server/live/audit-head";
+import { startNotifier } from "@/server/notify/notifier";
 import { DEFAULT_LEASE } from "@/server/operations/executor/claim";
 import { recoverExecuting } from "@/server/operations/executor/recover";
 import { ensurePolicySeeded } from "@/server/operations/policy-store";
@@ -102,10 +103,19 @@ export async function boot(): Promise<void> {
   }
   // Then the scheduler, on every engine: expiry, execution of approved operations, later destroys and rotations.
   const scheduler: Scheduler = startScheduler({ db, clock: systemClock, intervalMs: 1000 });
+  // Notifications are derived from the sealed trail and sent on their own timer, outside every operation's
+  // transaction: a mail server or webhook endpoint that is down never holds an operation back (server/notify).
+  const stopNotifier = startNotifier({ db, clock: systemClock, origin: config.origin, smtp: config.smtp });
+  console.log(
+    config.smtp
+      ? `Keyward: e-mail notifications through ${config.smtp.display}.`
+      : "Keyward: e-mail notifications are off (KEYWARD_SMTP_URL is not set); webhooks still run.",
+  );
   const shutdown = (signal: NodeJS.Signals) => {
     // Live subscriptions end first: their streams close and their watcher stops reading the database.
     closeLiveWatchers();
     stopIntegrationTimer();
+    stopNotifier();
     // The scheduler first (its tick under way may be an HSM call), then the pools: their threads share the
     // one PKCS#11 library that closeHsm() finalises; the database last.
     scheduler

@@ -65,6 +65,13 @@ const envSchema = z.object({
   KEYWARD_RATE_LIMIT_STORE: z.enum(["memory", "postgres"]).optional(),
   AUTH_SECRET: z.string().min(32).optional(),
   SOFTHSM2_CONF: z.string().min(1).optional(),
+  // Notifications (server/notify): e-mail only when an SMTP server is named; its password is never logged.
+  KEYWARD_SMTP_URL: z
+    .string()
+    .url()
+    .refine((u) => /^smtps?:$/.test(new URL(u).protocol), "use smtp://user:pass@host:port or smtps://…")
+    .optional(),
+  KEYWARD_MAIL_FROM: z.string().min(3).max(200).optional(),
 });
 
 /**
@@ -113,6 +120,21 @@ export type HsmPoolEnv = {
   signFrom: SignFrom | undefined;
 };
 
+/** The SMTP server notifications go through. `url` carries the password: show `display`, never `url`. */
+export type SmtpEnv = { url: string; from: string; display: string };
+
+/** The SMTP settings, or null without KEYWARD_SMTP_URL; `display` is the URL without its password. */
+function smtpEnv(url: string | undefined, from: string | undefined, origin: string): SmtpEnv | null {
+  if (url === undefined) return null;
+  const shown = new URL(url);
+  shown.password = "";
+  return Object.freeze({
+    url,
+    from: from ?? `Keyward <keyward@${new URL(origin).hostname}>`,
+    display: shown.toString(),
+  });
+}
+
 export type Env = {
   dataDir: string;
   databaseUrl: string | undefined;
@@ -131,6 +153,8 @@ export type Env = {
   trustProxyHops: number;
   /** Requests per minute to each public endpoint, per client address and overall (server/edge/rate-limit.ts). */
   rateLimit: { perAddress: number; total: number; store: "memory" | "postgres" };
+  /** E-mail notifications (KEYWARD_SMTP_URL, KEYWARD_MAIL_FROM); null: e-mail notifications are off. */
+  smtp: SmtpEnv | null;
   /** The primary token itself (what a single-token install always had), plus every token, primary first. */
   hsm: HsmTokenEnv & { tokens: readonly HsmTokenEnv[]; pool: HsmPoolEnv };
 };
@@ -260,6 +284,7 @@ export function parseEnv(raw: Readonly<Record<string, string | undefined>>): Env
       // Several instances share one PostgreSQL database; one PGlite folder has one owner, so memory suffices.
       store: e.KEYWARD_RATE_LIMIT_STORE ?? (e.DATABASE_URL ? "postgres" : "memory"),
     }),
+    smtp: smtpEnv(e.KEYWARD_SMTP_URL, e.KEYWARD_MAIL_FROM, e.KEYWARD_ORIGIN),
     hsm: Object.freeze({
       ...primary,
       tokens: Object.freeze(tokens),

@@ -5,3 +5,4 @@ export * from "./operations";
 export * from "./freezes";
 export * from "./backups";
 export * from "./governance";
+export * from "./notifications";

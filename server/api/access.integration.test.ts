@@ -74,6 +74,13 @@ const EXPECTED: Record<string, Access> = {
   "restrictions.freeze": role("admin", "approver"),
   "backups.ofKey": role("admin", "operator", "approver", "auditor"),
   "backups.download": role("admin"),
+  "notifications.mine": role("admin", "operator", "approver", "auditor"),
+  "notifications.updateMine": role("admin", "operator", "approver", "auditor"),
+  "notifications.status": role("admin", "operator", "approver", "auditor"),
+  "notifications.webhooks": role("admin"),
+  "notifications.addWebhook": role("admin"),
+  "notifications.disableWebhook": role("admin"),
+  "notifications.deliveries": role("admin"),
 };
 
 const PRINCIPALS = ["anonymous", "admin", "operator", "approver", "auditor"] as const;

@@ -7,6 +7,7 @@ import { invitationsRouter } from "./routers/invitations";
 import { keyLifecycleRouter } from "./routers/key-lifecycle";
 import { keysRouter } from "./routers/keys";
 import { membersRouter } from "./routers/members";
+import { notificationsRouter } from "./routers/notifications";
 import { operationsRouter } from "./routers/operations";
 import { policyRouter } from "./routers/policy";
 import { restrictionsRouter } from "./routers/restrictions";
@@ -29,6 +30,7 @@ export const appRouter = createTRPCRouter({
   keyLifecycle: keyLifecycleRouter,
   restrictions: restrictionsRouter,
   backups: backupsRouter,
+  notifications: notificationsRouter,
 });
 
 export type AppRouter = typeof appRouter;

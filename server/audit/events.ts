@@ -320,6 +320,13 @@ export const auditEventSchema = z.discriminatedUnion("action", [
     action: z.literal("signing.unfrozen"),
     data: z.object({ freezeId: uuidId, operationId: uuidId, frozenAt: z.string().max(40) }),
   }),
+  // Webhook endpoints for notifications (server/notify/webhooks.ts), set by admins: the origin only (a URL's path
+  // may itself be a credential), never the signing secret.
+  z.object({
+    action: z.literal("webhook.added"),
+    data: z.object({ endpointId: uuidId, origin: z.string().max(300), events: z.array(z.string().max(64)).max(16) }),
+  }),
+  z.object({ action: z.literal("webhook.disabled"), data: z.object({ endpointId: uuidId }) }),
   // Key backups and recovery drills (server/backups): the file's digest, KEK and token, never the wrapped bytes.
   z.object({
     action: z.literal("key.backed_up"),
