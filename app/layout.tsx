@@ -3,6 +3,7 @@ import Link from "next/link";
 import type { ReactNode } from "react";
 import { currentSession } from "@/server/auth/next-auth";
 import { env } from "@/server/env";
+import { LiveBadge } from "./_components/live-badge";
 import { SignOutButton } from "./_components/nav";
 import { RestrictionsBanner } from "./_components/restrictions-banner";
 import { Providers } from "./_trpc/client";
@@ -73,7 +74,10 @@ export default async function RootLayout({ children }: { children: ReactNode }) 
                     Status
                   </Link>
                 )}
-                <span className="ml-auto text-sm text-slate-600" data-testid="signed-in-as">
+                <span className="ml-auto">
+                  <LiveBadge />
+                </span>
+                <span className="text-sm text-slate-600" data-testid="signed-in-as">
                   {session.member.name} · {roles.join(", ")}
                 </span>
                 <SignOutButton />

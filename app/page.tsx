@@ -3,6 +3,7 @@ import Link from "next/link";
 import { redirect } from "next/navigation";
 import { api } from "@/server/api/caller";
 import { currentSession } from "@/server/auth/next-auth";
+import { SetupModeCard } from "./go-live/setup-mode-card";
 import { HomeLive } from "./home-live";
 
 export default async function Home() {
@@ -26,6 +27,8 @@ export default async function Home() {
           )}
         </p>
       </div>
+
+      {(await caller.governance.mode()).mode === "setup" && <SetupModeCard />}
 
       <HomeLive memberId={member.id} />
 

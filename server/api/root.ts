@@ -3,6 +3,7 @@ import "server-only";
 import { auditRouter } from "./routers/audit";
 import { authRouter } from "./routers/auth";
 import { backupsRouter } from "./routers/backups";
+import { governanceRouter } from "./routers/governance";
 import { invitationsRouter } from "./routers/invitations";
 import { keyLifecycleRouter } from "./routers/key-lifecycle";
 import { keysRouter } from "./routers/keys";
@@ -30,6 +31,7 @@ export const appRouter = createTRPCRouter({
   keyLifecycle: keyLifecycleRouter,
   restrictions: restrictionsRouter,
   backups: backupsRouter,
+  governance: governanceRouter,
   notifications: notificationsRouter,
 });
 

@@ -131,13 +131,15 @@ function parseSubject(subject: string | null): GoLiveBinding | null {
   return { adminId, policyVersion, policyDigest, adminSetDigest, nonce };
 }
 
-/** Re-reads the actor: an active admin, else not_admin. */
+/** Re-reads the actor: an active admin, else not_admin (NOT_FOUND when the member does not exist). */
 async function currentAdmin(db: DbOrTx, actor: Acting): Promise<void> {
   const [row] = await db
     .select({ status: members.status, roles: members.roles })
     .from(members)
     .where(eq(members.id, actor.id));
-  if (row?.status !== "active" || !row.roles.includes("admin")) throw new GoLiveRefusedError("not_admin");
+  // A session naming nobody (the member row gone) gets what any missing subject gets.
+  if (!row) throw new AppError("NOT_FOUND", "No such member.");
+  if (row.status !== "active" || !row.roles.includes("admin")) throw new GoLiveRefusedError("not_admin");
 }
 
 /** The refusals of `status` for this admin before any tap (and again under the locks). */
