@@ -19,6 +19,7 @@ const EXPECTED: Record<string, Access> = {
   "auth.signInOptions": PUBLIC,
   "auth.me": MEMBER,
   "invitations.create": role("admin"),
+  "invitations.propose": role("admin"),
   "invitations.list": role("admin"),
   "invitations.revoke": role("admin"),
   "invitations.describe": PUBLIC,

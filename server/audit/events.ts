@@ -24,7 +24,15 @@ export const auditEventSchema = z.discriminatedUnion("action", [
   z.object({ action: z.literal("setup.completed"), data: z.object({ memberId: id, credentialId: id }) }),
   z.object({
     action: z.literal("invitation.created"),
-    data: z.object({ invitationId: id, name: z.string(), roles, groups, expiresAt: z.string() }),
+    // operationId: set when a member.invite operation created it (Keyward live, server/operations/kinds/member-invite.ts).
+    data: z.object({
+      invitationId: id,
+      name: z.string(),
+      roles,
+      groups,
+      expiresAt: z.string(),
+      operationId: uuidId.optional(),
+    }),
   }),
   // reason: set when the revocation follows from the creator's suspension or demotion (absent when an admin
   // revoked the invitation by hand, and in events written before reasons were recorded).
@@ -35,10 +43,19 @@ export const auditEventSchema = z.discriminatedUnion("action", [
   z.object({ action: z.literal("invitation.accepted"), data: z.object({ invitationId: id, memberId: id }) }),
   z.object({
     action: z.literal("member.updated"),
-    data: z.object({ memberId: id, roles, groups, previousRoles: roles, previousGroups: groups }),
+    // operationId: set when a member.update operation made the change (Keyward live).
+    data: z.object({
+      memberId: id,
+      roles,
+      groups,
+      previousRoles: roles,
+      previousGroups: groups,
+      operationId: uuidId.optional(),
+    }),
   }),
   z.object({ action: z.literal("member.suspended"), data: z.object({ memberId: id, sessionsEnded: z.number().int() }) }),
-  z.object({ action: z.literal("member.reactivated"), data: z.object({ memberId: id }) }),
+  // operationId: set when a member.reinstate operation reactivated the member (Keyward live).
+  z.object({ action: z.literal("member.reactivated"), data: z.object({ memberId: id, operationId: uuidId.optional() }) }),
   z.object({
     action: z.literal("token.registered"),
     data: z.object({
@@ -56,7 +73,8 @@ export const auditEventSchema = z.discriminatedUnion("action", [
   }),
   z.object({
     action: z.literal("token.revoked"),
-    data: z.object({ memberId: id, credentialId: id, sessionsEnded: z.number().int() }),
+    // operationId: set when a token.revoke operation revoked another member's token (Keyward live).
+    data: z.object({ memberId: id, credentialId: id, sessionsEnded: z.number().int(), operationId: uuidId.optional() }),
   }),
   z.object({ action: z.literal("auth.signed_in"), data: z.object({ sessionId: id, credentialId: id }) }),
   z.object({

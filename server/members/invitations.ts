@@ -1,9 +1,11 @@
 // Invitations: an admin invites a person by a single-use, expiring link carrying roles and groups; the
 // person accepts by registering a hardware token. Only the link secret's hash is stored. An invitation is
 // only as good as its creator: it works while they are an active admin, and suspending or demoting them
-// revokes their open invitations in the same transaction.
+// revokes their open invitations in the same transaction. Once Keyward is live an invitation is a member.invite
+// operation (server/operations/kinds/member-invite.ts), created by insertInvitation when executed; invitations
+// made in setup mode stop working when it goes live.
 import "server-only";
-import { and, desc, eq, gt, isNull } from "drizzle-orm";
+import { and, desc, eq, gt, gte, isNull } from "drizzle-orm";
 import type { Db, Tx } from "@/db/client";
 import { invitations, members, type Role } from "@/db/schema";
 import { appendAudit } from "@/server/audit/append";
@@ -19,6 +21,7 @@ import {
 import type { RegistrationResponse } from "@/server/auth/schemas";
 import { newInvitationSecret, sha256Hex } from "@/server/auth/secrets";
 import { AppError } from "@/server/errors";
+import { installationMode, requireSetupMode } from "@/server/governance/mode";
 import { lockAsAdmin, takeAdminLock } from "./admin-lock";
 import { type Acting, requireAdmin } from "./guards";
 
@@ -32,38 +35,73 @@ export async function createInvitation(
   return db.transaction(async (tx) => {
     // Under the admin lock, so no invitation slips in after a suspension or demotion swept the creator's.
     await lockAsAdmin(tx, input.actor, "invite members");
-    const [row] = await tx
-      .insert(invitations)
-      .values({
-        secretHash: sha256Hex(secret),
-        name: input.name,
-        roles: input.roles,
-        groups: input.groups,
-        createdBy: input.actor.id,
-        createdAt: input.now,
-        expiresAt,
-      })
-      .returning({ id: invitations.id });
-    if (!row) throw new AppError("INTERNAL", "Could not store the invitation");
-    await appendAudit(tx, {
-      action: "invitation.created",
+    // Once live, a new member (and their roles) needs the quorum: a member.invite operation creates it.
+    await requireSetupMode(tx, "inviting a member");
+    const { id } = await insertInvitation(tx, {
+      secretHash: sha256Hex(secret),
+      name: input.name,
+      roles: input.roles,
+      groups: input.groups,
+      createdBy: input.actor.id,
       actor: `member:${input.actor.id}`,
-      subject: `invitation:${row.id}`,
-      at: input.now,
-      data: {
-        invitationId: row.id,
-        name: input.name,
-        roles: input.roles,
-        groups: input.groups,
-        expiresAt: expiresAt.toISOString(),
-      },
+      expiresAt,
+      now: input.now,
     });
     // The secret leaves the server once, in this response; it is never stored or logged.
-    return { id: row.id, secret, expiresAt };
+    return { id, secret, expiresAt };
   });
 }
 
+/**
+ * Stores an invitation by the hash of its link secret, with invitation.created (naming the operation when a
+ * member.invite made it), in the caller's transaction under the admin lock.
+ */
+export async function insertInvitation(
+  tx: Tx,
+  input: {
+    secretHash: string;
+    name: string;
+    roles: Role[];
+    groups: string[];
+    createdBy: string;
+    actor: Actor;
+    operationId?: string;
+    expiresAt: Date;
+    now: Date;
+  },
+): Promise<{ id: string }> {
+  const [row] = await tx
+    .insert(invitations)
+    .values({
+      secretHash: input.secretHash,
+      name: input.name,
+      roles: input.roles,
+      groups: input.groups,
+      createdBy: input.createdBy,
+      createdAt: input.now,
+      expiresAt: input.expiresAt,
+    })
+    .returning({ id: invitations.id });
+  if (!row) throw new AppError("INTERNAL", "Could not store the invitation");
+  await appendAudit(tx, {
+    action: "invitation.created",
+    actor: input.actor,
+    subject: `invitation:${row.id}`,
+    at: input.now,
+    data: {
+      invitationId: row.id,
+      name: input.name,
+      roles: input.roles,
+      groups: input.groups,
+      expiresAt: input.expiresAt.toISOString(),
+      ...(input.operationId !== undefined ? { operationId: input.operationId } : {}),
+    },
+  });
+  return { id: row.id };
+}
+
 export async function listOpenInvitations(db: Db, now: Date) {
+  const mode = await installationMode(db);
   return db
     .select({
       id: invitations.id,
@@ -74,7 +112,15 @@ export async function listOpenInvitations(db: Db, now: Date) {
       expiresAt: invitations.expiresAt,
     })
     .from(invitations)
-    .where(and(isNull(invitations.acceptedAt), isNull(invitations.revokedAt), gt(invitations.expiresAt, now)))
+    .where(
+      and(
+        isNull(invitations.acceptedAt),
+        isNull(invitations.revokedAt),
+        gt(invitations.expiresAt, now),
+        // Made in setup mode and no longer usable once live (openInvitation).
+        mode.mode === "live" ? gte(invitations.createdAt, mode.since) : undefined,
+      ),
+    )
     .orderBy(desc(invitations.createdAt));
 }
 
@@ -87,7 +133,11 @@ export async function revokeInvitation(db: Db, input: { actor: Acting; invitatio
       .update(invitations)
       .set({ revokedAt: input.now })
       .where(
-        and(eq(invitations.id, input.invitationId), isNull(invitations.acceptedAt), isNull(invitations.revokedAt)),
+        and(
+          eq(invitations.id, input.invitationId),
+          isNull(invitations.acceptedAt),
+          isNull(invitations.revokedAt),
+        ),
       )
       .returning({ id: invitations.id });
     if (revoked.length === 0) throw new AppError("CONFLICT", "This invitation was already used or revoked.");
@@ -137,6 +187,9 @@ export async function revokeOpenInvitationsBy(
   return ids.length;
 }
 
+const SETUP_INVITATION =
+  "This invitation was made before Keyward went live; a new member now needs the quorum. Ask an admin to propose a new invitation.";
+
 const CREATOR_GONE =
   "This invitation was made by someone who is no longer an active admin, so it cannot be used. Ask an admin for a new one.";
 
@@ -145,13 +198,23 @@ const CREATOR_GONE =
  * acceptance, under the admin lock) the row is locked, so two acceptances of one link run one after the other.
  */
 async function openInvitation(db: Db | Tx, secret: string, now: Date, lock = false) {
-  const query = db.select().from(invitations).where(eq(invitations.secretHash, sha256Hex(secret)));
+  const query = db
+    .select()
+    .from(invitations)
+    .where(eq(invitations.secretHash, sha256Hex(secret)));
   const [row] = lock ? await query.for("update") : await query;
   if (!row) throw new AppError("NOT_FOUND", "This invitation link is not valid. Ask an admin for a new one.");
   if (row.acceptedAt) throw new AppError("CONFLICT", "This invitation was already used. Sign in instead.");
-  if (row.revokedAt) throw new AppError("EXPIRED", "This invitation was revoked. Ask an admin for a new one.");
+  if (row.revokedAt)
+    throw new AppError("EXPIRED", "This invitation was revoked. Ask an admin for a new one.");
   if (row.expiresAt.getTime() <= now.getTime()) {
     throw new AppError("EXPIRED", "This invitation has expired. Ask an admin for a new one.");
+  }
+  // An invitation one admin made alone in setup mode does not outlive going live: from then on a new member
+  // needs the quorum (member.invite), whose invitations are created when executed, after going live.
+  const mode = await installationMode(db);
+  if (mode.mode === "live" && row.createdAt.getTime() < mode.since.getTime()) {
+    throw new AppError("EXPIRED", SETUP_INVITATION);
   }
   const [creator] = await db
     .select({ roles: members.roles, status: members.status })
@@ -168,7 +231,11 @@ export async function describeInvitation(db: Db, secret: string, now: Date) {
   return { name: row.name, roles: row.roles, groups: row.groups, expiresAt: row.expiresAt };
 }
 
-export async function beginAcceptInvitation(db: Db, config: WebAuthnConfig, input: { secret: string; now: Date }) {
+export async function beginAcceptInvitation(
+  db: Db,
+  config: WebAuthnConfig,
+  input: { secret: string; now: Date },
+) {
   const row = await openInvitation(db, input.secret, input.now);
   return beginRegistration(db, config, {
     purpose: "invitation",
@@ -217,7 +284,13 @@ export async function completeAcceptInvitation(
       at: input.now,
       data: { invitationId: invitation.id, memberId: member.id },
     });
-    await addVerifiedToken(tx, { memberId: member.id, nickname: input.tokenName, token, actor, now: input.now });
+    await addVerifiedToken(tx, {
+      memberId: member.id,
+      nickname: input.tokenName,
+      token,
+      actor,
+      now: input.now,
+    });
     return { memberId: member.id };
   });
 }

@@ -8,10 +8,10 @@ import type {
   PublicKeyCredentialRequestOptionsJSON,
 } from "@simplewebauthn/server";
 import { and, asc, eq, inArray, isNull } from "drizzle-orm";
-import type { Db } from "@/db/client";
+import type { Db, Tx } from "@/db/client";
 import { auditEvents, members, tokens } from "@/db/schema";
 import { appendAudit } from "@/server/audit/append";
-import { auditEventSchema } from "@/server/audit/events";
+import { type Actor, auditEventSchema } from "@/server/audit/events";
 import type { WebAuthnConfig } from "@/server/auth/config";
 import {
   beginRegistration,
@@ -22,6 +22,7 @@ import {
 import type { AuthenticationResponse, RegistrationResponse } from "@/server/auth/schemas";
 import { endSessionsWhere } from "@/server/auth/sessions";
 import { AppError } from "@/server/errors";
+import { requireSetupMode } from "@/server/governance/mode";
 import { lockAndReloadActing } from "./admin-lock";
 import { type Acting, isAdmin, liveTokenCount, otherUsableAdmins } from "./guards";
 import {
@@ -56,7 +57,8 @@ export async function listTokens(db: Db, memberId: string) {
   return rows.map((t) => {
     const approver = approvals.get(t.id);
     // The nickname of the token whose tap approved this one; null for a token added at setup or invitation.
-    const approvedBy = approver === undefined ? null : (nicknames.get(approver) ?? "a token no longer on file");
+    const approvedBy =
+      approver === undefined ? null : (nicknames.get(approver) ?? "a token no longer on file");
     return { ...t, approvedBy };
   });
 }
@@ -172,15 +174,14 @@ export async function revokeToken(db: Db, input: { actor: Acting; credentialId: 
     // Under the admin lock, with the actor's roles as they are now (not the session's): revocations can take
     // away an admin's last way in, so they are serialised with each other and with every admin change.
     const acting = await lockAndReloadActing(tx, input.actor, "revoke tokens");
-    const [token] = await tx
-      .select()
-      .from(tokens)
-      .where(eq(tokens.id, input.credentialId))
-      .for("update");
+    const [token] = await tx.select().from(tokens).where(eq(tokens.id, input.credentialId)).for("update");
     // A non-admin learns nothing about other people's tokens: same answer as for a token that does not exist.
     if (!token || (token.memberId !== acting.id && !isAdmin(acting))) {
       throw new AppError("NOT_FOUND", "No such token.");
     }
+    // Once live, taking another member's token away changes who can approve: a token.revoke operation does it.
+    // Your own token stays yours to revoke.
+    if (token.memberId !== acting.id) await requireSetupMode(tx, "revoking another member's token");
     if (token.revokedAt) throw new AppError("CONFLICT", "This token is already revoked.");
     const live = await liveTokenCount(tx, token.memberId);
     if (live <= 1 && !isAdmin(acting)) {
@@ -189,33 +190,62 @@ export async function revokeToken(db: Db, input: { actor: Acting; credentialId: 
         "This is your last token: add another token first, or ask an admin to revoke it.",
       );
     }
-    if (live <= 1) {
-      const [owner] = await tx.select().from(members).where(eq(members.id, token.memberId));
-      if (owner?.roles.includes("admin") && owner.status === "active" && (await otherUsableAdmins(tx, owner.id)) === 0) {
-        throw new AppError(
-          "CONFLICT",
-          "This is the last token of the last admin: Keyward would have no admin who can sign in.",
-        );
-      }
-    }
-    const actor = `member:${input.actor.id}` as const;
-    await tx
-      .update(tokens)
-      .set({ revokedAt: input.now, revokedBy: input.actor.id })
-      .where(and(eq(tokens.id, token.id), isNull(tokens.revokedAt)));
-    const sessionsEnded = await endSessionsWhere(tx, {
-      tokenId: token.id,
-      reason: "token-revoked",
-      actor,
+    await refuseLastAdminToken(tx, token.memberId, live);
+    return writeTokenRevocation(tx, token.id, {
+      memberId: token.memberId,
+      revokedBy: input.actor.id,
+      actor: `member:${input.actor.id}`,
       now: input.now,
     });
-    await appendAudit(tx, {
-      action: "token.revoked",
-      actor,
-      subject: `token:${token.id}`,
-      at: input.now,
-      data: { memberId: token.memberId, credentialId: token.id, sessionsEnded },
-    });
-    return { sessionsEnded };
   });
+}
+
+/** Refuses revoking the last live token of the last usable admin (`live`: the owner's live tokens now). */
+export async function refuseLastAdminToken(tx: Tx, ownerId: string, live: number): Promise<void> {
+  if (live > 1) return;
+  const [owner] = await tx.select().from(members).where(eq(members.id, ownerId));
+  if (
+    owner?.roles.includes("admin") &&
+    owner.status === "active" &&
+    (await otherUsableAdmins(tx, owner.id)) === 0
+  ) {
+    throw new AppError(
+      "CONFLICT",
+      "This is the last token of the last admin: Keyward would have no admin who can sign in.",
+    );
+  }
+}
+
+/**
+ * The revocation itself, in the caller's transaction under the admin lock with the token row locked: revoked,
+ * the sessions signed in with it ended, token.revoked (naming the operation when one revoked it).
+ */
+export async function writeTokenRevocation(
+  tx: Tx,
+  tokenId: string,
+  input: { memberId: string; revokedBy: string | null; actor: Actor; operationId?: string; now: Date },
+): Promise<{ sessionsEnded: number }> {
+  await tx
+    .update(tokens)
+    .set({ revokedAt: input.now, revokedBy: input.revokedBy })
+    .where(and(eq(tokens.id, tokenId), isNull(tokens.revokedAt)));
+  const sessionsEnded = await endSessionsWhere(tx, {
+    tokenId,
+    reason: "token-revoked",
+    actor: input.actor,
+    now: input.now,
+  });
+  await appendAudit(tx, {
+    action: "token.revoked",
+    actor: input.actor,
+    subject: `token:${tokenId}`,
+    at: input.now,
+    data: {
+      memberId: input.memberId,
+      credentialId: tokenId,
+      sessionsEnded,
+      ...(input.operationId !== undefined ? { operationId: input.operationId } : {}),
+    },
+  });
+  return { sessionsEnded };
 }

@@ -15,6 +15,7 @@ import { memberWithRole } from "./actors";
 import { operationDigest } from "./digest";
 import { proposedBackup, proposedHsm } from "@/server/backups/propose-facts";
 import { freezeInForce } from "./freeze";
+import { membershipReader } from "@/server/members/membership-steps";
 import { operationKind, type ProposeReader, type RegisteredKind } from "./kinds";
 import { parseInput } from "./parse-input";
 import { policyInForce, seedPolicy } from "./policy-store";
@@ -47,6 +48,7 @@ function proposeReader(tx: Tx): ProposeReader {
     signingFreeze: () => freezeInForce(tx),
     backup: (ref) => proposedBackup(tx, ref),
     hsm: proposedHsm,
+    members: membershipReader(tx),
   };
 }
 

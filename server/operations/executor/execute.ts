@@ -16,6 +16,7 @@ import type { Clock } from "@/server/clock";
 import { HsmError, TokenSetError } from "@/server/hsm";
 import * as signerFacade from "@/server/hsm/signer";
 import { backupSteps } from "@/server/backups/steps";
+import { membershipSteps } from "@/server/members/membership-steps";
 import { freezeStateOf, liftFreeze } from "../freeze";
 import { operationKind } from "../kinds";
 import { operationSubject } from "../transitions";
@@ -117,6 +118,7 @@ export async function executeClaimed(deps: ExecutorDeps, op: OperationRow): Prom
       recordSuccessorOfRestricted: recordSuccessorOfRestrictedKey,
     },
     freezes: { stateOf: (freezeId: string) => freezeStateOf(deps.db, freezeId), lift: liftFreeze },
+    members: membershipSteps(deps.db),
   };
   let lastError = "";
   for (let attempt = 1; attempt <= retry.attempts; attempt++) {

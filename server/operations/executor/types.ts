@@ -8,6 +8,7 @@ import type { Tx } from "@/db/client";
 import type { KeyExportability, KeyState, keys, operations } from "@/db/schema";
 import type * as signerFacade from "@/server/hsm/signer";
 import type { BackupSteps } from "@/server/backups/steps";
+import type { MembershipSteps } from "../kinds/member-context";
 
 export type OperationRow = typeof operations.$inferSelect;
 
@@ -84,6 +85,8 @@ export type ExecuteContext = {
       at: Date,
     ) => Promise<{ keyId: string }>;
   };
+  /** The membership kinds' checks and writes (server/members/membership-steps.ts). */
+  members: MembershipSteps;
   /** signing.unfreeze's access to the freeze it lifts (server/operations/freeze.ts). */
   freezes: {
     /** Whether the freeze is in force or lifted now (outside any transaction), or null when there is none. */

@@ -8,7 +8,11 @@ import { keyRestore } from "./key-restore";
 import { keyResume } from "./key-resume";
 import { keyRevoke } from "./key-revoke";
 import { keyRotate } from "./key-rotate";
+import { memberInvite } from "./member-invite";
+import { memberReinstate } from "./member-reinstate";
+import { memberUpdate } from "./member-update";
 import { signingUnfreeze } from "./signing-unfreeze";
+import { tokenRevoke } from "./token-revoke";
 import type {
   ExecuteContext,
   ExecuteResult,
@@ -59,7 +63,7 @@ function bind<P, I>(k: OperationKind<P, I>): RegisteredKind {
 }
 
 const KINDS: ReadonlyMap<string, RegisteredKind> = new Map(
-  [bind(keyCreate), bind(keyResume), bind(keyRevoke), bind(keyDestroy), bind(keyRotate), bind(keyBackup), bind(keyRestore), bind(signingUnfreeze)].map((k) => [k.kind, k]),
+  [bind(keyCreate), bind(keyResume), bind(keyRevoke), bind(keyDestroy), bind(keyRotate), bind(keyBackup), bind(keyRestore), bind(signingUnfreeze), bind(memberInvite), bind(memberUpdate), bind(memberReinstate), bind(tokenRevoke)].map((k) => [k.kind, k]),
 );
 
 export const OPERATION_KIND_NAMES: readonly string[] = [...KINDS.keys()];

@@ -5,6 +5,7 @@ import type { z } from "zod";
 import type { Role } from "@/db/schema/members";
 import type { KeyExportability, KeyState } from "@/db/schema/operations";
 import type { ExecuteContext, ExecuteResult } from "../executor/types";
+import type { MembershipReader } from "./member-context";
 
 /** An operation as an approver reads it: a title and labelled lines, every value in words. */
 export type OperationDisplay = { title: string; lines: { label: string; value: string }[] };
@@ -57,6 +58,8 @@ export type ProposeReader = {
    */
   backup(ref: { id: string } | { file: unknown }): Promise<ProposedBackup>;
   hsm(): ProposedHsm;
+  /** The membership kinds: members and tokens as they are now, and the safety check (server/members/membership-steps.ts). */
+  members: MembershipReader;
 };
 
 /** A freeze of all signing as a proposal to lift it reads it (server/operations/freeze.ts). */
