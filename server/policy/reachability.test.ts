@@ -54,6 +54,24 @@ describe("unreachableRules", () => {
     expect(unreachableRules(doc([bigBtc]), [a, member("b", ["treasury"], { liveTokens: 3 })])).toEqual([]);
   });
 
+  it("counts approvals only from approvers, and vetoes from any eligible member of the veto group", () => {
+    const delayed = rule("big-btc", {
+      match: { kinds: ["withdrawal"] },
+      delay: { hours: 24, vetoGroup: "security" },
+    });
+    const operatorInTreasury = member("o", ["treasury"], { roles: ["operator"] });
+    const securityOperator = member("s", ["security"], { roles: ["operator"] });
+    expect(
+      unreachableRules(doc([delayed]), [member("a", ["treasury"]), operatorInTreasury, securityOperator]),
+    ).toEqual([
+      {
+        ruleId: "big-btc",
+        reason:
+          "rule big-btc needs 2 approvals from treasury, but only 1 eligible member of treasury holds a live token",
+      },
+    ]);
+  });
+
   it("needs distinct people across the groups of a rule, one person one vote", () => {
     const both = rule("both", {
       match: { kinds: ["withdrawal"] },

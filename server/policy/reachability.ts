@@ -2,7 +2,7 @@
 // members holding a live token than the rule needs, a veto group with nobody, the policy.update rule itself
 // unreachable. Pure (members are an argument; no database, no HSM, no clock), and it counts with quorum.ts's
 // own matching (one person one vote across groups), so "reachable" means what judging the votes would mean.
-import { DEFAULT_RULE_ID } from "./constants";
+import { DEFAULT_RULE_ID, ROLE_GROUPS } from "./constants";
 import { matchRule } from "./evaluate-policy";
 import type { PolicyDocument, Requirement, Rule, RuleBody } from "./schema";
 import { inGroup, missing, type Person, tallyFor } from "./quorum";
@@ -23,7 +23,10 @@ export type Unreachable = { ruleId: string; reason: string };
 /** The kind whose rule must stay reachable: otherwise the policy could never be changed again. */
 export const POLICY_UPDATE_KIND = "policy.update";
 
-/** Who could cast a counted vote at all: active, with at least one live token. */
+/** The role whose holders' approvals count ("approvers" in ROLE_GROUPS). */
+const APPROVER_ROLE = ROLE_GROUPS.approvers ?? "approver";
+
+/** Who could cast a vote that counts: active, with at least one live token. */
 function eligiblePeople(members: readonly EligibleMember[]): Person[] {
   return members
     .filter((m) => m.active && m.liveTokens >= 1)
@@ -37,6 +40,13 @@ function eligiblePeople(members: readonly EligibleMember[]): Person[] {
     }))
     .sort((a, b) => (a.voterId < b.voterId ? -1 : a.voterId > b.voterId ? 1 : 0));
 }
+
+/**
+ * Approvals count only from approvers (server/operations/judgement.ts policyVotes: "only active approvers'
+ * approvals and rejections count"), so a treasury member without the approver role adds nobody to treasury.
+ * A veto needs no approver role: any eligible member of the veto group.
+ */
+const approvingPeople = (people: readonly Person[]) => people.filter((p) => p.roles.has(APPROVER_ROLE));
 
 const approvals = (n: number, first: boolean) => (first ? plural(n, "approval", "approvals") : `${n}`);
 
@@ -73,6 +83,9 @@ const policyUpdateRuleId = (policy: PolicyDocument) =>
   matchRule(policy, { kind: POLICY_UPDATE_KIND, keyTags: [] }).ruleId;
 
 /**
+ * Eligible, in the reasons, means what makes a vote count: an active member holding a live token, with the
+ * approver role for approvals (any role for a veto).
+ *
  * Every rule (the default included) that the members could never meet, in the order the rules are judged, one
  * entry per problem: no alternative of its approvals can be met by distinct eligible people, or its delay's veto
  * group has nobody eligible. Deny rules are never unreachable, except the one policy.update falls under: a
@@ -80,6 +93,7 @@ const policyUpdateRuleId = (policy: PolicyDocument) =>
  */
 export function unreachableRules(policy: PolicyDocument, members: readonly EligibleMember[]): Unreachable[] {
   const people = eligiblePeople(members);
+  const approvers = approvingPeople(people);
   const updateRuleId = policyUpdateRuleId(policy);
   const bodies: { id: string; isDefault: boolean; rule: Rule | RuleBody }[] = [
     ...policy.rules.map((rule) => ({ id: rule.id, isDefault: false, rule })),
@@ -98,7 +112,7 @@ export function unreachableRules(policy: PolicyDocument, members: readonly Eligi
       continue;
     }
     const sets = [rule.require, ...(rule.alternatives ?? [])];
-    const reasons = sets.map((s) => shortfall(s, people));
+    const reasons = sets.map((s) => shortfall(s, approvers));
     if (reasons.every((r) => r !== null)) {
       const detail =
         reasons.length === 1 ? `needs ${reasons[0]}` : `can never be met: it needs ${reasons.join("; or ")}`;
