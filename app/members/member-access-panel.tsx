@@ -1,17 +1,24 @@
 "use client";
 // An admin's "Tokens and sessions" panel for one member: their tokens (revoke any, within the rules the server
-// keeps: the last admin's last token stays) and their open sessions (end them all at once).
+// keeps: the last admin's last token stays) and their open sessions (end them all at once). Once Keyward is
+// live, revoking another member's token proposes a token.revoke operation that needs the quorum; ending
+// sessions stays immediate.
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useState } from "react";
 import { FormError } from "../_components/form-error";
 import { describeError } from "../_components/token-ceremony";
 import { useTRPC } from "../_trpc/client";
+import { type Notice, NoticeLine, PROPOSED, useProposeMembership } from "./proposed";
 
 export function MemberAccessPanel({
   member,
+  live,
+  selfId,
   onClose,
 }: {
   member: { id: string; name: string };
+  live: boolean;
+  selfId: string;
   onClose: () => void;
 }) {
   const trpc = useTRPC();
@@ -30,9 +37,11 @@ export function MemberAccessPanel({
   const revoke = useMutation(trpc.members.revokeToken.mutationOptions(refresh));
   const endSessions = useMutation(trpc.members.endSessions.mutationOptions(refresh));
   const [error, setError] = useState<string | null>(null);
-  const [notice, setNotice] = useState<string | null>(null);
+  const [notice, setNotice] = useState<Notice | null>(null);
+  const proposal = useProposeMembership();
+  const proposes = live && member.id !== selfId;
 
-  async function act(question: string, work: () => Promise<string>) {
+  async function act(question: string, work: () => Promise<Notice>) {
     if (!window.confirm(question)) return;
     setError(null);
     setNotice(null);
@@ -58,11 +67,7 @@ export function MemberAccessPanel({
           (tokens.error ? describeError(tokens.error) : sessions.error ? describeError(sessions.error) : null)
         }
       />
-      {notice && (
-        <p role="status" className="text-sm text-green-800">
-          {notice}
-        </p>
-      )}
+      <NoticeLine notice={notice} />
 
       <div className="space-y-2">
         <h4 className="font-medium">Tokens</h4>
@@ -90,17 +95,34 @@ export function MemberAccessPanel({
                 <button
                   type="button"
                   className="btn-danger ml-auto"
+                  disabled={proposal.isPending}
                   onClick={() =>
-                    act(
-                      `Revoke “${t.nickname}” of ${member.name}? It can never be used again, and sessions signed in with it end.`,
-                      async () => {
-                        const { sessionsEnded } = await revoke.mutateAsync({ ...input, credentialId: t.id });
-                        return `Token “${t.nickname}” of ${member.name} revoked; ${plural(sessionsEnded, "session")} ended.`;
-                      },
-                    )
+                    proposes
+                      ? act(
+                          `Propose revoking “${t.nickname}” of ${member.name}? Approvers vote on it; once approved it can never be used again.`,
+                          async () => ({
+                            text: `${PROPOSED} “${t.nickname}” is revoked once approved.`,
+                            operationId: await proposal.propose("token.revoke", {
+                              ...input,
+                              credentialId: t.id,
+                            }),
+                          }),
+                        )
+                      : act(
+                          `Revoke “${t.nickname}” of ${member.name}? It can never be used again, and sessions signed in with it end.`,
+                          async () => {
+                            const { sessionsEnded } = await revoke.mutateAsync({
+                              ...input,
+                              credentialId: t.id,
+                            });
+                            return {
+                              text: `Token “${t.nickname}” of ${member.name} revoked; ${plural(sessionsEnded, "session")} ended.`,
+                            };
+                          },
+                        )
                   }
                 >
-                  Revoke
+                  {proposes ? "Propose revoking" : "Revoke"}
                 </button>
               )}
               <span className="basis-full text-slate-600">
@@ -140,7 +162,7 @@ export function MemberAccessPanel({
               `End every session of ${member.name}? They will have to sign in again with a token.`,
               async () => {
                 const { sessionsEnded } = await endSessions.mutateAsync(input);
-                return `${plural(sessionsEnded, "session")} of ${member.name} ended.`;
+                return { text: `${plural(sessionsEnded, "session")} of ${member.name} ended.` };
               },
             )
           }
