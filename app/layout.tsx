@@ -66,6 +66,9 @@ export default async function RootLayout({ children }: { children: ReactNode }) 
                 <Link href="/tokens" className="text-sm text-slate-700 hover:text-slate-950">
                   My tokens
                 </Link>
+                <Link href="/settings/notifications" className="text-sm text-slate-700 hover:text-slate-950">
+                  Notifications
+                </Link>
                 <Link href="/restrictions" className="text-sm text-slate-700 hover:text-slate-950">
                   Restrictions
                 </Link>

@@ -9,6 +9,7 @@ import {
 } from "@/server/hsm";
 import { Forbidden } from "../_components/forbidden";
 import { requirePageRole } from "../_components/require-role";
+import { NotificationsStatus } from "../settings/notifications-status";
 
 function Row({ label, children }: { label: string; children: React.ReactNode }) {
   return (
@@ -220,6 +221,7 @@ export default async function StatusPage({ searchParams }: { searchParams: Promi
           </dl>
         </section>
       </div>
+      <NotificationsStatus />
       <section className="card space-y-3" aria-labelledby="audit-heading">
         <h2 id="audit-heading" className="flex items-center gap-2 text-lg font-medium">
           Audit trail <Badge state={okState(chain.problems.length === 0)} />

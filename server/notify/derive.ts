@@ -50,7 +50,8 @@ const proposedData = operationRef.extend({
   policyVersion: z.number(),
   ruleId: z.string(),
 });
-// operation.waiting { id, until, hold, vetoGroup } (issue 13, interface 5); operationId accepted as well.
+// operation.waiting: { operationId, until, hold, vetoGroup, … } as written (server/operations/settle.ts); the
+// interface note's { id, … } is read too.
 const waitingData = z
   .object({
     id: z.string().uuid().optional(),

@@ -5,9 +5,12 @@
 // at once on two PostgreSQL pools send each message once; without SMTP settings nothing is attempted.
 import { and, asc, eq, inArray, sql } from "drizzle-orm";
 import { Webhook } from "standardwebhooks";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { TRPCError } from "@trpc/server";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { type Database, type Db, openDatabase } from "@/db/client";
 import { auditEvents, notificationAttempts, notificationDeliveries, operations } from "@/db/schema";
+import { createCaller } from "@/server/api/root";
+import { createContext } from "@/server/api/trpc";
 import { integrateAudit } from "@/server/audit/integrate";
 import { proposeOperation } from "@/server/operations/propose";
 import { beginVote, completeVote } from "@/server/operations/vote";
@@ -185,13 +188,20 @@ describe.each(testEngines())("notifications on %s", (engine) => {
     const op = await propose();
     await approveInTurn(db, config, { operationId: op.id, voters: [a1], now: t0 });
     const until = new Date(t0.getTime() + 24 * 60 * MINUTE);
-    // operation.waiting comes with the delay wiring (interface 5); staged here as the writer would, then sealed.
+    // operation.waiting as the delay wiring (server/operations/settle.ts) writes it: staged, then sealed.
     await db.insert(auditEvents).values({
       at: t0,
       actor: "system",
       action: "operation.waiting",
       subject: `operation:${op.id}`,
-      data: { id: op.id, until: until.toISOString(), hold: "delay", vetoGroup: "security" },
+      data: {
+        operationId: op.id,
+        ruleId: "default",
+        until: until.toISOString(),
+        hold: "delay",
+        vetoGroup: "security",
+        reasons: ["waiting: 24 h delay, security can veto"],
+      },
     });
     await integrateAudit(db);
     await derive(t0);
@@ -352,6 +362,91 @@ describe.each(testEngines())("notifications on %s", (engine) => {
     expect(smtp.mails.length).toBe(before);
     // Once SMTP is back they go out.
     expect((await deliver(t0)).delivered).toBeGreaterThanOrEqual(3);
+  });
+
+  it("the procedures: each member reads and sets only their own, e-mail shown off, webhook URLs and roles checked", async () => {
+    // A configuration without KEYWARD_SMTP_URL.
+    vi.stubEnv("AUTH_SECRET", "x".repeat(40));
+    vi.stubEnv("KEYWARD_HSM_PIN", "1234");
+    vi.stubEnv("KEYWARD_DATA_DIR", "/nonexistent-keyward");
+    vi.stubEnv("KEYWARD_SMTP_URL", "");
+    const callerFor = (who: Person, roles: ("admin" | "operator" | "approver" | "auditor")[]) =>
+      createCaller(
+        createContext({
+          db,
+          engine,
+          clock: () => t0,
+          session: {
+            sessionId: "00000000-0000-4000-8000-000000000001",
+            tokenId: "credential",
+            member: { id: who.acting.id, name: "Tester", roles, groups: [] },
+          },
+        }),
+      );
+    const asApprover = callerFor(a3, ["approver"]);
+    const mine = await asApprover.notifications.mine();
+    expect(mine).toMatchObject({ emailOn: false, email: address.get(a3.acting.id) });
+    expect(mine.emailOffReason).toMatch(/E-mail notifications are off/);
+    expect((await asApprover.notifications.status()).email.on).toBe(false);
+    await asApprover.notifications.updateMine({
+      email: "a3-new@example.com",
+      events: ["operation.proposed"],
+    });
+    expect(await asApprover.notifications.mine()).toMatchObject({
+      email: "a3-new@example.com",
+      events: ["operation.proposed"],
+    });
+    // Someone else's settings are untouched.
+    expect((await callerFor(a2, ["approver"]).notifications.mine()).email).toBe(address.get(a2.acting.id));
+    await expect(
+      asApprover.notifications.updateMine({ email: "not an address", events: [] }),
+    ).rejects.toThrow(/e-mail address/);
+    await settings(a3, "a3");
+    const code = async (p: Promise<unknown>) => {
+      try {
+        await p;
+        return "ok";
+      } catch (e) {
+        return e instanceof TRPCError ? e.code : "ERROR";
+      }
+    };
+    expect(await code(asApprover.notifications.webhooks())).toBe("FORBIDDEN");
+    expect(await code(callerFor(vetoer, ["auditor"]).notifications.deliveries({ limit: 10 }))).toBe(
+      "FORBIDDEN",
+    );
+    const asAdmin = callerFor(admin, ["admin"]);
+    for (const url of [
+      "http://hooks.example.com/x",
+      "https://user:pw@hooks.example.com/x",
+      "ftp://127.0.0.1/x",
+    ]) {
+      expect(
+        await code(
+          asAdmin.notifications.addWebhook({ url, description: "", events: ["operation.proposed"] }),
+        ),
+      ).toBe("BAD_REQUEST");
+    }
+    const added = await asAdmin.notifications.addWebhook({
+      url: "https://hooks.example.com/keyward/T0KEN",
+      description: "chat",
+      events: ["operation.executed"],
+    });
+    expect(added.secret).toMatch(/^whsec_/);
+    const listed = await asAdmin.notifications.webhooks();
+    expect(JSON.stringify(listed)).not.toContain(added.secret);
+    await asAdmin.notifications.disableWebhook({ endpointId: added.id });
+    expect(await code(asAdmin.notifications.disableWebhook({ endpointId: added.id }))).toBe("CONFLICT");
+    const log = await asAdmin.notifications.deliveries({ limit: 500 });
+    expect(log.some((d) => d.state === "failed" && d.lastError === "HTTP 500 from the endpoint")).toBe(true);
+    expect(JSON.stringify(log)).not.toContain(added.secret);
+    // The trail names the endpoint's origin, not its path (which may itself be a credential).
+    const [event] = await db
+      .select({ data: auditEvents.data })
+      .from(auditEvents)
+      .where(and(eq(auditEvents.action, "webhook.added"), eq(auditEvents.subject, `webhook:${added.id}`)));
+    expect(event?.data).toMatchObject({ origin: "https://hooks.example.com" });
+    expect(JSON.stringify(event?.data)).not.toContain("T0KEN");
+    vi.unstubAllEnvs();
   });
 
   it.runIf(engine === "postgres")(
