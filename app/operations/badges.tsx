@@ -3,6 +3,7 @@ import type { KeyState, OperationState } from "@/db/schema/operations";
 
 const OPERATION_COLOURS: Record<OperationState, string> = {
   pending: "bg-amber-100 text-amber-900",
+  waiting: "bg-sky-100 text-sky-900",
   approved: "bg-indigo-100 text-indigo-900",
   executing: "bg-indigo-100 text-indigo-900",
   executed: "bg-green-100 text-green-900",

@@ -31,6 +31,7 @@ export const policyVersions = pgTable("policy_versions", {
 
 export const OPERATION_STATES = [
   "pending",
+  "waiting",
   "approved",
   "executing",
   "executed",
@@ -47,6 +48,13 @@ export type OperationState = (typeof OPERATION_STATES)[number];
  */
 export const SYSTEM_INITIATORS = ["rotation-due"] as const;
 export type SystemInitiator = (typeof SYSTEM_INITIATORS)[number];
+
+/**
+ * Why a waiting operation (its votes met the rule) is not approved yet: the rule's delay runs (the veto group
+ * may stop it), its window is closed, or a velocity cap is full.
+ */
+export const OPERATION_HOLDS = ["delay", "window", "velocity"] as const;
+export type OperationHold = (typeof OPERATION_HOLDS)[number];
 
 export const operations = pgTable(
   "operations",
@@ -77,15 +85,42 @@ export const operations = pgTable(
      * one transaction fenced by the claim; a resumed batch starts from `done`. Null for everything else.
      */
     progress: jsonb("progress").$type<{ done: number; total: number }>(),
+    /** When its votes first met the rule (it became waiting or approved); the delay counts from here. */
+    quorumAt: ts("quorum_at"),
+    /**
+     * While waiting: when it is judged again (the delay's end, the window's opening, when a velocity cap fits);
+     * null while waiting on a velocity cap with no known time (the release sweep re-checks it).
+     */
+    releaseAt: ts("release_at"),
+    /** While waiting (and kept after): what held it. Null for an operation that never waited. */
+    hold: text("hold").$type<OperationHold>(),
+    /**
+     * The policy version and rule it is judged under now, when re-judged after a policy change; null: as
+     * proposed (`policy_version` / `rule_id` stay as digested, since the digest covers them).
+     */
+    judgedVersion: integer("judged_version").references(() => policyVersions.version),
+    judgedRuleId: text("judged_rule_id"),
   },
   (t) => [
     index("operations_state_expires_idx").on(t.state, t.expiresAt),
+    // The release sweep reads waiting operations by release time.
+    index("operations_state_release_idx").on(t.state, t.releaseAt),
     // One initiator, a person or the system, never both and never neither.
     check("operations_one_initiator", sql`(${t.initiatorId} IS NULL) <> (${t.systemInitiator} IS NULL)`),
+    check(
+      "operations_hold_known",
+      sql`${t.hold} IS NULL OR ${t.hold} IN ('delay', 'window', 'velocity')`,
+    ),
+    // Waiting always says what holds it, and when the votes met the rule.
+    check(
+      "operations_waiting_held",
+      sql`${t.state} <> 'waiting' OR (${t.hold} IS NOT NULL AND ${t.quorumAt} IS NOT NULL)`,
+    ),
   ],
 );
 
-export const VOTE_DECISIONS = ["approve", "reject"] as const;
+/** A veto is cast only while an operation waits out its delay, by the rule's veto group. */
+export const VOTE_DECISIONS = ["approve", "reject", "veto"] as const;
 export type VoteDecision = (typeof VOTE_DECISIONS)[number];
 
 export const votes = pgTable(

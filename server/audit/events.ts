@@ -167,7 +167,7 @@ export const auditEventSchema = z.discriminatedUnion("action", [
       operationId: uuidId,
       voteId: uuidId,
       voterId: uuidId,
-      decision: z.enum(["approve", "reject"]),
+      decision: z.enum(["approve", "reject", "veto"]),
       credentialId: id.max(CREDENTIAL_ID_MAX),
     }),
   }),
@@ -176,7 +176,7 @@ export const auditEventSchema = z.discriminatedUnion("action", [
     data: z.object({
       operationId: z.string().max(64).nullable(),
       voterId: uuidId,
-      decision: z.enum(["approve", "reject"]).nullable(),
+      decision: z.enum(["approve", "reject", "veto"]).nullable(),
       reason: z.string().max(64),
       credentialId: z.string().max(CREDENTIAL_ID_MAX).nullable(),
     }),
@@ -184,6 +184,20 @@ export const auditEventSchema = z.discriminatedUnion("action", [
   z.object({
     action: z.literal("operation.approved"),
     data: z.object({ operationId: uuidId, ruleId: z.string().max(128), tally, votesCounted: z.number().int() }),
+  }),
+  // Its votes met the rule but it is not approved yet: a delay runs (vetoGroup may veto until `until`), its
+  // window is closed, or a velocity cap is full (`until` null: re-checked periodically). Written again when
+  // judged again and still held (a new `until` or hold).
+  z.object({
+    action: z.literal("operation.waiting"),
+    data: z.object({
+      operationId: uuidId,
+      ruleId: z.string().max(128),
+      until: z.string().max(30).nullable(),
+      hold: z.enum(["delay", "window", "velocity"]),
+      vetoGroup: z.string().max(64).nullable(),
+      reasons: z.array(z.string().max(500)).max(16),
+    }),
   }),
   z.object({
     action: z.literal("operation.rejected"),

@@ -43,10 +43,13 @@ export function operationDigest(op: DigestInput): string {
   }).toString("hex");
 }
 
-/** The 32 bytes a voter's token signs: SHA-256(JCS({ v: 1, op: digest, decision, voter, nonce })). */
+/**
+ * The 32 bytes a voter's token signs: SHA-256(JCS({ v: 1, op: digest, decision, voter, nonce })). The decision
+ * is approve, reject, or veto (only during a delay, by the rule's veto group): a tap for one is never another.
+ */
 export function voteChallengeBytes(input: {
   digest: string;
-  decision: "approve" | "reject";
+  decision: "approve" | "reject" | "veto";
   voterId: string;
   nonce: string;
 }): Uint8Array<ArrayBuffer> {

@@ -10,13 +10,14 @@ import type { SystemInitiator } from "@/db/schema/operations";
 import { appendAudit } from "@/server/audit/append";
 import { AppError } from "@/server/errors";
 import type { Acting } from "@/server/members/guards";
-import { evaluate, expiresAt, matchRule } from "@/server/policy/evaluate";
+import { expiresAt, matchRule } from "@/server/policy/evaluate";
 import { memberWithRole } from "./actors";
 import { operationDigest } from "./digest";
 import { proposedBackup, proposedHsm } from "@/server/backups/propose-facts";
 import { freezeInForce } from "./freeze";
 import { membershipReader } from "@/server/members/membership-steps";
 import { operationKind, type ProposeReader, type RegisteredKind } from "./kinds";
+import { judgeWith } from "./judgement";
 import { parseInput } from "./parse-input";
 import { policyInForce, seedPolicy } from "./policy-store";
 import { type OperationRow, operationSubject } from "./transitions";
@@ -97,18 +98,19 @@ async function storeProposal(
   const { kind, payload } = input;
   const initiatorId = "memberId" in input.initiator ? input.initiator.memberId : null;
   const systemInitiator = "system" in input.initiator ? input.initiator.system : null;
-  const facts = kind.facts(payload);
   const policy = (await policyInForce(tx)) ?? (await seedPolicy(tx, input.now));
-  const operation = { kind: kind.kind, keyTags: facts.keyTags, initiatorId };
-  const judged = evaluate({ operation, votes: [], policy: policy.document, now: input.now });
+  const id = randomUUID();
+  // Judged by the full policy with no votes: a deny rule, a closed window that denies, a velocity cap it
+  // exceeds (on its own or with what counts already) or a destination off the allow-list refuse it now.
+  const proposed = { id, kind: kind.kind, payload, initiatorId, quorumAt: null };
+  const judged = await judgeWith(tx, { op: proposed, cast: [], policy: policy.document, now: input.now });
   if (judged.decision === "denied") {
     throw new AppError(
       "CONFLICT",
       `The policy in force refuses this operation (rule ${judged.ruleId}): ${judged.reasons.join("; ")}.`,
     );
   }
-  const { rule } = matchRule(policy.document, operation);
-  const id = randomUUID();
+  const { rule } = matchRule(policy.document, { kind: kind.kind, ...kind.facts(payload) });
   const createdAt = input.now;
   const row = {
     id,

@@ -12,10 +12,16 @@ import { AppError } from "@/server/errors";
 
 export type OperationRow = typeof operations.$inferSelect;
 
-/** Where each state may go. pending is only ever a starting point; executed, failed and the rest are final. */
+/**
+ * Where each state may go. pending is only ever a starting point; executed, failed and the rest are final.
+ * waiting: the votes met the rule, but a delay, a closed window or a velocity cap holds it (settle.ts); judged
+ * again at its release time it is approved, or cancelled when the policy now denies it; a veto rejects it.
+ */
 export const TRANSITIONS: Readonly<Record<OperationState, readonly OperationState[]>> = {
-  pending: ["approved", "rejected", "expired", "cancelled"],
-  approved: ["executing"],
+  pending: ["waiting", "approved", "rejected", "expired", "cancelled"],
+  waiting: ["approved", "rejected", "cancelled"],
+  // cancelled: re-judged under a new policy version that denies it before the executor claimed it (governance/rejudge.ts).
+  approved: ["executing", "cancelled"],
   executing: ["executed", "failed"],
   executed: [],
   failed: [],
@@ -40,10 +46,14 @@ export type TargetState = Exclude<OperationState, "pending">;
 /** The audit event recording a move to `S`: operation.approved for approved, and so on. */
 export type TransitionEvent<S extends TargetState> = Extract<AuditEvent, { action: `operation.${S}` }>;
 
+/** The moves that decide an operation: they stamp decided_at (waiting is not one; it stamps quorum_at). */
+const DECISIONS: readonly OperationState[] = ["approved", "rejected", "expired", "cancelled"];
+
 /**
  * Moves operation `id` from `from` to `to` if it is still in `from`, with `set` (extra columns: executing_since,
  * attempts, result, failure…), and appends `event` in the same transaction. A decision (approved, rejected,
- * expired, cancelled) stamps decided_at. Throws CONFLICT when the move is not allowed or the row has moved on.
+ * expired, cancelled, from pending or waiting) stamps decided_at. Throws CONFLICT when the move is not allowed
+ * or the row has moved on.
  */
 export async function transition<S extends TargetState>(
   tx: Tx,
@@ -63,7 +73,7 @@ export async function transition<S extends TargetState>(
   if (input.event.action !== `operation.${input.to}`) {
     throw new AppError("INTERNAL", `transition to ${input.to} recorded as ${input.event.action}`);
   }
-  const decided = input.from === "pending";
+  const decided = (input.from === "pending" || input.from === "waiting") && DECISIONS.includes(input.to);
   const [row] = await tx
     .update(operations)
     .set({ ...input.set, state: input.to, ...(decided ? { decidedAt: input.at } : {}) })

@@ -3,6 +3,10 @@
 // the operation, decision, voter and nonce. completeVote consumes it once, checks it was made for exactly this
 // operation, decision and voter, verifies the voter's own token signed it (verifyTokenAssertion), stores the
 // vote with the whole assertion, and counts the quorum under the operation's row lock, in that transaction.
+// Judging is the full policy (judgement.ts), and its answer is acted on by settle.ts: approved, rejected,
+// waiting (a delay, a closed window, a full velocity cap) or cancelled when the policy now denies it.
+// A veto is a vote too (decision "veto", bound in the challenge like the others): only while the operation waits
+// out its rule's delay, before release_at, by an active member of the rule's veto group other than the initiator.
 import "server-only";
 import { randomBytes } from "node:crypto";
 import type { PublicKeyCredentialRequestOptionsJSON } from "@simplewebauthn/server";
@@ -19,11 +23,13 @@ import { ASSERTION_MESSAGES, type AssertionRefusal } from "@/server/auth/refusal
 import type { AuthenticationResponse } from "@/server/auth/schemas";
 import { AppError } from "@/server/errors";
 import type { Acting } from "@/server/members/guards";
-import { type Evaluation, evaluate } from "@/server/policy/evaluate";
+import { matchRule, type PolicyEvaluation } from "@/server/policy/evaluate";
+import { inGroup } from "@/server/policy/quorum";
 import { voteChallenge, voteChallengeBytes } from "./digest";
-import { operationKind } from "./kinds";
+import { judgedVersionOf, judgeOperation, policyOperation } from "./judgement";
 import { policyVersion } from "./policy-store";
-import { type OperationRow, operationSubject, transition } from "./transitions";
+import { settleJudgement } from "./settle";
+import { type OperationRow, operationSubject } from "./transitions";
 
 const VOTE_PURPOSE = "vote";
 
@@ -39,7 +45,10 @@ export type VoteRefusal =
   | "expired"
   | "initiator"
   | "already_voted"
-  | "not_approver";
+  | "not_approver"
+  | "not_in_delay"
+  | "veto_too_late"
+  | "not_in_veto_group";
 
 const VOTE_MESSAGES: Record<VoteRefusal, string> = {
   ...ASSERTION_MESSAGES,
@@ -55,6 +64,9 @@ const VOTE_MESSAGES: Record<VoteRefusal, string> = {
   initiator: "You proposed this operation: someone else must approve it.",
   already_voted: "You have already voted on this operation (one vote per person, whatever tokens you hold).",
   not_approver: "Voting needs the approver role.",
+  not_in_delay: "A veto is possible only while an operation waits out its rule's delay.",
+  veto_too_late: "The delay has ended: a veto is no longer possible.",
+  not_in_veto_group: "Only members of the rule's veto group can veto this operation.",
 };
 
 const REFUSAL_CODES: Partial<Record<VoteRefusal, AppError["code"]>> = {
@@ -68,6 +80,8 @@ const REFUSAL_CODES: Partial<Record<VoteRefusal, AppError["code"]>> = {
   not_pending: "CONFLICT",
   expired: "CONFLICT",
   already_voted: "CONFLICT",
+  not_in_delay: "CONFLICT",
+  veto_too_late: "CONFLICT",
 };
 
 export class VoteRefusedError extends AppError {
@@ -94,26 +108,54 @@ function parseVoteSubject(subject: string | null) {
   const parts = subject?.split(":") ?? [];
   const [tag, operationId, decision, voterId, nonce] = parts;
   if (parts.length !== 5 || tag !== "vote" || !operationId || !voterId || !nonce) return null;
-  if (decision !== "approve" && decision !== "reject") return null;
+  if (decision !== "approve" && decision !== "reject" && decision !== "veto") return null;
   return { operationId, decision, voterId, nonce };
 }
 
-/** The refusals a pending operation gives this voter before any tap (also re-checked under the row lock). */
-function refusalFor(op: OperationRow, voterId: string, now: Date): VoteRefusal | null {
+/** The refusals the operation gives this voter before any tap (also re-checked under the row lock). */
+function refusalFor(
+  op: OperationRow,
+  voterId: string,
+  decision: VoteDecision,
+  now: Date,
+): VoteRefusal | null {
+  if (decision === "veto") {
+    // Waiting operations do not expire: a veto is bounded by the delay's end instead.
+    if (op.state !== "waiting" || op.hold !== "delay") return "not_in_delay";
+    if (op.releaseAt === null || now >= op.releaseAt) return "veto_too_late";
+    if (op.initiatorId === voterId) return "initiator";
+    return null;
+  }
   if (op.state !== "pending") return "not_pending";
   if (now >= op.expiresAt) return "expired";
   if (op.initiatorId === voterId) return "initiator";
   return null;
 }
 
-/** Loads the voter as they are now: active and an approver, else a refusal. */
-async function currentVoter(tx: Tx, voterId: string) {
+/**
+ * Loads the voter as they are now: active and an approver (approve, reject), or for a veto (`vetoing` is the
+ * operation) active and a member of the veto group of the rule it is judged under; else a refusal.
+ */
+async function currentVoter(tx: Tx, voterId: string, vetoing: OperationRow | null = null) {
   const [row] = await tx
-    .select({ status: members.status, roles: members.roles })
+    .select({ status: members.status, roles: members.roles, groups: members.groups })
     .from(members)
     .where(eq(members.id, voterId));
   if (row?.status !== "active") throw new VoteRefusedError("member_suspended");
+  if (vetoing !== null) {
+    const vetoGroup = await vetoGroupOf(tx, vetoing);
+    if (vetoGroup === null || !inGroup({ roles: new Set(row.roles), groups: new Set(row.groups) }, vetoGroup))
+      throw new VoteRefusedError("not_in_veto_group");
+    return;
+  }
   if (!row.roles.includes("approver")) throw new VoteRefusedError("not_approver");
+}
+
+/** The veto group of the rule the operation is judged under now, or null when that rule has no delay. */
+export async function vetoGroupOf(tx: Tx | Db, op: OperationRow): Promise<string | null> {
+  const policy = await policyVersion(tx, judgedVersionOf(op));
+  const { rule } = matchRule(policy.document, policyOperation(op));
+  return rule.deny ? null : (rule.delay?.vetoGroup ?? null);
 }
 
 async function hasVoted(tx: Tx, operationId: string, voterId: string): Promise<boolean> {
@@ -135,10 +177,10 @@ export async function beginVote(
 ): Promise<{ options: PublicKeyCredentialRequestOptionsJSON; digest: string }> {
   return withVoteRefusalAudit(db, { ...input, response: null }, () =>
     db.transaction(async (tx) => {
-      await currentVoter(tx, input.voter.id);
       const [op] = await tx.select().from(operations).where(eq(operations.id, input.operationId));
+      await currentVoter(tx, input.voter.id, input.decision === "veto" && op ? op : null);
       if (!op) throw new VoteRefusedError("not_found");
-      const refusal = refusalFor(op, input.voter.id, input.now);
+      const refusal = refusalFor(op, input.voter.id, input.decision, input.now);
       if (refusal) throw new VoteRefusedError(refusal);
       if (await hasVoted(tx, op.id, input.voter.id)) throw new VoteRefusedError("already_voted");
       const live = await tx
@@ -173,7 +215,7 @@ export async function beginVote(
   );
 }
 
-export type VoteOutcome = { voteId: string; state: OperationRow["state"]; evaluation: Evaluation };
+export type VoteOutcome = { voteId: string; state: OperationRow["state"]; evaluation: PolicyEvaluation };
 
 /**
  * Completes a vote (see the file comment). The operation moves to approved or rejected in the transaction
@@ -223,9 +265,9 @@ export async function completeVote(
       ) {
         throw new VoteRefusedError("wrong_operation");
       }
-      const refusal = refusalFor(op, input.voter.id, input.now);
+      const refusal = refusalFor(op, input.voter.id, input.decision, input.now);
       if (refusal) throw new VoteRefusedError(refusal);
-      await currentVoter(tx, input.voter.id);
+      await currentVoter(tx, input.voter.id, input.decision === "veto" ? op : null);
 
       let tokenId: string;
       try {
@@ -270,82 +312,21 @@ export async function completeVote(
         },
       });
 
-      const evaluation = await judge(tx, op, input.now);
-      const decided = {
-        ruleId: evaluation.ruleId,
-        tally: tallyOf(evaluation),
-        votesCounted: countedVotes(evaluation),
-      };
-      if (evaluation.decision === "approved") {
-        await transition(tx, {
-          id: op.id,
-          from: "pending",
-          to: "approved",
-          actor,
-          at: input.now,
-          event: { action: "operation.approved", data: { operationId: op.id, ...decided } },
-        });
-        return { voteId: vote.id, state: "approved", evaluation };
-      }
-      if (evaluation.decision === "rejected") {
-        await transition(tx, {
-          id: op.id,
-          from: "pending",
-          to: "rejected",
-          actor,
-          at: input.now,
-          event: { action: "operation.rejected", data: { operationId: op.id, ...decided } },
-        });
-        return { voteId: vote.id, state: "rejected", evaluation };
-      }
-      return { voteId: vote.id, state: "pending", evaluation };
+      // Judged under the row lock, with this vote; settle moves it on in this transaction (a veto: rejected).
+      const evaluation = await judgeOperation(tx, op, input.now);
+      const state = await settleJudgement(tx, op, evaluation, { actor, at: input.now });
+      return { voteId: vote.id, state, evaluation };
     }),
   );
 }
 
-function tallyOf(e: Evaluation) {
-  return e.tally.map((t) => ({ group: t.group, needed: t.needed, approvals: t.approvals }));
-}
-
-function countedVotes(e: Evaluation): number {
-  return new Set([...e.tally.flatMap((t) => t.voterIds), ...e.rejections.voterIds]).size;
-}
-
 /**
- * The operation judged now: its recorded policy version and rule's document, its kind's facts, and every vote
- * with the voter's current status, roles and groups (suspended members' votes are ineligible). Read in the
- * caller's transaction; under the row lock when the answer moves the operation.
+ * The operation judged now under the full policy (judgement.ts): the version it is judged under, its kind's
+ * facts, when its votes met the rule, every vote with the voter's current status, roles and groups (suspended
+ * members' votes are ineligible). Read in the caller's transaction; under the row lock when the answer moves it.
  */
-export async function judge(tx: Tx | Db, op: OperationRow, now: Date): Promise<Evaluation> {
-  const kind = operationKind(op.kind);
-  if (!kind) throw new AppError("INTERNAL", `Unknown operation kind ${op.kind}.`);
-  const policy = await policyVersion(tx, op.policyVersion);
-  const cast = await tx
-    .select({
-      voterId: votes.voterId,
-      decision: votes.decision,
-      name: members.name,
-      status: members.status,
-      roles: members.roles,
-      groups: members.groups,
-    })
-    .from(votes)
-    .innerJoin(members, eq(members.id, votes.voterId))
-    .where(eq(votes.operationId, op.id));
-  return evaluate({
-    operation: { kind: op.kind, keyTags: kind.facts(op.payload).keyTags, initiatorId: op.initiatorId },
-    votes: cast.map((v) => ({
-      voterId: v.voterId,
-      decision: v.decision,
-      name: v.name,
-      roles: v.roles,
-      groups: v.groups,
-      // Only active approvers count: a vote stops counting when its voter is suspended or loses the role.
-      eligible: v.status === "active" && v.roles.includes("approver"),
-    })),
-    policy: policy.document,
-    now,
-  });
+export async function judge(tx: Tx | Db, op: OperationRow, now: Date): Promise<PolicyEvaluation> {
+  return judgeOperation(tx, op, now);
 }
 
 /**

@@ -184,7 +184,11 @@ describe("time windows: no withdrawals on weekends (Europe/Zurich)", () => {
   });
   it("defers an approved operation on Saturday to Monday 00:00 in Zurich", () => {
     const r = run(doc(rule({ window: window("defer") })), { now: saturday });
-    expect(r).toMatchObject({ decision: "deferred", until: new Date("2026-12-06T23:00:00Z") });
+    expect(r).toMatchObject({
+      decision: "deferred",
+      until: new Date("2026-12-06T23:00:00Z"),
+      hold: "window",
+    });
     expect(r.reasons).toEqual([
       "approved: 1 of 1 from treasury",
       "deferred: no withdrawals on weekends (Europe/Zurich), runs Monday 7 December 00:00",
@@ -295,7 +299,11 @@ describe("velocity caps", () => {
   });
   it("defers until the executed amount leaves the window", () => {
     const r = run(doc(cap("defer")), { operation: withdrawal(13n * 10n ** 7n), history });
-    expect(r).toMatchObject({ decision: "deferred", until: new Date("2026-12-05T02:00:00Z") });
+    expect(r).toMatchObject({
+      decision: "deferred",
+      until: new Date("2026-12-05T02:00:00Z"),
+      hold: "velocity",
+    });
     expect(r.reasons[1]).toBe(
       "deferred: over the 24 h limit of 10 BTC by 0.3 BTC, fits again Saturday 5 December 02:00 UTC",
     );
@@ -318,7 +326,11 @@ describe("velocity caps", () => {
       },
     });
     const r = run(doc(withWindow), { operation: withdrawal(13n * 10n ** 7n), history });
-    expect(r).toMatchObject({ decision: "deferred", until: new Date("2026-12-07T08:00:00Z") });
+    expect(r).toMatchObject({
+      decision: "deferred",
+      until: new Date("2026-12-07T08:00:00Z"),
+      hold: "velocity",
+    });
     expect(r.reasons.at(-1)).toBe(
       "deferred: outside its opening hours (Europe/Zurich), runs Monday 7 December 09:00",
     );

@@ -62,8 +62,11 @@ type Base = {
 export type PolicyEvaluation = Base &
   (
     | { decision: "approved" | "pending" | "rejected" | "denied" }
-    /** Approved by its votes, but outside its window or over a velocity cap: may run at `until` (null: unknown). */
-    | { decision: "deferred"; until: Date | null }
+    /**
+     * Approved by its votes, but outside its window or over a velocity cap: may run at `until` (null: unknown).
+     * `hold`: velocity when a cap that defers is over (it decides `until` first), else window.
+     */
+    | { decision: "deferred"; until: Date | null; hold: "window" | "velocity" }
     /** Approved by its votes, in its delay: runs at `until` unless the veto group vetoes first. */
     | { decision: "waiting"; until: Date; vetoGroup: string }
   );
@@ -235,8 +238,10 @@ export function evaluatePolicy(input: PolicyInput): PolicyEvaluation {
   // then to the window's first opening from that instant.
   let from: number | null = now.getTime();
   const deferred: string[] = [];
+  let overCap = false;
   for (const v of caps) {
     if (v.status !== "over" || v.cap.over !== "defer") continue;
+    overCap = true;
     const limit = `over ${capLimit(v, assets)} by ${formatAmount(v.excess, v.cap.asset, assets)}`;
     if (v.fitsAt === null) {
       from = null;
@@ -260,6 +265,7 @@ export function evaluatePolicy(input: PolicyInput): PolicyEvaluation {
     return {
       decision: "deferred",
       until: from === null ? null : new Date(from),
+      hold: overCap ? "velocity" : "window",
       reasons: [...reasons, ...deferred],
       ...full,
     };

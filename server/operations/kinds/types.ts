@@ -10,8 +10,19 @@ import type { MembershipReader } from "./member-context";
 /** An operation as an approver reads it: a title and labelled lines, every value in words. */
 export type OperationDisplay = { title: string; lines: { label: string; value: string }[] };
 
-/** What policy rules match on (server/policy): today the tags of the key the operation touches. */
-export type OperationFacts = { keyTags: string[] };
+/**
+ * What policy rules match on (server/policy's MatchFacts, less the kind): the tags of the key the operation
+ * touches, and for a kind that moves funds (none yet: withdrawals, issue 14) its chain, asset, amount in base
+ * units, destination (canonical form) and the key it signs with (per-key velocity caps).
+ */
+export type OperationFacts = {
+  keyTags: string[];
+  chain?: string;
+  asset?: string;
+  amount?: bigint;
+  destination?: string;
+  keyId?: string;
+};
 
 /**
  * The executor's side (server/operations/executor/): what execute receives and returns. Owned and refined by

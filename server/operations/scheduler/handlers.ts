@@ -8,7 +8,9 @@ import type { ExecutorDeps } from "../executor/execute";
 import { runExecutorRound } from "../executor/run";
 import { KEY_DESTROY_JOB } from "../executor/keys";
 import { KEY_DESTROY_MAX_ATTEMPTS, type KeyDestroyer, runKeyDestruction } from "../key-destruction";
+import { releaseDue, releaseOperation, releaseSubject } from "../release";
 import { proposeDueRotations } from "../rotation-due";
+import { OPERATION_RELEASE_JOB } from "../settle";
 import type { JobRow } from "./jobs";
 
 export type JobContext = { db: Db; clock: Clock; job: JobRow };
@@ -52,6 +54,24 @@ export function defaultHandlers(
       maxAttempts: KEY_DESTROY_MAX_ATTEMPTS,
       run: async ({ db, clock, job }) => {
         await runKeyDestruction({ db, now: clock, destroyer: keys.destroyer }, job);
+      },
+    },
+    // A waiting operation's release (enqueued with its release_at by settle.ts, subject operation:<id>): judged
+    // again at that moment; approved, held again (a new job), rejected or cancelled. A job that finds it moved
+    // on, or re-held for later, does nothing.
+    [OPERATION_RELEASE_JOB]: {
+      maxAttempts: 50,
+      run: async ({ db, clock, job }) => {
+        const operationId = releaseSubject(job.subject);
+        if (operationId !== null) await releaseOperation(db, { operationId, now: clock() });
+      },
+    },
+    // Holds with no known time (a velocity cap waiting on unexecuted amounts) and any due release whose job was
+    // lost: re-checked every minute.
+    "operation.release-sweep": {
+      everyMs: 60_000,
+      run: async ({ db, clock }) => {
+        await releaseDue(db, clock());
       },
     },
     // Rotation periods are days long: an hourly sweep proposes a due rotation within the hour.

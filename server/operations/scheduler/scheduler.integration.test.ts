@@ -56,6 +56,7 @@ describe.each(testEngines())("scheduler on %s", (engine) => {
         "key.rotation-due",
         "operation.execute",
         "operation.expire",
+        "operation.release-sweep",
       ]);
       now = at(9_999);
       await scheduler.tick();
@@ -80,7 +81,7 @@ describe.each(testEngines())("scheduler on %s", (engine) => {
       const other = startScheduler({ db: database.db, clock: () => now, intervalMs: HOUR });
       await other.tick();
       await other.stop();
-      expect(await database.db.select().from(jobs).where(eq(jobs.subject, RECURRING))).toHaveLength(3);
+      expect(await database.db.select().from(jobs).where(eq(jobs.subject, RECURRING))).toHaveLength(4);
     } finally {
       await scheduler.stop();
     }
