@@ -6,9 +6,9 @@
 import "server-only";
 import { createHash } from "node:crypto";
 import canonicalize from "canonicalize";
-import { and, eq, isNull } from "drizzle-orm";
+import { and, eq } from "drizzle-orm";
 import type { DbOrTx } from "@/db/client";
-import { goLiveTaps, tokens } from "@/db/schema";
+import { goLiveTaps } from "@/db/schema";
 import { type PolicyVersion, policyInForce } from "@/server/operations/policy-store";
 import { describePolicy, type PolicyInWords } from "@/server/policy/describe";
 import { inGroup } from "@/server/policy/quorum";
@@ -25,7 +25,7 @@ export type GoLiveAdmin = {
   id: string;
   name: string;
   liveTokens: number;
-  /** Tapped for the policy version in force and the admins as they are now, with a token still live. */
+  /** Tapped for the policy version in force and the admins as they are now. */
   tapped: boolean;
   tappedAt: Date | null;
 };
@@ -125,8 +125,8 @@ export async function goLiveStatus(db: DbOrTx): Promise<GoLiveStatus> {
     ? await db
         .select({ adminId: goLiveTaps.adminId, tappedAt: goLiveTaps.tappedAt })
         .from(goLiveTaps)
-        // A tap counts while the token that made it is live: a revoked token's tap is no longer that person's word.
-        .innerJoin(tokens, and(eq(tokens.id, goLiveTaps.tokenId), isNull(tokens.revokedAt)))
+        // One tap per admin per content (go_live_taps_once); revoking its token later does not undo it, but the
+        // admin must still hold a live token for going live (problemsOf).
         .where(and(eq(goLiveTaps.policyDigest, policy.digest), eq(goLiveTaps.adminSetDigest, setDigest)))
     : [];
   const admins = adminMembers.map((m) => {
