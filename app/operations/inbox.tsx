@@ -1,7 +1,9 @@
 "use client";
 // The approvals inbox: pending operations (or all of them), each with its kind, what it does, who proposed it,
 // its deadline and the votes it has against those it needs. The list comes with each row's tally in one call
-// (operations.list), and operations.onList pushes it again whenever an operation or a member changes.
+// (operations.list), and operations.onList pushes it again whenever an operation or a member changes. Waiting
+// operations (their votes met the rule; a delay, a closed window or a velocity cap holds them) show when they
+// run, and whether the viewer may veto.
 import { useQuery, useQueryClient } from "@tanstack/react-query";
 import { useSubscription } from "@trpc/tanstack-react-query";
 import Link from "next/link";
@@ -12,6 +14,7 @@ import { describeError } from "../_components/token-ceremony";
 import { useTRPC } from "../_trpc/client";
 import { OperationStateBadge, timeLeft, utc } from "./badges";
 import { LiveIndicator } from "./live";
+import { countdown, type Release, releaseLine } from "./release";
 
 type Row = {
   id: string;
@@ -23,8 +26,22 @@ type Row = {
   expiresAt: Date;
   tally: { group: string; needed: number; approvals: number }[];
   canVote: boolean;
+  canVeto: boolean;
   myVote: string | null;
+  release: Release | null;
 };
+
+function Waiting({ op, now }: { op: Row; now: Date }) {
+  if (!op.release) return <span className="text-slate-500">waiting</span>;
+  return (
+    <span data-testid="op-waiting">
+      {releaseLine(op.release, now)}
+      {op.canVeto && (
+        <span className="ml-2 rounded bg-red-100 px-2 text-xs font-semibold text-red-900">you may veto</span>
+      )}
+    </span>
+  );
+}
 
 function Tally({ op }: { op: Row }) {
   return (
@@ -59,12 +76,23 @@ function OperationRow({ op, now }: { op: Row; now: Date }) {
             <div>{utc(op.expiresAt)}</div>
             <div className="text-xs text-slate-500">{timeLeft(op.expiresAt, now)}</div>
           </>
+        ) : op.state === "waiting" && op.release?.at ? (
+          <>
+            <div>runs {utc(new Date(op.release.at))}</div>
+            <div className="text-xs text-slate-500">{countdown(new Date(op.release.at), now)}</div>
+          </>
         ) : (
           <span className="text-slate-500">—</span>
         )}
       </td>
       <td className="py-2">
-        {op.state === "pending" ? <Tally op={op} /> : <span className="text-slate-500">decided</span>}
+        {op.state === "pending" ? (
+          <Tally op={op} />
+        ) : op.state === "waiting" ? (
+          <Waiting op={op} now={now} />
+        ) : (
+          <span className="text-slate-500">decided</span>
+        )}
       </td>
     </tr>
   );
@@ -72,9 +100,9 @@ function OperationRow({ op, now }: { op: Row; now: Date }) {
 
 export function Inbox() {
   const trpc = useTRPC();
-  const [show, setShow] = useState<"pending" | "all">("pending");
+  const [show, setShow] = useState<"pending" | "waiting" | "all">("pending");
   const queryClient = useQueryClient();
-  const input = show === "pending" ? ({ state: "pending", limit: 50 } as const) : ({ limit: 50 } as const);
+  const input = show === "all" ? ({ limit: 50 } as const) : ({ state: show, limit: 50 } as const);
   const list = useQuery(trpc.operations.list.queryOptions(input));
   const live = useSubscription(
     trpc.operations.onList.subscriptionOptions(input, {
@@ -86,10 +114,14 @@ export function Inbox() {
     <section className="space-y-3" aria-label="Operations">
       <fieldset className="flex flex-wrap items-center gap-4 text-sm">
         <legend className="sr-only">Show</legend>
-        {(["pending", "all"] as const).map((choice) => (
+        {(["pending", "waiting", "all"] as const).map((choice) => (
           <label key={choice} className="flex items-center gap-1">
             <input type="radio" name="show" checked={show === choice} onChange={() => setShow(choice)} />
-            {choice === "pending" ? "Waiting for votes" : "All operations"}
+            {choice === "pending"
+              ? "Waiting for votes"
+              : choice === "waiting"
+                ? "Approved, waiting (delay, window)"
+                : "All operations"}
           </label>
         ))}
         <span className="ml-auto">
@@ -99,7 +131,11 @@ export function Inbox() {
       <FormError message={list.error ? describeError(list.error) : null} />
       {list.data && list.data.length === 0 ? (
         <p className="card text-slate-600" data-testid="inbox-empty">
-          {show === "pending" ? "Nothing is waiting for votes." : "No operations yet."}
+          {show === "pending"
+            ? "Nothing is waiting for votes."
+            : show === "waiting"
+              ? "Nothing is held by a delay, a window or a limit."
+              : "No operations yet."}
         </p>
       ) : (
         <div className="overflow-x-auto rounded-lg border border-slate-200 bg-white px-4">

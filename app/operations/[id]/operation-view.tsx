@@ -2,6 +2,8 @@
 // One operation: exactly what is approved (the kind's own decoded lines, and the digest every tap signs), the
 // rule and where it stands in words, who voted when with which token, the audit timeline, and Approve / Reject
 // by tapping (beginVote → the token signs the challenge bound to this digest and decision → completeVote).
+// A waiting operation shows what holds it and a countdown to its release (ReleasePanel); during a delay the
+// veto group's members get Veto, a tap like the others.
 // Live: operations.onOperation pushes the operation, its timeline and the key it made whenever they change.
 import type { VoteDecision } from "@/db/schema";
 import { CANCEL_REASON_MAX, cancelReasonSchema } from "@/server/operations/cancel-reason";
@@ -15,12 +17,14 @@ import { useTRPC } from "../../_trpc/client";
 import { BatchProgress } from "./batch-progress";
 import { OperationStateBadge, timeLeft, utc } from "../badges";
 import { LiveIndicator } from "../live";
+import { ReleasePanel } from "../release";
 import { FreezeWait } from "../../restrictions/freeze-wait";
 
 const ACTIONS: Record<string, string> = {
   "operation.proposed": "proposed",
   "vote.cast": "voted",
   "vote.refused": "vote refused",
+  "operation.waiting": "waiting",
   "operation.approved": "approved",
   "operation.rejected": "rejected",
   "operation.cancelled": "cancelled",
@@ -78,10 +82,11 @@ export function OperationView({ operationId, isAdmin = false }: { operationId: s
         throw new Error("This operation is not the one shown. Reload the page and read it again.");
       const response = await getAssertion(begun.options);
       const outcome = await completeVote.mutateAsync({ operationId, decision, response });
+      const what = decision === "approve" ? "approval" : decision === "veto" ? "veto" : "rejection";
       setNotice(
         outcome.state === "pending"
-          ? `Your ${decision === "approve" ? "approval" : "rejection"} is recorded.`
-          : `Your ${decision === "approve" ? "approval" : "rejection"} is recorded: the operation is ${outcome.state}.`,
+          ? `Your ${what} is recorded.`
+          : `Your ${what} is recorded: the operation is ${outcome.state}.`,
       );
     } catch (e) {
       setError(`Your vote was not recorded. ${describeError(e)}`);
@@ -183,6 +188,8 @@ export function OperationView({ operationId, isAdmin = false }: { operationId: s
         </p>
       </section>
 
+      {o.release && <ReleasePanel release={o.release} />}
+
       <section className="card space-y-3" aria-labelledby="rule">
         <h2 id="rule" className="text-lg font-medium">
           The rule
@@ -228,7 +235,7 @@ export function OperationView({ operationId, isAdmin = false }: { operationId: s
         )}
       </section>
 
-      {(o.canVote || o.canCancel || adminMayCancel) && (
+      {(o.canVote || o.canVeto || o.canCancel || adminMayCancel) && (
         <section className="card space-y-3" aria-labelledby="decide">
           <h2 id="decide" className="text-lg font-medium">
             Your decision
@@ -236,6 +243,12 @@ export function OperationView({ operationId, isAdmin = false }: { operationId: s
           {o.canVote && (
             <p className="text-sm text-slate-600">
               Read what you approve above. Your token will ask for a tap (and its PIN); one vote per person.
+            </p>
+          )}
+          {o.canVeto && (
+            <p className="text-sm text-slate-600">
+              You are in the veto group{o.release?.vetoGroupLabel ? ` (${o.release.vetoGroupLabel})` : ""}:
+              until the delay ends, one tap of your token on Veto rejects this operation.
             </p>
           )}
           <TapHint active={tapping !== null} />
@@ -259,6 +272,16 @@ export function OperationView({ operationId, isAdmin = false }: { operationId: s
                   {tapping === "reject" ? "Waiting for your token…" : "Reject"}
                 </button>
               </>
+            )}
+            {o.canVeto && (
+              <button
+                type="button"
+                className="btn-danger"
+                disabled={tapping !== null}
+                onClick={() => vote("veto", o.digest)}
+              >
+                {tapping === "veto" ? "Waiting for your token…" : "Veto"}
+              </button>
             )}
             {o.canCancel && (
               <button type="button" className="btn-secondary" disabled={cancel.isPending} onClick={onCancel}>
