@@ -6,8 +6,9 @@
 // refused once live while suspension stays immediate and reports what it made unreachable; in setup mode the
 // direct procedures still work.
 import { and, count, eq } from "drizzle-orm";
+import pg from "pg";
 import { afterEach, describe, expect, it } from "vitest";
-import type { Db } from "@/db/client";
+import { type Db, openDatabase } from "@/db/client";
 import { auditEvents, installationLive, invitations, members, operations, tokens } from "@/db/schema";
 import { verifyWholeChain } from "@/server/audit/verify";
 import { AppError } from "@/server/errors";
@@ -17,6 +18,7 @@ import {
   createInvitation,
   describeInvitation,
 } from "@/server/members/invitations";
+import { takeAdminLock } from "@/server/members/admin-lock";
 import { revokeMemberToken } from "@/server/members/member-sessions";
 import { membershipSteps } from "@/server/members/membership-steps";
 import { reactivateMember, suspendMember, updateMember } from "@/server/members/members";
@@ -38,6 +40,8 @@ import { getOperation } from "../read";
 import { approveInTurn } from "../testing/approve";
 
 const T0 = new Date("2026-12-02T10:00:00.000Z");
+/** server/members/admin-lock.ts ADMIN_LOCK_KEY ("KWAD"), as pg_locks shows a one-bigint advisory lock's low half. */
+const ADMIN_LOCK_OBJID = 0x4b57_4144;
 
 type Cast = {
   db: Db;
@@ -374,6 +378,84 @@ describe.each(testEngines())("membership operations on %s", (engine) => {
     expect(demoted).toBe(first?.operationId === demote.id);
     expect(await eventsOf(db, "token.revoked")).toHaveLength(revoked ? 1 : 0);
   });
+
+  it.runIf(engine === "postgres")(
+    "two executors on two pools at once: their records wait for the admin lock, so only one of two changes that together break a rule lands",
+    async () => {
+      const { db, ada, bea, v1, v2, v3 } = await cast({ live: true });
+      const url = database?.url ?? "";
+      const demote = await propose(db, ada, "member.update", {
+        memberId: v3.acting.id,
+        roles: ["operator"],
+        groups: [],
+      });
+      const [token] = await db.select().from(tokens).where(eq(tokens.memberId, v2.acting.id));
+      const revoke = await propose(db, bea, "token.revoke", {
+        memberId: v2.acting.id,
+        credentialId: token?.id ?? "",
+      });
+      expect(await approve(db, demote.id, [v1, v2])).toBe("approved");
+      expect(await approve(db, revoke.id, [v1, v3])).toBe("approved");
+      const second = await openDatabase({ engine: "postgres", url });
+      const holder = await openDatabase({ engine: "postgres", url });
+      const locks = new pg.Client({ connectionString: url });
+      await locks.connect();
+      try {
+        // A third connection holds the admin lock: both executions pass their step's check (each change alone is
+        // fine), then wait for the lock in their completing transactions, before checking again.
+        let release = () => {};
+        const released = new Promise<void>((resolve) => {
+          release = resolve;
+        });
+        let holding = () => {};
+        const isHeld = new Promise<void>((resolve) => {
+          holding = resolve;
+        });
+        const held = holder.db.transaction(async (tx) => {
+          await takeAdminLock(tx);
+          holding();
+          await released;
+        });
+        await isHeld;
+        const rounds = Promise.all([
+          runExecutorRound({ db, clock: () => T0 }, { concurrency: 1, maxOperations: 1 }),
+          runExecutorRound({ db: second.db, clock: () => T0 }, { concurrency: 1, maxOperations: 1 }),
+        ]);
+        // Waits (polling the lock table, no fixed sleep) until both completing transactions wait for the admin lock.
+        const deadline = Date.now() + 30_000;
+        let waiting = 0;
+        while (waiting < 2 && Date.now() < deadline) {
+          const result = await locks.query<{ n: number }>(
+            "SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND classid = 0 AND objid = $1",
+            [ADMIN_LOCK_OBJID],
+          );
+          waiting = result.rows[0]?.n ?? 0;
+        }
+        expect(waiting).toBe(2);
+        const states = await db.select({ state: operations.state }).from(operations);
+        expect(states.map((r) => r.state).sort()).toEqual(["executing", "executing"]);
+        release();
+        await held;
+        const outcomes = (await rounds).flat().map((o) => o.outcome);
+        expect(outcomes.sort()).toEqual(["executed", "failed"]);
+      } finally {
+        await second.close();
+        await holder.close();
+        await locks.end();
+      }
+      const [v3row] = await db.select().from(members).where(eq(members.id, v3.acting.id));
+      const [v2token] = await db
+        .select()
+        .from(tokens)
+        .where(eq(tokens.id, token?.id ?? ""));
+      // Exactly one of the two changes is in force: two approvers still hold a live token.
+      expect([!v3row?.roles.includes("approver"), v2token?.revokedAt !== null].filter(Boolean)).toHaveLength(
+        1,
+      );
+      expect((await verifyWholeChain(db)).problems).toEqual([]);
+    },
+    120_000,
+  );
 
   it("once live, the direct procedures refuse with CONFLICT; suspension stays immediate and reports what it left unreachable", async () => {
     const { db, ada, otto, v1, v2, v3 } = await cast({ live: true });
