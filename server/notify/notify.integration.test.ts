@@ -12,7 +12,9 @@ import { auditEvents, notificationAttempts, notificationDeliveries, operations }
 import { createCaller } from "@/server/api/root";
 import { createContext } from "@/server/api/trpc";
 import { integrateAudit } from "@/server/audit/integrate";
+import { updatePolicy } from "@/server/operations/policy-store";
 import { proposeOperation } from "@/server/operations/propose";
+import { DEFAULT_POLICY } from "@/server/policy/document";
 import { beginVote, completeVote } from "@/server/operations/vote";
 import { approveInTurn } from "@/server/operations/testing/approve";
 import {
@@ -68,12 +70,12 @@ describe.each(testEngines())("notifications on %s", (engine) => {
   const derive = (now: Date, email = true) => deriveNotifications(db, { now, origin: ORIGIN, email });
   const deliver = (now: Date) => deliverDue(db, { now, mailer, webhook });
 
-  async function propose(now = t0) {
+  async function propose(now = t0, tags: string[] = []) {
     label++;
     return proposeOperation(db, {
       actor: operator.acting,
       kind: "key.create",
-      payload: { label: `notify-${engine}-${label}`, curve: "secp256k1", tags: [], exportable: "never" },
+      payload: { label: `notify-${engine}-${label}`, curve: "secp256k1", tags, exportable: "never" },
       now,
     });
   }
@@ -102,10 +104,15 @@ describe.each(testEngines())("notifications on %s", (engine) => {
       { ignoreTLS: true },
     );
     admin = await firstAdmin(db, { now: t0 });
-    operator = await invitedMember(db, admin.acting, { now: t0, roles: ["operator"] });
+    // An approver in the veto group too: the initiator is never asked to vote on, or veto, their own operation.
+    operator = await invitedMember(db, admin.acting, {
+      now: t0,
+      roles: ["operator", "approver"],
+      groups: ["security"],
+    });
     const approver = (groups: string[] = []) =>
       invitedMember(db, admin.acting, { now: t0, roles: ["approver"], groups });
-    a1 = await approver();
+    a1 = await approver(["treasury"]);
     a2 = await approver();
     a3 = await approver();
     optedOut = await approver();
@@ -123,6 +130,29 @@ describe.each(testEngines())("notifications on %s", (engine) => {
       "opted-out",
       ALL.filter((e) => e !== "operation.proposed"),
     );
+    // Keys tagged cold need one approval from treasury: only treasury's approvers are asked.
+    await updatePolicy(db, {
+      actor: admin.acting,
+      document: {
+        ...DEFAULT_POLICY,
+        rules: [
+          {
+            id: "cold",
+            description: "Cold keys: one approval from treasury",
+            match: { keyTags: ["cold"] },
+            require: [{ group: "treasury", approvals: 1 }],
+          },
+          {
+            id: "delayed",
+            description: "A day for security to look",
+            match: { keyTags: ["delayed"] },
+            require: [{ group: "treasury", approvals: 1 }],
+            delay: { hours: 24, vetoGroup: "security" },
+          },
+        ],
+      },
+      now: t0,
+    });
     // Everything before the first proposal (setup, invitations) makes no notification.
     await derive(t0);
   }, 120_000);
@@ -162,6 +192,16 @@ describe.each(testEngines())("notifications on %s", (engine) => {
     expect(await deliver(t0)).toEqual({ delivered: 0, retrying: 0, failed: 0 });
   });
 
+  it("under a rule that needs treasury, only treasury's approvers are asked", async () => {
+    const op = await propose(t0, ["cold"]);
+    expect(op.ruleId).toBe("cold");
+    await derive(t0);
+    const before = smtp.mails.length;
+    await deliver(t0);
+    await smtp.received(before + 1);
+    expect(mailsFor(op.id).flatMap(to)).toEqual([address.get(a1.acting.id)]);
+  });
+
   it("the initiator is told the outcome (a rejection), and the opted-out approver receives nothing about it either", async () => {
     const op = await propose();
     await derive(t0);
@@ -185,25 +225,15 @@ describe.each(testEngines())("notifications on %s", (engine) => {
   });
 
   it("a delay that starts tells everyone who voted and the veto group, with the time it ends", async () => {
-    const op = await propose();
-    await approveInTurn(db, config, { operationId: op.id, voters: [a1], now: t0 });
-    const until = new Date(t0.getTime() + 24 * 60 * MINUTE);
-    // operation.waiting as the delay wiring (server/operations/settle.ts) writes it: staged, then sealed.
-    await db.insert(auditEvents).values({
-      at: t0,
-      actor: "system",
-      action: "operation.waiting",
-      subject: `operation:${op.id}`,
-      data: {
-        operationId: op.id,
-        ruleId: "default",
-        until: until.toISOString(),
-        hold: "delay",
-        vetoGroup: "security",
-        reasons: ["waiting: 24 h delay, security can veto"],
-      },
-    });
-    await integrateAudit(db);
+    const op = await propose(t0, ["delayed"]);
+    expect(op.ruleId).toBe("delayed");
+    // One approval from treasury meets the rule: the operation now waits out the delay (operation.waiting).
+    expect(await approveInTurn(db, config, { operationId: op.id, voters: [a1], now: t0 })).toBe("waiting");
+    const [stored] = await db.select().from(operations).where(eq(operations.id, op.id));
+    const until = stored?.releaseAt;
+    expect(until).toBeInstanceOf(Date);
+    if (!until) return;
+    expect(until.getTime()).toBe(t0.getTime() + 24 * 60 * MINUTE);
     await derive(t0);
     const before = smtp.mails.length;
     await deliver(t0);
@@ -213,9 +243,32 @@ describe.each(testEngines())("notifications on %s", (engine) => {
       [address.get(a1.acting.id), address.get(vetoer.acting.id)].sort(),
     );
     for (const m of mails) {
-      expect(m.text).toContain(`${until.toISOString().slice(0, 16).replace("T", " ")} UTC`);
+      expect(m.text).toContain(`The delay ends at ${until.toISOString().slice(0, 16).replace("T", " ")} UTC`);
       expect(m.text).toContain("security");
     }
+  });
+
+  it("a hold other than a delay (a window, a velocity cap) sends nothing", async () => {
+    const op = await propose();
+    await derive(t0);
+    await deliver(t0);
+    // As settle.ts writes it for a closed window: staged, then sealed.
+    await db.insert(auditEvents).values({
+      at: t0,
+      actor: "system",
+      action: "operation.waiting",
+      subject: `operation:${op.id}`,
+      data: {
+        operationId: op.id,
+        ruleId: "default",
+        until: new Date(t0.getTime() + 60 * MINUTE).toISOString(),
+        hold: "window",
+        vetoGroup: null,
+        reasons: ["deferred"],
+      },
+    });
+    await integrateAudit(db);
+    expect((await derive(t0)).deliveries).toBe(0);
   });
 
   describe("webhooks", () => {

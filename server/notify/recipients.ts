@@ -67,10 +67,13 @@ export async function initiatorOrAdmins(tx: Tx, op: { initiatorId: string | null
   return admins.map((r) => r.id);
 }
 
-/** Everyone who voted on the operation (still active), and the active members of the veto group. */
+/**
+ * Everyone who voted on the operation (still active), and the active members of the veto group other than the
+ * initiator (who may not veto their own operation, server/operations/vote.ts).
+ */
 export async function votersAndVetoGroup(
   tx: Tx,
-  op: { id: string },
+  op: { id: string; initiatorId: string | null },
   vetoGroup: string | null,
 ): Promise<string[]> {
   const voted = await tx.select({ id: votes.voterId }).from(votes).where(eq(votes.operationId, op.id));
@@ -91,7 +94,8 @@ export async function votersAndVetoGroup(
     for (const m of active) ids.add(m.id);
   }
   if (vetoGroup !== null) {
-    for (const m of await activeMembers(tx)) if (inGroup(asPerson(m), vetoGroup)) ids.add(m.id);
+    for (const m of await activeMembers(tx))
+      if (m.id !== op.initiatorId && inGroup(asPerson(m), vetoGroup)) ids.add(m.id);
   }
   return [...ids].sort();
 }
