@@ -1,6 +1,7 @@
 // The policy in force: the latest row of the append-only policy_versions table. Setup seeds DEFAULT_POLICY as
 // version 1 (in its own transaction), and so does boot or the first proposal when an installation set up before
-// policies existed has none. Until the governance issue makes it an operation, admins append new versions here.
+// policies existed has none. In setup mode admins append new versions directly (updatePolicy); once live, only a
+// policy.update operation's execution does (server/governance/policy-update-apply.ts), through appendPolicyVersion.
 import "server-only";
 import { desc, eq, sql } from "drizzle-orm";
 import type { Db, DbOrTx, Tx } from "@/db/client";

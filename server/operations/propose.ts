@@ -9,7 +9,9 @@ import { keys, operations } from "@/db/schema";
 import type { SystemInitiator } from "@/db/schema/operations";
 import { appendAudit } from "@/server/audit/append";
 import { AppError } from "@/server/errors";
+import { eligibleMembers } from "@/server/governance/members-snapshot";
 import type { Acting } from "@/server/members/guards";
+import { DEFAULT_POLICY } from "@/server/policy/document";
 import { expiresAt, matchRule } from "@/server/policy/evaluate";
 import { memberWithRole } from "./actors";
 import { operationDigest } from "./digest";
@@ -49,6 +51,10 @@ function proposeReader(tx: Tx): ProposeReader {
     signingFreeze: () => freezeInForce(tx),
     backup: (ref) => proposedBackup(tx, ref),
     hsm: proposedHsm,
+    // Before any version was seeded, what seeding will write (storeProposal seeds it in this transaction).
+    policyInForce: async () =>
+      (await policyInForce(tx)) ?? { version: DEFAULT_POLICY.version, document: DEFAULT_POLICY },
+    eligibleMembers: () => eligibleMembers(tx),
     members: membershipReader(tx),
   };
 }

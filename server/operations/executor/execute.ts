@@ -17,6 +17,7 @@ import { HsmError, TokenSetError } from "@/server/hsm";
 import * as signerFacade from "@/server/hsm/signer";
 import { backupSteps } from "@/server/backups/steps";
 import { membershipSteps } from "@/server/members/membership-steps";
+import { applyPolicyUpdate, lockForPolicyUpdate } from "@/server/governance/policy-update-apply";
 import { freezeStateOf, liftFreeze } from "../freeze";
 import { operationKind } from "../kinds";
 import { operationSubject } from "../transitions";
@@ -118,6 +119,7 @@ export async function executeClaimed(deps: ExecutorDeps, op: OperationRow): Prom
       recordSuccessorOfRestricted: recordSuccessorOfRestrictedKey,
     },
     freezes: { stateOf: (freezeId: string) => freezeStateOf(deps.db, freezeId), lift: liftFreeze },
+    policies: { lock: lockForPolicyUpdate, apply: applyPolicyUpdate },
     members: membershipSteps(deps.db),
   };
   let lastError = "";
@@ -139,6 +141,9 @@ export async function executeClaimed(deps: ExecutorDeps, op: OperationRow): Prom
     try {
       return await complete(deps, op, done);
     } catch (e) {
+      // A check the completing transaction made under its locks failed (policy.update: the version in force
+      // moved on, a rule became unreachable): final, and everything the transaction wrote was rolled back.
+      if (e instanceof StepRefusedError) return fail(deps, op, e.message);
       // The step is done on the HSM but its record did not commit (the database failed): the next try repeats
       // the step, which finds what this one made, and records it.
       lastError = errorText(e);
@@ -172,6 +177,8 @@ async function complete(deps: ExecutorDeps, op: OperationRow, done: ExecuteResul
   // A step that kept part of its work but not what was approved ends failed, its record kept (types.ts).
   const failure = done.failure?.slice(0, FAILURE_MAX);
   return deps.db.transaction(async (tx): Promise<ExecuteOutcome> => {
+    // Locks that come before the operation row in the lock order (policy.update: admin lock, policy lock).
+    await done.lock?.(tx);
     const [row] = await tx
       .update(operations)
       .set(

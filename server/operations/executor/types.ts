@@ -8,6 +8,7 @@ import type { Tx } from "@/db/client";
 import type { KeyExportability, KeyState, keys, operations } from "@/db/schema";
 import type * as signerFacade from "@/server/hsm/signer";
 import type { BackupSteps } from "@/server/backups/steps";
+import type { PolicyDocument } from "@/server/policy/schema";
 import type { MembershipSteps } from "../kinds/member-context";
 
 export type OperationRow = typeof operations.$inferSelect;
@@ -87,6 +88,21 @@ export type ExecuteContext = {
   };
   /** The membership kinds' checks and writes (server/members/membership-steps.ts). */
   members: MembershipSteps;
+  /** policy.update's access to the policy (server/governance/policy-update-apply.ts). */
+  policies: {
+    /** The admin lock, then the policy lock: taken first in the completing transaction (ExecuteResult.lock). */
+    lock: (tx: Tx) => Promise<void>;
+    /**
+     * Under those locks: the version in force must still be `baseVersion` and every rule reachable with the
+     * members as they are now (else StepRefusedError with the reasons); appends `document` (policy.updated naming
+     * the operation) and judges open operations again under it.
+     */
+    apply: (
+      tx: Tx,
+      input: { operationId: string; baseVersion: number; document: PolicyDocument; createdBy: string | null },
+      at: Date,
+    ) => Promise<{ version: number; digest: string }>;
+  };
   /** signing.unfreeze's access to the freeze it lifts (server/operations/freeze.ts). */
   freezes: {
     /** Whether the freeze is in force or lifted now (outside any transaction), or null when there is none. */
@@ -110,6 +126,13 @@ export type ExecuteResult = {
    * transaction as `executed` and `operation.executed`; it runs only if this attempt wins that transaction.
    */
   record?: (tx: Tx, op: OperationRow, at: Date) => Promise<void>;
+  /**
+   * Runs first in the completing transaction, before the operation's row is touched: takes the locks that come
+   * before the operation row in the lock order (policy.update: the admin lock, then the policy lock), so `record`
+   * can re-check under them what must still hold. A StepRefusedError thrown here or in `record` rolls the
+   * transaction back and fails the operation with its message (a separate transaction, operation.failed).
+   */
+  lock?: (tx: Tx) => Promise<void>;
   /**
    * Set when the step did part of its work, which `record` keeps, but not what was approved (key.rotate whose old
    * key was suspended or revoked while its successor was being made): the operation then ends failed with this

@@ -11,6 +11,7 @@ import { keyRotate } from "./key-rotate";
 import { memberInvite } from "./member-invite";
 import { memberReinstate } from "./member-reinstate";
 import { memberUpdate } from "./member-update";
+import { policyUpdate } from "./policy-update";
 import { signingUnfreeze } from "./signing-unfreeze";
 import { tokenRevoke } from "./token-revoke";
 import type {
@@ -63,7 +64,7 @@ function bind<P, I>(k: OperationKind<P, I>): RegisteredKind {
 }
 
 const KINDS: ReadonlyMap<string, RegisteredKind> = new Map(
-  [bind(keyCreate), bind(keyResume), bind(keyRevoke), bind(keyDestroy), bind(keyRotate), bind(keyBackup), bind(keyRestore), bind(signingUnfreeze), bind(memberInvite), bind(memberUpdate), bind(memberReinstate), bind(tokenRevoke)].map((k) => [k.kind, k]),
+  [bind(keyCreate), bind(keyResume), bind(keyRevoke), bind(keyDestroy), bind(keyRotate), bind(keyBackup), bind(keyRestore), bind(signingUnfreeze), bind(memberInvite), bind(memberUpdate), bind(memberReinstate), bind(tokenRevoke), bind(policyUpdate)].map((k) => [k.kind, k]),
 );
 
 export const OPERATION_KIND_NAMES: readonly string[] = [...KINDS.keys()];

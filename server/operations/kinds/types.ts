@@ -4,6 +4,8 @@
 import type { z } from "zod";
 import type { Role } from "@/db/schema/members";
 import type { KeyExportability, KeyState } from "@/db/schema/operations";
+import type { EligibleMember } from "@/server/policy/reachability";
+import type { PolicyDocument } from "@/server/policy/schema";
 import type { ExecuteContext, ExecuteResult } from "../executor/types";
 import type { MembershipReader } from "./member-context";
 
@@ -69,6 +71,10 @@ export type ProposeReader = {
    */
   backup(ref: { id: string } | { file: unknown }): Promise<ProposedBackup>;
   hsm(): ProposedHsm;
+  /** The policy in force now (policy.update: its base); DEFAULT_POLICY as version 1 before any was seeded. */
+  policyInForce(): Promise<{ version: number; document: PolicyDocument }>;
+  /** Every member as the reachability check counts them (server/governance/members-snapshot.ts). */
+  eligibleMembers(): Promise<EligibleMember[]>;
   /** The membership kinds: members and tokens as they are now, and the safety check (server/members/membership-steps.ts). */
   members: MembershipReader;
 };
