@@ -50,6 +50,8 @@ const EXPECTED: Record<string, Access> = {
   "operations.onBatchProgress": role("admin", "operator", "approver", "auditor"),
   "operations.beginVote": role("approver"),
   "operations.completeVote": role("approver"),
+  "operations.beginVeto": role("admin", "operator", "approver", "auditor"),
+  "operations.veto": role("admin", "operator", "approver", "auditor"),
   "operations.beginSuspendKey": role("admin", "approver"),
   "operations.suspendKey": role("admin", "approver"),
   "policy.current": role("admin", "operator", "approver", "auditor"),

@@ -190,13 +190,17 @@ describe.each(testEngines())("quorum operations on %s", (engine) => {
       });
       await expect(
         db.transaction((tx) =>
+          // approved → cancelled is allowed since re-judging (governance/rejudge.ts); approved → rejected never is.
           transition(tx, {
             id: op.id,
             from: "approved",
-            to: "cancelled",
+            to: "rejected",
             actor: "system",
             at: T0,
-            event: { action: "operation.cancelled", data: { operationId: op.id } },
+            event: {
+              action: "operation.rejected",
+              data: { operationId: op.id, ruleId: "default", tally: [], votesCounted: 0 },
+            },
           }),
         ),
       ).rejects.toMatchObject({ code: "CONFLICT" });

@@ -5,9 +5,14 @@
 // member of the veto group vetoes it (rejected, "vetoed by … (security)"), a veto after the delay, by someone
 // outside the veto group or by the initiator is refused and audited; without a veto it is released at the
 // delay's end; waiting never expires; two processes releasing one operation at once release it once.
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import { and, asc, count, eq } from "drizzle-orm";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { openDatabase } from "@/db/client";
+import { createCaller } from "@/server/api/root";
+import { createContext } from "@/server/api/trpc";
 import { auditEvents, jobs, type OperationState, operations, type VoteDecision } from "@/db/schema";
 import type { AuditAction } from "@/server/audit/events";
 import { verifyWholeChain } from "@/server/audit/verify";
@@ -80,8 +85,17 @@ describe.each(testEngines())("waiting operations on %s", (engine) => {
   let treasurer: Person;
   let guard: Person;
   let outsider: Person;
+  /** An auditor in the security group: no approver role, yet the veto group's (operations.veto). */
+  let auditor: Person;
+
+  let dataDir: string;
 
   beforeAll(async () => {
+    // The veto procedures read the validated configuration (origin, RP id): the SoftAuthenticator's defaults.
+    dataDir = mkdtempSync(path.join(tmpdir(), "keyward-waiting-"));
+    vi.stubEnv("KEYWARD_DATA_DIR", dataDir);
+    vi.stubEnv("AUTH_SECRET", "s".repeat(32));
+    vi.stubEnv("KEYWARD_HSM_PIN", "123456");
     database = await createTestDatabase(engine);
     const db = database.db;
     admin = await firstAdmin(db, { now: SATURDAY });
@@ -103,10 +117,18 @@ describe.each(testEngines())("waiting operations on %s", (engine) => {
       name: "Sam",
     });
     outsider = await invitedMember(db, admin.acting, { now: SATURDAY, roles: ["approver"], name: "Olaf" });
+    auditor = await invitedMember(db, admin.acting, {
+      now: SATURDAY,
+      roles: ["auditor"],
+      groups: ["security"],
+      name: "Ada",
+    });
     await updatePolicy(db, { actor: admin.acting, document: policy, now: SATURDAY });
   }, 120_000);
   afterAll(async () => {
     await database.drop();
+    vi.unstubAllEnvs();
+    rmSync(dataDir, { recursive: true, force: true });
   });
 
   const propose = (tag: string, now: Date) =>
@@ -320,6 +342,47 @@ describe.each(testEngines())("waiting operations on %s", (engine) => {
     await vote(treasurer, op.id, "approve", WEDNESDAY);
     const late = new Date(op.expiresAt.getTime() + HOUR);
     expect((await vote(guard, op.id, "veto", late)).state).toBe("rejected");
+  });
+
+  it("a closed window that denies cancels an operation whose vote comes while it is closed, with the reason", async () => {
+    const op = await propose("closed", WEDNESDAY);
+    const outcome = await vote(treasurer, op.id, "approve", SATURDAY);
+    expect(outcome.state).toBe("cancelled");
+    const [cancelled] = await eventsOf(op.id, "operation.cancelled");
+    expect(cancelled).toMatchObject({
+      actor: `member:${treasurer.acting.id}`,
+      data: { reason: "the policy now denies it: denied: never on weekends (Europe/Zurich)" },
+    });
+    expect(await eventsOf(op.id, "operation.approved")).toEqual([]);
+  });
+
+  it("a veto-group member without the approver role vetoes through operations.beginVeto / veto", async () => {
+    const op = await propose("delayed", WEDNESDAY);
+    await vote(treasurer, op.id, "approve", WEDNESDAY);
+    const now = new Date(WEDNESDAY.getTime() + HOUR);
+    const caller = createCaller(
+      createContext({
+        db: database.db,
+        engine,
+        clock: () => now,
+        session: {
+          sessionId: "00000000-0000-4000-8000-000000000001",
+          tokenId: auditor.token.credentialId,
+          member: { id: auditor.acting.id, name: "Ada", roles: ["auditor"], groups: ["security"] },
+        },
+      }),
+    );
+    // The approver-only procedures stay closed to an auditor.
+    await expect(caller.operations.beginVote({ operationId: op.id, decision: "veto" })).rejects.toMatchObject(
+      {
+        code: "FORBIDDEN",
+      },
+    );
+    const begun = await caller.operations.beginVeto({ operationId: op.id });
+    const response = auditor.token.authenticate(begun.options);
+    const outcome = await caller.operations.veto({ operationId: op.id, response });
+    expect(outcome.state).toBe("rejected");
+    expect(outcome.evaluation.reasons).toEqual(["vetoed by Ada (security)"]);
   });
 
   it.runIf(engine === "postgres")(

@@ -59,6 +59,9 @@ export function OperationView({ operationId, isAdmin = false }: { operationId: s
   );
   const beginVote = useMutation(trpc.operations.beginVote.mutationOptions());
   const completeVote = useMutation(trpc.operations.completeVote.mutationOptions());
+  // A veto has its own procedures: the veto group is a group, not a role (vote.ts re-checks membership).
+  const beginVeto = useMutation(trpc.operations.beginVeto.mutationOptions());
+  const completeVeto = useMutation(trpc.operations.veto.mutationOptions());
   const cancel = useMutation(trpc.operations.cancel.mutationOptions());
   const [tapping, setTapping] = useState<VoteDecision | null>(null);
   const [error, setError] = useState<string | null>(null);
@@ -76,12 +79,18 @@ export function OperationView({ operationId, isAdmin = false }: { operationId: s
     setNotice(null);
     setTapping(decision);
     try {
-      const begun = await beginVote.mutateAsync({ operationId, decision });
+      const begun =
+        decision === "veto"
+          ? await beginVeto.mutateAsync({ operationId })
+          : await beginVote.mutateAsync({ operationId, decision });
       // The tap signs this digest: if it is not the one on screen, what would be signed is not what was read.
       if (begun.digest !== digest)
         throw new Error("This operation is not the one shown. Reload the page and read it again.");
       const response = await getAssertion(begun.options);
-      const outcome = await completeVote.mutateAsync({ operationId, decision, response });
+      const outcome =
+        decision === "veto"
+          ? await completeVeto.mutateAsync({ operationId, response })
+          : await completeVote.mutateAsync({ operationId, decision, response });
       const what = decision === "approve" ? "approval" : decision === "veto" ? "veto" : "rejection";
       setNotice(
         outcome.state === "pending"

@@ -143,6 +143,31 @@ export const operationsRouter = createTRPCRouter({
       completeVote(ctx.db, webauthnConfig(), { voter: ctx.member, ...input, now: ctx.clock() }),
     ),
 
+  // A veto during a rule's delay: any role may ask, since the veto group is a group, not a role; vote.ts allows it
+  // only to an active member of the judged rule's veto group (not the initiator), while waiting, before the end.
+  beginVeto: withRole(...ROLES)
+    .input(operationInput)
+    .mutation(({ ctx, input }) =>
+      beginVote(ctx.db, webauthnConfig(), {
+        voter: ctx.member,
+        operationId: input.operationId,
+        decision: "veto",
+        now: ctx.clock(),
+      }),
+    ),
+
+  veto: withRole(...ROLES)
+    .input(operationInput.extend({ response: authenticationResponseSchema }))
+    .mutation(({ ctx, input }) =>
+      completeVote(ctx.db, webauthnConfig(), {
+        voter: ctx.member,
+        operationId: input.operationId,
+        decision: "veto",
+        response: input.response,
+        now: ctx.clock(),
+      }),
+    ),
+
   // Restricting is immediate: one fresh tap, no quorum (roles re-checked in server/operations/restrict.ts).
   beginSuspendKey: withRole("admin", "approver")
     .input(keyInput)
