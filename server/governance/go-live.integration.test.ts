@@ -6,9 +6,11 @@
 // one installation.live.
 import { eq } from "drizzle-orm";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { z } from "zod";
 import { type Database, openDatabase } from "@/db/client";
 import { auditEvents, goLiveTaps, installationLive } from "@/db/schema";
 import { verifyWholeChain } from "@/server/audit/verify";
+import { challengeFromClientData } from "@/server/auth/challenges";
 import { AppError } from "@/server/errors";
 import { revokeToken } from "@/server/members/tokens";
 import { policyInForce, updatePolicy } from "@/server/operations/policy-store";
@@ -20,6 +22,7 @@ import {
 } from "@/server/testing/identity-fixtures";
 import { createTestDatabase, type TestDatabase, testEngines } from "@/server/testing/test-db";
 import { beginGoLiveTap, completeGoLiveTap, GoLiveRefusedError } from "./go-live";
+import { goLiveChallenge } from "./go-live-challenge";
 import { goLiveStatus } from "./go-live-status";
 import { installationMode } from "./mode";
 
@@ -122,6 +125,14 @@ describe.each(testEngines())("go-live ceremony on %s", (engine) => {
       .from(auditEvents)
       .where(eq(auditEvents.action, "installation.go_live_tapped"));
     expect(taps).toHaveLength(2);
+    // Each stored tap is evidence: its assertion signed the challenge recomputed from the row alone.
+    for (const row of await db().select().from(goLiveTaps)) {
+      const signed = challengeFromClientData(
+        z.object({ response: z.object({ clientDataJSON: z.string() }) }).parse(row.assertion).response
+          .clientDataJSON,
+      );
+      expect(signed).toBe(goLiveChallenge(row));
+    }
 
     expect(await refusal(tap(ada))).toMatchObject({ code: "CONFLICT", reason: "already_live" });
     expect((await verifyWholeChain(db())).problems).toEqual([]);

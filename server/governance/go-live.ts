@@ -10,10 +10,9 @@
 // A new policy version or a change to the admins changes the digest a tap must be bound to, so taps given so far
 // stop counting without being touched. Every refusal burns the tap and records installation.go_live_refused.
 import "server-only";
-import { createHash, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import type { PublicKeyCredentialRequestOptionsJSON } from "@simplewebauthn/server";
 import { generateAuthenticationOptions } from "@simplewebauthn/server";
-import canonicalize from "canonicalize";
 import { and, eq, isNull } from "drizzle-orm";
 import type { Db, DbOrTx } from "@/db/client";
 import { goLiveTaps, installationLive, members, tokens } from "@/db/schema";
@@ -28,9 +27,16 @@ import { AppError } from "@/server/errors";
 import { takeAdminLock } from "@/server/members/admin-lock";
 import type { Acting } from "@/server/members/guards";
 import { lockPolicies } from "@/server/operations/policy-store";
+import {
+  GO_LIVE_PURPOSE,
+  type GoLiveBinding,
+  goLiveChallenge,
+  goLiveChallengeBytes,
+  goLiveSubject,
+  parseGoLiveSubject,
+} from "./go-live-challenge";
 import { type GoLiveStatus, goLiveStatus } from "./go-live-status";
 
-const GO_LIVE_PURPOSE = "go-live";
 /** The audit subject of every ceremony event: the installation as a whole. */
 export const INSTALLATION_SUBJECT = "installation";
 
@@ -86,49 +92,6 @@ export class GoLiveRefusedError extends AppError {
       problems.length > 0 ? `${MESSAGES[reason]} ${problems.join(" ")}` : MESSAGES[reason],
     );
   }
-}
-
-/** What one tap is bound to. */
-export type GoLiveBinding = {
-  adminId: string;
-  policyVersion: number;
-  policyDigest: string;
-  adminSetDigest: string;
-  nonce: string;
-};
-
-/** The challenge bytes: anyone with the stored tap and the token's public key can recompute what was approved. */
-export function goLiveChallengeBytes(b: GoLiveBinding): Uint8Array<ArrayBuffer> {
-  const text = canonicalize({
-    v: 1,
-    purpose: GO_LIVE_PURPOSE,
-    policy: b.policyDigest,
-    policyVersion: b.policyVersion,
-    admins: b.adminSetDigest,
-    admin: b.adminId,
-    nonce: b.nonce,
-  });
-  if (text === undefined) throw new TypeError("cannot canonicalise the go-live binding");
-  return new Uint8Array(createHash("sha256").update(text, "utf8").digest());
-}
-
-export function goLiveChallenge(b: GoLiveBinding): string {
-  return Buffer.from(goLiveChallengeBytes(b)).toString("base64url");
-}
-
-function goLiveSubject(b: GoLiveBinding): string {
-  return `go-live:${b.adminId}:${b.policyVersion}:${b.policyDigest}:${b.adminSetDigest}:${b.nonce}`;
-}
-
-function parseSubject(subject: string | null): GoLiveBinding | null {
-  const parts = subject?.split(":") ?? [];
-  const [tag, adminId, version, policyDigest, adminSetDigest, nonce] = parts;
-  if (parts.length !== 6 || tag !== "go-live" || !adminId || !policyDigest || !adminSetDigest || !nonce) {
-    return null;
-  }
-  const policyVersion = Number(version);
-  if (!Number.isInteger(policyVersion)) return null;
-  return { adminId, policyVersion, policyDigest, adminSetDigest, nonce };
 }
 
 /** Re-reads the actor: an active admin, else not_admin (NOT_FOUND when the member does not exist). */
@@ -250,7 +213,7 @@ export async function completeGoLiveTap(
       } catch {
         throw new GoLiveRefusedError("challenge_invalid");
       }
-      const bound = parseSubject(subject);
+      const bound = parseGoLiveSubject(subject);
       if (!bound || bound.adminId !== input.actor.id || goLiveChallenge(bound) !== challenge) {
         throw new GoLiveRefusedError("wrong_binding");
       }
