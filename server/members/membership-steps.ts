@@ -10,12 +10,14 @@ import { and, count, eq, isNull } from "drizzle-orm";
 import type { Db, Tx } from "@/db/client";
 import { invitations, members, operations, tokens } from "@/db/schema";
 import { AppError } from "@/server/errors";
+import { rejudgeUnderPolicyInForce } from "@/server/governance/rejudge";
 import type {
   MembershipChange,
   MembershipReader,
   MembershipSteps,
 } from "@/server/operations/kinds/member-context";
 import { StepRefusedError } from "@/server/operations/executor/step-refused";
+import { lockPolicies } from "@/server/operations/policy-store";
 import { takeAdminLock } from "./admin-lock";
 import { liveTokenCount, loadMemberForUpdate, otherUsableAdmins } from "./guards";
 import { insertInvitation } from "./invitations";
@@ -168,10 +170,13 @@ export function membershipSteps(db: Db): MembershipSteps {
           .where(eq(operations.id, op.id));
         return (await checkChange(tx, change, row?.initiatorId ?? null, false)).refusal;
       }),
+    lock: lockForMembershipChange,
     async apply(tx, change, op, at) {
       // The admin lock serialises this change with every other membership change and its check, so two
-      // operations executing at once cannot together make a rule unreachable that each alone leaves reachable.
-      await takeAdminLock(tx);
+      // operations executing at once cannot together make a rule unreachable that each alone leaves reachable;
+      // the policy lock, so no policy.update appends a version between the check and the re-judging. Both are
+      // taken first in the completing transaction (`lock`, ExecuteResult.lock); taking them again here is a no-op.
+      await lockForMembershipChange(tx);
       const verdict = await checkChange(tx, change, op.initiatorId, true);
       if (verdict.done !== null) return "already-done";
       if (verdict.refusal !== null) throw new StepRefusedError(verdict.refusal);
@@ -209,7 +214,15 @@ export function membershipSteps(db: Db): MembershipSteps {
           });
           break;
       }
+      // Votes of people who lost eligibility stop counting, and those of people who regained it count again.
+      await rejudgeUnderPolicyInForce(tx, { now: at, cause: "membership" });
       return "done";
     },
   };
+}
+
+/** The admin lock, then the policy lock (the lock order: both before the operation row). */
+async function lockForMembershipChange(tx: Tx): Promise<void> {
+  await takeAdminLock(tx);
+  await lockPolicies(tx);
 }

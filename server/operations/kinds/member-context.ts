@@ -57,6 +57,8 @@ export type MembershipReader = {
 
 /** ExecuteContext.members: the executor's side of the membership kinds. */
 export type MembershipSteps = {
+  /** The admin lock, then the policy lock: taken first in the completing transaction (ExecuteResult.lock). */
+  lock(tx: Tx): Promise<void>;
   /**
    * Outside any transaction: why the change can no longer be made, or null (already done is null too); the
    * operation's initiator (the invitation's creator) is read from its row.
@@ -90,6 +92,7 @@ export async function executeMembershipChange(
   if (refusal !== null) throw new StepRefusedError(refusal);
   return {
     result,
+    lock: (tx) => ctx.members.lock(tx),
     record: async (tx, row, at) => {
       await ctx.members.apply(tx, change, { id: row.id, initiatorId: row.initiatorId }, at);
     },

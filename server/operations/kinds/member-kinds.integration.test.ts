@@ -258,6 +258,30 @@ describe.each(testEngines())("membership operations on %s", (engine) => {
     expect(event).toMatchObject({ actor: "system", data: { credentialId: token.id, operationId: op.id } });
   });
 
+  it("after a membership operation executes, open operations are judged again (cause membership)", async () => {
+    const { db, ada, bea, otto, v1, v2, v3 } = await cast({ live: true });
+    // P has Val's approval; Val is then suspended, so Vera's approval leaves P one short.
+    const p = await propose(db, ada, "member.update", {
+      memberId: otto.acting.id,
+      roles: ["operator", "auditor"],
+      groups: [],
+    });
+    expect(await approve(db, p.id, [v3])).toBe("pending");
+    await suspendMember(db, { actor: ada.acting, memberId: v3.acting.id, now: T0 });
+    expect(await approve(db, p.id, [v1])).toBe("pending");
+    // Reinstating Val by the quorum makes her vote count again: P is approved by the re-judging.
+    const r = await propose(db, bea, "member.reinstate", { memberId: v3.acting.id });
+    expect(await approve(db, r.id, [v1, v2])).toBe("approved");
+    const [outcome] = await execute(db, 1);
+    expect(outcome).toMatchObject({ operationId: r.id, outcome: "executed" });
+    expect((await opRow(db, p.id)).state).toBe("approved");
+    const rejudged = (await eventsOf(db, "operation.rejudged")).filter(
+      (e) => (e.data as { operationId?: string }).operationId === p.id,
+    );
+    expect(rejudged).toHaveLength(1);
+    expect(rejudged[0]?.data).toMatchObject({ cause: "membership", outcome: "approved" });
+  });
+
   it("each execution is safe to repeat: the change already done counts as done and writes nothing", async () => {
     const { db, ada, bea, otto, v1, v2, v3 } = await cast({ live: true });
     await suspendMember(db, { actor: ada.acting, memberId: v3.acting.id, now: T0 });
