@@ -30,7 +30,7 @@ export async function keyLifecycleStatus(db: Db, keyId: string) {
     .where(
       and(
         inArray(operations.kind, LIFECYCLE_KINDS),
-        inArray(operations.state, ["pending", "approved", "executing"]),
+        inArray(operations.state, ["pending", "waiting", "approved", "executing"]),
         sql`${operations.payload}->>'keyId' = ${keyId}`,
       ),
     );

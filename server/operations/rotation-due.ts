@@ -56,7 +56,7 @@ export async function proposeDueRotations(db: Db, now: Date): Promise<RotationSw
           arrayOverlaps(keys.tags, tags),
           lte(keys.createdAt, new Date(now.getTime() - shortest * DAY_MS)),
           sql`NOT EXISTS (SELECT 1 FROM operations o WHERE o.kind = 'key.rotate'
-                AND o.state IN ('pending', 'approved', 'executing')
+                AND o.state IN ('pending', 'waiting', 'approved', 'executing')
                 AND o.payload->>'keyId' = ${keys.id}::text)`,
           // Declined within the back-off: not yet (decided_at is when it was rejected, cancelled or expired).
           sql`NOT EXISTS (SELECT 1 FROM operations o WHERE o.kind = 'key.rotate'
@@ -95,7 +95,7 @@ export type RotationSchedule = {
   everyDays: number;
   /** When the period has passed: created_at + everyDays. */
   dueAt: Date;
-  /** The key.rotate open for the key (pending, approved, executing), if any: no proposal comes meanwhile. */
+  /** The key.rotate open for the key (pending, waiting, approved, executing), if any: no proposal comes meanwhile. */
   open: { operationId: string; state: string } | null;
   /** The latest key.rotate that ended without rotating, while it still holds the next proposal back. */
   declined: { operationId: string; state: string; decidedAt: Date; holdsUntil: Date } | null;
@@ -138,7 +138,7 @@ export async function rotationScheduleOf(
       )
       .orderBy(desc(operations.decidedAt))
       .limit(1);
-  const [open] = await rotations(["pending", "approved", "executing"]);
+  const [open] = await rotations(["pending", "waiting", "approved", "executing"]);
   const [last] = await rotations(DECLINED_STATES);
   // The back-off ends ROTATION_BACKOFF_DAYS after the latest declined one; only one still running counts.
   const holdsUntil = last?.decidedAt

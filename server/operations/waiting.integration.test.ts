@@ -8,12 +8,13 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { and, asc, count, eq } from "drizzle-orm";
+import { randomBytes } from "node:crypto";
+import { and, asc, count, eq, sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { openDatabase } from "@/db/client";
 import { createCaller } from "@/server/api/root";
 import { createContext } from "@/server/api/trpc";
-import { auditEvents, jobs, type OperationState, operations, type VoteDecision } from "@/db/schema";
+import { auditEvents, jobs, keys, type OperationState, operations, type VoteDecision } from "@/db/schema";
 import type { AuditAction } from "@/server/audit/events";
 import { verifyWholeChain } from "@/server/audit/verify";
 import { DEFAULT_POLICY } from "@/server/policy/document";
@@ -31,6 +32,7 @@ import { updatePolicy } from "./policy-store";
 import { proposeOperation } from "./propose";
 import { getOperation, listOperations } from "./read";
 import { releaseDue, releaseOperation } from "./release";
+import { proposeDueRotations, rotationScheduleOf } from "./rotation-due";
 import { defaultHandlers } from "./scheduler/handlers";
 import { startScheduler } from "./scheduler/scheduler";
 import { OPERATION_RELEASE_JOB } from "./settle";
@@ -47,7 +49,15 @@ const WEDNESDAY = new Date("2026-12-09T09:00:00.000Z");
 const weekdays = [{ days: ["mon", "tue", "wed", "thu", "fri"], from: "00:00", to: "24:00" }];
 const policy = {
   ...DEFAULT_POLICY,
+  rotation: [{ tag: "rotating", everyDays: 30 }],
   rules: [
+    {
+      id: "rotations",
+      description: "Rotations wait three days for security",
+      match: { kinds: ["key.rotate"], keyTags: ["rotating"] },
+      require: [{ group: "treasury", approvals: 1 }],
+      delay: { hours: 72, vetoGroup: "security" },
+    },
     {
       id: "weekend",
       description: "No key changes on weekends",
@@ -383,6 +393,42 @@ describe.each(testEngines())("waiting operations on %s", (engine) => {
     const outcome = await caller.operations.veto({ operationId: op.id, response });
     expect(outcome.state).toBe("rejected");
     expect(outcome.evaluation.reasons).toEqual(["vetoed by Ada (security)"]);
+  });
+
+  it("a key.rotate waiting out its delay is open: the due-rotation sweep proposes no second one", async () => {
+    const createdAt = new Date(WEDNESDAY.getTime() - 40 * 86_400_000);
+    const [key] = await database.db
+      .insert(keys)
+      .values({
+        label: "rotating key",
+        curve: "secp256k1",
+        tags: ["rotating"],
+        state: "active",
+        hsmRef: randomBytes(16).toString("hex"),
+        publicKey: `04${randomBytes(64).toString("hex")}`,
+        exportable: "never",
+        createdAt,
+        stateChangedAt: createdAt,
+      })
+      .returning({ id: keys.id });
+    const keyId = key?.id ?? "";
+    const swept = await proposeDueRotations(database.db, WEDNESDAY);
+    const [first] = swept.proposed.filter((p) => p.keyId === keyId);
+    expect(first).toBeDefined();
+    expect((await vote(treasurer, first?.operationId ?? "", "approve", WEDNESDAY)).state).toBe("waiting");
+    const later = new Date(WEDNESDAY.getTime() + 2 * HOUR);
+    expect((await proposeDueRotations(database.db, later)).proposed.filter((p) => p.keyId === keyId)).toEqual(
+      [],
+    );
+    const rotations = await database.db
+      .select({ id: operations.id })
+      .from(operations)
+      .where(and(eq(operations.kind, "key.rotate"), sql`${operations.payload}->>'keyId' = ${keyId}`));
+    expect(rotations).toHaveLength(1);
+    expect((await rotationScheduleOf(database.db, keyId, later))?.open).toMatchObject({
+      operationId: first?.operationId,
+      state: "waiting",
+    });
   });
 
   it.runIf(engine === "postgres")(
