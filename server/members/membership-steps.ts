@@ -6,9 +6,9 @@
 // in setup mode (writeMemberUpdate, writeReactivation, writeTokenRevocation, insertInvitation), so an operation's
 // change and its audit events are exactly those of the direct change, plus the operation's id.
 import "server-only";
-import { and, count, eq, isNull } from "drizzle-orm";
+import { and, asc, count, eq, gt, inArray, isNull, or } from "drizzle-orm";
 import type { Db, Tx } from "@/db/client";
-import { invitations, members, operations, tokens } from "@/db/schema";
+import { invitations, members, type OperationState, operations, tokens } from "@/db/schema";
 import { AppError } from "@/server/errors";
 import { rejudgeUnderPolicyInForce } from "@/server/governance/rejudge";
 import type {
@@ -177,6 +177,10 @@ export function membershipSteps(db: Db): MembershipSteps {
       // the policy lock, so no policy.update appends a version between the check and the re-judging. Both are
       // taken first in the completing transaction (`lock`, ExecuteResult.lock); taking them again here is a no-op.
       await lockForMembershipChange(tx);
+      // The open operations the re-judging below locks, locked now, before any member or token row: a vote
+      // locks its operation's row, then its token's (the lock order), so taking a token row first and then an
+      // operation row could deadlock with a vote cast by that token at the same moment.
+      await lockOpenOperations(tx, at);
       const verdict = await checkChange(tx, change, op.initiatorId, true);
       if (verdict.done !== null) return "already-done";
       if (verdict.refusal !== null) throw new StepRefusedError(verdict.refusal);
@@ -219,6 +223,21 @@ export function membershipSteps(db: Db): MembershipSteps {
       return "done";
     },
   };
+}
+
+/** The rows rejudgeOpenOperations locks (pending before its expiry, waiting, approved), in id order. */
+async function lockOpenOperations(tx: Tx, at: Date): Promise<void> {
+  await tx
+    .select({ id: operations.id })
+    .from(operations)
+    .where(
+      or(
+        and(eq(operations.state, "pending"), gt(operations.expiresAt, at)),
+        inArray(operations.state, ["waiting", "approved"] satisfies OperationState[]),
+      ),
+    )
+    .orderBy(asc(operations.id))
+    .for("update");
 }
 
 /** The admin lock, then the policy lock (the lock order: both before the operation row). */
