@@ -35,8 +35,8 @@ const sameSet = (a: readonly string[], b: readonly string[]) =>
   a.length === b.length && [...a].sort().join("\n") === [...b].sort().join("\n");
 
 async function memberRow(tx: Tx, id: string, lock: boolean) {
-  if (lock) return loadMemberForUpdate(tx, id).catch(() => undefined);
-  const [row] = await tx.select().from(members).where(eq(members.id, id));
+  const query = tx.select().from(members).where(eq(members.id, id));
+  const [row] = lock ? await query.for("update") : await query;
   return row;
 }
 
