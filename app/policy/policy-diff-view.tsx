@@ -54,11 +54,11 @@ function RuleRow({ r }: { r: RuleDiff }) {
       </div>
       {r.change === "changed" && r.before && r.after ? (
         <div className="mt-2 grid gap-3 md:grid-cols-2">
-          <div>
+          <div data-testid="diff-before">
             <p className="text-xs font-medium text-slate-500">Before</p>
             <Lines lines={r.before} other={r.after} mark="bg-red-50 text-red-900 line-through" />
           </div>
-          <div>
+          <div data-testid="diff-after">
             <p className="text-xs font-medium text-slate-500">After</p>
             <Lines lines={r.after} other={r.before} mark="bg-green-50 text-green-900" />
           </div>

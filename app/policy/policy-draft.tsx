@@ -89,6 +89,7 @@ export function PolicyDraft({ baseVersion, initial }: { baseVersion: number; ini
         onChange={(e) => {
           setText(e.target.value);
           setPreviewed(null);
+          setError(null);
           setNotice(null);
         }}
       />
