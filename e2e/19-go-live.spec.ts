@@ -1,8 +1,8 @@
 // The go-live ceremony through the pages, each person at their own browser with their own token: the first admin
 // alone cannot go live (the checklist says why and the Tap button stays disabled); a second admin and three
 // approvers join; an approver sees the ceremony but has nothing to tap; each admin taps in their own browser
-// context; the console shows Live since … in the header and on the ceremony page; a direct policy edit is then
-// refused (CONFLICT). Keyward stays live for the rest of the run: specs after this one see a live installation.
+// context, and the pages left open follow each tap live (no reload); the console shows Live since … in the header
+// and on the ceremony page; a direct policy edit is then refused (CONFLICT). Keyward stays live for the rest of the run: specs after this one see a live installation.
 import type { Page } from "@playwright/test";
 import { ADMIN, appCodeOf, expect, type Person, test, trpcMutation } from "./fixtures";
 
@@ -33,6 +33,8 @@ test("two admins each tap to go live; the console shows live and a direct policy
   const bea = await newMember(BEA);
   const approvers: Person[] = [];
   for (const name of approverNames) approvers.push(await newMember({ name, roles: ["approver"] }));
+  const ria = approvers[0];
+  if (!ria) throw new Error("no approver");
 
   await test.step("with two admins and the approvers the checklist is green; an approver has nothing to tap", async () => {
     await admin.page.goto("/go-live");
@@ -42,8 +44,6 @@ test("two admins each tap to go live; the console shows live and a direct policy
     await expect(admin.page.getByTestId("go-live-problems")).toHaveCount(0);
     await expect(adminRow(admin.page, ADMIN.name)).toContainText("not yet");
     await expect(adminRow(admin.page, BEA.name)).toContainText("not yet");
-    const ria = approvers[0];
-    if (!ria) throw new Error("no approver");
     await ria.page.goto("/go-live");
     await expect(adminRow(ria.page, BEA.name)).toBeVisible();
     await expect(ria.page.getByRole("button", { name: "Tap to approve going live" })).toHaveCount(0);
@@ -58,6 +58,10 @@ test("two admins each tap to go live; the console shows live and a direct policy
     await admin.page.screenshot({ path: testInfo.outputPath("go-live-one-tap.png"), fullPage: true });
   });
 
+  await test.step("Ria's open page shows Ada's tap without a reload", async () => {
+    await expect(adminRow(ria.page, ADMIN.name)).toHaveAttribute("data-tapped", "yes");
+  });
+
   await test.step("Bea, in her own browser, sees Ada's tap and taps last: Keyward is live", async () => {
     await bea.page.goto("/go-live");
     await expect(adminRow(bea.page, ADMIN.name)).toHaveAttribute("data-tapped", "yes");
@@ -68,7 +72,12 @@ test("two admins each tap to go live; the console shows live and a direct policy
     );
   });
 
-  await test.step("Ada's console shows live too, and a direct policy edit is refused", async () => {
+  await test.step("the pages Ada and Ria had open show it without a reload", async () => {
+    await expect(admin.page.getByTestId("installation-live")).toContainText("Live since");
+    await expect(ria.page.getByTestId("installation-live")).toBeVisible();
+  });
+
+  await test.step("Ada's console shows live everywhere, and a direct policy edit is refused", async () => {
     await admin.page.goto("/");
     await expect(admin.page.getByTestId("live-badge")).toContainText("Live since");
     await expect(admin.page.getByTestId("setup-mode-card")).toHaveCount(0);

@@ -3,8 +3,9 @@
 // can approve in them, the reachability verdict, the policy in words) and the Go live panel (every admin, whether
 // they tapped for the policy version in force, and the Tap button for the signed-in admin). The tap: beginTap →
 // the token signs the challenge bound to this policy's digest, the admins and this admin → tap. Everything is
-// re-checked on the server (server/governance/go-live.ts); this page only shows it.
+// re-checked on the server (server/governance/go-live.ts); this page only shows it, live (governance.onStatus).
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { useSubscription } from "@trpc/tanstack-react-query";
 import { useRouter } from "next/navigation";
 import { useState } from "react";
 import { FormError, TapHint } from "../_components/form-error";
@@ -30,6 +31,12 @@ export function GoLiveCeremony({ memberId, isAdmin }: { memberId: string; isAdmi
   const router = useRouter();
   const queryClient = useQueryClient();
   const status = useQuery(trpc.governance.status.queryOptions());
+  // Live: another admin's tap, going live, or a change to the members or the policy shows without a reload.
+  useSubscription(
+    trpc.governance.onStatus.subscriptionOptions(undefined, {
+      onData: ({ data }) => queryClient.setQueryData(trpc.governance.status.queryKey(), data),
+    }),
+  );
   const beginTap = useMutation(trpc.governance.beginTap.mutationOptions());
   const tap = useMutation(trpc.governance.tap.mutationOptions());
   const [tapping, setTapping] = useState(false);

@@ -79,6 +79,7 @@ const EXPECTED: Record<string, Access> = {
   "backups.download": role("admin"),
   "governance.mode": role("admin", "operator", "approver", "auditor"),
   "governance.status": role("admin", "operator", "approver", "auditor"),
+  "governance.onStatus": role("admin", "operator", "approver", "auditor"),
   "governance.beginTap": role("admin"),
   "governance.tap": role("admin"),
   "notifications.mine": role("admin", "operator", "approver", "auditor"),
