@@ -3,10 +3,10 @@
 // they are until this commits) and the policy lock, the version in force must still be the one the change was
 // made against, and every rule of the new document must still be reachable with the members as they are now;
 // then the version is appended (policy.updated naming the operation) and open operations are judged again under
-// it. Either check failing throws StepRefusedError: the executor rolls everything back and fails the operation
-// with the reason, so nothing changes.
+// it. Either check failing throws StepRefusedError: the transaction rolls back (nothing changes), and the
+// executor's repeated step meets the same check outside (policyUpdateRefusal) and fails the operation with it.
 import "server-only";
-import type { Tx } from "@/db/client";
+import type { DbOrTx, Tx } from "@/db/client";
 import { takeAdminLock } from "@/server/members/admin-lock";
 import { StepRefusedError } from "@/server/operations/executor/step-refused";
 import { unreachableInWords } from "@/server/operations/kinds/policy-update";
@@ -22,6 +22,26 @@ export async function lockForPolicyUpdate(tx: Tx): Promise<void> {
   await lockPolicies(tx);
 }
 
+/**
+ * Why `document` cannot replace version `baseVersion` now, or null: the version in force moved on, or a rule
+ * would be unreachable with the members as `db` shows them. The same check, in words, outside (the step) and
+ * inside (the completing transaction, under the locks).
+ */
+export async function policyUpdateRefusal(
+  db: DbOrTx,
+  input: { baseVersion: number; document: PolicyDocument },
+): Promise<string | null> {
+  const current = await policyInForce(db);
+  if (current === null || current.version !== input.baseVersion) {
+    return `the policy changed after this change was proposed: version ${current?.version ?? "none"} is in force, and this change was made against version ${input.baseVersion}`;
+  }
+  const unreachable = unreachableRules(input.document, await eligibleMembers(db));
+  if (unreachable.length > 0) {
+    return `the new policy would leave ${unreachable.length === 1 ? "a rule" : "rules"} that nobody could meet with the members as they are now: ${unreachableInWords(unreachable)}`;
+  }
+  return null;
+}
+
 export async function applyPolicyUpdate(
   tx: Tx,
   input: { operationId: string; baseVersion: number; document: PolicyDocument; createdBy: string | null },
@@ -29,18 +49,10 @@ export async function applyPolicyUpdate(
 ): Promise<{ version: number; digest: string }> {
   // Already held when called through the executor (ExecuteResult.lock); advisory locks are re-entrant.
   await lockForPolicyUpdate(tx);
+  const refusal = await policyUpdateRefusal(tx, input);
+  if (refusal !== null) throw new StepRefusedError(refusal);
   const current = await policyInForce(tx);
-  if (current === null || current.version !== input.baseVersion) {
-    throw new StepRefusedError(
-      `the policy changed after this change was proposed: version ${current?.version ?? "none"} is in force, and this change was made against version ${input.baseVersion}`,
-    );
-  }
-  const unreachable = unreachableRules(input.document, await eligibleMembers(tx));
-  if (unreachable.length > 0) {
-    throw new StepRefusedError(
-      `the new policy would leave ${unreachable.length === 1 ? "a rule" : "rules"} that nobody could meet with the members as they are now: ${unreachableInWords(unreachable)}`,
-    );
-  }
+  if (current === null) throw new StepRefusedError("no policy is in force");
   const applied = await appendPolicyVersion(tx, {
     current,
     document: input.document,

@@ -17,7 +17,11 @@ import { HsmError, TokenSetError } from "@/server/hsm";
 import * as signerFacade from "@/server/hsm/signer";
 import { backupSteps } from "@/server/backups/steps";
 import { membershipSteps } from "@/server/members/membership-steps";
-import { applyPolicyUpdate, lockForPolicyUpdate } from "@/server/governance/policy-update-apply";
+import {
+  applyPolicyUpdate,
+  lockForPolicyUpdate,
+  policyUpdateRefusal,
+} from "@/server/governance/policy-update-apply";
 import { freezeStateOf, liftFreeze } from "../freeze";
 import { operationKind } from "../kinds";
 import { operationSubject } from "../transitions";
@@ -119,7 +123,11 @@ export async function executeClaimed(deps: ExecutorDeps, op: OperationRow): Prom
       recordSuccessorOfRestricted: recordSuccessorOfRestrictedKey,
     },
     freezes: { stateOf: (freezeId: string) => freezeStateOf(deps.db, freezeId), lift: liftFreeze },
-    policies: { lock: lockForPolicyUpdate, apply: applyPolicyUpdate },
+    policies: {
+      refusal: (input: Parameters<typeof policyUpdateRefusal>[1]) => policyUpdateRefusal(deps.db, input),
+      lock: lockForPolicyUpdate,
+      apply: applyPolicyUpdate,
+    },
     members: membershipSteps(deps.db),
   };
   let lastError = "";
@@ -141,9 +149,6 @@ export async function executeClaimed(deps: ExecutorDeps, op: OperationRow): Prom
     try {
       return await complete(deps, op, done);
     } catch (e) {
-      // A check the completing transaction made under its locks failed (policy.update: the version in force
-      // moved on, a rule became unreachable): final, and everything the transaction wrote was rolled back.
-      if (e instanceof StepRefusedError) return fail(deps, op, e.message);
       // The step is done on the HSM but its record did not commit (the database failed): the next try repeats
       // the step, which finds what this one made, and records it.
       lastError = errorText(e);

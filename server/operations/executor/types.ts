@@ -90,6 +90,11 @@ export type ExecuteContext = {
   members: MembershipSteps;
   /** policy.update's access to the policy (server/governance/policy-update-apply.ts). */
   policies: {
+    /**
+     * Outside any transaction: why the change cannot be applied now (the version in force is no longer
+     * `baseVersion`, a rule would be unreachable with the members as they are), or null.
+     */
+    refusal: (input: { baseVersion: number; document: PolicyDocument }) => Promise<string | null>;
     /** The admin lock, then the policy lock: taken first in the completing transaction (ExecuteResult.lock). */
     lock: (tx: Tx) => Promise<void>;
     /**
@@ -129,8 +134,8 @@ export type ExecuteResult = {
   /**
    * Runs first in the completing transaction, before the operation's row is touched: takes the locks that come
    * before the operation row in the lock order (policy.update: the admin lock, then the policy lock), so `record`
-   * can re-check under them what must still hold. A StepRefusedError thrown here or in `record` rolls the
-   * transaction back and fails the operation with its message (a separate transaction, operation.failed).
+   * can re-check under them what must still hold. A StepRefusedError thrown there rolls the transaction back
+   * like any failed record; the repeated step then makes the same check outside and fails the operation.
    */
   lock?: (tx: Tx) => Promise<void>;
   /**

@@ -16,13 +16,14 @@
 // transaction under the admin and policy locks: the version in force must still be the base, the reachability
 // check runs again against the members as they are then, the version is appended (policy.updated naming this
 // operation) and open operations are judged again under it (server/governance/rejudge.ts). A failed check fails
-// the operation with the reason and changes nothing.
+// the operation with the reason and changes nothing (the step makes the same check before it, see execute).
 import canonicalize from "canonicalize";
 import { z } from "zod";
 import { AppError } from "@/server/errors";
 import { diffPolicies, type RuleDiff } from "@/server/policy/diff";
 import { POLICY_UPDATE_KIND, unreachableRules } from "@/server/policy/reachability";
 import { type PolicyDocument, policyDocumentSchema } from "@/server/policy/schema";
+import { StepRefusedError } from "../executor/step-refused";
 import type { OperationKind } from "./types";
 
 export { POLICY_UPDATE_KIND };
@@ -154,12 +155,15 @@ export const policyUpdate: OperationKind<PolicyUpdatePayload, PolicyUpdateInput>
   facts() {
     return { keyTags: [] };
   },
-  // No HSM step. The record runs under the admin and policy locks, taken first in the completing transaction
-  // (`lock`): a stale base or an unreachable rule there throws StepRefusedError, which fails the operation with
-  // its reason and rolls back everything else. A repeat after a lost answer is safe: the operation is executed
-  // only in the transaction that appended the version.
+  // No HSM step: the step checks (outside any transaction) that the base is still in force and every rule
+  // reachable, and fails the operation with the reason otherwise. The record checks again under the admin and
+  // policy locks, taken first in the completing transaction (`lock`); if that check fails (something changed in
+  // between: another policy.update completed first) it rolls back and the repeated step fails the operation.
+  // A repeat is safe: the version is appended only in the transaction that marks the operation executed.
   async execute(ctx, op) {
     const { baseVersion, document } = op.payload;
+    const refusal = await ctx.policies.refusal({ baseVersion, document });
+    if (refusal !== null) throw new StepRefusedError(refusal);
     return {
       result: { baseVersion, version: document.version },
       lock: (tx) => ctx.policies.lock(tx),

@@ -22,7 +22,11 @@ import { operationKind } from "../../kinds";
 import { freezeStateOf, liftFreeze } from "../../freeze";
 import * as signer from "@/server/hsm/signer";
 import { backupSteps } from "@/server/backups/steps";
-import { applyPolicyUpdate, lockForPolicyUpdate } from "@/server/governance/policy-update-apply";
+import {
+  applyPolicyUpdate,
+  lockForPolicyUpdate,
+  policyUpdateRefusal,
+} from "@/server/governance/policy-update-apply";
 import { membershipSteps } from "@/server/members/membership-steps";
 
 // In a shared checkout a worker source may change mid-run, and the pool refuses a stale build: rebuild first
@@ -67,7 +71,11 @@ if (stage === "after-hsm") {
       recordSuccessorOfRestricted: recordSuccessorOfRestrictedKey,
     },
     freezes: { stateOf: (freezeId: string) => freezeStateOf(database.db, freezeId), lift: liftFreeze },
-    policies: { lock: lockForPolicyUpdate, apply: applyPolicyUpdate },
+    policies: {
+      refusal: (input: Parameters<typeof policyUpdateRefusal>[1]) => policyUpdateRefusal(database.db, input),
+      lock: lockForPolicyUpdate,
+      apply: applyPolicyUpdate,
+    },
     members: membershipSteps(database.db),
     backupSigner: signer,
     backups: backupSteps(database.db),
