@@ -18,6 +18,8 @@ export const MAX_ATTEMPTS = 8;
 export const FIRST_RETRY_MS = 60_000;
 /** How long a claimed delivery is this process's before another may take it back (its sender died). */
 const LEASE_MS = 5 * 60_000;
+/** Deliveries claimed at once. */
+const CLAIM_CHUNK = 5;
 
 /** The wait after the `attempt`-th failed try: 1 min, 2 min, 4 min, … */
 export function backoffMs(attempt: number): number {
@@ -132,7 +134,20 @@ async function record(
 export async function deliverDue(db: Db, options: DeliverOptions): Promise<DeliverReport> {
   const report: DeliverReport = { delivered: 0, retrying: 0, failed: 0 };
   const channels: NotifyChannel[] = options.mailer === null ? ["webhook"] : ["email", "webhook"];
-  const claimed = await claimDue(db, options.now, channels, options.limit ?? 50);
+  const limit = options.limit ?? 50;
+  let handled = 0;
+  // Claimed a few at a time: every claimed row is sent well within its lease (a few sends of at most 10 s each),
+  // so no other process takes back a row this one is still about to send.
+  while (handled < limit) {
+    const claimed = await claimDue(db, options.now, channels, Math.min(CLAIM_CHUNK, limit - handled));
+    if (claimed.length === 0) break;
+    handled += claimed.length;
+    await sendClaimed(db, claimed, options, report);
+  }
+  return report;
+}
+
+async function sendClaimed(db: Db, claimed: Claimed[], options: DeliverOptions, report: DeliverReport) {
   for (const row of claimed) {
     try {
       const status = await send(db, row, options);
@@ -150,5 +165,4 @@ export async function deliverDue(db: Db, options: DeliverOptions): Promise<Deliv
       else report.retrying++;
     }
   }
-  return report;
 }
