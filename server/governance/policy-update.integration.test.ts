@@ -5,18 +5,23 @@
 //   policy.update itself, and once executed is the version in force (policy.updated names the operation);
 // - a change that would leave rules unreachable is refused at proposal with every reason, writing nothing; a
 //   stale base and an unchanged document are refused too;
-// - the check runs again at execution: a member suspended between approval and execution fails it, nothing changes;
+// - the check runs again at execution: a member suspended between approval and execution fails it, nothing
+//   changes; and again under the admin and policy locks in the completing transaction (PostgreSQL: an approver
+//   demoted while the completion waits for the admin lock → failed);
 // - open operations are judged again by the fixed rule: denied → cancelled with the reason; a vote of someone
 //   who lost the approver role stops counting; fewer votes now needed → approved; an approved, unclaimed one the
 //   new version denies → cancelled; digests and recorded versions never change;
 // - PostgreSQL: two policy.update operations on the same base executing at once → exactly one applies.
 import { and, count, eq } from "drizzle-orm";
+import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openDatabase } from "@/db/client";
 import { auditEvents, operations, policyVersions } from "@/db/schema";
 import { verifyWholeChain } from "@/server/audit/verify";
 import { AppError } from "@/server/errors";
-import { reactivateMember, suspendMember, updateMember } from "@/server/members/members";
+import { takeAdminLock } from "@/server/members/admin-lock";
+import { loadMemberForUpdate } from "@/server/members/guards";
+import { reactivateMember, suspendMember, updateMember, writeMemberUpdate } from "@/server/members/members";
 import { claimApproved } from "@/server/operations/executor/claim";
 import { executeClaimed } from "@/server/operations/executor/execute";
 import { operationKind } from "@/server/operations/kinds";
@@ -34,6 +39,8 @@ import { createTestDatabase, type TestDatabase, testEngines } from "@/server/tes
 import { rejudgeUnderPolicyInForce } from "./rejudge";
 
 const T0 = new Date("2027-06-07T08:00:00.000Z");
+/** server/members/admin-lock.ts ADMIN_LOCK_KEY ("KWAD"), as pg_locks shows a one-bigint advisory lock's low half. */
+const ADMIN_LOCK_OBJID = 0x4b57_4144;
 const MINUTE = 60_000;
 
 const approvers = (n: number) => [{ group: "approvers", approvals: n }];
@@ -424,6 +431,86 @@ describe.each(testEngines())("policy.update and re-judging on %s", (engine) => {
       await reactivateMember(database.db, { actor: admin.acting, memberId: a4.acting.id, now: later() });
     }
   }, 120_000);
+
+  it.runIf(engine === "postgres")(
+    "checks again under the locks: an approver demoted while the completion waits for the admin lock → failed",
+    async () => {
+      const url = database.url;
+      if (url === undefined) throw new Error("no PostgreSQL url");
+      const a6 = a[5] as Person;
+      const before = await inForce();
+      const twoTreasury: Rule = {
+        id: "two-treasury",
+        description: "",
+        match: { kinds: ["key.destroy"] },
+        require: [{ group: "treasury", approvals: 2 }],
+      };
+      const op = await proposeChange({
+        ...before.document,
+        rules: [...before.document.rules, twoTreasury],
+      });
+      expect(await approve(op.id, a.slice(2, 5))).toBe("approved");
+      const claimed = await claimApproved(database.db, later(), op.id);
+      if (claimed === null) throw new Error("not claimed");
+      const holder = await openDatabase({ engine: "postgres", url });
+      const locks = new pg.Client({ connectionString: url });
+      await locks.connect();
+      try {
+        let release = () => {};
+        const released = new Promise<void>((resolve) => {
+          release = resolve;
+        });
+        let holding = () => {};
+        const isHeld = new Promise<void>((resolve) => {
+          holding = resolve;
+        });
+        // A third connection holds the admin lock; once the completion waits for it, it demotes a treasury
+        // approver (as member.update would, under the same lock) and commits.
+        const held = holder.db.transaction(async (tx) => {
+          await takeAdminLock(tx);
+          holding();
+          await released;
+          await writeMemberUpdate(tx, await loadMemberForUpdate(tx, a6.acting.id), {
+            roles: ["operator"],
+            groups: ["treasury"],
+            actor: `member:${admin.acting.id}`,
+            now,
+          });
+        });
+        await isHeld;
+        // The step's check passes (a2 and a6 are the treasury approvers; a1 was demoted above), then the completing transaction waits for the lock.
+        const execution = executeClaimed({ db: database.db, clock: () => now }, claimed);
+        const deadline = Date.now() + 30_000;
+        let waiting = 0;
+        while (waiting < 1 && Date.now() < deadline) {
+          const result = await locks.query<{ n: number }>(
+            "SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND classid = 0 AND objid = $1",
+            [ADMIN_LOCK_OBJID],
+          );
+          waiting = result.rows[0]?.n ?? 0;
+        }
+        expect(waiting).toBe(1);
+        release();
+        await held;
+        const outcome = await execution;
+        expect(outcome.outcome).toBe("failed");
+        expect(outcome.outcome === "failed" ? outcome.reason : "").toContain("rule “two-treasury”");
+        expect((await inForce()).version).toBe(before.version);
+        expect(await events("policy.updated", op.id)).toHaveLength(0);
+      } finally {
+        await holder.close();
+        await locks.end();
+        await updateMember(database.db, {
+          actor: admin.acting,
+          memberId: a6.acting.id,
+          roles: ["approver"],
+          groups: ["treasury"],
+          now: later(),
+        });
+      }
+    },
+    120_000,
+  );
 
   it.runIf(engine === "postgres")(
     "two policy.update operations on the same base executing at once: exactly one applies, the other fails",
