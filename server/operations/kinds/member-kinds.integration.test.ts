@@ -34,6 +34,7 @@ import {
 import { SoftAuthenticator } from "@/server/testing/soft-authenticator";
 import { createTestDatabase, type TestDatabase, testEngines } from "@/server/testing/test-db";
 import { runExecutorRound } from "../executor/run";
+import { beginFreezeSigning, freezeSigning } from "../freeze";
 import { ensurePolicySeeded } from "../policy-store";
 import { proposeOperation } from "../propose";
 import { getOperation } from "../read";
@@ -280,6 +281,36 @@ describe.each(testEngines())("membership operations on %s", (engine) => {
     );
     expect(rejudged).toHaveLength(1);
     expect(rejudged[0]?.data).toMatchObject({ cause: "membership", outcome: "approved" });
+  });
+
+  it("while signing is frozen, a token.revoke still runs (it only takes access away); other membership changes wait", async () => {
+    const { db, ada, otto, v1, v2, v3 } = await cast({ live: true });
+    const [token] = await db.select().from(tokens).where(eq(tokens.memberId, otto.acting.id));
+    const revoke = await propose(db, ada, "token.revoke", {
+      memberId: otto.acting.id,
+      credentialId: token?.id ?? "",
+    });
+    const update = await propose(db, ada, "member.update", {
+      memberId: otto.acting.id,
+      roles: ["auditor"],
+      groups: [],
+    });
+    expect(await approve(db, revoke.id, [v1, v2])).toBe("approved");
+    expect(await approve(db, update.id, [v1, v2])).toBe("approved");
+    const { options } = await beginFreezeSigning(db, config, {
+      actor: v3.acting,
+      reason: "a thief",
+      now: T0,
+    });
+    await freezeSigning(db, config, {
+      actor: v3.acting,
+      response: v3.token.authenticate(options),
+      reason: "a thief",
+      now: T0,
+    });
+    const outcomes = await execute(db);
+    expect(outcomes).toEqual([{ operationId: revoke.id, outcome: "executed" }]);
+    expect((await opRow(db, update.id)).state).toBe("approved");
   });
 
   it("each execution is safe to repeat: the change already done counts as done and writes nothing", async () => {

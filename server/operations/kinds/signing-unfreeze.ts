@@ -13,10 +13,11 @@ export const SIGNING_UNFREEZE_KIND = "signing.unfreeze";
 /**
  * The kinds the executor still carries out while signing is frozen (executor/claim.ts): this one, which ends
  * the freeze, and key.revoke, which only takes signing away (a compromised key never signs again) — the
- * freeze exists to stop a thief and must not hold up marking the stolen key compromised. Browser-safe, so
- * the operation page says which approved operations wait.
+ * freeze exists to stop a thief and must not hold up marking the stolen key compromised; for the same reason
+ * token.revoke, which only takes a person's token (a way to sign in and vote) away. Browser-safe, so the
+ * operation page says which approved operations wait.
  */
-export const RUNS_WHILE_FROZEN: readonly string[] = [SIGNING_UNFREEZE_KIND, "key.revoke"];
+export const RUNS_WHILE_FROZEN: readonly string[] = [SIGNING_UNFREEZE_KIND, "key.revoke", "token.revoke"];
 
 export const signingUnfreezeInputSchema = z.object({ freezeId: z.string().uuid() }).strict();
 export type SigningUnfreezeInput = z.infer<typeof signingUnfreezeInputSchema>;
