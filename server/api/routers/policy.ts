@@ -1,5 +1,6 @@
-// The quorum policy: everyone signed in may read the version in force; admins append new versions (until the
-// governance issue makes a policy change an operation of its own).
+// The quorum policy: every role reads the version in force and its history; admins preview a draft (problems by
+// field, the diff, the reachability verdict) and, in setup, append new versions directly — once live,
+// updatePolicy refuses and a change is the operation policy.update (server/operations/kinds/policy-update.ts).
 import "server-only";
 import { z } from "zod";
 import { policyHistory } from "@/server/governance/policy-history";
