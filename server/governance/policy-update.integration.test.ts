@@ -279,6 +279,9 @@ describe.each(testEngines())("policy.update and re-judging on %s", (engine) => {
     const cold = await keyCreate(["cold"], "cold 1");
     const coldApproved = await keyCreate(["cold", "spare"], "cold approved");
     expect(await approve(coldApproved.id, [a3, a4])).toBe("approved");
+    // Approved under the default's 2 approvals, not claimed: the new default asks 3.
+    const plainApproved = await keyCreate(["plain"], "plain approved");
+    expect(await approve(plainApproved.id, [a3, a4])).toBe("approved");
     const hotLost = await keyCreate(["hot"], "hot lost");
     expect(await approve(hotLost.id, [a1, a2])).toBe("pending");
     const hotOk = await keyCreate(["hot"], "hot ok");
@@ -291,7 +294,9 @@ describe.each(testEngines())("policy.update and re-judging on %s", (engine) => {
       groups: ["treasury"],
       now: later(),
     });
-    const untouched = await Promise.all([cold, coldApproved, hotLost, hotOk].map((o) => row(o.id)));
+    const untouched = await Promise.all(
+      [cold, coldApproved, plainApproved, hotLost, hotOk].map((o) => row(o.id)),
+    );
 
     const noCold: Rule = {
       id: "no-cold",
@@ -303,7 +308,11 @@ describe.each(testEngines())("policy.update and re-judging on %s", (engine) => {
     const rules = before.document.rules.map((r) =>
       r.id === "hot-keys" ? { ...HOT_KEYS, require: approvers(2) } : r,
     );
-    const change = await proposeChange({ ...before.document, rules: [noCold, ...rules] });
+    const change = await proposeChange({
+      ...before.document,
+      rules: [noCold, ...rules],
+      default: { id: "default", description: "Three approvals", require: approvers(3) },
+    });
     expect(await approve(change.id, [a3, a4, a5])).toBe("approved");
     expect(await execute(change.id)).toEqual({ operationId: change.id, outcome: "executed" });
     const version = before.version + 1;
@@ -318,6 +327,12 @@ describe.each(testEngines())("policy.update and re-judging on %s", (engine) => {
         "cold keys are made at the offline ceremony",
       );
     }
+    // Approved, unclaimed, its two votes short of the new default's three: cancelled, never run.
+    expect((await row(plainApproved.id)).state).toBe("cancelled");
+    const [plainCancelled] = await events("operation.cancelled", plainApproved.id);
+    expect((plainCancelled?.data as { reason?: string } | undefined)?.reason).toContain(
+      "its votes no longer meet the rule: needs 1 more approval",
+    );
     // a1's vote no longer counts: 1 of 2, still pending, judged under the new version and rule.
     const lost = await row(hotLost.id);
     expect(lost).toMatchObject({ state: "pending", judgedVersion: version, judgedRuleId: "hot-keys" });
@@ -339,6 +354,11 @@ describe.each(testEngines())("policy.update and re-judging on %s", (engine) => {
       cause: "policy",
     });
     expect(byOp.get(coldApproved.id)).toMatchObject({ outcome: "cancelled", toRule: "no-cold" });
+    expect(byOp.get(plainApproved.id)).toMatchObject({
+      outcome: "cancelled",
+      fromRule: "default",
+      toRule: "default",
+    });
     expect(byOp.get(hotLost.id)).toMatchObject({ outcome: "kept", fromRule: "hot-keys", toRule: "hot-keys" });
     expect(byOp.get(hotOk.id)).toMatchObject({ outcome: "approved" });
     // Votes stay bound: the digest and the version and rule recorded at proposal never change.
