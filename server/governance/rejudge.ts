@@ -8,9 +8,9 @@
 // - one the new version denies is cancelled, with the reason in words (operation.cancelled with `reason`);
 // - otherwise it records the version and rule it is now judged under (judged_version, judged_rule_id) and moves
 //   on if its votes now meet the new rule (approved, or waiting for a delay or window: settle.ts), or ends
-//   rejected if its rejections now do; a waiting one whose votes no longer meet the rule is cancelled (settle.ts),
-//   and so is an approved one (never sent back to pending: it must not run on approvals that no longer count);
-//   an approved one whose votes still meet the rule stays approved (a delay the new rule adds does not hold it);
+//   rejected if its rejections now do; a waiting one whose votes no longer meet the rule is cancelled (settle.ts);
+//   an approved (unclaimed) one is cancelled only when denied: it was decided, it cannot return to pending, and
+//   votes that stop counting after an approval never stopped it (a voter suspended after it, say);
 // - its digest and its recorded policy_version / rule_id never change, so every vote stays bound to what the
 //   voter saw; one operation.rejudged per operation records the rule before and after and the outcome.
 // Never approves anything the new version does not approve, and never touches an operation being executed.
@@ -131,7 +131,7 @@ export async function rejudgeUnderPolicyInForce(
 
 type Judgement = Awaited<ReturnType<typeof judgeWith>>;
 
-/** What the judgement does to the operation: settle.ts for pending and waiting; approved ones end only when cancelled. */
+/** What the judgement does to the operation: settle.ts for pending and waiting; approved ones end only if denied. */
 async function settle(
   tx: Tx,
   op: OperationRow,
@@ -139,18 +139,10 @@ async function settle(
   ctx: { actor: Actor; at: Date },
 ): Promise<RejudgeOutcome> {
   if (op.state === "approved") {
-    // As settle.ts does for a waiting one: denied, or its counted votes no longer meet the rule (a voter lost
-    // eligibility, the rule asks more) or its rejections now do — it must not run on approvals that no longer count.
-    const why =
-      e.decision === "denied"
-        ? "the policy now denies it"
-        : e.decision === "pending"
-          ? "its votes no longer meet the rule"
-          : e.decision === "rejected"
-            ? "its rejections now meet the rule"
-            : null;
-    if (why === null) return "kept";
-    const reason = bounded(`${why}: ${e.reasons.join("; ")}`);
+    // Decided already: only a denial by the new version stops it. Votes that stopped counting since do not send it
+    // back (it cannot return to pending), as a voter suspended after an approval never did.
+    if (e.decision !== "denied") return "kept";
+    const reason = bounded(`the policy now denies it: ${e.reasons.join("; ")}`);
     const record: CancellationRecord = { cancellation: { by: "system", reason } };
     await transition(tx, {
       id: op.id,
