@@ -1,5 +1,5 @@
 // Open operations judged again after the policy or the membership changed, by one fixed rule (ARCHITECTURE.md,
-// "Operations"; server/operations/README.md, "Re-judging"), in the caller's transaction — the one that made the
+// "Operations"; server/operations/README.md, invariant 12), in the caller's transaction — the one that made the
 // change, under the policy lock, so no operation is judged under a version that is not yet (or no longer) the
 // one in force:
 // - every open operation (pending before its expiry, waiting, approved and not yet claimed) is matched again
@@ -13,7 +13,7 @@
 //   votes that stop counting after an approval never stopped it (a voter suspended after it, say);
 // - its digest and its recorded policy_version / rule_id never change, so every vote stays bound to what the
 //   voter saw; one operation.rejudged per operation records the rule before and after and the outcome.
-// Never approves anything the new version does not approve, and never touches an operation being executed.
+// Only an `approved` judgement under the new version makes an operation approved; one being executed is never touched.
 import "server-only";
 import { and, asc, eq, gt, inArray, or } from "drizzle-orm";
 import type { Tx } from "@/db/client";
