@@ -2,6 +2,7 @@
 // Whether e-mail is on comes from the configuration (KEYWARD_SMTP_URL), shown without its password.
 import "server-only";
 import { z } from "zod";
+import { ROLES } from "@/db/schema/members";
 import { env } from "@/server/env";
 import { deliveryLog } from "@/server/notify/log";
 import { notifyStatus } from "@/server/notify/notifier";
@@ -9,8 +10,6 @@ import { addWebhookInput, mySettingsInput } from "@/server/notify/schemas";
 import { mySettings, updateMySettings } from "@/server/notify/settings";
 import { addWebhook, disableWebhook, listWebhooks } from "@/server/notify/webhooks";
 import { createTRPCRouter, withRole } from "../trpc";
-
-const everyone = ["admin", "operator", "approver", "auditor"] as const;
 
 /** The e-mail state for pages; "off" as well when the configuration cannot be read. */
 function emailState() {
@@ -25,19 +24,19 @@ function emailState() {
 }
 
 export const notificationsRouter = createTRPCRouter({
-  mine: withRole(...everyone).query(async ({ ctx }) => {
+  mine: withRole(...ROLES).query(async ({ ctx }) => {
     const settings = await mySettings(ctx.db, ctx.member.id);
     const email = emailState();
     return { ...settings, emailOn: email.on, emailOffReason: email.on ? null : email.reason };
   }),
 
-  updateMine: withRole(...everyone)
+  updateMine: withRole(...ROLES)
     .input(mySettingsInput)
     .mutation(({ ctx, input }) =>
       updateMySettings(ctx.db, { memberId: ctx.member.id, settings: input, now: ctx.clock() }),
     ),
 
-  status: withRole(...everyone).query(() => ({ email: emailState() })),
+  status: withRole(...ROLES).query(() => ({ email: emailState() })),
 
   webhooks: withRole("admin").query(({ ctx }) => listWebhooks(ctx.db)),
 
