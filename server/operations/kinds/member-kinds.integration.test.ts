@@ -515,32 +515,37 @@ describe.each(testEngines())("membership operations on %s", (engine) => {
   it("once live, the direct procedures refuse with CONFLICT; suspension stays immediate and reports what it left unreachable", async () => {
     const { db, ada, otto, v1, v2, v3 } = await cast({ live: true });
     const [ottoToken] = await db.select().from(tokens).where(eq(tokens.memberId, otto.acting.id));
+    // Thunks, called one at a time: promises started together would reject before `refusal` awaits them
+    // (an unhandled rejection that fails the run).
     const direct = [
-      createInvitation(db, {
-        actor: ada.acting,
-        name: "Direct Dan",
-        roles: ["admin"],
-        groups: [],
-        ttlMs: 3_600_000,
-        now: T0,
-      }),
-      updateMember(db, {
-        actor: ada.acting,
-        memberId: otto.acting.id,
-        roles: ["admin"],
-        groups: [],
-        now: T0,
-      }),
-      revokeToken(db, { actor: ada.acting, credentialId: ottoToken?.id ?? "", now: T0 }),
-      revokeMemberToken(db, {
-        actor: ada.acting,
-        memberId: otto.acting.id,
-        credentialId: ottoToken?.id ?? "",
-        now: T0,
-      }),
+      () =>
+        createInvitation(db, {
+          actor: ada.acting,
+          name: "Direct Dan",
+          roles: ["admin"],
+          groups: [],
+          ttlMs: 3_600_000,
+          now: T0,
+        }),
+      () =>
+        updateMember(db, {
+          actor: ada.acting,
+          memberId: otto.acting.id,
+          roles: ["admin"],
+          groups: [],
+          now: T0,
+        }),
+      () => revokeToken(db, { actor: ada.acting, credentialId: ottoToken?.id ?? "", now: T0 }),
+      () =>
+        revokeMemberToken(db, {
+          actor: ada.acting,
+          memberId: otto.acting.id,
+          credentialId: ottoToken?.id ?? "",
+          now: T0,
+        }),
     ];
     for (const call of direct) {
-      const e = await refusal(call);
+      const e = await refusal(call());
       expect(e.code).toBe("CONFLICT");
       expect(e.message).toMatch(/^Keyward is live: .* needs the quorum now/);
     }
