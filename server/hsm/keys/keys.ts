@@ -20,7 +20,7 @@ import {
   privateKeyTemplate,
   publicKeyTemplate,
 } from "./key-objects";
-import { type CachedKey, flag, MECHANISM, mechanismsOf, type Session } from "../pkcs11/pkcs11";
+import { type CachedKey, flag, type Handle, MECHANISM, mechanismsOf, type Session } from "../pkcs11/pkcs11";
 import { adoptKey } from "./key-index";
 import { normalizeLowS } from "./signature";
 import { requireUnwrapGuard } from "./unwrap-guard";
@@ -120,8 +120,22 @@ function existingKeyPair(
   operation: string,
 ): GeneratedKey | undefined {
   const { ref } = options;
-  const privates = objectsWithRef(session, "private", ref);
-  const publics = objectsWithRef(session, "public", ref);
+  let privates = objectsWithRef(session, "private", ref);
+  let publics = objectsWithRef(session, "public", ref);
+  // An object without its curve is a C_GenerateKeyPair cut short: SoftHSM creates each object from the
+  // template (CKA_ID included) and only then, in a second write, stores the generated CKA_EC_PARAMS and key
+  // values, so a kill -9 in between leaves an object that names the reference but holds no key (seen in the
+  // batch kill -9 test: "CKA_EC_PARAMS " empty). It cannot sign and its public key was never returned to
+  // anyone, so it is removed with its other half and the key made afresh.
+  const unfinished = [...privates, ...publics].filter((object) => !hasCurve(session, object));
+  if (unfinished.length > 0) {
+    for (const object of [...privates, ...publics]) {
+      session.run("C_DestroyObject", (m, s) => m.C_DestroyObject(s, object), { key: ref });
+    }
+    session.keys.delete(ref);
+    privates = [];
+    publics = [];
+  }
   if (privates.length === 0) {
     // Nothing, or a public half alone: C_GenerateKeyPair interrupted (SoftHSM makes the public object
     // first), or a destroy interrupted after the private half went (destroyKey removes it first). Either
@@ -155,6 +169,12 @@ function existingKeyPair(
     throw conflict(`that is "${info.exportable}" exportable, not "${options.exportable}"`);
   }
   return { ref, publicKey: info.publicKey, created: false, label: info.label };
+}
+
+/** Whether the object holds a CKA_EC_PARAMS at all (any curve): false for one whose generation was cut short. */
+function hasCurve(session: Session, object: Handle): boolean {
+  const params = session.attributes(object, [pkcs11js.CKA_EC_PARAMS]).get(pkcs11js.CKA_EC_PARAMS);
+  return params !== undefined && params.length > 0;
 }
 
 /** What the token knows about a key: curve, label, public key and its export rule. */
