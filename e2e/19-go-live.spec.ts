@@ -2,7 +2,9 @@
 // alone cannot go live (the checklist says why and the Tap button stays disabled); a second admin and three
 // approvers join; an approver sees the ceremony but has nothing to tap; each admin taps in their own browser
 // context, and the pages left open follow each tap live (no reload); the console shows Live since … in the header
-// and on the ceremony page; a direct policy edit is then refused (CONFLICT). Keyward stays live for the rest of the run: specs after this one see a live installation.
+// and on the ceremony page; a direct policy edit is then refused (CONFLICT). Live, Ada drafts a rule on /policy, sees
+// the diff and proposes it; two approvers read the change rule by rule on the operation and tap Approve; the policy
+// page shows the next version in force with the rule in words. Keyward stays live for the rest of the run: specs after this one see a live installation.
 import type { Page } from "@playwright/test";
 import { ADMIN, appCodeOf, expect, type Person, test, trpcMutation } from "./fixtures";
 
@@ -13,10 +15,11 @@ function adminRow(page: Page, name: string) {
   return page.getByTestId("go-live-admin").filter({ hasText: name });
 }
 
-test("two admins each tap to go live; the console shows live and a direct policy edit is refused", async ({
+test("two admins each tap to go live; a direct policy edit is refused; a policy change is proposed, approved by quorum and in force", async ({
   admin,
   newMember,
 }, testInfo) => {
+  test.setTimeout(300_000);
   await test.step("Ada alone: setup mode, the checklist names the missing admin, nothing to tap yet", async () => {
     await admin.page.goto("/");
     await expect(admin.page.getByTestId("setup-badge")).toHaveText("Setup mode");
@@ -99,4 +102,113 @@ test("two admins each tap to go live; the console shows live and a direct policy
     expect(JSON.stringify(await refused.json())).toContain("Keyward is live");
     await admin.page.screenshot({ path: testInfo.outputPath("go-live-live.png"), fullPage: true });
   });
+
+  // Issue 13 item 9: once live, a policy change is an operation. Ada drafts it on /policy and sees the diff,
+  // proposes it, two approvers read the change rule by rule on the operation and tap Approve (the rule for
+  // policy.update under the policy in force is the default, 2 of the approvers), and the new version is in force.
+  const sam = approvers[1];
+  if (!sam) throw new Error("no second approver");
+  let inForce = 0;
+  let operationId = "";
+  // The diff lists the clauses as separate items, the operation joins them with "; ", the policy page with ": ".
+  const ruleWords = new RegExp(`Withdrawals tagged ${POLICY_TAG}[:;]? ?2 approvals from the approvers`);
+
+  await test.step("Ada drafts a new rule on /policy: the diff names it added, in words, and every rule can be met", async () => {
+    await admin.page.goto("/policy");
+    const heading = admin.page.getByTestId("policy-in-force").getByRole("heading", { level: 2 });
+    await expect(heading).toHaveText(/^Version \d+ is in force$/);
+    inForce = Number((await heading.textContent())?.match(/\d+/)?.[0]);
+    const base: { version: number; rules: unknown[] } = JSON.parse(
+      await admin.page.getByLabel("Draft policy (JSON)").inputValue(),
+    );
+    expect(base.version).toBe(inForce);
+    const draft = { ...base, rules: [policyRule, ...base.rules] };
+    await previewDraft(admin.page, JSON.stringify(draft, null, 2));
+    await expect(admin.page.getByTestId("policy-diff")).toContainText(
+      `Version ${inForce + 1} against version ${inForce}`,
+    );
+    const rule = admin.page.getByTestId(`diff-rule-${POLICY_RULE_ID}`);
+    await expect(rule).toContainText("added");
+    await expect(rule).toContainText(ruleWords);
+    await expect(admin.page.getByTestId("reachability-verdict")).toHaveText(
+      "Every rule can be met by the members as they are now (active, holding a live token).",
+    );
+    await expect(admin.page.getByRole("button", { name: `Save as version ${inForce + 1}` })).toHaveCount(0);
+  });
+
+  await test.step("Ada proposes it: an operation under the rule for policy changes, the change rule by rule", async () => {
+    await admin.page.getByRole("button", { name: "Propose this change" }).click();
+    await expect(admin.page).toHaveURL(/\/operations\/[0-9a-f-]{36}$/);
+    operationId = admin.page.url().split("/").pop() ?? "";
+    await expect(admin.page.getByTestId("op-title")).toHaveText(
+      `Change the policy from version ${inForce} to ${inForce + 1}`,
+    );
+    const lines = admin.page.getByTestId("op-lines");
+    await expect(lines).toContainText(`Rule “${POLICY_RULE_ID}” added`);
+    await expect(lines).toContainText(ruleWords);
+    await expect(lines).toContainText(
+      `version ${inForce + 1} comes into force in place of version ${inForce}`,
+    );
+    await expect(admin.page.getByTestId("op-reasons")).toContainText(
+      "needs 2 more approvals from the approvers",
+    );
+    await expect(admin.page.getByRole("button", { name: "Approve" })).toHaveCount(0);
+  });
+
+  await test.step("Ria opens it, reads the change and taps Approve: one of two", async () => {
+    await ria.page.goto(`/operations/${operationId}`);
+    await expect(ria.page.getByTestId("op-lines")).toContainText(`Rule “${POLICY_RULE_ID}” added`);
+    await expect(ria.page.getByTestId("op-lines")).toContainText(ruleWords);
+    await ria.page.getByRole("button", { name: "Approve" }).click();
+    await expect(ria.page.getByRole("status").filter({ hasText: "approval" })).toHaveText(
+      "Your approval is recorded.",
+    );
+    await expect(ria.page.getByTestId("op-tally")).toContainText("1 of 2 from approvers");
+  });
+
+  await test.step("Sam approves too: the quorum is met and the change executes, live on Ada's open page", async () => {
+    await sam.page.goto(`/operations/${operationId}`);
+    await expect(sam.page.getByTestId("op-lines")).toContainText(`Rule “${POLICY_RULE_ID}” added`);
+    await sam.page.getByRole("button", { name: "Approve" }).click();
+    await expect(sam.page.getByRole("status").filter({ hasText: "approval" })).toHaveText(
+      /Your approval is recorded: the operation is approved\./,
+    );
+    for (const page of [sam.page, admin.page])
+      await expect(page.getByTestId("op-state")).toHaveText("executed", { timeout: 30_000 });
+  });
+
+  await test.step("the policy page shows the new version in force, the rule in words, by this operation", async () => {
+    await admin.page.goto("/policy");
+    const inForceSection = admin.page.getByTestId("policy-in-force");
+    await expect(inForceSection.getByRole("heading", { level: 2 })).toHaveText(
+      `Version ${inForce + 1} is in force`,
+    );
+    await expect(inForceSection).toContainText(ruleWords);
+    await expect(admin.page.getByTestId(`policy-version-${inForce + 1}`)).toContainText("in force");
+    await ria.page.goto("/policy");
+    await expect(ria.page.getByTestId("policy-in-force")).toContainText(`Version ${inForce + 1} is in force`);
+    await admin.page.screenshot({ path: testInfo.outputPath("policy-by-quorum.png"), fullPage: true });
+  });
 });
+
+const POLICY_TAG = "vault-19";
+const POLICY_RULE_ID = "vault-19-withdrawals";
+const policyRule = {
+  id: POLICY_RULE_ID,
+  description: "Withdrawals from vault-19 keys",
+  match: { kinds: ["withdrawal"], keyTags: [POLICY_TAG] },
+  require: [{ group: "approvers", approvals: 2 }],
+};
+
+/** Pastes the draft and presses Preview until the page answers (a click during hydration would be lost). */
+async function previewDraft(page: Page, text: string) {
+  const draft = page.getByLabel("Draft policy (JSON)");
+  await expect(async () => {
+    await draft.fill(text);
+    await page.getByRole("button", { name: "Preview" }).click();
+    await expect(page.getByTestId("draft-preview").or(page.getByTestId("draft-errors")).first()).toBeVisible({
+      timeout: 5_000,
+    });
+  }).toPass({ timeout: 60_000 });
+  await expect(page.getByTestId("draft-preview")).toBeVisible();
+}
