@@ -14,12 +14,25 @@ import { createContext } from "@/server/api/trpc";
 import { verifyWholeChain } from "@/server/audit/verify";
 import { AppError } from "@/server/errors";
 import { DEFAULT_POLICY } from "@/server/policy/document";
-import { firstAdmin, invitedMember, type Person } from "@/server/testing/identity-fixtures";
+import type { PolicyDocument } from "@/server/policy/schema";
+import {
+  TEST_WEBAUTHN_CONFIG as config,
+  firstAdmin,
+  invitedMember,
+  type Person,
+} from "@/server/testing/identity-fixtures";
 import { createTestDatabase, type TestDatabase, testEngines } from "@/server/testing/test-db";
 import { cancelOperation } from "./cancel";
+import { claimApproved } from "./executor/claim";
 import { updatePolicy } from "./policy-store";
 import { proposeOperation } from "./propose";
+import { getOperation, listOperations } from "./read";
+import { releaseDue, releaseOperation } from "./release";
 import { proposeDueRotations } from "./rotation-due";
+import { defaultHandlers } from "./scheduler/handlers";
+import { startScheduler } from "./scheduler/scheduler";
+import { OPERATION_RELEASE_JOB } from "./settle";
+import { beginVote, completeVote } from "./vote";
 
 const DAY = 86_400_000;
 
@@ -244,6 +257,245 @@ describe.each(testEngines())("cancelling operations on %s", (engine) => {
           expect(refused?.status === "rejected" && refused.reason).toMatchObject({ code: "CONFLICT" });
           expect(await cancelledEvents(id)).toHaveLength(1);
         }
+        expect((await verifyWholeChain(database.db)).problems).toEqual([]);
+      } finally {
+        await second.close();
+      }
+    },
+    120_000,
+  );
+});
+
+// Cancelling while waiting (issue 13): the votes met a rule with a 72 h delay, so the operation waits for its
+// release. Its initiator cancels it (also past its expiry: waiting never expires), an admin cancels one Keyward
+// proposed with a reason, nobody else; the release job at its time then finds it cancelled and does nothing.
+// On PostgreSQL the initiator's cancel and the release job at the same instant on two pools: one of the two.
+const HOUR = 3_600_000;
+const delayed = {
+  ...DEFAULT_POLICY,
+  rotation: [{ tag: "rotating", everyDays: 30 }],
+  rules: [
+    {
+      id: "delayed",
+      description: "Three days for security to look",
+      match: { kinds: ["key.create"], keyTags: ["delayed"] },
+      require: [{ group: "treasury", approvals: 1 }],
+      delay: { hours: 72, vetoGroup: "security" },
+    },
+    {
+      id: "rotations",
+      description: "Rotations wait three days for security",
+      match: { kinds: ["key.rotate"], keyTags: ["rotating"] },
+      require: [{ group: "treasury", approvals: 1 }],
+      delay: { hours: 72, vetoGroup: "security" },
+    },
+  ],
+} as unknown as PolicyDocument;
+
+describe.each(testEngines())("cancelling waiting operations on %s", (engine) => {
+  let database: TestDatabase;
+  let admin: Person;
+  let operator: Person;
+  let treasurer: Person;
+  /** In the veto group: the home page lists the waiting operation for them (listOperations' canVeto). */
+  let guard: Person;
+  const t0 = new Date("2027-04-05T08:00:00.000Z");
+  let round = 0;
+
+  beforeAll(async () => {
+    database = await createTestDatabase(engine);
+    admin = await firstAdmin(database.db, { now: t0 });
+    operator = await invitedMember(database.db, admin.acting, { now: t0, roles: ["operator"] });
+    treasurer = await invitedMember(database.db, admin.acting, {
+      now: t0,
+      roles: ["approver"],
+      groups: ["treasury"],
+    });
+    guard = await invitedMember(database.db, admin.acting, {
+      now: t0,
+      roles: ["auditor"],
+      groups: ["security"],
+    });
+    await updatePolicy(database.db, { actor: admin.acting, document: delayed, now: t0 });
+  }, 60_000);
+  afterAll(async () => {
+    await database.drop();
+  });
+
+  async function approve(operationId: string, now: Date) {
+    const decision = "approve" as const;
+    const voter = treasurer.acting;
+    const begun = await beginVote(database.db, config, { voter, operationId, decision, now });
+    const response = treasurer.token.authenticate(begun.options);
+    return completeVote(database.db, config, { voter, operationId, decision, response, now });
+  }
+
+  /** An operator's key.create under the delay, approved at t0: waiting until t0 + 72 h. */
+  async function waitingOperation(): Promise<{ id: string; releaseAt: Date }> {
+    const op = await proposeOperation(database.db, {
+      actor: operator.acting,
+      kind: "key.create",
+      payload: { label: `delayed ${++round}`, curve: "secp256k1", tags: ["delayed"], exportable: "never" },
+      now: t0,
+    });
+    expect((await approve(op.id, t0)).state).toBe("waiting");
+    return { id: op.id, releaseAt: new Date(t0.getTime() + 72 * HOUR) };
+  }
+
+  async function opRow(id: string) {
+    const [row] = await database.db.select().from(operations).where(eq(operations.id, id));
+    if (!row) throw new Error(`no operation ${id}`);
+    return row;
+  }
+
+  async function eventsOf(id: string, action: "operation.cancelled" | "operation.approved") {
+    return database.db
+      .select()
+      .from(auditEvents)
+      .where(and(eq(auditEvents.action, action), eq(auditEvents.subject, `operation:${id}`)));
+  }
+
+  it("the initiator cancels their own waiting operation past its expiry; the release job then does nothing", async () => {
+    const { id, releaseAt } = await waitingOperation();
+    const during = new Date(t0.getTime() + 60 * HOUR);
+    expect((await opRow(id)).expiresAt <= during).toBe(true);
+    // The page offers Cancel to the initiator only.
+    const view = (viewer: Person) =>
+      getOperation(database.db, { viewer: viewer.acting, operationId: id, now: during });
+    expect((await view(operator)).canCancel).toBe(true);
+    expect((await view(treasurer)).canCancel).toBe(false);
+    expect((await view(admin)).canCancel).toBe(false);
+    const listed = await listOperations(database.db, {
+      viewer: operator.acting,
+      state: "waiting",
+      limit: 50,
+      now: during,
+    });
+    expect(listed.find((r) => r.id === id)?.canCancel).toBe(true);
+    // What the home page lists as the guard's to veto now: waiting in the delay, in the veto group, not theirs.
+    const vetoable = async (viewer: Person, now: Date) =>
+      (await listOperations(database.db, { viewer: viewer.acting, state: "waiting", limit: 50, now })).find(
+        (r) => r.id === id && r.canVeto,
+      )?.release?.at;
+    expect(await vetoable(guard, during)).toEqual(releaseAt);
+    expect(await vetoable(operator, during)).toBeUndefined();
+    expect(await vetoable(treasurer, during)).toBeUndefined();
+    expect(await vetoable(guard, releaseAt)).toBeUndefined();
+    // An admin cannot cancel another person's waiting operation either.
+    await expect(
+      cancelOperation(database.db, { actor: admin.acting, operationId: id, reason: "mine", now: during }),
+    ).rejects.toMatchObject({ code: "FORBIDDEN" });
+
+    const done = await cancelOperation(database.db, { actor: operator.acting, operationId: id, now: during });
+    expect(done).toMatchObject({
+      state: "cancelled",
+      decidedAt: during,
+      result: { cancellation: { by: operator.acting.id } },
+    });
+    expect(await eventsOf(id, "operation.cancelled")).toHaveLength(1);
+    expect((await view(operator)).canCancel).toBe(false);
+    expect(await vetoable(guard, during)).toBeUndefined();
+
+    // The release job at its time: it runs, finds the operation cancelled, and leaves it so.
+    const release = defaultHandlers()[OPERATION_RELEASE_JOB];
+    if (release === undefined) throw new Error("no release handler");
+    let now = releaseAt;
+    const scheduler = startScheduler({
+      db: database.db,
+      clock: () => now,
+      intervalMs: HOUR,
+      handlers: { [OPERATION_RELEASE_JOB]: release },
+    });
+    try {
+      const report = await scheduler.tick();
+      expect(report.ran).toEqual([{ kind: OPERATION_RELEASE_JOB, subject: `operation:${id}`, ok: true }]);
+    } finally {
+      await scheduler.stop();
+    }
+    now = new Date(releaseAt.getTime() + HOUR);
+    expect(await releaseOperation(database.db, { operationId: id, now })).toBe("cancelled");
+    expect(await releaseDue(database.db, now)).toBe(0);
+    expect(await opRow(id)).toMatchObject({ state: "cancelled", decidedAt: during });
+    expect(await eventsOf(id, "operation.approved")).toEqual([]);
+    expect(await claimApproved(database.db, now, id)).toBeNull();
+    expect((await verifyWholeChain(database.db)).problems).toEqual([]);
+  });
+
+  it("an admin cancels Keyward's waiting rotation only with a reason; once approved, nobody cancels", async () => {
+    const [key] = await database.db
+      .insert(keys)
+      .values({
+        label: `rotating ${++round}`,
+        curve: "secp256k1",
+        tags: ["rotating"],
+        state: "active",
+        hsmRef: randomBytes(16).toString("hex"),
+        publicKey: `04${randomBytes(64).toString("hex")}`,
+        exportable: "never",
+        createdAt: new Date(t0.getTime() - 31 * 86_400_000),
+      })
+      .returning({ id: keys.id });
+    const swept = await proposeDueRotations(database.db, t0);
+    const id = swept.proposed.find((p) => p.keyId === key?.id)?.operationId;
+    if (!id) throw new Error("the sweep proposed nothing for the key");
+    expect((await approve(id, t0)).state).toBe("waiting");
+    const during = new Date(t0.getTime() + HOUR);
+    await expect(
+      cancelOperation(database.db, { actor: admin.acting, operationId: id, now: during }),
+    ).rejects.toMatchObject({ code: "BAD_INPUT" });
+    await expect(
+      cancelOperation(database.db, { actor: operator.acting, operationId: id, reason: "no", now: during }),
+    ).rejects.toMatchObject({ code: "FORBIDDEN" });
+    expect((await opRow(id)).state).toBe("waiting");
+    const done = await cancelOperation(database.db, {
+      actor: admin.acting,
+      operationId: id,
+      reason: "rotated by hand",
+      now: during,
+    });
+    expect(done.result).toEqual({ cancellation: { by: admin.acting.id, reason: "rotated by hand" } });
+    expect((await eventsOf(id, "operation.cancelled"))[0]?.data).toMatchObject({ reason: "rotated by hand" });
+
+    // Released (approved) at the end of the delay: no longer the initiator's to cancel.
+    const other = await waitingOperation();
+    expect(await releaseOperation(database.db, { operationId: other.id, now: other.releaseAt })).toBe(
+      "approved",
+    );
+    await expect(
+      cancelOperation(database.db, { actor: operator.acting, operationId: other.id, now: other.releaseAt }),
+    ).rejects.toMatchObject({ code: "CONFLICT" });
+    expect(await eventsOf(other.id, "operation.cancelled")).toEqual([]);
+  });
+
+  it.runIf(engine === "postgres")(
+    "the initiator cancelling while the release job runs at the same instant on two pools: exactly one wins",
+    async () => {
+      const second = await openDatabase({ engine: "postgres", url: database.url ?? "" });
+      const outcomes = { cancelled: 0, approved: 0 };
+      try {
+        for (let i = 0; i < 8; i++) {
+          const { id, releaseAt } = await waitingOperation();
+          const [cancel, release] = await Promise.allSettled([
+            cancelOperation(database.db, { actor: operator.acting, operationId: id, now: releaseAt }),
+            releaseOperation(second.db, { operationId: id, now: releaseAt }),
+          ]);
+          const state = (await opRow(id)).state;
+          expect(["cancelled", "approved"]).toContain(state);
+          outcomes[state as "cancelled" | "approved"]++;
+          const cancelledEvents = await eventsOf(id, "operation.cancelled");
+          const approvedEvents = await eventsOf(id, "operation.approved");
+          expect(cancelledEvents.length + approvedEvents.length).toBe(1);
+          // The release never throws: it finds the row cancelled, or approves it.
+          expect(release).toEqual({ status: "fulfilled", value: state });
+          if (state === "cancelled") {
+            expect(cancel.status).toBe("fulfilled");
+            expect(cancelledEvents).toHaveLength(1);
+          } else {
+            expect(cancel.status === "rejected" && cancel.reason).toMatchObject({ code: "CONFLICT" });
+            expect(approvedEvents).toHaveLength(1);
+          }
+        }
+        expect(outcomes.cancelled + outcomes.approved).toBe(8);
         expect((await verifyWholeChain(database.db)).problems).toEqual([]);
       } finally {
         await second.close();

@@ -1,4 +1,7 @@
-// Cancelling a pending operation (not yet past its expiry), with operation.cancelled in the same transaction:
+// Cancelling a pending operation (not yet past its expiry) or a waiting one (its votes met the rule, a delay, a
+// closed window or a velocity cap holds it: waiting never expires, and until its release approves it under the
+// same row lock it can be stopped), with operation.cancelled in the same transaction; a cancelled operation's
+// release job then finds it not waiting and does nothing (release.ts):
 // - the initiator cancels their own (a reason is optional);
 // - an operation Keyward proposed itself (a due rotation: no person initiated it, so nobody else could) is
 //   cancelled by an active admin, who must say why;
@@ -43,9 +46,9 @@ export async function cancelOperation(
     } else if (op.initiatorId !== actor.id) {
       throw new AppError("FORBIDDEN", "Only the person who proposed an operation can cancel it.");
     }
-    if (op.state !== "pending")
+    if (op.state !== "pending" && op.state !== "waiting")
       throw new AppError("CONFLICT", `This operation is ${op.state}: it can no longer be cancelled.`);
-    if (input.now >= op.expiresAt)
+    if (op.state === "pending" && input.now >= op.expiresAt)
       throw new AppError("CONFLICT", "This operation has expired: there is nothing left to cancel.");
     const record: CancellationRecord = {
       cancellation: {
@@ -55,7 +58,7 @@ export async function cancelOperation(
     };
     return transition(tx, {
       id: op.id,
-      from: "pending",
+      from: op.state,
       to: "cancelled",
       actor: `member:${actor.id}`,
       at: input.now,

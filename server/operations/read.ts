@@ -166,7 +166,8 @@ export async function listOperations(
           canVote:
             open && input.viewer.roles.includes("approver") && input.viewer.id !== row.initiatorId && !mine,
           canVeto: mayVeto(op, release, viewer, mine !== undefined, now),
-          canCancel: open && input.viewer.id === row.initiatorId,
+          // Waiting never expires: its initiator may cancel it until its release approves it (cancel.ts).
+          canCancel: (open || row.state === "waiting") && input.viewer.id === row.initiatorId,
         };
       },
     ),
@@ -265,6 +266,6 @@ export async function getOperation(db: Db, input: { viewer: Acting; operationId:
     myVote: mine?.decision ?? null,
     canVote: open && viewer.roles.includes("approver") && viewer.id !== op.initiatorId && !mine,
     canVeto: mayVeto(op, release, viewerRow, mine !== undefined, input.now),
-    canCancel: open && viewer.id === op.initiatorId,
+    canCancel: (open || op.state === "waiting") && viewer.id === op.initiatorId,
   };
 }

@@ -139,8 +139,11 @@ export function OperationView({ operationId, isAdmin = false }: { operationId: s
   if (!op.data) return <p className="text-slate-600">Loading…</p>;
   const o = op.data;
   const now = new Date(op.dataUpdatedAt || Date.now());
+  // Pending before its expiry, or waiting (which never expires), as cancel.ts accepts.
   const adminMayCancel =
-    isAdmin && o.initiator.id === null && o.state === "pending" && now < new Date(o.expiresAt);
+    isAdmin &&
+    o.initiator.id === null &&
+    (o.state === "waiting" || (o.state === "pending" && now < new Date(o.expiresAt)));
   return (
     <div className="space-y-6">
       <div className="space-y-1">
