@@ -1,6 +1,7 @@
 "use client";
-// The home page's live parts: what waits for me (operations I may still vote on, and my own proposals still
-// waiting for others, with their deadlines) and keys by state. operations.onList and keys.onCounts push both
+// The home page's live parts: what waits for me (operations I may still vote on, my own proposals still
+// waiting for others, with their deadlines, and operations I may veto now: waiting out a delay, with the time it
+// ends; canVeto from operations.list, the same judgement as the operation page) and keys by state. operations.onList and keys.onCounts push both
 // again whenever an operation, a member or a key changes; the server page hands the first snapshot.
 import { useQuery, useQueryClient } from "@tanstack/react-query";
 import { useSubscription } from "@trpc/tanstack-react-query";
@@ -11,15 +12,22 @@ import { KeyStateBadge, timeLeft, utc } from "./operations/badges";
 import { LiveIndicator } from "./operations/live";
 
 const PENDING = { state: "pending", limit: 50 } as const;
+const WAITING = { state: "waiting", limit: 50 } as const;
 
 export function HomeLive({ memberId }: { memberId: string }) {
   const trpc = useTRPC();
   const queryClient = useQueryClient();
   const pending = useQuery(trpc.operations.list.queryOptions(PENDING));
+  const held = useQuery(trpc.operations.list.queryOptions(WAITING));
   const counts = useQuery(trpc.keys.counts.queryOptions());
   const livePending = useSubscription(
     trpc.operations.onList.subscriptionOptions(PENDING, {
       onData: ({ data }) => queryClient.setQueryData(trpc.operations.list.queryKey(PENDING), data),
+    }),
+  );
+  const liveHeld = useSubscription(
+    trpc.operations.onList.subscriptionOptions(WAITING, {
+      onData: ({ data }) => queryClient.setQueryData(trpc.operations.list.queryKey(WAITING), data),
     }),
   );
   const liveCounts = useSubscription(
@@ -30,6 +38,7 @@ export function HomeLive({ memberId }: { memberId: string }) {
   const now = new Date(pending.dataUpdatedAt || Date.now());
   const ops = pending.data ?? [];
   const waiting = [...ops.filter((op) => op.canVote), ...ops.filter((op) => op.initiatorId === memberId)];
+  const vetoable = (held.data ?? []).filter((op) => op.canVeto && op.release?.at);
   return (
     <>
       <section className="card space-y-3" aria-labelledby="waiting">
@@ -37,16 +46,17 @@ export function HomeLive({ memberId }: { memberId: string }) {
           <h2 id="waiting" className="text-lg font-medium">
             Waiting for you
           </h2>
-          <LiveIndicator subscriptions={[livePending, liveCounts]} />
+          <LiveIndicator subscriptions={[livePending, liveHeld, liveCounts]} />
           <Link href="/operations" className="ml-auto text-sm text-indigo-800 hover:underline">
             All approvals ({ops.length} pending)
           </Link>
         </div>
-        {waiting.length === 0 ? (
+        {waiting.length === 0 && vetoable.length === 0 && (
           <p className="text-sm text-slate-600" data-testid="nothing-waiting">
             Nothing waits for your vote.
           </p>
-        ) : (
+        )}
+        {waiting.length > 0 && (
           <ul className="divide-y divide-slate-100 text-sm" data-testid="waiting-list">
             {waiting.map((op) => (
               <li key={op.id} className="flex flex-wrap items-center gap-x-3 gap-y-1 py-2">
@@ -60,6 +70,28 @@ export function HomeLive({ memberId }: { memberId: string }) {
                 <span className="ml-auto text-slate-600">
                   deadline {utc(op.expiresAt)} ({timeLeft(op.expiresAt, now)})
                 </span>
+              </li>
+            ))}
+          </ul>
+        )}
+        {vetoable.length > 0 && (
+          <ul className="divide-y divide-slate-100 text-sm" data-testid="veto-list">
+            {vetoable.map((op) => (
+              <li key={op.id} className="flex flex-wrap items-center gap-x-3 gap-y-1 py-2">
+                <Link href={`/operations/${op.id}`} className="font-medium text-indigo-800 hover:underline">
+                  {op.title}
+                </Link>
+                <span className="text-slate-600">
+                  proposed by {op.initiatorName} · approved, waiting out a delay
+                  <span className="ml-2 rounded bg-red-100 px-2 text-xs font-semibold text-red-900">
+                    you may veto
+                  </span>
+                </span>
+                {op.release?.at && (
+                  <span className="ml-auto text-slate-600">
+                    delay ends {utc(op.release.at)} ({timeLeft(op.release.at, now)})
+                  </span>
+                )}
               </li>
             ))}
           </ul>
