@@ -14,7 +14,7 @@ export default defineConfig({
     exclude: ["node_modules/**", "e2e/**", ".next/**", "data/**"],
     // Each file gets its own process: PKCS#11 is initialised once per process against one SOFTHSM2_CONF.
     pool: "forks",
-    // Builds the HSM pool's worker threads into <root>/.keyward first: pools run that built JavaScript only.
+    // Builds the HSM pool's worker threads into <root>/server/hsm/.build first: pools run that built JavaScript only.
     globalSetup: ["server/hsm/testing/global-setup.ts"],
     // ...and again in each test file's process if a source changed since (see worker-setup.ts).
     setupFiles: ["server/hsm/testing/worker-setup.ts"],

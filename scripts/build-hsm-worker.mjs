@@ -1,6 +1,6 @@
 // Builds the HSM pool's worker thread into the installation: server/hsm/pool/worker-entry.ts and everything
 // it imports (pkcs11js excepted: a native addon, loaded from node_modules at run time) bundled by esbuild into
-// <root>/.keyward/hsm-pool-worker.mjs, with <root>/.keyward/hsm-pool-worker.json recording the sha256 of the
+// <root>/server/hsm/.build/hsm-pool-worker.mjs, with <root>/server/hsm/.build/hsm-pool-worker.json recording the sha256 of the
 // output and of every input, which server/hsm/pool/worker-file.ts checks before a pool starts a thread.
 // `testing: true` also builds the worker tests start (server/hsm/testing/pool-worker-entry.ts), which adds
 // test-only operations; the server never starts that one. Nothing is rebuilt while its record still matches.
@@ -11,7 +11,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
-const OUT_DIR = path.join(ROOT, ".keyward");
+const OUT_DIR = path.join(ROOT, "server", "hsm", ".build");
 
 export const WORKERS = {
   "hsm-pool-worker": "server/hsm/pool/worker-entry.ts",

@@ -63,7 +63,7 @@ const BUILD_INPUTS = [
 ];
 
 /**
- * The HSM pool's worker thread, built into <root>/.keyward from the sources it runs (scripts/build-hsm-worker.mjs):
+ * The HSM pool's worker thread, built into <root>/server/hsm/.build from the sources it runs (scripts/build-hsm-worker.mjs):
  * the server's pools run only that file, and refuse it once a source it was built from has changed.
  */
 export function ensureHsmWorker() {

@@ -13,7 +13,7 @@ const SOURCE = /\.(ts|tsx|mts|cts|js|mjs|cjs|jsx)$/;
 
 function sources(dir: string): string[] {
   return readdirSync(path.join(ROOT, dir), { withFileTypes: true }).flatMap((entry) => {
-    // Dot folders (.git, .next, .keyward: build output) are not sources.
+    // Dot folders (.git, .next, server/hsm/.build: build output) are not sources.
     if (SKIP.has(entry.name) || entry.name.startsWith(".")) return [];
     const rel = dir === "" ? entry.name : `${dir}/${entry.name}`;
     if (entry.isDirectory()) return sources(rel);

@@ -33,10 +33,10 @@ beforeAll(() => {
   plant("server/hsm/pool-bootstrap.mjs", planted("server/hsm/pool-bootstrap.mjs"));
   plant("server/hsm/pool/pool-bootstrap.mjs", planted("server/hsm/pool/pool-bootstrap.mjs"));
   plant("package.json", JSON.stringify({ name: "keyward" }));
-  const worker = planted(".keyward/hsm-pool-worker.mjs").replace("MARKER", marker);
-  plant(".keyward/hsm-pool-worker.mjs", worker);
+  const worker = planted("server/hsm/.build/hsm-pool-worker.mjs").replace("MARKER", marker);
+  plant("server/hsm/.build/hsm-pool-worker.mjs", worker);
   plant(
-    ".keyward/hsm-pool-worker.json",
+    "server/hsm/.build/hsm-pool-worker.json",
     JSON.stringify({ entry: "x.ts", output: createHash("sha256").update(worker).digest("hex"), inputs: {} }),
   );
   vi.stubEnv("KEYWARD_DATA_DIR", path.join(elsewhere, "data"));

@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { HsmError } from "../pkcs11/errors";
-import { builtWorker, INSTALLED_WORKER } from "./worker-file";
+import { builtWorker, INSTALLED_WORKER, WORKER_BUILD_DIR } from "./worker-file";
 
 let root: string;
 const sha = (text: string) => createHash("sha256").update(text).digest("hex");
@@ -14,15 +14,15 @@ const sha = (text: string) => createHash("sha256").update(text).digest("hex");
 /** A fake installation: one input, its built worker and the build record, as scripts/build-hsm-worker.mjs writes. */
 function install(): void {
   mkdirSync(path.join(root, "src"), { recursive: true });
-  mkdirSync(path.join(root, ".keyward"), { recursive: true });
+  mkdirSync(path.join(root, WORKER_BUILD_DIR), { recursive: true });
   writeFileSync(path.join(root, "src", "a.ts"), "export const a = 1;\n");
-  writeFileSync(path.join(root, ".keyward", `${INSTALLED_WORKER}.mjs`), "// built\n");
+  writeFileSync(path.join(root, WORKER_BUILD_DIR, `${INSTALLED_WORKER}.mjs`), "// built\n");
   const manifest = {
     entry: "src/a.ts",
     output: sha("// built\n"),
     inputs: { "src/a.ts": sha("export const a = 1;\n") },
   };
-  writeFileSync(path.join(root, ".keyward", `${INSTALLED_WORKER}.json`), JSON.stringify(manifest));
+  writeFileSync(path.join(root, WORKER_BUILD_DIR, `${INSTALLED_WORKER}.json`), JSON.stringify(manifest));
 }
 
 function refusal(): HsmError {
@@ -43,11 +43,13 @@ afterEach(() => rmSync(root, { recursive: true, force: true }));
 
 describe("builtWorker", () => {
   it("gives the absolute path of a build that matches its sources", () => {
-    expect(builtWorker(INSTALLED_WORKER, root)).toBe(path.join(root, ".keyward", `${INSTALLED_WORKER}.mjs`));
+    expect(builtWorker(INSTALLED_WORKER, root)).toBe(
+      path.join(root, WORKER_BUILD_DIR, `${INSTALLED_WORKER}.mjs`),
+    );
   });
 
   it("refuses a missing build record", () => {
-    unlinkSync(path.join(root, ".keyward", `${INSTALLED_WORKER}.json`));
+    unlinkSync(path.join(root, WORKER_BUILD_DIR, `${INSTALLED_WORKER}.json`));
     expect(refusal()).toMatchObject({ reason: "misconfigured", kind: "configuration" });
     expect(refusal().message).toMatch(
       /is missing or has no readable build record; rebuild it with `node scripts\/prepare.mjs`/,
@@ -55,9 +57,9 @@ describe("builtWorker", () => {
   });
 
   it("refuses a missing or replaced worker file", () => {
-    writeFileSync(path.join(root, ".keyward", `${INSTALLED_WORKER}.mjs`), "// something else\n");
+    writeFileSync(path.join(root, WORKER_BUILD_DIR, `${INSTALLED_WORKER}.mjs`), "// something else\n");
     expect(refusal().message).toContain("is not the file its build recorded");
-    unlinkSync(path.join(root, ".keyward", `${INSTALLED_WORKER}.mjs`));
+    unlinkSync(path.join(root, WORKER_BUILD_DIR, `${INSTALLED_WORKER}.mjs`));
     expect(refusal().message).toContain("is not the file its build recorded");
   });
 

@@ -11,8 +11,8 @@ import { z } from "zod";
 import { installRoot } from "../../install-root";
 import { HsmError } from "../pkcs11/errors";
 
-/** Build output folder inside the installation (git-ignored). */
-export const WORKER_BUILD_DIR = ".keyward";
+/** Build output folder inside the installation (git-ignored): beside the sources it is built from, so the one file that loads pkcs11js outside TypeScript still lives under server/hsm/. */
+export const WORKER_BUILD_DIR = path.join("server", "hsm", ".build");
 /** The server's worker; the testing build (server/hsm/testing) adds test-only operations to it. */
 export const INSTALLED_WORKER = "hsm-pool-worker";
 

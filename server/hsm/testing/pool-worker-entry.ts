@@ -1,5 +1,5 @@
 // The worker entry tests start (through TestPool): the server's worker plus operations only tests need.
-// Built into <install root>/.keyward/hsm-pool-worker-testing.mjs by vitest's global setup; the server never
+// Built into <install root>/server/hsm/.build/hsm-pool-worker-testing.mjs by vitest's global setup; the server never
 // starts it (its pools run hsm-pool-worker.mjs, which registers none of these).
 import "server-only";
 import pkcs11js from "pkcs11js";
