@@ -16,7 +16,13 @@ test("an operator proposes a batch of customer-account keys; once approved, its 
 
   await test.step("the form refuses a batch of one key and a pattern without {n}, naming the field", async () => {
     await page.goto("/keys/new");
-    await page.getByRole("radio", { name: /batch of customer-account keys/ }).check();
+    // Checked again until it holds: a click during hydration can come back unchecked (a CI run failed on
+    // "Clicking the checkbox did not change its state"), as in fixtures.ts invite().
+    const batch = page.getByRole("radio", { name: /batch of customer-account keys/ });
+    await expect(async () => {
+      await batch.check({ timeout: 2_000 });
+      await expect(page.getByLabel(/^Label pattern/)).toBeVisible({ timeout: 1_000 });
+    }).toPass({ timeout: 30_000 });
     await page.getByLabel(/^Label pattern/).fill("cust-");
     await page.getByLabel("Number of keys").fill("1");
     await page.getByRole("button", { name: "Propose for approval" }).click();
