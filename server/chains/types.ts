@@ -1,0 +1,52 @@
+// What Keyward asks of a chain's node: the chain data the executor builds with (Ethereum nonces and fees, the
+// Solana recent blockhash), balances for "insufficient funds", broadcast, and a broadcast's fate. Each chain has
+// one client over its JSON-RPC (ethereum-rpc.ts, solana-rpc.ts) and, for tests, one over an in-process engine
+// (server/custody/testing/: EDR, litesvm) — the same interface, so the executor cannot tell them apart.
+// Types only: nothing here talks to a network.
+import type { Asset } from "@/server/custody/types";
+
+/** What became of a broadcast transaction, as far as the node can prove. */
+export type BroadcastStatus =
+  /** The node knows it (mempool) and no block holds it yet. */
+  | { state: "pending" }
+  /** In a block that succeeded; `confirmations` counts that block as 1. */
+  | { state: "confirmed"; confirmations: number; block: string }
+  /** In a block but it failed (Ethereum status 0, a Solana instruction error): the fee is spent, no value moved. */
+  | { state: "failed"; reason: string; block: string }
+  /**
+   * Provably never going to confirm: its Ethereum nonce was used by another transaction, its Bitcoin inputs were
+   * spent by another, its Solana blockhash expired past its last valid block height.
+   */
+  | { state: "dead"; reason: string }
+  /** The node has not heard of it (not propagated, or dropped): neither alive nor provably dead. */
+  | { state: "unknown" };
+
+export type EthereumFees = { baseFeePerGas: bigint; maxPriorityFeePerGas: bigint };
+
+export interface EthereumClient {
+  chainId(): Promise<number>;
+  /** The nonce the next transaction from `address` takes, counting the pending ones the node knows. */
+  pendingNonce(address: string): Promise<number>;
+  /** How many transactions from `address` are mined (the nonce the next mined one must have). */
+  minedNonce(address: string): Promise<number>;
+  fees(): Promise<EthereumFees>;
+  /** Native ETH (wei) or an ERC-20's balance (token base units) of `address`. */
+  balance(address: string, asset: Asset): Promise<bigint>;
+  /** eth_sendRawTransaction; returns the transaction hash. */
+  broadcast(raw: string): Promise<string>;
+  /** The fate of `txid`, sent from `from` with `nonce`: dead when a different transaction mined that nonce. */
+  status(txid: string, sent: { from: string; nonce: number }): Promise<BroadcastStatus>;
+}
+
+export interface SolanaClient {
+  latestBlockhash(): Promise<{ blockhash: string; lastValidBlockHeight: bigint }>;
+  blockHeight(): Promise<bigint>;
+  /** Lamports, or an SPL token's base units held by `owner`'s associated token account (0 when it has none). */
+  balance(owner: string, asset: Asset): Promise<bigint>;
+  /** Whether `owner` already has an associated token account for the SPL asset (else the transfer creates it). */
+  hasTokenAccount(owner: string, asset: Asset): Promise<boolean>;
+  /** sendTransaction of the base64 wire transaction; returns its first signature (base58). */
+  broadcast(raw: string): Promise<string>;
+  /** The fate of `signature`: dead once the chain is past `lastValidBlockHeight` and never included it. */
+  status(signature: string, sent: { lastValidBlockHeight: bigint }): Promise<BroadcastStatus>;
+}
