@@ -6,3 +6,4 @@ export * from "./freezes";
 export * from "./backups";
 export * from "./governance";
 export * from "./notifications";
+export * from "./withdrawals";
