@@ -6,6 +6,7 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import { z } from "zod";
 import { defaultAttestationRoots, loadAttestationRoots } from "./auth/attestation-roots";
+import { type ChainConfig, parseChainConfig } from "./chains/config";
 import { ConfigError } from "./config-error";
 import {
   type HsmEnvVars,
@@ -157,6 +158,8 @@ export type Env = {
   smtp: SmtpEnv | null;
   /** The primary token itself (what a single-token install always had), plus every token, primary first. */
   hsm: HsmTokenEnv & { tokens: readonly HsmTokenEnv[]; pool: HsmPoolEnv };
+  /** Networks, RPC endpoints, confirmations and the asset list (server/chains/config.ts, KEYWARD_BITCOIN_NETWORK…). */
+  chains: ChainConfig;
 };
 
 function attestationRoots(spec: string | undefined, allowList: boolean): readonly X509Certificate[] {
@@ -285,6 +288,7 @@ export function parseEnv(raw: Readonly<Record<string, string | undefined>>): Env
       store: e.KEYWARD_RATE_LIMIT_STORE ?? (e.DATABASE_URL ? "postgres" : "memory"),
     }),
     smtp: smtpEnv(e.KEYWARD_SMTP_URL, e.KEYWARD_MAIL_FROM, e.KEYWARD_ORIGIN),
+    chains: parseChainConfig(raw),
     hsm: Object.freeze({
       ...primary,
       tokens: Object.freeze(tokens),
