@@ -284,7 +284,7 @@ describe("signingRequests and assemble", () => {
     const fromHigh = assemble(unsigned, [high.toCompactRawBytes()], { publicKey: PUB_ONE, assets: ASSETS });
     const fromLow = assemble(unsigned, [low.toCompactRawBytes()], { publicKey: PUB_ONE, assets: ASSETS });
     expect(fromHigh.raw).toBe(fromLow.raw);
-    const tx = parseTransaction(fromHigh.raw);
+    const tx = parseTransaction(fromHigh.raw as `0x${string}`);
     expect(BigInt(tx.s ?? "0x0")).toBe(low.s);
   });
 
@@ -298,7 +298,7 @@ describe("signingRequests and assemble", () => {
         publicKey: PUB_ONE,
         assets: ASSETS,
       });
-      const yParity = parseTransaction(signed.raw).yParity ?? -1;
+      const yParity = parseTransaction(signed.raw as `0x${string}`).yParity ?? -1;
       expect(yParity).toBe(signature.recovery);
       seen.add(yParity);
     }
