@@ -1,0 +1,423 @@
+// Bitcoin for custody: a key's P2WPKH address, destination addresses read from user input, the wallet backend's
+// unsigned PSBT decoded into what it pays (what approvers see and the executor compares with the intent), the
+// BIP143 digests the HSM signs, and the signed transaction assembled from the HSM's r || s signatures.
+// Pure: no database, no HSM, no network. bitcoinjs-lib encodes and finalises, @noble/curves checks every
+// signature; nothing here signs, and assemble refuses a signature that does not verify (low-S) for its input.
+//
+// Destinations: segwit only — v0 (P2WPKH bc1q…, P2WSH) and v1 (P2TR bc1p…), bech32/bech32m. Legacy base58
+// addresses (1…, 3…) are refused in words: bech32's checksum catches every typo of up to four characters and
+// is case-insensitive, and every exchange-grade wallet has paid to segwit since 2017. Future segwit versions
+// (v2–v16) are refused: coins sent there today could be taken by anyone once a soft fork gives them meaning.
+import { address, crypto, Psbt, payments, Transaction, networks as bitcoinNetworks } from "bitcoinjs-lib";
+import type { Network } from "bitcoinjs-lib";
+import { secp256k1 } from "@noble/curves/secp256k1";
+import { AppError } from "@/server/errors";
+import { formatUnits } from "@/server/policy/amounts";
+import type {
+  AddressCheck,
+  BitcoinNetwork,
+  DecodedTransaction,
+  SignedTransaction,
+  SigningRequest,
+} from "./types";
+
+/** bitcoinjs-lib's parameters for each network Keyward runs on (bech32 prefixes bc, tb, bcrt). */
+const NETWORKS: Readonly<Record<BitcoinNetwork, Network>> = {
+  mainnet: bitcoinNetworks.bitcoin,
+  testnet: bitcoinNetworks.testnet,
+  regtest: bitcoinNetworks.regtest,
+};
+const NETWORK_OF_PREFIX: Readonly<Record<string, BitcoinNetwork>> = {
+  bc: "mainnet",
+  tb: "testnet",
+  bcrt: "regtest",
+};
+
+/** 21 million BTC in satoshis: no amount, and no sum of amounts, can be more (Bitcoin Core's MAX_MONEY). */
+export const MAX_MONEY = 2_100_000_000_000_000n;
+/** Bitcoin Core's default dust limits (3 sat/vB relay fee): smaller outputs are not relayed. */
+const DUST: Readonly<Record<"p2wpkh" | "p2wsh" | "p2tr", bigint>> = { p2wpkh: 294n, p2wsh: 330n, p2tr: 330n };
+/** A standard transaction weighs at most 400,000 units; its PSBT in base64 is well under this. */
+const MAX_PSBT_BASE64 = 1_000_000;
+
+/** A PSBT (or a signature for it) Keyward will not sign or assemble; the message says which part and why. */
+export class PsbtRefusedError extends AppError {
+  override name = "PsbtRefusedError";
+  constructor(message: string) {
+    super("BAD_INPUT", message, { field: "psbt" });
+  }
+}
+
+/** The HSM's answer does not make a valid transaction (wrong key, wrong digest, wrong count): never broadcast. */
+export class BitcoinSignatureError extends AppError {
+  override name = "BitcoinSignatureError";
+  constructor(message: string) {
+    super("INTERNAL", message);
+  }
+}
+
+const btc = (sats: bigint) => `${formatUnits(sats, 8)} BTC`;
+
+// ---------------------------------------------------------------------------------------------------------
+// Addresses
+
+/** The 33-byte compressed form of a secp256k1 public key given as hex (65-byte uncompressed SEC1, or 33). */
+export function compressPublicKey(publicKeyHex: string): Uint8Array {
+  if (!/^([0-9a-fA-F]{2})+$/.test(publicKeyHex) || ![66, 130].includes(publicKeyHex.length)) {
+    throw new RangeError(
+      `A secp256k1 public key is 65 bytes uncompressed (or 33 compressed) in hex; got ${publicKeyHex.length} characters.`,
+    );
+  }
+  try {
+    return secp256k1.Point.fromHex(publicKeyHex).toBytes(true);
+  } catch {
+    throw new RangeError("This public key is not a point on secp256k1.");
+  }
+}
+
+/** The key's P2WPKH address (bech32, lower case) on `network`: bc1q… mainnet, tb1q… testnet, bcrt1q… regtest. */
+export function bitcoinAddress(publicKeyHex: string, network: BitcoinNetwork): string {
+  const hash = crypto.hash160(compressPublicKey(publicKeyHex));
+  return address.toBech32(hash, 0, NETWORKS[network].bech32);
+}
+
+type Destination = { address: string; kind: "p2wpkh" | "p2wsh" | "p2tr"; script: Uint8Array };
+
+/** The output script an address pays to, or why Keyward will not pay to it (see the header: segwit v0/v1 only). */
+function readAddress(input: string, network: BitcoinNetwork): Destination | { reason: string } {
+  const text = input.trim();
+  if (text === "") return { reason: "Enter a Bitcoin address." };
+  const looksBech32 = /^(bc|tb|bcrt)1/i.test(text);
+  if (looksBech32 && text !== text.toLowerCase() && text !== text.toUpperCase()) {
+    return {
+      reason: `${text} mixes upper- and lower-case letters; a bech32 address is written in one case.`,
+    };
+  }
+  const lower = text.toLowerCase();
+  let decoded: ReturnType<typeof address.fromBech32>;
+  try {
+    decoded = address.fromBech32(lower);
+  } catch {
+    try {
+      address.fromBase58Check(text);
+      return {
+        reason: `${text} is a legacy (base58) address; Keyward pays only to segwit addresses (bc1q… or bc1p…). Ask the recipient for one.`,
+      };
+    } catch {
+      // Neither: say whether it looks like a bech32 address with a typo.
+    }
+    if (looksBech32) {
+      return {
+        reason: `${text} is not a valid address: its checksum does not match (a mistyped character?).`,
+      };
+    }
+    return { reason: `${text} is not a Bitcoin address.` };
+  }
+  const actual = NETWORK_OF_PREFIX[decoded.prefix];
+  if (actual === undefined) {
+    return { reason: `${text} is not a Bitcoin address (prefix "${decoded.prefix}" is not bc, tb or bcrt).` };
+  }
+  if (actual !== network) {
+    return { reason: `This is a ${actual} address; Keyward is on ${network}.` };
+  }
+  const canonical = address.toBech32(decoded.data, decoded.version, NETWORKS[network].bech32);
+  if (decoded.version === 0 && decoded.data.length === 20) {
+    return { address: canonical, kind: "p2wpkh", script: Uint8Array.from([0x00, 0x14, ...decoded.data]) };
+  }
+  if (decoded.version === 0 && decoded.data.length === 32) {
+    return { address: canonical, kind: "p2wsh", script: Uint8Array.from([0x00, 0x20, ...decoded.data]) };
+  }
+  if (decoded.version === 1 && decoded.data.length === 32) {
+    return { address: canonical, kind: "p2tr", script: Uint8Array.from([0x51, 0x20, ...decoded.data]) };
+  }
+  if (decoded.version > 1) {
+    return {
+      reason: `${text} is a segwit version ${decoded.version} address, which Bitcoin does not use yet; Keyward does not pay to it.`,
+    };
+  }
+  return {
+    reason: `${text} has a ${decoded.data.length}-byte program, which no segwit version ${decoded.version} address has.`,
+  };
+}
+
+/** A destination or own address from user input, in canonical form (lower-case bech32), or why not. */
+export function parseAddress(input: string, network: BitcoinNetwork): AddressCheck {
+  const read = readAddress(input, network);
+  return "reason" in read ? { ok: false, reason: read.reason } : { ok: true, address: read.address };
+}
+
+/** The address an output script pays to, for the segwit kinds Keyward pays to; undefined for anything else. */
+function destinationOf(script: Uint8Array, network: BitcoinNetwork): Destination | undefined {
+  const prefix = NETWORKS[network].bech32;
+  const program = script.subarray(2);
+  if (script.length === 22 && script[0] === 0x00 && script[1] === 0x14) {
+    return { address: address.toBech32(program, 0, prefix), kind: "p2wpkh", script };
+  }
+  if (script.length === 34 && script[0] === 0x00 && script[1] === 0x20) {
+    return { address: address.toBech32(program, 0, prefix), kind: "p2wsh", script };
+  }
+  if (script.length === 34 && script[0] === 0x51 && script[1] === 0x20) {
+    return { address: address.toBech32(program, 1, prefix), kind: "p2tr", script };
+  }
+  return undefined;
+}
+
+/** What an output script is, in words, for a refusal. */
+function scriptKind(script: Uint8Array): string {
+  const hex = Buffer.from(script).toString("hex");
+  if (/^76a914[0-9a-f]{40}88ac$/.test(hex)) return "a legacy P2PKH script";
+  if (/^a914[0-9a-f]{40}87$/.test(hex)) return "a P2SH script";
+  if (hex.startsWith("6a")) return "an OP_RETURN (data) script";
+  if (/^(5[2-9a-f]|60)/.test(hex)) return "a future segwit version script";
+  return `a script Keyward does not pay to (${hex.slice(0, 16)}${hex.length > 16 ? "…" : ""})`;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// PSBTs
+
+type Checked = {
+  psbt: Psbt;
+  decoded: DecodedTransaction;
+  /** The key's P2WPKH witness program (its public key's HASH160). */
+  keyHash: Uint8Array;
+  values: bigint[];
+};
+
+const SIGHASH_NAMES: Record<number, string> = {
+  2: "SIGHASH_NONE",
+  3: "SIGHASH_SINGLE",
+  129: "SIGHASH_ALL|ANYONECANPAY",
+  130: "SIGHASH_NONE|ANYONECANPAY",
+  131: "SIGHASH_SINGLE|ANYONECANPAY",
+};
+
+const txidOf = (hash: Uint8Array) => Buffer.from(hash).reverse().toString("hex");
+
+/** Every check decodePsbt promises; signingRequests and assemble run it again on the same bytes. */
+function check(psbtBase64: string, network: BitcoinNetwork, from: string): Checked {
+  const own = readAddress(from, network);
+  if ("reason" in own) throw new PsbtRefusedError(`The key's address is not valid here: ${own.reason}`);
+  if (own.kind !== "p2wpkh")
+    throw new PsbtRefusedError(`${from} is not a P2WPKH address; Keyward's keys are.`);
+  const text = psbtBase64.trim();
+  if (text.length > MAX_PSBT_BASE64) {
+    throw new PsbtRefusedError(
+      `The PSBT is ${text.length} characters; a standard transaction's is far smaller.`,
+    );
+  }
+  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(text)) throw new PsbtRefusedError("The PSBT is not base64 text.");
+  let psbt: Psbt;
+  try {
+    psbt = Psbt.fromBase64(text, { network: NETWORKS[network] });
+  } catch (e) {
+    throw new PsbtRefusedError(
+      `This is not a valid PSBT (BIP 174): ${e instanceof Error ? e.message : String(e)}.`,
+    );
+  }
+  const inputs = psbt.txInputs;
+  const outputs = psbt.txOutputs;
+  if (inputs.length === 0) throw new PsbtRefusedError("The PSBT has no inputs.");
+  if (outputs.length === 0) throw new PsbtRefusedError("The PSBT has no outputs.");
+
+  const seen = new Set<string>();
+  const values: bigint[] = [];
+  let totalIn = 0n;
+  psbt.data.inputs.forEach((input, i) => {
+    const prevout = inputs[i];
+    if (prevout === undefined) throw new PsbtRefusedError(`Input ${i} is missing from the transaction.`);
+    const outpoint = `${txidOf(prevout.hash)}:${prevout.index}`;
+    if (seen.has(outpoint)) throw new PsbtRefusedError(`Input ${i} spends ${outpoint} a second time.`);
+    seen.add(outpoint);
+    if (
+      input.finalScriptSig !== undefined ||
+      input.finalScriptWitness !== undefined ||
+      (input.partialSig?.length ?? 0) > 0 ||
+      input.tapKeySig !== undefined
+    ) {
+      throw new PsbtRefusedError(`Input ${i} (${outpoint}) is already signed; import the unsigned PSBT.`);
+    }
+    if (input.sighashType !== undefined && input.sighashType !== Transaction.SIGHASH_ALL) {
+      const name = SIGHASH_NAMES[input.sighashType] ?? `0x${input.sighashType.toString(16)}`;
+      throw new PsbtRefusedError(
+        `Input ${i} asks for sighash type ${name}; Keyward signs SIGHASH_ALL only (the signature then covers every input and output).`,
+      );
+    }
+    const utxo = input.witnessUtxo;
+    if (utxo === undefined) {
+      throw new PsbtRefusedError(
+        `Input ${i} (${outpoint}) has no witness UTXO: the wallet backend must include the output it spends (script and amount).`,
+      );
+    }
+    if (!Buffer.from(utxo.script).equals(Buffer.from(own.script))) {
+      const spent = destinationOf(utxo.script, network);
+      throw new PsbtRefusedError(
+        spent?.kind === "p2wpkh"
+          ? `Input ${i} (${outpoint}) spends from ${spent.address}, not from this key's address ${own.address}.`
+          : `Input ${i} (${outpoint}) spends ${spent ? `a ${spent.kind.toUpperCase()} output` : scriptKind(utxo.script)}; Keyward signs only P2WPKH inputs of this key's address ${own.address}.`,
+      );
+    }
+    if (input.redeemScript !== undefined || input.witnessScript !== undefined) {
+      throw new PsbtRefusedError(
+        `Input ${i} carries a redeem or witness script, which a P2WPKH input never has.`,
+      );
+    }
+    if (utxo.value <= 0n || utxo.value > MAX_MONEY) {
+      throw new PsbtRefusedError(
+        `Input ${i} (${outpoint}) claims ${utxo.value} satoshis, which no output can hold.`,
+      );
+    }
+    if (input.nonWitnessUtxo !== undefined) {
+      // Optional, but when given it must be the transaction the input spends, with the same output.
+      let previous: Transaction;
+      try {
+        previous = Transaction.fromBuffer(input.nonWitnessUtxo);
+      } catch {
+        throw new PsbtRefusedError(`Input ${i}'s previous transaction does not decode.`);
+      }
+      const out = previous.outs[prevout.index];
+      if (previous.getId() !== txidOf(prevout.hash) || out === undefined) {
+        throw new PsbtRefusedError(`Input ${i}'s previous transaction is not ${txidOf(prevout.hash)}.`);
+      }
+      if (out.value !== utxo.value || !Buffer.from(out.script).equals(Buffer.from(utxo.script))) {
+        throw new PsbtRefusedError(
+          `Input ${i}'s witness UTXO (${utxo.value} sat) differs from the output of its previous transaction (${out.value} sat).`,
+        );
+      }
+    }
+    values.push(utxo.value);
+    totalIn += utxo.value;
+  });
+  if (totalIn > MAX_MONEY) throw new PsbtRefusedError("The inputs add up to more than 21 million BTC.");
+
+  let totalOut = 0n;
+  const transfers: DecodedTransaction["transfers"] = [];
+  const lines: DecodedTransaction["lines"] = [
+    { label: "Network", value: `Bitcoin ${network}` },
+    { label: "From", value: own.address },
+  ];
+  outputs.forEach((output, i) => {
+    const to = destinationOf(output.script, network);
+    if (to === undefined) {
+      throw new PsbtRefusedError(
+        `Output ${i} pays to ${scriptKind(output.script)}; Keyward pays only to segwit addresses.`,
+      );
+    }
+    if (output.value > MAX_MONEY) throw new PsbtRefusedError(`Output ${i} pays more than 21 million BTC.`);
+    if (output.value < DUST[to.kind]) {
+      throw new PsbtRefusedError(
+        `Output ${i} pays ${output.value} satoshis to ${to.address}, below the dust limit of ${DUST[to.kind]}: nodes would not relay it.`,
+      );
+    }
+    totalOut += output.value;
+    if (totalOut > MAX_MONEY) throw new PsbtRefusedError("The outputs add up to more than 21 million BTC.");
+    const change = to.address === own.address;
+    transfers.push({
+      asset: "BTC",
+      amount: output.value,
+      destination: to.address,
+      ...(change ? { change } : {}),
+    });
+    lines.push({
+      label: change ? "Change back to the key" : "Pays",
+      value: `${btc(output.value)} to ${to.address}`,
+    });
+  });
+  if (totalIn < totalOut) {
+    throw new PsbtRefusedError(
+      `The inputs (${btc(totalIn)}) do not cover the outputs (${btc(totalOut)}); ${btc(totalOut - totalIn)} is missing.`,
+    );
+  }
+  const fee = totalIn - totalOut;
+  lines.push(
+    { label: "Inputs", value: `${inputs.length} from ${own.address}, ${btc(totalIn)} in all` },
+    { label: "Fee", value: `${btc(fee)} (${fee} sat)` },
+  );
+  const decoded: DecodedTransaction = {
+    chain: "bitcoin",
+    network,
+    from: own.address,
+    transfers,
+    maxFee: fee,
+    lines,
+  };
+  return { psbt, decoded, keyHash: own.script.subarray(2), values };
+}
+
+/**
+ * What the wallet backend's unsigned PSBT (base64) does, decoded from its bytes, or a PsbtRefusedError naming the
+ * input or output: every input P2WPKH of `from` with its witness UTXO, unsigned, SIGHASH_ALL (or unset); every
+ * output to a segwit address, above dust; outputs back to `from` are change (`change: true`); the fee is inputs
+ * minus outputs, and the inputs must cover the outputs.
+ */
+export function decodePsbt(psbtBase64: string, network: BitcoinNetwork, from: string): DecodedTransaction {
+  return check(psbtBase64, network, from).decoded;
+}
+
+function digests(checked: Checked): Uint8Array[] {
+  const tx = Transaction.fromBuffer(checked.psbt.data.getTransaction());
+  // BIP143: a P2WPKH input's scriptCode is the P2PKH script of its key hash.
+  const scriptCode = payments.p2pkh({ hash: checked.keyHash }).output;
+  if (scriptCode === undefined) throw new Error("bitcoinjs-lib gave no P2PKH script");
+  return checked.values.map((value, i) => tx.hashForWitnessV0(i, scriptCode, value, Transaction.SIGHASH_ALL));
+}
+
+/** One 32-byte BIP143 digest (SIGHASH_ALL) per input, in input order, for CKM_ECDSA; the PSBT is checked first. */
+export function signingRequests(psbtBase64: string, network: BitcoinNetwork, from: string): SigningRequest[] {
+  return digests(check(psbtBase64, network, from)).map((data) => ({ curve: "secp256k1", data }));
+}
+
+/**
+ * The signed transaction from the PSBT and one HSM signature (64 bytes r || s, any S) per input, in input order:
+ * each made low-S, verified against the key and its input's BIP143 digest (noble, low-S required), DER-encoded
+ * with SIGHASH_ALL as the input's partial signature, checked again by bitcoinjs-lib, finalised and extracted.
+ * A signature that does not verify is a BitcoinSignatureError: nothing is returned to broadcast.
+ */
+export function assemble(
+  psbtBase64: string,
+  signatures: readonly Uint8Array[],
+  publicKeyHex: string,
+  network: BitcoinNetwork,
+): SignedTransaction {
+  const publicKey = compressPublicKey(publicKeyHex);
+  const checked = check(psbtBase64, network, bitcoinAddress(publicKeyHex, network));
+  const hashes = digests(checked);
+  if (signatures.length !== hashes.length) {
+    throw new BitcoinSignatureError(
+      `The PSBT has ${hashes.length} inputs but ${signatures.length} signatures were given.`,
+    );
+  }
+  const verify = (pubkey: Uint8Array, hash: Uint8Array, signature: Uint8Array) =>
+    secp256k1.verify(signature, hash, pubkey, { prehash: false, lowS: true });
+  const { psbt } = checked;
+  hashes.forEach((hash, i) => {
+    const raw = signatures[i];
+    if (raw?.length !== 64) {
+      throw new BitcoinSignatureError(`The signature for input ${i} is not 64 bytes (r || s).`);
+    }
+    let signature: ReturnType<typeof secp256k1.Signature.fromBytes>;
+    try {
+      signature = secp256k1.Signature.fromBytes(raw, "compact").normalizeS();
+    } catch {
+      throw new BitcoinSignatureError(
+        `The signature for input ${i} is not an ECDSA signature (r or s out of range).`,
+      );
+    }
+    if (!verify(publicKey, hash, signature.toBytes("compact"))) {
+      throw new BitcoinSignatureError(
+        `The signature for input ${i} does not verify against this key and the input's BIP143 digest.`,
+      );
+    }
+    const der = signature.toBytes("der");
+    psbt.updateInput(i, {
+      partialSig: [{ pubkey: publicKey, signature: Uint8Array.from([...der, Transaction.SIGHASH_ALL]) }],
+    });
+    // bitcoinjs-lib decodes the DER it now holds and recomputes the digest itself.
+    if (!psbt.validateSignaturesOfInput(i, verify, publicKey)) {
+      throw new BitcoinSignatureError(`bitcoinjs-lib does not accept the signature for input ${i}.`);
+    }
+  });
+  psbt.finalizeAllInputs();
+  // The fee was decoded and held to the approved fee cap; bitcoinjs-lib's own fee-rate guess is not the rule.
+  const tx = psbt.extractTransaction(true);
+  return { raw: tx.toHex(), txid: tx.getId(), decoded: checked.decoded };
+}
