@@ -7,3 +7,4 @@ export * from "./backups";
 export * from "./governance";
 export * from "./notifications";
 export * from "./withdrawals";
+export * from "./service-accounts";

@@ -14,6 +14,7 @@ import {
   uuid,
 } from "drizzle-orm/pg-core";
 import { members, tokens } from "./members";
+import { serviceAccounts } from "./service-accounts";
 
 const ts = (name: string) => timestamp(name, { withTimezone: true, mode: "date" });
 
@@ -62,9 +63,11 @@ export const operations = pgTable(
     id: uuid("id").primaryKey().defaultRandom(),
     kind: text("kind").notNull(),
     payload: jsonb("payload").notNull(),
-    /** The member who proposed it; null exactly when `systemInitiator` names the sweep that did. */
+    /** The member who proposed it; null when `systemInitiator` or `serviceAccountId` names who did. */
     initiatorId: uuid("initiator_id").references(() => members.id),
     systemInitiator: text("system_initiator").$type<SystemInitiator>(),
+    /** The service account that proposed it over the HTTP API (audit actor "service:<id>"); null otherwise. */
+    serviceAccountId: uuid("service_account_id").references((): AnyPgColumn => serviceAccounts.id),
     state: text("state").$type<OperationState>().notNull(),
     /** operationDigest (server/operations/digest.ts): what every vote's challenge is bound to. */
     digest: text("digest").notNull().unique(),
@@ -105,8 +108,11 @@ export const operations = pgTable(
     index("operations_state_expires_idx").on(t.state, t.expiresAt),
     // The release sweep reads waiting operations by release time.
     index("operations_state_release_idx").on(t.state, t.releaseAt),
-    // One initiator, a person or the system, never both and never neither.
-    check("operations_one_initiator", sql`(${t.initiatorId} IS NULL) <> (${t.systemInitiator} IS NULL)`),
+    // Exactly one initiator: a person, the system, or a service account.
+    check(
+      "operations_one_initiator",
+      sql`num_nonnulls(${t.initiatorId}, ${t.systemInitiator}, ${t.serviceAccountId}) = 1`,
+    ),
     check(
       "operations_hold_known",
       sql`${t.hold} IS NULL OR ${t.hold} IN ('delay', 'window', 'velocity')`,

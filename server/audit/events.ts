@@ -3,6 +3,7 @@
 import { z } from "zod";
 import { ROLES } from "@/db/schema/members";
 import { KEY_STATES, SYSTEM_INITIATORS } from "@/db/schema/operations";
+import { SERVICE_SCOPES } from "@/db/schema/service-accounts";
 import { CREDENTIAL_ID_MAX } from "@/server/auth/schemas";
 
 const id = z.string().min(1);
@@ -159,6 +160,8 @@ export const auditEventSchema = z.discriminatedUnion("action", [
       expiresAt: z.string().max(30),
       /** Present when Keyward proposed it itself (a due rotation): the actor is then "system". */
       systemInitiator: z.enum(SYSTEM_INITIATORS).optional(),
+      /** Present when a service account proposed it over the HTTP API: the actor is then "service:<id>". */
+      serviceAccountId: uuidId.optional(),
     }),
   }),
   z.object({
@@ -409,6 +412,29 @@ export const auditEventSchema = z.discriminatedUnion("action", [
       credentialId: z.string().max(CREDENTIAL_ID_MAX).nullable(),
     }),
   }),
+  // Service accounts (server/service-accounts/): the key's prefix only, never its secret or hash.
+  z.object({
+    action: z.literal("service_account.created"),
+    data: z.object({
+      serviceAccountId: uuidId,
+      name: z.string().max(64),
+      scopes: z.array(z.enum(SERVICE_SCOPES)).max(2),
+      keyPrefix: z.string().max(32),
+      expiresAt: z.string().max(30),
+      ratePerMinute: z.number().int(),
+      webhookEndpointId: uuidId.nullable(),
+    }),
+  }),
+  z.object({ action: z.literal("service_account.revoked"), data: z.object({ serviceAccountId: uuidId }) }),
+  // A known account's key refused: revoked, expired, or asking beyond its scopes (actor "service:<id>").
+  z.object({
+    action: z.literal("service_account.refused"),
+    data: z.object({
+      serviceAccountId: uuidId,
+      reason: z.enum(["revoked", "expired", "scope"]),
+      scope: z.enum(SERVICE_SCOPES).optional(),
+    }),
+  }),
   z.object({
     action: z.literal("installation.live"),
     data: z.object({
@@ -424,5 +450,5 @@ export const auditEventSchema = z.discriminatedUnion("action", [
 export type AuditEvent = z.infer<typeof auditEventSchema>;
 export type AuditAction = AuditEvent["action"];
 
-/** Who did it: a member, the system itself, or someone not signed in. */
-export type Actor = `member:${string}` | "system" | "anonymous";
+/** Who did it: a member, a service account (HTTP API), the system itself, or someone not signed in. */
+export type Actor = `member:${string}` | `service:${string}` | "system" | "anonymous";
