@@ -25,7 +25,7 @@ describe("addressesOf", () => {
     const s = addressesOf({ curve: "ed25519", publicKey: edPub }, networks);
     expect(s).toHaveLength(1);
     expect(s[0]?.chain).toBe("solana");
-    expect(addressesOf({ curve: "p256", publicKey: "04" + "00".repeat(64) }, networks)).toEqual([]);
+    expect(addressesOf({ curve: "p256", publicKey: `04${"00".repeat(64)}` }, networks)).toEqual([]);
     expect(addressOn({ curve: "ed25519", publicKey: edPub }, "ethereum", networks)).toBeNull();
   });
   it("refuses a public key that is not of its curve", () => {

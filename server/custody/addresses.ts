@@ -24,6 +24,32 @@ export type KeyAddress = {
   label: string;
 };
 
+function keyAddress(chain: Chain, publicKey: string, networks: ChainNetworks): KeyAddress {
+  switch (chain) {
+    case "bitcoin":
+      return {
+        chain,
+        network: networks.bitcoin,
+        address: bitcoinAddress(publicKey, networks.bitcoin),
+        label: `Bitcoin ${networks.bitcoin} (P2WPKH)`,
+      };
+    case "ethereum":
+      return {
+        chain,
+        network: String(networks.ethereum.chainId),
+        address: ethereumAddress(publicKey),
+        label: `Ethereum chain ${networks.ethereum.chainId}`,
+      };
+    case "solana":
+      return {
+        chain,
+        network: networks.solana,
+        address: solanaAddress(publicKey),
+        label: `Solana ${networks.solana}`,
+      };
+  }
+}
+
 /**
  * The key's deposit addresses on every chain its curve serves, for the configured networks. Throws (the chain
  * module's error) when the stored public key is not one of its curve: a corrupt row must not show an address.
@@ -32,31 +58,7 @@ export function addressesOf(
   key: { curve: string; publicKey: string },
   networks: ChainNetworks,
 ): KeyAddress[] {
-  return chainsOfCurve(key.curve).map((chain): KeyAddress => {
-    switch (chain) {
-      case "bitcoin":
-        return {
-          chain,
-          network: networks.bitcoin,
-          address: bitcoinAddress(key.publicKey, networks.bitcoin),
-          label: `Bitcoin ${networks.bitcoin} (P2WPKH)`,
-        };
-      case "ethereum":
-        return {
-          chain,
-          network: String(networks.ethereum.chainId),
-          address: ethereumAddress(key.publicKey),
-          label: `Ethereum chain ${networks.ethereum.chainId}`,
-        };
-      case "solana":
-        return {
-          chain,
-          network: networks.solana,
-          address: solanaAddress(key.publicKey),
-          label: `Solana ${networks.solana}`,
-        };
-    }
-  });
+  return chainsOfCurve(key.curve).map((chain) => keyAddress(chain, key.publicKey, networks));
 }
 
 /** The key's address on `chain`, or null when its curve has none there. */
