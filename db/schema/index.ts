@@ -8,3 +8,4 @@ export * from "./governance";
 export * from "./notifications";
 export * from "./withdrawals";
 export * from "./service-accounts";
+export * from "./allowlists";
