@@ -50,3 +50,14 @@ export interface SolanaClient {
   /** The fate of `signature`: dead once the chain is past `lastValidBlockHeight` and never included it. */
   status(signature: string, sent: { lastValidBlockHeight: bigint }): Promise<BroadcastStatus>;
 }
+
+export interface BitcoinClient {
+  /** The fee rate (sat/vB, fractional) the node expects to confirm within `blocks` blocks (default 6). */
+  feeRate(blocks?: number): Promise<number>;
+  /** Satoshis `address` holds, confirmed and in the mempool. */
+  balance(address: string): Promise<bigint>;
+  /** Broadcasts the raw transaction (hex); returns its txid. */
+  broadcast(raw: string): Promise<string>;
+  /** The fate of `txid`, whose raw transaction is `sent.raw`: dead once a confirmed other transaction spent one of its inputs. */
+  status(txid: string, sent: { raw: string }): Promise<BroadcastStatus>;
+}
