@@ -149,7 +149,7 @@ describe("decodePsbt", () => {
         { label: "Pays", value: `0.0007 BTC to ${DEST}` },
         { label: "Change back to the key", value: `0.00039 BTC to ${from}` },
         { label: "Inputs", value: `2 from ${from}, 0.0011 BTC in all` },
-        { label: "Fee", value: "0.00001 BTC (1000 sat)" },
+        { label: "Fee", value: "0.00001 BTC (1000 sat, about 4.8 sat/vB)" },
       ],
     });
     // A taproot destination and a previous transaction that matches are fine too.
@@ -320,6 +320,8 @@ describe("signingRequests and assemble", () => {
       expect(secp256k1.Signature.fromBytes(der.subarray(0, -1), "der").hasHighS()).toBe(false);
     }
     expect(signed.decoded.maxFee).toBe(1_000n);
+    // The decoded fee rate's size estimate (209 vB: 1000 sat is about 4.8 sat/vB) is within a byte per input.
+    expect(Math.abs(tx.virtualSize() - 209)).toBeLessThanOrEqual(2);
   });
 
   it("refuses a signature by another key, over another input, or the wrong count", () => {

@@ -193,6 +193,17 @@ const SIGHASH_NAMES: Record<number, string> = {
 
 const txidOf = (hash: Uint8Array) => Buffer.from(hash).reverse().toString("hex");
 
+/**
+ * The fee per virtual byte once signed, to one decimal: the unsigned transaction's bytes weigh 4 each, and each
+ * P2WPKH input's witness adds about 108 (a 72-byte DER signature with its sighash byte, the 33-byte key, and
+ * their lengths), plus 2 for the segwit marker and flag.
+ */
+function feeRate(fee: bigint, psbt: Psbt): string {
+  const weight = psbt.data.getTransaction().length * 4 + 2 + psbt.inputCount * 108;
+  const vbytes = Math.ceil(weight / 4);
+  return (Math.round((Number(fee) / vbytes) * 10) / 10).toString();
+}
+
 /** Every check decodePsbt promises; signingRequests and assemble run it again on the same bytes. */
 function check(psbtBase64: string, network: BitcoinNetwork, from: string): Checked {
   const own = readAddress(from, network);
@@ -330,7 +341,7 @@ function check(psbtBase64: string, network: BitcoinNetwork, from: string): Check
   const fee = totalIn - totalOut;
   lines.push(
     { label: "Inputs", value: `${inputs.length} from ${own.address}, ${btc(totalIn)} in all` },
-    { label: "Fee", value: `${btc(fee)} (${fee} sat)` },
+    { label: "Fee", value: `${btc(fee)} (${fee} sat, about ${feeRate(fee, psbt)} sat/vB)` },
   );
   const decoded: DecodedTransaction = {
     chain: "bitcoin",
