@@ -13,7 +13,7 @@ import { type PolicyVersion, policyInForce } from "@/server/operations/policy-st
 import { describePolicy, type PolicyInWords } from "@/server/policy/describe";
 import { inGroup } from "@/server/policy/quorum";
 import { type EligibleMember, type Unreachable, unreachableRules } from "@/server/policy/reachability";
-import type { PolicyDocument } from "@/server/policy/schema";
+import { approvalSets, type PolicyDocument } from "@/server/policy/schema";
 import { groupLabel } from "@/server/policy/words";
 import { eligibleMembers } from "./members-snapshot";
 import { type InstallationMode, installationMode } from "./mode";
@@ -70,7 +70,7 @@ function ruleGroups(doc: PolicyDocument, members: readonly EligibleMember[]): Ru
   ];
   return rules.map(({ rule, id, isDefault }) => {
     if (rule.deny) return { ruleId: id, isDefault, deny: true, ways: [], veto: null };
-    const ways = [rule.require, ...(rule.alternatives ?? [])].map((set) =>
+    const ways = approvalSets(rule).map((set) =>
       set.map((r) => ({
         group: r.group,
         label: groupLabel(r.group),

@@ -9,6 +9,7 @@ import type { NotifyEvent } from "@/db/schema/notifications";
 import { policyVersion } from "@/server/operations/policy-store";
 import { DEFAULT_RULE_ID } from "@/server/policy/constants";
 import { inGroup } from "@/server/policy/quorum";
+import { approvalSets } from "@/server/policy/schema";
 
 type MemberRow = { id: string; roles: string[]; groups: string[] };
 
@@ -33,7 +34,9 @@ async function ruleGroups(tx: Tx, version: number, ruleId: string): Promise<stri
       document.rules.find((r) => r.id === ruleId) ??
       ((document.default.id ?? DEFAULT_RULE_ID) === ruleId ? document.default : undefined);
     if (!rule || rule.deny) return null;
-    return [rule.require, ...(rule.alternatives ?? [])].flat().map((r) => r.group);
+    return approvalSets(rule)
+      .flat()
+      .map((r) => r.group);
   } catch {
     return null;
   }

@@ -1,7 +1,13 @@
 // A policy rule and a whole document in words, for the pages ("Withdrawals tagged hot: 2 approvals from
 // treasury and 1 from compliance; expires after 48 h"). Pure; imports only types, so any page can use it.
 import { type AssetInfo, formatAmount } from "./amounts";
-import { DEFAULT_EXPIRES_IN_HOURS, DEFAULT_REJECTIONS, DEFAULT_RULE_ID, ROLE_GROUPS } from "./constants";
+import {
+  DEFAULT_EXPIRES_IN_HOURS,
+  DEFAULT_REJECTIONS,
+  DEFAULT_RULE_ID,
+  type InitiatorType,
+  ROLE_GROUPS,
+} from "./constants";
 import type { PolicyDocument, Rule, RuleBody } from "./document";
 import type { VelocityCap } from "./velocity";
 import { type TimeWindow, WEEKDAY_NAMES, WEEKDAYS } from "./windows";
@@ -27,6 +33,13 @@ const KIND_WORDS: Readonly<Record<string, string>> = {
   "allowlist.update": "allow-list changes",
 };
 
+/** Who proposed it, as a rule's subject ends: "... proposed by a service account". */
+const INITIATOR_WORDS: Readonly<Record<InitiatorType, string>> = {
+  member: "a member",
+  service: "a service account (the HTTP API)",
+  system: "Keyward itself",
+};
+
 const joinWith = (xs: string[], word: string) =>
   xs.length <= 1 ? (xs[0] ?? "") : `${xs.slice(0, -1).join(", ")} ${word} ${xs[xs.length - 1]}`;
 const capitalise = (s: string) => s.charAt(0).toUpperCase() + s.slice(1);
@@ -46,7 +59,7 @@ export function describeMatch(
   assets: readonly AssetInfo[] = [],
 ): string {
   if (!("match" in rule)) return otherRules > 0 ? "Every other operation" : "Every operation";
-  const { kinds, keyTags, chains, assets: moved, amount, destination } = rule.match;
+  const { kinds, keyTags, chains, assets: moved, amount, destination, initiators } = rule.match;
   const subject = kinds ? joinWith(kinds.map(describeKind), "and") : "operations";
   const parts = [subject];
   if (keyTags) parts.push(`tagged ${joinWith(keyTags, "and")}`);
@@ -72,6 +85,13 @@ export function describeMatch(
       "onAllowList" in destination
         ? `to an address on the allow-list ${destination.onAllowList}`
         : `to an address not on the allow-list ${destination.notOnAllowList}`,
+    );
+  if (initiators)
+    parts.push(
+      `proposed by ${joinWith(
+        initiators.map((i) => INITIATOR_WORDS[i]),
+        "or",
+      )}`,
     );
   return capitalise(parts.length === 1 && !kinds ? "every operation" : parts.join(" "));
 }
@@ -135,18 +155,22 @@ export function describeRequirement(rule: Rule | RuleBody, assets: readonly Asse
 /** describeRequirement's clauses one by one (approvals, rejections, allow-list, window, delay, caps, expiry). */
 export function requirementParts(rule: Rule | RuleBody, assets: readonly AssetInfo[] = []): string[] {
   if (rule.deny) return [`always denied (${rule.reason})`];
-  const alternatives = (rule.alternatives ?? []).map((a) => `, or ${approvalsFrom(a, false)}`).join("");
-  const out = [`${approvalsFrom(rule.require, true)}${alternatives}`];
-  const rejections = rule.rejections ?? DEFAULT_REJECTIONS;
-  if (rejections !== 1) out.push(`${rejections} rejections end it`);
+  const out: string[] = [];
+  if (rule.automatic) out.push("approved automatically, with no vote, while within its velocity caps");
+  else {
+    const alternatives = (rule.alternatives ?? []).map((a) => `, or ${approvalsFrom(a, false)}`).join("");
+    out.push(`${approvalsFrom(rule.require, true)}${alternatives}`);
+    const rejections = rule.rejections ?? DEFAULT_REJECTIONS;
+    if (rejections !== 1) out.push(`${rejections} rejections end it`);
+  }
   if (rule.allowList) out.push(`only to addresses on the allow-list ${rule.allowList}`);
   if (rule.window) out.push(describeWindow(rule.window));
   if (rule.delay)
     out.push(
-      `runs ${hoursInWords(rule.delay.hours)} after its approvals, and ${group(rule.delay.vetoGroup)} can veto it until then`,
+      `runs ${hoursInWords(rule.delay.hours)} after ${rule.automatic ? "it is proposed" : "its approvals"}, and ${group(rule.delay.vetoGroup)} can veto it until then`,
     );
   for (const cap of rule.velocity ?? []) out.push(describeVelocity(cap, assets));
-  out.push(`expires after ${rule.expiresInHours ?? DEFAULT_EXPIRES_IN_HOURS} h`);
+  if (!rule.automatic) out.push(`expires after ${rule.expiresInHours ?? DEFAULT_EXPIRES_IN_HOURS} h`);
   return out;
 }
 
@@ -194,7 +218,7 @@ export function describePolicy(doc: PolicyDocument, assets: readonly AssetInfo[]
       doc.rules.length > 0
         ? "Rules are read in order: the first one that matches an operation decides; the default rule judges the rest."
         : "One rule, the default, judges every operation.",
-      'A rule tagged with several key tags matches only keys carrying all of them. "The approvers" is everyone holding the approver role.',
+      'A rule tagged with several key tags matches only keys carrying all of them. "The approvers" is everyone holding the approver role, "the admins" everyone holding the admin role (an admin without the approver role approves only where a rule names the admins).',
       "Every approval comes from a different person, whatever groups they belong to or tokens they hold; nobody's vote counts on an operation they proposed, and a rejection wins over approvals.",
     ],
     rules,

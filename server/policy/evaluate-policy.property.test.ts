@@ -29,6 +29,7 @@ function referenceRuleId(policy: PolicyDocument, op: MatchFacts, lists: PolicyIn
     const ok = [
       !m.kinds || m.kinds.includes(op.kind),
       !m.keyTags || m.keyTags.every((t) => op.keyTags.includes(t)),
+      !m.initiators || (op.initiator !== undefined && m.initiators.includes(op.initiator)),
       !m.chains || (op.chain !== undefined && m.chains.includes(op.chain)),
       !m.assets || m.assets.some((a) => a.chain === op.chain && a.symbol === op.asset),
       !m.amount ||

@@ -7,6 +7,7 @@ import { DEFAULT_REJECTIONS, DEFAULT_RULE_ID } from "./constants";
 import {
   type AllowLists,
   type ApproveRule,
+  approvalSets,
   type MatchFacts,
   matches,
   onAllowList,
@@ -20,7 +21,10 @@ import { checkVelocity, type HistoryEntry, type VelocityResult } from "./velocit
 import { formatWallTime, isOpen, nextOpening } from "./windows";
 import { groupLabel, hoursInWords, joinAnd, plural } from "./words";
 
-/** initiatorId is null for an operation Keyward proposed itself (a due rotation): every approver may vote. */
+/**
+ * initiatorId is the member who proposed it (their vote never counts), null for an operation Keyward or a service
+ * account proposed: every approver may vote. `initiator` (MatchFacts) says which of the three it was.
+ */
 export type PolicyOperation = MatchFacts & {
   initiatorId: string | null;
   /** The operation's id, so its own entry in the history is not counted twice. */
@@ -107,6 +111,12 @@ function denials(rule: ApproveRule, input: PolicyInput, caps: VelocityResult[]):
   if (rule.window?.outside === "deny" && !isOpen(rule.window, now.getTime())) {
     out.push(`denied: ${rule.window.reason ?? "outside its opening hours"} (${rule.window.zone})`);
   }
+  // Defence in depth: the schema makes an automatic rule name its assets, each under a cap, so only an operation
+  // without an amount gets here; without a cap counting it, nothing would bound what it approves.
+  if (rule.automatic && caps.length === 0)
+    out.push(
+      "denied: an automatic rule approves only amounts its velocity caps count, and none counts this operation",
+    );
   for (const v of caps) {
     if (v.status === "within") continue;
     if (v.status === "unknown-decimals")
@@ -140,7 +150,8 @@ function pendingReasons(tallies: TallyEntry[][]): string[] {
  * denies and velocity caps that deny (or that this operation exceeds on its own) deny whatever the votes;
  * `rejections` counted rejections reject, and so does one veto from the veto group before the delay ends; no
  * alternative met is pending; met, it waits out the delay, then is deferred while its window is closed or a
- * velocity cap that defers is exceeded; else approved.
+ * velocity cap that defers is exceeded; else approved. An automatic rule is met with no vote, counts no
+ * rejection (a veto in its delay still stops it) and is denied when none of its caps counts the operation.
  */
 export function evaluatePolicy(input: PolicyInput): PolicyEvaluation {
   // Re-checked here too: a document read back from storage is judged only if it is still a valid document.
@@ -159,12 +170,13 @@ export function evaluatePolicy(input: PolicyInput): PolicyEvaluation {
       ...noVotes,
     };
   }
-  const sets = [rule.require, ...(rule.alternatives ?? [])];
+  const sets = approvalSets(rule);
   const groups = [...new Set(sets.flat().map((r) => r.group))];
   const everyone = people(input.votes, op.initiatorId);
   const approvers = everyone.filter((p) => !p.against);
   const alternatives = sets.map((s) => tallyFor(approvers, s));
-  const met = alternatives.findIndex((t) => missing(t) === 0);
+  // An automatic rule asks for no approval: it is met with no vote (and counts no rejection).
+  const met = rule.automatic ? 0 : alternatives.findIndex((t) => missing(t) === 0);
   const closest = alternatives.reduce(
     (best, t, i) => (missing(t) < missing(alternatives[best] ?? []) ? i : best),
     0,
@@ -173,7 +185,7 @@ export function evaluatePolicy(input: PolicyInput): PolicyEvaluation {
   const rejecters = everyone.filter((p) => p.against && groups.some((g) => inGroup(p, g)));
   const rejections = {
     count: rejecters.length,
-    needed: rule.rejections ?? DEFAULT_REJECTIONS,
+    needed: rule.automatic ? 0 : (rule.rejections ?? DEFAULT_REJECTIONS),
     voterIds: rejecters.map((p) => p.voterId),
   };
   const base = { ruleId, tally, alternatives, rejections };
@@ -200,7 +212,7 @@ export function evaluatePolicy(input: PolicyInput): PolicyEvaluation {
   const full = { ...base, vetoes };
 
   if (denied.length > 0) return { decision: "denied", reasons: denied, ...full };
-  if (rejecters.length >= rejections.needed)
+  if (!rule.automatic && rejecters.length >= rejections.needed)
     return { decision: "rejected", reasons: [`rejected by ${names(rejecters)}`], ...full };
   if (delay && vetoers.length > 0)
     return {
@@ -219,18 +231,25 @@ export function evaluatePolicy(input: PolicyInput): PolicyEvaluation {
     return { decision: "pending", reasons, ...full };
   }
   const parts = tally.map((t) => `${t.approvals} of ${t.needed} from ${groupLabel(t.group)}`);
-  const approved = `approved: ${joinAnd(parts)}`;
+  const approved = rule.automatic ? "approved automatically, with no vote" : `approved: ${joinAnd(parts)}`;
+  const within = rule.automatic
+    ? caps
+        .filter((v) => v.status === "within")
+        .map(
+          (v) => `within ${capLimit(v, assets)}: ${formatAmount(v.total, v.cap.asset, assets)} with this one`,
+        )
+    : [];
   if (delay && delayEnd !== null && now.getTime() < delayEnd) {
     const waiting = `waiting: ${hoursInWords(delay.hours)} delay until ${utc(delayEnd)}; ${groupLabel(delay.vetoGroup)} can veto until then`;
     return {
       decision: "waiting",
       until: new Date(delayEnd),
       vetoGroup: delay.vetoGroup,
-      reasons: [approved, waiting],
+      reasons: [approved, ...within, waiting],
       ...full,
     };
   }
-  const reasons = [approved];
+  const reasons = [approved, ...within];
   if (delay && delayEnd !== null)
     reasons.push(`the ${hoursInWords(delay.hours)} delay ended ${utc(delayEnd)} without a veto`);
 

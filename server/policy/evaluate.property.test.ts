@@ -142,6 +142,7 @@ describe("evaluate, over random documents, operations and votes", () => {
       const result = evaluate(input);
       const rule = input.policy.rules.find((x) => x.id === result.ruleId) ?? input.policy.default;
       if (rule.deny) return expect(result.decision).toBe("denied");
+      if (rule.automatic) throw new Error("testing/random.ts writes no automatic rules");
       const met = bruteForceMet(input, rule.require);
       if (result.decision === "rejected") return;
       expect(result.decision).toBe(met ? "approved" : "pending");
@@ -154,6 +155,7 @@ describe("evaluate, over random documents, operations and votes", () => {
       const result = evaluate(input);
       const rule = input.policy.rules.find((x) => x.id === result.ruleId) ?? input.policy.default;
       if (rule.deny) return;
+      if (rule.automatic) throw new Error("testing/random.ts writes no automatic rules");
       const groups = rule.require.map((x) => x.group);
       const rejecters = input.votes.filter(
         (v) =>

@@ -2,6 +2,7 @@
 // Browser-safe (no imports but types). A fact the operation lacks fails every clause on it: a rule on chains
 // or amounts never applies to an operation without a chain or an amount (key.create has none).
 import { parseBaseUnits } from "./amounts";
+import type { InitiatorType } from "./constants";
 
 export type MatchClauses = {
   kinds?: string[];
@@ -10,6 +11,7 @@ export type MatchClauses = {
   assets?: { chain: string; symbol: string }[];
   amount?: { atLeast?: string; below?: string };
   destination?: { onAllowList: string } | { notOnAllowList: string };
+  initiators?: InitiatorType[];
 };
 
 /** What a rule is matched against; the optional facts are those of operations that move funds. */
@@ -23,6 +25,8 @@ export type MatchFacts = {
   amount?: bigint;
   /** The destination address in the chain's canonical form (the caller canonicalises). */
   destination?: string;
+  /** Who proposed it: a member, a service account (the HTTP API) or Keyward itself. */
+  initiator?: InitiatorType;
 };
 
 /** Allow-lists by name: the addresses on each, per chain, in canonical form (supplied by the caller). */
@@ -37,6 +41,8 @@ export function onAllowList(lists: AllowLists, name: string, chain: string, addr
 export function matches(match: MatchClauses, facts: MatchFacts, lists: AllowLists = {}): boolean {
   if (match.kinds && !match.kinds.includes(facts.kind)) return false;
   if (match.keyTags && !match.keyTags.every((t) => facts.keyTags.includes(t))) return false;
+  if (match.initiators && (facts.initiator === undefined || !match.initiators.includes(facts.initiator)))
+    return false;
   if (match.chains && (facts.chain === undefined || !match.chains.includes(facts.chain))) return false;
   if (match.assets && !match.assets.some((a) => a.chain === facts.chain && a.symbol === facts.asset))
     return false;
@@ -73,6 +79,8 @@ export function covers(earlier: MatchClauses, later: MatchClauses): boolean {
   const eq = (a: string, b: string) => a === b;
   if (earlier.kinds && !(later.kinds && subset(later.kinds, earlier.kinds, eq))) return false;
   if (earlier.keyTags && !earlier.keyTags.every((t) => later.keyTags?.includes(t) ?? false)) return false;
+  if (earlier.initiators && !(later.initiators && subset(later.initiators, earlier.initiators, eq)))
+    return false;
   if (earlier.chains) {
     const byChains = !!later.chains && subset(later.chains, earlier.chains, eq);
     const byAssets = !!later.assets && later.assets.every((a) => earlier.chains?.includes(a.chain));

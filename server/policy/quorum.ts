@@ -1,7 +1,7 @@
 // Who counts under a rule and whether their approvals meet it: one person one vote, the initiator never, each
 // person assigned to at most one group (a maximum bipartite matching). Pure; inputs are sorted first, so no
 // answer depends on the order of the votes.
-import { ROLE_GROUPS } from "./constants";
+import { APPROVER_ROLE, ROLE_GROUPS } from "./constants";
 
 export type VoteInput = {
   voterId: string;
@@ -45,6 +45,37 @@ export function inGroup(p: Pick<Person, "groups" | "roles">, group: string): boo
   const role = ROLE_GROUPS[group];
   // A role group is the role's holders only: a member list that happens to be called "approvers" adds nobody.
   return role !== undefined ? p.roles.has(role) : p.groups.has(group);
+}
+
+/** The roles that are groups of their own (approver, admin): see ROLE_GROUPS. */
+const GROUP_ROLES: ReadonlySet<string> = new Set(Object.values(ROLE_GROUPS));
+
+/**
+ * Where a member's approvals (and rejections) count: an approver in every group they are in and every role
+ * group of a role they hold; anyone else only in the role groups of the roles they hold (an admin in "admins"),
+ * never in a member list or in "approvers". null: nowhere. operations/ passes votes through it and the
+ * reachability check counts members through it, so "whose approval counts where" has one definition.
+ */
+export function approvingMembership(m: {
+  roles: readonly string[];
+  groups: readonly string[];
+}): { roles: string[]; groups: string[] } | null {
+  if (m.roles.includes(APPROVER_ROLE)) return { roles: [...m.roles], groups: [...m.groups] };
+  const roles = m.roles.filter((r) => GROUP_ROLES.has(r));
+  return roles.length > 0 ? { roles, groups: [] } : null;
+}
+
+/**
+ * Whether someone with `roles` may cast an approval or rejection under a rule asking approvals from `groups`:
+ * an approver always; anyone else when the rule names the role group of a role they hold (an admin where the
+ * rule names "admins").
+ */
+export function mayApprove(roles: readonly string[], groups: readonly string[]): boolean {
+  if (roles.includes(APPROVER_ROLE)) return true;
+  return groups.some((g) => {
+    const role = ROLE_GROUPS[g];
+    return role !== undefined && roles.includes(role);
+  });
 }
 
 /**

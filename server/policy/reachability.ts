@@ -2,10 +2,10 @@
 // members holding a live token than the rule needs, a veto group with nobody, the policy.update rule itself
 // unreachable. Pure (members are an argument; no database, no HSM, no clock), and it counts with quorum.ts's
 // own matching (one person one vote across groups), so "reachable" means what judging the votes would mean.
-import { DEFAULT_RULE_ID, ROLE_GROUPS } from "./constants";
+import { DEFAULT_RULE_ID } from "./constants";
 import { matchRule } from "./evaluate-policy";
-import type { PolicyDocument, Requirement, Rule, RuleBody } from "./schema";
-import { inGroup, missing, type Person, tallyFor } from "./quorum";
+import { approvalSets, type PolicyDocument, type Requirement, type Rule, type RuleBody } from "./schema";
+import { approvingMembership, inGroup, missing, type Person, tallyFor } from "./quorum";
 import { groupLabel, joinAnd, plural } from "./words";
 
 export type EligibleMember = {
@@ -23,9 +23,6 @@ export type Unreachable = { ruleId: string; reason: string };
 /** The kind whose rule must stay reachable: otherwise the policy could never be changed again. */
 export const POLICY_UPDATE_KIND = "policy.update";
 
-/** The role whose holders' approvals count ("approvers" in ROLE_GROUPS). */
-const APPROVER_ROLE = ROLE_GROUPS.approvers ?? "approver";
-
 /** Who could cast a vote that counts: active, with at least one live token. */
 function eligiblePeople(members: readonly EligibleMember[]): Person[] {
   return members
@@ -42,11 +39,15 @@ function eligiblePeople(members: readonly EligibleMember[]): Person[] {
 }
 
 /**
- * Approvals count only from approvers (server/operations/judgement.ts policyVotes: "only active approvers'
- * approvals and rejections count"), so a treasury member without the approver role adds nobody to treasury.
- * A veto needs no approver role: any eligible member of the veto group.
+ * Whose approvals count where, as server/operations/judgement.ts counts them (quorum.ts approvingMembership): an
+ * approver in each of their groups, an admin without the approver role in "admins" only, anyone else nowhere. A
+ * veto needs no role: any eligible member of the veto group.
  */
-const approvingPeople = (people: readonly Person[]) => people.filter((p) => p.roles.has(APPROVER_ROLE));
+const approvingPeople = (people: readonly Person[]): Person[] =>
+  people.flatMap((p) => {
+    const m = approvingMembership({ roles: [...p.roles], groups: [...p.groups] });
+    return m === null ? [] : [{ ...p, roles: new Set(m.roles), groups: new Set(m.groups) }];
+  });
 
 const approvals = (n: number, first: boolean) => (first ? plural(n, "approval", "approvals") : `${n}`);
 
@@ -78,13 +79,16 @@ function shortfall(set: readonly Requirement[], people: readonly Person[]): stri
 const ruleLabel = (id: string, isDefault: boolean) =>
   isDefault ? (id === DEFAULT_RULE_ID ? "the default rule" : `the default rule ${id}`) : `rule ${id}`;
 
-/** The rule a policy.update is judged under (evaluatePolicy's own first match): it carries no key tags or funds. */
+/**
+ * The rule a policy.update is judged under (evaluatePolicy's own first match): it carries no key tags or funds,
+ * and only members (admins) propose it.
+ */
 const policyUpdateRuleId = (policy: PolicyDocument) =>
-  matchRule(policy, { kind: POLICY_UPDATE_KIND, keyTags: [] }).ruleId;
+  matchRule(policy, { kind: POLICY_UPDATE_KIND, keyTags: [], initiator: "member" }).ruleId;
 
 /**
  * Eligible, in the reasons, means what makes a vote count: an active member holding a live token, with the
- * approver role for approvals (any role for a veto).
+ * approver role for approvals (the admin role for approvals in "admins"; any role for a veto).
  *
  * Every rule (the default included) that the members could never meet, in the order the rules are judged, one
  * entry per problem: no alternative of its approvals can be met by distinct eligible people, or its delay's veto
@@ -111,9 +115,10 @@ export function unreachableRules(policy: PolicyDocument, members: readonly Eligi
         });
       continue;
     }
-    const sets = [rule.require, ...(rule.alternatives ?? [])];
+    // An automatic rule asks nobody's approval: always reachable (its delay's veto group is checked below).
+    const sets = approvalSets(rule);
     const reasons = sets.map((s) => shortfall(s, approvers));
-    if (reasons.every((r) => r !== null)) {
+    if (sets.length > 0 && reasons.every((r) => r !== null)) {
       const detail =
         reasons.length === 1 ? `needs ${reasons[0]}` : `can never be met: it needs ${reasons.join("; or ")}`;
       out.push({

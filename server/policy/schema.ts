@@ -13,13 +13,20 @@ import {
   velocityCapSchema,
   windowSchema,
 } from "./clauses";
-import { DEFAULT_RULE_ID } from "./constants";
+import { DEFAULT_RULE_ID, INITIATOR_TYPES } from "./constants";
 import { shadowedRules } from "./match";
 
 export * from "./clauses";
 export { type AllowLists, covers, type MatchFacts, matches, onAllowList, shadowedRules } from "./match";
 
-export { DEFAULT_EXPIRES_IN_HOURS, DEFAULT_REJECTIONS, DEFAULT_RULE_ID, ROLE_GROUPS } from "./constants";
+export {
+  DEFAULT_EXPIRES_IN_HOURS,
+  DEFAULT_REJECTIONS,
+  DEFAULT_RULE_ID,
+  INITIATOR_TYPES,
+  type InitiatorType,
+  ROLE_GROUPS,
+} from "./constants";
 
 export const MAX_RULES = 200;
 export const MAX_GROUPS_PER_RULE = 16;
@@ -86,6 +93,8 @@ export const matchSchema = z
     amount: amountMatchSchema.optional(),
     /** The destination is, or is not, on the named allow-list. */
     destination: destinationMatchSchema.optional(),
+    /** Proposed by one of these: a member, a service account (the HTTP API), the system (Keyward itself). */
+    initiators: uniqueList(z.enum(INITIATOR_TYPES), INITIATOR_TYPES.length, "initiator").optional(),
   })
   .refine((m) => m.amount === undefined || m.assets?.length === 1, {
     message: "An amount is in base units of one asset: list exactly one asset with it",
@@ -103,41 +112,75 @@ const requireSchema = z
   .max(MAX_GROUPS_PER_RULE)
   .refine((rs) => new Set(rs.map((r) => r.group)).size === rs.length, "Each group once per rule");
 
-const approveFields = {
+/** What every rule that can approve may add: when it may run, a delay with a veto, caps, an allow-list. */
+const runFields = {
   deny: z.literal(false).optional(),
+  /** When it may run, in a named time zone; outside, deferred to the next opening or denied. */
+  window: windowSchema.optional(),
+  /** Time between quorum and execution during which the veto group can stop it. */
+  delay: delaySchema.optional(),
+  /** The destination must be on this allow-list, else denied. */
+  allowList: allowListNameSchema.optional(),
+};
+
+/** A rule approved by people's votes. */
+const votedFields = {
+  ...runFields,
+  automatic: z.literal(false).optional(),
   /** Every group is required ("2 of treasury AND 1 of compliance"), each approval from a different person. */
   require: requireSchema,
   /** Other sets of groups that approve it as well ("..., OR 3 of executives"): any one met is enough. */
   alternatives: z.array(requireSchema).min(1).max(MAX_ALTERNATIVES).optional(),
   rejections: z.int().min(1).max(MAX_APPROVALS).optional(),
   expiresInHours: z.int().min(1).max(MAX_EXPIRES_IN_HOURS).optional(),
-  /** When it may run, in a named time zone; outside, deferred to the next opening or denied. */
-  window: windowSchema.optional(),
-  /** Time between quorum and execution during which the veto group can stop it. */
-  delay: delaySchema.optional(),
   /** Caps on amounts over rolling windows; every cap that applies must hold. */
   velocity: z.array(velocityCapSchema).min(1).max(MAX_VELOCITY_CAPS).optional(),
-  /** The destination must be on this allow-list, else denied. */
-  allowList: allowListNameSchema.optional(),
+};
+
+/** Fields an automatic rule has no use for, refused with a message saying why (not "unrecognized key"). */
+const noVotes = (field: string, why: string) =>
+  z.undefined({ error: `An automatic rule ${why}: remove ${field} (or automatic)` }).optional();
+
+/**
+ * A rule approved with no vote (e.g. small withdrawals from the exchange's backend): only under velocity caps,
+ * which are required, and (checked on the document, which sees the match) only for the assets they count.
+ */
+const automaticFields = {
+  ...runFields,
+  automatic: z.literal(true),
+  require: noVotes("require", "asks for no approvals"),
+  alternatives: noVotes("alternatives", "asks for no approvals"),
+  rejections: noVotes("rejections", "takes no votes, so no rejections"),
+  expiresInHours: noVotes("expiresInHours", "never waits for votes, so it never expires"),
+  velocity: z
+    .array(velocityCapSchema, {
+      error: (issue) =>
+        issue.input === undefined
+          ? "An automatic rule approves with no vote, so it needs velocity caps: add velocity (e.g. at most 10 ETH per chain in 24 h)"
+          : undefined,
+    })
+    .min(1, "An automatic rule approves with no vote, so it needs at least one velocity cap")
+    .max(MAX_VELOCITY_CAPS),
 };
 const denyFields = { deny: z.literal(true), reason: text(300).min(1, "Say why it is denied") };
 
-const approveBodySchema = z.strictObject({
-  id: ruleIdSchema.optional(),
-  description: text(500).optional(),
-  ...approveFields,
-});
-const denyBodySchema = z.strictObject({
-  id: ruleIdSchema.optional(),
-  description: text(500).optional(),
-  ...denyFields,
-});
-// Discriminated on deny (absent or false: approvals; true: a reason), so a refusal names the exact field.
-export const ruleBodySchema = z.discriminatedUnion("deny", [approveBodySchema, denyBodySchema]);
+const head = { id: ruleIdSchema.optional(), description: text(500).optional() };
+// Discriminated on deny (absent or false: it can approve; true: a reason), then on automatic (absent or false:
+// votes; true: no vote, under caps), so a refusal names the exact field.
+export const ruleBodySchema = z.discriminatedUnion("deny", [
+  z.discriminatedUnion("automatic", [
+    z.strictObject({ ...head, ...votedFields }),
+    z.strictObject({ ...head, ...automaticFields }),
+  ]),
+  z.strictObject({ ...head, ...denyFields }),
+]);
 
 const named = { id: ruleIdSchema, description: text(500), match: matchSchema };
 export const ruleSchema = z.discriminatedUnion("deny", [
-  z.strictObject({ ...named, ...approveFields }),
+  z.discriminatedUnion("automatic", [
+    z.strictObject({ ...named, ...votedFields }),
+    z.strictObject({ ...named, ...automaticFields }),
+  ]),
   z.strictObject({ ...named, ...denyFields }),
 ]);
 
@@ -145,7 +188,25 @@ export type RuleBody = z.infer<typeof ruleBodySchema>;
 export type Rule = z.infer<typeof ruleSchema>;
 export type RuleMatch = z.infer<typeof matchSchema>;
 export type Requirement = z.infer<typeof requirementSchema>;
-export type ApproveRule = Extract<Rule | RuleBody, { require: unknown }>;
+/** A rule that can approve: by votes (`require`) or automatically. */
+export type ApproveRule = Exclude<Rule | RuleBody, { deny: true }>;
+/** A rule approved by votes. */
+export type VotedRule = Extract<ApproveRule, { require: Requirement[] }>;
+
+/**
+ * The sets of groups whose approvals meet a rule (`require`, then each of `alternatives`): none for a deny rule
+ * or an automatic one (nobody's approval is asked for).
+ */
+export function approvalSets(rule: Rule | RuleBody): Requirement[][] {
+  if (rule.deny || rule.automatic) return [];
+  return [rule.require, ...(rule.alternatives ?? [])];
+}
+
+/** Whether the velocity cap counts amounts of `asset` (the same test as velocity.ts capApplies). */
+const capCounts = (
+  cap: { per: string; asset: { chain: string; symbol: string } },
+  asset: { chain: string; symbol: string },
+) => cap.asset.symbol === asset.symbol && (cap.per === "asset" || cap.asset.chain === asset.chain);
 
 export const MAX_ROTATION_DAYS = 3650;
 
@@ -199,7 +260,9 @@ export const policyDocumentSchema = documentObject.superRefine((doc, ctx) => {
   ];
   for (const [path, rule] of bodies) {
     if (rule.deny || !rule.delay) continue;
-    const groups = [rule.require, ...(rule.alternatives ?? [])].flat().map((r) => r.group);
+    const groups = approvalSets(rule)
+      .flat()
+      .map((r) => r.group);
     if (groups.includes(rule.delay.vetoGroup)) {
       ctx.addIssue({
         code: "custom",
@@ -208,6 +271,36 @@ export const policyDocumentSchema = documentObject.superRefine((doc, ctx) => {
       });
     }
   }
+  if (!doc.default.deny && doc.default.automatic) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["default", "automatic"],
+      message:
+        "The default rule judges every operation no rule matches, so it cannot approve automatically: give it require, and write the automatic rule with a match",
+    });
+  }
+  doc.rules.forEach((rule, i) => {
+    if (rule.deny || !rule.automatic) return;
+    // Every operation it approves must be counted by a cap: it names its assets, and a cap counts each of them.
+    const assets = rule.match.assets;
+    if (assets === undefined) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["rules", i, "match", "assets"],
+        message:
+          "An automatic rule approves with no vote, so it must say which assets it moves: list them in match.assets, each under a velocity cap",
+      });
+      return;
+    }
+    for (const a of assets) {
+      if (rule.velocity.some((cap) => capCounts(cap, a))) continue;
+      ctx.addIssue({
+        code: "custom",
+        path: ["rules", i, "velocity"],
+        message: `An automatic rule caps every asset it moves: no velocity cap counts ${a.symbol} on ${a.chain}`,
+      });
+    }
+  });
   for (const { rule, by } of shadowedRules(doc)) {
     ctx.addIssue({
       code: "custom",

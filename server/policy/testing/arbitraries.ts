@@ -1,6 +1,7 @@
 // fast-check arbitraries for the policy language: valid documents using every clause (shadowed rules dropped
-// as the schema would refuse them), operations that move funds or not, votes (approve, reject, veto, with and
-// without times), histories and allow-lists. Small domains on purpose, so rules, votes and caps collide.
+// as the schema would refuse them; automatic rules with the caps the schema asks for), operations that move funds
+// or not, from members, service accounts or the system, votes (approve, reject, veto, with and without times),
+// histories and allow-lists. Small domains on purpose, so rules, votes and caps collide.
 import { fc } from "@fast-check/vitest";
 import type { PolicyDocument, Rule, RuleBody } from "../document";
 import type { PolicyInput, PolicyOperation, VoteInput } from "../evaluate";
@@ -10,7 +11,8 @@ import { WEEKDAYS } from "../windows";
 
 export const KINDS = ["key.create", "withdrawal"] as const;
 export const TAGS = ["hot", "cold"] as const;
-export const APPROVING = ["treasury", "compliance", "executives", "approvers"] as const;
+export const APPROVING = ["treasury", "compliance", "executives", "approvers", "admins"] as const;
+export const INITIATORS = ["member", "service", "system"] as const;
 export const VETO_GROUP = "security";
 export const ZONES = [
   "Europe/Zurich",
@@ -125,6 +127,23 @@ const denyBody: fc.Arbitrary<RuleBody> = fc.record({
 });
 export const ruleBody = fc.oneof({ weight: 9, arbitrary: approveBody }, { weight: 1, arbitrary: denyBody });
 
+/** An automatic rule's body for `moved` (its one asset): 1 or 2 caps, the first counting the asset. */
+const automaticBody = (moved: { chain: string; symbol: string }): fc.Arbitrary<RuleBody> =>
+  fc
+    .record({
+      first: velocityCap.map((c) => ({ ...c, asset: moved })),
+      more: fc.array(velocityCap, { maxLength: 1 }),
+      window: sometimes(timeWindow),
+      delay: sometimes(
+        fc.record({ hours: fc.integer({ min: 1, max: 48 }), vetoGroup: fc.constant(VETO_GROUP) }),
+      ),
+      allowList: sometimes(fc.constant("payees")),
+    })
+    .map(({ first, more, ...b }) => {
+      const rest = Object.fromEntries(Object.entries(b).filter(([, v]) => v !== undefined));
+      return { automatic: true, velocity: [first, ...more], ...rest } as unknown as RuleBody;
+    });
+
 export const match = fc
   .record(
     {
@@ -143,17 +162,33 @@ export const match = fc
         fc.constant({ onAllowList: "payees" }),
         fc.constant({ notOnAllowList: "payees" }),
       ),
+      initiators: fc.subarray([...INITIATORS], { minLength: 1 }),
     },
     { requiredKeys: [] },
   )
   .map((m) => (m.amount && !m.assets ? { ...m, amount: undefined } : m))
   .map((m) => Object.fromEntries(Object.entries(m).filter(([, v]) => v !== undefined)) as Rule["match"]);
 
-/** A valid document: up to 5 rules, each kept only if no earlier rule shadows it, and a default. */
+/** An automatic rule: a match naming one asset (as the schema asks) and caps counting it. */
+const automaticRule: fc.Arbitrary<[Rule["match"], RuleBody]> = fc
+  .tuple(match, asset)
+  .chain(([m, moved]) => {
+    const assets = m.assets ?? [moved];
+    const one = assets[0] ?? moved;
+    return fc.tuple(fc.constant({ ...m, assets }), automaticBody(one));
+  });
+
+/** A valid document: up to 5 rules (about one in five automatic), each kept only if no earlier rule shadows it, and a default. */
 export const policy: fc.Arbitrary<PolicyDocument> = fc
   .record({
     version: fc.integer({ min: 1, max: 9 }),
-    rules: fc.array(fc.tuple(match, ruleBody), { maxLength: 5 }),
+    rules: fc.array(
+      fc.oneof(
+        { weight: 4, arbitrary: fc.tuple(match, ruleBody) },
+        { weight: 1, arbitrary: automaticRule },
+      ),
+      { maxLength: 5 },
+    ),
     default: ruleBody,
   })
   .map(({ version, rules: candidates, default: d }) => {
@@ -177,6 +212,7 @@ export const operation = (now: number): fc.Arbitrary<PolicyOperation> =>
         chainAsset: fc.constantFrom(...ASSETS),
         amount: fc.bigInt({ min: 0n, max: 25n }),
         destination: fc.constantFrom("d1", "d2"),
+        initiator: fc.constantFrom(...INITIATORS),
         quorumAt: fc.integer({ min: -72, max: 0 }).map((h) => new Date(now + h * HOUR)),
       },
       { requiredKeys: ["kind", "keyTags", "initiatorId"] },
