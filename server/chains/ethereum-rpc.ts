@@ -33,7 +33,8 @@ export function ethereumRpcClient(source: EthereumRpcSource): EthereumClient {
     "url" in source
       ? http(source.url, { timeout: source.timeoutMs ?? 10_000, retryCount: 2 })
       : custom(source.provider, { retryCount: 0 });
-  const client: PublicClient = createPublicClient({ transport });
+  // cacheTime 0: viem otherwise answers getBlockNumber from a 4-second cache, and confirmations would lag.
+  const client: PublicClient = createPublicClient({ transport, cacheTime: 0 });
   return new RpcEthereumClient(client);
 }
 
