@@ -150,8 +150,25 @@ describe("decodePsbt", () => {
         { label: "Change back to the key", value: `0.00039 BTC to ${from}` },
         { label: "Inputs", value: `2 from ${from}, 0.0011 BTC in all` },
         { label: "Fee", value: "0.00001 BTC (1000 sat, about 4.8 sat/vB)" },
+        {
+          label: "Replaceable",
+          value: "Yes (BIP 125): until it confirms, a version with a higher fee can replace it",
+        },
       ],
     });
+    // Final sequences and a lock time: not replaceable, and when it becomes valid.
+    const lines = (spec: Parameters<typeof simple>[0]) =>
+      decodePsbt(simple(spec), "regtest", from).lines.slice(6);
+    expect(lines({ sequence: 0xfffffffe, locktime: 850_000 })).toEqual([
+      { label: "Not valid before", value: "block 850000" },
+    ]);
+    expect(lines({ sequence: 0xffffffff, locktime: 1_796_290_000 })).toEqual([
+      { label: "Not valid before", value: "2026-12-03 09:26 UTC" },
+    ]);
+    expect(lines({ sequence: 0xffffffff })).toEqual([]);
+    expect(refusal(() => decodePsbt(simple({ version: 4 }), "regtest", from))).toBe(
+      "The transaction's version is 4; nodes relay versions 1 to 3 only.",
+    );
     // A taproot destination and a previous transaction that matches are fine too.
     const withTaproot = simple({ outputs: [{ address: TAPROOT, value: 100_000n }], withPrevious: true });
     expect(decodePsbt(withTaproot, "regtest", from).transfers).toEqual([

@@ -227,6 +227,11 @@ function check(psbtBase64: string, network: BitcoinNetwork, from: string): Check
   }
   const inputs = psbt.txInputs;
   const outputs = psbt.txOutputs;
+  if (![1, 2, 3].includes(psbt.version)) {
+    throw new PsbtRefusedError(
+      `The transaction's version is ${psbt.version}; nodes relay versions 1 to 3 only.`,
+    );
+  }
   if (inputs.length === 0) throw new PsbtRefusedError("The PSBT has no inputs.");
   if (outputs.length === 0) throw new PsbtRefusedError("The PSBT has no outputs.");
 
@@ -343,6 +348,19 @@ function check(psbtBase64: string, network: BitcoinNetwork, from: string): Check
     { label: "Inputs", value: `${inputs.length} from ${own.address}, ${btc(totalIn)} in all` },
     { label: "Fee", value: `${btc(fee)} (${fee} sat, about ${feeRate(fee, psbt)} sat/vB)` },
   );
+  if (inputs.some((input) => (input.sequence ?? 0xffffffff) < 0xfffffffe)) {
+    lines.push({
+      label: "Replaceable",
+      value: "Yes (BIP 125): until it confirms, a version with a higher fee can replace it",
+    });
+  }
+  if (psbt.locktime !== 0) {
+    const when =
+      psbt.locktime < 500_000_000
+        ? `block ${psbt.locktime}`
+        : `${new Date(psbt.locktime * 1000).toISOString().replace("T", " ").slice(0, 16)} UTC`;
+    lines.push({ label: "Not valid before", value: when });
+  }
   const decoded: DecodedTransaction = {
     chain: "bitcoin",
     network,

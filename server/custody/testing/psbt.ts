@@ -49,16 +49,22 @@ export type BackendPsbt = {
   /** Leave the witness UTXOs out (a backend that forgot them). */
   withoutWitnessUtxo?: boolean;
   sighashType?: number;
+  /** Default 0xfffffffd (replaceable, as most wallets send today). */
+  sequence?: number;
+  locktime?: number;
+  version?: number;
 };
 
 /** The unsigned PSBT the backend would hand over. */
 export function makePsbt(spec: BackendPsbt): Psbt {
   const psbt = new Psbt({ network: NETWORKS[spec.network] });
+  if (spec.version !== undefined) psbt.setVersion(spec.version);
+  if (spec.locktime !== undefined) psbt.setLocktime(spec.locktime);
   for (const utxo of spec.utxos) {
     psbt.addInput({
       hash: utxo.txid,
       index: utxo.vout,
-      sequence: 0xfffffffd,
+      sequence: spec.sequence ?? 0xfffffffd,
       ...(spec.withoutWitnessUtxo ? {} : { witnessUtxo: { script: utxo.script, value: utxo.value } }),
       ...(spec.withPrevious || spec.withoutWitnessUtxo ? { nonWitnessUtxo: utxo.previous } : {}),
       ...(spec.sighashType === undefined ? {} : { sighashType: spec.sighashType }),
