@@ -20,6 +20,8 @@ function example(): unknown {
 }
 
 const BTC = { chain: "bitcoin", symbol: "BTC", decimals: 8 };
+const ETH = { chain: "ethereum", symbol: "ETH", decimals: 18 };
+const eth = (n: number) => BigInt(Math.round(n * 10)) * 10n ** 17n;
 const btc = (n: number) => BigInt(Math.round(n * 1e8));
 const member = (id: string, groups: string[]): EligibleMember => ({
   id,
@@ -66,7 +68,11 @@ describe("the README's policy example", () => {
       allowList: has((r) => !r.deny && r.allowList),
       deny: has((r) => r.deny),
       rotation: (doc.rotation ?? []).length > 0,
+      automatic: has((r) => !r.deny && r.automatic),
+      initiators: doc.rules.some((r) => r.match.initiators),
     }).toEqual({
+      automatic: true,
+      initiators: true,
       amount: true,
       alternatives: true,
       window: true,
@@ -85,6 +91,10 @@ describe("the README's policy example", () => {
     expect(rule({ kind: "withdrawal", keyTags: [], chain: "ethereum", asset: "ETH", amount: 1n })).toBe(
       "eth-payees",
     );
+    const ether = { kind: "withdrawal", keyTags: [], chain: "ethereum", asset: "ETH" };
+    expect(rule({ ...ether, amount: eth(0.5), initiator: "service" })).toBe("api-small-eth");
+    expect(rule({ ...ether, amount: eth(0.5), initiator: "member" })).toBe("eth-payees");
+    expect(rule({ ...ether, amount: eth(1), initiator: "service" })).toBe("eth-payees");
     expect(rule({ kind: "withdrawal", keyTags: [], chain: "solana", asset: "SOL", amount: 1n })).toBe(
       "other-withdrawals",
     );
@@ -132,6 +142,50 @@ describe("the README's policy example", () => {
     expect(out.decision).toBe("denied");
     expect(out.reasons).toEqual(["denied: over the 24 h limit of 10 BTC across chains by 0.3 BTC"]);
     expect(flat).toContain("“denied: over the 24 h limit of 10 BTC across chains by 0.3 BTC”");
+  });
+
+  it("approves the backend's 0.5 ETH after 12 ETH with no vote, and denies 0.8 ETH after 19.5 ETH, as quoted", () => {
+    const now = new Date("2026-12-02T12:00:00Z");
+    const judge = (amount: bigint, before: bigint) =>
+      evaluatePolicy({
+        operation: {
+          kind: "withdrawal",
+          keyTags: [],
+          chain: "ethereum",
+          asset: "ETH",
+          amount,
+          initiatorId: null,
+          initiator: "service",
+          id: "w1",
+          keyId: "k1",
+        },
+        votes: [],
+        policy: doc,
+        now,
+        history: [
+          {
+            operationId: "h1",
+            keyId: "k2",
+            chain: "ethereum",
+            asset: "ETH",
+            amount: before,
+            executedAt: null,
+          },
+        ],
+        assets: [BTC, ETH],
+      });
+    const ok = judge(eth(0.5), eth(12));
+    expect(ok.decision).toBe("approved");
+    expect(ok.reasons).toEqual([
+      "approved automatically, with no vote",
+      "within the 24 h limit of 20 ETH: 12.5 ETH with this one",
+    ]);
+    expect(flat).toContain(
+      "“approved automatically, with no vote” and “within the 24 h limit of 20 ETH: 12.5 ETH with this one”",
+    );
+    const over = judge(eth(0.8), eth(19.5));
+    expect(over.reasons).toEqual(["denied: over the 24 h limit of 20 ETH by 0.3 ETH"]);
+    expect(flat).toContain("“denied: over the 24 h limit of 20 ETH by 0.3 ETH”");
   });
 
   it("is reachable with the members the README lists, and gives the quoted reason without compliance", () => {
