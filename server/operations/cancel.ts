@@ -31,7 +31,11 @@ export async function cancelOperation(
     if (op.initiatorId === null) {
       // Proposed by Keyward itself: an admin's to cancel, with a reason.
       if (!actor.roles.includes("admin")) {
-        const who = op.systemInitiator ? SYSTEM_INITIATOR_NAMES[op.systemInitiator] : "Keyward";
+        const who = op.systemInitiator
+          ? SYSTEM_INITIATOR_NAMES[op.systemInitiator]
+          : op.serviceAccountId
+            ? "a service account"
+            : "Keyward";
         throw new AppError(
           "FORBIDDEN",
           `Only an admin can cancel an operation proposed by ${who}; approvers reject it instead.`,

@@ -12,6 +12,8 @@ export type DigestInput = {
   /** Null for an operation the system proposed: `systemInitiator` names it, digested as "system:<name>". */
   initiatorId: string | null;
   systemInitiator?: SystemInitiator | null;
+  /** Set for an operation a service account proposed: digested as "service:<id>". */
+  serviceAccountId?: string | null;
   createdAt: Date;
   expiresAt: Date;
   policyVersion: number;

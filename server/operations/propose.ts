@@ -8,6 +8,8 @@ import type { Db, Tx } from "@/db/client";
 import { keys, operations } from "@/db/schema";
 import type { SystemInitiator } from "@/db/schema/operations";
 import { appendAudit } from "@/server/audit/append";
+import { allowListEntriesOf } from "@/server/allowlists/store";
+import { chainConfig } from "@/server/chains/current";
 import { AppError } from "@/server/errors";
 import { eligibleMembers } from "@/server/governance/members-snapshot";
 import type { Acting } from "@/server/members/guards";
@@ -16,10 +18,11 @@ import { expiresAt, matchRule } from "@/server/policy/evaluate";
 import { memberWithRole } from "./actors";
 import { operationDigest } from "./digest";
 import { proposedBackup, proposedHsm } from "@/server/backups/propose-facts";
+import { chainClients } from "@/server/chains/registry";
 import { freezeInForce } from "./freeze";
 import { membershipReader } from "@/server/members/membership-steps";
 import { operationKind, type ProposeReader, type RegisteredKind } from "./kinds";
-import { judgeWith } from "./judgement";
+import { allowListsFor, judgeWith } from "./judgement";
 import { parseInput } from "./parse-input";
 import { policyInForce, seedPolicy } from "./policy-store";
 import { type OperationRow, operationSubject } from "./transitions";
@@ -36,6 +39,7 @@ function proposeReader(tx: Tx): ProposeReader {
           state: keys.state,
           curve: keys.curve,
           exportable: keys.exportable,
+          publicKey: keys.publicKey,
         })
         .from(keys)
         .where(eq(keys.id, id));
@@ -56,6 +60,9 @@ function proposeReader(tx: Tx): ProposeReader {
       (await policyInForce(tx)) ?? { version: DEFAULT_POLICY.version, document: DEFAULT_POLICY },
     eligibleMembers: () => eligibleMembers(tx),
     members: membershipReader(tx),
+    chainClients,
+    chains: chainConfig,
+    allowList: (list, chain) => allowListEntriesOf(tx, list, chain),
   };
 }
 
@@ -92,23 +99,49 @@ export async function proposeAsSystem(
   return storeProposal(tx, { kind, payload, initiator: { system: input.system }, now: input.now });
 }
 
+/**
+ * An operation a service account proposes over the HTTP API (server/service-accounts/): validated, judged,
+ * stored and audited exactly as a member's proposal, in the caller's transaction (which also records the
+ * Idempotency-Key), with `serviceAccountId` as its initiator (actor "service:<id>"). The caller has
+ * authenticated the account and checked its scope; every approver may vote on it.
+ */
+export async function proposeAsService(
+  tx: Tx,
+  input: { serviceAccountId: string; kind: string; payload: unknown; now: Date },
+): Promise<OperationRow> {
+  const kind = operationKind(input.kind);
+  if (!kind)
+    throw new AppError("BAD_INPUT", `kind: Keyward has no operation kind "${input.kind}".`, {
+      field: "kind",
+    });
+  const proposal = parseInput("payload", kind.parseProposal, input.payload);
+  const payload = await kind.prepare(proposal, proposeReader(tx));
+  return storeProposal(tx, {
+    kind,
+    payload,
+    initiator: { serviceAccountId: input.serviceAccountId },
+    now: input.now,
+  });
+}
+
 async function storeProposal(
   tx: Tx,
   input: {
     kind: RegisteredKind;
     payload: unknown;
-    initiator: { memberId: string } | { system: SystemInitiator };
+    initiator: { memberId: string } | { system: SystemInitiator } | { serviceAccountId: string };
     now: Date;
   },
 ): Promise<OperationRow> {
   const { kind, payload } = input;
   const initiatorId = "memberId" in input.initiator ? input.initiator.memberId : null;
   const systemInitiator = "system" in input.initiator ? input.initiator.system : null;
+  const serviceAccountId = "serviceAccountId" in input.initiator ? input.initiator.serviceAccountId : null;
   const policy = (await policyInForce(tx)) ?? (await seedPolicy(tx, input.now));
   const id = randomUUID();
   // Judged by the full policy with no votes: a deny rule, a closed window that denies, a velocity cap it
   // exceeds (on its own or with what counts already) or a destination off the allow-list refuse it now.
-  const proposed = { id, kind: kind.kind, payload, initiatorId, quorumAt: null };
+  const proposed = { id, kind: kind.kind, payload, initiatorId, serviceAccountId, quorumAt: null };
   const judged = await judgeWith(tx, { op: proposed, cast: [], policy: policy.document, now: input.now });
   if (judged.decision === "denied") {
     throw new AppError(
@@ -116,7 +149,8 @@ async function storeProposal(
       `The policy in force refuses this operation (rule ${judged.ruleId}): ${judged.reasons.join("; ")}.`,
     );
   }
-  const { rule } = matchRule(policy.document, { kind: kind.kind, ...kind.facts(payload) });
+  const facts = { kind: kind.kind, ...kind.facts(payload) };
+  const { rule } = matchRule(policy.document, facts, await allowListsFor(tx, policy.document, facts));
   const createdAt = input.now;
   const row = {
     id,
@@ -124,6 +158,7 @@ async function storeProposal(
     payload,
     initiatorId,
     systemInitiator,
+    serviceAccountId,
     createdAt,
     expiresAt: expiresAt(rule, createdAt),
     policyVersion: policy.version,
@@ -137,7 +172,12 @@ async function storeProposal(
   if (!stored) throw new AppError("INTERNAL", "Could not store the operation.");
   await appendAudit(tx, {
     action: "operation.proposed",
-    actor: initiatorId !== null ? `member:${initiatorId}` : "system",
+    actor:
+      initiatorId !== null
+        ? `member:${initiatorId}`
+        : serviceAccountId !== null
+          ? `service:${serviceAccountId}`
+          : "system",
     subject: operationSubject(id),
     at: input.now,
     data: {
@@ -148,6 +188,7 @@ async function storeProposal(
       ruleId: judged.ruleId,
       expiresAt: row.expiresAt.toISOString(),
       ...(systemInitiator !== null ? { systemInitiator } : {}),
+      ...(serviceAccountId !== null ? { serviceAccountId } : {}),
     },
   });
   return stored;

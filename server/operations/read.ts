@@ -6,7 +6,7 @@
 import "server-only";
 import { aliasedTable, and, asc, desc, eq, lt, or, sql } from "drizzle-orm";
 import type { Db } from "@/db/client";
-import { members, type OperationState, operations, tokens, votes } from "@/db/schema";
+import { members, type OperationState, operations, serviceAccounts, tokens, votes } from "@/db/schema";
 import { AppError } from "@/server/errors";
 import type { Acting } from "@/server/members/guards";
 import type { PolicyDocument } from "@/server/policy/document";
@@ -110,6 +110,7 @@ export async function listOperations(
       initiatorId: operations.initiatorId,
       memberName: initiators.name,
       systemInitiator: operations.systemInitiator,
+      serviceAccountName: serviceAccounts.name,
       policyVersion: operations.policyVersion,
       judgedVersion: operations.judgedVersion,
       createdAt: operations.createdAt,
@@ -121,6 +122,7 @@ export async function listOperations(
     })
     .from(operations)
     .leftJoin(initiators, eq(initiators.id, operations.initiatorId))
+    .leftJoin(serviceAccounts, eq(serviceAccounts.id, operations.serviceAccountId))
     .where(
       and(
         input.state ? eq(operations.state, input.state) : undefined,
@@ -142,7 +144,15 @@ export async function listOperations(
   const policyOf = new Map(policies.map((p) => [p.version, p.document]));
   return Promise.all(
     rows.map(
-      async ({ payload, policyVersion: version, judgedVersion, memberName, systemInitiator, ...row }) => {
+      async ({
+        payload,
+        policyVersion: version,
+        judgedVersion,
+        memberName,
+        systemInitiator,
+        serviceAccountName,
+        ...row
+      }) => {
         const kind = operationKind(row.kind);
         const opVotes = votesOf.get(row.id) ?? [];
         const policy = policyOf.get(judgedVersion ?? version);
@@ -155,7 +165,7 @@ export async function listOperations(
         return {
           ...row,
           policyVersion: version,
-          initiatorName: initiatorName({ memberName, systemInitiator }),
+          initiatorName: initiatorName({ memberName, systemInitiator, serviceAccountName }),
           title: kind ? kind.describe(payload).title : row.kind,
           tally:
             evaluation?.tally.map((t) => ({ group: t.group, needed: t.needed, approvals: t.approvals })) ??
@@ -203,6 +213,13 @@ export async function getOperation(db: Db, input: { viewer: Acting; operationId:
     op.initiatorId === null
       ? []
       : await db.select({ name: members.name }).from(members).where(eq(members.id, op.initiatorId));
+  const [service] =
+    op.serviceAccountId === null
+      ? []
+      : await db
+          .select({ name: serviceAccounts.name })
+          .from(serviceAccounts)
+          .where(eq(serviceAccounts.id, op.serviceAccountId));
   const cast = await db
     .select({
       id: votes.id,
@@ -243,7 +260,11 @@ export async function getOperation(db: Db, input: { viewer: Acting; operationId:
     display: kind.describe(op.payload),
     initiator: {
       id: op.initiatorId,
-      name: initiatorName({ memberName: initiator?.name ?? null, systemInitiator: op.systemInitiator }),
+      name: initiatorName({
+        memberName: initiator?.name ?? null,
+        systemInitiator: op.systemInitiator,
+        serviceAccountName: service?.name ?? null,
+      }),
     },
     policyVersion: op.policyVersion,
     ruleId: op.ruleId,

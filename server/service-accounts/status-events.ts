@@ -1,0 +1,13 @@
+// The events a service account's status webhook receives: how each withdrawal it proposed ends (executed —
+// signed —, failed, rejected, expired, cancelled) and when one starts waiting out a delay. Delivered by
+// server/notify (Standard Webhooks signatures, retries, the delivery log), for that account's operations only.
+import type { NotifyEvent } from "@/db/schema/notifications";
+
+export const STATUS_EVENTS = [
+  "operation.waiting",
+  "operation.executed",
+  "operation.failed",
+  "operation.rejected",
+  "operation.expired",
+  "operation.cancelled",
+] as const satisfies readonly NotifyEvent[];
