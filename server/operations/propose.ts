@@ -8,8 +8,6 @@ import type { Db, Tx } from "@/db/client";
 import { keys, operations } from "@/db/schema";
 import type { SystemInitiator } from "@/db/schema/operations";
 import { appendAudit } from "@/server/audit/append";
-import { allowListEntriesOf } from "@/server/allowlists/store";
-import { chainConfig } from "@/server/chains/current";
 import { AppError } from "@/server/errors";
 import { eligibleMembers } from "@/server/governance/members-snapshot";
 import type { Acting } from "@/server/members/guards";
@@ -18,11 +16,10 @@ import { expiresAt, matchRule } from "@/server/policy/evaluate";
 import { memberWithRole } from "./actors";
 import { operationDigest } from "./digest";
 import { proposedBackup, proposedHsm } from "@/server/backups/propose-facts";
-import { chainClients } from "@/server/chains/registry";
 import { freezeInForce } from "./freeze";
 import { membershipReader } from "@/server/members/membership-steps";
 import { operationKind, type ProposeReader, type RegisteredKind } from "./kinds";
-import { allowListsFor, judgeWith } from "./judgement";
+import { judgeWith } from "./judgement";
 import { parseInput } from "./parse-input";
 import { policyInForce, seedPolicy } from "./policy-store";
 import { type OperationRow, operationSubject } from "./transitions";
@@ -39,7 +36,6 @@ function proposeReader(tx: Tx): ProposeReader {
           state: keys.state,
           curve: keys.curve,
           exportable: keys.exportable,
-          publicKey: keys.publicKey,
         })
         .from(keys)
         .where(eq(keys.id, id));
@@ -60,9 +56,6 @@ function proposeReader(tx: Tx): ProposeReader {
       (await policyInForce(tx)) ?? { version: DEFAULT_POLICY.version, document: DEFAULT_POLICY },
     eligibleMembers: () => eligibleMembers(tx),
     members: membershipReader(tx),
-    chainClients,
-    chains: chainConfig,
-    allowList: (list, chain) => allowListEntriesOf(tx, list, chain),
   };
 }
 
@@ -149,8 +142,7 @@ async function storeProposal(
       `The policy in force refuses this operation (rule ${judged.ruleId}): ${judged.reasons.join("; ")}.`,
     );
   }
-  const facts = { kind: kind.kind, ...kind.facts(payload) };
-  const { rule } = matchRule(policy.document, facts, await allowListsFor(tx, policy.document, facts));
+  const { rule } = matchRule(policy.document, { kind: kind.kind, ...kind.facts(payload) });
   const createdAt = input.now;
   const row = {
     id,
