@@ -170,7 +170,7 @@ describe("decodePsbt", () => {
       "The transaction's version is 4; nodes relay versions 1 to 3 only.",
     );
     // A taproot destination and a previous transaction that matches are fine too.
-    const withTaproot = simple({ outputs: [{ address: TAPROOT, value: 100_000n }], withPrevious: true });
+    const withTaproot = simple({ outputs: [{ address: TAPROOT, value: 100_000n }] });
     expect(decodePsbt(withTaproot, "regtest", from).transfers).toEqual([
       { asset: "BTC", amount: 100_000n, destination: TAPROOT },
     ]);
@@ -290,11 +290,24 @@ describe("decodePsbt", () => {
       network: "regtest",
       utxos: [{ ...utxo, value: 10_000_000n }],
       outputs: [],
-      withPrevious: true,
     });
     lying.addOutput({ script: scriptOf(DEST, "regtest"), value: 9_000_000n });
     expect(refusal(() => decodePsbt(lying.toBase64(), "regtest", from))).toBe(
       "Input 0's witness UTXO (10000000 sat) differs from the output of its previous transaction (60000 sat).",
+    );
+    // Without the previous transaction the amounts are the backend's word alone (the segwit fee attack).
+    expect(refusal(() => decodePsbt(simple({ withoutPrevious: true }), "regtest", from))).toMatch(
+      /^Input 0 \([0-9a-f]{64}:0\) has no previous transaction \(non-witness UTXO\): Keyward needs it to prove the input's amount, so that the fee shown is the fee paid\.$/,
+    );
+    const [elsewhere] = fakeUtxos(from, [60_000n], "regtest");
+    if (elsewhere === undefined) throw new Error("no utxo");
+    const swapped = makePsbtBase64({
+      network: "regtest",
+      utxos: [{ ...utxo, previous: elsewhere.previous }],
+      outputs: [{ address: DEST, value: 50_000n }],
+    });
+    expect(refusal(() => decodePsbt(swapped, "regtest", from))).toBe(
+      `Input 0's previous transaction is not ${utxo.txid}.`,
     );
     expect(refusal(() => decodePsbt("not a psbt!", "regtest", from))).toBe("The PSBT is not base64 text.");
     expect(refusal(() => decodePsbt(Buffer.from("hello").toString("base64"), "regtest", from))).toMatch(

@@ -8,6 +8,9 @@
 // addresses (1…, 3…) are refused in words: bech32's checksum catches every typo of up to four characters and
 // is case-insensitive, and every exchange-grade wallet has paid to segwit since 2017. Future segwit versions
 // (v2–v16) are refused: coins sent there today could be taken by anyone once a soft fork gives them meaning.
+//
+// PSBT inputs: P2WPKH of the key's own address only, each with its witness UTXO AND its previous transaction
+// (whose txid is checked), so the amounts — and so the fee approvers see — are proven, not claimed.
 import { address, crypto, Psbt, payments, Transaction, networks as bitcoinNetworks } from "bitcoinjs-lib";
 import type { Network } from "bitcoinjs-lib";
 import { secp256k1 } from "@noble/curves/secp256k1";
@@ -282,23 +285,29 @@ function check(psbtBase64: string, network: BitcoinNetwork, from: string): Check
         `Input ${i} (${outpoint}) claims ${utxo.value} satoshis, which no output can hold.`,
       );
     }
-    if (input.nonWitnessUtxo !== undefined) {
-      // Optional, but when given it must be the transaction the input spends, with the same output.
-      let previous: Transaction;
-      try {
-        previous = Transaction.fromBuffer(input.nonWitnessUtxo);
-      } catch {
-        throw new PsbtRefusedError(`Input ${i}'s previous transaction does not decode.`);
-      }
-      const out = previous.outs[prevout.index];
-      if (previous.getId() !== txidOf(prevout.hash) || out === undefined) {
-        throw new PsbtRefusedError(`Input ${i}'s previous transaction is not ${txidOf(prevout.hash)}.`);
-      }
-      if (out.value !== utxo.value || !Buffer.from(out.script).equals(Buffer.from(utxo.script))) {
-        throw new PsbtRefusedError(
-          `Input ${i}'s witness UTXO (${utxo.value} sat) differs from the output of its previous transaction (${out.value} sat).`,
-        );
-      }
+    // The previous transaction proves the amount: a segwit v0 signature commits only to the amount it is told,
+    // so a backend could understate one input in one PSBT and another in a second PSBT of the same payment,
+    // and the two half-valid signature sets would combine into a transaction whose fee neither showed (the
+    // 2020 "segwit fee attack"; hardware wallets ask for the same). Its txid is checked against the input.
+    if (input.nonWitnessUtxo === undefined) {
+      throw new PsbtRefusedError(
+        `Input ${i} (${outpoint}) has no previous transaction (non-witness UTXO): Keyward needs it to prove the input's amount, so that the fee shown is the fee paid.`,
+      );
+    }
+    let previous: Transaction;
+    try {
+      previous = Transaction.fromBuffer(input.nonWitnessUtxo);
+    } catch {
+      throw new PsbtRefusedError(`Input ${i}'s previous transaction does not decode.`);
+    }
+    const out = previous.outs[prevout.index];
+    if (previous.getId() !== txidOf(prevout.hash) || out === undefined) {
+      throw new PsbtRefusedError(`Input ${i}'s previous transaction is not ${txidOf(prevout.hash)}.`);
+    }
+    if (out.value !== utxo.value || !Buffer.from(out.script).equals(Buffer.from(utxo.script))) {
+      throw new PsbtRefusedError(
+        `Input ${i}'s witness UTXO (${utxo.value} sat) differs from the output of its previous transaction (${out.value} sat).`,
+      );
     }
     values.push(utxo.value);
     totalIn += utxo.value;
@@ -374,7 +383,7 @@ function check(psbtBase64: string, network: BitcoinNetwork, from: string): Check
 
 /**
  * What the wallet backend's unsigned PSBT (base64) does, decoded from its bytes, or a PsbtRefusedError naming the
- * input or output: every input P2WPKH of `from` with its witness UTXO, unsigned, SIGHASH_ALL (or unset); every
+ * input or output: every input P2WPKH of `from` with its witness UTXO and previous transaction, unsigned, SIGHASH_ALL (or unset); every
  * output to a segwit address, above dust; outputs back to `from` are change (`change: true`); the fee is inputs
  * minus outputs, and the inputs must cover the outputs.
  */

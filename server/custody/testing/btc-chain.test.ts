@@ -6,7 +6,7 @@ import { Transaction } from "bitcoinjs-lib";
 import { describe, expect, it } from "vitest";
 import { assemble, bitcoinAddress, signingRequests } from "../bitcoin";
 import { TestBitcoinChain } from "./btc-chain";
-import { type FakeUtxo, makePsbtBase64 } from "./psbt";
+import { type FakeUtxo, fakeUtxos, makePsbtBase64 } from "./psbt";
 
 const privateKey = secp256k1.utils.randomPrivateKey();
 const publicKey = Buffer.from(secp256k1.getPublicKey(privateKey, false)).toString("hex");
@@ -60,7 +60,8 @@ describe("TestBitcoinChain", () => {
     await expect(client.broadcast(twice.raw)).rejects.toThrow(
       "sendrawtransaction RPC error: txn-mempool-conflict",
     );
-    const nowhere = signedPayment([{ ...(utxos[0] as FakeUtxo), txid: "cd".repeat(32) }], 28_000n);
+    // UTXOs the chain never saw (made up, not funded).
+    const nowhere = signedPayment(fakeUtxos(from, [30_000n], "regtest"), 28_000n);
     await expect(client.broadcast(nowhere.raw)).rejects.toThrow(
       "sendrawtransaction RPC error: bad-txns-inputs-missingorspent",
     );

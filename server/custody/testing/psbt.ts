@@ -1,6 +1,6 @@
 // Test helper: a stand-in for an exchange's wallet backend, which knows the UTXOs of Keyward's addresses and hands
 // Keyward an unsigned PSBT to approve and sign. The UTXOs are made up: each comes from a made-up previous
-// transaction paying the address, so the PSBT can also carry it as the non-witness UTXO when asked.
+// transaction paying the address, which the PSBT carries as the non-witness UTXO (unless asked not to).
 import { randomBytes } from "node:crypto";
 import { address, networks, Psbt, Transaction } from "bitcoinjs-lib";
 import type { BitcoinNetwork } from "../types";
@@ -44,8 +44,8 @@ export type BackendPsbt = {
   utxos: readonly FakeUtxo[];
   /** Where the money goes; `change` back to the same UTXOs' address is just another output here. */
   outputs: readonly { address: string; value: bigint }[];
-  /** Also put the previous transactions in (nonWitnessUtxo), as some backends do. */
-  withPrevious?: boolean;
+  /** Leave the previous transactions (nonWitnessUtxo) out, as some backends do; Keyward refuses that. */
+  withoutPrevious?: boolean;
   /** Leave the witness UTXOs out (a backend that forgot them). */
   withoutWitnessUtxo?: boolean;
   sighashType?: number;
@@ -66,7 +66,7 @@ export function makePsbt(spec: BackendPsbt): Psbt {
       index: utxo.vout,
       sequence: spec.sequence ?? 0xfffffffd,
       ...(spec.withoutWitnessUtxo ? {} : { witnessUtxo: { script: utxo.script, value: utxo.value } }),
-      ...(spec.withPrevious || spec.withoutWitnessUtxo ? { nonWitnessUtxo: utxo.previous } : {}),
+      ...(spec.withoutPrevious ? {} : { nonWitnessUtxo: utxo.previous }),
       ...(spec.sighashType === undefined ? {} : { sighashType: spec.sighashType }),
     });
   }
