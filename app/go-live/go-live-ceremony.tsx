@@ -129,13 +129,15 @@ export function GoLiveCeremony({ memberId, isAdmin }: { memberId: string; isAdmi
               {r.isDefault ? " (default)" : ""}:{" "}
               {r.deny
                 ? "denies (nobody approves it)."
-                : r.ways
-                    .map((way) =>
-                      way
-                        .map((g) => `${g.approvals} of ${g.label} (${g.eligible} can approve)`)
-                        .join(" and "),
-                    )
-                    .join(", or ")}
+                : r.automatic
+                  ? "approved automatically, with no vote, within its velocity caps"
+                  : r.ways
+                      .map((way) =>
+                        way
+                          .map((g) => `${g.approvals} of ${g.label} (${g.eligible} can approve)`)
+                          .join(" and "),
+                      )
+                      .join(", or ")}
               {r.veto ? `; veto by ${r.veto.label} (${r.veto.eligible} can veto)` : ""}
             </Check>
           ))}

@@ -34,6 +34,8 @@ export type RuleGroups = {
   ruleId: string;
   isDefault: boolean;
   deny: boolean;
+  /** Approved with no vote, under its velocity caps (then `ways` is empty). */
+  automatic: boolean;
   /** One entry per way to approve (the rule's requirement, then its alternatives). */
   ways: { group: string; label: string; approvals: number; eligible: number }[][];
   veto: { group: string; label: string; eligible: number } | null;
@@ -69,7 +71,7 @@ function ruleGroups(doc: PolicyDocument, members: readonly EligibleMember[]): Ru
     { rule: doc.default, id: doc.default.id ?? "default", isDefault: true },
   ];
   return rules.map(({ rule, id, isDefault }) => {
-    if (rule.deny) return { ruleId: id, isDefault, deny: true, ways: [], veto: null };
+    if (rule.deny) return { ruleId: id, isDefault, deny: true, automatic: false, ways: [], veto: null };
     const ways = approvalSets(rule).map((set) =>
       set.map((r) => ({
         group: r.group,
@@ -82,7 +84,7 @@ function ruleGroups(doc: PolicyDocument, members: readonly EligibleMember[]): Ru
     const veto = vetoGroup
       ? { group: vetoGroup, label: groupLabel(vetoGroup), eligible: count(vetoGroup) }
       : null;
-    return { ruleId: id, isDefault, deny: false, ways, veto };
+    return { ruleId: id, isDefault, deny: false, automatic: rule.automatic === true, ways, veto };
   });
 }
 
