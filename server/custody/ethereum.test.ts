@@ -26,6 +26,7 @@ import {
   parseAddress,
   signingRequests,
   suggestFees,
+  verifiedParity,
 } from "./ethereum";
 import type { Asset } from "./types";
 
@@ -329,5 +330,49 @@ describe("signingRequests and assemble", () => {
     expect(codeOf(() => assemble(unsigned, [], { publicKey: PUB_ONE, assets: ASSETS }))).toMatch(
       /one signature/,
     );
+  });
+});
+
+describe("verifiedParity", () => {
+  it("agrees with noble's verify and recovery on valid and tampered signatures", () => {
+    const agree = { valid: 0, refused: 0 };
+    for (let i = 0; i < 40; i++) {
+      const privateKey = secp256k1.utils.randomPrivateKey();
+      const publicKey = secp256k1.getPublicKey(privateKey, false);
+      const digest = hexToBytes(keccak256(new Uint8Array([i, 7, 7])));
+      const signature = secp256k1.sign(digest, privateKey, { prehash: false, lowS: i % 2 === 0 });
+      expect(verifiedParity(digest, signature.r, signature.s, publicKey)).toBe(signature.recovery);
+      agree.valid++;
+      const other = secp256k1.getPublicKey(secp256k1.utils.randomPrivateKey(), false);
+      const otherDigest = hexToBytes(keccak256(new Uint8Array([i, 8])));
+      const tampered: [Uint8Array, bigint, bigint, Uint8Array][] = [
+        [otherDigest, signature.r, signature.s, publicKey],
+        [digest, signature.r, signature.s, other],
+        [digest, signature.r + 1n, signature.s, publicKey],
+        [digest, signature.r, signature.s ^ 1n, publicKey],
+      ];
+      for (const [d, r, sv, key] of tampered) {
+        expect(verifiedParity(d, r, sv, key)).toBeNull();
+        expect(
+          secp256k1.verify(new secp256k1.Signature(r, sv).toCompactRawBytes(), d, key, {
+            prehash: false,
+            lowS: false,
+          }),
+        ).toBe(false);
+        agree.refused++;
+      }
+    }
+    expect(agree).toEqual({ valid: 40, refused: 160 });
+  });
+
+  it("refuses out-of-range values and a point off the curve", () => {
+    const digest = new Uint8Array(32).fill(1);
+    const publicKey = hexToBytes(`0x${PUB_ONE}`);
+    expect(verifiedParity(digest, 0n, 1n, publicKey)).toBeNull();
+    expect(verifiedParity(digest, 1n, secp256k1.CURVE.n, publicKey)).toBeNull();
+    const offCurve = Uint8Array.from(publicKey);
+    offCurve[64] = (offCurve[64] ?? 0) ^ 1;
+    expect(verifiedParity(digest, 1n, 1n, offCurve)).toBeNull();
+    expect(verifiedParity(new Uint8Array(31), 1n, 1n, publicKey)).toBeNull();
   });
 });
