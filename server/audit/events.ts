@@ -351,6 +351,17 @@ export const auditEventSchema = z.discriminatedUnion("action", [
       reason: z.string().max(500).nullable(),
     }),
   }),
+  // An approved allowlist.update executed (server/allowlists/store.ts): the addresses that actually changed.
+  z.object({
+    action: z.literal("allowlist.updated"),
+    data: z.object({
+      operationId: uuidId,
+      list: z.string().max(40),
+      chain: z.string().max(40),
+      added: z.array(z.string().max(200)).max(100),
+      removed: z.array(z.string().max(200)).max(100),
+    }),
+  }),
   z.object({
     action: z.literal("signing.unfrozen"),
     data: z.object({ freezeId: uuidId, operationId: uuidId, frozenAt: z.string().max(40) }),

@@ -6,8 +6,11 @@ import "server-only";
 import { and, eq, gte, inArray, ne, or } from "drizzle-orm";
 import type { DbOrTx } from "@/db/client";
 import { members, type OperationState, operations, type VoteDecision, votes } from "@/db/schema";
+import { allowListsHolding } from "@/server/allowlists/store";
+import { chainConfig } from "@/server/chains/current";
 import { AppError } from "@/server/errors";
 import type { PolicyDocument } from "@/server/policy/document";
+import type { AllowLists } from "@/server/policy/schema";
 import {
   evaluatePolicy,
   type HistoryEntry,
@@ -95,8 +98,12 @@ const UNEXECUTED: readonly OperationState[] = ["waiting", "approved", "executing
  * Whether judging this operation needs the velocity history: its rule has caps and it carries an amount. No kind
  * carries amounts yet (withdrawals come with issue 14), so today the history is never read.
  */
-export function needsHistory(policy: PolicyDocument, op: PolicyOperation): boolean {
-  const { rule } = matchRule(policy, op);
+export function needsHistory(
+  policy: PolicyDocument,
+  op: PolicyOperation,
+  allowLists: AllowLists = {},
+): boolean {
+  const { rule } = matchRule(policy, op, allowLists);
   return !rule.deny && (rule.velocity?.length ?? 0) > 0 && op.amount !== undefined;
 }
 
@@ -150,13 +157,35 @@ export async function velocityHistory(
   return out;
 }
 
+/** Whether any rule of the document names an allow-list (a rule's allowList, or a destination match). */
+export function namesAllowList(policy: PolicyDocument): boolean {
+  return (
+    policy.rules.some((r) => r.match.destination !== undefined) ||
+    [...policy.rules, policy.default].some((r) => !r.deny && r.allowList !== undefined)
+  );
+}
+
+/**
+ * The allow-lists as the judgement of `op` needs them: the lists holding its destination on its chain
+ * (server/allowlists/store.ts), read only when it has a destination and the policy names an allow-list.
+ */
+export async function allowListsFor(
+  db: DbOrTx,
+  policy: PolicyDocument,
+  op: Pick<PolicyOperation, "chain" | "destination">,
+): Promise<AllowLists> {
+  if (op.chain === undefined || op.destination === undefined || !namesAllowList(policy)) return {};
+  return allowListsHolding(db, op.chain, op.destination);
+}
+
 /** Judges one operation from its votes as cast (see policyVotes) under its policy document, now. */
 export async function judgeWith(
   db: DbOrTx,
   input: { op: JudgedRow; cast: readonly CastVote[]; policy: PolicyDocument; now: Date },
 ): Promise<PolicyEvaluation> {
   const operation = policyOperation(input.op);
-  const history = needsHistory(input.policy, operation)
+  const allowLists = await allowListsFor(db, input.policy, operation);
+  const history = needsHistory(input.policy, operation, allowLists)
     ? await velocityHistory(db, { policy: input.policy, now: input.now, excludeId: input.op.id })
     : [];
   return evaluatePolicy({
@@ -165,6 +194,9 @@ export async function judgeWith(
     policy: input.policy,
     now: input.now,
     history,
+    allowLists,
+    // Amounts in reasons in the asset's words, and cross-chain caps in one unit: only operations moving funds.
+    ...(operation.amount !== undefined ? { assets: chainConfig().assets } : {}),
   });
 }
 

@@ -8,6 +8,8 @@ import type { Db, Tx } from "@/db/client";
 import { keys, operations } from "@/db/schema";
 import type { SystemInitiator } from "@/db/schema/operations";
 import { appendAudit } from "@/server/audit/append";
+import { allowListEntriesOf } from "@/server/allowlists/store";
+import { chainConfig } from "@/server/chains/current";
 import { AppError } from "@/server/errors";
 import { eligibleMembers } from "@/server/governance/members-snapshot";
 import type { Acting } from "@/server/members/guards";
@@ -19,7 +21,7 @@ import { proposedBackup, proposedHsm } from "@/server/backups/propose-facts";
 import { freezeInForce } from "./freeze";
 import { membershipReader } from "@/server/members/membership-steps";
 import { operationKind, type ProposeReader, type RegisteredKind } from "./kinds";
-import { judgeWith } from "./judgement";
+import { allowListsFor, judgeWith } from "./judgement";
 import { parseInput } from "./parse-input";
 import { policyInForce, seedPolicy } from "./policy-store";
 import { type OperationRow, operationSubject } from "./transitions";
@@ -56,6 +58,8 @@ function proposeReader(tx: Tx): ProposeReader {
       (await policyInForce(tx)) ?? { version: DEFAULT_POLICY.version, document: DEFAULT_POLICY },
     eligibleMembers: () => eligibleMembers(tx),
     members: membershipReader(tx),
+    chains: chainConfig,
+    allowList: (list, chain) => allowListEntriesOf(tx, list, chain),
   };
 }
 
@@ -142,7 +146,8 @@ async function storeProposal(
       `The policy in force refuses this operation (rule ${judged.ruleId}): ${judged.reasons.join("; ")}.`,
     );
   }
-  const { rule } = matchRule(policy.document, { kind: kind.kind, ...kind.facts(payload) });
+  const facts = { kind: kind.kind, ...kind.facts(payload) };
+  const { rule } = matchRule(policy.document, facts, await allowListsFor(tx, policy.document, facts));
   const createdAt = input.now;
   const row = {
     id,

@@ -26,7 +26,7 @@ import type { Acting } from "@/server/members/guards";
 import { matchRule, type PolicyEvaluation } from "@/server/policy/evaluate";
 import { inGroup } from "@/server/policy/quorum";
 import { voteChallenge, voteChallengeBytes } from "./digest";
-import { judgedVersionOf, judgeOperation, policyOperation } from "./judgement";
+import { allowListsFor, judgedVersionOf, judgeOperation, policyOperation } from "./judgement";
 import { policyVersion } from "./policy-store";
 import { settleJudgement } from "./settle";
 import { type OperationRow, operationSubject } from "./transitions";
@@ -154,7 +154,8 @@ async function currentVoter(tx: Tx, voterId: string, vetoing: OperationRow | nul
 /** The veto group of the rule the operation is judged under now, or null when that rule has no delay. */
 export async function vetoGroupOf(tx: Tx | Db, op: OperationRow): Promise<string | null> {
   const policy = await policyVersion(tx, judgedVersionOf(op));
-  const { rule } = matchRule(policy.document, policyOperation(op));
+  const operation = policyOperation(op);
+  const { rule } = matchRule(policy.document, operation, await allowListsFor(tx, policy.document, operation));
   return rule.deny ? null : (rule.delay?.vetoGroup ?? null);
 }
 

@@ -7,6 +7,10 @@
 // refusing this request: a configuration error other than "no token could serve"; an invalid payload) fails
 // the operation, with its reason.
 import "server-only";
+import { applyAllowListUpdate } from "@/server/allowlists/store";
+import { networkOf } from "@/server/chains/config";
+import { chainConfig } from "@/server/chains/current";
+import type { Chain } from "@/server/custody/types";
 import { and, eq } from "drizzle-orm";
 import { ZodError } from "zod";
 import type { Db } from "@/db/client";
@@ -121,6 +125,10 @@ export async function executeClaimed(deps: ExecutorDeps, op: OperationRow): Prom
       scheduleDestruction: scheduleKeyDestruction,
       recordRotated: recordRotatedKey,
       recordSuccessorOfRestricted: recordSuccessorOfRestrictedKey,
+    },
+    allowLists: {
+      network: (chain: Chain) => networkOf(chainConfig().networks, chain),
+      apply: applyAllowListUpdate,
     },
     freezes: { stateOf: (freezeId: string) => freezeStateOf(deps.db, freezeId), lift: liftFreeze },
     policies: {

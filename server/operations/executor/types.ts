@@ -8,6 +8,8 @@ import type { Tx } from "@/db/client";
 import type { KeyExportability, KeyState, keys, operations } from "@/db/schema";
 import type * as signerFacade from "@/server/hsm/signer";
 import type { BackupSteps } from "@/server/backups/steps";
+import type { AllowListChange } from "@/server/allowlists/store";
+import type { Chain } from "@/server/custody/types";
 import type { PolicyDocument } from "@/server/policy/schema";
 import type { MembershipSteps } from "../kinds/member-context";
 
@@ -107,6 +109,11 @@ export type ExecuteContext = {
       input: { operationId: string; baseVersion: number; document: PolicyDocument; createdBy: string | null },
       at: Date,
     ) => Promise<{ version: number; digest: string }>;
+  };
+  /** allowlist.update: the network each chain runs on now, and the write (server/allowlists/store.ts). */
+  allowLists: {
+    network: (chain: Chain) => string;
+    apply: (tx: Tx, change: AllowListChange, at: Date) => Promise<{ added: number; removed: number }>;
   };
   /** signing.unfreeze's access to the freeze it lifts (server/operations/freeze.ts). */
   freezes: {

@@ -1,6 +1,7 @@
 // The registry of operation kinds. Each kind is bound here so callers handle a stored payload (unknown JSON)
 // through the kind's own zod schema: nothing reaches describe, facts or execute without being parsed by it.
 import type { Role } from "@/db/schema/members";
+import { allowlistUpdate } from "./allowlist-update";
 import { keyBackup } from "./key-backup";
 import { keyCreate } from "./key-create";
 import { keyDestroy } from "./key-destroy";
@@ -64,7 +65,7 @@ function bind<P, I>(k: OperationKind<P, I>): RegisteredKind {
 }
 
 const KINDS: ReadonlyMap<string, RegisteredKind> = new Map(
-  [bind(keyCreate), bind(keyResume), bind(keyRevoke), bind(keyDestroy), bind(keyRotate), bind(keyBackup), bind(keyRestore), bind(signingUnfreeze), bind(memberInvite), bind(memberUpdate), bind(memberReinstate), bind(tokenRevoke), bind(policyUpdate)].map((k) => [k.kind, k]),
+  [bind(keyCreate), bind(keyResume), bind(keyRevoke), bind(keyDestroy), bind(keyRotate), bind(keyBackup), bind(keyRestore), bind(signingUnfreeze), bind(memberInvite), bind(memberUpdate), bind(memberReinstate), bind(tokenRevoke), bind(policyUpdate), bind(allowlistUpdate)].map((k) => [k.kind, k]),
 );
 
 export const OPERATION_KIND_NAMES: readonly string[] = [...KINDS.keys()];

@@ -3,6 +3,7 @@
 // Free of server-only imports: the propose forms and the operation page use payload and describe too.
 import type { z } from "zod";
 import type { Role } from "@/db/schema/members";
+import type { ChainConfig } from "@/server/chains/config";
 import type { KeyExportability, KeyState } from "@/db/schema/operations";
 import type { EligibleMember } from "@/server/policy/reachability";
 import type { PolicyDocument } from "@/server/policy/schema";
@@ -77,6 +78,10 @@ export type ProposeReader = {
   eligibleMembers(): Promise<EligibleMember[]>;
   /** The membership kinds: members and tokens as they are now, and the safety check (server/members/membership-steps.ts). */
   members: MembershipReader;
+  /** The chain configuration in use: networks, RPC endpoints, the asset list (server/chains/current.ts). */
+  chains(): ChainConfig;
+  /** One allow-list's entries on one chain as they are now (allowlist.update), oldest first. */
+  allowList(list: string, chain: string): Promise<{ address: string; label: string | null }[]>;
 };
 
 /** A freeze of all signing as a proposal to lift it reads it (server/operations/freeze.ts). */

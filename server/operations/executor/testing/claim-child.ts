@@ -4,6 +4,10 @@
 // printing one line per stage and then waiting to be killed (`run` exits when done). The parent kills it with
 // SIGKILL at a stage or at a random moment, then recovers in its own process.
 // Database from KW_CHILD_DATABASE_URL (PostgreSQL) or KW_CHILD_PGLITE (a folder); HSM from the inherited env.
+import { applyAllowListUpdate } from "@/server/allowlists/store";
+import { networkOf } from "@/server/chains/config";
+import { chainConfig } from "@/server/chains/current";
+import type { Chain } from "@/server/custody/types";
 import { openDatabase } from "@/db/client";
 import { buildHsmWorkers } from "../../../../scripts/build-hsm-worker.mjs";
 import {
@@ -69,6 +73,10 @@ if (stage === "after-hsm") {
       scheduleDestruction: scheduleKeyDestruction,
       recordRotated: recordRotatedKey,
       recordSuccessorOfRestricted: recordSuccessorOfRestrictedKey,
+    },
+    allowLists: {
+      network: (chain: Chain) => networkOf(chainConfig().networks, chain),
+      apply: applyAllowListUpdate,
     },
     freezes: { stateOf: (freezeId: string) => freezeStateOf(database.db, freezeId), lift: liftFreeze },
     policies: {
