@@ -72,6 +72,14 @@ export default async function RootLayout({ children }: { children: ReactNode }) 
                 <Link href="/restrictions" className="text-sm text-slate-700 hover:text-slate-950">
                   Restrictions
                 </Link>
+                {roles.includes("admin") && (
+                  <Link
+                    href="/settings/service-accounts"
+                    className="text-sm text-slate-700 hover:text-slate-950"
+                  >
+                    Service accounts
+                  </Link>
+                )}
                 {canAdministerOrAudit && (
                   <Link href="/status" className="text-sm text-slate-700 hover:text-slate-950">
                     Status

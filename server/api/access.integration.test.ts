@@ -89,6 +89,9 @@ const EXPECTED: Record<string, Access> = {
   "notifications.addWebhook": role("admin"),
   "notifications.disableWebhook": role("admin"),
   "notifications.deliveries": role("admin"),
+  "serviceAccounts.list": role("admin"),
+  "serviceAccounts.create": role("admin"),
+  "serviceAccounts.revoke": role("admin"),
 };
 
 const PRINCIPALS = ["anonymous", "admin", "operator", "approver", "auditor"] as const;

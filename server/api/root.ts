@@ -12,6 +12,7 @@ import { notificationsRouter } from "./routers/notifications";
 import { operationsRouter } from "./routers/operations";
 import { policyRouter } from "./routers/policy";
 import { restrictionsRouter } from "./routers/restrictions";
+import { serviceAccountsRouter } from "./routers/service-accounts";
 import { setupRouter } from "./routers/setup";
 import { statusRouter } from "./routers/status";
 import { tokensRouter } from "./routers/tokens";
@@ -33,6 +34,7 @@ export const appRouter = createTRPCRouter({
   backups: backupsRouter,
   governance: governanceRouter,
   notifications: notificationsRouter,
+  serviceAccounts: serviceAccountsRouter,
 });
 
 export type AppRouter = typeof appRouter;

@@ -33,8 +33,8 @@ export const createServiceAccountInput = z.object({
   /** Where the account's withdrawal status webhooks go; empty: none. */
   webhookUrl: z
     .union([z.literal(""), webhookUrlSchema])
-    .optional()
-    .transform((u) => (u === "" || u === undefined ? null : u)),
+    .nullish()
+    .transform((u) => (u === "" || u === undefined || u === null ? null : u)),
 });
 export type CreateServiceAccountInput = z.input<typeof createServiceAccountInput>;
 
