@@ -242,6 +242,50 @@ export const auditEventSchema = z.discriminatedUnion("action", [
     action: z.literal("operation.failed"),
     data: z.object({ operationId: uuidId, attempts: z.number().int(), reason: z.string().max(1000) }),
   }),
+  // A withdrawal's signed transaction sent to its chain's node once its operation executed, and what became of it
+  // (server/withdrawals/broadcast.ts). refused: the node's refusal in words (still tracked, never rebuilt).
+  z.object({
+    action: z.literal("withdrawal.broadcast"),
+    data: z.object({
+      operationId: uuidId,
+      withdrawalId: uuidId,
+      chain: z.string().max(40),
+      txid: z.string().max(200),
+      refused: z.string().max(1000).nullable(),
+    }),
+  }),
+  z.object({
+    action: z.literal("withdrawal.confirmed"),
+    data: z.object({
+      operationId: uuidId,
+      withdrawalId: uuidId,
+      chain: z.string().max(40),
+      txid: z.string().max(200),
+      block: z.string().max(200),
+      confirmations: z.number().int(),
+    }),
+  }),
+  z.object({
+    action: z.literal("withdrawal.failed"),
+    data: z.object({
+      operationId: uuidId,
+      withdrawalId: uuidId,
+      chain: z.string().max(40),
+      txid: z.string().max(200),
+      block: z.string().max(200),
+      reason: z.string().max(1000),
+    }),
+  }),
+  z.object({
+    action: z.literal("withdrawal.dead"),
+    data: z.object({
+      operationId: uuidId,
+      withdrawalId: uuidId,
+      chain: z.string().max(40),
+      txid: z.string().max(200),
+      reason: z.string().max(1000),
+    }),
+  }),
   z.object({
     action: z.literal("operation.recovered"),
     data: z.object({ operationId: uuidId, attempts: z.number().int(), executingSince: z.string().max(30) }),
