@@ -9,7 +9,7 @@ import { createInterface } from "node:readline";
 import { type Hex, keccak256, parseTransaction, toHex } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { buildTransfer, suggestFees } from "@/server/custody/ethereum";
+import { buildTransfer, REPLACEMENT_BUMP_PERCENT, replaceFees, suggestFees } from "@/server/custody/ethereum";
 import { startTestEvm, type TestEvm } from "@/server/custody/testing/evm";
 import type { Asset } from "@/server/custody/types";
 import { ethereumRpcClient } from "./ethereum-rpc";
@@ -117,6 +117,43 @@ describe("ethereumRpcClient over EDR (EIP-1193, in process)", () => {
     const dead = await client.status(firstId, { from: sender, nonce: first.nonce });
     expect(dead.state).toBe("dead");
     if (dead.state === "dead") expect(dead.reason).toMatch(new RegExp(`Nonce ${first.nonce} of ${sender}`));
+  });
+
+  it("takes a speed-up made by replaceFees (10 % more on both fees), refuses a smaller bump, and mines one", async () => {
+    const { client } = evm;
+    const account = privateKeyToAccount(key);
+    const intent = {
+      chainId: evm.chainId,
+      asset: ETH,
+      amount: 3n,
+      destination: DESTINATION,
+      nonce: await client.pendingNonce(sender),
+      ...suggestFees(await client.fees()),
+    };
+    const unsigned = buildTransfer(intent);
+    const original = parseTransaction(unsigned);
+    const stuckId = await client.broadcast(await account.signTransaction(original));
+    const bump = (fee: bigint | undefined, percent: bigint) => ((fee ?? 0n) * (100n + percent) + 99n) / 100n;
+    // Below the node's price bump: replaceFees refuses it, and so does EDR when the bytes are made by hand.
+    const tooLittle = {
+      maxFeePerGas: bump(original.maxFeePerGas, 5n),
+      maxPriorityFeePerGas: bump(original.maxPriorityFeePerGas, 5n),
+    };
+    expect(() => replaceFees(unsigned, tooLittle)).toThrow(/at least/);
+    const underpriced = await account.signTransaction(
+      parseTransaction(buildTransfer({ ...intent, ...tooLittle })),
+    );
+    await expect(client.broadcast(underpriced)).rejects.toThrow(/underpriced|replacement/i);
+
+    const faster = replaceFees(unsigned, {
+      maxFeePerGas: bump(original.maxFeePerGas, REPLACEMENT_BUMP_PERCENT),
+      maxPriorityFeePerGas: bump(original.maxPriorityFeePerGas, REPLACEMENT_BUMP_PERCENT),
+    });
+    const fasterId = await client.broadcast(await account.signTransaction(parseTransaction(faster)));
+    await evm.mine();
+    const nonce = original.nonce ?? -1;
+    expect(await client.status(fasterId, { from: sender, nonce })).toMatchObject({ state: "confirmed" });
+    expect(await client.status(stuckId, { from: sender, nonce })).toMatchObject({ state: "dead" });
   });
 
   it("says unknown for a hash the node never saw while the nonce is unused", async () => {

@@ -24,6 +24,7 @@ import {
   ethereumAddress,
   type EthereumTransfer,
   parseAddress,
+  replaceFees,
   signingRequests,
   suggestFees,
   verifiedParity,
@@ -374,5 +375,34 @@ describe("verifiedParity", () => {
     offCurve[64] = (offCurve[64] ?? 0) ^ 1;
     expect(verifiedParity(digest, 1n, 1n, offCurve)).toBeNull();
     expect(verifiedParity(new Uint8Array(31), 1n, 1n, publicKey)).toBeNull();
+  });
+});
+
+describe("replaceFees", () => {
+  it("keeps the transfer and nonce, raises both fees, and refuses a bump under 10 %", () => {
+    const unsigned = buildTransfer({ ...ethTransfer, asset: USDC, amount: 9n });
+    const faster = replaceFees(unsigned, {
+      maxFeePerGas: 33_000_000_000n,
+      maxPriorityFeePerGas: 1_100_000_000n,
+    });
+    const before = decodeUnsigned(unsigned, { assets: ASSETS, from: ADDRESS_ONE });
+    const after = decodeUnsigned(faster, { assets: ASSETS, from: ADDRESS_ONE });
+    expect(after.transfers).toEqual(before.transfers);
+    expect(after.nonce).toBe(before.nonce);
+    expect(after.maxFee).toBe(ERC20_TRANSFER_GAS * 33_000_000_000n);
+    expect(parseTransaction(faster)).toMatchObject({
+      maxFeePerGas: 33_000_000_000n,
+      maxPriorityFeePerGas: 1_100_000_000n,
+    });
+    expect(
+      codeOf(() =>
+        replaceFees(unsigned, { maxFeePerGas: 32_999_999_999n, maxPriorityFeePerGas: 2n * 10n ** 9n }),
+      ),
+    ).toMatch(/max fee must be at least 33000000000/);
+    expect(
+      codeOf(() =>
+        replaceFees(unsigned, { maxFeePerGas: 40n * 10n ** 9n, maxPriorityFeePerGas: 1_099_999_999n }),
+      ),
+    ).toMatch(/priority fee must be at least 1100000000/);
   });
 });

@@ -222,6 +222,45 @@ export function buildTransfer(transfer: EthereumTransfer): Hex {
   return serializeTransaction({ ...common, to: contract, value: 0n, data });
 }
 
+/** How much both fees of a replacement must rise at least, in percent: geth's and EDR's price bump rule. */
+export const REPLACEMENT_BUMP_PERCENT = 10n;
+
+/**
+ * A stuck transaction's replacement (a speed-up): the very same transfer — nonce, destination, value, calldata,
+ * gas limit, chain id — with higher fees. Both fees must rise by at least REPLACEMENT_BUMP_PERCENT, or nodes
+ * refuse it as "replacement transaction underpriced". Only one of the two can ever be mined.
+ */
+export function replaceFees(
+  unsigned: string,
+  fees: { maxFeePerGas: bigint; maxPriorityFeePerGas: bigint },
+): Hex {
+  const tx = parseEip1559(unsigned, false);
+  const oldMax = tx.maxFeePerGas ?? 0n;
+  const oldTip = tx.maxPriorityFeePerGas ?? 0n;
+  const least = (fee: bigint) => fee + (fee * REPLACEMENT_BUMP_PERCENT + 99n) / 100n;
+  if (fees.maxFeePerGas < least(oldMax)) {
+    throw new AppError(
+      "BAD_INPUT",
+      `A replacement's max fee must be at least ${least(oldMax)} wei per gas (${REPLACEMENT_BUMP_PERCENT}% above ${oldMax}); got ${fees.maxFeePerGas}.`,
+      { field: "maxFeePerGas" },
+    );
+  }
+  if (fees.maxPriorityFeePerGas < least(oldTip)) {
+    throw new AppError(
+      "BAD_INPUT",
+      `A replacement's priority fee must be at least ${least(oldTip)} wei per gas (${REPLACEMENT_BUMP_PERCENT}% above ${oldTip}); got ${fees.maxPriorityFeePerGas}.`,
+      { field: "maxPriorityFeePerGas" },
+    );
+  }
+  if (fees.maxPriorityFeePerGas > fees.maxFeePerGas) {
+    throw new AppError("BAD_INPUT", "The priority fee cannot exceed the max fee.", {
+      field: "maxPriorityFeePerGas",
+    });
+  }
+  const { r: _r, s: _s, yParity: _y, v: _v, ...fields } = tx;
+  return serializeTransaction({ ...fields, ...fees });
+}
+
 // ---------------------------------------------------------------------------------------------------------
 // Decoding
 
