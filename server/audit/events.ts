@@ -385,6 +385,37 @@ export const auditEventSchema = z.discriminatedUnion("action", [
       publicKey: z.string().max(1024),
     }),
   }),
+  // A withdrawal's transaction signed by the executor (server/withdrawals/store.ts), in the transaction that marks
+  // its operation executed: the decoded signed transaction (amounts as decimal strings) and its hash.
+  z.object({
+    action: z.literal("withdrawal.signed"),
+    data: z.object({
+      operationId: uuidId,
+      withdrawalId: uuidId,
+      keyId: uuidId,
+      chain: z.enum(["bitcoin", "ethereum", "solana"]),
+      txid: z.string().max(200),
+      nonce: z.string().max(100).nullable(),
+      decoded: z.object({
+        chain: z.enum(["bitcoin", "ethereum", "solana"]),
+        network: z.string().max(40),
+        from: z.string().max(200),
+        transfers: z
+          .array(
+            z.object({
+              asset: z.string().max(32),
+              amount: z.string().max(80),
+              destination: z.string().max(200),
+              change: z.boolean().optional(),
+            }),
+          )
+          .max(256),
+        maxFee: z.string().max(80),
+        nonce: z.string().max(100).optional(),
+        lines: z.array(z.object({ label: z.string().max(100), value: z.string().max(1000) })).max(600),
+      }),
+    }),
+  }),
   // Freezing all signing is immediate (server/operations/freeze.ts); lifting it is a signing.unfreeze operation.
   z.object({
     action: z.literal("signing.frozen"),

@@ -18,6 +18,7 @@ import { expiresAt, matchRule } from "@/server/policy/evaluate";
 import { memberWithRole } from "./actors";
 import { operationDigest } from "./digest";
 import { proposedBackup, proposedHsm } from "@/server/backups/propose-facts";
+import { chainClients } from "@/server/chains/registry";
 import { freezeInForce } from "./freeze";
 import { membershipReader } from "@/server/members/membership-steps";
 import { operationKind, type ProposeReader, type RegisteredKind } from "./kinds";
@@ -38,6 +39,7 @@ function proposeReader(tx: Tx): ProposeReader {
           state: keys.state,
           curve: keys.curve,
           exportable: keys.exportable,
+          publicKey: keys.publicKey,
         })
         .from(keys)
         .where(eq(keys.id, id));
@@ -58,6 +60,7 @@ function proposeReader(tx: Tx): ProposeReader {
       (await policyInForce(tx)) ?? { version: DEFAULT_POLICY.version, document: DEFAULT_POLICY },
     eligibleMembers: () => eligibleMembers(tx),
     members: membershipReader(tx),
+    chainClients,
     chains: chainConfig,
     allowList: (list, chain) => allowListEntriesOf(tx, list, chain),
   };

@@ -41,7 +41,8 @@ import {
   scheduleKeyDestruction,
 } from "./keys";
 import { StepRefusedError } from "./step-refused";
-import type { BackupSigner, ExecuteResult, OperationRow, OperationSigner } from "./types";
+import type { BackupSigner, ExecuteResult, OperationRow, OperationSigner, WithdrawalSigner } from "./types";
+import { withdrawalSteps } from "@/server/withdrawals/steps";
 
 export type RetryPolicy = { attempts: number; backoffMs: number; maxBackoffMs: number };
 /** Three tries within ~0.6 s of back-off (plus each call's own deadline, KEYWARD_HSM_TIMEOUT_MS). */
@@ -56,6 +57,8 @@ export type ExecutorDeps = {
   signer?: OperationSigner;
   /** The backup part of the signer facade by default; a test wraps it to lose an answer. */
   backupSigner?: BackupSigner;
+  /** The sign part of the signer facade by default; a test wraps it to lose an answer after the HSM signed. */
+  withdrawalSigner?: WithdrawalSigner;
   retry?: RetryPolicy;
 };
 
@@ -115,6 +118,8 @@ export async function executeClaimed(deps: ExecutorDeps, op: OperationRow): Prom
     signer: deps.signer ?? defaultSigner,
     now: deps.clock(),
     backupSigner: deps.backupSigner ?? defaultBackupSigner,
+    withdrawalSigner: deps.withdrawalSigner ?? { sign: signerFacade.sign },
+    withdrawals: withdrawalSteps(deps.db),
     backups: backupSteps(deps.db),
     keys: {
       recordCreated: recordCreatedKey,

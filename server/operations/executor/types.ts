@@ -8,6 +8,7 @@ import type { Tx } from "@/db/client";
 import type { KeyExportability, KeyState, keys, operations } from "@/db/schema";
 import type * as signerFacade from "@/server/hsm/signer";
 import type { BackupSteps } from "@/server/backups/steps";
+import type { WithdrawalSteps } from "@/server/withdrawals/steps";
 import type { AllowListChange } from "@/server/allowlists/store";
 import type { Chain } from "@/server/custody/types";
 import type { PolicyDocument } from "@/server/policy/schema";
@@ -17,6 +18,9 @@ export type OperationRow = typeof operations.$inferSelect;
 
 /** The part of the signer facade execute steps use; tests wrap the real facade to lose an answer. */
 export type OperationSigner = Pick<typeof signerFacade, "createKey" | "findKey" | "operationKeyRef">;
+
+/** The part of the signer facade the withdrawal kind uses (one signature per request); tests wrap it to lose an answer. */
+export type WithdrawalSigner = Pick<typeof signerFacade, "sign">;
 
 /** The part of the signer facade key.backup and key.restore use; tests wrap it to lose an answer. */
 export type BackupSigner = Pick<typeof signerFacade, "exportWrapped" | "restoreKey">;
@@ -48,6 +52,10 @@ export type ExecuteContext = {
   /** key.backup and key.restore: their HSM calls, and backup files and restores (server/backups/steps.ts). */
   backupSigner: BackupSigner;
   backups: BackupSteps;
+  /** The withdrawal kind's HSM calls: sign only, over what server/withdrawals/execute.ts decoded and checked. */
+  withdrawalSigner: WithdrawalSigner;
+  /** The withdrawal kind's execute step (server/withdrawals/execute.ts): build, store, check, sign, record. */
+  withdrawals: WithdrawalSteps;
   keys: {
     recordCreated: (tx: Tx, key: CreatedKeyRecord, at: Date) => Promise<{ keyId: string }>;
     /** The key's state now (outside any transaction), or null when there is no such key. */

@@ -3,6 +3,7 @@
 // Free of server-only imports: the propose forms and the operation page use payload and describe too.
 import type { z } from "zod";
 import type { Role } from "@/db/schema/members";
+import type { ChainClients } from "@/server/chains/registry";
 import type { ChainConfig } from "@/server/chains/config";
 import type { KeyExportability, KeyState } from "@/db/schema/operations";
 import type { EligibleMember } from "@/server/policy/reachability";
@@ -41,6 +42,8 @@ export type ProposedKey = {
   state: KeyState;
   curve: string;
   exportable: KeyExportability;
+  /** Hex of the raw public key (withdrawal: the key's own address on the chain). */
+  publicKey: string;
 };
 
 /** A stored key backup as a proposal to restore from it reads it (server/backups/propose-facts.ts). */
@@ -78,6 +81,8 @@ export type ProposeReader = {
   eligibleMembers(): Promise<EligibleMember[]>;
   /** The membership kinds: members and tokens as they are now, and the safety check (server/members/membership-steps.ts). */
   members: MembershipReader;
+  /** The chain clients in use (server/chains/registry.ts): a withdrawal's fee estimate and balances, when configured. */
+  chainClients(): ChainClients;
   /** The chain configuration in use: networks, RPC endpoints, the asset list (server/chains/current.ts). */
   chains(): ChainConfig;
   /** One allow-list's entries on one chain as they are now (allowlist.update), oldest first. */

@@ -41,6 +41,11 @@ export const withdrawalInputSchema = z
   .object({
     keyId: z.string().uuid("keyId must be a key's id"),
     chain: z.enum(CHAINS, { message: `chain must be one of ${CHAINS.join(", ")}` }),
+    /**
+     * Optional: the network the proposer means ("11155111", "regtest", "devnet"); refused when Keyward runs the
+     * chain on another, so a backend pointed at the wrong network is told instead of paying there.
+     */
+    network: z.string().trim().min(1).max(40).optional(),
     /** The asset's symbol on the chain: "BTC", "ETH", "SOL", "USDC". */
     asset: z.string().trim().min(1, "the asset is required").max(32),
     /** In the asset's units, as typed: "1.25" USDC is 1250000 base units. */

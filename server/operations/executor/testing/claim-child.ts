@@ -9,6 +9,7 @@ import { networkOf } from "@/server/chains/config";
 import { chainConfig } from "@/server/chains/current";
 import type { Chain } from "@/server/custody/types";
 import { openDatabase } from "@/db/client";
+import { withdrawalSteps } from "@/server/withdrawals/steps";
 import { buildHsmWorkers } from "../../../../scripts/build-hsm-worker.mjs";
 import {
   keyOf,
@@ -87,6 +88,8 @@ if (stage === "after-hsm") {
     members: membershipSteps(database.db),
     backupSigner: signer,
     backups: backupSteps(database.db),
+    withdrawalSigner: signer,
+    withdrawals: withdrawalSteps(database.db),
   };
   await kind?.execute?.(ctx, op);
   process.stdout.write(`made ${op.id}\n`);

@@ -1,0 +1,104 @@
+// withdrawal: move an amount of an asset from a custody key to a destination, within a fee cap. Ethereum and Solana
+// withdrawals are intents (the executor builds the transaction at execution: nonce, fees, blockhash); a Bitcoin
+// withdrawal carries the wallet backend's unsigned PSBT, whose exact bytes approvers approve. Either way the
+// executor decodes what it is about to sign and refuses unless it equals this payload (server/withdrawals/).
+// Schemas in withdrawal-schema.ts (shared with the form and the HTTP API); proposing in server/withdrawals/prepare.ts.
+import { NATIVE_ASSETS } from "@/server/custody/assets";
+import { decodePsbt } from "@/server/custody/bitcoin";
+import { BITCOIN_NETWORKS } from "@/server/custody/types";
+import { formatUnits } from "@/server/policy/amounts";
+import { prepareWithdrawal } from "@/server/withdrawals/prepare";
+import type { OperationDisplay, OperationKind } from "./types";
+import {
+  type WithdrawalInput,
+  type WithdrawalPayload,
+  withdrawalInputSchema,
+  withdrawalPayloadSchema,
+} from "./withdrawal-schema";
+
+const CHAIN_NAMES = { bitcoin: "Bitcoin", ethereum: "Ethereum", solana: "Solana" } as const;
+
+function networkWords(p: WithdrawalPayload): string {
+  return p.chain === "ethereum" ? `Ethereum chain id ${p.network}` : `${CHAIN_NAMES[p.chain]} ${p.network}`;
+}
+
+/** "1.25 USDC" from the payload's base units and decimals. */
+export function withdrawalAmountWords(p: Pick<WithdrawalPayload, "amount" | "decimals" | "asset">): string {
+  return `${formatUnits(BigInt(p.amount), p.decimals)} ${p.asset}`;
+}
+
+export function describeWithdrawal(p: WithdrawalPayload): OperationDisplay {
+  const native = NATIVE_ASSETS[p.chain];
+  const fee = (units: string) => `${formatUnits(BigInt(units), native.decimals)} ${native.symbol}`;
+  const lines: OperationDisplay["lines"] = [
+    { label: "Amount", value: `${withdrawalAmountWords(p)} (${p.amount} base units)` },
+    { label: "Destination", value: p.destination },
+    { label: "From", value: `${p.from} (key “${p.keyLabel}”, ${p.keyId})` },
+    { label: "Network", value: networkWords(p) },
+    {
+      label: "Fee at most",
+      value: `${fee(p.feeCap)} (the approved cap: the executor refuses to sign above it)`,
+    },
+    {
+      label: p.chain === "bitcoin" ? "Fee" : "Fee estimate when proposed",
+      value:
+        p.feeEstimate === undefined
+          ? "unknown: no RPC endpoint is configured for this chain"
+          : p.chain === "bitcoin"
+            ? `${fee(p.feeEstimate)} (the PSBT's inputs minus its outputs)`
+            : fee(p.feeEstimate),
+    },
+    { label: "Key tags", value: p.keyTags.length > 0 ? p.keyTags.join(", ") : "none" },
+  ];
+  if (p.chain === "bitcoin" && p.psbt !== undefined) {
+    const network = BITCOIN_NETWORKS.find((n) => n === p.network);
+    try {
+      if (network === undefined) throw new Error(`unknown network ${p.network}`);
+      const decoded = decodePsbt(p.psbt, network, p.from);
+      for (const line of decoded.lines) lines.push({ label: `PSBT: ${line.label}`, value: line.value });
+    } catch (e) {
+      lines.push({
+        label: "PSBT",
+        value: `cannot be decoded: ${e instanceof Error ? e.message : String(e)}`,
+      });
+    }
+  } else {
+    lines.push({
+      label: "Transaction",
+      value:
+        p.chain === "ethereum"
+          ? "built at execution: the next nonce of this key, EIP-1559 fees within the cap; decoded and compared with this withdrawal before the HSM signs"
+          : "built at execution with a recent blockhash; decoded and compared with this withdrawal before the HSM signs",
+    });
+  }
+  if (p.note !== undefined) lines.push({ label: "Note", value: p.note });
+  return {
+    title: `Withdraw ${withdrawalAmountWords(p)} on ${CHAIN_NAMES[p.chain]} to ${p.destination}`,
+    lines,
+  };
+}
+
+export const withdrawal: OperationKind<WithdrawalPayload, WithdrawalInput> = {
+  kind: "withdrawal",
+  proposers: ["operator", "admin"],
+  payload: withdrawalPayloadSchema,
+  propose: {
+    input: withdrawalInputSchema,
+    prepare: (input, read) =>
+      prepareWithdrawal(input, { key: read.key, chains: read.chains, chainClients: read.chainClients }),
+  },
+  describe: describeWithdrawal,
+  facts(p) {
+    return {
+      keyTags: [...p.keyTags],
+      chain: p.chain,
+      asset: p.asset,
+      amount: BigInt(p.amount),
+      destination: p.destination,
+      keyId: p.keyId,
+    };
+  },
+  // Build, store (nonce under the key's lock), decode, check, sign, assemble, check: server/withdrawals/execute.ts.
+  execute: (ctx, op) =>
+    ctx.withdrawals.execute({ operationId: op.id, payload: op.payload, signer: ctx.withdrawalSigner }),
+};

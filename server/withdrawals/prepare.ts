@@ -1,0 +1,212 @@
+// Proposing a withdrawal: what a proposer sent (asset units as typed) checked and completed into the payload the
+// approvers approve (base units, canonical addresses, the key's own address, the current fee estimate, a
+// Bitcoin PSBT decoded and held to the intent). Runs in the proposing transaction (the kind's propose.prepare);
+// every refusal is an AppError naming the field (payload.<field>), thrown before anything is written.
+// It reads the chain only for the fee estimate and balances, and only when an RPC endpoint is configured.
+import type { ChainClients } from "@/server/chains/registry";
+import { chainsOfCurve, addressOn, parseAddressOn } from "@/server/custody/addresses";
+import { checkAmountInput, formatAssetAmount, lookupAsset, nativeAsset } from "@/server/custody/assets";
+import { decodePsbt } from "@/server/custody/bitcoin";
+import { checkAgainstIntent } from "@/server/custody/check";
+import { gasLimitFor } from "@/server/custody/ethereum";
+import { SOLANA_FEES } from "@/server/custody/solana";
+import type { Asset, Chain, ChainNetworks } from "@/server/custody/types";
+import { AppError } from "@/server/errors";
+import type { ProposedKey } from "@/server/operations/kinds/types";
+import type { WithdrawalInput, WithdrawalPayload } from "@/server/operations/kinds/withdrawal-schema";
+
+/** What preparing reads: the key (active only), the chain configuration, and the chain clients. */
+export type WithdrawalReader = {
+  key(id: string, states: readonly ["active"]): Promise<ProposedKey>;
+  chains(): { networks: ChainNetworks; assets: readonly Asset[] };
+  chainClients(): ChainClients;
+};
+
+const bad = (field: string, message: string) =>
+  new AppError("BAD_INPUT", `payload.${field}: ${message}`, { field: `payload.${field}` });
+
+const CHAIN_NAMES: Record<Chain, string> = { bitcoin: "Bitcoin", ethereum: "Ethereum", solana: "Solana" };
+
+export function networkOfChain(networks: ChainNetworks, chain: Chain): string {
+  switch (chain) {
+    case "bitcoin":
+      return networks.bitcoin;
+    case "ethereum":
+      return String(networks.ethereum.chainId);
+    case "solana":
+      return networks.solana;
+  }
+}
+
+export async function prepareWithdrawal(
+  input: WithdrawalInput,
+  read: WithdrawalReader,
+): Promise<WithdrawalPayload> {
+  const { networks, assets } = read.chains();
+  const chain = input.chain;
+  const network = networkOfChain(networks, chain);
+  if (input.network !== undefined && input.network !== network) {
+    throw bad(
+      "network",
+      `Keyward runs ${CHAIN_NAMES[chain]} on ${chain === "ethereum" ? `chain id ${network}` : network}, not ${input.network}: a transaction for another network would be lost or replayed.`,
+    );
+  }
+  const found = lookupAsset(assets, chain, input.asset);
+  if (!found.ok) throw bad("asset", `${found.reason}.`);
+  const asset = found.asset;
+  const amount = checkAmountInput(input.amount, asset);
+  if (!amount.ok) throw bad("amount", `${amount.reason}.`);
+  const native = nativeAsset(assets, chain);
+  const feeCap = checkAmountInput(input.feeCap, native);
+  if (!feeCap.ok) throw bad("feeCap", `${feeCap.reason.replace("The amount", "The fee cap")}.`);
+  const destination = parseAddressOn(chain, input.destination, networks);
+  if (!destination.ok) throw bad("destination", `The ${CHAIN_NAMES[chain]} address ${destination.reason}.`);
+
+  const key = await read.key(input.keyId, ["active"]);
+  if (!chainsOfCurve(key.curve).includes(chain)) {
+    throw bad(
+      "keyId",
+      `The key “${key.label}” is ${key.curve}: it has no ${CHAIN_NAMES[chain]} address (secp256k1 keys serve Bitcoin and Ethereum, Ed25519 keys Solana).`,
+    );
+  }
+  const from = addressOn(key, chain, networks);
+  if (from === null) throw bad("keyId", `The key “${key.label}” has no ${CHAIN_NAMES[chain]} address.`);
+  if (destination.address === from) {
+    throw bad("destination", "The destination is the key's own address: nothing would leave it.");
+  }
+  if (chain !== "bitcoin" && input.psbt !== undefined) {
+    throw bad(
+      "psbt",
+      `Only a Bitcoin withdrawal carries a PSBT; ${CHAIN_NAMES[chain]} transactions are built by Keyward at execution.`,
+    );
+  }
+
+  const base = {
+    keyId: key.id,
+    keyLabel: key.label,
+    keyTags: [...key.tags],
+    chain,
+    network,
+    from,
+    asset: asset.symbol,
+    decimals: asset.decimals,
+    amount: amount.amount.toString(),
+    destination: destination.address,
+    feeCap: feeCap.amount.toString(),
+    ...(input.note !== undefined && input.note !== "" ? { note: input.note } : {}),
+  };
+  const intent = {
+    chain,
+    network,
+    from,
+    asset: asset.symbol,
+    amount: amount.amount,
+    destination: destination.address,
+    feeCap: feeCap.amount,
+  };
+  const clients = read.chainClients();
+
+  if (chain === "bitcoin") {
+    if (input.psbt === undefined) {
+      throw bad(
+        "psbt",
+        "A Bitcoin withdrawal needs the unsigned PSBT from the wallet backend (its inputs and change); approvers approve its exact bytes.",
+      );
+    }
+    let decoded: ReturnType<typeof decodePsbt>;
+    try {
+      decoded = decodePsbt(input.psbt, networks.bitcoin, from);
+    } catch (e) {
+      if (e instanceof AppError) throw bad("psbt", e.message);
+      throw bad("psbt", "The PSBT cannot be read (it is not a valid PSBT).");
+    }
+    const check = checkAgainstIntent(decoded, intent);
+    if (!check.ok)
+      throw bad("psbt", `The PSBT does not do what the withdrawal says: ${check.reasons.join("; ")}.`);
+    return { ...base, feeEstimate: decoded.maxFee.toString(), psbt: input.psbt };
+  }
+
+  if (chain === "ethereum") {
+    const client = clients.ethereum;
+    if (client === null) return base;
+    const chainId = await client.chainId();
+    if (String(chainId) !== network) {
+      throw new AppError(
+        "CONFLICT",
+        `The Ethereum node answers for chain id ${chainId}, but Keyward is configured for ${network} (KEYWARD_ETHEREUM_CHAIN_ID): fix the configuration before withdrawing.`,
+      );
+    }
+    const fees = await client.fees();
+    const gas = gasLimitFor(asset);
+    const estimate = gas * (fees.baseFeePerGas + fees.maxPriorityFeePerGas);
+    if (feeCap.amount < estimate) {
+      throw bad(
+        "feeCap",
+        `The fee cap ${formatAssetAmount(feeCap.amount, native)} is below the current fee of ${formatAssetAmount(estimate, native)} (${gas} gas at today's base fee and tip).`,
+      );
+    }
+    await requireFunds(client.balance.bind(client), {
+      from,
+      asset,
+      native,
+      amount: amount.amount,
+      fee: estimate,
+    });
+    return { ...base, feeEstimate: estimate.toString() };
+  }
+
+  // Solana: one signature, and for an SPL token the deposit of the destination's token account if it has none.
+  const maxFee =
+    SOLANA_FEES.lamportsPerSignature + (asset.kind === "spl" ? SOLANA_FEES.tokenAccountRent : 0n);
+  if (feeCap.amount < maxFee) {
+    throw bad(
+      "feeCap",
+      `The fee cap ${formatAssetAmount(feeCap.amount, native)} is below what this transfer can cost: ${formatAssetAmount(maxFee, native)}${asset.kind === "spl" ? " (the fee and the deposit for the destination's token account, in case it has none)" : ""}.`,
+    );
+  }
+  const client = clients.solana;
+  if (client === null) return { ...base, feeEstimate: maxFee.toString() };
+  const needsAccount = asset.kind === "spl" && !(await client.hasTokenAccount(destination.address, asset));
+  const estimate = SOLANA_FEES.lamportsPerSignature + (needsAccount ? SOLANA_FEES.tokenAccountRent : 0n);
+  await requireFunds(client.balance.bind(client), {
+    from,
+    asset,
+    native,
+    amount: amount.amount,
+    fee: estimate,
+  });
+  return { ...base, feeEstimate: estimate.toString() };
+}
+
+/** Insufficient funds, in words: the asset itself, and the native coin for the fee (and for native, both). */
+async function requireFunds(
+  balance: (owner: string, asset: Asset) => Promise<bigint>,
+  input: { from: string; asset: Asset; native: Asset; amount: bigint; fee: bigint },
+): Promise<void> {
+  const { asset, native } = input;
+  if (asset.kind === "native") {
+    const held = await balance(input.from, native);
+    const needed = input.amount + input.fee;
+    if (held < needed) {
+      throw bad(
+        "amount",
+        `Insufficient funds: the key holds ${formatAssetAmount(held, native)}, the withdrawal needs ${formatAssetAmount(needed, native)} with its fee.`,
+      );
+    }
+    return;
+  }
+  const held = await balance(input.from, asset);
+  if (held < input.amount) {
+    throw bad(
+      "amount",
+      `Insufficient funds: the key holds ${formatAssetAmount(held, asset)}, the withdrawal moves ${formatAssetAmount(input.amount, asset)}.`,
+    );
+  }
+  const gas = await balance(input.from, native);
+  if (gas < input.fee) {
+    throw bad(
+      "amount",
+      `Insufficient funds for the fee: the key holds ${formatAssetAmount(gas, native)}, the fee is about ${formatAssetAmount(input.fee, native)}.`,
+    );
+  }
+}
