@@ -10,8 +10,10 @@
 // Port: --port, else EVM_NODE_PORT, else 8545 (0 picks a free one). --block-time N mines a block every N ms on
 // top of the block each transaction gets (confirmations keep coming). --json prints one JSON line instead of
 // text (for scripts and Playwright). Extra JSON-RPC method: keyward_deployTestToken
-// [{ "holder": "0x…", "amount": "1000000", "symbol"?: "USDC" }] → the token as a configured asset.
-// Set KEYWARD_ETHEREUM_RPC_URL to the printed URL and KEYWARD_ETHEREUM_CHAIN_ID to its chain id.
+// [{ "holder": "0x…", "amount": "1000000", "symbol"?: "USDC" }] → the token as a configured asset. To fund a
+// Keyward key's address with ETH: hardhat_setBalance ["0x<address>", "0xde0b6b3a7640000"] (1 ETH in wei, hex).
+// GET answers 200 with one line (a readiness probe). Set KEYWARD_ETHEREUM_RPC_URL to the printed URL and
+// KEYWARD_ETHEREUM_CHAIN_ID to its chain id.
 import { createServer } from "node:http";
 import { parseArgs } from "node:util";
 import { tsImport } from "tsx/esm/api";
@@ -80,9 +82,15 @@ async function answer(call) {
 }
 
 const server = createServer((req, res) => {
+  if (req.method === "GET" || req.method === "HEAD") {
+    // A readiness probe (Playwright's webServer.url waits for a 2xx): what this is, and how to use it.
+    res.writeHead(200, { "content-type": "text/plain" });
+    res.end(`Local Ethereum node (EDR), chain id ${chainId}: POST JSON-RPC 2.0 requests here.\n`);
+    return;
+  }
   if (req.method !== "POST") {
     res
-      .writeHead(405, { "content-type": "text/plain", allow: "POST" })
+      .writeHead(405, { "content-type": "text/plain", allow: "GET, POST" })
       .end("POST JSON-RPC 2.0 requests here.\n");
     return;
   }

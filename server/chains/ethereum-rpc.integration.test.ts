@@ -213,6 +213,9 @@ describe("ethereumRpcClient over HTTP, against scripts/evm-node.mjs", () => {
 
   it("prints its URL, funded keys and the token; serves chain data and mines what is broadcast", async () => {
     expect(started.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    const probe = await fetch(started.url);
+    expect(probe.status).toBe(200);
+    expect(await probe.text()).toMatch(/chain id 31337/);
     const client = ethereumRpcClient({ url: started.url });
     expect(await client.chainId()).toBe(started.chainId);
     expect(await client.balance(DESTINATION, started.token)).toBe(1_000_000_000n);
