@@ -18,6 +18,7 @@ import {
   notificationDeliveries,
   notificationSettings,
   operations,
+  serviceAccounts,
   webhookEndpoints,
 } from "@/db/schema";
 import { initiatorName } from "@/server/operations/initiator";
@@ -109,12 +110,15 @@ async function deliveriesOf(tx: Tx, event: SealedEvent, options: DeriveOptions):
       payload: operations.payload,
       initiatorId: operations.initiatorId,
       systemInitiator: operations.systemInitiator,
+      serviceAccountId: operations.serviceAccountId,
+      serviceAccountName: serviceAccounts.name,
       policyVersion: operations.policyVersion,
       ruleId: operations.ruleId,
       memberName: members.name,
     })
     .from(operations)
     .leftJoin(members, eq(members.id, operations.initiatorId))
+    .leftJoin(serviceAccounts, eq(serviceAccounts.id, operations.serviceAccountId))
     .where(eq(operations.id, operationId));
   if (!op) return [];
   let title = op.kind;
@@ -169,11 +173,19 @@ async function deliveriesOf(tx: Tx, event: SealedEvent, options: DeriveOptions):
     }
   }
   const endpoints = await tx
-    .select({ id: webhookEndpoints.id, url: webhookEndpoints.url, events: webhookEndpoints.events })
+    .select({
+      id: webhookEndpoints.id,
+      url: webhookEndpoints.url,
+      events: webhookEndpoints.events,
+      owner: serviceAccounts.id,
+    })
     .from(webhookEndpoints)
+    .leftJoin(serviceAccounts, eq(serviceAccounts.webhookEndpointId, webhookEndpoints.id))
     .where(eq(webhookEndpoints.enabled, true));
   for (const e of endpoints) {
     if (!e.events.includes(event.action)) continue;
+    // A service account's status endpoint hears only about the operations that account proposed.
+    if (e.owner !== null && e.owner !== op.serviceAccountId) continue;
     out.push({ ...base, channel: "webhook", recipient: `webhook:${e.id}`, endpointId: e.id, address: e.url });
   }
   return out;
