@@ -92,6 +92,13 @@ const EXPECTED: Record<string, Access> = {
   "serviceAccounts.list": role("admin"),
   "serviceAccounts.create": role("admin"),
   "serviceAccounts.revoke": role("admin"),
+  "withdrawals.propose": role("operator", "admin"),
+  "withdrawals.list": role("admin", "operator", "approver", "auditor"),
+  "withdrawals.section": role("admin", "operator", "approver", "auditor"),
+  "withdrawals.formOptions": role("operator", "admin"),
+  "withdrawals.estimate": role("operator", "admin"),
+  "withdrawals.previewPsbt": role("operator", "admin"),
+  "withdrawals.download": role("operator", "admin"),
 };
 
 const PRINCIPALS = ["anonymous", "admin", "operator", "approver", "auditor"] as const;

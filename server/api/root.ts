@@ -16,6 +16,7 @@ import { serviceAccountsRouter } from "./routers/service-accounts";
 import { setupRouter } from "./routers/setup";
 import { statusRouter } from "./routers/status";
 import { tokensRouter } from "./routers/tokens";
+import { withdrawalsRouter } from "./routers/withdrawals";
 import { createCallerFactory, createTRPCRouter } from "./trpc";
 
 export const appRouter = createTRPCRouter({
@@ -35,6 +36,7 @@ export const appRouter = createTRPCRouter({
   governance: governanceRouter,
   notifications: notificationsRouter,
   serviceAccounts: serviceAccountsRouter,
+  withdrawals: withdrawalsRouter,
 });
 
 export type AppRouter = typeof appRouter;
