@@ -55,6 +55,9 @@ export default async function RootLayout({ children }: { children: ReactNode }) 
                 <Link href="/keys" className="text-sm text-slate-700 hover:text-slate-950">
                   Keys
                 </Link>
+                <Link href="/withdrawals" className="text-sm text-slate-700 hover:text-slate-950">
+                  Withdrawals
+                </Link>
                 {canAdministerOrAudit && (
                   <Link href="/members" className="text-sm text-slate-700 hover:text-slate-950">
                     Members

@@ -15,6 +15,7 @@ import { FormError, TapHint } from "../../_components/form-error";
 import { describeError, getAssertion } from "../../_components/token-ceremony";
 import { useTRPC } from "../../_trpc/client";
 import { BatchProgress } from "./batch-progress";
+import { WithdrawalSection } from "./withdrawal-section";
 import { OperationStateBadge, timeLeft, utc } from "../badges";
 import { LiveIndicator } from "../live";
 import { ReleasePanel } from "../release";
@@ -199,6 +200,8 @@ export function OperationView({ operationId, isAdmin = false }: { operationId: s
           </code>
         </p>
       </section>
+
+      <WithdrawalSection operationId={o.id} kind={o.kind} />
 
       {o.release && <ReleasePanel release={o.release} />}
 
