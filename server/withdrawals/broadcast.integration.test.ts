@@ -21,7 +21,9 @@ import { signOnToken } from "@/server/hsm/testing/sign-on-token";
 import { createTestToken, type TestToken } from "@/server/hsm/testing/test-token";
 import { ensurePolicySeeded } from "@/server/operations/policy-store";
 import { testEngines, useTestDatabase } from "@/server/testing/test-db";
+import { startScheduler } from "@/server/operations/scheduler/scheduler";
 import { type TrackerDeps, trackWithdrawals } from "./broadcast";
+import { trackingJob, WITHDRAWAL_TRACK_JOB } from "./track-job";
 
 const SOL: Asset = { chain: "solana", symbol: "SOL", name: "Solana", decimals: 9, kind: "native" };
 const ETH: Asset = { chain: "ethereum", symbol: "ETH", name: "Ether", decimals: 18, kind: "native" };
@@ -386,6 +388,33 @@ describe.each(testEngines())("broadcast and tracking on %s", (engine) => {
         "withdrawal.broadcast",
         "withdrawal.confirmed",
       ]);
+    }
+  });
+
+  it("runs as the withdrawal.track job of the operations scheduler", async () => {
+    const { built, signed } = await solTransfer(await newWallet(), 1_000_000_000n);
+    const w = await storeSigned({
+      chain: "solana",
+      signed,
+      lastValidBlockHeight: built.lastValidBlockHeight,
+    });
+    const scheduler = startScheduler({
+      db: db(),
+      clock,
+      intervalMs: 3_600_000,
+      handlers: {
+        [WITHDRAWAL_TRACK_JOB]: trackingJob(() => ({
+          clients: { solana: chain.client },
+          confirmations: { ethereum: 2, solana: 1 },
+        })),
+      },
+    });
+    try {
+      const report = await scheduler.tick();
+      expect(report.ran).toContainEqual({ kind: WITHDRAWAL_TRACK_JOB, subject: "recurring", ok: true });
+      expect(await row(w.id)).toMatchObject({ state: "confirmed" });
+    } finally {
+      await scheduler.stop();
     }
   });
 });

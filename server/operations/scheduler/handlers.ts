@@ -11,7 +11,16 @@ import { KEY_DESTROY_MAX_ATTEMPTS, type KeyDestroyer, runKeyDestruction } from "
 import { releaseDue, releaseOperation, releaseSubject } from "../release";
 import { proposeDueRotations } from "../rotation-due";
 import { OPERATION_RELEASE_JOB } from "../settle";
+import { type TrackingSource, trackingJob, WITHDRAWAL_TRACK_JOB } from "@/server/withdrawals/track-job";
 import type { JobRow } from "./jobs";
+import { chainConfig } from "@/server/chains/current";
+import { chainClients } from "@/server/chains/registry";
+import { runRotationSweep } from "@/server/withdrawals/rotation-sweep";
+import {
+  ROTATION_SWEEP_JOB,
+  ROTATION_SWEEP_MAX_ATTEMPTS,
+  rotationSweepJobPayload,
+} from "@/server/withdrawals/rotation-sweep-job";
 
 export type JobContext = { db: Db; clock: Clock; job: JobRow };
 
@@ -34,6 +43,7 @@ export type JobHandlers = Record<string, JobHandler>;
 export function defaultHandlers(
   executor: Omit<ExecutorDeps, "db" | "clock"> = {},
   keys: { destroyer?: KeyDestroyer } = {},
+  withdrawals: { tracking?: TrackingSource } = {},
 ): JobHandlers {
   return {
     "operation.expire": {
@@ -72,6 +82,22 @@ export function defaultHandlers(
       everyMs: 60_000,
       run: async ({ db, clock }) => {
         await releaseDue(db, clock());
+      },
+    },
+    // Executed withdrawals broadcast once and followed to their confirmations, on the chains with a client
+    // (server/withdrawals/broadcast.ts); nothing is read when no chain has one.
+    [WITHDRAWAL_TRACK_JOB]: trackingJob(withdrawals.tracking),
+    // A rotated key's funds (enqueued by key.rotate's completion, subject key:<old id>): one sweep withdrawal to
+    // the successor proposed per asset the old key holds (server/withdrawals/rotation-sweep.ts). A node not
+    // answering throws, and the job is retried with back-off; what an earlier try proposed is not proposed again.
+    [ROTATION_SWEEP_JOB]: {
+      maxAttempts: ROTATION_SWEEP_MAX_ATTEMPTS,
+      run: async ({ db, clock, job }) => {
+        const { networks, assets } = chainConfig();
+        await runRotationSweep(
+          { db, now: clock(), clients: chainClients(), chains: { networks, assets } },
+          rotationSweepJobPayload.parse(job.payload),
+        );
       },
     },
     // Rotation periods are days long: an hourly sweep proposes a due rotation within the hour.

@@ -57,6 +57,7 @@ describe.each(testEngines())("scheduler on %s", (engine) => {
         "operation.execute",
         "operation.expire",
         "operation.release-sweep",
+        "withdrawal.track",
       ]);
       now = at(9_999);
       await scheduler.tick();
@@ -81,7 +82,7 @@ describe.each(testEngines())("scheduler on %s", (engine) => {
       const other = startScheduler({ db: database.db, clock: () => now, intervalMs: HOUR });
       await other.tick();
       await other.stop();
-      expect(await database.db.select().from(jobs).where(eq(jobs.subject, RECURRING))).toHaveLength(4);
+      expect(await database.db.select().from(jobs).where(eq(jobs.subject, RECURRING))).toHaveLength(5);
     } finally {
       await scheduler.stop();
     }
