@@ -8,6 +8,7 @@ import type { DbOrTx } from "@/db/client";
 import { members, type OperationState, operations, type VoteDecision, votes } from "@/db/schema";
 import { allowListsHolding } from "@/server/allowlists/store";
 import { chainConfig } from "@/server/chains/current";
+import { locksFor, takeVelocityLocks } from "@/server/withdrawals/velocity-lock";
 import { AppError } from "@/server/errors";
 import type { PolicyDocument } from "@/server/policy/document";
 import type { AllowLists } from "@/server/policy/schema";
@@ -181,11 +182,25 @@ export async function allowListsFor(
 /** Judges one operation from its votes as cast (see policyVotes) under its policy document, now. */
 export async function judgeWith(
   db: DbOrTx,
-  input: { op: JudgedRow; cast: readonly CastVote[]; policy: PolicyDocument; now: Date },
+  input: {
+    op: JudgedRow;
+    cast: readonly CastVote[];
+    policy: PolicyDocument;
+    now: Date;
+    /**
+     * True when the answer can make its amount count (a proposal, the vote completing a quorum, a release): the
+     * velocity locks of its chain are taken in `db` (a transaction) before the history is read, and held until
+     * it commits (server/withdrawals/velocity-lock.ts). Reads for display leave it out.
+     */
+    lockVelocity?: boolean;
+  },
 ): Promise<PolicyEvaluation> {
   const operation = policyOperation(input.op);
   const allowLists = await allowListsFor(db, input.policy, operation);
-  const history = needsHistory(input.policy, operation, allowLists)
+  const counting = needsHistory(input.policy, operation, allowLists);
+  if (counting && input.lockVelocity)
+    await takeVelocityLocks(db, locksFor(input.policy, operation, allowLists));
+  const history = counting
     ? await velocityHistory(db, { policy: input.policy, now: input.now, excludeId: input.op.id })
     : [];
   return evaluatePolicy({
@@ -203,7 +218,8 @@ export async function judgeWith(
 /**
  * The operation judged now: the policy version it is judged under, its kind's facts, when its votes met the
  * rule, every vote with the voter's current status, roles and groups, and the velocity history when its rule
- * has caps. In the caller's transaction; under the row lock when the answer moves the operation.
+ * has caps, read under the velocity locks (which it takes: its answer moves the operation). In the caller's
+ * transaction, under the row lock.
  */
 export async function judgeOperation(
   db: DbOrTx,
@@ -215,5 +231,5 @@ export async function judgeOperation(
 ): Promise<PolicyEvaluation> {
   const policy = await policyVersion(db, judgedVersionOf(op));
   const cast = await castVotes(db, [op.id]);
-  return judgeWith(db, { op, cast, policy: policy.document, now });
+  return judgeWith(db, { op, cast, policy: policy.document, now, lockVelocity: true });
 }

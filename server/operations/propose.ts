@@ -142,7 +142,13 @@ async function storeProposal(
   // Judged by the full policy with no votes: a deny rule, a closed window that denies, a velocity cap it
   // exceeds (on its own or with what counts already) or a destination off the allow-list refuse it now.
   const proposed = { id, kind: kind.kind, payload, initiatorId, serviceAccountId, quorumAt: null };
-  const judged = await judgeWith(tx, { op: proposed, cast: [], policy: policy.document, now: input.now });
+  const judged = await judgeWith(tx, {
+    op: proposed,
+    cast: [],
+    policy: policy.document,
+    now: input.now,
+    lockVelocity: true,
+  });
   if (judged.decision === "denied") {
     throw new AppError(
       "CONFLICT",
