@@ -5,6 +5,7 @@
 // balances checked), litesvm (SOL and SPL) and bitcoinjs-lib (PSBT finalised). Out-of-order approvals leave no
 // nonce gap; a lost HSM answer repeats with the same stored transaction; bad inputs create nothing.
 import { eq } from "drizzle-orm";
+import { openDatabase } from "@/db/client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { auditEvents, ethereumNonces, keys, operations, withdrawals } from "@/db/schema";
 import type { ChainConfig } from "@/server/chains/config";
@@ -12,7 +13,7 @@ import { installChainConfig } from "@/server/chains/current";
 import { installChainClients } from "@/server/chains/registry";
 import { addressOn } from "@/server/custody/addresses";
 import { NATIVE_ASSETS } from "@/server/custody/assets";
-import { decodeSigned } from "@/server/custody/ethereum";
+import { buildTransfer, decodeSigned } from "@/server/custody/ethereum";
 import { makePsbtBase64, fakeUtxos } from "@/server/custody/testing/psbt";
 import { createTestSolana, type TestSolana } from "@/server/custody/testing/svm";
 import { startTestEvm, type TestEvm } from "@/server/custody/testing/evm";
@@ -266,6 +267,92 @@ describe.each(testEngines())("withdrawals on %s", (engine) => {
     await evm.client.broadcast(row.raw ?? "");
     expect((await evm.receipt(row.txid ?? ""))?.status).toBe("success");
   });
+
+  it("a stored transaction that differs from the intent is never signed: the operation fails saying why", async () => {
+    const op = await approved("withdrawal", ethInput({ amount: "0.06" }));
+    // Someone with database access swaps in a transaction paying themselves, before the executor runs.
+    const thief = "0x000000000000000000000000000000000000dEaD";
+    const unsigned = buildTransfer({
+      chainId: evm.chainId,
+      asset: NATIVE_ASSETS.ethereum,
+      amount: (ETH / 100n) * 6n,
+      destination: thief,
+      nonce: 6,
+      maxFeePerGas: 2n * GWEI,
+      maxPriorityFeePerGas: GWEI,
+    });
+    await database.db.insert(withdrawals).values({
+      operationId: op.id,
+      chain: "ethereum",
+      network: String(evm.chainId),
+      keyId: secpKey.id,
+      asset: "ETH",
+      nonce: "6",
+      unsigned,
+      decoded: {},
+      state: "built",
+    });
+    let signs = 0;
+    const counting: WithdrawalSigner = {
+      sign: (ref, data) => {
+        signs++;
+        return signerFacade.sign(ref, data);
+      },
+    };
+    const outcome = (await execute(counting)).find((o) => o.operationId === op.id);
+    expect(outcome?.outcome).toBe("failed");
+    expect(outcome && "reason" in outcome ? outcome.reason : "").toContain(
+      `the payment goes to ${thief}, not to the approved destination ${receiver}`,
+    );
+    expect(signs).toBe(0);
+    expect((await withdrawalOf(op.id)).raw).toBeNull();
+  });
+
+  it.skipIf(engine !== "postgres")(
+    "two executors on two pools at once, the same key: one nonce each, consecutive, every one mined",
+    async () => {
+      const second = await openDatabase({ engine: "postgres", url: database.url ?? "" });
+      // The node answers slowly, so both executions are inside their nonce step at the same time.
+      const slow = {
+        ...evm.client,
+        pendingNonce: async (address: string) => {
+          await new Promise((r) => setTimeout(r, 150));
+          return evm.client.pendingNonce(address);
+        },
+      };
+      Object.setPrototypeOf(slow, Object.getPrototypeOf(evm.client));
+      installChainClients({ ethereum: slow, solana: sol.client });
+      try {
+        for (let round = 0; round < 3; round++) {
+          const ids = [];
+          for (const amount of ["0.001", "0.002"])
+            ids.push((await approved("withdrawal", ethInput({ amount }))).id);
+          const start = Number(
+            (await database.db.select().from(ethereumNonces).where(eq(ethereumNonces.keyId, secpKey.id)))[0]
+              ?.nextNonce ?? 0n,
+          );
+          await Promise.all(
+            [database.db, second.db].map((db) =>
+              runExecutorRound({ db, clock, retry: noWait }, { concurrency: 1 }),
+            ),
+          );
+          const nonces = (
+            await Promise.all(ids.map(async (id) => Number((await withdrawalOf(id)).nonce)))
+          ).sort();
+          expect(nonces).toEqual([start, start + 1]);
+          for (const id of ids) {
+            const row = await withdrawalOf(id);
+            await evm.client.broadcast(row.raw ?? "");
+            expect((await evm.receipt(row.txid ?? ""))?.status).toBe("success");
+          }
+        }
+      } finally {
+        installChainClients({ ethereum: evm.client, solana: sol.client });
+        await second.close();
+      }
+    },
+    60_000,
+  );
 
   it("SOL and SPL withdrawals through litesvm, balances checked", async () => {
     const dest = solReceiver();
