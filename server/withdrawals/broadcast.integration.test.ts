@@ -391,6 +391,30 @@ describe.each(testEngines())("broadcast and tracking on %s", (engine) => {
     }
   });
 
+  it("a node that does not answer leaves the row as it was; the job run fails saying so, and a later one goes on", async () => {
+    const { built, signed } = await solTransfer(await newWallet(), 1_000_000_000n);
+    const w = await storeSigned({
+      chain: "solana",
+      signed,
+      lastValidBlockHeight: built.lastValidBlockHeight,
+    });
+    const down = {
+      ...chain.client,
+      status: async () => {
+        throw new Error("connect ECONNREFUSED 127.0.0.1:8899");
+      },
+    };
+    const report = await trackWithdrawals(deps({ clients: { solana: down } }));
+    expect(report.error).toBe(1);
+    expect(report.errors[0]).toMatch(/did not say what became of .*ECONNREFUSED/);
+    // Sent and recorded broadcast; only the status is unknown to us.
+    expect(await row(w.id)).toMatchObject({ state: "broadcast" });
+    const job = trackingJob(() => ({ clients: { solana: down }, confirmations: { ethereum: 2, solana: 1 } }));
+    await expect(job.run({ db: db(), clock, job: {} as never })).rejects.toThrow(/ECONNREFUSED/);
+    await trackWithdrawals(deps());
+    expect(await row(w.id)).toMatchObject({ state: "confirmed" });
+  });
+
   it("runs as the withdrawal.track job of the operations scheduler", async () => {
     const { built, signed } = await solTransfer(await newWallet(), 1_000_000_000n);
     const w = await storeSigned({
