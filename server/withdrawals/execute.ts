@@ -7,7 +7,9 @@
 // signs exactly it again — same nonce, fees, blockhash, inputs — never a second transaction for the same intent.
 // It never signs bytes it did not decode and check; there is no entry that takes bytes to sign from a caller.
 import "server-only";
+import { eq } from "drizzle-orm";
 import type { Db } from "@/db/client";
+import { operations } from "@/db/schema";
 import type { Withdrawal } from "@/db/schema";
 import type { ChainConfig } from "@/server/chains/config";
 import type { ChainClients } from "@/server/chains/registry";
@@ -29,6 +31,7 @@ import type { ExecuteResult, WithdrawalSigner } from "@/server/operations/execut
 import { requireActiveKey, requireSigningAllowed } from "@/server/operations/key-guard";
 import type { WithdrawalPayload } from "@/server/operations/kinds/withdrawal-schema";
 import { type BuiltTransaction, recordSigned, storeBuilt, storedWithdrawal, storeWithNonce } from "./store";
+import { recheckVelocity } from "./velocity-recheck";
 
 export type WithdrawalExecuteDeps = {
   db: Db;
@@ -71,7 +74,7 @@ function refuseUnlessIntent(
 
 export async function executeWithdrawal(
   deps: WithdrawalExecuteDeps,
-  input: { operationId: string; payload: WithdrawalPayload; signer: WithdrawalSigner },
+  input: { operationId: string; payload: WithdrawalPayload; signer: WithdrawalSigner; now: Date },
 ): Promise<ExecuteResult> {
   const { payload: p, operationId } = input;
   const { networks, assets } = deps.chains();
@@ -92,6 +95,18 @@ export async function executeWithdrawal(
   const ctx: CustodyContext = { networks, assets, from };
   const owner = { operationId, chain: p.chain, network: p.network, keyId: p.keyId, asset: p.asset };
 
+  // Velocity caps judged once more under the velocity locks, with the history as committed now (a cap lowered
+  // since the approval): refused before any nonce is taken, so a refusal leaves no gap (velocity-recheck.ts).
+  const velocity = await deps.db.transaction(async (tx) => {
+    const [op] = await tx.select().from(operations).where(eq(operations.id, operationId));
+    if (op === undefined) throw new StepRefusedError(`the operation ${operationId} does not exist`);
+    return recheckVelocity(tx, op, input.now);
+  });
+  if (velocity.refusal !== null) {
+    throw new StepRefusedError(
+      `the velocity limits no longer allow it, so nothing was signed: ${velocity.refusal}`,
+    );
+  }
   const row =
     (await storedWithdrawal(deps.db, operationId)) ??
     (await build(deps, { owner, payload: p, asset, ctx, intent }));

@@ -14,6 +14,8 @@ export type WithdrawalSteps = {
     operationId: string;
     payload: WithdrawalPayload;
     signer: WithdrawalSigner;
+    /** The execution's time (ExecuteContext.now): the velocity recheck judges the caps at it. */
+    now: Date;
   }): Promise<ExecuteResult>;
 };
 

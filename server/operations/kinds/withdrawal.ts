@@ -100,5 +100,10 @@ export const withdrawal: OperationKind<WithdrawalPayload, WithdrawalInput> = {
   },
   // Build, store (nonce under the key's lock), decode, check, sign, assemble, check: server/withdrawals/execute.ts.
   execute: (ctx, op) =>
-    ctx.withdrawals.execute({ operationId: op.id, payload: op.payload, signer: ctx.withdrawalSigner }),
+    ctx.withdrawals.execute({
+      operationId: op.id,
+      payload: op.payload,
+      signer: ctx.withdrawalSigner,
+      now: ctx.now,
+    }),
 };
