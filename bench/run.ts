@@ -5,6 +5,7 @@ import { buildHsmWorkers } from "../scripts/build-hsm-worker.mjs";
 const BENCHES: Record<string, () => Promise<(args: string[]) => Promise<void>>> = {
   hsm: async () => (await import("./hsm")).runHsmBench,
   operations: async () => (await import("./operations")).runOperationsBench,
+  withdrawals: async () => (await import("./withdrawals")).runWithdrawalsBench,
 };
 
 const [name, ...args] = process.argv.slice(2);
