@@ -205,12 +205,31 @@ export async function trackWithdrawal(deps: TrackerDeps, row: Withdrawal): Promi
       event: { action: "withdrawal.broadcast", refused },
     };
     if (!(await apply(deps.db, current, change, at))) return "skipped";
-    current = { ...current, state: "broadcast", broadcastAt: at, reason: refused };
+    current = { ...current, state: "broadcast", broadcastAt: at, updatedAt: at, reason: refused };
     const outcome = await follow(deps, broadcaster, current);
     return outcome === "waiting" || outcome === "resent" ? "broadcast" : outcome;
   }
   if (current.state === "broadcast") return follow(deps, broadcaster, current);
   return "skipped";
+}
+
+/** The same bytes are sent again 2, 4, 8 … 256 s after the broadcast, then every 5 minutes, while unheard of. */
+export const RESEND = { firstMs: 2000, everyMs: 300_000 } as const;
+
+/** The first resend time (ms after the broadcast) later than `afterMs`. */
+export function nextResendAfter(afterMs: number): number {
+  for (let point = RESEND.firstMs; point < RESEND.everyMs; point *= 2) if (point > afterMs) return point;
+  return (Math.floor(afterMs / RESEND.everyMs) + 1) * RESEND.everyMs;
+}
+
+/**
+ * Whether a resend time fell between the last look (updatedAt) and now: a node that keeps refusing (an
+ * Ethereum transaction stuck for want of gas, say) is asked again less and less often, not every second.
+ */
+function resendDue(row: Withdrawal, now: Date): boolean {
+  if (row.broadcastAt === null) return true;
+  const sent = row.broadcastAt.getTime();
+  return nextResendAfter(row.updatedAt.getTime() - sent) <= now.getTime() - sent;
 }
 
 async function follow(
@@ -227,7 +246,7 @@ async function follow(
   const at = deps.clock();
   const change = changeFor(status, row, broadcaster.confirmations);
   if (change === null) {
-    if (status.state === "unknown") {
+    if (status.state === "unknown" && resendDue(row, at)) {
       // Not heard of (dropped, or never propagated) and not provably dead: the same bytes again, which the
       // chain can include at most once. A refusal changes nothing; the next look reads the status again.
       await broadcaster.broadcast(row.raw).catch(() => undefined);
