@@ -47,7 +47,7 @@ export type OperationState = (typeof OPERATION_STATES)[number];
  * Who proposes an operation no person proposed: the scheduler's sweeps. Shown by name (read.ts), digested as
  * "system:<name>" (digest.ts); the operation still needs its quorum like any other.
  */
-export const SYSTEM_INITIATORS = ["rotation-due"] as const;
+export const SYSTEM_INITIATORS = ["rotation-due", "rotation-sweep"] as const;
 export type SystemInitiator = (typeof SYSTEM_INITIATORS)[number];
 
 /**

@@ -385,6 +385,19 @@ export const auditEventSchema = z.discriminatedUnion("action", [
       publicKey: z.string().max(1024),
     }),
   }),
+  // A rotation sweep (server/withdrawals/rotation-sweep.ts) that proposed nothing for one asset of the old key, or
+  // for a whole chain (asset null): no chain client to read balances with, nothing left after the fee, the
+  // proposal refused (policy, allow-list, bad input). On the old key's subject, actor system.
+  z.object({
+    action: z.literal("key.sweep_skipped"),
+    data: z.object({
+      keyId: uuidId,
+      successorId: uuidId,
+      chain: z.enum(["bitcoin", "ethereum", "solana"]),
+      asset: z.string().max(32).nullable(),
+      reason: z.string().max(1000),
+    }),
+  }),
   // A withdrawal's transaction signed by the executor (server/withdrawals/store.ts), in the transaction that marks
   // its operation executed: the decoded signed transaction (amounts as decimal strings) and its hash.
   z.object({

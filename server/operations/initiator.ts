@@ -5,6 +5,7 @@ import type { SystemInitiator } from "@/db/schema/operations";
 /** How each system initiator is shown to approvers. */
 export const SYSTEM_INITIATOR_NAMES: Record<SystemInitiator, string> = {
   "rotation-due": "Keyward (rotation due)",
+  "rotation-sweep": "Keyward (sweep after a rotation)",
 };
 
 /**

@@ -52,6 +52,22 @@ function proposeReader(tx: Tx): ProposeReader {
       }
       return row;
     },
+    async successorOf(keyId) {
+      const [row] = await tx
+        .select({
+          id: keys.id,
+          label: keys.label,
+          tags: keys.tags,
+          state: keys.state,
+          curve: keys.curve,
+          exportable: keys.exportable,
+          publicKey: keys.publicKey,
+        })
+        .from(keys)
+        .where(eq(keys.predecessorId, keyId))
+        .limit(1);
+      return row ?? null;
+    },
     signingFreeze: () => freezeInForce(tx),
     backup: (ref) => proposedBackup(tx, ref),
     hsm: proposedHsm,

@@ -28,10 +28,11 @@ import * as solana from "@/server/custody/solana";
 import type { Asset, SignedTransaction } from "@/server/custody/types";
 import { StepRefusedError } from "@/server/operations/executor/step-refused";
 import type { ExecuteResult, WithdrawalSigner } from "@/server/operations/executor/types";
-import { requireActiveKey, requireSigningAllowed } from "@/server/operations/key-guard";
+import { requireSigningAllowed } from "@/server/operations/key-guard";
 import type { WithdrawalPayload } from "@/server/operations/kinds/withdrawal-schema";
 import { type BuiltTransaction, recordSigned, storeBuilt, storedWithdrawal, storeWithNonce } from "./store";
 import { recheckVelocity } from "./velocity-recheck";
+import { requireWithdrawalKey } from "./withdrawal-key";
 
 export type WithdrawalExecuteDeps = {
   db: Db;
@@ -82,9 +83,11 @@ export async function executeWithdrawal(
   if (asset === undefined)
     throw new StepRefusedError(`${p.asset} is no longer a configured asset on ${p.chain}`);
   // Signing is allowed and the key active now (again under locks in the record): otherwise the operation waits,
-  // executing, until the freeze is lifted or the key resumed (key-guard.ts).
+  // executing, until the freeze is lifted or the key resumed (key-guard.ts). A key deactivated by a rotation
+  // signs only a sweep to its successor (withdrawal-key.ts).
   await requireSigningAllowed(deps.db);
-  const key = await requireActiveKey(deps.db, p.keyId);
+  const keyCheck = { keyId: p.keyId, chain: p.chain, destination: p.destination, networks };
+  const key = await requireWithdrawalKey(deps.db, keyCheck);
   const from = addressOn(key, p.chain, networks);
   if (from !== p.from) {
     throw new StepRefusedError(
@@ -112,7 +115,7 @@ export async function executeWithdrawal(
     (await build(deps, { owner, payload: p, asset, ctx, intent }));
   if (row.state !== "built") {
     // Recorded already by an attempt whose completion then failed: the same signed transaction is the result.
-    return signedResult(deps, { operationId, row, signed: null });
+    return signedResult(deps, { operationId, row, signed: null, keyCheck });
   }
   // The stored bytes are decoded and checked on every attempt: nothing is signed on trust in a row.
   refuseUnlessIntent("The built transaction", decodeUnsigned(p.chain, row.unsigned, ctx), intent);
@@ -123,12 +126,17 @@ export async function executeWithdrawal(
   }
   const signed = assemble(p.chain, row.unsigned, signatures, { publicKey: key.publicKey, networks, assets });
   refuseUnlessIntent("The signed transaction", signed.decoded, intent);
-  return signedResult(deps, { operationId, row, signed });
+  return signedResult(deps, { operationId, row, signed, keyCheck });
 }
 
 function signedResult(
   deps: WithdrawalExecuteDeps,
-  input: { operationId: string; row: Withdrawal; signed: SignedTransaction | null },
+  input: {
+    operationId: string;
+    row: Withdrawal;
+    signed: SignedTransaction | null;
+    keyCheck: Omit<Parameters<typeof requireWithdrawalKey>[1], "lock">;
+  },
 ): ExecuteResult {
   const { row, signed } = input;
   const txid = signed?.txid ?? row.txid ?? "";
@@ -147,7 +155,7 @@ function signedResult(
       // Lock order: freeze lock, then the key row (key-guard.ts). A freeze or a suspension that committed while
       // the HSM was signing keeps this signature from being recorded: the repeat then waits for the lift.
       await requireSigningAllowed(tx, { lock: true });
-      await requireActiveKey(tx, row.keyId, { lock: true });
+      await requireWithdrawalKey(tx, { ...input.keyCheck, lock: true });
       if (signed !== null)
         await recordSigned(tx, { operationId: input.operationId, withdrawalId: row.id, signed }, at);
     },

@@ -14,10 +14,15 @@ import type { Asset, Chain, ChainNetworks } from "@/server/custody/types";
 import { AppError } from "@/server/errors";
 import type { ProposedKey } from "@/server/operations/kinds/types";
 import type { WithdrawalInput, WithdrawalPayload } from "@/server/operations/kinds/withdrawal-schema";
+import { deactivatedKeyRefusal } from "./successor-rule";
 
-/** What preparing reads: the key (active only), the chain configuration, and the chain clients. */
+/**
+ * What preparing reads: the key (active, or deactivated by a rotation: then only to its successor), its successor,
+ * the chain configuration, and the chain clients.
+ */
 export type WithdrawalReader = {
-  key(id: string, states: readonly ["active"]): Promise<ProposedKey>;
+  key(id: string, states: readonly ["active", "deactivated"]): Promise<ProposedKey>;
+  successorOf(keyId: string): Promise<ProposedKey | null>;
   chains(): { networks: ChainNetworks; assets: readonly Asset[] };
   chainClients(): ChainClients;
 };
@@ -62,7 +67,7 @@ export async function prepareWithdrawal(
   const destination = parseAddressOn(chain, input.destination, networks);
   if (!destination.ok) throw bad("destination", `The ${CHAIN_NAMES[chain]} address ${destination.reason}.`);
 
-  const key = await read.key(input.keyId, ["active"]);
+  const key = await read.key(input.keyId, ["active", "deactivated"]);
   if (!chainsOfCurve(key.curve).includes(chain)) {
     throw bad(
       "keyId",
@@ -73,6 +78,17 @@ export async function prepareWithdrawal(
   if (from === null) throw bad("keyId", `The key “${key.label}” has no ${CHAIN_NAMES[chain]} address.`);
   if (destination.address === from) {
     throw bad("destination", "The destination is the key's own address: nothing would leave it.");
+  }
+  // A rotated key only sweeps to its successor (successor-rule.ts; the executor checks it again).
+  if (key.state === "deactivated") {
+    const refusal = deactivatedKeyRefusal({
+      key,
+      successor: await read.successorOf(key.id),
+      chain,
+      destination: destination.address,
+      networks,
+    });
+    if (refusal !== null) throw new AppError("CONFLICT", refusal);
   }
   if (chain !== "bitcoin" && input.psbt !== undefined) {
     throw bad(

@@ -10,6 +10,7 @@ import { appendAudit } from "@/server/audit/append";
 import { enqueueJob } from "../scheduler/jobs";
 import { StepRefusedError } from "./step-refused";
 import type { CreatedKeyRecord } from "./types";
+import { enqueueRotationSweep } from "@/server/withdrawals/rotation-sweep-job";
 
 export async function recordCreatedKey(tx: Tx, key: CreatedKeyRecord, at: Date): Promise<{ keyId: string }> {
   const [row] = await tx
@@ -224,6 +225,8 @@ export async function recordRotatedKey(
   for (const subject of [`key:${input.predecessorId}`, `key:${row.id}`]) {
     await appendAudit(tx, { action: "key.rotated", data, actor: "system", subject, at });
   }
+  // The old key's funds follow: a job proposes a sweep withdrawal to the successor per asset it holds.
+  await enqueueRotationSweep(tx, { predecessorId: input.predecessorId, successorId: row.id, at });
   return { keyId: row.id };
 }
 

@@ -67,6 +67,8 @@ export type ProposedHsm = { tokens: string[]; wrapsEd25519: boolean };
  */
 export type ProposeReader = {
   key(id: string, states: readonly KeyState[]): Promise<ProposedKey>;
+  /** The key that succeeded `keyId` in a rotation (keys.predecessor_id), in any state, or null. */
+  successorOf(keyId: string): Promise<ProposedKey | null>;
   /** The freeze of all signing in force now, or null (signing.unfreeze names the one it lifts). */
   signingFreeze(): Promise<ProposedFreeze | null>;
   /**

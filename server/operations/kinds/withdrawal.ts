@@ -85,7 +85,12 @@ export const withdrawal: OperationKind<WithdrawalPayload, WithdrawalInput> = {
   propose: {
     input: withdrawalInputSchema,
     prepare: (input, read) =>
-      prepareWithdrawal(input, { key: read.key, chains: read.chains, chainClients: read.chainClients }),
+      prepareWithdrawal(input, {
+        key: read.key,
+        successorOf: read.successorOf,
+        chains: read.chains,
+        chainClients: read.chainClients,
+      }),
   },
   describe: describeWithdrawal,
   facts(p) {
