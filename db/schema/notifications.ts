@@ -28,6 +28,11 @@ export const NOTIFY_EVENTS = [
   "operation.rejected",
   "operation.expired",
   "operation.cancelled",
+  // What became of a withdrawal's signed transaction on its chain (server/withdrawals/broadcast.ts).
+  "withdrawal.broadcast",
+  "withdrawal.confirmed",
+  "withdrawal.failed",
+  "withdrawal.dead",
 ] as const;
 export type NotifyEvent = (typeof NOTIFY_EVENTS)[number];
 

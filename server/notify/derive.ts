@@ -63,6 +63,8 @@ const waitingData = z
   })
   .refine((d) => d.id !== undefined || d.operationId !== undefined);
 const reasonData = z.object({ reason: z.string().optional() });
+// withdrawal.*: { operationId, withdrawalId, txid, confirmations?, reason?, … } (server/withdrawals/broadcast.ts).
+const transactionData = z.object({ txid: z.string(), confirmations: z.number().int().optional() });
 
 type SealedEvent = { seq: number; at: Date; action: NotifyEvent; data: unknown };
 
@@ -83,6 +85,7 @@ async function deliveriesOf(tx: Tx, event: SealedEvent, options: DeriveOptions):
   let until: Date | null | undefined;
   let deadline: Date | undefined;
   let reason: string | undefined;
+  let transaction: { txid: string; confirmations?: number } | undefined;
   let rule: { policyVersion: number; ruleId: string } | undefined;
   if (event.action === "operation.waiting") {
     const d = waitingData.safeParse(event.data);
@@ -102,6 +105,7 @@ async function deliveriesOf(tx: Tx, event: SealedEvent, options: DeriveOptions):
     if (!d.success) return [];
     operationId = d.data.operationId;
     reason = reasonData.safeParse(event.data).data?.reason;
+    transaction = transactionData.safeParse(event.data).data;
   }
   const [op] = await tx
     .select({
@@ -137,6 +141,7 @@ async function deliveriesOf(tx: Tx, event: SealedEvent, options: DeriveOptions):
     until,
     vetoGroup,
     reason,
+    transaction,
   });
   const base = {
     eventSeq: event.seq,

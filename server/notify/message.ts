@@ -28,8 +28,10 @@ export type MessageFacts = {
   /** operation.waiting: when the delay ends, and who may veto until then. */
   until?: Date | null;
   vetoGroup?: string | null;
-  /** operation.failed / cancelled: the reason recorded in the trail. */
+  /** operation.failed / cancelled, withdrawal.failed / dead: the reason recorded in the trail. */
   reason?: string;
+  /** withdrawal.*: the chain transaction (its hash, and confirmations when confirmed). */
+  transaction?: { txid: string; confirmations?: number };
 };
 
 const utc = (at: Date) => `${at.toISOString().slice(0, 16).replace("T", " ")} UTC`;
@@ -46,6 +48,10 @@ const OUTCOME_WORDS: Record<string, string> = {
   "operation.rejected": "was rejected",
   "operation.expired": "expired before it reached its quorum",
   "operation.cancelled": "was cancelled",
+  "withdrawal.broadcast": "was sent to its chain",
+  "withdrawal.confirmed": "was confirmed on its chain",
+  "withdrawal.failed": "failed on its chain (the fee was spent, nothing moved)",
+  "withdrawal.dead": "will never confirm (its transaction was replaced or expired)",
 };
 
 export function operationUrl(origin: string, operationId: string): string {
@@ -93,11 +99,17 @@ export function renderMessage(f: MessageFacts): Message {
     data.vetoGroup = f.vetoGroup ?? null;
   } else {
     const words = OUTCOME_WORDS[f.event] ?? "changed";
-    subject = `Operation ${f.event.slice("operation.".length)}: ${title}`;
+    const [resource = "operation", state = f.event] = f.event.split(".");
+    subject = `${resource === "withdrawal" ? "Withdrawal" : "Operation"} ${state}: ${title}`;
     lines = [`${title} ${words} (${utc(f.at)}).`];
+    if (f.transaction) lines.push(`Transaction: ${oneLine(f.transaction.txid, 200)}`);
     if (f.reason) lines.push(`Reason: ${oneLine(f.reason)}`);
-    data.state = f.event.slice("operation.".length);
+    data.state = state;
     if (f.reason) data.reason = oneLine(f.reason);
+    if (f.transaction) {
+      data.txid = oneLine(f.transaction.txid, 200);
+      if (f.transaction.confirmations !== undefined) data.confirmations = f.transaction.confirmations;
+    }
   }
   return {
     subject: oneLine(`Keyward — ${subject}`, 250),

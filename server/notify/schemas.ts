@@ -50,4 +50,8 @@ export const EVENT_LABELS: Record<(typeof NOTIFY_EVENTS)[number], string> = {
   "operation.rejected": "My operation was rejected",
   "operation.expired": "My operation expired",
   "operation.cancelled": "My operation was cancelled",
+  "withdrawal.broadcast": "My withdrawal was sent to its chain",
+  "withdrawal.confirmed": "My withdrawal was confirmed on its chain",
+  "withdrawal.failed": "My withdrawal failed on its chain",
+  "withdrawal.dead": "My withdrawal will never confirm",
 };

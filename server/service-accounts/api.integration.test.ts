@@ -5,13 +5,19 @@
 // and confirmations. Bad input is a 400 naming the field and creates nothing.
 import { and, count, eq } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Webhook } from "standardwebhooks";
 import { idempotencyKeys, keys, operations } from "@/db/schema";
+import { integrateAudit } from "@/server/audit/integrate";
 import { installChainConfig } from "@/server/chains/current";
 import { installChainClients } from "@/server/chains/registry";
 import { addressOn } from "@/server/custody/addresses";
 import { NATIVE_ASSETS } from "@/server/custody/assets";
 import { startTestEvm, type TestEvm } from "@/server/custody/testing/evm";
 import { createTestToken, type TestToken } from "@/server/hsm/testing/test-token";
+import { deliverDue } from "@/server/notify/deliver";
+import { deriveNotifications } from "@/server/notify/derive";
+import { fetchWebhookSender } from "@/server/notify/senders";
+import { startTestReceiver, type TestReceiver } from "@/server/notify/testing/receiver";
 import { runExecutorRound } from "@/server/operations/executor/run";
 import { useTokenForServer } from "@/server/operations/executor/testing/fixtures";
 import { proposeOperation } from "@/server/operations/propose";
@@ -54,6 +60,8 @@ describe.each(testEngines())("the HTTP API on %s", (engine) => {
   let admin: Person;
   let approvers: Person[];
   let apiKey: string;
+  let webhookSecret: string;
+  let receiverHook: TestReceiver;
   let accountId: string;
   let keyId: string;
   const now = new Date("2027-03-02T10:00:00.000Z");
@@ -90,20 +98,24 @@ describe.each(testEngines())("the HTTP API on %s", (engine) => {
     if (key?.state !== "active") throw new Error("the key is not active");
     keyId = key.id;
     await evm.setBalance(addressOn(key, "ethereum", networks) ?? "", 10n * ETH);
+    receiverHook = await startTestReceiver();
     const account = await createServiceAccount(database.db, {
       actorId: admin.acting.id,
       account: {
         name: `exchange-${engine}`,
         scopes: ["withdrawals:propose", "withdrawals:read"],
         expiresInDays: 30,
+        webhookUrl: receiverHook.url,
       },
       now,
     });
     apiKey = account.apiKey;
+    webhookSecret = account.webhookSecret ?? "";
     accountId = account.id;
   }, 120_000);
 
   afterAll(async () => {
+    await receiverHook.close();
     await database.drop();
   });
 
@@ -199,6 +211,32 @@ describe.each(testEngines())("the HTTP API on %s", (engine) => {
     });
     expect(status.transaction.confirmations).toBeGreaterThanOrEqual(1);
     expect((await evm.receipt(status.transaction.txid))?.status).toBe("success");
+
+    // The account's status webhook heard each step, signed with the secret shown at creation.
+    await integrateAudit(database.db);
+    await deriveNotifications(database.db, { now, origin: "http://localhost:3000", email: false });
+    await deliverDue(database.db, { now, mailer: null, webhook: fetchWebhookSender() });
+    const hooks = receiverHook.requests.map((r) => {
+      const header = (name: string) => String(r.headers[name] ?? "");
+      const expected = new Webhook(webhookSecret).sign(
+        header("webhook-id"),
+        new Date(Number(header("webhook-timestamp")) * 1000),
+        r.body,
+      );
+      expect(header("webhook-signature")).toBe(expected);
+      return JSON.parse(r.body) as { type: string; data: Record<string, unknown> };
+    });
+    expect(hooks.map((h) => h.type).sort()).toEqual([
+      "operation.executed",
+      "withdrawal.broadcast",
+      "withdrawal.confirmed",
+    ]);
+    expect(hooks.find((h) => h.type === "withdrawal.confirmed")?.data).toMatchObject({
+      operationId: created.id,
+      state: "confirmed",
+      txid: status.transaction.txid,
+      confirmations: status.transaction.confirmations,
+    });
   });
 
   it("refuses bad input with a 400 naming the field, and creates nothing", async () => {

@@ -198,7 +198,8 @@ export function ServiceAccounts() {
           <input id="sa-webhook" name="webhookUrl" type="url" maxLength={2000} className="input" />
           <p className="mt-1 text-xs text-slate-500">
             Receives how each withdrawal this account proposed ends (executed, failed, rejected, expired,
-            cancelled) and when one starts a delay, signed like every Keyward webhook.
+            cancelled), when one starts a delay, and what becomes of its transaction (broadcast, confirmed,
+            failed, dead), signed like every Keyward webhook.
           </p>
         </div>
         <FormError message={error} />
