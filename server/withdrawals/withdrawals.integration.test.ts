@@ -150,11 +150,6 @@ describe.each(testEngines())("withdrawals on %s", (engine) => {
     return row;
   }
 
-  async function stateOf(operationId: string) {
-    const [row] = await database.db.select().from(operations).where(eq(operations.id, operationId));
-    return row;
-  }
-
   const ethInput = (over: Record<string, unknown> = {}) => ({
     keyId: secpKey.id,
     chain: "ethereum",
