@@ -13,6 +13,7 @@ import {
   decodeUnsigned,
   SOLANA_FEES,
   type SolanaConfig,
+  type SolanaPriority,
   signingRequests,
   solanaAddress,
   wireBytes,
@@ -50,9 +51,17 @@ async function newWallet(): Promise<string> {
   return solanaAddress((await makeKeyOnToken(token, { curve: "ed25519", label: "destination" })).publicKey);
 }
 
-async function signed(asset: Asset, destination: string, amount: bigint) {
+async function signed(asset: Asset, destination: string, amount: bigint, priority?: SolanaPriority) {
   const { blockhash, lastValidBlockHeight } = await chain.client.latestBlockhash();
-  const built = await buildTransfer({ from, destination, asset, amount, blockhash, lastValidBlockHeight });
+  const built = await buildTransfer({
+    from,
+    destination,
+    asset,
+    amount,
+    blockhash,
+    lastValidBlockHeight,
+    priority,
+  });
   const signatures = [];
   for (const request of signingRequests(built.unsigned)) {
     expect(request.curve).toBe("ed25519");
@@ -109,6 +118,19 @@ describe("litesvm processes our transfers signed by the HSM", () => {
     expect(await chain.client.balance(destination, usdc)).toBe(3_000_000n);
     expect(await chain.client.balance(from, usdc)).toBe(97_000_000n);
     expect(await chain.client.balance(from, SOL)).toBe(lamportsBetween - SOLANA_FEES.lamportsPerSignature);
+  });
+
+  it("a SOL transfer with a priority fee: the sender pays exactly the decoded maxFee", async () => {
+    const destination = await newWallet();
+    const before = await chain.client.balance(from, SOL);
+    const { signed: tx } = await signed(SOL, destination, 1_000_000_000n, {
+      computeUnits: 20_000,
+      microLamportsPerUnit: 250_000n,
+    });
+    expect(tx.decoded.maxFee).toBe(SOLANA_FEES.lamportsPerSignature + 5_000n);
+    await chain.client.broadcast(tx.raw);
+    expect(await chain.client.balance(destination, SOL)).toBe(1_000_000_000n);
+    expect(await chain.client.balance(from, SOL)).toBe(before - 1_000_000_000n - tx.decoded.maxFee);
   });
 
   it("refuses a transaction whose signature is not the key's: assemble first, and litesvm itself", async () => {

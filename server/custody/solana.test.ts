@@ -23,6 +23,7 @@ import {
 } from "@solana/kit";
 import { describe, expect, it } from "vitest";
 import { AppError } from "@/server/errors";
+import * as solana from "./solana";
 import {
   assemble,
   buildTransfer,
@@ -208,6 +209,84 @@ describe("build and decode", () => {
       /not a single SOL transfer/,
     );
     expect(errorOf(() => decodeUnsigned("%%%", config)).field).toBe("unsigned");
+  });
+});
+
+describe("priority fees", () => {
+  it("puts a unit limit and price before the transfer and counts the priority fee in maxFee", async () => {
+    const priority = { computeUnits: 50_000, microLamportsPerUnit: 30_001n };
+    expect(solana.priorityFee(priority)).toBe(1501n); // ceil(50,000 × 30,001 / 10^6) = ceil(1500.05)
+    const built = await buildTransfer({
+      from,
+      destination: other,
+      asset: SOL,
+      amount: 5n,
+      blockhash,
+      lastValidBlockHeight: 5n,
+      priority,
+    });
+    const decoded = decodeUnsigned(built.unsigned, config);
+    expect(decoded.maxFee).toBe(SOLANA_FEES.lamportsPerSignature + 1501n);
+    expect(decoded.transfers).toEqual([{ asset: "SOL", amount: 5n, destination: other }]);
+    expect(decoded.lines).toContainEqual({
+      label: "Priority fee",
+      value: "0.000001501 SOL at most (50000 compute units at 30001 micro-lamports each)",
+    });
+    const spl = await buildTransfer({
+      from,
+      destination: other,
+      asset: USDC,
+      amount: 5n,
+      blockhash,
+      lastValidBlockHeight: 5n,
+      priority,
+    });
+    expect(decodeUnsigned(spl.unsigned, config).maxFee).toBe(
+      SOLANA_FEES.lamportsPerSignature + 1501n + SOLANA_FEES.tokenAccountRent,
+    );
+  });
+
+  it("refuses a bad limit, a price without a limit, and a budget instruction twice", async () => {
+    const intent = { from, destination: other, asset: SOL, amount: 1n, blockhash, lastValidBlockHeight: 5n };
+    await expect(
+      buildTransfer({ ...intent, priority: { computeUnits: 0, microLamportsPerUnit: 1n } }),
+    ).rejects.toMatchObject({ field: "priority" });
+    await expect(
+      buildTransfer({ ...intent, priority: { computeUnits: 1_400_001, microLamportsPerUnit: 1n } }),
+    ).rejects.toMatchObject({ field: "priority" });
+    const lifetime = { blockhash: blockhash as Blockhash, lastValidBlockHeight: 5n };
+    const pay = getTransferSolInstruction({
+      source: createNoopSigner(address(from)),
+      destination: address(other),
+      amount: 1n,
+    });
+    const price = (micro: bigint) => ({
+      programAddress: solana.COMPUTE_BUDGET_PROGRAM,
+      data: new Uint8Array([3, ...new Uint8Array(new BigUint64Array([micro]).buffer)]),
+    });
+    const limit = (units: number) => ({
+      programAddress: solana.COMPUTE_BUDGET_PROGRAM,
+      data: new Uint8Array([2, ...new Uint8Array(new Uint32Array([units]).buffer)]),
+    });
+    const wire = (instructions: Parameters<typeof appendTransactionMessageInstructions>[0]) =>
+      getBase64EncodedWireTransaction(
+        compileTransaction(
+          pipe(
+            createTransactionMessage({ version: 0 }),
+            (m) => setTransactionMessageFeePayer(address(from), m),
+            (m) => setTransactionMessageLifetimeUsingBlockhash(lifetime, m),
+            (m) => appendTransactionMessageInstructions(instructions, m),
+          ),
+        ),
+      );
+    expect(errorOf(() => decodeUnsigned(wire([price(1000n), pay]), config)).message).toMatch(
+      /price without a unit limit/,
+    );
+    expect(errorOf(() => decodeUnsigned(wire([limit(10), limit(20), pay]), config)).message).toMatch(/twice/);
+    // A hand-made limit + price decodes as buildTransfer's does.
+    expect(decodeUnsigned(wire([limit(200_000), price(1_000_000n), pay]), config).maxFee).toBe(
+      5000n + 200_000n,
+    );
   });
 });
 

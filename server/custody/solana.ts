@@ -2,7 +2,8 @@
 // unsigned SOL or SPL transfer the executor signs, decoding such a transaction back from its bytes (what
 // approvers see and what checkAgainstIntent compares), the bytes the HSM signs, and putting the signature in.
 // Pure: no database, no HSM, no network. It never signs anything, and it only decodes the shapes it builds
-// (one SOL transfer; or an idempotent token-account creation and one transferChecked): anything else is refused.
+// (one SOL transfer; or an idempotent token-account creation and one transferChecked; either optionally after
+// a compute unit limit and price, the priority fee): anything else is refused.
 import { ed25519 } from "@noble/curves/ed25519";
 import {
   ASSOCIATED_TOKEN_PROGRAM_ADDRESS,
@@ -42,7 +43,11 @@ import {
   getBase64Encoder,
   getCompiledTransactionMessageDecoder,
   getTransactionDecoder,
+  getStructCodec,
   getTransactionEncoder,
+  getU8Codec,
+  getU32Codec,
+  getU64Codec,
   isOffCurveAddress,
   pipe,
   type SignatureBytes,
@@ -69,6 +74,29 @@ export type SolanaConfig = { cluster: SolanaCluster; assets: readonly Asset[] };
  * new 165-byte token account, which the fee payer leaves in the destination's token account when it creates it.
  */
 export const SOLANA_FEES = { lamportsPerSignature: 5000n, tokenAccountRent: 2039280n } as const;
+
+/** The compute budget program: a priority fee is a price per compute unit times the unit limit. */
+export const COMPUTE_BUDGET_PROGRAM = address("ComputeBudget111111111111111111111111111111");
+/** Solana's most compute units per transaction. */
+export const MAX_COMPUTE_UNITS = 1_400_000;
+const unitLimitCodec = getStructCodec([
+  ["discriminator", getU8Codec()],
+  ["units", getU32Codec()],
+]);
+const unitPriceCodec = getStructCodec([
+  ["discriminator", getU8Codec()],
+  ["microLamports", getU64Codec()],
+]);
+const SET_UNIT_LIMIT = 2;
+const SET_UNIT_PRICE = 3;
+
+/** A priority fee: a compute unit limit and a price per unit in micro-lamports. */
+export type SolanaPriority = { computeUnits: number; microLamportsPerUnit: bigint };
+
+/** What the priority costs at most, as Solana charges it: ⌈units × price / 10⁶⌉ lamports. */
+export function priorityFee(priority: SolanaPriority): bigint {
+  return (BigInt(priority.computeUnits) * priority.microLamportsPerUnit + 999_999n) / 1_000_000n;
+}
 
 const U64_MAX = (1n << 64n) - 1n;
 const BASE58 = /^[1-9A-HJ-NP-Za-km-z]+$/;
@@ -134,6 +162,8 @@ export type SolanaTransferIntent = {
   amount: bigint;
   blockhash: string;
   lastValidBlockHeight: bigint;
+  /** A priority fee (compute unit limit and price), counted in the decoded maxFee; none when absent. */
+  priority?: SolanaPriority;
 };
 
 /** An unsigned transaction: base64 wire format with its signature left empty, and when its blockhash expires. */
@@ -158,6 +188,25 @@ export async function buildTransfer(intent: SolanaTransferIntent): Promise<Solan
   }
   const payer = createNoopSigner(from);
   const instructions: Instruction[] = [];
+  if (intent.priority) {
+    const { computeUnits, microLamportsPerUnit } = intent.priority;
+    if (!Number.isInteger(computeUnits) || computeUnits < 1 || computeUnits > MAX_COMPUTE_UNITS) {
+      throw badInput("priority", `The compute unit limit is a whole number from 1 to ${MAX_COMPUTE_UNITS}.`);
+    }
+    if (microLamportsPerUnit < 0n || microLamportsPerUnit > U64_MAX) {
+      throw badInput("priority", "The price per compute unit is a 64-bit number of micro-lamports.");
+    }
+    instructions.push(
+      {
+        programAddress: COMPUTE_BUDGET_PROGRAM,
+        data: unitLimitCodec.encode({ discriminator: SET_UNIT_LIMIT, units: computeUnits }),
+      },
+      {
+        programAddress: COMPUTE_BUDGET_PROGRAM,
+        data: unitPriceCodec.encode({ discriminator: SET_UNIT_PRICE, microLamports: microLamportsPerUnit }),
+      },
+    );
+  }
   if (asset.kind === "native") {
     instructions.push(getTransferSolInstruction({ source: payer, destination, amount }));
   } else if (asset.kind === "spl" && asset.contract) {
@@ -242,9 +291,43 @@ export function decodeUnsigned(unsigned: string, config: SolanaConfig): DecodedT
     throw refuse("uses a durable nonce, not a recent blockhash");
   const from = message.feePayer.address;
   const blockhash = message.lifetimeConstraint.blockhash;
-  const instructions = message.instructions;
+  // Leading compute budget instructions: a unit limit and a unit price, each at most once, nothing else.
+  let units: number | undefined;
+  let price: bigint | undefined;
+  let budget = 0;
+  for (const ix of message.instructions) {
+    if (ix.programAddress !== COMPUTE_BUDGET_PROGRAM) break;
+    const data = ix.data;
+    if ((ix.accounts?.length ?? 0) > 0 || !data)
+      throw refuse("has a compute budget instruction Keyward does not build");
+    if (data[0] === SET_UNIT_LIMIT && data.length === 5 && units === undefined) {
+      units = unitLimitCodec.decode(data).units;
+    } else if (data[0] === SET_UNIT_PRICE && data.length === 9 && price === undefined) {
+      price = unitPriceCodec.decode(data).microLamports;
+    } else {
+      throw refuse("has a compute budget instruction Keyward does not build (or one twice)");
+    }
+    budget++;
+  }
+  if (price !== undefined && units === undefined) {
+    throw refuse("sets a compute unit price without a unit limit, so its priority fee has no stated bound");
+  }
+  const priority =
+    units !== undefined && price !== undefined
+      ? priorityFee({ computeUnits: units, microLamportsPerUnit: price })
+      : 0n;
+  const instructions = message.instructions.slice(budget);
   const base = { chain: "solana" as const, network: config.cluster, from, nonce: blockhash };
-  const sig = SOLANA_FEES.lamportsPerSignature;
+  const sig = SOLANA_FEES.lamportsPerSignature + priority;
+  const priorityLines =
+    units === undefined
+      ? []
+      : [
+          {
+            label: "Priority fee",
+            value: `${sol(priority)} at most (${units} compute units at ${price ?? 0n} micro-lamports each)`,
+          },
+        ];
 
   const [first, second] = instructions;
   if (instructions.length === 1 && first?.programAddress === SYSTEM_PROGRAM_ADDRESS) {
@@ -272,6 +355,7 @@ export function decodeUnsigned(unsigned: string, config: SolanaConfig): DecodedT
         { label: "Destination", value: destination },
         { label: "Amount", value: assetLabel(amount, solAsset) },
         { label: "Fee at most", value: sol(sig) },
+        ...priorityLines,
         { label: "Recent blockhash", value: blockhash },
       ],
     };
@@ -345,6 +429,7 @@ export function decodeUnsigned(unsigned: string, config: SolanaConfig): DecodedT
           label: "Fee at most",
           value: `${sol(maxFee)} (${sol(sig)} fee, ${sol(SOLANA_FEES.tokenAccountRent)} deposit if the destination has no token account yet)`,
         },
+        ...priorityLines,
         { label: "Recent blockhash", value: blockhash },
       ],
     };
