@@ -6,6 +6,7 @@ import { BackupPanel } from "./backup-panel";
 import { DestructionPanel } from "./destruction-panel";
 import { LifecycleActions } from "./lifecycle-actions";
 import { RotationSchedule } from "./rotation-schedule";
+import { KeyAddresses } from "./key-addresses";
 import { KeyView } from "./key-view";
 
 export default async function KeyPage({ params }: { params: Promise<{ id: string }> }) {
@@ -21,6 +22,7 @@ export default async function KeyPage({ params }: { params: Promise<{ id: string
   return (
     <div className="space-y-6">
       <KeyView keyId={key.id} canPropose={canPropose} />
+      <KeyAddresses curve={key.curve} publicKey={key.publicKey} />
       {/* Propose forms of the other lifecycle kinds, each in its own component, go below this line. */}
       <DestructionPanel keyId={key.id} roles={session.member.roles} />
       <LifecycleActions keyId={key.id} canPropose={canPropose} />
