@@ -168,7 +168,9 @@ describe.each(testEngines())("rotation sweeps on %s", (engine) => {
     // The job as the scheduler runs it (handlers.ts, with the configuration and clients installed).
     const handler = defaultHandlers()[ROTATION_SWEEP_JOB];
     if (handler === undefined) throw new Error("no handler for the sweep job");
-    await handler.run({ db: database.db, clock, job });
+    // Run twice at once (a job taken back while its first run still went on): one proposal per asset.
+    const payload = rotationSweepJobPayload.parse(job.payload);
+    await Promise.all([handler.run({ db: database.db, clock, job }), runRotationSweep(deps(), payload)]);
 
     const sweeps = await sweepsOf(old.id);
     expect(sweeps.map((s) => (s.payload as { asset: string }).asset).sort()).toEqual(["ETH", "USDC"]);
@@ -190,8 +192,7 @@ describe.each(testEngines())("rotation sweeps on %s", (engine) => {
       expect.objectContaining({ chain: "bitcoin", asset: null, successorId: successor.id }),
     ]);
 
-    // Repeated, and twice at once: nothing new proposed or recorded.
-    const payload = rotationSweepJobPayload.parse(job.payload);
+    // Repeated, and twice at once again: nothing new proposed or recorded.
     const again = await Promise.all([runRotationSweep(deps(), payload), runRotationSweep(deps(), payload)]);
     for (const r of again) {
       expect(r.proposed).toEqual([]);
@@ -251,6 +252,34 @@ describe.each(testEngines())("rotation sweeps on %s", (engine) => {
       now,
     });
     expect(op.state).toBe("pending");
+  }, 60_000);
+
+  it("a withdrawal proposed before the rotation, to someone else, fails at execution: nothing signed", async () => {
+    const key = await activeKey("secp256k1", `rotated before approval ${engine}`);
+    const from = addressOn(key, "ethereum", chains.networks) ?? "";
+    await evm.setBalance(from, ETH);
+    const early = await proposeOperation(database.db, {
+      actor: operator.acting,
+      kind: "withdrawal",
+      payload: {
+        keyId: key.id,
+        chain: "ethereum",
+        asset: "ETH",
+        amount: "0.1",
+        destination: "0x000000000000000000000000000000000000bEEF",
+        feeCap: "0.001",
+      },
+      now,
+    });
+    await rotate(key.id);
+    await approve(early.id);
+    const outcomes = await execute();
+    expect(outcomes.find((o) => o.operationId === early.id)?.outcome).toBe("failed");
+    const [row] = await database.db.select().from(operations).where(eq(operations.id, early.id));
+    expect(row?.failure ?? "").toMatch(/may only sweep its funds to its successor/);
+    expect(await database.db.select().from(withdrawals).where(eq(withdrawals.operationId, early.id))).toEqual(
+      [],
+    );
   }, 60_000);
 
   it("a chain without a client records the skip with the reason, and proposes nothing there", async () => {
