@@ -58,6 +58,9 @@ export default async function RootLayout({ children }: { children: ReactNode }) 
                 <Link href="/withdrawals" className="text-sm text-slate-700 hover:text-slate-950">
                   Withdrawals
                 </Link>
+                <Link href="/allowlists" className="text-sm text-slate-700 hover:text-slate-950">
+                  Allow-lists
+                </Link>
                 {canAdministerOrAudit && (
                   <Link href="/members" className="text-sm text-slate-700 hover:text-slate-950">
                     Members

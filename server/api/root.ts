@@ -1,5 +1,6 @@
 // The appRouter: one router per domain.
 import "server-only";
+import { allowlistsRouter } from "./routers/allowlists";
 import { auditRouter } from "./routers/audit";
 import { authRouter } from "./routers/auth";
 import { backupsRouter } from "./routers/backups";
@@ -37,6 +38,7 @@ export const appRouter = createTRPCRouter({
   notifications: notificationsRouter,
   serviceAccounts: serviceAccountsRouter,
   withdrawals: withdrawalsRouter,
+  allowlists: allowlistsRouter,
 });
 
 export type AppRouter = typeof appRouter;
