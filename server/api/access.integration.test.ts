@@ -69,7 +69,6 @@ const EXPECTED: Record<string, Access> = {
   "keys.ofOperation": role("admin", "operator", "approver", "auditor"),
   "keyLifecycle.status": role("admin", "operator", "approver", "auditor"),
   "keyLifecycle.rotation": role("admin", "operator", "approver", "auditor"),
-  "keyLifecycle.sweeps": role("admin", "operator", "approver", "auditor"),
   "keyLifecycle.beginCancelDestruction": role("admin", "approver"),
   "keyLifecycle.cancelDestruction": role("admin", "approver"),
   "restrictions.status": role("admin", "operator", "approver", "auditor"),
