@@ -31,6 +31,7 @@ import {
 import { createTestDatabase, type TestDatabase, testEngines } from "@/server/testing/test-db";
 import { runRotationSweep } from "./rotation-sweep";
 import { ROTATION_SWEEP_JOB, rotationSweepJobPayload } from "./rotation-sweep-job";
+import { rotationSweepsOf } from "./rotation-sweeps-of";
 
 let token: TestToken;
 let server: ReturnType<typeof useTokenForServer>;
@@ -201,6 +202,16 @@ describe.each(testEngines())("rotation sweeps on %s", (engine) => {
     }
     expect(await sweepsOf(old.id)).toHaveLength(2);
     expect(await skipsOf(old.id)).toHaveLength(1);
+    // What the key page shows (keyLifecycle.sweeps): both sweeps with their amounts, the skip with its reason.
+    const view = await rotationSweepsOf(database.db, old.id);
+    expect(view?.successor.id).toBe(successor.id);
+    expect(view?.sweeps.map((w) => [w.asset, w.state, w.destination]).sort()).toEqual([
+      ["ETH", "pending", to],
+      ["USDC", "pending", to],
+    ]);
+    expect(view?.sweeps.find((w) => w.asset === "USDC")?.amount).toBe("250 USDC");
+    expect(view?.skipped.map((k) => k.chain)).toEqual(["bitcoin"]);
+    expect(await rotationSweepsOf(database.db, successor.id)).toBeNull();
 
     // Approved and executed like any withdrawal: the deactivated key signs them, EDR mines them.
     for (const s of [tok, eth]) await approve(s.id);

@@ -6,6 +6,7 @@ import { BackupPanel } from "./backup-panel";
 import { DestructionPanel } from "./destruction-panel";
 import { LifecycleActions } from "./lifecycle-actions";
 import { RotationSchedule } from "./rotation-schedule";
+import { RotationSweeps } from "./rotation-sweeps";
 import { KeyAddresses } from "./key-addresses";
 import { KeyView } from "./key-view";
 
@@ -27,6 +28,7 @@ export default async function KeyPage({ params }: { params: Promise<{ id: string
       <DestructionPanel keyId={key.id} roles={session.member.roles} />
       <LifecycleActions keyId={key.id} canPropose={canPropose} />
       <RotationSchedule keyId={key.id} />
+      <RotationSweeps keyId={key.id} />
       <BackupPanel keyId={key.id} />
     </div>
   );

@@ -9,6 +9,7 @@ import { authenticationResponseSchema } from "@/server/auth/schemas";
 import { beginCancelDestruction, cancelDestruction } from "@/server/operations/key-destruction";
 import { keyLifecycleStatus } from "@/server/operations/key-lifecycle-status";
 import { rotationScheduleOf } from "@/server/operations/rotation-due";
+import { rotationSweepsOf } from "@/server/withdrawals/rotation-sweeps-of";
 import { createTRPCRouter, withRole } from "../trpc";
 
 const keyInput = z.object({ keyId: z.string().uuid() });
@@ -22,6 +23,11 @@ export const keyLifecycleRouter = createTRPCRouter({
   rotation: withRole("admin", "operator", "approver", "auditor")
     .input(keyInput)
     .query(({ ctx, input }) => rotationScheduleOf(ctx.db, input.keyId, ctx.clock())),
+
+  /** A rotated key's sweeps to its successor: the job, the withdrawals proposed, the skips (null: never rotated). */
+  sweeps: withRole("admin", "operator", "approver", "auditor")
+    .input(keyInput)
+    .query(({ ctx, input }) => rotationSweepsOf(ctx.db, input.keyId)),
 
   // Cancelling keeps a key, so it is immediate like a suspension: one tap, no quorum.
   beginCancelDestruction: withRole("admin", "approver")
