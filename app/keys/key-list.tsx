@@ -101,6 +101,16 @@ export function KeyList({ initial = {} }: { initial?: Filters }) {
           <p className="text-sm text-slate-600" data-testid="keys-total">
             {list.data.total} {list.data.total === 1 ? "key" : "keys"}
             {list.data.pages > 1 && ` · page ${list.data.page} of ${list.data.pages}`}
+            {" · "}
+            <a
+              className="underline"
+              href={`/keys/addresses.csv?${new URLSearchParams(
+                Object.entries(filters).filter((e): e is [string, string] => typeof e[1] === "string"),
+              )}`}
+              download
+            >
+              Export deposit addresses (CSV) of these keys
+            </a>
           </p>
           {list.data.keys.length > 0 && (
             <div className="overflow-x-auto rounded-lg border border-slate-200 bg-white px-4">
