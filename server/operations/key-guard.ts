@@ -8,6 +8,8 @@
 // before the HSM signs, and again with { lock: true } in the recording transaction, before requireActiveKey
 // (lock order: freeze lock → key row). A freeze is a new row, not a change to one, so the shared freeze lock
 // (an advisory lock the freeze takes exclusively) is what makes a racing freeze wait for, or be seen by, it.
+// (The withdrawal kind applies the same check through server/withdrawals/withdrawal-key.ts, where a key deactivated
+// by a rotation may also sign a sweep to its successor, and nothing else.)
 // A refused signing is not a failed operation: the caller leaves it executing, repeated once the freeze is lifted.
 import "server-only";
 import { eq } from "drizzle-orm";
