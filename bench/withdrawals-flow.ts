@@ -88,7 +88,7 @@ const BTC_PAY = 1_000n;
 const BTC_FEE = 1_000n;
 
 /** The automatic rule judged: the backend's small withdrawals on every chain, capped per chain per day. */
-function benchPolicy() {
+export function benchPolicy() {
   const assets = BENCH_CHAINS.map((chain) => ({ chain, symbol: NATIVE_ASSETS[chain].symbol }));
   return {
     ...DEFAULT_POLICY,
@@ -153,7 +153,7 @@ export async function setUp(
   const ed = rows.filter((k) => k.curve === "ed25519");
   const { networks } = chains.config;
   for (const k of secp) await chains.evm.setBalance(addressOn(k, "ethereum", networks) ?? "", 10_000n * ETH);
-  for (const k of ed) chains.sol.airdrop(addressOn(k, "solana", networks) ?? "", 100_000n * 10n ** 9n);
+  for (const k of ed) chains.sol.airdrop(addressOn(k, "solana", networks) ?? "", 10n * 10n ** 9n);
   const psbts = new Map<string, string[]>();
   const stranger = Buffer.from(secp256k1.getPublicKey(secp256k1.utils.randomPrivateKey(), false)).toString(
     "hex",

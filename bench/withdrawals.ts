@@ -13,8 +13,10 @@ import { availableParallelism, cpus, loadavg, tmpdir } from "node:os";
 import path from "node:path";
 import { count, isNull } from "drizzle-orm";
 import type { Db } from "@/db/client";
-import { auditEvents } from "@/db/schema";
+import { auditEvents, operations } from "@/db/schema";
 import { verifyWholeChain } from "@/server/audit/verify";
+import { velocityHistory } from "@/server/operations/judgement";
+import { parsePolicyDocument } from "@/server/policy/document";
 import type { Chain } from "@/server/custody/types";
 import { closeHsm, closeServerTokenSet } from "@/server/hsm";
 import { type Curve, createTestToken } from "@/server/hsm/testing/bench";
@@ -31,6 +33,7 @@ import { seedKeys } from "./operations-keys";
 import {
   approvedAtProposal,
   BENCH_CHAINS,
+  benchPolicy,
   emptyPhases,
   PHASES,
   type PhaseTimes,
@@ -56,6 +59,8 @@ type Row = {
   rate: number;
   rates: number[];
   withdrawals: number;
+  /** Operations in the table when the row started: each judgement reads the window's history (all of them). */
+  operationsAtStart: number;
   /** Raw C_Sign per second on one session, the chain's curve, in the same rounds (median). */
   rawSign: number;
   apiP50Ms: number;
@@ -82,6 +87,10 @@ type Result = {
   approval: { atProposal: number; settledByBench: number };
   profile: { engine: Engine; chain: Chain; rate: number; shares: ProfileShare[] } | null;
   audit: { engine: Engine; events: number; problems: number; unsealed: number }[];
+  /** velocityHistory (what every judgement of a capped withdrawal reads, under the chain's lock) at the end. */
+  history: { engine: Engine; operations: number; entries: number; p50Ms: number }[];
+  /** Highest resident set sampled (every 250 ms) while each engine's part ran. */
+  engineRssBytes: { engine: Engine; bytes: number }[];
   peakRssBytes: number;
 };
 
@@ -157,6 +166,8 @@ export async function runWithdrawalsBench(args: string[]): Promise<void> {
       approval: { atProposal: 0, settledByBench: 0 },
       profile: null,
       audit: [],
+      history: [],
+      engineRssBytes: [],
       peakRssBytes: 0,
     };
     if (tokenKeys > 0) {
@@ -173,6 +184,10 @@ export async function runWithdrawalsBench(args: string[]): Promise<void> {
         console.log(line);
         continue;
       }
+      let rss = process.memoryUsage().rss;
+      const rssTimer = setInterval(() => {
+        rss = Math.max(rss, process.memoryUsage().rss);
+      }, 250);
       const database = await createBenchDatabase(engine, postgresUrl);
       try {
         console.log(
@@ -196,6 +211,7 @@ export async function runWithdrawalsBench(args: string[]): Promise<void> {
           );
           result.profile = { engine, chain, rate: run.rate, shares };
         }
+        result.history.push({ engine, ...(await historyCost(database.db)) });
         const report = await verifyWholeChain(database.db);
         const [unsealed] = await database.db
           .select({ n: count() })
@@ -208,6 +224,8 @@ export async function runWithdrawalsBench(args: string[]): Promise<void> {
           unsealed: unsealed?.n ?? 0,
         });
       } finally {
+        clearInterval(rssTimer);
+        result.engineRssBytes.push({ engine, bytes: Math.max(rss, process.memoryUsage().rss) });
         await database.drop();
       }
     }
@@ -225,6 +243,20 @@ export async function runWithdrawalsBench(args: string[]): Promise<void> {
     closeHsm();
     cleanup();
   }
+}
+
+/** What reading the velocity window costs now: every withdrawal's judgement reads it, twice per withdrawal here. */
+async function historyCost(db: Db): Promise<{ operations: number; entries: number; p50Ms: number }> {
+  const policy = parsePolicyDocument(benchPolicy());
+  const [ops] = await db.select({ n: count() }).from(operations);
+  const times: number[] = [];
+  let entries = 0;
+  for (let i = 0; i < 7; i++) {
+    const start = performance.now();
+    entries = (await velocityHistory(db, { policy, now: new Date() })).length;
+    times.push(performance.now() - start);
+  }
+  return { operations: ops?.n ?? 0, entries, p50Ms: median(times) };
 }
 
 async function measureChain(o: {
@@ -251,6 +283,7 @@ async function measureChain(o: {
   let cpuMs = 0;
   const waits: Waits = {};
   const eventsBefore = await auditCount(setup.db);
+  const [ops] = await setup.db.select({ n: count() }).from(operations);
   for (let round = 0; round < o.rounds; round++) {
     const subject = async () => {
       const sampling = o.url === undefined ? undefined : await sampleWaits(o.url);
@@ -287,6 +320,7 @@ async function measureChain(o: {
     rate: median(rates),
     rates,
     withdrawals,
+    operationsAtStart: ops?.n ?? 0,
     rawSign: median(rawRates),
     apiP50Ms: median(api),
     apiP99Ms: percentile(api, 99),
@@ -310,12 +344,12 @@ function printReport(r: Result): void {
     `Withdrawals benchmark, ${r.date}: ${r.machine}, ${r.library}, HSM pool ${r.threads} threads, ${r.rounds} rounds of ${r.seconds} s, load average ${r.load.before.map((x) => x.toFixed(1)).join(" ")} → ${r.load.after.map((x) => x.toFixed(1)).join(" ")}`,
     `Loaded besides the bench's keys: ${r.loadedKeys.toLocaleString("en")} key rows, ${r.tokenKeys.toLocaleString("en")} keys on the token.`,
     "",
-    "| engine | chain | lanes | withdrawals/s (median; rounds) | raw HSM sign /s (same rounds) | e2e ÷ raw | API p50 / p99 ms | CPU ms / withdrawal | audit events / withdrawal | target ≥ 1,000/s (PostgreSQL) |",
-    "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    "| engine | chain | lanes | operations already in the window | withdrawals/s (median; rounds) | raw HSM sign /s (same rounds) | e2e ÷ raw | API p50 / p99 ms | CPU ms / withdrawal | audit events / withdrawal | target ≥ 1,000/s (PostgreSQL) |",
+    "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
   ];
   for (const x of r.rows) {
     lines.push(
-      `| ${ENGINE_NAMES[x.engine]} | ${x.chain} | ${x.lanes} | ${x.rate.toFixed(1)} (${x.rates.map((v) => v.toFixed(1)).join(", ")}) | ${x.rawSign.toFixed(0)} (${CURVE_OF[x.chain]}) | ${(x.rate / x.rawSign).toFixed(3)}× | ${x.apiP50Ms.toFixed(1)} / ${x.apiP99Ms.toFixed(1)} | ${x.cpuMsPerWithdrawal.toFixed(1)} | ${x.auditEventsPerWithdrawal.toFixed(1)} | ${x.engine === "postgres" ? verdict(x.rate >= TARGET_PER_SECOND) : "—"} |`,
+      `| ${ENGINE_NAMES[x.engine]} | ${x.chain} | ${x.lanes} | ${x.operationsAtStart.toLocaleString("en")} | ${x.rate.toFixed(1)} (${x.rates.map((v) => v.toFixed(1)).join(", ")}) | ${x.rawSign.toFixed(0)} (${CURVE_OF[x.chain]}) | ${(x.rate / x.rawSign).toFixed(3)}× | ${x.apiP50Ms.toFixed(1)} / ${x.apiP99Ms.toFixed(1)} | ${x.cpuMsPerWithdrawal.toFixed(1)} | ${x.auditEventsPerWithdrawal.toFixed(1)} | ${x.engine === "postgres" ? verdict(x.rate >= TARGET_PER_SECOND) : "—"} |`,
     );
   }
   lines.push("", `| engine | chain | ${PHASES.map((p) => `${p} p50 / p99 ms (share)`).join(" | ")} |`);
@@ -328,8 +362,13 @@ function printReport(r: Result): void {
     lines.push(`| ${ENGINE_NAMES[x.engine]} | ${x.chain} | ${cells.join(" | ")} |`);
   }
   for (const x of r.rows.filter((row) => row.waits !== null)) {
-    const top = (x.waits ?? []).slice(0, 6).map((w) => `${w.kind} ${pct(w.share)}`);
-    lines.push("", `PostgreSQL connections during ${x.chain}: ${top.join("; ")}`);
+    const waits = x.waits ?? [];
+    const top = waits.slice(0, 6).map((w) => `${w.kind} ${pct(w.share)}`);
+    const integrator = waits.find((w) => w.kind.includes("audit integrator"))?.share ?? 0;
+    lines.push(
+      "",
+      `PostgreSQL connections during ${x.chain} (sampled every 5 ms): ${top.join("; ")}. The audit integrator's lock: ${pct(integrator)}.`,
+    );
   }
   if (r.profile) {
     lines.push(
@@ -343,13 +382,20 @@ function printReport(r: Result): void {
     "",
     `Approval: ${r.approval.atProposal} withdrawals came back approved from the proposal; ${r.approval.settledByBench} were left pending by proposeOperation and approved by the automatic rule in a transaction of their own (judgeOperation + settleJudgement, as a release does).`,
   );
+  for (const h of r.history)
+    lines.push(
+      `Velocity history on ${ENGINE_NAMES[h.engine]} at the end: ${h.entries} counted entries of ${h.operations} operations read in ${h.p50Ms.toFixed(1)} ms (p50 of 7), under the chain's velocity lock at each judgement.`,
+    );
   for (const a of r.audit)
     lines.push(
       `Audit trail on ${ENGINE_NAMES[a.engine]}: ${a.events} events verified from seq 1, ${a.problems} problems, ${a.unsealed} unsealed.`,
     );
   for (const s of r.skipped) lines.push(s);
+  const mib = (b: number) => `${(b / 1024 ** 2).toFixed(0)} MiB`;
+  for (const e of r.engineRssBytes)
+    lines.push(`Resident memory while ${ENGINE_NAMES[e.engine]} ran (highest sample): ${mib(e.bytes)}.`);
   lines.push(
-    `Peak resident memory of this process: ${(r.peakRssBytes / 1024 ** 2).toFixed(0)} MiB (${verdict(r.peakRssBytes < TARGET_RSS_BYTES)} < 1 GiB; it also holds EDR, litesvm and both engines in turn).`,
+    `Peak resident memory of this process: ${mib(r.peakRssBytes)} (${verdict(r.peakRssBytes < TARGET_RSS_BYTES)} < 1 GiB; it also holds EDR and litesvm${r.engineRssBytes.length > 1 ? ", and each engine in turn" : ""}).`,
   );
   console.log(lines.join("\n"));
   console.log(`BENCH_JSON ${JSON.stringify(r)}`);
