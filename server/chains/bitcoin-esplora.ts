@@ -31,6 +31,15 @@ export type EsploraOptions = {
   fetch?: typeof fetch;
 };
 
+/** GET /address/:address/utxo (Esplora): the unspent outputs, amounts in satoshis. */
+const utxoList = z.array(
+  z.object({
+    txid: z.string().regex(/^[0-9a-f]{64}$/),
+    vout: z.number().int().min(0),
+    value: z.number().int().min(0),
+  }),
+);
+
 export function esploraClient(options: EsploraOptions): BitcoinClient {
   const base = options.baseUrl.replace(/\/+$/, "");
   const timeoutMs = options.timeoutMs ?? 10_000;
@@ -90,6 +99,21 @@ export function esploraClient(options: EsploraOptions): BitcoinClient {
         throw new EsploraError(`The Bitcoin node has no fee estimate for ${blocks} blocks.`);
       }
       return rate;
+    },
+
+    async utxos(address) {
+      const list = await json(`/address/${encodeURIComponent(address)}/utxo`, utxoList);
+      return (list ?? []).map((u) => ({ txid: u.txid, vout: u.vout, value: BigInt(u.value) }));
+    },
+
+    async transactionHex(txid) {
+      if (!/^[0-9a-f]{64}$/.test(txid)) throw new EsploraError(`${txid} is not a transaction id.`);
+      const response = await request(`/tx/${txid}/hex`);
+      if (response === undefined) return null;
+      const hex = (await response.text()).trim();
+      if (!/^([0-9a-f]{2})+$/.test(hex))
+        throw new EsploraError(`The Bitcoin node's answer to /tx/${txid}/hex is not a raw transaction.`);
+      return hex;
     },
 
     async balance(address) {

@@ -56,6 +56,13 @@ export interface BitcoinClient {
   feeRate(blocks?: number): Promise<number>;
   /** Satoshis `address` holds, confirmed and in the mempool. */
   balance(address: string): Promise<bigint>;
+  /**
+   * The unspent outputs of `address`, confirmed and in the mempool (a rotation sweep spends them all). Optional:
+   * clients that cannot list them leave the old key's BTC to a withdrawal with the wallet backend's PSBT.
+   */
+  utxos?(address: string): Promise<{ txid: string; vout: number; value: bigint }[]>;
+  /** The raw transaction `txid` (hex): a PSBT input's previous transaction; null when the node has none. */
+  transactionHex?(txid: string): Promise<string | null>;
   /** Broadcasts the raw transaction (hex); returns its txid. */
   broadcast(raw: string): Promise<string>;
   /** The fate of `txid`, whose raw transaction is `sent.raw`: dead once a confirmed other transaction spent one of its inputs. */

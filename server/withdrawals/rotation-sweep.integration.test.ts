@@ -13,6 +13,8 @@ import { installChainConfig } from "@/server/chains/current";
 import { installChainClients } from "@/server/chains/registry";
 import { addressOn } from "@/server/custody/addresses";
 import { NATIVE_ASSETS } from "@/server/custody/assets";
+import type { BitcoinClient } from "@/server/chains/types";
+import { TestBitcoinChain } from "@/server/custody/testing/btc-chain";
 import { startTestEvm, type TestEvm } from "@/server/custody/testing/evm";
 import { createTestSolana, type TestSolana } from "@/server/custody/testing/svm";
 import type { Asset } from "@/server/custody/types";
@@ -307,6 +309,48 @@ describe.each(testEngines())("rotation sweeps on %s", (engine) => {
     expect(skips.map((s) => s.chain).sort()).toEqual(["bitcoin", "ethereum"]);
     expect(skips.find((s) => s.chain === "ethereum")?.reason).toMatch(/KEYWARD_ETHEREUM_RPC_URL/);
   }, 60_000);
+
+  it("a rotated Bitcoin key: every UTXO spent to the successor in one PSBT, signed, accepted by the test chain", async () => {
+    const key = await activeKey("secp256k1", `swept btc ${engine}`);
+    const from = addressOn(key, "bitcoin", chains.networks) ?? "";
+    const chain = new TestBitcoinChain("regtest");
+    const funded = chain.fund(from, [60_000n, 25_000n, 15_000n]);
+    // A client over the test chain that also lists the key's UTXOs and gives their previous transactions, as
+    // the Esplora client does (server/chains/bitcoin-esplora.ts).
+    const bitcoin: BitcoinClient = {
+      ...chain.client(),
+      utxos: async (address) =>
+        address === from ? funded.map((u) => ({ txid: u.txid, vout: u.vout, value: u.value })) : [],
+      transactionHex: async (txid) => {
+        const u = funded.find((f) => f.txid === txid);
+        return u ? Buffer.from(u.previous).toString("hex") : null;
+      },
+    };
+    const { old, successor, job } = await rotate(key.id);
+    const to = addressOn(successor, "bitcoin", chains.networks) ?? "";
+    const report = await runRotationSweep(
+      { ...deps(), clients: { ...deps().clients, bitcoin } },
+      rotationSweepJobPayload.parse(job.payload),
+    );
+    expect(report.proposed.map((p) => [p.chain, p.asset])).toEqual([["bitcoin", "BTC"]]);
+    const [sweep] = (await sweepsOf(old.id)).filter(
+      (s) => (s.payload as { chain: string }).chain === "bitcoin",
+    );
+    if (sweep === undefined) throw new Error("no BTC sweep");
+    const p = sweep.payload as { amount: string; feeCap: string; feeEstimate: string; destination: string };
+    // 3 inputs, 1 output: 10.5 + 3 x 68 + 31 = 246 vB at the 6-block rate of 5 sat/vB.
+    expect(p).toMatchObject({ destination: to, feeCap: "1230", feeEstimate: "1230" });
+    expect(BigInt(p.amount)).toBe(100_000n - 1230n);
+    await approve(sweep.id);
+    const outcomes = await execute();
+    expect(outcomes.find((o) => o.operationId === sweep.id)?.outcome).toBe("executed");
+    const [row] = await database.db.select().from(withdrawals).where(eq(withdrawals.operationId, sweep.id));
+    // The test chain checks every input's low-S signature against @scure/btc-signer's own BIP143 sighash.
+    await chain.client().broadcast(row?.raw ?? "");
+    chain.mine();
+    expect(await chain.client().balance(to)).toBe(100_000n - 1230n);
+    expect(await chain.client().balance(from)).toBe(0n);
+  }, 120_000);
 
   it("a rotated Solana key: SOL and SPL swept to the successor on litesvm", async () => {
     const key = await activeKey("ed25519", `swept sol ${engine}`);

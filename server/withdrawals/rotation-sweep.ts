@@ -4,7 +4,8 @@
 // withdrawal per asset it holds, from the old key to its successor's address on that chain: the withdrawal kind's
 // own propose path (proposeAsSystem, initiator "rotation-sweep"), so each is judged by the policy, voted and
 // executed like any other. Amounts: tokens in full while the native coin can pay their fee, the native coin less
-// every fee cap (sweep-plan.ts). A chain without a client, an asset left unswept, a proposal refused: recorded as
+// every fee cap (sweep-plan.ts); Bitcoin, all UTXOs in one PSBT to the successor (bitcoin-sweep-psbt.ts), when a
+// client lists them. A chain without a client, an asset left unswept, a proposal refused: recorded as
 // key.sweep_skipped with the reason. Exactly once per old key and asset: each proposal is made under an advisory
 // lock per old key, after looking for an earlier sweep of that asset (any state) or an earlier skip, so a repeated
 // or concurrent job proposes and records nothing twice. Chain reads happen outside any transaction.
@@ -17,6 +18,7 @@ import { auditEvents, keys, operations } from "@/db/schema";
 import { appendAudit } from "@/server/audit/append";
 import type { ChainConfig } from "@/server/chains/config";
 import type { ChainClients } from "@/server/chains/registry";
+import type { BitcoinClient } from "@/server/chains/types";
 import { addressOn, chainsOfCurve } from "@/server/custody/addresses";
 import { formatAssetAmount, nativeAsset } from "@/server/custody/assets";
 import { gasLimitFor, suggestFees } from "@/server/custody/ethereum";
@@ -25,6 +27,7 @@ import type { Asset, Chain } from "@/server/custody/types";
 import { AppError } from "@/server/errors";
 import { proposeAsSystem } from "@/server/operations/propose";
 import { formatUnits } from "@/server/policy/amounts";
+import { buildSweepPsbt, type SweepUtxo } from "./bitcoin-sweep-psbt";
 import { networkOfChain } from "./prepare";
 import type { RotationSweepJobPayload } from "./rotation-sweep-job";
 import { planSweeps, type SweepHolding } from "./sweep-plan";
@@ -44,7 +47,8 @@ export type RotationSweepReport = {
 export type RotationSweepDeps = {
   db: Db;
   now: Date;
-  clients: ChainClients;
+  /** The registry's clients; a Bitcoin client (UTXO list and raw transactions) where one is available. */
+  clients: ChainClients & { bitcoin?: BitcoinClient | null };
   chains: Pick<ChainConfig, "networks" | "assets">;
 };
 
@@ -65,8 +69,12 @@ export async function runRotationSweep(
     const from = addressOn(old, chain, networks);
     const to = addressOn(successor, chain, networks);
     if (from === null || to === null) continue;
-    const found = await holdingsOn(deps, { chain, from, to });
     const ids = { keyId: old.id, successorId: successor.id, chain };
+    if (chain === "bitcoin") {
+      await sweepBitcoin(deps, report, { old, successor, from, to, ids });
+      continue;
+    }
+    const found = await holdingsOn(deps, { chain, from, to });
     if ("skip" in found) {
       await decideOnce(deps, report, { ...ids, asset: null }, async () => ({ skip: found.skip }));
       continue;
@@ -88,20 +96,91 @@ export async function runRotationSweep(
           feeCap: formatUnits(sweep.feeCap, native.decimals),
           note: sweepNote(old, successor, sweep.asset),
         };
-        try {
-          // A savepoint: a refused proposal leaves the skip to be recorded in this transaction.
-          const op = await tx.transaction((sp) =>
-            proposeAsSystem(sp, { system: "rotation-sweep", kind: "withdrawal", payload, now: deps.now }),
-          );
-          return { operationId: op.id, amount: formatAssetAmount(sweep.amount, sweep.asset) };
-        } catch (e) {
-          if (!(e instanceof AppError) || (e.code !== "CONFLICT" && e.code !== "BAD_INPUT")) throw e;
-          return { skip: `the withdrawal was not proposed: ${e.message}` };
-        }
+        return proposeSweep(tx, deps.now, payload, formatAssetAmount(sweep.amount, sweep.asset));
       });
     }
   }
   return report;
+}
+
+/** Proposes one sweep withdrawal in a savepoint: a refusal (policy, bad input) becomes the skip's reason. */
+async function proposeSweep(
+  tx: Tx,
+  now: Date,
+  payload: Record<string, string>,
+  words: string,
+): Promise<Decision> {
+  try {
+    const op = await tx.transaction((sp) =>
+      proposeAsSystem(sp, { system: "rotation-sweep", kind: "withdrawal", payload, now }),
+    );
+    return { operationId: op.id, amount: words };
+  } catch (e) {
+    if (!(e instanceof AppError) || (e.code !== "CONFLICT" && e.code !== "BAD_INPUT")) throw e;
+    return { skip: `the withdrawal was not proposed: ${e.message}` };
+  }
+}
+
+/**
+ * Bitcoin: every UTXO of the old key spent to the successor in one PSBT (bitcoin-sweep-psbt.ts), fee at the node's
+ * 6-block rate, the fee cap exactly that fee. Needs a client that lists UTXOs and previous transactions; the
+ * registry has none today, so without one the chain is skipped with the reason.
+ */
+async function sweepBitcoin(
+  deps: RotationSweepDeps,
+  report: RotationSweepReport,
+  input: {
+    old: KeyRow;
+    successor: KeyRow;
+    from: string;
+    to: string;
+    ids: { keyId: string; successorId: string; chain: Chain };
+  },
+): Promise<void> {
+  const { old, successor, from, to, ids } = input;
+  const client = deps.clients.bitcoin ?? null;
+  const listUtxos = client?.utxos?.bind(client);
+  const previousOf = client?.transactionHex?.bind(client);
+  const btc = nativeAsset(deps.chains.assets, "bitcoin");
+  if (client === null || listUtxos === undefined || previousOf === undefined) {
+    const skip =
+      "Keyward has no Bitcoin node client to list the old key's UTXOs with, so its BTC (if any) is not swept " +
+      `automatically: propose a withdrawal to the successor's address ${to} with a PSBT from the wallet backend`;
+    await decideOnce(deps, report, { ...ids, asset: null }, async () => ({ skip }));
+    return;
+  }
+  const found = await listUtxos(from);
+  if (found.length === 0) return;
+  const previous = new Map<string, string | null>();
+  for (const u of found) if (!previous.has(u.txid)) previous.set(u.txid, await previousOf(u.txid));
+  const utxos: SweepUtxo[] = [];
+  for (const u of found) {
+    const previousHex = previous.get(u.txid);
+    if (previousHex === null || previousHex === undefined) {
+      const skip = `the Bitcoin node does not give the previous transaction ${u.txid} of a UTXO, which the PSBT must carry`;
+      await decideOnce(deps, report, { ...ids, asset: btc.symbol }, async () => ({ skip }));
+      return;
+    }
+    utxos.push({ ...u, previousHex });
+  }
+  const network = deps.chains.networks.bitcoin;
+  const feeRate = await client.feeRate(6);
+  await decideOnce(deps, report, { ...ids, asset: btc.symbol }, async (tx) => {
+    const built = buildSweepPsbt({ network, from, destination: to, utxos, feeRate });
+    if ("skip" in built) return { skip: built.skip };
+    const payload = {
+      keyId: old.id,
+      chain: "bitcoin",
+      network,
+      asset: btc.symbol,
+      amount: formatUnits(built.amount, btc.decimals),
+      destination: to,
+      feeCap: formatUnits(built.fee, btc.decimals),
+      psbt: built.psbt,
+      note: sweepNote(old, successor, btc),
+    };
+    return proposeSweep(tx, deps.now, payload, formatAssetAmount(built.amount, btc));
+  });
 }
 
 function sweepNote(old: KeyRow, successor: KeyRow, asset: Asset): string {
@@ -120,13 +199,6 @@ async function holdingsOn(
   const assets = deps.chains.assets.filter((a) => a.chain === chain);
   const native = nativeAsset(deps.chains.assets, chain);
   const tokens = assets.filter((a) => a.kind !== "native");
-  if (chain === "bitcoin") {
-    return {
-      skip:
-        "Keyward has no Bitcoin node client to list the old key's UTXOs with, so its BTC (if any) is not swept " +
-        `automatically: propose a withdrawal to the successor's address ${to} with a PSBT from the wallet backend`,
-    };
-  }
   if (chain === "ethereum") {
     const client = deps.clients.ethereum;
     if (client === null) return { skip: noClient(chain, "KEYWARD_ETHEREUM_RPC_URL", to) };
@@ -139,7 +211,7 @@ async function holdingsOn(
     return { holdings: { native: await holding(native), tokens: await Promise.all(tokens.map(holding)) } };
   }
   const client = deps.clients.solana;
-  if (client === null) return { skip: noClient(chain, "KEYWARD_SOLANA_RPC_URL", to) };
+  if (client === null || chain !== "solana") return { skip: noClient(chain, "KEYWARD_SOLANA_RPC_URL", to) };
   const holding = async (asset: Asset): Promise<SweepHolding> => ({
     asset,
     balance: await client.balance(from, asset),
