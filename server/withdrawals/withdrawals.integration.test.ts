@@ -25,7 +25,10 @@ import { createTestToken, type TestToken } from "@/server/hsm/testing/test-token
 import { runExecutorRound } from "@/server/operations/executor/run";
 import { useTokenForServer } from "@/server/operations/executor/testing/fixtures";
 import type { WithdrawalSigner } from "@/server/operations/executor/types";
+import { updatePolicy } from "@/server/operations/policy-store";
 import { proposeOperation } from "@/server/operations/propose";
+import { DEFAULT_POLICY } from "@/server/policy/document";
+import type { PolicyDocument } from "@/server/policy/schema";
 import { approveInTurn } from "@/server/operations/testing/approve";
 import {
   TEST_WEBAUTHN_CONFIG as config,
@@ -61,6 +64,7 @@ const GWEI = 10n ** 9n;
 
 describe.each(testEngines())("withdrawals on %s", (engine) => {
   let database: TestDatabase;
+  let admin: Person;
   let operator: Person;
   let alice: Person;
   let bob: Person;
@@ -84,7 +88,7 @@ describe.each(testEngines())("withdrawals on %s", (engine) => {
 
   beforeAll(async () => {
     database = await createTestDatabase(engine);
-    const admin = await firstAdmin(database.db, { now });
+    admin = await firstAdmin(database.db, { now });
     operator = await invitedMember(database.db, admin.acting, { now, roles: ["operator"] });
     alice = await invitedMember(database.db, admin.acting, { now, roles: ["approver"] });
     bob = await invitedMember(database.db, admin.acting, { now, roles: ["approver"] });
@@ -335,8 +339,10 @@ describe.each(testEngines())("withdrawals on %s", (engine) => {
             await Promise.all(ids.map(async (id) => Number((await withdrawalOf(id)).nonce)))
           ).sort();
           expect(nonces).toEqual([start, start + 1]);
-          for (const id of ids) {
-            const row = await withdrawalOf(id);
+          // Broadcast in nonce order (auto-mining refuses a nonce ahead of the next).
+          const rows = await Promise.all(ids.map(withdrawalOf));
+          rows.sort((x, y) => Number(x.nonce) - Number(y.nonce));
+          for (const row of rows) {
             await evm.client.broadcast(row.raw ?? "");
             expect((await evm.receipt(row.txid ?? ""))?.status).toBe("success");
           }
@@ -476,6 +482,56 @@ describe.each(testEngines())("withdrawals on %s", (engine) => {
       expect((error as AppError).field).toBe("payload.psbt");
     }
     expect(await count()).toBe(before);
+  });
+
+  it("execution re-checks velocity: a withdrawal approved under a cap lowered since is failed, nothing signed", async () => {
+    const capped = (limitEth: bigint): PolicyDocument => ({
+      ...DEFAULT_POLICY,
+      rules: [
+        {
+          id: "eth-daily-cap",
+          description: "ETH withdrawals: two approvals, at most the limit a day",
+          match: { kinds: ["withdrawal"], assets: [{ chain: "ethereum", symbol: "ETH" }] },
+          require: [{ group: "approvers", approvals: 2 }],
+          velocity: [
+            {
+              per: "chain",
+              asset: { chain: "ethereum", symbol: "ETH" },
+              limit: (limitEth * ETH).toString(),
+              windowHours: 24,
+              over: "deny",
+            },
+          ],
+        },
+      ],
+    });
+    // Everything executed so far today counts: about 0.37 ETH. A 2 ETH cap leaves room for 1 ETH.
+    await updatePolicy(database.db, { actor: admin.acting, document: capped(2n), now });
+    const op = await approved("withdrawal", ethInput({ amount: "1" }));
+    // In setup mode the policy changes directly; the open operation is then judged under the lower cap.
+    const lowered = await updatePolicy(database.db, { actor: admin.acting, document: capped(1n), now });
+    await database.db
+      .update(operations)
+      .set({ judgedVersion: lowered.version })
+      .where(eq(operations.id, op.id));
+    let signs = 0;
+    const outcome = (
+      await execute({
+        sign: (ref, data) => {
+          signs++;
+          return signerFacade.sign(ref, data);
+        },
+      })
+    ).find((o) => o.operationId === op.id);
+    expect(outcome?.outcome).toBe("failed");
+    expect(outcome && "reason" in outcome ? outcome.reason : "").toMatch(
+      /^the velocity limits no longer allow it, so nothing was signed: over the 24 h limit of 1 ETH by /,
+    );
+    expect(signs).toBe(0);
+    expect(
+      await database.db.select().from(withdrawals).where(eq(withdrawals.operationId, op.id)),
+    ).toHaveLength(0);
+    await updatePolicy(database.db, { actor: admin.acting, document: DEFAULT_POLICY, now });
   });
 });
 
