@@ -48,8 +48,8 @@ const EXPECTED: Record<string, Access> = {
   "operations.onList": role("admin", "operator", "approver", "auditor"),
   "operations.onOperation": role("admin", "operator", "approver", "auditor"),
   "operations.onBatchProgress": role("admin", "operator", "approver", "auditor"),
-  "operations.beginVote": role("approver"),
-  "operations.completeVote": role("approver"),
+  "operations.beginVote": role("approver", "admin"),
+  "operations.completeVote": role("approver", "admin"),
   "operations.beginVeto": role("admin", "operator", "approver", "auditor"),
   "operations.veto": role("admin", "operator", "approver", "auditor"),
   "operations.beginSuspendKey": role("admin", "approver"),
@@ -93,6 +93,7 @@ const EXPECTED: Record<string, Access> = {
   "serviceAccounts.list": role("admin"),
   "serviceAccounts.create": role("admin"),
   "serviceAccounts.revoke": role("admin"),
+  "allowlists.list": role("admin", "operator", "approver", "auditor"),
   "withdrawals.propose": role("operator", "admin"),
   "withdrawals.list": role("admin", "operator", "approver", "auditor"),
   "withdrawals.section": role("admin", "operator", "approver", "auditor"),
@@ -113,13 +114,17 @@ function allowed(access: Access, who: Principal): boolean {
 
 const procedures = Object.entries(appRouter._def.procedures).map(([path, procedure]) => {
   const meta: unknown = (procedure as { _def?: { meta?: { access?: Access } } })._def?.meta;
-  const access = meta && typeof meta === "object" && "access" in meta ? (meta.access as Access | undefined) : undefined;
+  const access =
+    meta && typeof meta === "object" && "access" in meta ? (meta.access as Access | undefined) : undefined;
   return { path, access };
 });
 
 describe("every procedure declares its access rule", () => {
   it.each(procedures)("$path", ({ path, access }) => {
-    expect(access, `${path} has no access rule: build it from publicProcedure, memberProcedure or withRole`).toBeDefined();
+    expect(
+      access,
+      `${path} has no access rule: build it from publicProcedure, memberProcedure or withRole`,
+    ).toBeDefined();
     expect(access, `${path} is not in the expected-access table`).toEqual(EXPECTED[path]);
   });
 

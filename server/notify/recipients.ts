@@ -7,13 +7,16 @@ import type { Tx } from "@/db/client";
 import { members, votes } from "@/db/schema";
 import type { NotifyEvent } from "@/db/schema/notifications";
 import { policyVersion } from "@/server/operations/policy-store";
-import { DEFAULT_RULE_ID } from "@/server/policy/constants";
-import { inGroup } from "@/server/policy/quorum";
+import { APPROVER_ROLE, DEFAULT_RULE_ID } from "@/server/policy/constants";
+import { approvingMembership, inGroup } from "@/server/policy/quorum";
 import { approvalSets } from "@/server/policy/schema";
 
 type MemberRow = { id: string; roles: string[]; groups: string[] };
 
-const asPerson = (m: MemberRow) => ({ roles: new Set(m.roles), groups: new Set(m.groups) });
+const asPerson = (m: Pick<MemberRow, "roles" | "groups">) => ({
+  roles: new Set(m.roles),
+  groups: new Set(m.groups),
+});
 
 async function activeMembers(tx: Tx): Promise<MemberRow[]> {
   return tx
@@ -42,15 +45,24 @@ async function ruleGroups(tx: Tx, version: number, ruleId: string): Promise<stri
   }
 }
 
-/** Active approvers other than the initiator who count under the operation's rule. */
+/**
+ * Active members other than the initiator whose approval counts under the operation's rule: approvers in its
+ * groups, and admins where it names the admins (quorum.ts approvingMembership).
+ */
 export async function votersToAsk(
   tx: Tx,
   op: { initiatorId: string | null; policyVersion: number; ruleId: string },
 ): Promise<string[]> {
   const groups = await ruleGroups(tx, op.policyVersion, op.ruleId);
   return (await activeMembers(tx))
-    .filter((m) => m.roles.includes("approver") && m.id !== op.initiatorId)
-    .filter((m) => groups === null || groups.some((g) => inGroup(asPerson(m), g)))
+    .filter((m) => m.id !== op.initiatorId)
+    .filter((m) => {
+      const counts = approvingMembership(m);
+      if (counts === null) return false;
+      return groups === null
+        ? m.roles.includes(APPROVER_ROLE)
+        : groups.some((g) => inGroup(asPerson(counts), g));
+    })
     .map((m) => m.id);
 }
 

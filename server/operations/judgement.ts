@@ -11,7 +11,8 @@ import { chainConfig } from "@/server/chains/current";
 import { locksFor, takeVelocityLocks } from "@/server/withdrawals/velocity-lock";
 import { AppError } from "@/server/errors";
 import type { PolicyDocument } from "@/server/policy/document";
-import type { AllowLists } from "@/server/policy/schema";
+import { approvingMembership } from "@/server/policy/quorum";
+import type { AllowLists, InitiatorType } from "@/server/policy/schema";
 import {
   evaluatePolicy,
   type HistoryEntry,
@@ -29,7 +30,20 @@ export function judgedVersionOf(op: Pick<OperationRow, "judgedVersion" | "policy
   return op.judgedVersion ?? op.policyVersion;
 }
 
-export type JudgedRow = Pick<OperationRow, "id" | "kind" | "payload" | "initiatorId" | "quorumAt">;
+export type JudgedRow = Pick<
+  OperationRow,
+  "id" | "kind" | "payload" | "initiatorId" | "systemInitiator" | "serviceAccountId" | "quorumAt"
+>;
+
+/** Who proposed it, as a rule's `match.initiators` names it (exactly one of the three columns is set). */
+export function initiatorType(
+  op: Pick<OperationRow, "initiatorId" | "systemInitiator" | "serviceAccountId">,
+): InitiatorType {
+  if (op.initiatorId !== null) return "member";
+  if (op.serviceAccountId !== null) return "service";
+  if (op.systemInitiator !== null) return "system";
+  throw new AppError("INTERNAL", "An operation without an initiator.");
+}
 
 /** The operation as the policy sees it: its kind's facts (kind, key tags, and any chain, asset, amount...). */
 export function policyOperation(op: JudgedRow): PolicyOperation {
@@ -39,6 +53,7 @@ export function policyOperation(op: JudgedRow): PolicyOperation {
   return {
     ...facts,
     kind: op.kind,
+    initiator: initiatorType(op),
     initiatorId: op.initiatorId,
     id: op.id,
     ...(keyId !== undefined ? { keyId } : {}),
@@ -57,19 +72,26 @@ export type CastVote = {
   castAt: Date;
 };
 
-/** Only active approvers' approvals and rejections count; a veto counts from an active member of the veto group. */
+/**
+ * Approvals and rejections count from active approvers, and from active admins in the role group "admins"
+ * (server/policy/quorum.ts approvingMembership: where each one counts); a veto counts from an active member of
+ * the veto group.
+ */
 export function policyVotes(cast: readonly CastVote[]): VoteInput[] {
-  return cast.map((v) => ({
-    voterId: v.voterId,
-    decision: v.decision,
-    name: v.name,
-    roles: v.roles,
-    groups: v.groups,
-    at: v.castAt,
+  return cast.map((v) => {
     // A vote stops counting when its voter is suspended or loses the role; a veto needs no approver role
     // (the veto group is its own), only an active member (evaluatePolicy counts it from the veto group only).
-    eligible: v.status === "active" && (v.decision === "veto" || v.roles.includes("approver")),
-  }));
+    const counts = v.decision === "veto" ? { roles: v.roles, groups: v.groups } : approvingMembership(v);
+    return {
+      voterId: v.voterId,
+      decision: v.decision,
+      name: v.name,
+      roles: counts?.roles ?? v.roles,
+      groups: counts?.groups ?? [],
+      at: v.castAt,
+      eligible: v.status === "active" && counts !== null,
+    };
+  });
 }
 
 export const castVoteColumns = {
@@ -225,7 +247,15 @@ export async function judgeOperation(
   db: DbOrTx,
   op: Pick<
     OperationRow,
-    "id" | "kind" | "payload" | "initiatorId" | "quorumAt" | "judgedVersion" | "policyVersion"
+    | "id"
+    | "kind"
+    | "payload"
+    | "initiatorId"
+    | "systemInitiator"
+    | "serviceAccountId"
+    | "quorumAt"
+    | "judgedVersion"
+    | "policyVersion"
   >,
   now: Date,
 ): Promise<PolicyEvaluation> {

@@ -157,7 +157,15 @@ async function storeProposal(
   const id = randomUUID();
   // Judged by the full policy with no votes: a deny rule, a closed window that denies, a velocity cap it
   // exceeds (on its own or with what counts already) or a destination off the allow-list refuse it now.
-  const proposed = { id, kind: kind.kind, payload, initiatorId, serviceAccountId, quorumAt: null };
+  const proposed = {
+    id,
+    kind: kind.kind,
+    payload,
+    initiatorId,
+    systemInitiator,
+    serviceAccountId,
+    quorumAt: null,
+  };
   const judged = await judgeWith(tx, {
     op: proposed,
     cast: [],

@@ -12,6 +12,7 @@ import type { Acting } from "@/server/members/guards";
 import type { PolicyDocument } from "@/server/policy/document";
 import type { PolicyEvaluation } from "@/server/policy/evaluate";
 import { matchRule } from "@/server/policy/evaluate";
+import { mayApprove } from "@/server/policy/quorum";
 import { inGroup } from "@/server/policy/quorum";
 import { formatWallTime } from "@/server/policy/windows";
 import { groupLabel } from "@/server/policy/words";
@@ -33,7 +34,16 @@ export const OPEN_STATES = [
 
 type HeldRow = Pick<
   OperationRow,
-  "id" | "kind" | "payload" | "state" | "initiatorId" | "hold" | "releaseAt" | "quorumAt"
+  | "id"
+  | "kind"
+  | "payload"
+  | "state"
+  | "initiatorId"
+  | "systemInitiator"
+  | "serviceAccountId"
+  | "hold"
+  | "releaseAt"
+  | "quorumAt"
 >;
 
 /**
@@ -49,6 +59,10 @@ export type Release = {
   /** "security", "the approvers": the veto group as reasons name it. */
   vetoGroupLabel: string | null;
 };
+
+/** The groups whose approvals the judged rule asks for (every alternative's): an admin votes where "admins" is one. */
+const groupsAsked = (e: PolicyEvaluation | null): string[] =>
+  (e?.alternatives ?? []).flat().map((t) => t.group);
 
 function releaseOf(
   op: HeldRow,
@@ -110,6 +124,7 @@ export async function listOperations(
       initiatorId: operations.initiatorId,
       memberName: initiators.name,
       systemInitiator: operations.systemInitiator,
+      serviceAccountId: operations.serviceAccountId,
       serviceAccountName: serviceAccounts.name,
       policyVersion: operations.policyVersion,
       judgedVersion: operations.judgedVersion,
@@ -156,7 +171,7 @@ export async function listOperations(
         const kind = operationKind(row.kind);
         const opVotes = votesOf.get(row.id) ?? [];
         const policy = policyOf.get(judgedVersion ?? version);
-        const op = { ...row, payload };
+        const op = { ...row, payload, systemInitiator };
         // Judged in memory like judge(), by the same function (judgement.ts).
         const evaluation = kind && policy ? await judgeWith(db, { op, cast: opVotes, policy, now }) : null;
         const mine = opVotes.find((v) => v.voterId === input.viewer.id);
@@ -174,7 +189,10 @@ export async function listOperations(
           release,
           myVote: mine?.decision ?? null,
           canVote:
-            open && input.viewer.roles.includes("approver") && input.viewer.id !== row.initiatorId && !mine,
+            open &&
+            mayApprove(input.viewer.roles, groupsAsked(evaluation)) &&
+            input.viewer.id !== row.initiatorId &&
+            !mine,
           canVeto: mayVeto(op, release, viewer, mine !== undefined, now),
           // Waiting never expires: its initiator may cancel it until its release approves it (cancel.ts).
           canCancel: (open || row.state === "waiting") && input.viewer.id === row.initiatorId,
@@ -285,7 +303,8 @@ export async function getOperation(db: Db, input: { viewer: Acting; operationId:
     release,
     votes: cast.map((v) => ({ ...v, counts: counted.has(v.voterId) })),
     myVote: mine?.decision ?? null,
-    canVote: open && viewer.roles.includes("approver") && viewer.id !== op.initiatorId && !mine,
+    canVote:
+      open && mayApprove(viewer.roles, groupsAsked(evaluation)) && viewer.id !== op.initiatorId && !mine,
     canVeto: mayVeto(op, release, viewerRow, mine !== undefined, input.now),
     canCancel: (open || op.state === "waiting") && viewer.id === op.initiatorId,
   };

@@ -24,7 +24,9 @@ import type { AuthenticationResponse } from "@/server/auth/schemas";
 import { AppError } from "@/server/errors";
 import type { Acting } from "@/server/members/guards";
 import { matchRule, type PolicyEvaluation } from "@/server/policy/evaluate";
-import { inGroup } from "@/server/policy/quorum";
+import { APPROVER_ROLE } from "@/server/policy/constants";
+import { inGroup, mayApprove } from "@/server/policy/quorum";
+import { approvalSets, type Rule, type RuleBody } from "@/server/policy/schema";
 import { voteChallenge, voteChallengeBytes } from "./digest";
 import { allowListsFor, judgedVersionOf, judgeOperation, policyOperation } from "./judgement";
 import { policyVersion } from "./policy-store";
@@ -63,7 +65,8 @@ const VOTE_MESSAGES: Record<VoteRefusal, string> = {
   expired: "This operation has expired: votes are no longer accepted.",
   initiator: "You proposed this operation: someone else must approve it.",
   already_voted: "You have already voted on this operation (one vote per person, whatever tokens you hold).",
-  not_approver: "Voting needs the approver role.",
+  not_approver:
+    "Voting needs the approver role (an admin votes only on operations whose rule asks for the admins' approvals).",
   not_in_delay: "A veto is possible only while an operation waits out its rule's delay.",
   veto_too_late: "The delay has ended: a veto is no longer possible.",
   not_in_veto_group: "Only members of the rule's veto group can veto this operation.",
@@ -133,10 +136,16 @@ function refusalFor(
 }
 
 /**
- * Loads the voter as they are now: active and an approver (approve, reject), or for a veto (`vetoing` is the
- * operation) active and a member of the veto group of the rule it is judged under; else a refusal.
+ * Loads the voter as they are now: for a veto (`vetoing` is the operation) active and a member of the veto group
+ * of the rule it is judged under; for an approval or rejection active and an approver, or an admin where that
+ * rule (of `op`) names the admins (server/policy/quorum.ts mayApprove); else a refusal.
  */
-async function currentVoter(tx: Tx, voterId: string, vetoing: OperationRow | null = null) {
+async function currentVoter(
+  tx: Tx,
+  voterId: string,
+  vetoing: OperationRow | null = null,
+  op: OperationRow | null = null,
+) {
   const [row] = await tx
     .select({ status: members.status, roles: members.roles, groups: members.groups })
     .from(members)
@@ -148,14 +157,26 @@ async function currentVoter(tx: Tx, voterId: string, vetoing: OperationRow | nul
       throw new VoteRefusedError("not_in_veto_group");
     return;
   }
-  if (!row.roles.includes("approver")) throw new VoteRefusedError("not_approver");
+  if (row.roles.includes(APPROVER_ROLE)) return;
+  const groups =
+    op === null
+      ? []
+      : approvalSets(await judgedRuleOf(tx, op))
+          .flat()
+          .map((r) => r.group);
+  if (!mayApprove(row.roles, groups)) throw new VoteRefusedError("not_approver");
+}
+
+/** The rule the operation is judged under now (its judged version, its facts, the allow-lists). */
+async function judgedRuleOf(tx: Tx | Db, op: OperationRow): Promise<Rule | RuleBody> {
+  const policy = await policyVersion(tx, judgedVersionOf(op));
+  const operation = policyOperation(op);
+  return matchRule(policy.document, operation, await allowListsFor(tx, policy.document, operation)).rule;
 }
 
 /** The veto group of the rule the operation is judged under now, or null when that rule has no delay. */
 export async function vetoGroupOf(tx: Tx | Db, op: OperationRow): Promise<string | null> {
-  const policy = await policyVersion(tx, judgedVersionOf(op));
-  const operation = policyOperation(op);
-  const { rule } = matchRule(policy.document, operation, await allowListsFor(tx, policy.document, operation));
+  const rule = await judgedRuleOf(tx, op);
   return rule.deny ? null : (rule.delay?.vetoGroup ?? null);
 }
 
@@ -179,7 +200,7 @@ export async function beginVote(
   return withVoteRefusalAudit(db, { ...input, response: null }, () =>
     db.transaction(async (tx) => {
       const [op] = await tx.select().from(operations).where(eq(operations.id, input.operationId));
-      await currentVoter(tx, input.voter.id, input.decision === "veto" && op ? op : null);
+      await currentVoter(tx, input.voter.id, input.decision === "veto" && op ? op : null, op ?? null);
       if (!op) throw new VoteRefusedError("not_found");
       const refusal = refusalFor(op, input.voter.id, input.decision, input.now);
       if (refusal) throw new VoteRefusedError(refusal);
@@ -268,7 +289,7 @@ export async function completeVote(
       }
       const refusal = refusalFor(op, input.voter.id, input.decision, input.now);
       if (refusal) throw new VoteRefusedError(refusal);
-      await currentVoter(tx, input.voter.id, input.decision === "veto" ? op : null);
+      await currentVoter(tx, input.voter.id, input.decision === "veto" ? op : null, op);
 
       let tokenId: string;
       try {

@@ -1,3 +1,5 @@
+// Lives under server/operations/ because it wraps the signer facade (to lose an HSM answer), which the HSM
+// boundary lets only the executor side import (server/hsm/boundary.test.ts).
 // Withdrawals end to end on PGlite and PostgreSQL with a real SoftHSM token, real taps and chain engines we did
 // not write: keys made by key.create through the executor; withdrawals proposed (prepare checks every input),
 // approved by two approvers, executed (nonce under the key's lock stored before signing, decoded, checked against
