@@ -25,6 +25,7 @@ import { operationKind, type ProposeReader, type RegisteredKind } from "./kinds"
 import { allowListsFor, judgeWith } from "./judgement";
 import { parseInput } from "./parse-input";
 import { policyInForce, seedPolicy } from "./policy-store";
+import { settleJudgement } from "./settle";
 import { type OperationRow, operationSubject } from "./transitions";
 
 /** What a kind may read while proposed: one key, in the states the kind can be proposed for. */
@@ -221,5 +222,11 @@ async function storeProposal(
       ...(serviceAccountId !== null ? { serviceAccountId } : {}),
     },
   });
-  return stored;
+  // A rule that approves automatically (server/policy: "automatic": true, under its velocity caps) is met with no
+  // vote: the operation moves on here, in its proposing transaction and under the velocity locks judgeWith took,
+  // exactly as a last vote would move it (approved, or waiting for its delay or window).
+  if (judged.decision === "pending") return stored;
+  await settleJudgement(tx, stored, judged, { actor: "system", at: input.now });
+  const [settled] = await tx.select().from(operations).where(eq(operations.id, id));
+  return settled ?? stored;
 }

@@ -6,7 +6,7 @@
 import { and, count, eq } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Webhook } from "standardwebhooks";
-import { idempotencyKeys, keys, operations } from "@/db/schema";
+import { idempotencyKeys, keys, operations, votes } from "@/db/schema";
 import { integrateAudit } from "@/server/audit/integrate";
 import { installChainConfig } from "@/server/chains/current";
 import { installChainClients } from "@/server/chains/registry";
@@ -20,6 +20,7 @@ import { fetchWebhookSender } from "@/server/notify/senders";
 import { startTestReceiver, type TestReceiver } from "@/server/notify/testing/receiver";
 import { runExecutorRound } from "@/server/operations/executor/run";
 import { useTokenForServer } from "@/server/operations/executor/testing/fixtures";
+import { updatePolicy } from "@/server/operations/policy-store";
 import { proposeOperation } from "@/server/operations/propose";
 import { approveInTurn } from "@/server/operations/testing/approve";
 import {
@@ -298,5 +299,57 @@ describe.each(testEngines())("the HTTP API on %s", (engine) => {
     );
     expect(theirs.status).toBe(404);
     expect((await get(mine.id)).status).toBe(200);
+  });
+
+  // Last in the file: it puts an automatic rule in force for the rest of this engine's run.
+  it("executes a small API withdrawal under an automatic rule with no vote, and leaves a larger one to the quorum", async () => {
+    await updatePolicy(database.db, {
+      actor: admin.acting,
+      now,
+      document: {
+        version: 1,
+        rules: [
+          {
+            id: "api-small-eth",
+            description: "The backend's small ether withdrawals, no vote",
+            match: {
+              kinds: ["withdrawal"],
+              initiators: ["service"],
+              assets: [{ chain: "ethereum", symbol: "ETH" }],
+              amount: { below: (ETH / 2n).toString() },
+            },
+            automatic: true,
+            velocity: [
+              {
+                per: "chain",
+                asset: { chain: "ethereum", symbol: "ETH" },
+                limit: (5n * ETH).toString(),
+                windowHours: 24,
+                over: "deny",
+              },
+            ],
+          },
+        ],
+        default: { require: [{ group: "approvers", approvals: 2 }] },
+      },
+    });
+    const small = await post(`auto-small-${engine}`, body({ amount: "0.2" }));
+    expect(small.status).toBe(201);
+    const approved = await small.json();
+    // Approved in its proposing transaction: nobody voted.
+    expect(approved.state).toBe("approved");
+    const [votesCast] = await database.db
+      .select({ n: count() })
+      .from(votes)
+      .where(eq(votes.operationId, approved.id));
+    expect(votesCast?.n).toBe(0);
+    await runExecutorRound({ db: database.db, clock, retry: noWait }, { concurrency: 1 });
+    expect(await (await get(approved.id)).json()).toMatchObject({
+      state: "executed",
+      transaction: { state: "signed" },
+    });
+    // Over the automatic tier: the default rule, two approvals, still to come.
+    const large = await (await post(`auto-large-${engine}`, body({ amount: "0.7" }))).json();
+    expect(large.state).toBe("pending");
   });
 });
