@@ -98,9 +98,11 @@ export function KeyList({ initial = {} }: { initial?: Filters }) {
       <FormError message={list.error ? describeError(list.error) : null} />
       {list.data && (
         <>
-          <p className="text-sm text-slate-600" data-testid="keys-total">
-            {list.data.total} {list.data.total === 1 ? "key" : "keys"}
-            {list.data.pages > 1 && ` · page ${list.data.page} of ${list.data.pages}`}
+          <p className="text-sm text-slate-600">
+            <span data-testid="keys-total">
+              {list.data.total} {list.data.total === 1 ? "key" : "keys"}
+              {list.data.pages > 1 && ` · page ${list.data.page} of ${list.data.pages}`}
+            </span>
             {" · "}
             <a
               className="underline"

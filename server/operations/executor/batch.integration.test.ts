@@ -38,13 +38,23 @@ afterAll(async () => {
   token.cleanup();
 });
 
-/** PKCS#11 objects on the token by reference (CKA_ID), in one pass: a key pair is 2 (private and public). */
+/**
+ * PKCS#11 objects on the token by reference (CKA_ID), in one pass: a key pair is 2 (private and public). An object
+ * whose CKA_ID cannot be read (CKR_ATTRIBUTE_VALUE_INVALID: SoftHSM writes a new object's attributes after
+ * creating it, and a kill -9 between the two leaves one with none) names no reference, so it is not counted.
+ */
 function objectsByRef(): Promise<Map<string, number>> {
   const CKA_ID = 0x102;
   return asUser(token, false, (s) => {
     const counts = new Map<string, number>();
     for (const handle of s.find([])) {
-      const id = s.attributes(handle, [CKA_ID]).get(CKA_ID);
+      let id: Buffer | undefined;
+      try {
+        id = s.attributes(handle, [CKA_ID]).get(CKA_ID);
+      } catch (e) {
+        if (e instanceof HsmError && /CKR_ATTRIBUTE_VALUE_INVALID/.test(e.message)) continue;
+        throw e;
+      }
       if (id === undefined) continue;
       const ref = id.toString("hex");
       counts.set(ref, (counts.get(ref) ?? 0) + 1);
