@@ -7,9 +7,10 @@
 // only the 10,000 keys that are "loaded" around the bench's own are seeded rows (bench/operations-keys.ts).
 import { randomUUID } from "node:crypto";
 import { secp256k1 } from "@noble/curves/secp256k1";
-import { eq } from "drizzle-orm";
+import { randomBytes } from "node:crypto";
+import { desc, eq } from "drizzle-orm";
 import type { Db } from "@/db/client";
-import { keys, operations } from "@/db/schema";
+import { keys, operations, policyVersions } from "@/db/schema";
 import type { ChainConfig } from "@/server/chains/config";
 import { installChainConfig } from "@/server/chains/current";
 import { installChainClients } from "@/server/chains/registry";
@@ -201,6 +202,66 @@ export async function setUp(
     },
     limits: memoryServiceRateLimits(),
   };
+}
+
+/**
+ * `count` withdrawals executed earlier today (spread over the last 23 hours, within the caps' 24 h window), as
+ * rows straight into `operations` with valid withdrawal payloads from the bench's keys, spread over the three
+ * chains: the history a busy day leaves behind, which every capped judgement has to count. No audit events (the
+ * audit chain verified at the end is the run's own); the amounts are tiny beside the caps.
+ */
+export async function prefillHistory(s: Setup, count: number): Promise<void> {
+  const [policy] = await s.db
+    .select({ version: policyVersions.version })
+    .from(policyVersions)
+    .orderBy(desc(policyVersions.version))
+    .limit(1);
+  if (policy === undefined) throw new Error("no policy version");
+  const now = Date.now();
+  const { networks } = s.chains.config;
+  const network: Record<Chain, string> = {
+    bitcoin: networks.bitcoin,
+    ethereum: String(networks.ethereum.chainId),
+    solana: networks.solana,
+  };
+  for (let from = 0; from < count; from += 1_000) {
+    const rows = Array.from({ length: Math.min(1_000, count - from) }, (_, j) => {
+      const i = from + j;
+      const chain = BENCH_CHAINS[i % BENCH_CHAINS.length] ?? "ethereum";
+      const key = s.keys[chain][i % s.keys[chain].length];
+      if (key === undefined) throw new Error(`no ${chain} key`);
+      const executedAt = new Date(now - Math.floor(((i + 0.5) / count) * 23 * 3_600_000));
+      return {
+        id: randomUUID(),
+        kind: "withdrawal",
+        payload: {
+          keyId: key.id,
+          keyLabel: "bench hot",
+          keyTags: ["hot"],
+          chain,
+          network: network[chain],
+          from: addressOn(key, chain, networks) ?? "",
+          asset: NATIVE_ASSETS[chain].symbol,
+          decimals: NATIVE_ASSETS[chain].decimals,
+          amount: "1000",
+          destination: s.destinations[chain],
+          feeCap: "1000",
+          ...(chain === "bitcoin" ? { psbt: "cHNidP8BAAoCAAAAAAAAAAAAAAA=" } : {}),
+        },
+        systemInitiator: "rotation-sweep" as const,
+        state: "executed" as const,
+        digest: randomBytes(32).toString("hex"),
+        policyVersion: policy.version,
+        ruleId: "bench-api-small",
+        createdAt: executedAt,
+        expiresAt: new Date(executedAt.getTime() + 48 * 3_600_000),
+        decidedAt: executedAt,
+        executedAt,
+        attempts: 1,
+      };
+    });
+    await s.db.insert(operations).values(rows);
+  }
 }
 
 /** Set when the API's answer was already approved (the proposing transaction applied the automatic rule). */

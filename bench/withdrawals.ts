@@ -1,12 +1,14 @@
 // `npm run bench -- withdrawals [--engines pglite,postgres] [--postgres URL] [--chains ethereum,solana,bitcoin]
 // [--seconds 2] [--rounds 3] [--lanes 8] [--keys-per-chain 8] [--loaded-keys 10000] [--token-keys 0]
-// [--profile postgres|pglite|none] [--psbts-per-key N]`: auto-approved withdrawals per second end to end per
+// [--profile postgres|pglite|none] [--psbts-per-key N] [--history N]`: auto-approved withdrawals per second end to end per
 // chain (bench/withdrawals-flow.ts: API proposal → automatic approval → execute → audit), with the raw HSM sign
 // rate of the chain's curve (pkcs11js C_Sign on one session, bench/hsm-raw.ts) measured in the same rounds,
 // interleaved, as the base; the API's latency p50/p99; time per phase; a CPU profile of one extra round and what
 // PostgreSQL's connections waited for; and this process's peak resident memory with `--loaded-keys` key rows
 // (and `--token-keys` keys on the HSM token) beside the bench's own. Makes its own SoftHSM token, data folder,
 // chain engines and databases (PGlite in memory; a fresh PostgreSQL database, dropped after) and removes them.
+// `--history N` first puts N withdrawals executed earlier today into the window (bench/withdrawals-flow.ts
+// prefillHistory), so a run shows what a day's volume does to every capped judgement.
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { availableParallelism, cpus, loadavg, tmpdir } from "node:os";
@@ -33,6 +35,7 @@ import { seedKeys } from "./operations-keys";
 import {
   approvedAtProposal,
   BENCH_CHAINS,
+  prefillHistory,
   benchPolicy,
   emptyPhases,
   PHASES,
@@ -81,6 +84,8 @@ type Result = {
   rounds: number;
   loadedKeys: number;
   tokenKeys: number;
+  /** Withdrawals executed earlier in the window, put in before the first chain (--history). */
+  prefilled: number;
   load: { before: number[]; after: number[] };
   rows: Row[];
   skipped: string[];
@@ -135,6 +140,7 @@ export async function runWithdrawalsBench(args: string[]): Promise<void> {
   const threads = Math.max(1, Math.floor(option(args, "threads", availableParallelism())));
   const psbtsPerKey = Math.ceil(option(args, "psbts-per-key", (150 * seconds * (rounds + 2)) / perChain));
   const profileOn = listOption(args, "profile", "postgres")[0] ?? "postgres";
+  const prefill = Math.max(0, Math.floor(option(args, "history", 0)));
 
   const token = createTestToken("kw-bench-wd");
   const dataDir = mkdtempSync(path.join(tmpdir(), "keyward-bench-wd-"));
@@ -160,6 +166,7 @@ export async function runWithdrawalsBench(args: string[]): Promise<void> {
       rounds,
       loadedKeys,
       tokenKeys,
+      prefilled: prefill,
       load: { before: loadavg(), after: [] },
       rows: [],
       skipped: [],
@@ -198,6 +205,10 @@ export async function runWithdrawalsBench(args: string[]): Promise<void> {
           psbtsPerKey,
           seedLoaded: (db) => (loadedKeys > 0 ? seedKeys(db, 1, loadedKeys) : Promise.resolve()),
         });
+        if (prefill > 0) {
+          console.log(`${engine}: ${prefill} withdrawals executed earlier today (--history)…`);
+          await prefillHistory(setup, prefill);
+        }
         for (const chain of chainList) {
           result.rows.push(
             await measureChain({ setup, engine, chain, lanes, seconds, rounds, raw, url: database.url }),
@@ -342,7 +353,7 @@ function printReport(r: Result): void {
   const lines: string[] = [
     "",
     `Withdrawals benchmark, ${r.date}: ${r.machine}, ${r.library}, HSM pool ${r.threads} threads, ${r.rounds} rounds of ${r.seconds} s, load average ${r.load.before.map((x) => x.toFixed(1)).join(" ")} → ${r.load.after.map((x) => x.toFixed(1)).join(" ")}`,
-    `Loaded besides the bench's keys: ${r.loadedKeys.toLocaleString("en")} key rows, ${r.tokenKeys.toLocaleString("en")} keys on the token.`,
+    `Loaded besides the bench's keys: ${r.loadedKeys.toLocaleString("en")} key rows, ${r.tokenKeys.toLocaleString("en")} keys on the token; ${r.prefilled.toLocaleString("en")} withdrawals executed earlier in the window (--history).`,
     "",
     "| engine | chain | lanes | operations already in the window | withdrawals/s (median; rounds) | raw HSM sign /s (same rounds) | e2e ÷ raw | API p50 / p99 ms | CPU ms / withdrawal | audit events / withdrawal | target ≥ 1,000/s (PostgreSQL) |",
     "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
