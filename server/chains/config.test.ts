@@ -18,11 +18,11 @@ const fileOf = (files: Record<string, string>) => ({
 });
 
 describe("parseChainConfig", () => {
-  it("defaults to testnet, Sepolia, devnet, no RPC, 12 and 1 confirmations, the built-in assets", () => {
+  it("defaults to testnet, Sepolia, devnet, no node, 12, 1 and 6 confirmations, the built-in assets", () => {
     const c = parseChainConfig({});
     expect(c.networks).toEqual({ bitcoin: "testnet", ethereum: { chainId: 11155111 }, solana: "devnet" });
-    expect(c.rpc).toEqual({ ethereum: null, solana: null });
-    expect(c.confirmations).toEqual({ ethereum: 12, solana: 1 });
+    expect(c.rpc).toStrictEqual({ ethereum: null, solana: null, bitcoin: null });
+    expect(c.confirmations).toStrictEqual({ ethereum: 12, solana: 1, bitcoin: 6 });
     expect(c.assets.map((a) => `${a.chain}:${a.symbol}`)).toEqual([
       "bitcoin:BTC",
       "ethereum:ETH",
@@ -42,10 +42,16 @@ describe("parseChainConfig", () => {
       KEYWARD_SOLANA_RPC_URL: "",
       KEYWARD_CONFIRMATIONS_ETHEREUM: "3",
       KEYWARD_CONFIRMATIONS_SOLANA: " ",
+      KEYWARD_BITCOIN_ESPLORA_URL: " https://blockstream.info/testnet/api ",
+      KEYWARD_CONFIRMATIONS_BITCOIN: "2",
     });
     expect(c.networks).toEqual({ bitcoin: "regtest", ethereum: { chainId: 31337 }, solana: "localnet" });
-    expect(c.rpc).toEqual({ ethereum: "http://127.0.0.1:8545", solana: null });
-    expect(c.confirmations).toEqual({ ethereum: 3, solana: 1 });
+    expect(c.rpc).toStrictEqual({
+      ethereum: "http://127.0.0.1:8545",
+      solana: null,
+      bitcoin: "https://blockstream.info/testnet/api",
+    });
+    expect(c.confirmations).toStrictEqual({ ethereum: 3, solana: 1, bitcoin: 2 });
     expect(c.assets.map((a) => a.symbol)).toEqual(["BTC", "ETH", "SOL"]);
     expect(networkOf(c.networks, "ethereum")).toBe("31337");
     expect(networkOf(c.networks, "bitcoin")).toBe("regtest");
@@ -64,6 +70,12 @@ describe("parseChainConfig", () => {
     [{ KEYWARD_SOLANA_RPC_URL: "ws://x" }, /KEYWARD_SOLANA_RPC_URL: must be an http/],
     [{ KEYWARD_CONFIRMATIONS_ETHEREUM: "0" }, /KEYWARD_CONFIRMATIONS_ETHEREUM: must be at least 1/],
     [{ KEYWARD_CONFIRMATIONS_SOLANA: "two" }, /KEYWARD_CONFIRMATIONS_SOLANA: must be a whole number/],
+    [{ KEYWARD_BITCOIN_ESPLORA_URL: "blockstream.info/api" }, /KEYWARD_BITCOIN_ESPLORA_URL: must be a URL/],
+    [
+      { KEYWARD_BITCOIN_ESPLORA_URL: "ftp://electrs.local/api" },
+      /KEYWARD_BITCOIN_ESPLORA_URL: must be an http/,
+    ],
+    [{ KEYWARD_CONFIRMATIONS_BITCOIN: "0" }, /KEYWARD_CONFIRMATIONS_BITCOIN: must be at least 1/],
   ])("refuses %o naming the variable", (raw, message) => {
     expect(() => parseChainConfig(raw)).toThrow(ConfigError);
     expect(() => parseChainConfig(raw)).toThrow(message);

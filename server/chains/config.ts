@@ -1,6 +1,6 @@
 // The chains Keyward works on, from the environment: which network each chain's addresses and transactions are
-// for, the optional RPC endpoints (without one, signed transactions are offered as a download and balances are
-// not checked), how many confirmations count as done, and the asset list (built in, or KEYWARD_ASSETS_FILE).
+// for, the optional node endpoints (Ethereum and Solana JSON-RPC, a Bitcoin Esplora HTTP API; without one, signed
+// transactions are offered as a download and balances are not checked), how many confirmations count as done, and the asset list (built in, or KEYWARD_ASSETS_FILE).
 // server/env.ts calls parseChainConfig with the same raw environment and hands the result out as env().chains;
 // tests call parseChainConfig with their own variables (or build a ChainConfig literally). Every error names
 // the variable (and for the assets file, the entry and field) to fix.
@@ -20,10 +20,14 @@ import {
 
 export type ChainConfig = {
   networks: ChainNetworks;
-  /** JSON-RPC endpoints; null: no node (signed transactions are downloaded, balances unchecked). */
-  rpc: { ethereum: string | null; solana: string | null };
-  /** Confirmations after which a broadcast transaction counts as confirmed. */
-  confirmations: { ethereum: number; solana: number };
+  /**
+   * Node endpoints; null: no node (signed transactions are downloaded, balances unchecked). Ethereum and Solana:
+   * JSON-RPC; Bitcoin: the base URL of an Esplora HTTP API (KEYWARD_BITCOIN_ESPLORA_URL; absent in a configuration
+   * built by hand counts as none).
+   */
+  rpc: { ethereum: string | null; solana: string | null; bitcoin?: string | null };
+  /** Confirmations after which a broadcast transaction counts as confirmed (Bitcoin absent: 6). */
+  confirmations: { ethereum: number; solana: number; bitcoin?: number };
   assets: readonly Asset[];
   /** Where the asset list came from: "built-in", or the file's absolute path. */
   assetsSource: string;
@@ -62,8 +66,11 @@ const chainEnvSchema = z.object({
     .default("devnet"),
   KEYWARD_ETHEREUM_RPC_URL: httpUrl(),
   KEYWARD_SOLANA_RPC_URL: httpUrl(),
+  /** An Esplora-compatible HTTP API (Blockstream's electrs, mempool.space, a self-hosted one), e.g. …/testnet/api. */
+  KEYWARD_BITCOIN_ESPLORA_URL: httpUrl(),
   KEYWARD_CONFIRMATIONS_ETHEREUM: count(12),
   KEYWARD_CONFIRMATIONS_SOLANA: count(1),
+  KEYWARD_CONFIRMATIONS_BITCOIN: count(6),
   KEYWARD_ASSETS_FILE: z.string().min(1).optional(),
 });
 
@@ -129,10 +136,12 @@ export function parseChainConfig(
     rpc: Object.freeze({
       ethereum: e.KEYWARD_ETHEREUM_RPC_URL ?? null,
       solana: e.KEYWARD_SOLANA_RPC_URL ?? null,
+      bitcoin: e.KEYWARD_BITCOIN_ESPLORA_URL ?? null,
     }),
     confirmations: Object.freeze({
       ethereum: e.KEYWARD_CONFIRMATIONS_ETHEREUM,
       solana: e.KEYWARD_CONFIRMATIONS_SOLANA,
+      bitcoin: e.KEYWARD_CONFIRMATIONS_BITCOIN,
     }),
     assets,
     assetsSource: file ?? "built-in",

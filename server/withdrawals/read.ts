@@ -198,7 +198,11 @@ export async function withdrawalFormOptions(
       ethereum: networkOfChain(config.networks, "ethereum"),
       solana: networkOfChain(config.networks, "solana"),
     },
-    nodes: { bitcoin: false, ethereum: config.rpc.ethereum !== null, solana: config.rpc.solana !== null },
+    nodes: {
+      bitcoin: (config.rpc.bitcoin ?? null) !== null,
+      ethereum: config.rpc.ethereum !== null,
+      solana: config.rpc.solana !== null,
+    },
     keys: rows.map((k) => ({
       id: k.id,
       label: k.label,
