@@ -3,6 +3,8 @@
 // server/custody/testing/evm.ts, a browser wallet). Reads chain data and broadcasts signed bytes; it never signs,
 // builds or re-sends anything on its own, and a broadcast is the caller's one eth_sendRawTransaction.
 import {
+  ContractFunctionExecutionError,
+  ContractFunctionZeroDataError,
   createPublicClient,
   custom,
   erc20Abi,
@@ -14,7 +16,7 @@ import {
   TransactionReceiptNotFoundError,
 } from "viem";
 import type { Asset } from "@/server/custody/types";
-import type { BroadcastStatus, EthereumClient, EthereumFees } from "./types";
+import { AssetNotOnChainError, type BroadcastStatus, type EthereumClient, type EthereumFees } from "./types";
 
 /** Where the node is: a JSON-RPC URL, or an EIP-1193 provider (anything with `request({ method, params })`). */
 export type EthereumRpcSource =
@@ -77,12 +79,28 @@ class RpcEthereumClient implements EthereumClient {
     if (asset.kind !== "erc20" || asset.contract === undefined) {
       throw new Error(`${asset.symbol} is not ETH or an ERC-20 with a contract address.`);
     }
-    return this.client.readContract({
-      address: hexAddress(asset.contract),
-      abi: erc20Abi,
-      functionName: "balanceOf",
-      args: [hexAddress(address)],
-    });
+    return this.tokenBalance(asset, asset.contract, address);
+  }
+
+  private async tokenBalance(asset: Asset, contract: string, address: string): Promise<bigint> {
+    try {
+      return await this.client.readContract({
+        address: hexAddress(contract),
+        abi: erc20Abi,
+        functionName: "balanceOf",
+        args: [hexAddress(address)],
+      });
+    } catch (e) {
+      // "0x" back from balanceOf: no code at the address (viem wraps the zero-data error in an execution error).
+      const zeroData =
+        e instanceof ContractFunctionZeroDataError ||
+        (e instanceof ContractFunctionExecutionError && e.cause instanceof ContractFunctionZeroDataError);
+      if (!zeroData) throw e;
+      throw new AssetNotOnChainError(
+        `the node has no ERC-20 contract at ${contract}, which the asset list gives for ${asset.symbol}: ` +
+          "the asset list (KEYWARD_ASSETS_FILE) does not match this chain",
+      );
+    }
   }
 
   broadcast(raw: string): Promise<string> {

@@ -68,3 +68,12 @@ export interface BitcoinClient {
   /** The fate of `txid`, whose raw transaction is `sent.raw`: dead once a confirmed other transaction spent one of its inputs. */
   status(txid: string, sent: { raw: string }): Promise<BroadcastStatus>;
 }
+
+/**
+ * The node answers, but the configured asset is not there: no contract (or mint) at its address on this chain —
+ * a misconfigured asset list (KEYWARD_ASSETS_FILE) or a node on another network. Unlike a node that does not
+ * answer, trying again does not help, so callers report it for that asset and go on with the others.
+ */
+export class AssetNotOnChainError extends Error {
+  override name = "AssetNotOnChainError";
+}

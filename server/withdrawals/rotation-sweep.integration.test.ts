@@ -310,6 +310,37 @@ describe.each(testEngines())("rotation sweeps on %s", (engine) => {
     expect(skips.find((s) => s.chain === "ethereum")?.reason).toMatch(/KEYWARD_ETHEREUM_RPC_URL/);
   }, 60_000);
 
+  it("a token the node does not have is skipped with the reason; the ETH is still swept", async () => {
+    const key = await activeKey("secp256k1", `no contract ${engine}`);
+    await evm.setBalance(addressOn(key, "ethereum", chains.networks) ?? "", ETH);
+    const { old, job } = await rotate(key.id);
+    // An asset list that names a contract this chain never had (a list for another network, say).
+    const missing: Asset = {
+      ...usdc,
+      symbol: "USDT",
+      contract: "0x00000000000000000000000000000000000C0DE5",
+    };
+    const report = await runRotationSweep(
+      { ...deps(), chains: { ...chains, assets: [...chains.assets, missing] } },
+      rotationSweepJobPayload.parse(job.payload),
+    );
+    expect(report.proposed.map((p) => p.asset)).toEqual(["ETH"]);
+    const skip = report.skipped.find((k) => k.asset === "USDT");
+    expect(skip?.reason).toMatch(
+      /^cannot read the old key's USDT balance: the node has no ERC-20 contract at 0x0+C0DE5, .*KEYWARD_ASSETS_FILE/,
+    );
+    // Recorded once, so the next run says nothing new about it either.
+    expect((await skipsOf(old.id)).map((k) => (k.data as { asset: string | null }).asset).sort()).toEqual(
+      expect.arrayContaining(["USDT"]),
+    );
+    const again = await runRotationSweep(
+      { ...deps(), chains: { ...chains, assets: [...chains.assets, missing] } },
+      rotationSweepJobPayload.parse(job.payload),
+    );
+    expect(again.proposed).toEqual([]);
+    expect(again.skipped).toEqual([]);
+  }, 60_000);
+
   it("a rotated Bitcoin key: every UTXO spent to the successor in one PSBT, signed, accepted by the test chain", async () => {
     const key = await activeKey("secp256k1", `swept btc ${engine}`);
     const from = addressOn(key, "bitcoin", chains.networks) ?? "";

@@ -18,7 +18,7 @@ import { auditEvents, keys, operations } from "@/db/schema";
 import { appendAudit } from "@/server/audit/append";
 import type { ChainConfig } from "@/server/chains/config";
 import type { ChainClients } from "@/server/chains/registry";
-import type { BitcoinClient } from "@/server/chains/types";
+import { AssetNotOnChainError, type BitcoinClient } from "@/server/chains/types";
 import { addressOn, chainsOfCurve } from "@/server/custody/addresses";
 import { formatAssetAmount, nativeAsset } from "@/server/custody/assets";
 import { gasLimitFor, suggestFees } from "@/server/custody/ethereum";
@@ -53,7 +53,13 @@ export type RotationSweepDeps = {
 };
 
 type KeyRow = typeof keys.$inferSelect;
-type Found = { holdings: { native: SweepHolding; tokens: SweepHolding[] } } | { skip: string };
+type Found =
+  | {
+      holdings: { native: SweepHolding; tokens: SweepHolding[] };
+      /** Tokens the node does not have (AssetNotOnChainError): skipped with the reason, the others swept. */
+      unreadable: { asset: Asset; reason: string }[];
+    }
+  | { skip: string };
 
 /** One run of the job: every chain of the old key's curve, every configured asset there. */
 export async function runRotationSweep(
@@ -78,6 +84,10 @@ export async function runRotationSweep(
     if ("skip" in found) {
       await decideOnce(deps, report, { ...ids, asset: null }, async () => ({ skip: found.skip }));
       continue;
+    }
+    for (const u of found.unreadable) {
+      const skip = `cannot read the old key's ${u.asset.symbol} balance: ${u.reason}`;
+      await decideOnce(deps, report, { ...ids, asset: u.asset.symbol }, async () => ({ skip }));
     }
     const plan = planSweeps(found.holdings.native, found.holdings.tokens);
     for (const s of plan.skipped) {
@@ -208,7 +218,7 @@ async function holdingsOn(
       balance: await client.balance(from, asset),
       feeCap: gasLimitFor(asset) * maxFeePerGas,
     });
-    return { holdings: { native: await holding(native), tokens: await Promise.all(tokens.map(holding)) } };
+    return readHoldings(holding, native, tokens);
   }
   const client = deps.clients.solana;
   if (client === null || chain !== "solana") return { skip: noClient(chain, "KEYWARD_SOLANA_RPC_URL", to) };
@@ -222,7 +232,32 @@ async function holdingsOn(
         ? SOLANA_FEES.tokenAccountRent
         : 0n),
   });
-  return { holdings: { native: await holding(native), tokens: await Promise.all(tokens.map(holding)) } };
+  return readHoldings(holding, native, tokens);
+}
+
+/** The native coin's holding and each token's; a token the node does not have is set aside with the reason. */
+async function readHoldings(
+  holding: (asset: Asset) => Promise<SweepHolding>,
+  native: Asset,
+  tokens: Asset[],
+): Promise<Found> {
+  const held: SweepHolding[] = [];
+  const unreadable: { asset: Asset; reason: string }[] = [];
+  await Promise.all(
+    tokens.map(async (asset) => {
+      try {
+        held.push(await holding(asset));
+      } catch (e) {
+        if (!(e instanceof AssetNotOnChainError)) throw e;
+        unreadable.push({ asset, reason: e.message });
+      }
+    }),
+  );
+  // In the asset list's order, whatever order the node answered in.
+  const order = (a: { asset: Asset }) => tokens.indexOf(a.asset);
+  held.sort((a, b) => order(a) - order(b));
+  unreadable.sort((a, b) => order(a) - order(b));
+  return { holdings: { native: await holding(native), tokens: held }, unreadable };
 }
 
 function noClient(chain: Chain, variable: string, to: string): string {
