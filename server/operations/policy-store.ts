@@ -143,7 +143,16 @@ export async function appendPolicyVersion(
  */
 export async function updatePolicy(
   db: Db,
-  input: { actor: Acting; document: unknown; now: Date },
+  input: {
+    actor: Acting;
+    document: unknown;
+    now: Date;
+    /**
+     * Runs in the same transaction, under the same locks, once the new version is appended: the router passes
+     * governance's re-judging of open operations (kept out of this module, which governance itself imports).
+     */
+    afterAppend?: (tx: Tx, applied: PolicyVersion, actor: `member:${string}`) => Promise<unknown>;
+  },
 ): Promise<PolicyVersion> {
   // Validated before any lock; the ZodError names the field.
   const submitted = parseInput("document", parsePolicyDocument, input.document);
@@ -153,12 +162,14 @@ export async function updatePolicy(
     // Under both locks going live takes: once live, a direct change is refused (a policy.update operation it is).
     await requireSetupMode(tx, "changing the policy");
     const current = (await policyInForce(tx)) ?? (await seedPolicy(tx, input.now));
-    return appendPolicyVersion(tx, {
+    const applied = await appendPolicyVersion(tx, {
       current,
       document: submitted,
       createdBy: actor.id,
       actor: `member:${actor.id}`,
       now: input.now,
     });
+    await input.afterAppend?.(tx, applied, `member:${actor.id}`);
+    return applied;
   });
 }

@@ -1,9 +1,11 @@
 // The quorum policy: every role reads the version in force and its history; admins preview a draft (problems by
 // field, the diff, the reachability verdict) and, in setup, append new versions directly — once live,
 // updatePolicy refuses and a change is the operation policy.update (server/operations/kinds/policy-update.ts).
+// A direct save re-judges open operations under the new version, as a policy.update's execution does.
 import "server-only";
 import { z } from "zod";
 import { policyHistory } from "@/server/governance/policy-history";
+import { rejudgeOpenOperations } from "@/server/governance/rejudge";
 import { previewPolicy } from "@/server/governance/policy-preview";
 import { policyInForce, updatePolicy } from "@/server/operations/policy-store";
 import { describePolicy } from "@/server/policy/describe";
@@ -28,7 +30,16 @@ export const policyRouter = createTRPCRouter({
 
   update: withRole("admin")
     .input(z.object({ document: z.unknown() }))
-    .mutation(({ ctx, input }) =>
-      updatePolicy(ctx.db, { actor: ctx.member, document: input.document, now: ctx.clock() }),
-    ),
+    .mutation(({ ctx, input }) => {
+      const now = ctx.clock();
+      return updatePolicy(ctx.db, {
+        actor: ctx.member,
+        document: input.document,
+        now,
+        // In setup mode too, open operations are judged again under the version just saved, by the same rule a
+        // policy.update's execution follows (server/governance/rejudge.ts).
+        afterAppend: (tx, applied, actor) =>
+          rejudgeOpenOperations(tx, { newVersion: applied.version, now, cause: "policy", actor }),
+      });
+    }),
 });
