@@ -21,6 +21,7 @@ import { proposedBackup, proposedHsm } from "@/server/backups/propose-facts";
 import { chainClients } from "@/server/chains/registry";
 import { freezeInForce } from "./freeze";
 import { membershipReader } from "@/server/members/membership-steps";
+import { readSpeedUpTarget } from "@/server/withdrawals/speedup-target";
 import { operationKind, type ProposeReader, type RegisteredKind } from "./kinds";
 import { allowListsFor, judgeWith } from "./judgement";
 import { parseInput } from "./parse-input";
@@ -80,6 +81,7 @@ function proposeReader(tx: Tx): ProposeReader {
     chainClients,
     chains: chainConfig,
     allowList: (list, chain) => allowListEntriesOf(tx, list, chain),
+    speedUpTarget: (operationId) => readSpeedUpTarget(tx, operationId, { lock: true }),
   };
 }
 

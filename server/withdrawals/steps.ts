@@ -8,6 +8,7 @@ import { chainClients } from "@/server/chains/registry";
 import type { ExecuteResult, WithdrawalSigner } from "@/server/operations/executor/types";
 import type { WithdrawalPayload } from "@/server/operations/kinds/withdrawal-schema";
 import { executeWithdrawal, type WithdrawalExecuteDeps } from "./execute";
+import { executeSpeedUp, type SpeedUpStepInput } from "./speedup-execute";
 
 export type WithdrawalSteps = {
   execute(input: {
@@ -17,6 +18,8 @@ export type WithdrawalSteps = {
     /** The execution's time (ExecuteContext.now): the velocity recheck judges the caps at it. */
     now: Date;
   }): Promise<ExecuteResult>;
+  /** withdrawal.speedup: the replacement of a stuck Ethereum transaction (server/withdrawals/speedup-execute.ts). */
+  speedUp(input: SpeedUpStepInput): Promise<ExecuteResult>;
 };
 
 export function withdrawalSteps(
@@ -29,5 +32,8 @@ export function withdrawalSteps(
     clients: options.clients ?? chainClients,
     ...(options.velocityLock !== undefined ? { velocityLock: options.velocityLock } : {}),
   };
-  return { execute: (input) => executeWithdrawal(deps, input) };
+  return {
+    execute: (input) => executeWithdrawal(deps, input),
+    speedUp: (input) => executeSpeedUp(deps, input),
+  };
 }

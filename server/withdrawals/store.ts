@@ -2,7 +2,8 @@
 // repeat), the Ethereum nonce taken under the per-key lock and stored with the unsigned transaction in ONE
 // database transaction, and the signed transaction recorded with withdrawal.signed in the completing one.
 // The nonce is never handed out without its withdrawal row, and a row is never replaced: a repeat after an
-// unknown HSM outcome re-signs the stored bytes.
+// unknown HSM outcome re-signs the stored bytes. A speed-up's replacement (storeReplacement) is a row of its own,
+// under its own operation, with the nonce of the transaction it replaces.
 import "server-only";
 import { and, eq, sql } from "drizzle-orm";
 import type { Db, Tx } from "@/db/client";
@@ -140,5 +141,36 @@ export async function recordSigned(
       nonce: row.nonce,
       decoded,
     },
+  });
+}
+
+/**
+ * An Ethereum speed-up's replacement (server/withdrawals/speedup-execute.ts): stored under the key's nonce row
+ * (FOR UPDATE, as storeWithNonce takes it) with the nonce of the transaction it replaces — no nonce is taken and
+ * the counter does not move. `recheck` runs under that lock first (nothing of this nonce mined, no other speed-up
+ * signed since); a refusal there rolls back and stores nothing. A repeat finds the operation's row and gets it.
+ */
+export async function storeReplacement(
+  db: Db,
+  owner: Owner & { chainId: number },
+  input: { built: BuiltTransaction & { nonce: string }; recheck: (tx: Tx) => Promise<void> },
+): Promise<Withdrawal> {
+  return db.transaction(async (tx) => {
+    await tx
+      .insert(ethereumNonces)
+      .values({ keyId: owner.keyId, chainId: owner.chainId, nextNonce: 0n })
+      .onConflictDoNothing();
+    await tx
+      .select({ keyId: ethereumNonces.keyId })
+      .from(ethereumNonces)
+      .where(and(eq(ethereumNonces.keyId, owner.keyId), eq(ethereumNonces.chainId, owner.chainId)))
+      .for("update");
+    const existing = await storedWithdrawal(tx, owner.operationId);
+    if (existing !== null) return existing;
+    await input.recheck(tx);
+    const { chainId: _chainId, ...rowOwner } = owner;
+    const [row] = await tx.insert(withdrawals).values(insertValues(rowOwner, input.built)).returning();
+    if (row === undefined) throw new AppError("INTERNAL", "The replacement was not stored.");
+    return row;
   });
 }

@@ -16,6 +16,7 @@ import { policyUpdate } from "./policy-update";
 import { signingUnfreeze } from "./signing-unfreeze";
 import { tokenRevoke } from "./token-revoke";
 import { withdrawal } from "./withdrawal";
+import { withdrawalSpeedup } from "./withdrawal-speedup";
 import type {
   ExecuteContext,
   ExecuteResult,
@@ -66,7 +67,7 @@ function bind<P, I>(k: OperationKind<P, I>): RegisteredKind {
 }
 
 const KINDS: ReadonlyMap<string, RegisteredKind> = new Map(
-  [bind(keyCreate), bind(keyResume), bind(keyRevoke), bind(keyDestroy), bind(keyRotate), bind(keyBackup), bind(keyRestore), bind(signingUnfreeze), bind(memberInvite), bind(memberUpdate), bind(memberReinstate), bind(tokenRevoke), bind(withdrawal), bind(policyUpdate), bind(allowlistUpdate)].map((k) => [k.kind, k]),
+  [bind(keyCreate), bind(keyResume), bind(keyRevoke), bind(keyDestroy), bind(keyRotate), bind(keyBackup), bind(keyRestore), bind(signingUnfreeze), bind(memberInvite), bind(memberUpdate), bind(memberReinstate), bind(tokenRevoke), bind(withdrawal), bind(policyUpdate), bind(allowlistUpdate), bind(withdrawalSpeedup)].map((k) => [k.kind, k]),
 );
 
 export const OPERATION_KIND_NAMES: readonly string[] = [...KINDS.keys()];

@@ -8,6 +8,7 @@ import type { ChainConfig } from "@/server/chains/config";
 import type { KeyExportability, KeyState } from "@/db/schema/operations";
 import type { EligibleMember } from "@/server/policy/reachability";
 import type { PolicyDocument } from "@/server/policy/schema";
+import type { SpeedUpTarget } from "@/server/withdrawals/speedup-target";
 import type { ExecuteContext, ExecuteResult } from "../executor/types";
 import type { MembershipReader } from "./member-context";
 
@@ -89,6 +90,8 @@ export type ProposeReader = {
   chains(): ChainConfig;
   /** One allow-list's entries on one chain as they are now (allowlist.update), oldest first. */
   allowList(list: string, chain: string): Promise<{ address: string; label: string | null }[]>;
+  /** withdrawal.speedup: the withdrawal operation, its transaction (row locked) and its speed-ups, or null. */
+  speedUpTarget(operationId: string): Promise<SpeedUpTarget | null>;
 };
 
 /** A freeze of all signing as a proposal to lift it reads it (server/operations/freeze.ts). */
