@@ -5,11 +5,13 @@
 //
 // What it never does: build or sign anything. It only ever sends the stored signed bytes (`raw`), and while the
 // node has not heard of them it sends the SAME bytes again — never a new transaction for the same intent (a
-// replacement is its own approved operation). A transaction the node refused stays tracked like any other,
+// replacement is its own approved operation, withdrawal.speedup, whose transaction is a row of its own tracked
+// like any other; the one it replaced is then never sent again, and whichever of them is mined leaves the other
+// dead, its reason naming the one mined). A transaction the node refused stays tracked like any other,
 // until it is confirmed after all or proven dead. Every state change is a conditional update from the state it
 // was read in, with its audit event in the same transaction, so concurrent trackers record each change once.
 import "server-only";
-import { and, asc, eq, inArray } from "drizzle-orm";
+import { and, asc, eq, inArray, ne } from "drizzle-orm";
 import { z } from "zod";
 import type { Db } from "@/db/client";
 import { type Withdrawal, type WithdrawalState, withdrawals } from "@/db/schema";
@@ -244,9 +246,12 @@ async function follow(
     throw new Error(`the ${row.chain} node did not say what became of ${row.txid}: ${errorText(e)}`);
   }
   const at = deps.clock();
-  const change = changeFor(status, row, broadcaster.confirmations);
+  let change = changeFor(status, row, broadcaster.confirmations);
+  if (change?.to === "dead") change = await withReplacementsNamed(deps, broadcaster, row, change);
   if (change === null) {
-    if (status.state === "unknown" && resendDue(row, at)) {
+    // A transaction a speed-up replaced is not sent again: the replacement (same nonce, higher fees) is what the
+    // approvers chose, and the original, if a node still has it, can be mined at most instead of it, never beside.
+    if (status.state === "unknown" && resendDue(row, at) && !(await isReplaced(deps.db, row))) {
       // Not heard of (dropped, or never propagated) and not provably dead: the same bytes again, which the
       // chain can include at most once. A refusal changes nothing; the next look reads the status again.
       await broadcaster.broadcast(row.raw).catch(() => undefined);
@@ -260,6 +265,63 @@ async function follow(
   if (!(await apply(deps.db, row, change, at))) return "skipped";
   if (change.to === "confirmed" || change.to === "failed" || change.to === "dead") return change.to;
   return "waiting";
+}
+
+/**
+ * Keyward's other Ethereum transactions from the same key with the same nonce: a speed-up's replacement and the
+ * transaction it replaced (server/withdrawals/speedup-execute.ts), oldest first. Only one of them can be mined.
+ */
+export async function sameNonce(db: Db, row: Withdrawal): Promise<Withdrawal[]> {
+  if (row.chain !== "ethereum" || row.nonce === null) return [];
+  return db
+    .select()
+    .from(withdrawals)
+    .where(
+      and(
+        eq(withdrawals.chain, "ethereum"),
+        eq(withdrawals.network, row.network),
+        eq(withdrawals.keyId, row.keyId),
+        eq(withdrawals.nonce, row.nonce),
+        ne(withdrawals.id, row.id),
+      ),
+    )
+    .orderBy(asc(withdrawals.createdAt));
+}
+
+/** Whether a later transaction with the same nonce was signed to replace this one (a speed-up). */
+async function isReplaced(db: Db, row: Withdrawal): Promise<boolean> {
+  return (await sameNonce(db, row)).some((o) => o.createdAt > row.createdAt && o.raw !== null);
+}
+
+/**
+ * A transaction found dead while Keyward signed others with its nonce: the reason says which of them was mined
+ * (asked of the node now, so it does not wait for that one's own look) — or that none was, so something else
+ * from this key used the nonce.
+ */
+async function withReplacementsNamed(
+  deps: TrackerDeps,
+  broadcaster: Broadcaster,
+  row: Withdrawal & { raw: string; txid: string },
+  change: Change,
+): Promise<Change> {
+  const others = (await sameNonce(deps.db, row)).filter(
+    (o): o is Withdrawal & { raw: string; txid: string } => o.raw !== null && o.txid !== null,
+  );
+  if (others.length === 0 || change.event?.action !== "withdrawal.dead") return change;
+  let mined: Withdrawal | null = null;
+  for (const other of others) {
+    const status = await broadcaster.status(other).catch(() => null);
+    if (status?.state === "confirmed" || status?.state === "failed") mined = other;
+  }
+  const words =
+    mined !== null
+      ? `${change.event.reason} Keyward's transaction ${mined.txid} with the same nonce (operation ${mined.operationId}) was mined instead.`
+      : `${change.event.reason} None of Keyward's other transactions with this nonce (${others.map((o) => o.txid).join(", ")}) was mined: something else from this key used it.`;
+  return {
+    ...change,
+    set: { ...change.set, reason: words },
+    event: { action: "withdrawal.dead", reason: words.slice(0, 1000) },
+  };
 }
 
 /**
