@@ -97,6 +97,7 @@ const EXPECTED: Record<string, Access> = {
   "withdrawals.propose": role("operator", "admin"),
   "withdrawals.list": role("admin", "operator", "approver", "auditor"),
   "withdrawals.section": role("admin", "operator", "approver", "auditor"),
+  "withdrawals.speedUps": role("admin", "operator", "approver", "auditor"),
   "withdrawals.formOptions": role("operator", "admin"),
   "withdrawals.estimate": role("operator", "admin"),
   "withdrawals.previewPsbt": role("operator", "admin"),

@@ -15,6 +15,8 @@ import {
   withdrawalFormOptions,
   withdrawalSection,
 } from "@/server/withdrawals/read";
+import { withdrawalSpeedup } from "@/server/operations/kinds/withdrawal-speedup";
+import { speedUpView } from "@/server/withdrawals/speedup-read";
 import { createTRPCRouter, withRole } from "../trpc";
 
 const everyone = withRole("admin", "operator", "approver", "auditor");
@@ -40,6 +42,13 @@ export const withdrawalsRouter = createTRPCRouter({
   section: everyone
     .input(operationInput)
     .query(({ ctx, input }) => withdrawalSection(ctx.db, input.operationId)),
+
+  /** Speed-ups of an Ethereum withdrawal (or a speed-up's own transaction), and whether one can be proposed now. */
+  speedUps: everyone.input(operationInput).query(({ ctx, input }) =>
+    speedUpView(ctx.db, input.operationId, {
+      mayPropose: withdrawalSpeedup.proposers.some((r) => ctx.member.roles.includes(r)),
+    }),
+  ),
 
   formOptions: proposers.query(({ ctx }) => withdrawalFormOptions(ctx.db)),
 
