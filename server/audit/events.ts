@@ -17,7 +17,10 @@ const tally = z
   .max(16);
 
 export const auditEventSchema = z.discriminatedUnion("action", [
-  z.object({ action: z.literal("setup.code_issued"), data: z.object({ setupCodeId: id, expiresAt: z.string() }) }),
+  z.object({
+    action: z.literal("setup.code_issued"),
+    data: z.object({ setupCodeId: id, expiresAt: z.string() }),
+  }),
   z.object({
     action: z.literal("setup.code_failed"),
     data: z.object({ setupCodeId: id.nullable(), failedAttempts: z.number().int(), voided: z.boolean() }),
@@ -54,9 +57,15 @@ export const auditEventSchema = z.discriminatedUnion("action", [
       operationId: uuidId.optional(),
     }),
   }),
-  z.object({ action: z.literal("member.suspended"), data: z.object({ memberId: id, sessionsEnded: z.number().int() }) }),
+  z.object({
+    action: z.literal("member.suspended"),
+    data: z.object({ memberId: id, sessionsEnded: z.number().int() }),
+  }),
   // operationId: set when a member.reinstate operation reactivated the member (Keyward live).
-  z.object({ action: z.literal("member.reactivated"), data: z.object({ memberId: id, operationId: uuidId.optional() }) }),
+  z.object({
+    action: z.literal("member.reactivated"),
+    data: z.object({ memberId: id, operationId: uuidId.optional() }),
+  }),
   z.object({
     action: z.literal("token.registered"),
     data: z.object({
@@ -70,22 +79,38 @@ export const auditEventSchema = z.discriminatedUnion("action", [
   z.object({
     action: z.literal("token.refused"),
     // Anonymous when it refuses a newcomer: every field bounded, so refusals cannot bloat the trail.
-    data: z.object({ reason: z.string().max(40), aaguid: z.string().max(36).nullable(), purpose: z.string().max(20) }),
+    data: z.object({
+      reason: z.string().max(40),
+      aaguid: z.string().max(36).nullable(),
+      purpose: z.string().max(20),
+    }),
   }),
   z.object({
     action: z.literal("token.revoked"),
     // operationId: set when a token.revoke operation revoked another member's token (Keyward live).
-    data: z.object({ memberId: id, credentialId: id, sessionsEnded: z.number().int(), operationId: uuidId.optional() }),
+    data: z.object({
+      memberId: id,
+      credentialId: id,
+      sessionsEnded: z.number().int(),
+      operationId: uuidId.optional(),
+    }),
   }),
   z.object({ action: z.literal("auth.signed_in"), data: z.object({ sessionId: id, credentialId: id }) }),
   z.object({
     action: z.literal("auth.sign_in_failed"),
     // Anonymous and aggregated (server/auth/failure-events.ts): one per credential, reason and minute.
-    data: z.object({ reason: z.string().max(40), credentialId: z.string().max(CREDENTIAL_ID_MAX).nullable() }),
+    data: z.object({
+      reason: z.string().max(40),
+      credentialId: z.string().max(CREDENTIAL_ID_MAX).nullable(),
+    }),
   }),
   z.object({
     action: z.literal("auth.counter_regressed"),
-    data: z.object({ credentialId: id.max(CREDENTIAL_ID_MAX), storedCounter: z.number(), receivedCounter: z.number() }),
+    data: z.object({
+      credentialId: id.max(CREDENTIAL_ID_MAX),
+      storedCounter: z.number(),
+      receivedCounter: z.number(),
+    }),
   }),
   z.object({ action: z.literal("session.ended"), data: z.object({ sessionId: id, reason: z.string() }) }),
   // The sign-in failures that got no event of their own (repeats per credential, reason and minute), per closed minutes.
@@ -101,7 +126,11 @@ export const auditEventSchema = z.discriminatedUnion("action", [
   }),
   z.object({
     action: z.literal("access.denied"),
-    data: z.object({ memberId: id.max(64), procedure: z.string().min(1).max(100), requiredRoles: roles.max(4) }),
+    data: z.object({
+      memberId: id.max(64),
+      procedure: z.string().min(1).max(100),
+      requiredRoles: roles.max(4),
+    }),
   }),
   // Adding a token: a step-up by one of the member's own live tokens approves one addition, which then adds it.
   z.object({
@@ -186,7 +215,12 @@ export const auditEventSchema = z.discriminatedUnion("action", [
   }),
   z.object({
     action: z.literal("operation.approved"),
-    data: z.object({ operationId: uuidId, ruleId: z.string().max(128), tally, votesCounted: z.number().int() }),
+    data: z.object({
+      operationId: uuidId,
+      ruleId: z.string().max(128),
+      tally,
+      votesCounted: z.number().int(),
+    }),
   }),
   // Its votes met the rule but it is not approved yet: a delay runs (vetoGroup may veto until `until`), its
   // window is closed, or a velocity cap is full (`until` null: re-checked periodically). Written again when
@@ -204,7 +238,12 @@ export const auditEventSchema = z.discriminatedUnion("action", [
   }),
   z.object({
     action: z.literal("operation.rejected"),
-    data: z.object({ operationId: uuidId, ruleId: z.string().max(128), tally, votesCounted: z.number().int() }),
+    data: z.object({
+      operationId: uuidId,
+      ruleId: z.string().max(128),
+      tally,
+      votesCounted: z.number().int(),
+    }),
   }),
   z.object({
     action: z.literal("operation.cancelled"),
@@ -400,6 +439,17 @@ export const auditEventSchema = z.discriminatedUnion("action", [
   }),
   // A withdrawal's transaction signed by the executor (server/withdrawals/store.ts), in the transaction that marks
   // its operation executed: the decoded signed transaction (amounts as decimal strings) and its hash.
+  // Someone took the signed transaction away as a file (no node configured to broadcast it): who, and which one.
+  z.object({
+    action: z.literal("withdrawal.downloaded"),
+    data: z.object({
+      operationId: uuidId,
+      withdrawalId: uuidId,
+      chain: z.enum(["bitcoin", "ethereum", "solana"]),
+      txid: z.string().max(200),
+      memberId: uuidId,
+    }),
+  }),
   z.object({
     action: z.literal("withdrawal.signed"),
     data: z.object({
@@ -458,7 +508,11 @@ export const auditEventSchema = z.discriminatedUnion("action", [
   // may itself be a credential), never the signing secret.
   z.object({
     action: z.literal("webhook.added"),
-    data: z.object({ endpointId: uuidId, origin: z.string().max(300), events: z.array(z.string().max(64)).max(16) }),
+    data: z.object({
+      endpointId: uuidId,
+      origin: z.string().max(300),
+      events: z.array(z.string().max(64)).max(16),
+    }),
   }),
   z.object({ action: z.literal("webhook.disabled"), data: z.object({ endpointId: uuidId }) }),
   // Key backups and recovery drills (server/backups): the file's digest, KEK and token, never the wrapped bytes.

@@ -6,6 +6,7 @@ import "server-only";
 import { and, desc, eq, inArray, lt } from "drizzle-orm";
 import type { Db } from "@/db/client";
 import { keys, operations, type Withdrawal, withdrawals } from "@/db/schema";
+import { appendAudit } from "@/server/audit/append";
 import type { ChainConfig } from "@/server/chains/config";
 import { chainConfig } from "@/server/chains/current";
 import { type ChainClients, chainClients } from "@/server/chains/registry";
@@ -16,6 +17,8 @@ import { gasLimitFor } from "@/server/custody/ethereum";
 import { SOLANA_FEES } from "@/server/custody/solana";
 import type { Chain } from "@/server/custody/types";
 import { AppError } from "@/server/errors";
+import type { Acting } from "@/server/members/guards";
+import { memberWithRole } from "@/server/operations/actors";
 import { describeWithdrawal } from "@/server/operations/kinds/withdrawal";
 import { type WithdrawalPayload, withdrawalPayloadSchema } from "@/server/operations/kinds/withdrawal-schema";
 import { networkOfChain } from "./prepare";
@@ -149,22 +152,45 @@ function decodedLines(decoded: unknown): { label: string; value: string }[] {
   );
 }
 
-/** The signed transaction as a file: Ethereum 0x-hex, Bitcoin hex, Solana base64 — what each chain's node takes. */
+/** Who may take a signed transaction away as a file. */
+export const DOWNLOADERS = ["operator", "admin"] as const;
+
+/**
+ * The signed transaction as a file: Ethereum 0x-hex, Bitcoin hex, Solana base64 — what each chain's node takes.
+ * Each download is audited (withdrawal.downloaded, who and which) in the transaction that reads it; the member's
+ * role is read again there, so one demoted or suspended since their session began takes nothing.
+ */
 export async function signedTransactionFile(
   db: Db,
-  operationId: string,
+  input: { actor: Acting; operationId: string; now: Date },
 ): Promise<{ filename: string; contents: string; txid: string; chain: string }> {
-  const [tx] = await db.select().from(withdrawals).where(eq(withdrawals.operationId, operationId));
-  if (tx === undefined || tx.raw === null || tx.txid === null) {
-    throw new AppError("NOT_FOUND", "This withdrawal has no signed transaction (yet).");
-  }
-  const ext = tx.chain === "solana" ? "base64" : "hex";
-  return {
-    filename: `keyward-${tx.chain}-${tx.txid.slice(0, 16)}.${ext}.txt`,
-    contents: tx.raw,
-    txid: tx.txid,
-    chain: tx.chain,
-  };
+  return db.transaction(async (tx) => {
+    const member = await memberWithRole(tx, input.actor.id, DOWNLOADERS, "download a signed transaction");
+    const [row] = await tx.select().from(withdrawals).where(eq(withdrawals.operationId, input.operationId));
+    if (row === undefined || row.raw === null || row.txid === null) {
+      throw new AppError("NOT_FOUND", "This withdrawal has no signed transaction (yet).");
+    }
+    await appendAudit(tx, {
+      action: "withdrawal.downloaded",
+      data: {
+        operationId: input.operationId,
+        withdrawalId: row.id,
+        chain: row.chain as Chain,
+        txid: row.txid,
+        memberId: member.id,
+      },
+      actor: `member:${member.id}`,
+      subject: `operation:${input.operationId}`,
+      at: input.now,
+    });
+    const ext = row.chain === "solana" ? "base64" : "hex";
+    return {
+      filename: `keyward-${row.chain}-${row.txid.slice(0, 16)}.${ext}.txt`,
+      contents: row.raw,
+      txid: row.txid,
+      chain: row.chain,
+    };
+  });
 }
 
 export type FormOptions = {

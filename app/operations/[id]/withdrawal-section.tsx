@@ -3,7 +3,7 @@
 // decoded from the stored bytes — destination, amount, fee at most, nonce or blockhash — with its state, hash and
 // confirmations; and, when no node is configured to broadcast it, the signed transaction as a download.
 // The approved intent itself is the operation's "What you approve" section above.
-import { useQuery, useQueryClient } from "@tanstack/react-query";
+import { useMutation, useQuery } from "@tanstack/react-query";
 import { useState } from "react";
 import { FormError } from "../../_components/form-error";
 import { describeError } from "../../_components/token-ceremony";
@@ -20,7 +20,8 @@ const STATE_WORDS: Record<string, string> = {
 
 export function WithdrawalSection({ operationId, kind }: { operationId: string; kind: string }) {
   const trpc = useTRPC();
-  const queryClient = useQueryClient();
+  // A mutation: each download is audited (withdrawal.downloaded).
+  const fetchFile = useMutation(trpc.withdrawals.download.mutationOptions());
   const [error, setError] = useState<string | null>(null);
   const section = useQuery({
     ...trpc.withdrawals.section.queryOptions({ operationId }),
@@ -36,7 +37,7 @@ export function WithdrawalSection({ operationId, kind }: { operationId: string; 
   async function download() {
     setError(null);
     try {
-      const file = await queryClient.fetchQuery(trpc.withdrawals.download.queryOptions({ operationId }));
+      const file = await fetchFile.mutateAsync({ operationId });
       const url = URL.createObjectURL(new Blob([file.contents], { type: "text/plain" }));
       const a = document.createElement("a");
       a.href = url;

@@ -12,6 +12,7 @@ import {
   listWithdrawals,
   previewPsbt,
   signedTransactionFile,
+  DOWNLOADERS,
   withdrawalFormOptions,
   withdrawalSection,
 } from "@/server/withdrawals/read";
@@ -62,8 +63,13 @@ export const withdrawalsRouter = createTRPCRouter({
     )
     .mutation(({ ctx, input }) => previewPsbt(ctx.db, input)),
 
-  /** The signed transaction, for broadcasting elsewhere when Keyward has no node for the chain. */
-  download: withRole("operator", "admin")
+  /**
+   * The signed transaction, for broadcasting elsewhere when Keyward has no node for the chain. A mutation because
+   * it writes withdrawal.downloaded.
+   */
+  download: withRole(...DOWNLOADERS)
     .input(operationInput)
-    .query(({ ctx, input }) => signedTransactionFile(ctx.db, input.operationId)),
+    .mutation(({ ctx, input }) =>
+      signedTransactionFile(ctx.db, { actor: ctx.member, operationId: input.operationId, now: ctx.clock() }),
+    ),
 });
