@@ -8,6 +8,7 @@ import { useState } from "react";
 import { FormError } from "../../_components/form-error";
 import { describeError } from "../../_components/token-ceremony";
 import { useTRPC } from "../../_trpc/client";
+import { SpeedUpPanel, SpeedUpTransactionSection } from "./speed-up";
 
 const STATE_WORDS: Record<string, string> = {
   built: "Built and stored with its nonce; not signed yet",
@@ -31,6 +32,7 @@ export function WithdrawalSection({ operationId, kind }: { operationId: string; 
       return state === "confirmed" || state === "failed" || state === "dead" ? false : 5_000;
     },
   });
+  if (kind === "withdrawal.speedup") return <SpeedUpTransactionSection operationId={operationId} />;
   if (kind !== "withdrawal") return null;
   const tx = section.data?.transaction;
 
@@ -103,6 +105,7 @@ export function WithdrawalSection({ operationId, kind }: { operationId: string; 
           )}
         </>
       )}
+      {tx && <SpeedUpPanel operationId={operationId} />}
     </section>
   );
 }
