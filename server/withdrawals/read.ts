@@ -22,6 +22,7 @@ import { memberWithRole } from "@/server/operations/actors";
 import { describeWithdrawal } from "@/server/operations/kinds/withdrawal";
 import { type WithdrawalPayload, withdrawalPayloadSchema } from "@/server/operations/kinds/withdrawal-schema";
 import { networkOfChain } from "./prepare";
+import { minedReplacementsOf } from "./speedup-read";
 
 export type WithdrawalListItem = {
   operationId: string;
@@ -65,6 +66,11 @@ export async function listWithdrawals(
     .orderBy(desc(operations.createdAt), desc(operations.id))
     .limit(PAGE + 1);
   const items: WithdrawalListItem[] = [];
+  // A withdrawal sped up shows the replacement that took its nonce, not its own dead transaction.
+  const replaced = await minedReplacementsOf(
+    db,
+    rows.slice(0, PAGE).flatMap(({ op, tx }) => (tx?.chain === "ethereum" ? [op.id] : [])),
+  );
   for (const { op, tx } of rows.slice(0, PAGE)) {
     const p = parsePayload(op.payload);
     if (p === null || (input.chain !== undefined && p.chain !== input.chain)) continue;
@@ -78,7 +84,10 @@ export async function listWithdrawals(
       amountWords: amountWords(p),
       destination: p.destination,
       keyLabel: p.keyLabel,
-      transaction: tx === null ? null : { state: tx.state, txid: tx.txid, confirmations: tx.confirmations },
+      transaction:
+        tx === null
+          ? null
+          : (replaced.get(op.id) ?? { state: tx.state, txid: tx.txid, confirmations: tx.confirmations }),
     });
   }
   const last = rows[PAGE - 1];

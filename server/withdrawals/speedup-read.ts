@@ -4,12 +4,13 @@
 // judgement proposing makes from the database) with the chain's current fee estimate and the least fees a
 // replacement must offer; on a speed-up's page, its replacement decoded from the stored bytes. Reads only.
 import "server-only";
+import { and, eq, inArray, isNotNull, or, sql } from "drizzle-orm";
 import type { Db } from "@/db/client";
-import type { WithdrawalState } from "@/db/schema";
+import { operations, type WithdrawalState, withdrawals } from "@/db/schema";
 import { type ChainClients, chainClients } from "@/server/chains/registry";
 import { NATIVE_ASSETS } from "@/server/custody/assets";
 import { suggestFees } from "@/server/custody/ethereum";
-import { speedUpPayloadSchema } from "@/server/operations/kinds/withdrawal-speedup-schema";
+import { SPEEDUP_KIND, speedUpPayloadSchema } from "@/server/operations/kinds/withdrawal-speedup-schema";
 import { formatUnits } from "@/server/policy/amounts";
 import { feesOf, leastReplacementFees } from "./speedup-fees";
 import { speedUpStanding } from "./speedup-prepare";
@@ -189,4 +190,37 @@ function decodedLines(t: SpeedUpTransaction): { label: string; value: string }[]
       ? [{ label: l.label, value: l.value }]
       : [],
   );
+}
+
+/**
+ * For the withdrawals list: of the Ethereum withdrawal operations `withdrawalOperationIds` whose nonce a speed-up's
+ * replacement took (in a block or confirmed), that replacement's state, hash and confirmations — what the
+ * withdrawal's own row, dead, does not say. One query for the page.
+ */
+export async function minedReplacementsOf(
+  db: Db,
+  withdrawalOperationIds: readonly string[],
+): Promise<Map<string, { state: WithdrawalState; txid: string | null; confirmations: number }>> {
+  const out = new Map<string, { state: WithdrawalState; txid: string | null; confirmations: number }>();
+  if (withdrawalOperationIds.length === 0) return out;
+  const of = sql<string>`${operations.payload}->>'withdrawalOperationId'`;
+  const rows = await db
+    .select({
+      withdrawalOperationId: of,
+      state: withdrawals.state,
+      txid: withdrawals.txid,
+      confirmations: withdrawals.confirmations,
+    })
+    .from(operations)
+    .innerJoin(withdrawals, eq(withdrawals.operationId, operations.id))
+    .where(
+      and(
+        eq(operations.kind, SPEEDUP_KIND),
+        inArray(of, [...withdrawalOperationIds]),
+        or(eq(withdrawals.state, "confirmed"), isNotNull(withdrawals.block)),
+      ),
+    );
+  for (const r of rows)
+    out.set(r.withdrawalOperationId, { state: r.state, txid: r.txid, confirmations: r.confirmations });
+  return out;
 }

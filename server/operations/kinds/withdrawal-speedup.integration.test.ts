@@ -39,6 +39,7 @@ import {
 } from "@/server/testing/identity-fixtures";
 import { createTestDatabase, type TestDatabase, testEngines } from "@/server/testing/test-db";
 import { trackWithdrawals } from "@/server/withdrawals/broadcast";
+import { listWithdrawals } from "@/server/withdrawals/read";
 import { feesOf } from "@/server/withdrawals/speedup-fees";
 import { speedUpView } from "@/server/withdrawals/speedup-read";
 import { withdrawalSteps } from "@/server/withdrawals/steps";
@@ -345,6 +346,9 @@ describe.each(testEngines())("withdrawal speed-ups on %s", (engine) => {
     const view = await speedUpView(database.db, op.id, { mayPropose: true });
     expect(view?.confirmed).toEqual({ operationId: speedUp.id, txid: replacement.txid, speedUp: true });
     expect(view?.proposal).toMatchObject({ possible: false });
+    // And the withdrawals list shows it confirmed, by the replacement's hash.
+    const listed = (await listWithdrawals(database.db, {})).items.find((i) => i.operationId === op.id);
+    expect(listed?.transaction).toEqual({ state: "confirmed", txid: replacement.txid, confirmations: 1 });
     // Both are final: later sweeps send nothing.
     const finalSent = sent.length;
     await track();
