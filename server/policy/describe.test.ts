@@ -76,6 +76,7 @@ describe("describeKind", () => {
       "key.rotate",
       "key.backup",
       "withdrawal",
+      "withdrawal.speedup",
       "policy.update",
       "token.revoke",
     ]) {

@@ -25,6 +25,7 @@ const KIND_WORDS: Readonly<Record<string, string>> = {
   "key.backup": "key backups",
   "key.restore": "key restores",
   withdrawal: "withdrawals",
+  "withdrawal.speedup": "withdrawal speed-ups",
   "policy.update": "policy changes",
   "member.invite": "member invitations",
   "member.update": "member changes",
