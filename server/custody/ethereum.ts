@@ -397,6 +397,43 @@ export function decodeUnsigned(unsigned: string, context: EthereumDecodeContext)
   return decodeParsed(parseEip1559(unsigned, false), context);
 }
 
+/**
+ * An unsigned EIP-1559 transaction imported from a wallet backend, as Keyward stores and signs it: lower-case
+ * 0x-hex of the very same bytes. Refuses what decodeUnsigned refuses (other types, signed, non-canonical…) and a
+ * priority fee above the max fee (no node accepts it). What it does is for decodeUnsigned and the intent check.
+ */
+export function importUnsigned(text: string): Hex {
+  const raw = text.trim();
+  if (!/^0[xX]/.test(raw))
+    refuse("An Ethereum transaction is imported as 0x-hex: 0x02 followed by its RLP encoding.");
+  const hex = `0x${raw.slice(2).toLowerCase()}` as Hex;
+  const tx = parseEip1559(hex, false);
+  if ((tx.maxPriorityFeePerGas ?? 0n) > (tx.maxFeePerGas ?? 0n)) {
+    refuse(
+      `The transaction's priority fee (${tx.maxPriorityFeePerGas} wei per gas) is above its max fee (${tx.maxFeePerGas}): no node accepts it.`,
+    );
+  }
+  return hex;
+}
+
+/** The fee fields and nonce of an unsigned EIP-1559 transaction (an imported one's estimate and nonce). */
+export function unsignedFields(unsigned: string): {
+  nonce: number;
+  chainId: number;
+  gas: bigint;
+  maxFeePerGas: bigint;
+  maxPriorityFeePerGas: bigint;
+} {
+  const tx = parseEip1559(unsigned, false);
+  return {
+    nonce: tx.nonce ?? 0,
+    chainId: tx.chainId ?? 0,
+    gas: tx.gas ?? 0n,
+    maxFeePerGas: tx.maxFeePerGas ?? 0n,
+    maxPriorityFeePerGas: tx.maxPriorityFeePerGas ?? 0n,
+  };
+}
+
 /** The same for a signed transaction; the sender is recovered from its signature. */
 export function decodeSigned(raw: string, assets: readonly Asset[]): DecodedTransaction {
   const tx = parseEip1559(raw, true);

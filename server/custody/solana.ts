@@ -42,6 +42,7 @@ import {
   getBase64EncodedWireTransaction,
   getBase64Encoder,
   getCompiledTransactionMessageDecoder,
+  getCompiledTransactionMessageEncoder,
   getTransactionDecoder,
   getStructCodec,
   getTransactionEncoder,
@@ -260,6 +261,76 @@ function readTransaction(unsigned: string): Transaction {
   } catch (cause) {
     throw new AppError("BAD_INPUT", "The bytes are not a Solana transaction.", { field: "unsigned", cause });
   }
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+/** The compiled message `bytes` is, exactly (legacy or v0, nothing after it), or null. */
+function messageOf(bytes: Uint8Array) {
+  try {
+    const compiled = getCompiledTransactionMessageDecoder().decode(bytes);
+    if (compiled.version !== "legacy" && compiled.version !== 0) return null;
+    return sameBytes(new Uint8Array(getCompiledTransactionMessageEncoder().encode(compiled)), bytes)
+      ? compiled
+      : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * A Solana transaction imported from a wallet backend (base64): its unsigned wire transaction, or its message
+ * alone (legacy or v0), as the base64 unsigned wire transaction Keyward stores and signs — the message bytes
+ * unchanged, every signature slot empty. Refuses other bytes, and a transaction that already carries a
+ * signature. What the transaction does is for decodeUnsigned and the intent check.
+ */
+export function importUnsigned(text: string): string {
+  const refuse = (why: string) => badInput("unsigned", `This Solana transaction ${why}.`);
+  let bytes: Uint8Array;
+  try {
+    bytes = new Uint8Array(getBase64Encoder().encode(text.trim()));
+  } catch (cause) {
+    throw new AppError("BAD_INPUT", "The Solana transaction is not base64.", { field: "unsigned", cause });
+  }
+  const message = messageOf(bytes);
+  if (message !== null) {
+    const signers = message.staticAccounts.slice(0, message.header.numSignerAccounts);
+    if (signers.length === 0) throw refuse("names no signer, so nobody pays its fee");
+    if (signers.length > 127) throw refuse(`needs ${signers.length} signatures`);
+    // The wire format: the signature count (a one-byte short vector here), an empty slot per signer, the message.
+    const wire = new Uint8Array(1 + 64 * signers.length + bytes.length);
+    wire[0] = signers.length;
+    wire.set(bytes, 1 + 64 * signers.length);
+    return getBase64EncodedWireTransaction(getTransactionDecoder().decode(wire));
+  }
+  let transaction: Transaction;
+  try {
+    transaction = getTransactionDecoder().decode(bytes);
+  } catch {
+    throw refuse("is neither an unsigned wire transaction nor a message");
+  }
+  if (messageOf(new Uint8Array(transaction.messageBytes)) === null) {
+    throw refuse("carries a message that is not a legacy or v0 message, or has bytes after it");
+  }
+  if (!sameBytes(new Uint8Array(getTransactionEncoder().encode(transaction)), bytes)) {
+    throw refuse("is not in canonical wire encoding");
+  }
+  const signed = Object.values(transaction.signatures).some((sig) => sig?.some((b) => b !== 0) === true);
+  if (signed) throw refuse("is already signed; import it unsigned");
+  const unsigned: Transaction = {
+    messageBytes: transaction.messageBytes,
+    signatures: Object.fromEntries(Object.keys(transaction.signatures).map((a) => [a, null])),
+  };
+  return getBase64EncodedWireTransaction(unsigned);
+}
+
+/** The recent blockhash a Solana transaction (base64 wire) is valid with, or null for a durable nonce. */
+export function blockhashOf(unsigned: string): string | null {
+  const compiled = getCompiledTransactionMessageDecoder().decode(readTransaction(unsigned).messageBytes);
+  const message = decompileTransactionMessage(compiled);
+  return "blockhash" in message.lifetimeConstraint ? message.lifetimeConstraint.blockhash : null;
 }
 
 function assetLabel(amount: bigint, asset: Asset): string {
