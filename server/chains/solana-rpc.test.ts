@@ -116,4 +116,17 @@ describe("solanaRpcClient", () => {
     expect(order).toEqual(["getBlockHeight", "getSignatureStatuses"]);
     expect(calls.at(-1)?.params[1]).toMatchObject({ searchTransactionHistory: true });
   });
+
+  it("asks the node whether a blockhash is still valid (an imported transaction's), at its commitment", async () => {
+    const blockhash = "EkSnNWid2cvwEVnVx9aBqawnmiCNiDgp3gUdkDPTKN1N";
+    const client = solanaRpcClient(url);
+    for (const valid of [true, false]) {
+      answers = { isBlockhashValid: { context: { slot: 9 }, value: valid } };
+      expect(await client.isBlockhashValid?.(blockhash)).toBe(valid);
+      expect(calls.at(-1)).toEqual({
+        method: "isBlockhashValid",
+        params: [blockhash, { commitment: "confirmed" }],
+      });
+    }
+  });
 });

@@ -7,6 +7,7 @@ import { findAssociatedTokenPda, getTokenDecoder, TOKEN_PROGRAM_ADDRESS } from "
 import {
   address,
   type Base64EncodedWireTransaction,
+  blockhash as checkedBlockhash,
   type Commitment,
   createSolanaRpc,
   getBase64Encoder,
@@ -44,6 +45,10 @@ export function solanaRpcClient(url: string, options: { commitment?: Commitment 
     },
     async blockHeight() {
       return rpc.getBlockHeight({ commitment }).send();
+    },
+    async isBlockhashValid(blockhash) {
+      const { value } = await rpc.isBlockhashValid(checkedBlockhash(blockhash), { commitment }).send();
+      return value;
     },
     async balance(owner, asset) {
       if (asset.kind === "native") return (await rpc.getBalance(address(owner), { commitment }).send()).value;

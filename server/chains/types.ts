@@ -41,6 +41,11 @@ export interface EthereumClient {
 export interface SolanaClient {
   latestBlockhash(): Promise<{ blockhash: string; lastValidBlockHeight: bigint }>;
   blockHeight(): Promise<bigint>;
+  /**
+   * Whether a transaction with this recent blockhash can still be processed (RPC isBlockhashValid): an imported
+   * transaction is signed only while it is. Optional: without it an imported Solana transaction is not signed.
+   */
+  isBlockhashValid?(blockhash: string): Promise<boolean>;
   /** Lamports, or an SPL token's base units held by `owner`'s associated token account (0 when it has none). */
   balance(owner: string, asset: Asset): Promise<bigint>;
   /** Whether `owner` already has an associated token account for the SPL asset (else the transfer creates it). */

@@ -79,6 +79,10 @@ export function createTestSolana(): TestSolana {
     async blockHeight() {
       return slotOf(svm);
     },
+    // litesvm processes a transaction only with its latest blockhash (advance() expires it).
+    async isBlockhashValid(blockhash) {
+      return blockhash === svm.latestBlockhash();
+    },
     async balance(owner, asset) {
       if (asset.kind === "native") return svm.getBalance(address(owner)) ?? 0n;
       const account = svm.getAccount(await tokenAccount(owner, asset));
