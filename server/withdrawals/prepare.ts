@@ -1,6 +1,6 @@
 // Proposing a withdrawal: what a proposer sent (asset units as typed) checked and completed into the payload the
 // approvers approve (base units, canonical addresses, the key's own address, the current fee estimate, a
-// Bitcoin PSBT decoded and held to the intent). Runs in the proposing transaction (the kind's propose.prepare);
+// Bitcoin PSBT or an imported Ethereum/Solana transaction decoded and held to the intent). Runs in the proposing transaction (the kind's propose.prepare);
 // every refusal is an AppError naming the field (payload.<field>), thrown before anything is written.
 // It reads the chain only for the fee estimate and balances, and only when an RPC endpoint is configured.
 import type { ChainClients } from "@/server/chains/registry";
@@ -14,6 +14,8 @@ import type { Asset, Chain, ChainNetworks } from "@/server/custody/types";
 import { AppError } from "@/server/errors";
 import type { ProposedKey } from "@/server/operations/kinds/types";
 import type { WithdrawalInput, WithdrawalPayload } from "@/server/operations/kinds/withdrawal-schema";
+import { bad, requireFunds } from "./prepare-checks";
+import { prepareImported } from "./prepare-imported";
 import { deactivatedKeyRefusal } from "./successor-rule";
 
 /**
@@ -26,9 +28,6 @@ export type WithdrawalReader = {
   chains(): { networks: ChainNetworks; assets: readonly Asset[] };
   chainClients(): ChainClients;
 };
-
-const bad = (field: string, message: string) =>
-  new AppError("BAD_INPUT", `payload.${field}: ${message}`, { field: `payload.${field}` });
 
 const CHAIN_NAMES: Record<Chain, string> = { bitcoin: "Bitcoin", ethereum: "Ethereum", solana: "Solana" };
 
@@ -93,7 +92,13 @@ export async function prepareWithdrawal(
   if (chain !== "bitcoin" && input.psbt !== undefined) {
     throw bad(
       "psbt",
-      `Only a Bitcoin withdrawal carries a PSBT; ${CHAIN_NAMES[chain]} transactions are built by Keyward at execution.`,
+      `Only a Bitcoin withdrawal carries a PSBT; import a ${CHAIN_NAMES[chain]} transaction as unsignedTransaction, or leave it to Keyward to build at execution.`,
+    );
+  }
+  if (chain === "bitcoin" && input.unsignedTransaction !== undefined) {
+    throw bad(
+      "unsignedTransaction",
+      "A Bitcoin withdrawal is imported as a PSBT (the psbt field), not as an unsigned transaction.",
     );
   }
 
@@ -140,6 +145,21 @@ export async function prepareWithdrawal(
     if (!check.ok)
       throw bad("psbt", `The PSBT does not do what the withdrawal says: ${check.reasons.join("; ")}.`);
     return { ...base, feeEstimate: decoded.maxFee.toString(), psbt: input.psbt };
+  }
+
+  // The wallet backend's own transaction: its exact bytes are approved (prepare-imported.ts).
+  if (input.unsignedTransaction !== undefined) {
+    return prepareImported({
+      text: input.unsignedTransaction,
+      chain,
+      base,
+      intent,
+      asset,
+      native,
+      networks,
+      assets,
+      clients,
+    });
   }
 
   if (chain === "ethereum") {
@@ -192,37 +212,4 @@ export async function prepareWithdrawal(
     fee: estimate,
   });
   return { ...base, feeEstimate: estimate.toString() };
-}
-
-/** Insufficient funds, in words: the asset itself, and the native coin for the fee (and for native, both). */
-async function requireFunds(
-  balance: (owner: string, asset: Asset) => Promise<bigint>,
-  input: { from: string; asset: Asset; native: Asset; amount: bigint; fee: bigint },
-): Promise<void> {
-  const { asset, native } = input;
-  if (asset.kind === "native") {
-    const held = await balance(input.from, native);
-    const needed = input.amount + input.fee;
-    if (held < needed) {
-      throw bad(
-        "amount",
-        `Insufficient funds: the key holds ${formatAssetAmount(held, native)}, the withdrawal needs ${formatAssetAmount(needed, native)} with its fee.`,
-      );
-    }
-    return;
-  }
-  const held = await balance(input.from, asset);
-  if (held < input.amount) {
-    throw bad(
-      "amount",
-      `Insufficient funds: the key holds ${formatAssetAmount(held, asset)}, the withdrawal moves ${formatAssetAmount(input.amount, asset)}.`,
-    );
-  }
-  const gas = await balance(input.from, native);
-  if (gas < input.fee) {
-    throw bad(
-      "amount",
-      `Insufficient funds for the fee: the key holds ${formatAssetAmount(gas, native)}, the fee is about ${formatAssetAmount(input.fee, native)}.`,
-    );
-  }
 }

@@ -36,6 +36,20 @@ const psbtSchema = z
   .max(400_000, "the PSBT is larger than Keyward accepts (300 KB)")
   .regex(/^[A-Za-z0-9+/]+={0,2}$/, "the PSBT must be base64 (as wallets export it)");
 
+/**
+ * An unsigned transaction from the wallet backend: Ethereum as 0x-hex (an EIP-1559 type-2 transaction), Solana as
+ * base64 (the unsigned wire transaction, or the message alone). Which of the two the chain decides (prepare.ts).
+ */
+const unsignedTransactionSchema = z
+  .string()
+  .trim()
+  .min(1, "the unsigned transaction is empty")
+  .max(20_000, "the unsigned transaction is larger than Keyward accepts (about 15 KB)")
+  .regex(
+    /^(0[xX][0-9a-fA-F]+|[A-Za-z0-9+/]+={0,2})$/,
+    "the unsigned transaction must be 0x-hex (Ethereum) or base64 (Solana)",
+  );
+
 /** What a proposer sends: which key pays, what to whom, and the most the fee may be. */
 export const withdrawalInputSchema = z
   .object({
@@ -55,6 +69,21 @@ export const withdrawalInputSchema = z
     feeCap: decimalAmount("the fee cap"),
     /** Bitcoin only, and required there: the unsigned PSBT the wallet backend made, whose exact bytes are approved. */
     psbt: psbtSchema.optional(),
+    /**
+     * Ethereum and Solana only, optional: the wallet backend's unsigned transaction, whose exact bytes approvers
+     * approve (decoded for them) instead of Keyward building one at execution. It must do exactly what the other
+     * fields say, from the key, within the fee cap; Ethereum: its nonce must be the key's next when it executes.
+     */
+    unsignedTransaction: unsignedTransactionSchema.optional().meta({
+      description:
+        "Optional, Ethereum and Solana: the wallet backend's unsigned transaction — Ethereum an EIP-1559 " +
+        "(type 2) transaction as 0x-hex, Solana the unsigned wire transaction or its message as base64. " +
+        "Approvers approve these exact bytes, decoded; they must pay exactly `amount` of `asset` to " +
+        "`destination` from the key (Solana: the key is the fee payer), on the configured chain id, with a " +
+        "maximum fee (gas limit × max fee per gas; Solana: signature fee and priority fee) within `feeCap`. " +
+        "Ethereum: the nonce must be the key's next nonce when the withdrawal executes; Solana: the blockhash " +
+        "must still be valid then.",
+    }),
     note: noteSchema.optional(),
   })
   .strict();
@@ -85,11 +114,27 @@ export const withdrawalPayloadSchema = z
     /** The chain's fee for this transaction when proposed, native base units (Bitcoin: the PSBT's exact fee). */
     feeEstimate: baseUnits.optional(),
     psbt: z.string().min(1).max(400_000).optional(),
+    /**
+     * An imported Ethereum or Solana transaction, as approved and as the executor signs it: Ethereum lower-case
+     * 0x-hex; Solana the base64 unsigned wire transaction (a message imported alone is stored inside one: the same
+     * message bytes, which are what the key signs).
+     */
+    unsignedTransaction: z.string().min(1).max(30_000).optional(),
+    /** With an imported transaction of a token: the token's contract (ERC-20) or mint (SPL), to decode it for display. */
+    contract: z.string().min(1).max(200).optional(),
     note: z.string().max(500).optional(),
   })
   .strict()
   .refine((p) => (p.chain === "bitcoin") === (p.psbt !== undefined), {
     message: "a Bitcoin withdrawal carries its PSBT, and only a Bitcoin withdrawal does",
     path: ["psbt"],
+  })
+  .refine((p) => p.chain !== "bitcoin" || p.unsignedTransaction === undefined, {
+    message: "a Bitcoin withdrawal carries a PSBT, not an unsigned transaction",
+    path: ["unsignedTransaction"],
+  })
+  .refine((p) => p.contract === undefined || p.unsignedTransaction !== undefined, {
+    message: "a token contract is carried only with an imported transaction",
+    path: ["contract"],
   });
 export type WithdrawalPayload = z.infer<typeof withdrawalPayloadSchema>;
