@@ -5,7 +5,10 @@
 // check the signed transaction again, then record it with withdrawal.signed in the completing transaction.
 // Safe to repeat: a repeat (an unknown HSM outcome, a claim taken over, a crash) finds the stored transaction and
 // signs exactly it again — same nonce, fees, blockhash, inputs — never a second transaction for the same intent.
-// It never signs bytes it did not decode and check; there is no entry that takes bytes to sign from a caller.
+// It never signs bytes it did not decode and check; there is no entry that takes bytes to sign from a caller. An
+// imported Ethereum or Solana transaction (payload.unsignedTransaction, approved as bytes) is signed as exactly
+// those bytes, after the same checks, and only with the key's next nonce / a still valid blockhash
+// (build-imported.ts).
 import "server-only";
 import { eq } from "drizzle-orm";
 import type { Db } from "@/db/client";
@@ -30,6 +33,7 @@ import { StepRefusedError } from "@/server/operations/executor/step-refused";
 import type { ExecuteResult, WithdrawalSigner } from "@/server/operations/executor/types";
 import { requireSigningAllowed } from "@/server/operations/key-guard";
 import type { WithdrawalPayload } from "@/server/operations/kinds/withdrawal-schema";
+import { buildImportedEthereum, buildImportedSolana } from "./build-imported";
 import { type BuiltTransaction, recordSigned, storeBuilt, storedWithdrawal, storeWithNonce } from "./store";
 import { recheckVelocity } from "./velocity-recheck";
 import { requireWithdrawalKey } from "./withdrawal-key";
@@ -117,6 +121,12 @@ export async function executeWithdrawal(
     // Recorded already by an attempt whose completion then failed: the same signed transaction is the result.
     return signedResult(deps, { operationId, row, signed: null, keyCheck });
   }
+  // An imported transaction is signed only as the very bytes approved, whatever a row says.
+  if (p.unsignedTransaction !== undefined && row.unsigned !== p.unsignedTransaction) {
+    throw new StepRefusedError(
+      "the stored transaction is not the imported one that was approved, so nothing was signed",
+    );
+  }
   // The stored bytes are decoded and checked on every attempt: nothing is signed on trust in a row.
   refuseUnlessIntent("The built transaction", decodeUnsigned(p.chain, row.unsigned, ctx), intent);
   const signatures: Uint8Array[] = [];
@@ -183,6 +193,19 @@ async function build(
     refuseUnlessIntent("The transaction built", built.decoded, intent);
     return built;
   };
+  if (p.unsignedTransaction !== undefined && p.chain !== "bitcoin") {
+    const imported = {
+      owner,
+      unsigned: p.unsignedTransaction,
+      from: p.from,
+      network: p.network,
+      ctx,
+      checked,
+    };
+    return p.chain === "ethereum"
+      ? buildImportedEthereum(deps, imported)
+      : buildImportedSolana(deps, imported);
+  }
   switch (p.chain) {
     case "bitcoin": {
       // The approvers approved these exact bytes: they are the transaction.
