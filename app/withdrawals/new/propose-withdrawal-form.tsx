@@ -1,8 +1,10 @@
 "use client";
 // The withdrawal proposal: chain, the key that pays (its address shown), asset, amount in the asset's units, the
 // destination, the fee cap in the chain's coin with the chain's current estimate beside it, and for Bitcoin the
-// wallet backend's unsigned PSBT (uploaded as a file or pasted), decoded here before proposing. Checked with the
-// kind's own schema, then by the server (which checks everything again and creates nothing on a refusal).
+// wallet backend's unsigned PSBT (uploaded as a file or pasted), decoded here before proposing; for Ethereum and
+// Solana optionally the backend's unsigned transaction (imported: its exact bytes are approved, shown decoded on the
+// operation page). Checked with the kind's own schema, then by the server (which checks everything again, decodes
+// an imported transaction against the other fields, and creates nothing on a refusal).
 import { useMutation, useQuery } from "@tanstack/react-query";
 import { useRouter } from "next/navigation";
 import { type ChangeEvent, type FormEvent, useState } from "react";
@@ -16,9 +18,26 @@ const CHAIN_LABELS: Record<Chain, string> = { bitcoin: "Bitcoin", ethereum: "Eth
 const NATIVE: Record<Chain, string> = { bitcoin: "BTC", ethereum: "ETH", solana: "SOL" };
 const CURVE_OF: Record<Chain, string> = { bitcoin: "secp256k1", ethereum: "secp256k1", solana: "ed25519" };
 
-type Field = "keyId" | "asset" | "amount" | "destination" | "feeCap" | "psbt" | "note";
+type Field =
+  | "keyId"
+  | "asset"
+  | "amount"
+  | "destination"
+  | "feeCap"
+  | "psbt"
+  | "unsignedTransaction"
+  | "note";
 type FieldErrors = Partial<Record<Field, string>>;
-const FIELDS: readonly Field[] = ["keyId", "asset", "amount", "destination", "feeCap", "psbt", "note"];
+const FIELDS: readonly Field[] = [
+  "keyId",
+  "asset",
+  "amount",
+  "destination",
+  "feeCap",
+  "psbt",
+  "unsignedTransaction",
+  "note",
+];
 const isField = (f: unknown): f is Field => FIELDS.some((x) => x === f);
 
 /** A PSBT file as base64: wallets write it as base64 text or as raw bytes (magic "psbt\xff"). */
@@ -43,6 +62,7 @@ export function ProposeWithdrawalForm() {
   const [asset, setAsset] = useState<string>("ETH");
   const [keyId, setKeyId] = useState<string>("");
   const [psbt, setPsbt] = useState<string>("");
+  const [unsignedTransaction, setUnsignedTransaction] = useState<string>("");
   const [errors, setErrors] = useState<FieldErrors>({});
   const [error, setError] = useState<string | null>(null);
   const estimate = useQuery({
@@ -61,6 +81,7 @@ export function ProposeWithdrawalForm() {
     setChain(next);
     setAsset(NATIVE[next]);
     setKeyId("");
+    setUnsignedTransaction("");
     setErrors({});
     preview.reset();
   }
@@ -85,6 +106,7 @@ export function ProposeWithdrawalForm() {
       destination: text("destination"),
       feeCap: text("feeCap"),
       ...(chain === "bitcoin" && psbt !== "" ? { psbt } : {}),
+      ...(chain !== "bitcoin" && unsignedTransaction !== "" ? { unsignedTransaction } : {}),
       ...(text("note") !== "" ? { note: text("note") } : {}),
     };
     setError(null);
@@ -261,6 +283,38 @@ export function ProposeWithdrawalForm() {
             </dl>
           )}
           {fieldError("psbt")}
+        </div>
+      )}
+
+      {chain !== "bitcoin" && (
+        <div className="space-y-1">
+          <label htmlFor="unsignedTransaction" className="label">
+            Import unsigned transaction (optional)
+          </label>
+          <textarea
+            id="unsignedTransaction"
+            name="unsignedTransaction"
+            className="input h-24 w-full font-mono text-xs"
+            placeholder={
+              chain === "ethereum"
+                ? "0x02… an EIP-1559 transaction from the wallet backend, as hex"
+                : "the unsigned transaction or its message from the wallet backend, as base64"
+            }
+            value={unsignedTransaction}
+            onChange={(e) => setUnsignedTransaction(e.target.value.trim())}
+            aria-describedby={
+              errors.unsignedTransaction ? "unsignedTransaction-error" : "unsignedTransaction-help"
+            }
+          />
+          <p id="unsignedTransaction-help" className="text-xs text-slate-500">
+            Leave empty for Keyward to build the transaction at execution. An imported one must do exactly
+            what the fields above say, from this key
+            {chain === "ethereum"
+              ? ", on this chain id, with gas limit × max fee within the fee cap, and its nonce must be the key's next one when it executes"
+              : " as fee payer, within the fee cap, and its blockhash must still be valid when it executes"}
+            ; approvers approve its exact bytes, shown decoded.
+          </p>
+          {fieldError("unsignedTransaction")}
         </div>
       )}
 
