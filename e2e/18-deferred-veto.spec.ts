@@ -5,13 +5,11 @@
 // group's member sees who may veto and a Veto button (the approver does not), taps it, and it is rejected,
 // "vetoed by … (security-18)". The previous policy is put back at the end for the specs after this one.
 import type { Page } from "@playwright/test";
-import { expect, test, trpcMutation, trpcQuery } from "./fixtures";
+import { expect, policyInForce, putInForce, test } from "./fixtures";
 
 const TREASURY = "treasury-18";
 const SECURITY = "security-18";
 const DAYS = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"] as const;
-
-type Doc = { version: number; rules: unknown[]; [k: string]: unknown };
 
 /** Open every day but today (UTC): closed now, open again at the next 00:00 UTC. */
 function closedToday(now: Date) {
@@ -32,21 +30,6 @@ async function proposeKey(page: Page, label: string, tags: string): Promise<stri
   await expect(page).toHaveURL(/\/operations\/[0-9a-f-]{36}$/);
   await expect(page.getByTestId("op-title")).toHaveText(`Create the key “${label}”`);
   return page.url().split("/").pop() ?? "";
-}
-
-async function policyInForce(page: Page): Promise<Doc> {
-  const response = await trpcQuery(page.request, "policy.current");
-  expect(response.status()).toBe(200);
-  const body: { result: { data: { json: { document: Doc } } } } = await response.json();
-  return body.result.data.json.document;
-}
-
-async function putInForce(page: Page, document: Doc): Promise<boolean> {
-  const response = await trpcMutation(page.request, "policy.update", { document });
-  // Once Keyward is live a policy change is an operation under the quorum: another spec's story.
-  if (response.status() === 409) return false;
-  expect(response.status(), await response.text()).toBe(200);
-  return true;
 }
 
 test("an operation deferred by a closed window shows why and when; a veto during a delay rejects another", async ({

@@ -13,15 +13,13 @@
 // The previous policy is put back at the end for the specs after this one.
 import { randomBytes } from "node:crypto";
 import type { Page } from "@playwright/test";
-import { expect, type Person, test, trpcMutation, trpcQuery } from "./fixtures";
+import { expect, type Person, policyInForce, putInForce, test } from "./fixtures";
 
 const TREASURY = "treasury-18w";
 const LIST = "exchange-18w";
 const DAYS = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"] as const;
 const ETH = { chain: "ethereum", symbol: "ETH" } as const;
 const WEI = 10n ** 18n;
-
-type Doc = { version: number; rules: unknown[]; [k: string]: unknown };
 
 /** One JSON-RPC call to the EVM node the suite started (global-setup.ts). */
 async function evm(method: string, params: unknown[]): Promise<unknown> {
@@ -45,21 +43,6 @@ function zurichToday(now: Date): (typeof DAYS)[number] {
   const day = DAYS.find((d) => d === name.slice(0, 3).toLowerCase());
   if (!day) throw new Error(`unexpected weekday ${name}`);
   return day;
-}
-
-async function policyInForce(page: Page): Promise<Doc> {
-  const response = await trpcQuery(page.request, "policy.current");
-  expect(response.status()).toBe(200);
-  const body: { result: { data: { json: { document: Doc } } } } = await response.json();
-  return body.result.data.json.document;
-}
-
-async function putInForce(page: Page, document: Doc): Promise<boolean> {
-  const response = await trpcMutation(page.request, "policy.update", { document });
-  // Once Keyward is live a policy change is an operation under the quorum: another spec's story.
-  if (response.status() === 409) return false;
-  expect(response.status(), await response.text()).toBe(200);
-  return true;
 }
 
 const opId = (page: Page) => page.url().split("/").pop() ?? "";

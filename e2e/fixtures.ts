@@ -276,6 +276,28 @@ export function trpcMutation(request: APIRequestContext, procedure: string, inpu
   });
 }
 
+/** A policy document as the specs handle it: its version and rules, the rest passed through unchanged. */
+export type PolicyDoc = { version: number; rules: unknown[]; [k: string]: unknown };
+
+/** The policy document in force, as the page's own procedure returns it. */
+export async function policyInForce(page: Page): Promise<PolicyDoc> {
+  const response = await trpcQuery(page.request, "policy.current");
+  expect(response.status()).toBe(200);
+  const body: { result: { data: { json: { document: PolicyDoc } } } } = await response.json();
+  return body.result.data.json.document;
+}
+
+/**
+ * Saves `document` directly (setup mode, as an admin). False once Keyward is live, when a policy change is an
+ * operation under the quorum (another spec's story): the caller skips what needs it.
+ */
+export async function putInForce(page: Page, document: PolicyDoc): Promise<boolean> {
+  const response = await trpcMutation(page.request, "policy.update", { document });
+  if (response.status() === 409) return false;
+  expect(response.status(), await response.text()).toBe(200);
+  return true;
+}
+
 type Fixtures = {
   /** Opens a browser context with its own token: one more person at their own computer. */
   newPerson: (options?: TokenOptions) => Promise<Person>;
