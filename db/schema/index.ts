@@ -9,3 +9,4 @@ export * from "./notifications";
 export * from "./withdrawals";
 export * from "./service-accounts";
 export * from "./allowlists";
+export * from "./velocity";
