@@ -17,7 +17,7 @@ import {
   type RuleBody,
 } from "./schema";
 import { inGroup, missing, type Person, people, type TallyEntry, tallyFor, type VoteInput } from "./quorum";
-import { checkVelocity, type HistoryEntry, type VelocityResult } from "./velocity";
+import { checkVelocity, type HistoryEntry, type VelocityResult, type VelocityTotals } from "./velocity";
 import { formatWallTime, isOpen, nextOpening } from "./windows";
 import { groupLabel, hoursInWords, joinAnd, plural } from "./words";
 
@@ -42,6 +42,8 @@ export type PolicyInput = {
   now: Date;
   /** Executed and approved-but-unexecuted operations that count towards velocity caps. */
   history: readonly HistoryEntry[];
+  /** The same history summed per cap by the database (velocity.ts VelocityTotals): when given, caps count these. */
+  velocity?: VelocityTotals;
   /** The configured assets (chain, symbol, decimals): amounts in reasons are shown with their decimals. */
   assets?: readonly AssetInfo[];
   /** The allow-lists' contents by name, addresses in each chain's canonical form. */
@@ -192,7 +194,7 @@ export function evaluatePolicy(input: PolicyInput): PolicyEvaluation {
   const names = (ps: Person[]) => joinAnd(ps.map((p) => p.name));
 
   const caps = (rule.velocity ?? []).flatMap(
-    (cap) => checkVelocity(cap, op, input.history, now, assets) ?? [],
+    (cap) => checkVelocity(cap, op, input.velocity ?? input.history, now, assets) ?? [],
   );
   const denied = denials(rule, input, caps);
   const delay = rule.delay;

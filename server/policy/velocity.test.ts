@@ -1,7 +1,16 @@
 // Velocity caps: rolling windows per key, chain or asset, approved-but-unexecuted amounts counted, this
 // operation counted once, and the exact instant it fits again.
+import { fc, test } from "@fast-check/vitest";
 import { describe, expect, it } from "vitest";
-import { checkVelocity, type HistoryEntry, type VelocityCap } from "./velocity";
+import {
+  type CapTotals,
+  chainScale,
+  checkVelocity,
+  type HistoryEntry,
+  leavesWindowAt,
+  type VelocityCap,
+  velocityScope,
+} from "./velocity";
 
 const BTC = 100_000_000n;
 const now = new Date("2026-12-02T12:00:00Z");
@@ -114,5 +123,116 @@ describe("checkVelocity", () => {
   it("has no fit time when only approved, unexecuted amounts stand in the way", () => {
     const r = checkVelocity(cap({ over: "defer" }), op(3n * BTC), [entry(8n * BTC, null)], now, assets);
     expect(r).toMatchObject({ status: "over", fitsAt: null });
+  });
+});
+
+/**
+ * The sums a database returns for a scope (velocityScope), computed here the plainest way: per chain, how many
+ * entries and their amounts scaled one by one (chainScale); the fit time from the executed ones in time order.
+ */
+function sumsOf(
+  cap: VelocityCap,
+  o: ReturnType<typeof op>,
+  history: readonly HistoryEntry[],
+  at: Date,
+): CapTotals {
+  const scope = velocityScope(cap, o, at);
+  if (scope === null) throw new Error("no scope");
+  const rows = history.filter(
+    (h) =>
+      h.asset === scope.symbol &&
+      (scope.chain === null || h.chain === scope.chain) &&
+      (scope.keyId === null || h.keyId === scope.keyId) &&
+      h.operationId !== scope.excludeId &&
+      (h.executedAt === null || h.executedAt.getTime() > scope.since.getTime()),
+  );
+  const units = (h: HistoryEntry) => {
+    const s = chainScale(cap, h.chain, assets) ?? { multiply: 1n, divideUp: 1n };
+    return s.divideUp === 1n ? h.amount * s.multiply : (h.amount + s.divideUp - 1n) / s.divideUp;
+  };
+  // Every chain the scope could count, as a database answers them: with no entries too.
+  const every = scope.chain !== null ? [scope.chain] : ["bitcoin", "ethereum", "bsc", "solana"];
+  const chains = every.map((chain) => {
+    const on = rows.filter((h) => h.chain === chain);
+    return { chain, entries: on.length, units: on.reduce((t, h) => t + units(h), 0n) };
+  });
+  // By how much it is over, counted here (not by velocityExcess), and when enough executed amounts have left.
+  const ownScale = chainScale(cap, o.chain, assets) ?? { multiply: 1n, divideUp: 1n };
+  const own =
+    ownScale.divideUp === 1n
+      ? o.amount * ownScale.multiply
+      : (o.amount + ownScale.divideUp - 1n) / ownScale.divideUp;
+  const excess = chains.reduce((t, c) => t + c.units, own) - BigInt(cap.limit);
+  let fitsAt: Date | null = null;
+  if (excess > 0n) {
+    let gone = 0n;
+    for (const h of rows
+      .filter((r) => r.executedAt !== null)
+      .sort((a, b) => (a.executedAt?.getTime() ?? 0) - (b.executedAt?.getTime() ?? 0))) {
+      gone += units(h);
+      if (gone >= excess && h.executedAt) {
+        fitsAt = leavesWindowAt(cap, h.executedAt);
+        break;
+      }
+    }
+  }
+  return { chains, fitsAt };
+}
+
+describe("checkVelocity over sums (VelocityTotals)", () => {
+  const chainAsset = fc.constantFrom(
+    { chain: "bitcoin", asset: "BTC" },
+    { chain: "ethereum", asset: "USDC" },
+    { chain: "bsc", asset: "USDC" },
+    { chain: "solana", asset: "USDC" },
+  );
+  const history = fc.array(
+    fc.record({
+      operationId: fc.constantFrom("h1", "h2", "h3", "h4", "me"),
+      keyId: fc.constantFrom("k1", "k2"),
+      where: chainAsset,
+      amount: fc.oneof(fc.bigInt({ min: 1n, max: 10n }), fc.bigInt({ min: 1n, max: 10n ** 13n })),
+      executedAt: fc.option(
+        fc.integer({ min: -60, max: 2 }).map((h) => hoursAgo(-h)),
+        { nil: null },
+      ),
+    }),
+    { maxLength: 12 },
+  );
+  test.prop(
+    [
+      history,
+      fc.constantFrom("key", "chain", "asset") as fc.Arbitrary<VelocityCap["per"]>,
+      chainAsset,
+      fc.constantFrom(1, 6, 24, 48),
+      fc.oneof(fc.bigInt({ min: 0n, max: 40n }), fc.bigInt({ min: 0n, max: 3n * 10n ** 13n })),
+      fc.oneof(fc.bigInt({ min: 1n, max: 10n }), fc.bigInt({ min: 1n, max: 10n ** 13n })),
+      fc.constantFrom("k1", "k2", null),
+    ],
+    { numRuns: 1000 },
+  )("gives the answer it gives over the entries", (raw, per, capAt, windowHours, limit, amount, keyId) => {
+    const entries: HistoryEntry[] = raw.map(({ where, ...h }) => ({
+      ...h,
+      chain: where.chain,
+      asset: where.asset,
+    }));
+    const c = cap({
+      per,
+      asset: { chain: capAt.chain, symbol: capAt.asset },
+      windowHours,
+      limit: String(limit),
+      over: "defer",
+    });
+    const o = op(amount, { chain: per === "asset" ? "ethereum" : capAt.chain, asset: capAt.asset, keyId });
+    if (velocityScope(c, o, now) === null) return;
+    const totals = {
+      totals: new Map([[`${per}|${capAt.chain}|${capAt.asset}|${windowHours}`, sumsOf(c, o, entries, now)]]),
+    };
+    expect(checkVelocity(c, o, totals, now, assets)).toEqual(checkVelocity(c, o, entries, now, assets));
+  });
+  it("refuses to judge a cap the sums do not count", () => {
+    expect(() => checkVelocity(cap(), op(BTC), { totals: new Map() }, now, assets)).toThrow(
+      /do not count the cap/,
+    );
   });
 });
