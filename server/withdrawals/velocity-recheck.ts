@@ -7,12 +7,7 @@
 import "server-only";
 import type { Tx } from "@/db/client";
 import { chainConfig } from "@/server/chains/current";
-import {
-  allowListsFor,
-  judgedVersionOf,
-  policyOperation,
-  velocityHistory,
-} from "@/server/operations/judgement";
+import { allowListsFor, judgedVersionOf, policyOperation, velocityFor } from "@/server/operations/judgement";
 import { policyVersion } from "@/server/operations/policy-store";
 import type { OperationRow } from "@/server/operations/transitions";
 import { matchRule } from "@/server/policy/evaluate";
@@ -27,7 +22,7 @@ export type VelocityRecheck = {
 };
 
 /**
- * Takes the velocity locks of `op` in `tx` (held until it commits), reads the history under them and judges
+ * Takes the velocity locks of `op` in `tx` (held until it commits), sums the history under them (velocityTotals) and judges
  * every cap of the rule `op` is judged under at `now`. An operation without an amount, or whose rule has no
  * cap, answers at once with no refusal and takes no lock.
  */
@@ -38,12 +33,13 @@ export async function recheckVelocity(tx: Tx, op: OperationRow, now: Date): Prom
   const chains = locksFor(policy, operation, allowLists);
   if (chains.length === 0) return { results: [], refusal: null };
   await takeVelocityLocks(tx, chains);
-  const history = await velocityHistory(tx, { policy, now, excludeId: op.id });
+  // Summed from the velocity ledger under the locks (velocityTotals), its own amount counted once.
+  const velocity = await velocityFor(tx, { policy, op: operation, allowLists, now });
   const { rule } = matchRule(policy, operation, allowLists);
   if (rule.deny) return { results: [], refusal: null };
   const assets = chainConfig().assets;
   const results = (rule.velocity ?? []).flatMap(
-    (cap) => checkVelocity(cap, operation, history, now, assets) ?? [],
+    (cap) => checkVelocity(cap, operation, velocity, now, assets) ?? [],
   );
   const breaches = results.flatMap((v) =>
     v.status === "within" ? [] : [capBreachInWords(v, operation.amount ?? 0n, assets)],
