@@ -208,28 +208,34 @@ describe("checkVelocity over sums (VelocityTotals)", () => {
       fc.oneof(fc.bigInt({ min: 0n, max: 40n }), fc.bigInt({ min: 0n, max: 3n * 10n ** 13n })),
       fc.oneof(fc.bigInt({ min: 1n, max: 10n }), fc.bigInt({ min: 1n, max: 10n ** 13n })),
       fc.constantFrom("k1", "k2", null),
+      fc.constantFrom("deny", "defer") as fc.Arbitrary<VelocityCap["over"]>,
     ],
     { numRuns: 1000 },
-  )("gives the answer it gives over the entries", (raw, per, capAt, windowHours, limit, amount, keyId) => {
-    const entries: HistoryEntry[] = raw.map(({ where, ...h }) => ({
-      ...h,
-      chain: where.chain,
-      asset: where.asset,
-    }));
-    const c = cap({
-      per,
-      asset: { chain: capAt.chain, symbol: capAt.asset },
-      windowHours,
-      limit: String(limit),
-      over: "defer",
-    });
-    const o = op(amount, { chain: per === "asset" ? "ethereum" : capAt.chain, asset: capAt.asset, keyId });
-    if (velocityScope(c, o, now) === null) return;
-    const totals = {
-      totals: new Map([[`${per}|${capAt.chain}|${capAt.asset}|${windowHours}`, sumsOf(c, o, entries, now)]]),
-    };
-    expect(checkVelocity(c, o, totals, now, assets)).toEqual(checkVelocity(c, o, entries, now, assets));
-  });
+  )(
+    "gives the answer it gives over the entries",
+    (raw, per, capAt, windowHours, limit, amount, keyId, over) => {
+      const entries: HistoryEntry[] = raw.map(({ where, ...h }) => ({
+        ...h,
+        chain: where.chain,
+        asset: where.asset,
+      }));
+      const c = cap({
+        per,
+        asset: { chain: capAt.chain, symbol: capAt.asset },
+        windowHours,
+        limit: String(limit),
+        over,
+      });
+      const o = op(amount, { chain: per === "asset" ? "ethereum" : capAt.chain, asset: capAt.asset, keyId });
+      if (velocityScope(c, o, now) === null) return;
+      const totals = {
+        totals: new Map([
+          [`${per}|${capAt.chain}|${capAt.asset}|${windowHours}`, sumsOf(c, o, entries, now)],
+        ]),
+      };
+      expect(checkVelocity(c, o, totals, now, assets)).toEqual(checkVelocity(c, o, entries, now, assets));
+    },
+  );
   it("refuses to judge a cap the sums do not count", () => {
     expect(() => checkVelocity(cap(), op(BTC), { totals: new Map() }, now, assets)).toThrow(
       /do not count the cap/,

@@ -45,7 +45,10 @@ export type VelocityResult =
       limit: bigint;
       /** By how much, in the cap asset's base units. */
       excess: bigint;
-      /** When enough executed amounts have left the window for this one to fit; null: only when approved ones are executed and leave, or are dropped. */
+      /**
+       * When enough executed amounts have left the window for this one to fit; null: only when approved ones are
+       * executed and leave, or are dropped — and always for a cap that denies (nothing waits for it).
+       */
       fitsAt: Date | null;
       /** For unknown-decimals: the chains whose decimals for the symbol the asset list lacks. */
       unknown?: string[];
@@ -200,7 +203,7 @@ function countTotals(
  * For a database summing a cap (VelocityScope): by how much this operation and the cap's chains' sums exceed
  * the cap when the answer is "over" — the executed amounts (in executed-at order) that must leave the window
  * before it fits, whose last one's leave time is CapTotals.fitsAt; null when no fit time is asked for (within,
- * alone, unknown decimals).
+ * alone, unknown decimals, a cap that denies).
  */
 export function velocityExcess(
   cap: VelocityCap,
@@ -211,7 +214,7 @@ export function velocityExcess(
   if (!capApplies(cap, op) || op.amount === undefined || op.chain === undefined) return null;
   const c = countTotals(cap, { ...op, amount: op.amount, chain: op.chain }, { chains, fitsAt: null }, assets);
   const limit = parseBaseUnits(cap.limit);
-  if (c.unknown.size > 0 || c.total <= limit || c.own > limit) return null;
+  if (cap.over === "deny" || c.unknown.size > 0 || c.total <= limit || c.own > limit) return null;
   return c.total - limit;
 }
 
@@ -252,6 +255,8 @@ export function checkVelocity(
   if (total <= limit) return { cap, status: "within", total, limit };
   const excess = total - limit;
   if (own > limit) return { cap, status: "alone", total, limit, excess: own - limit, fitsAt: null };
+  // A cap that denies has no fit time: nothing waits for it (only a cap that defers holds an operation until then).
+  if (cap.over === "deny") return { cap, status: "over", total, limit, excess, fitsAt: null };
   if (c.leaving === null) return { cap, status: "over", total, limit, excess, fitsAt };
   // Executed amounts leave the window in time order; the operation fits once enough of them have left.
   const leaving = [...c.leaving].sort((a, b) => a.leavesAt - b.leavesAt);
