@@ -3,37 +3,16 @@
 // the caller's transaction; under the row lock when the answer moves the operation (settle.ts). Never judges
 // under anything but the version the operation is judged under (`judged_version`, else as proposed).
 import "server-only";
-import { and, eq, gt, gte, inArray, isNull, ne, or, type SQL, sql } from "drizzle-orm";
-import { unionAll } from "drizzle-orm/pg-core";
+import { and, eq, gte, inArray, ne, or } from "drizzle-orm";
 import type { DbOrTx } from "@/db/client";
-import {
-  members,
-  type OperationState,
-  operations,
-  velocityLedger,
-  type VoteDecision,
-  votes,
-} from "@/db/schema";
+import { members, type OperationState, operations, type VoteDecision, votes } from "@/db/schema";
 import { allowListsHolding } from "@/server/allowlists/store";
 import { chainConfig } from "@/server/chains/current";
-import { CHAINS } from "@/server/custody/types";
 import { locksFor, takeVelocityLocks } from "@/server/withdrawals/velocity-lock";
+import { velocityFor } from "@/server/withdrawals/velocity-sums";
 import { AppError } from "@/server/errors";
-import type { AssetInfo } from "@/server/policy/amounts";
 import type { PolicyDocument } from "@/server/policy/document";
 import { approvingMembership } from "@/server/policy/quorum";
-import {
-  type CapTotals,
-  type ChainTotal,
-  chainScale,
-  leavesWindowAt,
-  type VelocityCap,
-  type VelocityFacts,
-  type VelocityScope,
-  type VelocityTotals,
-  velocityExcess,
-  velocityScope,
-} from "@/server/policy/velocity";
 import type { AllowLists, InitiatorType } from "@/server/policy/schema";
 import {
   evaluatePolicy,
@@ -156,7 +135,8 @@ export function needsHistory(
  * Executed operations within the policy's longest velocity window, and unexecuted approved ones (waiting,
  * approved, executing), whose kinds carry an amount: what velocity caps count. `excludeId`: the one judged.
  * Row by row, every payload parsed in Node: O(the window's operations). Judgements count from the velocity
- * ledger instead (velocityTotals); this stays as the reference they are checked against (tests, the bench).
+ * ledger and its buckets instead (server/withdrawals/velocity-sums.ts); this stays as the reference they are
+ * checked against (tests, the bench).
  */
 export async function velocityHistory(
   db: DbOrTx,
@@ -204,143 +184,6 @@ export async function velocityHistory(
   return out;
 }
 
-/**
- * One cap's scope as SQL over the velocity ledger (db/schema/velocity.ts): its symbol, its chain or every chain,
- * its key or every key, never the operation judged. `executed`: the window's executed amounts (executed_at
- * after `since`) or the unexecuted ones (executed_at null) — two ranges of one index, never one scan of both.
- */
-function ledgerScope(scope: VelocityScope, chain: string, executed: boolean): SQL | undefined {
-  return and(
-    eq(velocityLedger.asset, scope.symbol),
-    eq(velocityLedger.chain, chain),
-    scope.keyId !== null ? eq(velocityLedger.keyId, scope.keyId) : undefined,
-    executed ? gt(velocityLedger.executedAt, scope.since) : isNull(velocityLedger.executedAt),
-    scope.excludeId !== null ? ne(velocityLedger.operationId, scope.excludeId) : undefined,
-  );
-}
-
-/** The chains a scope counts: its cap's chain, or every chain (a per-asset cap; the ledger holds only CHAINS). */
-const scopeChains = (scope: VelocityScope): readonly string[] =>
-  scope.chain !== null ? [scope.chain] : CHAINS;
-
-/** An amount on `chain` in the cap's base units, in SQL: as velocity.ts chainScale says, amount by amount. */
-function unitsOf(cap: VelocityCap, chain: string, assets: readonly AssetInfo[]): SQL {
-  const s = chainScale(cap, chain, assets) ?? { multiply: 1n, divideUp: 1n };
-  if (s.divideUp !== 1n)
-    return sql`div(${velocityLedger.amount} + ${(s.divideUp - 1n).toString()}::numeric, ${s.divideUp.toString()}::numeric)`;
-  if (s.multiply !== 1n) return sql`(${velocityLedger.amount} * ${s.multiply.toString()}::numeric)`;
-  return sql`${velocityLedger.amount}`;
-}
-
-/**
- * What the velocity caps of the rule `op` is judged under count, summed by the database from the velocity ledger
- * instead of read row by row (velocityHistory): per cap that applies, per chain, how many entries and their
- * amounts in the cap's units, in ONE statement of index range scans (each cap's own window; unexecuted amounts
- * always; never `op`'s own). A cap the operation is over (and not on its own) also gets when it fits again: the
- * first executed amount, in executed-at order, by which enough has left (one more statement, only then). The same
- * answer as checkVelocity over velocityHistory (velocity-ledger.integration.test.ts). Read under the velocity
- * locks when the answer moves the operation.
- */
-export async function velocityTotals(
-  db: DbOrTx,
-  input: { caps: readonly VelocityCap[]; op: VelocityFacts; now: Date; assets: readonly AssetInfo[] },
-): Promise<VelocityTotals> {
-  const scoped = new Map<string, { cap: VelocityCap; scope: VelocityScope }>();
-  for (const cap of input.caps) {
-    const scope = velocityScope(cap, input.op, input.now);
-    if (scope !== null && !scoped.has(scope.key)) scoped.set(scope.key, { cap, scope });
-  }
-  const totals = new Map<string, CapTotals>();
-  if (scoped.size === 0) return { totals };
-  const list = [...scoped.values()];
-  const branches = list.flatMap(({ cap, scope }, i) =>
-    scopeChains(scope).flatMap((chain) =>
-      [true, false].map((executed) =>
-        db
-          .select({
-            scope: sql<number>`${i}::int`.as("scope"),
-            chain: sql<string>`${chain}::text`.as("chain"),
-            entries: sql<number>`count(*)::int`.as("entries"),
-            units: sql<string>`coalesce(sum(${unitsOf(cap, chain, input.assets)}), 0)::text`.as("units"),
-          })
-          .from(velocityLedger)
-          .where(ledgerScope(scope, chain, executed)),
-      ),
-    ),
-  );
-  const [first, second, ...rest] = branches;
-  if (first === undefined) return { totals };
-  const rows = second === undefined ? await first : await unionAll(first, second, ...rest);
-  const chains = list.map(() => new Map<string, ChainTotal>());
-  for (const r of rows) {
-    const byChain = chains[Number(r.scope)];
-    if (byChain === undefined) continue;
-    const before = byChain.get(r.chain) ?? { chain: r.chain, entries: 0, units: 0n };
-    byChain.set(r.chain, {
-      chain: r.chain,
-      entries: before.entries + Number(r.entries),
-      units: before.units + BigInt(r.units),
-    });
-  }
-  for (const [i, { cap, scope }] of list.entries()) {
-    const counted = [...(chains[i]?.values() ?? [])];
-    const excess = velocityExcess(cap, input.op, counted, input.assets);
-    const fitsAt = excess === null ? null : await fitTime(db, { cap, scope, excess, assets: input.assets });
-    totals.set(scope.key, { chains: counted, fitsAt });
-  }
-  return { totals };
-}
-
-/**
- * When an operation `excess` over a cap fits: the executed amounts leave the window in executed-at order, and
- * it fits when the one that brings what has left to at least `excess` leaves. Null: they never do.
- */
-async function fitTime(
-  db: DbOrTx,
-  o: { cap: VelocityCap; scope: VelocityScope; excess: bigint; assets: readonly AssetInfo[] },
-): Promise<Date | null> {
-  const chains = scopeChains(o.scope);
-  const units =
-    chains.length === 1 && chains[0] !== undefined
-      ? unitsOf(o.cap, chains[0], o.assets)
-      : sql`CASE ${sql.join(
-          chains.map((c) => sql`WHEN ${velocityLedger.chain} = ${c} THEN ${unitsOf(o.cap, c, o.assets)}`),
-          sql` `,
-        )} END`;
-  const leaving = db
-    .select({
-      executedAt: velocityLedger.executedAt,
-      gone: sql<string>`sum(${units}) OVER (ORDER BY ${velocityLedger.executedAt} ROWS UNBOUNDED PRECEDING)`.as(
-        "gone",
-      ),
-    })
-    .from(velocityLedger)
-    .where(or(...chains.map((c) => ledgerScope(o.scope, c, true))))
-    .as("leaving");
-  const [row] = await db
-    .select({ executedAt: leaving.executedAt })
-    .from(leaving)
-    .where(sql`${leaving.gone} >= ${o.excess.toString()}::numeric`)
-    .orderBy(leaving.executedAt)
-    .limit(1);
-  return row?.executedAt ? leavesWindowAt(o.cap, new Date(row.executedAt)) : null;
-}
-
-/** The totals the judgement of `op` under `policy` needs: its matched rule's caps (none: nothing read). */
-export async function velocityFor(
-  db: DbOrTx,
-  input: { policy: PolicyDocument; op: PolicyOperation; allowLists: AllowLists; now: Date },
-): Promise<VelocityTotals> {
-  const { rule } = matchRule(input.policy, input.op, input.allowLists);
-  if (rule.deny || !rule.velocity?.length || input.op.amount === undefined) return { totals: new Map() };
-  return velocityTotals(db, {
-    caps: rule.velocity,
-    op: input.op,
-    now: input.now,
-    assets: chainConfig().assets,
-  });
-}
-
 /** Whether any rule of the document names an allow-list (a rule's allowList, or a destination match). */
 export function namesAllowList(policy: PolicyDocument): boolean {
   return (
@@ -381,11 +224,12 @@ export async function judgeWith(
   const operation = policyOperation(input.op);
   const allowLists = await allowListsFor(db, input.policy, operation);
   const counting = needsHistory(input.policy, operation, allowLists);
-  if (counting && input.lockVelocity)
-    await takeVelocityLocks(db, locksFor(input.policy, operation, allowLists));
-  // Summed by the database from the velocity ledger (velocityTotals), not read row by row.
+  const locked = counting && input.lockVelocity ? locksFor(input.policy, operation, allowLists) : [];
+  await takeVelocityLocks(db, locked);
+  // Summed by the database (server/withdrawals/velocity-sums.ts), not read row by row; the locked chains'
+  // executed amounts are rolled up into their buckets first.
   const velocity = counting
-    ? await velocityFor(db, { policy: input.policy, op: operation, allowLists, now: input.now })
+    ? await velocityFor(db, { policy: input.policy, op: operation, allowLists, now: input.now, locked })
     : undefined;
   return evaluatePolicy({
     operation,

@@ -9,11 +9,19 @@
 // for new operations and ones already in the ledger (never counted twice). The rows move through their states
 // by UPDATE, as the code paths do, so both triggers are exercised; the ledger holds exactly what counts.
 import { randomBytes, randomUUID } from "node:crypto";
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { migrate as migratePglite } from "drizzle-orm/pglite/migrator";
+import type { PgliteDatabase } from "drizzle-orm/pglite";
+import { installedMigrations, openDatabase } from "@/db/client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type OperationState, operations, velocityLedger } from "@/db/schema";
-import { sql } from "drizzle-orm";
+import { eq, sql } from "drizzle-orm";
+import { type OperationState, operations, velocityBuckets, velocityLedger } from "@/db/schema";
+import { CHAINS } from "@/server/custody/types";
 import { seedInitiator } from "@/server/operations/executor/testing/fixtures";
-import { velocityHistory, velocityTotals } from "@/server/operations/judgement";
+import { velocityHistory } from "@/server/operations/judgement";
+import { velocityTotals } from "@/server/withdrawals/velocity-sums";
 import { DEFAULT_POLICY } from "@/server/policy/document";
 import type { PolicyDocument } from "@/server/policy/schema";
 import { checkVelocity, type VelocityCap, type VelocityResult } from "@/server/policy/velocity";
@@ -121,6 +129,15 @@ const PATHS: Record<string, OperationState[]> = {
   expired: ["expired"],
 };
 
+/** A cap every withdrawal of ETH applies to: judging with it rolls up the chains given, at `now`. */
+const ROLL_CAP: VelocityCap = {
+  per: "chain",
+  asset: { chain: "ethereum", symbol: "ETH" },
+  limit: "1",
+  windowHours: 1,
+  over: "deny",
+};
+
 describe.each(testEngines())("the velocity ledger on %s", (engine) => {
   let database: TestDatabase;
   let history: Planned[];
@@ -183,12 +200,50 @@ describe.each(testEngines())("the velocity ledger on %s", (engine) => {
 
   it("sums to the same answer as the row-by-row reading for every cap scope, window, limit and instant", async () => {
     const db = database.db;
+    const seed = await seedInitiator(db, T0);
+    const rollUpAt = (now: Date) =>
+      velocityTotals(db, {
+        caps: [ROLL_CAP],
+        op: { chain: "ethereum", asset: "ETH", amount: 1n },
+        now,
+        assets: ASSETS,
+        rollUp: CHAINS,
+      });
+    // Executed amounts up to 40 h before T0 rolled up into buckets, the rest still rows.
+    await rollUpAt(new Date(T0.getTime() - 40 * HOUR));
     const rand = random(2026);
     const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)] as T;
     const seen: Record<string, number> = {};
     const instants = [T0, new Date(T0.getTime() - 30 * HOUR), new Date(T0.getTime() + 5 * HOUR + 17)];
     const capAssets = [...ASSETS, { chain: "ethereum", symbol: "DAI", decimals: 18 }];
     for (let i = 0; i < 240; i++) {
+      if (i === 80) {
+        // Committed late: executed long ago (before the last roll-up), counted as rows until rolled up too.
+        const late = plan(rand, 30).map((p) => ({
+          ...p,
+          end: "executed" as const,
+          at: new Date(T0.getTime() - (41 + Math.floor(rand() * 50)) * HOUR),
+        }));
+        await db.insert(operations).values(
+          late.map((p) => ({
+            id: p.id,
+            kind: "withdrawal",
+            payload: payload(p),
+            initiatorId: seed.memberId,
+            state: "executed" as const,
+            digest: randomBytes(32).toString("hex"),
+            policyVersion: seed.policyVersion,
+            ruleId: "default",
+            createdAt: p.at,
+            expiresAt: new Date(p.at.getTime() + 48 * HOUR),
+            executedAt: p.at,
+          })),
+        );
+        history.push(...late);
+      }
+      // Rolled up further as judgements under the lock go on: to 10 h before T0, then to 1 s before T0 + 5 h.
+      if (i === 120) await rollUpAt(new Date(T0.getTime() - 10 * HOUR));
+      if (i === 180) await rollUpAt(new Date(T0.getTime() + 5 * HOUR));
       const capAsset = pick(capAssets);
       const cap: VelocityCap = {
         per: pick(["key", "chain", "asset"] as const),
@@ -224,7 +279,14 @@ describe.each(testEngines())("the velocity ledger on %s", (engine) => {
       };
       const rows = await velocityHistory(db, { policy, now, excludeId: op.id });
       const expected = checkVelocity(cap, op, rows, now, ASSETS);
-      const totals = await velocityTotals(db, { caps: [cap], op, now, assets: ASSETS });
+      // Judged under the lock (rolling up first) or for display (no roll-up): the same answer.
+      const totals = await velocityTotals(db, {
+        caps: [cap],
+        op,
+        now,
+        assets: ASSETS,
+        ...(rand() < 0.2 && now < T0 ? { rollUp: CHAINS } : {}),
+      });
       const got: VelocityResult | null = checkVelocity(cap, op, totals, now, ASSETS);
       expect(
         got,
@@ -240,6 +302,27 @@ describe.each(testEngines())("the velocity ledger on %s", (engine) => {
             : expected.status;
       seen[status] = (seen[status] ?? 0) + 1;
     }
+    // The buckets hold exactly the rolled rows, at each width, for each key and for every key.
+    const rolled = await db.select().from(velocityLedger).where(eq(velocityLedger.rolled, true));
+    expect(rolled.length).toBeGreaterThan(history.length / 3);
+    const expectedBuckets = new Map<string, { units: bigint; entries: number }>();
+    for (const r of rolled)
+      for (const key of [r.keyId ?? "", "*"])
+        for (const grain of [1, 60, 3600]) {
+          const start = Math.floor((r.executedAt?.getTime() ?? 0) / (grain * 1000)) * grain * 1000;
+          const k = `${r.asset}|${r.chain}|${key}|${grain}|${start}`;
+          const b = expectedBuckets.get(k) ?? { units: 0n, entries: 0 };
+          expectedBuckets.set(k, { units: b.units + BigInt(r.amount), entries: b.entries + 1 });
+        }
+    const buckets = await db.select().from(velocityBuckets);
+    expect(
+      new Map(
+        buckets.map((b) => [
+          `${b.asset}|${b.chain}|${b.key}|${b.grain}|${b.start.getTime()}`,
+          { units: BigInt(b.units), entries: b.entries },
+        ]),
+      ),
+    ).toEqual(expectedBuckets);
     // Every kind of answer was compared, not only the easy ones.
     for (const s of ["none", "within", "over, fits later", "over, no fit time", "alone", "unknown-decimals"])
       expect(seen[s] ?? 0, `${s} in ${JSON.stringify(seen)}`).toBeGreaterThan(0);
@@ -366,4 +449,255 @@ describe.each(testEngines())("the velocity ledger on %s", (engine) => {
       );
     }
   });
+
+  it("refuses to change an executed operation once its amount is in the buckets", async () => {
+    const db = database.db;
+    const [row] = await db.select().from(velocityLedger).where(eq(velocityLedger.rolled, true)).limit(1);
+    if (row === undefined) throw new Error("nothing rolled up");
+    const moved = db
+      .update(operations)
+      .set({ executedAt: new Date(T0.getTime() - 200 * HOUR) })
+      .where(eq(operations.id, row.operationId));
+    await expect(moved).rejects.toThrow();
+    const [after] = await db
+      .select()
+      .from(velocityLedger)
+      .where(eq(velocityLedger.operationId, row.operationId));
+    expect(after).toEqual(row);
+  });
+
+  it("counts the window's first second row by row, then second, minute and hour buckets, each exactly once", async () => {
+    const db = database.db;
+    const seed = await seedInitiator(db, T0);
+    // The window (T0 - 24 h + 0.5 s, T0 + 0.5 s]: it starts half way through a second, on the hour's first minute.
+    const now = new Date(T0.getTime() + 500);
+    const since = now.getTime() - 24 * HOUR;
+    const offsets = [
+      -HOUR, // an hour before: an earlier hour bucket
+      -60_000, // a minute before: the last minute of the hour before
+      -400, // the same second, before the start
+      -1,
+      0, // exactly the start: not counted (executed strictly after it counts)
+      1, // the same second, after: counted row by row
+      499,
+      500, // the next second: a second bucket in the same minute
+      30_000,
+      59_499, // the last second of that minute
+      59_500, // the next minute: a minute bucket in the same hour
+      600_000,
+      3_599_499,
+      3_599_500, // the next hour: an hour bucket
+      5 * HOUR,
+      24 * HOUR - 1_500, // rolled up (older than a second at `now`)
+      24 * HOUR - 1, // not yet: a row
+      24 * HOUR + HOUR, // in the future
+    ];
+    const amounts = offsets.map((_, i) => 10n ** BigInt(i));
+    const rows = offsets.map((o, i) => ({
+      id: randomUUID(),
+      chain: "solana",
+      asset: "EDGE",
+      keyId: KEYS[i % 2] ?? "",
+      amount: amounts[i] ?? 0n,
+      end: "executed" as const,
+      at: new Date(since + o),
+    }));
+    await db.insert(operations).values(
+      rows.map((p) => ({
+        id: p.id,
+        kind: "withdrawal",
+        payload: payload(p),
+        initiatorId: seed.memberId,
+        state: "executed" as const,
+        digest: randomBytes(32).toString("hex"),
+        policyVersion: seed.policyVersion,
+        ruleId: "default",
+        createdAt: p.at,
+        expiresAt: new Date(p.at.getTime() + 48 * HOUR),
+        executedAt: p.at,
+      })),
+    );
+    const counted = offsets.reduce((t, o, i) => (o > 0 ? t + (amounts[i] ?? 0n) : t), 0n);
+    const policy: PolicyDocument = {
+      ...DEFAULT_POLICY,
+      rules: [
+        {
+          id: "c",
+          description: "c",
+          match: { kinds: ["withdrawal"] },
+          require: [{ group: "approvers", approvals: 1 }],
+          velocity: [ROLL_CAP],
+        },
+      ],
+    };
+    for (const per of ["chain", "key"] as const) {
+      const cap: VelocityCap = {
+        per,
+        asset: { chain: "solana", symbol: "EDGE" },
+        limit: (10n ** 30n).toString(),
+        windowHours: 24,
+        over: "deny",
+      };
+      const op = { id: randomUUID(), keyId: KEYS[0], chain: "solana", asset: "EDGE", amount: 1n };
+      const entries = await velocityHistory(db, {
+        policy: { ...policy, rules: [{ ...policy.rules[0], velocity: [cap] } as never] },
+        now,
+      });
+      const expected = checkVelocity(cap, op, entries, now, ASSETS);
+      if (per === "chain") expect(expected).toMatchObject({ status: "within", total: counted + 1n });
+      // Before any roll-up, rolled up under the lock at `now`, and read again after it: the same answer.
+      for (const rollUp of [[], CHAINS, []] as const) {
+        const totals = await velocityTotals(db, { caps: [cap], op, now, assets: ASSETS, rollUp });
+        expect(checkVelocity(cap, op, totals, now, ASSETS)).toEqual(expected);
+      }
+    }
+    const open = await db
+      .select({ id: velocityLedger.operationId })
+      .from(velocityLedger)
+      .where(sql`${velocityLedger.asset} = 'EDGE' AND NOT ${velocityLedger.rolled}`);
+    expect(open).toHaveLength(2);
+  });
+
+  it("roll-ups racing executions that commit meanwhile count every amount exactly once", async () => {
+    const db = database.db;
+    const seed = await seedInitiator(db, T0);
+    const now = new Date(T0.getTime() + 3 * HOUR);
+    const cap: VelocityCap = {
+      per: "chain",
+      asset: { chain: "bitcoin", symbol: "RACE" },
+      limit: (10n ** 30n).toString(),
+      windowHours: 24,
+      over: "deny",
+    };
+    const op = { id: randomUUID(), keyId: KEYS[1], chain: "bitcoin", asset: "RACE", amount: 1n };
+    const rand = random(7);
+    // 60 executions committing at once (executed in the last two hours, so a roll-up may take each), and 30
+    // judgements rolling up and summing at the same time, some before, some after each commit.
+    const executions = Array.from({ length: 60 }, (_, i) => {
+      const p: Planned = {
+        id: randomUUID(),
+        chain: "bitcoin",
+        asset: "RACE",
+        keyId: KEYS[i % 3] ?? "",
+        amount: BigInt(1 + Math.floor(rand() * 1000)),
+        end: "executed",
+        at: new Date(now.getTime() - Math.floor(rand() * 2 * HOUR)),
+      };
+      return db.transaction(async (tx) => {
+        await tx.insert(operations).values({
+          id: p.id,
+          kind: "withdrawal",
+          payload: payload(p),
+          initiatorId: seed.memberId,
+          state: "approved",
+          digest: randomBytes(32).toString("hex"),
+          policyVersion: seed.policyVersion,
+          ruleId: "default",
+          createdAt: p.at,
+          expiresAt: new Date(p.at.getTime() + 48 * HOUR),
+        });
+        await tx.update(operations).set({ state: "executing" }).where(eq(operations.id, p.id));
+        await tx
+          .update(operations)
+          .set({ state: "executed", executedAt: p.at })
+          .where(eq(operations.id, p.id));
+        return p.amount;
+      });
+    });
+    const judgements = Array.from({ length: 30 }, () =>
+      velocityTotals(db, { caps: [cap], op, now, assets: ASSETS, rollUp: ["bitcoin"] }),
+    );
+    const [amounts] = await Promise.all([Promise.all(executions), Promise.all(judgements)]);
+    const all = amounts.reduce((t, a) => t + a, 0n);
+    const after = await velocityTotals(db, { caps: [cap], op, now, assets: ASSETS, rollUp: ["bitcoin"] });
+    expect(checkVelocity(cap, op, after, now, ASSETS)).toMatchObject({ status: "within", total: all + 1n });
+    const buckets = await db
+      .select({ grain: velocityBuckets.grain, units: sql<string>`sum(${velocityBuckets.units})::text` })
+      .from(velocityBuckets)
+      .where(sql`${velocityBuckets.asset} = 'RACE' AND ${velocityBuckets.key} = '*'`)
+      .groupBy(velocityBuckets.grain);
+    expect(
+      buckets.map((b) => [b.grain, BigInt(b.units)]).sort((a, b) => Number(a[0]) - Number(b[0])),
+    ).toEqual([
+      [1, all],
+      [60, all],
+      [3600, all],
+    ]);
+  });
+});
+
+describe("migration 0022 on an installation that has withdrawals already", () => {
+  it("fills the ledger with what counts and the buckets with what was executed, giving the row-by-row answer", async () => {
+    // Migrations up to 0021 only, then operations, then 0022.
+    const folder = mkdtempSync(path.join(tmpdir(), "kw-0021-"));
+    const all = installedMigrations();
+    cpSync(all, folder, { recursive: true });
+    rmSync(path.join(folder, "0022_velocity_ledger.sql"));
+    const journalPath = path.join(folder, "meta", "_journal.json");
+    const journal = JSON.parse(readFileSync(journalPath, "utf8")) as { entries: { idx: number }[] };
+    writeFileSync(
+      journalPath,
+      JSON.stringify({ ...journal, entries: journal.entries.filter((e) => e.idx <= 21) }),
+    );
+    const database = await openDatabase({ engine: "pglite", folder: "memory://", migrationsFolder: folder });
+    try {
+      const db = database.db;
+      const seed = await seedInitiator(db, T0);
+      const planned = plan(random(22), 200);
+      await db.insert(operations).values(
+        planned.map((p) => ({
+          id: p.id,
+          kind: "withdrawal",
+          payload: payload(p),
+          initiatorId: seed.memberId,
+          state: p.end,
+          digest: randomBytes(32).toString("hex"),
+          policyVersion: seed.policyVersion,
+          ruleId: "default",
+          createdAt: p.at,
+          expiresAt: new Date(p.at.getTime() + 48 * HOUR),
+          ...(p.end === "waiting" ? { hold: "velocity" as const, quorumAt: p.at } : {}),
+          ...(p.end === "executed" ? { executedAt: p.at } : {}),
+        })),
+      );
+      await migratePglite(db as unknown as PgliteDatabase, { migrationsFolder: all });
+      const rows = await db.select().from(velocityLedger);
+      const counting = planned.filter((p) =>
+        ["waiting", "approved", "executing", "executed"].includes(p.end),
+      );
+      expect(rows).toHaveLength(counting.length);
+      expect(rows.filter((r) => r.rolled)).toHaveLength(planned.filter((p) => p.end === "executed").length);
+      for (const per of ["key", "chain", "asset"] as const)
+        for (const windowHours of WINDOWS) {
+          const cap: VelocityCap = {
+            per,
+            asset: { chain: "ethereum", symbol: "USDC" },
+            limit: "30000000",
+            windowHours,
+            over: "defer",
+          };
+          const op = { id: randomUUID(), keyId: KEYS[0], chain: "ethereum", asset: "USDC", amount: 1_000n };
+          const policy: PolicyDocument = {
+            ...DEFAULT_POLICY,
+            rules: [
+              {
+                id: "c",
+                description: "c",
+                match: { kinds: ["withdrawal"] },
+                require: [{ group: "approvers", approvals: 1 }],
+                velocity: [{ ...cap, windowHours: 72 }],
+              },
+            ],
+          };
+          const entries = await velocityHistory(db, { policy, now: T0 });
+          const totals = await velocityTotals(db, { caps: [cap], op, now: T0, assets: ASSETS });
+          expect(checkVelocity(cap, op, totals, T0, ASSETS)).toEqual(
+            checkVelocity(cap, op, entries, T0, ASSETS),
+          );
+        }
+    } finally {
+      await database.close();
+      rmSync(folder, { recursive: true, force: true });
+    }
+  }, 120_000);
 });

@@ -7,12 +7,13 @@
 import "server-only";
 import type { Tx } from "@/db/client";
 import { chainConfig } from "@/server/chains/current";
-import { allowListsFor, judgedVersionOf, policyOperation, velocityFor } from "@/server/operations/judgement";
+import { allowListsFor, judgedVersionOf, policyOperation } from "@/server/operations/judgement";
 import { policyVersion } from "@/server/operations/policy-store";
 import type { OperationRow } from "@/server/operations/transitions";
 import { matchRule } from "@/server/policy/evaluate";
 import { checkVelocity, type VelocityResult } from "@/server/policy/velocity";
 import { capBreachInWords, locksFor, takeVelocityLocks } from "./velocity-lock";
+import { velocityFor } from "./velocity-sums";
 
 export type VelocityRecheck = {
   /** Every cap of the operation's rule that applies to it, as judged now. */
@@ -33,8 +34,8 @@ export async function recheckVelocity(tx: Tx, op: OperationRow, now: Date): Prom
   const chains = locksFor(policy, operation, allowLists);
   if (chains.length === 0) return { results: [], refusal: null };
   await takeVelocityLocks(tx, chains);
-  // Summed from the velocity ledger under the locks (velocityTotals), its own amount counted once.
-  const velocity = await velocityFor(tx, { policy, op: operation, allowLists, now });
+  // Summed from the velocity ledger under the locks (velocity-sums.ts), its own amount counted once.
+  const velocity = await velocityFor(tx, { policy, op: operation, allowLists, now, locked: chains });
   const { rule } = matchRule(policy, operation, allowLists);
   if (rule.deny) return { results: [], refusal: null };
   const assets = chainConfig().assets;
