@@ -106,7 +106,13 @@ describe.each(testEngines())("broadcast and tracking on %s", (engine) => {
       .insert(operations)
       .values({
         kind: "withdrawal",
-        payload: {},
+        // What rows of the withdrawal kind always carry (the velocity ledger's trigger reads them).
+        payload: {
+          keyId: input.chain === "solana" ? edKeyId : ecKeyId,
+          chain: input.chain,
+          asset: input.signed.decoded.transfers[0]?.asset ?? "",
+          amount: (input.signed.decoded.transfers[0]?.amount ?? 0n).toString(),
+        },
         systemInitiator: "rotation-due",
         state: "executed",
         digest: randomBytes(32).toString("hex"),
