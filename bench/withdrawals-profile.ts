@@ -128,12 +128,30 @@ function waitKind(row: ActivityRow): string {
   return "idle";
 }
 
-/** Samples every `everyMs` what the connections to `url`'s database are doing, until stopped. */
-export async function sampleWaits(url: string, everyMs = 5): Promise<{ stop: () => Promise<Waits> }> {
+/** What the sampler saw: connection time per kind, and how often each chain's velocity lock was held. */
+export type Sampled = {
+  waits: Waits;
+  /** Samples taken. */
+  ticks: number;
+  /** Per chain index (CHAINS order): samples in which some transaction held that chain's velocity lock. */
+  velocityLockHeld: Record<number, number>;
+};
+
+/** "KWVL": velocity-lock.ts VELOCITY_LOCK_CLASS (not imported: it is server-only). */
+const VELOCITY_LOCK_CLASS = 0x4b57_564c;
+
+/**
+ * Samples every `everyMs` what the connections to `url`'s database are doing, and which chains' velocity locks
+ * are held (granted): the share of samples a chain's lock is held is the share of the run it is the one thing
+ * its withdrawals pass through one at a time — near 100 %, the lock is the limit; well below, something else.
+ */
+export async function sampleWaits(url: string, everyMs = 5): Promise<{ stop: () => Promise<Sampled> }> {
   const database = new URL(url).pathname.slice(1);
   const client = new pg.Client({ connectionString: url });
   await client.connect();
   const samples: Waits = {};
+  const held: Record<number, number> = {};
+  let ticks = 0;
   let running = true;
   const loop = (async () => {
     while (running) {
@@ -144,6 +162,13 @@ export async function sampleWaits(url: string, everyMs = 5): Promise<{ stop: () 
           WHERE a.datname = $1 AND a.pid <> pg_backend_pid()`,
         [database],
       );
+      const locks = await client.query<{ chain: number }>(
+        `SELECT DISTINCT objid::int AS chain FROM pg_locks
+          WHERE locktype = 'advisory' AND granted AND objsubid = 2 AND classid::bigint = $1`,
+        [VELOCITY_LOCK_CLASS],
+      );
+      ticks++;
+      for (const { chain } of locks.rows) held[chain] = (held[chain] ?? 0) + 1;
       for (const row of rows) {
         const kind = waitKind(row);
         if (kind !== "idle") samples[kind] = (samples[kind] ?? 0) + 1;
@@ -156,7 +181,7 @@ export async function sampleWaits(url: string, everyMs = 5): Promise<{ stop: () 
       running = false;
       await loop;
       await client.end();
-      return samples;
+      return { waits: samples, ticks, velocityLockHeld: held };
     },
   };
 }

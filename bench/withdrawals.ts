@@ -21,7 +21,7 @@ import { chainConfig } from "@/server/chains/current";
 import { velocityHistory } from "@/server/operations/judgement";
 import { velocityTotals } from "@/server/withdrawals/velocity-sums";
 import { parsePolicyDocument } from "@/server/policy/document";
-import type { Chain } from "@/server/custody/types";
+import { CHAINS, type Chain } from "@/server/custody/types";
 import { closeHsm, closeServerTokenSet } from "@/server/hsm";
 import { type Curve, createTestToken } from "@/server/hsm/testing/bench";
 import { hsmEnvironment } from "@/server/operations/executor/testing/fixtures";
@@ -75,6 +75,8 @@ type Row = {
   cpuMsPerWithdrawal: number;
   auditEventsPerWithdrawal: number;
   waits: { kind: string; share: number }[] | null;
+  /** Share of the sampled run time some transaction held this chain's velocity lock (PostgreSQL only). */
+  velocityLockHeld: number | null;
 };
 
 type Result = {
@@ -309,6 +311,8 @@ async function measureChain(o: {
   let withdrawals = 0;
   let cpuMs = 0;
   const waits: Waits = {};
+  let ticks = 0;
+  let heldTicks = 0;
   const eventsBefore = await auditCount(setup.db);
   const [ops] = await setup.db.select({ n: count() }).from(operations);
   for (let round = 0; round < o.rounds; round++) {
@@ -321,7 +325,11 @@ async function measureChain(o: {
         withdrawals += run.withdrawals;
       } finally {
         const seen = await sampling?.stop();
-        if (seen) for (const [k, n] of Object.entries(seen)) waits[k] = (waits[k] ?? 0) + n;
+        if (seen) {
+          for (const [k, n] of Object.entries(seen.waits)) waits[k] = (waits[k] ?? 0) + n;
+          ticks += seen.ticks;
+          heldTicks += seen.velocityLockHeld[CHAINS.indexOf(chain)] ?? 0;
+        }
       }
       const cpu = process.cpuUsage(cpuBefore);
       cpuMs += (cpu.user + cpu.system) / 1000;
@@ -355,6 +363,7 @@ async function measureChain(o: {
     cpuMsPerWithdrawal: cpuMs / Math.max(1, withdrawals),
     auditEventsPerWithdrawal: events / Math.max(1, withdrawals),
     waits: o.url === undefined ? null : waitShares(waits),
+    velocityLockHeld: o.url === undefined || ticks === 0 ? null : heldTicks / ticks,
   };
   console.log(
     `  ${o.engine} ${chain}: ${row.rate.toFixed(1)} withdrawals/s (${rates.map((r) => r.toFixed(1)).join(", ")}), raw ${curve} sign ${row.rawSign.toFixed(0)}/s, API p50 ${row.apiP50Ms.toFixed(1)} ms p99 ${row.apiP99Ms.toFixed(1)} ms`,
@@ -394,7 +403,7 @@ function printReport(r: Result): void {
     const integrator = waits.find((w) => w.kind.includes("audit integrator"))?.share ?? 0;
     lines.push(
       "",
-      `PostgreSQL connections during ${x.chain} (sampled every 5 ms): ${top.join("; ")}. The audit integrator's lock: ${pct(integrator)}.`,
+      `PostgreSQL connections during ${x.chain} (sampled every 5 ms): ${top.join("; ")}. The audit integrator's lock: ${pct(integrator)}. The ${x.chain} velocity lock was held (by some transaction) ${x.velocityLockHeld === null ? "?" : pct(x.velocityLockHeld)} of the time.`,
     );
   }
   if (r.profile) {

@@ -219,10 +219,12 @@ export async function judgeWith(
      * it commits (server/withdrawals/velocity-lock.ts). Reads for display leave it out.
      */
     lockVelocity?: boolean;
+    /** The allow-lists as allowListsFor reads them for this operation, when the caller has them already. */
+    allowLists?: AllowLists;
   },
 ): Promise<PolicyEvaluation> {
   const operation = policyOperation(input.op);
-  const allowLists = await allowListsFor(db, input.policy, operation);
+  const allowLists = input.allowLists ?? (await allowListsFor(db, input.policy, operation));
   const counting = needsHistory(input.policy, operation, allowLists);
   const locked = counting && input.lockVelocity ? locksFor(input.policy, operation, allowLists) : [];
   await takeVelocityLocks(db, locked);

@@ -1,6 +1,7 @@
-// Proposing an operation: the kind's payload is validated, the operation judged under the policy in force,
-// and (unless a rule denies it) stored pending with its digest, the policy version and rule it was judged under
-// and its expiry, with operation.proposed, in one transaction. A denied proposal writes nothing.
+// Proposing an operation: the kind's payload is validated, the operation stored pending with its digest, the
+// policy version and rule it is judged under and its expiry, with operation.proposed, then judged under the
+// policy in force, in one transaction. A denied proposal throws, and its transaction (or savepoint) rolls the
+// row and its record back: it writes nothing.
 import "server-only";
 import { randomUUID } from "node:crypto";
 import { eq } from "drizzle-orm";
@@ -23,7 +24,7 @@ import { freezeInForce } from "./freeze";
 import { membershipReader } from "@/server/members/membership-steps";
 import { readSpeedUpTarget } from "@/server/withdrawals/speedup-target";
 import { operationKind, type ProposeReader, type RegisteredKind } from "./kinds";
-import { allowListsFor, judgeWith } from "./judgement";
+import { allowListsFor, judgeWith, policyOperation } from "./judgement";
 import { parseInput } from "./parse-input";
 import { policyInForce, seedPolicy } from "./policy-store";
 import { settleJudgement } from "./settle";
@@ -158,8 +159,6 @@ async function storeProposal(
   const serviceAccountId = "serviceAccountId" in input.initiator ? input.initiator.serviceAccountId : null;
   const policy = (await policyInForce(tx)) ?? (await seedPolicy(tx, input.now));
   const id = randomUUID();
-  // Judged by the full policy with no votes: a deny rule, a closed window that denies, a velocity cap it
-  // exceeds (on its own or with what counts already) or a destination off the allow-list refuse it now.
   const proposed = {
     id,
     kind: kind.kind,
@@ -169,21 +168,11 @@ async function storeProposal(
     serviceAccountId,
     quorumAt: null,
   };
-  const judged = await judgeWith(tx, {
-    op: proposed,
-    cast: [],
-    policy: policy.document,
-    now: input.now,
-    lockVelocity: true,
-  });
-  if (judged.decision === "denied") {
-    throw new AppError(
-      "CONFLICT",
-      `The policy in force refuses this operation (rule ${judged.ruleId}): ${judged.reasons.join("; ")}.`,
-    );
-  }
   const facts = { kind: kind.kind, ...kind.facts(payload) };
-  const { rule } = matchRule(policy.document, facts, await allowListsFor(tx, policy.document, facts));
+  const allowLists = await allowListsFor(tx, policy.document, facts);
+  const { rule } = matchRule(policy.document, facts, allowLists);
+  // The rule it is judged under, as the judgement below finds it (same operation, document and lists).
+  const { ruleId } = matchRule(policy.document, policyOperation(proposed), allowLists);
   const createdAt = input.now;
   const row = {
     id,
@@ -195,7 +184,7 @@ async function storeProposal(
     createdAt,
     expiresAt: expiresAt(rule, createdAt),
     policyVersion: policy.version,
-    ruleId: judged.ruleId,
+    ruleId,
   };
   const digest = operationDigest(row);
   const [stored] = await tx
@@ -218,12 +207,33 @@ async function storeProposal(
       kind: kind.kind,
       digest,
       policyVersion: policy.version,
-      ruleId: judged.ruleId,
+      ruleId,
       expiresAt: row.expiresAt.toISOString(),
       ...(systemInitiator !== null ? { systemInitiator } : {}),
       ...(serviceAccountId !== null ? { serviceAccountId } : {}),
     },
   });
+  // Judged by the full policy with no votes: a deny rule, a closed window that denies, a velocity cap it
+  // exceeds (on its own or with what counts already) or a destination off the allow-list refuse it now. Judged
+  // after its row and record are written, so the velocity locks the judgement takes (velocity-lock.ts: held
+  // from reading what counts to the commit) are held as briefly as the transaction allows. A refusal throws:
+  // the caller's transaction, or savepoint, rolls the row and its record back (every caller does).
+  const judged = await judgeWith(tx, {
+    op: proposed,
+    cast: [],
+    policy: policy.document,
+    now: input.now,
+    lockVelocity: true,
+    allowLists,
+  });
+  if (judged.decision === "denied") {
+    throw new AppError(
+      "CONFLICT",
+      `The policy in force refuses this operation (rule ${judged.ruleId}): ${judged.reasons.join("; ")}.`,
+    );
+  }
+  if (judged.ruleId !== ruleId)
+    throw new AppError("INTERNAL", `Judged under rule ${judged.ruleId}, stored under ${ruleId}.`);
   // A rule that approves automatically (server/policy: "automatic": true, under its velocity caps) is met with no
   // vote: the operation moves on here, in its proposing transaction and under the velocity locks judgeWith took,
   // exactly as a last vote would move it (approved, or waiting for its delay or window).

@@ -604,8 +604,13 @@ describe.each(testEngines())("the velocity ledger on %s", (engine) => {
         return p.amount;
       });
     });
+    // Each in its own transaction but WITHOUT the chain's velocity lock, which a judgement holds (so in use two
+    // roll-ups of a chain never overlap): here the roll-ups also race each other, and must neither add a row
+    // twice nor deadlock (velocity-sums.ts rollUp locks its rows in operation_id order).
     const judgements = Array.from({ length: 30 }, () =>
-      velocityTotals(db, { caps: [cap], op, now, assets: ASSETS, rollUp: ["bitcoin"] }),
+      db.transaction((tx) =>
+        velocityTotals(tx, { caps: [cap], op, now, assets: ASSETS, rollUp: ["bitcoin"] }),
+      ),
     );
     const [amounts] = await Promise.all([Promise.all(executions), Promise.all(judgements)]);
     const all = amounts.reduce((t, a) => t + a, 0n);

@@ -122,7 +122,8 @@ function rowBranch(i: number, scope: VelocityScope, chain: string, divideUp: big
 /**
  * The roll-up of `chains`' executed rows at least ROLL_UP_AFTER_MS old (at most ROLL_UP_BATCH), as
  * data-modifying CTEs ahead of the sums (which read the snapshot before it). Under those chains' velocity locks;
- * two at once would still add each row once (`AND NOT rolled` is re-checked on the row's newest version).
+ * two at once would still add each row once (`NOT rolled` is re-checked on the row's newest version) and not
+ * deadlock (rows are locked in operation_id order).
  */
 function rollUp(chains: readonly Chain[], now: Date): SQL {
   const list = sql.join(
@@ -139,7 +140,9 @@ function rollUp(chains: readonly Chain[], now: Date): SQL {
         SELECT operation_id FROM velocity_ledger
         WHERE NOT rolled AND executed_at IS NOT NULL AND executed_at <= ${at(now.getTime() - ROLL_UP_AFTER_MS)}
           AND chain IN (${list})
+        ORDER BY operation_id
         LIMIT ${ROLL_UP_BATCH}
+        FOR UPDATE
       ) AND NOT rolled
       RETURNING asset, chain, key_id, amount, executed_at
     ), added AS (
