@@ -6,12 +6,14 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { ed25519 } from "@noble/curves/ed25519";
+import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { AppError } from "@/server/errors";
 import { closeHsm, closeServerTokenSet } from "@/server/hsm";
 import * as signerFacade from "@/server/hsm/signer";
 import { keyObjectsOnToken } from "@/server/hsm/testing/key-attributes";
 import { createTestToken, type TestToken } from "@/server/hsm/testing/test-token";
+import { createTestDatabase, testEngines } from "@/server/testing/test-db";
 import { AUDIT_KEY_REF, auditKey, DEFAULT_AUDIT_KEY_NAME, signCheckpoint } from "./checkpoint-key";
 import {
   type Checkpoint,
@@ -213,3 +215,42 @@ describe("the audit checkpoint key", () => {
     }
   });
 });
+
+describe.skipIf(!testEngines().includes("postgres"))(
+  "the first creation across processes (PostgreSQL; skipped without TEST_DATABASE_URL)",
+  () => {
+    it("waits for the advisory lock another process holds before making the key", async () => {
+      await expect(signerFacade.destroyKey(AUDIT_KEY_REF)).resolves.toEqual({
+        destroyed: ["kw-audit-key"],
+        absent: [],
+      });
+      const database = await createTestDatabase("postgres");
+      const other = new pg.Client({ connectionString: database.url });
+      await other.connect();
+      try {
+        // Another process, between its search and its creation, holds the lock ("KWAK").
+        await other.query("SELECT pg_advisory_lock($1)", [0x4b57414b]);
+        vi.resetModules();
+        const fresh: typeof import("./checkpoint-key") = await import("./checkpoint-key");
+        const pending = fresh.auditKey(name, { db: database.db });
+        const waiting = async () => {
+          const { rows } = await other.query<{ n: string }>(
+            "SELECT count(*) AS n FROM pg_locks WHERE locktype = 'advisory' AND objid = $1 AND NOT granted",
+            [0x4b57414b],
+          );
+          return rows[0]?.n === "1";
+        };
+        await vi.waitFor(async () => expect(await waiting()).toBe(true), { timeout: 10_000, interval: 20 });
+        // Nothing is made while the lock is held elsewhere.
+        await expect(signerFacade.findKey(AUDIT_KEY_REF)).resolves.toBeNull();
+        await other.query("SELECT pg_advisory_unlock($1)", [0x4b57414b]);
+        const made = await pending;
+        expect(made.created).toBe(true);
+        expect(await keyObjectsOnToken(token, AUDIT_KEY_REF)).toMatchObject({ privates: 1, publics: 1 });
+      } finally {
+        await other.end();
+        await database.drop();
+      }
+    });
+  },
+);
