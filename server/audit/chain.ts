@@ -37,11 +37,17 @@ function assertPlainJson(value: unknown): unknown {
     for (const v of Object.values(value)) assertPlainJson(v);
     return value;
   }
-  throw new TypeError(`audit data must be plain JSON, got ${typeof value === "object" ? "an object of a class" : typeof value}`);
+  throw new TypeError(
+    `audit data must be plain JSON, got ${typeof value === "object" ? "an object of a class" : typeof value}`,
+  );
 }
 
-export function entryHash(prevHash: string, entry: ChainEntry): string {
-  const canonical = canonicalJson({
+/**
+ * The entry's canonical form, JCS({seq, at, actor, action, subject, data}): what the chain hashes after the
+ * previous hash, and (UTF-8 encoded) the entry's leaf in the RFC 9162 tree (server/audit/log/tree.ts).
+ */
+export function entryCanonical(entry: ChainEntry): string {
+  return canonicalJson({
     seq: entry.seq,
     at: entry.at,
     actor: entry.actor,
@@ -49,6 +55,14 @@ export function entryHash(prevHash: string, entry: ChainEntry): string {
     subject: entry.subject,
     data: entry.data,
   });
+}
+
+export function entryHash(prevHash: string, entry: ChainEntry): string {
+  return entryHashOf(prevHash, entryCanonical(entry));
+}
+
+/** entryHash from an entry already in canonical form (the integrator computes it once for chain and tree). */
+export function entryHashOf(prevHash: string, canonical: string): string {
   return createHash("sha256").update(prevHash, "utf8").update(canonical, "utf8").digest("hex");
 }
 

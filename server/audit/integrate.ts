@@ -9,7 +9,9 @@ import { afterCommit } from "@/db/after-commit";
 import type { Db } from "@/db/client";
 import { auditEvents } from "@/db/schema";
 import { asc, desc, isNotNull, isNull, sql } from "drizzle-orm";
-import { entryHash, GENESIS_HASH } from "./chain";
+import { entryCanonical, entryHashOf, GENESIS_HASH } from "./chain";
+import { leafHash } from "./log/merkle";
+import { appendToTree, catchUpTree, treeSize } from "./log/tree";
 import type { ChainPoint } from "./read";
 
 /** Arbitrary constant naming the integrator's lock (pg advisory locks are keyed by a bigint). */
@@ -18,9 +20,20 @@ const INTEGRATOR_LOCK_KEY = 0x4b574947; // "KWIG"
 /** Events sealed per transaction: one UPDATE statement, 4 parameters each, well under PostgreSQL's 65,535. */
 export const BATCH = 1_000;
 
-export type Batch = { sequenced: number; head: ChainPoint };
+export type Batch = {
+  sequenced: number;
+  head: ChainPoint;
+  /** Events sealed before the tree existed that this batch added to it as leaves (and sealed none then). */
+  treed?: number;
+};
 
-/** One batch: up to `limit` committed staged events, sealed in staging order after the head. */
+const utf8 = new TextEncoder();
+
+/**
+ * One batch: up to `limit` committed staged events, sealed in staging order after the head and added, in the
+ * same transaction, as the next leaves of the RFC 9162 tree (log/tree.ts). While the tree lags the chain
+ * (events sealed before migration 0023), a batch adds up to `limit` of those first and seals nothing.
+ */
 export async function integrateBatch(db: Db, limit = BATCH): Promise<Batch> {
   return db.transaction(async (tx) => {
     await tx.execute(sql`SELECT pg_advisory_xact_lock(${INTEGRATOR_LOCK_KEY})`);
@@ -32,6 +45,11 @@ export async function integrateBatch(db: Db, limit = BATCH): Promise<Batch> {
       .orderBy(desc(auditEvents.seq))
       .limit(1);
     let head: ChainPoint = { seq: last?.seq ?? 0, hash: last?.hash ?? GENESIS_HASH };
+    const size = await treeSize(tx);
+    if (size !== head.seq) {
+      const treed = await catchUpTree(tx, size, head.seq, limit);
+      return { sequenced: 0, head, treed };
+    }
     const staged = await tx
       .select({
         id: auditEvents.id,
@@ -46,19 +64,21 @@ export async function integrateBatch(db: Db, limit = BATCH): Promise<Batch> {
       .orderBy(asc(auditEvents.id))
       .limit(limit);
     if (staged.length === 0) return { sequenced: 0, head };
+    const leaves: Uint8Array[] = [];
     const sealed = staged.map((row) => {
       const seq = head.seq + 1;
       // Hashed from what the database stored (jsonb gives back its own key order; JCS sorts it), exactly as
-      // the verifier and an offline checker will read it.
-      const entry = {
+      // the verifier and an offline checker will read it. One canonical form feeds the chain and the leaf.
+      const canonical = entryCanonical({
         seq,
         at: row.at.toISOString(),
         actor: row.actor,
         action: row.action,
         subject: row.subject,
         data: row.data,
-      };
-      const hash = entryHash(head.hash, entry);
+      });
+      const hash = entryHashOf(head.hash, canonical);
+      leaves.push(leafHash(utf8.encode(canonical)));
       const values = sql`(${row.id}::bigint, ${seq}::bigint, ${head.hash}::text, ${hash}::text)`;
       head = { seq, hash };
       return values;
@@ -67,6 +87,7 @@ export async function integrateBatch(db: Db, limit = BATCH): Promise<Batch> {
       UPDATE audit_events AS a SET seq = v.seq, prev_hash = v.prev_hash, hash = v.hash
       FROM (VALUES ${sql.join(sealed, sql`, `)}) AS v(id, seq, prev_hash, hash)
       WHERE a.id = v.id AND a.seq IS NULL`);
+    await appendToTree(tx, size, leaves);
     return { sequenced: staged.length, head };
   });
 }
@@ -77,6 +98,7 @@ export async function integrateAudit(db: Db): Promise<Batch> {
   for (;;) {
     const batch = await integrateBatch(db);
     total += batch.sequenced;
+    if (batch.treed !== undefined) continue; // the tree caught up on old events; now seal the staged ones
     if (batch.sequenced < BATCH) return { sequenced: total, head: batch.head };
   }
 }
