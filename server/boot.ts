@@ -5,6 +5,7 @@
 // boot must not go on answering requests.
 import "server-only";
 import { DataFolderInUseError } from "@/db/lock";
+import { startCheckpointTimer } from "@/server/audit/checkpoints";
 import { integrateAudit, startIntegrationTimer } from "@/server/audit/integrate";
 import { verifyWholeChain } from "@/server/audit/verify";
 import { pruneChallenges } from "@/server/auth/challenges";
@@ -65,6 +66,9 @@ export async function boot(): Promise<void> {
   if (integrated.sequenced > 0)
     console.log(`Keyward: sealed ${integrated.sequenced} audit event(s) left staged.`);
   const stopIntegrationTimer = startIntegrationTimer(db);
+  // Tree heads are signed in the HSM by the audit key as the log grows, and served publicly
+  // (server/audit/checkpoints.ts, /api/v1/audit/checkpoint).
+  const stopCheckpointTimer = startCheckpointTimer(db, config.audit);
   // The status page then checks only what is appended after this point (server/audit/verify.ts).
   const chain = await verifyWholeChain(db);
   if (chain.problems.length === 0) console.log(`Keyward: audit trail verified (${chain.events} events).`);
@@ -115,6 +119,7 @@ export async function boot(): Promise<void> {
     // Live subscriptions end first: their streams close and their watcher stops reading the database.
     closeLiveWatchers();
     stopIntegrationTimer();
+    stopCheckpointTimer();
     stopNotifier();
     // The scheduler first (its tick under way may be an HSM call), then the pools: their threads share the
     // one PKCS#11 library that closeHsm() finalises; the database last.

@@ -61,6 +61,13 @@ const envSchema = z.object({
   KEYWARD_HSM_IN_FLIGHT: z.coerce.number().int().min(1).max(1024).optional(),
   KEYWARD_HSM_SIGN_FROM: signFromSchema.optional(),
   KEYWARD_TRUST_PROXY: z.coerce.number().int().min(0).max(5).default(0),
+  KEYWARD_AUDIT_LOG_ORIGIN: z
+    .string()
+    .regex(/^[\x21-\x7e]{1,200}$/, "a log's origin is printable ASCII without spaces, up to 200 characters")
+    .refine((o) => !o.includes("+"), "a log's origin has no '+' (it is also the checkpoint key's name)")
+    .optional(),
+  KEYWARD_CHECKPOINT_EVENTS: z.coerce.number().int().min(1).max(1_000_000).default(1_000),
+  KEYWARD_CHECKPOINT_SECONDS: z.coerce.number().int().min(1).max(86_400).default(10),
   KEYWARD_RATE_LIMIT_PER_ADDRESS: positiveInt(30),
   KEYWARD_RATE_LIMIT_TOTAL: positiveInt(300),
   KEYWARD_RATE_LIMIT_STORE: z.enum(["memory", "postgres"]).optional(),
@@ -160,6 +167,12 @@ export type Env = {
   hsm: HsmTokenEnv & { tokens: readonly HsmTokenEnv[]; pool: HsmPoolEnv };
   /** Networks, RPC endpoints, confirmations and the asset list (server/chains/config.ts, KEYWARD_BITCOIN_NETWORK…). */
   chains: ChainConfig;
+  /**
+   * The audit log's signed checkpoints (server/audit/checkpoints.ts): the log's origin (first line of every
+   * checkpoint and the audit key's name), and how often a tree head is signed: after `everyEvents` new events,
+   * or `everyMs` after the last checkpoint when the log has grown since.
+   */
+  audit: { origin: string; everyEvents: number; everyMs: number };
 };
 
 function attestationRoots(spec: string | undefined, allowList: boolean): readonly X509Certificate[] {
@@ -289,6 +302,12 @@ export function parseEnv(raw: Readonly<Record<string, string | undefined>>): Env
     }),
     smtp: smtpEnv(e.KEYWARD_SMTP_URL, e.KEYWARD_MAIL_FROM, e.KEYWARD_ORIGIN),
     chains: parseChainConfig(raw),
+    audit: Object.freeze({
+      // The C2SP checkpoint origin: a schema-less URL naming this log, by default the console's own host.
+      origin: e.KEYWARD_AUDIT_LOG_ORIGIN ?? `${new URL(e.KEYWARD_ORIGIN).host}/audit`,
+      everyEvents: e.KEYWARD_CHECKPOINT_EVENTS,
+      everyMs: e.KEYWARD_CHECKPOINT_SECONDS * 1000,
+    }),
     hsm: Object.freeze({
       ...primary,
       tokens: Object.freeze(tokens),

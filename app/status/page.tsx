@@ -137,16 +137,55 @@ function UnwrapGuards({ views }: { views: UnwrapGuardView[] }) {
   );
 }
 
+type CheckpointView = Awaited<ReturnType<Awaited<ReturnType<typeof api>>["audit"]["checkpoint"]>>;
+
+/** The newest tree head the HSM signed, the key it verifies under, and where anyone can fetch it. */
+function Checkpoints({ checkpoint, token }: { checkpoint: CheckpointView; token: string | null }) {
+  const { latest, treeSize } = checkpoint;
+  return (
+    <div className="space-y-1 text-sm text-slate-700" data-testid="audit-checkpoint">
+      <h3 className="font-medium">Signed checkpoints (RFC 9162 tree, C2SP signed notes)</h3>
+      {latest === null ? (
+        <p>
+          No checkpoint signed yet{treeSize > 0 ? `; the tree holds ${treeSize} events` : ""}. The audit key
+          in the HSM signs one within seconds of the first events.
+        </p>
+      ) : (
+        <>
+          <p>
+            Events 1–{latest.size} are covered by the checkpoint signed at{" "}
+            {latest.signedAt.toISOString().replace("T", " ").slice(0, 19)} UTC
+            {treeSize > latest.size ? `; ${treeSize - latest.size} newer events await the next one` : ""}.
+          </p>
+          <pre className="overflow-x-auto rounded bg-slate-50 p-2 text-xs">{latest.note}</pre>
+          <p>
+            Verifier key (Ed25519, never extractable, in HSM token {token ?? "?"}):{" "}
+            <code className="break-all" data-testid="audit-verifier-key">
+              {latest.verifierKey}
+            </code>
+          </p>
+        </>
+      )}
+      <p className="text-xs text-slate-500">
+        Anyone may fetch the newest checkpoint without signing in at <code>/api/v1/audit/checkpoint</code> and
+        every one at <code>/api/v1/audit/checkpoints</code>, to keep the heads they saw and later prove the
+        log only grew.
+      </p>
+    </div>
+  );
+}
+
 export default async function StatusPage({ searchParams }: { searchParams: Promise<{ verify?: string }> }) {
   const { allowed } = await requirePageRole("admin", "auditor");
   if (!allowed) return <Forbidden what="System status is for admins and auditors." />;
   const caller = await api();
   // Each view hashes only the events appended since the last verified point; ?verify=full re-hashes them all.
   const full = (await searchParams).verify === "full";
-  const [health, chain, recent] = await Promise.all([
+  const [health, chain, recent, checkpoint] = await Promise.all([
     caller.status.health(),
     caller.audit.verify({ full }),
     caller.audit.recent({ limit: 20 }),
+    caller.audit.checkpoint(),
   ]);
   const { database: db, hsm } = health;
   // Boot checked every token; a server started without instrumentation (or a token added since) is checked now.
@@ -259,6 +298,7 @@ export default async function StatusPage({ searchParams }: { searchParams: Promi
             Re-verify the whole trail
           </a>
         </p>
+        <Checkpoints checkpoint={checkpoint} token={hsm.token?.label ?? null} />
         <table className="w-full text-left text-sm">
           <thead className="text-slate-500">
             <tr>
