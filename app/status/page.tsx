@@ -187,6 +187,8 @@ export default async function StatusPage({ searchParams }: { searchParams: Promi
     caller.audit.recent({ limit: 20 }),
     caller.audit.checkpoint(),
   ]);
+  // The tree and every checkpoint re-derived from the events: only on the full check, it reads the whole log.
+  const tree = full ? await caller.audit.verifyTree() : null;
   const { database: db, hsm } = health;
   // Boot checked every token; a server started without instrumentation (or a token added since) is checked now.
   const known = lastUnwrapGuards();
@@ -298,6 +300,30 @@ export default async function StatusPage({ searchParams }: { searchParams: Promi
             Re-verify the whole trail
           </a>
         </p>
+        {tree && (
+          <p
+            className={
+              tree.problems.length === 0 ? "text-sm text-slate-700" : "text-sm font-medium text-red-700"
+            }
+            data-testid="audit-tree-check"
+          >
+            {tree.problems.length === 0
+              ? `Merkle tree re-derived from all ${tree.events} events: every node matches${
+                  tree.verifiedCheckpoint
+                    ? `; verified up to event ${tree.verifiedCheckpoint.size}, checkpoint of ${tree.verifiedCheckpoint.signedAt.toISOString().replace("T", " ").slice(0, 19)} UTC signed by the HSM`
+                    : ""
+                }.`
+              : `MERKLE TREE OR CHECKPOINTS BROKEN: ${tree.problems
+                  .map((p) =>
+                    p.kind === "node"
+                      ? `node (level ${p.level}, index ${p.index}) ${p.message}`
+                      : p.kind === "checkpoint"
+                        ? `checkpoint ${p.size}: ${p.message}`
+                        : p.message,
+                  )
+                  .join("; ")}.`}
+          </p>
+        )}
         <Checkpoints checkpoint={checkpoint} token={hsm.token?.label ?? null} />
         <table className="w-full text-left text-sm">
           <thead className="text-slate-500">

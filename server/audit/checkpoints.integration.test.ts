@@ -18,6 +18,7 @@ import { checkpointIfDue, latestCheckpoint } from "./checkpoints";
 import { rootOf, verifyConsistency } from "./log/merkle";
 import { openCheckpoint } from "./log/note";
 import { consistencyProofAt, eventLeaf, treeSize } from "./log/tree";
+import { verifyStoredTree } from "./log/tree-verify";
 import { getLatestCheckpoint, listCheckpoints } from "./public-log";
 import { sealed } from "./read";
 
@@ -96,6 +97,10 @@ describe.each(testEngines())("the checkpointer on %s", (engine) => {
     const [a, b] = await db.select().from(auditCheckpoints).orderBy(asc(auditCheckpoints.size)).limit(2);
     if (!a || !b) throw new Error("two checkpoints expected");
     verifyConsistency(a.size, b.size, await consistencyProofAt(db, a.size, b.size), a.rootHash, b.rootHash);
+    // The log's health, re-derived whole: every node and checkpoint holds up.
+    const health = await verifyStoredTree(db, ORIGIN);
+    expect(health).toMatchObject({ events: 17, checkpoints: 3, problems: [] });
+    expect(health.verifiedCheckpoint?.size).toBe(17);
     // One log, one key: another origin (so another key name and verifier key) is refused, nothing stored.
     await appendEvents(db, 1);
     const other = { ...config, origin: "other.test/audit" };
@@ -155,6 +160,14 @@ describe.each(testEngines())("the checkpointer on %s", (engine) => {
     await expect(checkpointIfDue(db, { config, now: later(120_000) })).rejects.toThrow(
       `the stored audit tree's node (level 0, index ${size - 2}) is not what events ${size - 1}-${size - 1} give`,
     );
+    expect((await verifyStoredTree(db, ORIGIN)).problems).toEqual([
+      {
+        kind: "node",
+        level: 0,
+        index: size - 2,
+        message: `differs from what events ${size - 1}-${size - 1} give`,
+      },
+    ]);
     await asOwner(db, "audit_tree_nodes", () =>
       db
         .update(auditTreeNodes)
@@ -171,6 +184,33 @@ describe.each(testEngines())("the checkpointer on %s", (engine) => {
     );
     await expect(checkpointIfDue(db, { config, now: later(120_000) })).rejects.toThrow(
       `node (level 0, index ${size - 2}) is not what events ${size - 1}-${size - 1} give`,
+    );
+    // An event a checkpoint covers, rewritten by a superuser: the checkpointer does not re-read it, the log's
+    // health check does, and names the leaf and every checkpoint over it.
+    const [second] = await db.select().from(auditEvents).where(eq(auditEvents.seq, 2));
+    await asOwner(db, "audit_events", () =>
+      db
+        .update(auditEvents)
+        .set({ data: { memberId: "mallory" } })
+        .where(eq(auditEvents.seq, 2)),
+    );
+    const broken = await verifyStoredTree(db, ORIGIN);
+    expect(broken.problems).toContainEqual({
+      kind: "node",
+      level: 0,
+      index: 1,
+      message: "differs from what events 2-2 give",
+    });
+    expect(broken.problems.filter((p) => p.kind === "checkpoint")).toEqual(
+      [3, 7, 17].map((size) => ({
+        kind: "checkpoint",
+        size,
+        message: "its stored root is not the root of the events it covers",
+      })),
+    );
+    expect(broken.verifiedCheckpoint).toBeNull();
+    await asOwner(db, "audit_events", () =>
+      db.update(auditEvents).set({ data: second?.data }).where(eq(auditEvents.seq, 2)),
     );
     // A signed checkpoint the stored tree no longer extends: a node of its right edge rewritten.
     const [edge] = await db

@@ -7,7 +7,9 @@ import { z } from "zod";
 import { auditCheckpoints, auditEvents } from "@/db/schema";
 import { checkpointText, latestCheckpoint } from "@/server/audit/checkpoints";
 import { consistencyProofAt, inclusionProofAt, treeSize } from "@/server/audit/log/tree";
+import { verifyStoredTree } from "@/server/audit/log/tree-verify";
 import { recentAuditEvents } from "@/server/audit/read";
+import { env } from "@/server/env";
 import { AppError } from "@/server/errors";
 import { verifyChainIncrementally, verifyWholeChain } from "@/server/audit/verify";
 import { createTRPCRouter, withRole } from "../trpc";
@@ -23,6 +25,12 @@ export const auditRouter = createTRPCRouter({
   verify: withRole("admin", "auditor")
     .input(z.object({ full: z.boolean().default(false) }).default({ full: false }))
     .query(({ ctx, input }) => (input.full ? verifyWholeChain(ctx.db) : verifyChainIncrementally(ctx.db))),
+
+  /**
+   * The whole tree re-derived from the events, node by node, and every checkpoint checked against it and its
+   * signature (an auditor's full check: it reads the whole log).
+   */
+  verifyTree: withRole("admin", "auditor").query(({ ctx }) => verifyStoredTree(ctx.db, env().audit.origin)),
 
   /** The newest signed checkpoint and how many events the tree holds beyond it. */
   checkpoint: withRole("admin", "auditor").query(async ({ ctx }) => {
