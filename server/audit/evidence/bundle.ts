@@ -1,0 +1,121 @@
+// The evidence bundle "keyward-evidence/v1": everything a regulator needs to check a period of the audit log,
+// its checkpoints and its votes offline, with nothing but the published audit verifier key. One zod schema,
+// shared by the export (server side) and the verifier (CLI, browser). Pure: no Node built-ins.
+// Encodings: Merkle hashes and proofs in standard base64 (as the checkpoints write roots), chain hashes in hex
+// (as audit_events stores them), WebAuthn fields in base64url (as the browser gives them), times ISO 8601 UTC.
+import { z } from "zod";
+
+export const BUNDLE_FORMAT = "keyward-evidence/v1";
+
+const size = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
+const seq = z.number().int().positive().max(Number.MAX_SAFE_INTEGER);
+const b64 = z.string().max(100);
+const hex64 = z.string().regex(/^[0-9a-f]{64}$/);
+const b64url = z.string().regex(/^[A-Za-z0-9_-]*$/);
+const text = z.string().max(100_000);
+
+export const bundleCheckpointSchema = z.object({
+  size,
+  /** The C2SP signed note exactly as the HSM-signed checkpoint was stored. */
+  note: z.string().max(1_000_000),
+});
+
+export const bundleConsistencySchema = z.object({
+  from: size,
+  to: size,
+  /** RFC 9162 consistency proof from the tree of `from` leaves to that of `to`. */
+  proof: z.array(b64).max(128),
+});
+
+export const bundleEventSchema = z.object({
+  seq,
+  at: z.string().max(40),
+  actor: text,
+  action: text,
+  subject: text,
+  data: z.unknown(),
+  prevHash: hex64,
+  hash: hex64,
+  /** RFC 9162 inclusion proof of leaf seq - 1 in the tree of `size` leaves (a checkpoint of the bundle). */
+  inclusion: z.object({ size, proof: z.array(b64).max(128) }),
+});
+
+export const bundleOperationSchema = z.object({
+  id: z.string().max(64),
+  kind: text,
+  payload: z.unknown(),
+  initiatorId: z.string().max(64).nullable(),
+  systemInitiator: z.string().max(64).nullable(),
+  serviceAccountId: z.string().max(64).nullable(),
+  createdAt: z.string().max(40),
+  expiresAt: z.string().max(40),
+  policyVersion: z.number().int(),
+  ruleId: text,
+  /** operationDigest as stored: recomputed by the verifier from the fields above. */
+  digest: hex64,
+  state: text,
+});
+
+export const bundleAssertionSchema = z.looseObject({
+  id: b64url,
+  rawId: b64url,
+  type: z.literal("public-key"),
+  response: z.looseObject({
+    authenticatorData: b64url,
+    clientDataJSON: b64url,
+    signature: b64url,
+    userHandle: b64url.optional(),
+  }),
+});
+
+export const bundleVoteSchema = z.object({
+  id: z.string().max(64),
+  operationId: z.string().max(64),
+  voterId: z.string().max(64),
+  decision: z.enum(["approve", "reject", "veto"]),
+  nonce: z.string().max(200),
+  /** base64url of SHA-256(JCS({ v: 1, op: digest, decision, voter, nonce })). */
+  challenge: b64url,
+  castAt: z.string().max(40),
+  /** The whole AuthenticationResponseJSON the voter's token signed. */
+  assertion: bundleAssertionSchema,
+  /** The token the assertion names: its owner and its COSE public key as registered (base64url). */
+  credential: z.object({ id: b64url, memberId: z.string().max(64), publicKey: b64url }),
+});
+
+export const bundlePolicySchema = z.object({
+  version: z.number().int(),
+  /** policyDigest: SHA-256 hex of the document's RFC 8785 canonical JSON. */
+  digest: hex64,
+  document: z.unknown(),
+  createdAt: z.string().max(40),
+});
+
+export const bundleSchema = z.object({
+  format: z.literal(BUNDLE_FORMAT),
+  generatedAt: z.string().max(40),
+  period: z.object({ from: z.string().max(40), to: z.string().max(40) }),
+  log: z.object({
+    /** The log's origin: every checkpoint's first line and the audit key's name. */
+    origin: text,
+    /** The audit key as a C2SP verifier key "<name>+<key id>+<base64(0x01 ‖ Ed25519 key)>". */
+    verifierKey: text,
+  }),
+  /** Ascending: the last checkpoint before the period's first event, …, the first one holding its last. */
+  checkpoints: z.array(bundleCheckpointSchema),
+  /** One per pair of consecutive checkpoints. */
+  consistency: z.array(bundleConsistencySchema),
+  /** The period's events in seq order, each with its inclusion proof to the bundle's newest checkpoint. */
+  events: z.array(bundleEventSchema),
+  /** The relying party the votes' tokens were asked for (rpId hashed into authenticatorData; page origins). */
+  webauthn: z.object({ rpId: text, origins: z.array(text).min(1) }),
+  operations: z.array(bundleOperationSchema),
+  votes: z.array(bundleVoteSchema),
+  /** Policy versions in force during the period and those the bundle's operations were judged under. */
+  policies: z.array(bundlePolicySchema),
+});
+
+export type Bundle = z.infer<typeof bundleSchema>;
+export type BundleEvent = z.infer<typeof bundleEventSchema>;
+export type BundleVote = z.infer<typeof bundleVoteSchema>;
+export type BundleOperation = z.infer<typeof bundleOperationSchema>;

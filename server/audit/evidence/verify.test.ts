@@ -1,0 +1,329 @@
+// The offline verifier over bundles built in memory (testing/memory-bundle.ts): an honest bundle verifies
+// item by item, and every tampering an insider with the database and the HSM's PIN could try is caught and
+// named — the item and the reason.
+import { describe, expect, it } from "vitest";
+import { entryCanonical, entryHash } from "../chain";
+import { consistencyProof, rootOf } from "../log/merkle";
+import { base64Encode } from "../log/note";
+import { eventLeaf } from "../log/tree";
+import type { Bundle } from "./bundle";
+import { eventCanonical, eventChainHash, eventLeafOf } from "./entry";
+import { auditSigningKey, memoryLog, ORIGIN, signCheckpointNote, softToken } from "./testing/memory-bundle";
+import { type VerifyReport, verifyBundle } from "./verify";
+import { recomputeVoteChallenge } from "./vote-check";
+
+const copy = (b: Bundle): Bundle => structuredClone(b);
+const failed = (r: VerifyReport) => r.failures.map((f) => `${f.item}: ${f.reason}`);
+
+/** 40 events, checkpoints every 10; the period is events 3..27, proved to checkpoint 30. */
+function honest() {
+  return memoryLog({ size: 40, checkpointSizes: [2, 10, 20, 30, 40], fromSeq: 3, toSeq: 27 });
+}
+
+function eventAt(b: Bundle, seq: number) {
+  const e = b.events.find((x) => x.seq === seq);
+  if (e === undefined) throw new Error(`no event ${seq}`);
+  return e;
+}
+
+describe("verifyBundle", () => {
+  it("accepts an honest bundle and reports every item it checked", () => {
+    const { bundle, key } = honest();
+    const report = verifyBundle(JSON.parse(JSON.stringify(bundle)), { verifierKey: key.vkey });
+    expect(failed(report)).toEqual([]);
+    expect(report.ok).toBe(true);
+    const count = (kind: string) => report.checks.filter((c) => c.kind === kind && c.ok).length;
+    expect(bundle.checkpoints.map((c) => c.size)).toEqual([2, 10, 20, 30]);
+    expect(count("checkpoint")).toBe(4);
+    expect(count("consistency")).toBe(3);
+    expect(count("event")).toBe(25);
+    expect(count("chain")).toBe(24);
+    expect(count("vote")).toBe(2);
+    expect(count("operation")).toBe(1);
+    expect(count("policy")).toBe(1);
+    expect(report.head?.size).toBe(30);
+  });
+
+  it("recomputes an event's leaf and chain hash exactly as chain.ts and log/tree.ts do", () => {
+    const entries = [
+      { seq: 1, at: "2026-12-03T12:00:00.000Z", actor: "system", action: "a.b", subject: "s", data: {} },
+      {
+        seq: 99,
+        at: "2026-12-03T12:00:00.123Z",
+        actor: "member:é",
+        action: "vote.cast",
+        subject: "operation:x",
+        data: { z: [1, 2.5, -0, null, true], a: { "€": "Łódź ₿ ✓", b: "\u2028" }, n: 1e21 },
+      },
+    ];
+    for (const e of entries) {
+      expect(eventCanonical(e)).toBe(entryCanonical(e));
+      expect(eventChainHash("ab".repeat(32), e)).toBe(entryHash("ab".repeat(32), e));
+      expect(eventLeafOf(e)).toEqual(eventLeaf(e));
+    }
+  });
+
+  it("reports a malformed bundle as one named failure and never throws", () => {
+    for (const input of [
+      null,
+      7,
+      "bundle",
+      [],
+      {},
+      { format: "keyward-evidence/v2" },
+      { ...honest().bundle, events: "x" },
+    ]) {
+      const report = verifyBundle(input);
+      expect(report.ok).toBe(false);
+      expect(report.failures).toHaveLength(1);
+      expect(report.failures[0]?.item).toBe("bundle");
+      expect(report.failures[0]?.reason).toMatch(/not a keyward-evidence\/v1 bundle/);
+    }
+    const b = copy(honest().bundle);
+    const e = eventAt(b, 4);
+    e.inclusion.proof = ["not base64!"];
+    e.data = { deep: { value: Number.NaN } };
+    expect(() => verifyBundle(b)).not.toThrow();
+    expect(verifyBundle(b).failures.map((f) => f.item)).toContain("event 4");
+  });
+
+  it("names an event whose data was changed", () => {
+    const b = copy(honest().bundle);
+    eventAt(b, 17).data = { n: 1700 };
+    const r = verifyBundle(b);
+    expect(r.ok).toBe(false);
+    expect(r.failures.map((f) => f.item)).toEqual(["event 17"]);
+    expect(r.failures[0]?.reason).toMatch(/its data does not give the leaf the inclusion proof proves/);
+    expect(r.failures[0]?.reason).toMatch(/its hash is not SHA-256/);
+  });
+
+  it("names an event whose data was changed and its own hash recomputed (the chain to the next breaks)", () => {
+    const b = copy(honest().bundle);
+    const e = eventAt(b, 17);
+    e.data = { n: 1700 };
+    e.hash = entryHash(e.prevHash, e);
+    const r = verifyBundle(b);
+    expect(r.failures.map((f) => f.item)).toEqual(["event 17", "chain 17→18"]);
+    expect(r.failures[0]?.reason).toMatch(/inclusion proof/);
+  });
+
+  it("names two events moved in the bundle, and two events whose places were swapped", () => {
+    const moved = copy(honest().bundle);
+    const i = moved.events.findIndex((e) => e.seq === 10);
+    const [a, b] = [moved.events[i], moved.events[i + 1]];
+    if (a === undefined || b === undefined) throw new Error("events");
+    moved.events[i] = b;
+    moved.events[i + 1] = a;
+    expect(failed(verifyBundle(moved))).toEqual([
+      "events 9→11: event 10 is missing from the period",
+      "events 11, 10: out of order: the events must be in seq order",
+      "events 10→12: event 11 is missing from the period",
+    ]);
+
+    const renumbered = copy(honest().bundle);
+    const x = eventAt(renumbered, 10);
+    const y = eventAt(renumbered, 11);
+    [x.seq, y.seq] = [y.seq, x.seq];
+    renumbered.events.sort((p, q) => p.seq - q.seq);
+    const items = verifyBundle(renumbered).failures.map((f) => f.item);
+    expect(items).toEqual(expect.arrayContaining(["event 10", "event 11"]));
+  });
+
+  it("names a deleted event", () => {
+    const b = copy(honest().bundle);
+    b.events = b.events.filter((e) => e.seq !== 17);
+    expect(failed(verifyBundle(b))).toEqual(["events 16→18: event 17 is missing from the period"]);
+  });
+
+  it("names a vote whose decision was flipped, also with its challenge recomputed", () => {
+    const { bundle } = honest();
+    const b = copy(bundle);
+    const vote = b.votes[0];
+    if (vote === undefined) throw new Error("vote");
+    vote.decision = "reject";
+    const r = verifyBundle(b);
+    expect(r.failures.map((f) => f.item)).toEqual([
+      `vote on operation ${vote.operationId} by ${vote.voterId}`,
+    ]);
+    expect(r.failures[0]?.reason).toMatch(
+      /its challenge is not SHA-256 of the operation digest, decision "reject"/,
+    );
+    expect(r.failures[0]?.reason).toMatch(/event 6 \(vote\.cast\) records approve/);
+
+    const digest = b.operations[0]?.digest ?? "";
+    vote.challenge = recomputeVoteChallenge({ ...vote, digest });
+    const again = verifyBundle(b);
+    expect(again.failures).toHaveLength(1);
+    expect(again.failures[0]?.reason).toMatch(/the token signed another challenge than the vote's/);
+  });
+
+  it("names a vote whose approver's credential key was swapped", () => {
+    const b = copy(honest().bundle);
+    const vote = b.votes[1];
+    if (vote === undefined) throw new Error("vote");
+    vote.credential.publicKey = softToken(vote.voterId).cose;
+    const r = verifyBundle(b);
+    expect(failed(r)).toEqual([
+      `vote on operation ${vote.operationId} by ${vote.voterId}: its signature does not verify under the credential's public key`,
+    ]);
+  });
+
+  it("names an operation whose payload was changed, and every vote bound to its digest", () => {
+    const b = copy(honest().bundle);
+    const op = b.operations[0];
+    if (op === undefined) throw new Error("op");
+    op.payload = { asset: "BTC", amount: "9150000", to: "bc1qattacker" };
+    const r = verifyBundle(b);
+    expect(r.failures.map((f) => f.item)).toEqual([
+      `operation ${op.id}`,
+      ...b.votes.map((v) => `vote on operation ${op.id} by ${v.voterId}`),
+    ]);
+    expect(r.failures[0]?.reason).toMatch(/its content gives digest [0-9a-f]{64}, not/);
+  });
+
+  it("names a vote left out while the log records it, and a vote the log does not record", () => {
+    const b = copy(honest().bundle);
+    const [kept, dropped] = b.votes;
+    if (kept === undefined || dropped === undefined) throw new Error("votes");
+    b.votes = [kept];
+    expect(failed(verifyBundle(b))).toEqual([
+      `vote ${dropped.id}: event 7 (vote.cast) records it, but the bundle leaves it out`,
+    ]);
+    const c = copy(honest().bundle);
+    c.events = c.events.filter((e) => e.action !== "vote.cast");
+    // Without the vote.cast events the period also has a gap: both are named.
+    const items = failed(verifyBundle(c));
+    expect(items).toContain("events 5→8: events 6-7 are missing from the period");
+    expect(items.filter((i) => i.endsWith("no vote.cast event of the bundle records it"))).toHaveLength(2);
+  });
+
+  it("names a forged checkpoint signed by another key under the log's name", () => {
+    const { bundle, leaves } = honest();
+    const b = copy(bundle);
+    const forger = auditSigningKey(ORIGIN);
+    const c = b.checkpoints[2];
+    if (c === undefined) throw new Error("checkpoint");
+    c.note = signCheckpointNote(forger, { size: 20, rootHash: rootOf(leaves.slice(0, 20)), extensions: [] });
+    const r = verifyBundle(b);
+    expect(r.failures[0]?.item).toBe("checkpoint 20");
+    expect(r.failures[0]?.reason).toMatch(/^signature does not verify under the audit key/);
+    expect(r.failures.map((f) => f.item)).toEqual([
+      "checkpoint 20",
+      "consistency 10→20",
+      "consistency 20→30",
+    ]);
+  });
+
+  it("catches a bundle re-signed whole by another key only against the published key or a kept checkpoint", () => {
+    const real = honest();
+    const forged = memoryLog({ size: 40, checkpointSizes: [2, 10, 20, 30, 40], fromSeq: 3, toSeq: 27 });
+    expect(verifyBundle(forged.bundle).ok).toBe(true); // self-consistent: that is all a bundle alone can show
+    expect(failed(verifyBundle(forged.bundle, { verifierKey: real.key.vkey }))[0]).toMatch(
+      /^audit key: the bundle's audit key .* is not the one you trust/,
+    );
+    const kept = real.bundle.checkpoints[1]?.note ?? "";
+    expect(failed(verifyBundle(forged.bundle, { trustedCheckpoint: kept }))).toEqual([
+      expect.stringMatching(/^trusted checkpoint: it does not verify under the bundle's audit key/),
+    ]);
+  });
+
+  it("catches a truncated log with a new history re-signed by the audit key, given a checkpoint kept before", () => {
+    // The regulator kept checkpoint 30 of the real log. The operator then truncates to 25 events, writes other
+    // events 26.., and has the HSM sign the new tree heads (the same audit key).
+    const real = memoryLog({ size: 40, checkpointSizes: [10, 20, 30, 40], fromSeq: 11, toSeq: 40 });
+    const kept = real.bundle.checkpoints.find((c) => c.size === 30)?.note ?? "";
+    const rewrite = (checkpointSizes: number[]) =>
+      memoryLog({ size: 45, checkpointSizes, fromSeq: 11, toSeq: 45, key: real.key, rewriteFrom: 26 }).bundle;
+    const sameSizes = rewrite([10, 20, 30, 45]);
+    expect(failed(verifyBundle(sameSizes))).toEqual([]); // alone, a new history signed by the audit key verifies
+    expect(failed(verifyBundle(sameSizes, { trustedCheckpoint: kept }))).toEqual([
+      "trusted checkpoint 30: the bundle's checkpoint 30 has another root than the one you kept: the log was rewritten",
+    ]);
+    expect(failed(verifyBundle(rewrite([10, 20, 35, 45]), { trustedCheckpoint: kept }))).toEqual([
+      "trusted checkpoint 30: the bundle leaves it out, though it lies between its checkpoints 10 and 45: a checkpoint was dropped",
+    ]);
+
+    const shorter = memoryLog({
+      size: 25,
+      checkpointSizes: [10, 20, 25],
+      fromSeq: 11,
+      toSeq: 25,
+      key: real.key,
+    });
+    expect(verifyBundle(shorter.bundle).ok).toBe(true);
+    expect(failed(verifyBundle(shorter.bundle, { trustedCheckpoint: kept }))).toEqual([
+      "trusted checkpoint 30: the log you saw had 30 events; this bundle's newest checkpoint has 25: the log was truncated, or ask for a newer bundle",
+    ]);
+
+    expect(failed(verifyBundle(real.bundle, { trustedCheckpoint: kept }))).toEqual([]);
+    const older = memoryLog({
+      size: 40,
+      checkpointSizes: [5, 10, 20, 30, 40],
+      fromSeq: 25,
+      toSeq: 40,
+      key: real.key,
+    });
+    expect(
+      failed(verifyBundle(older.bundle, { trustedCheckpoint: older.bundle.checkpoints[0]?.note ?? "" })),
+    ).toEqual([]);
+    const first = memoryLog({
+      size: 40,
+      checkpointSizes: [5, 10, 20, 30, 40],
+      fromSeq: 1,
+      toSeq: 40,
+      key: real.key,
+    });
+    expect(
+      failed(verifyBundle(older.bundle, { trustedCheckpoint: first.bundle.checkpoints[0]?.note ?? "" })),
+    ).toEqual([
+      "trusted checkpoint 5: it is older than the bundle's first checkpoint 20: the bundle cannot prove it extends it; export a period that begins before event 5",
+    ]);
+  });
+
+  it("names a dropped checkpoint: the proofs that named it, the pair left without one, and a kept copy", () => {
+    const { bundle, leaves } = honest();
+    const b = copy(bundle);
+    const dropped = b.checkpoints.splice(2, 1)[0];
+    expect(failed(verifyBundle(b))).toEqual([
+      "consistency 10→20: checkpoint 20 is not in the bundle",
+      "consistency 20→30: checkpoint 20 is not in the bundle",
+      "consistency 10→30: the bundle has no proof between these consecutive checkpoints",
+    ]);
+    // An exporter who also replaces the proofs leaves a self-consistent bundle; the checkpoint kept shows it.
+    const c = copy(b);
+    c.consistency = [
+      { from: 2, to: 10, proof: consistencyProof(leaves, 2, 10).map(base64Encode) },
+      { from: 10, to: 30, proof: consistencyProof(leaves, 10, 30).map(base64Encode) },
+    ];
+    expect(failed(verifyBundle(c))).toEqual([]);
+    expect(failed(verifyBundle(c, { trustedCheckpoint: dropped?.note ?? "" }))).toEqual([
+      "trusted checkpoint 20: the bundle leaves it out, though it lies between its checkpoints 2 and 30: a checkpoint was dropped",
+    ]);
+  });
+
+  it("names an altered inclusion proof, a broken chain link and a checkpoint whose size was changed", () => {
+    const b = copy(honest().bundle);
+    const e = eventAt(b, 12);
+    e.inclusion.proof[0] = base64Encode(new Uint8Array(32));
+    eventAt(b, 20).prevHash = "0".repeat(64);
+    const c = b.checkpoints[0];
+    if (c !== undefined) c.size = 3;
+    const r = verifyBundle(b);
+    expect(r.failures.map((f) => f.item)).toEqual([
+      "checkpoint 3",
+      "consistency 2→10",
+      "consistency 3→10",
+      "event 12",
+      "event 20",
+      "chain 19→20",
+    ]);
+    expect(r.failures.map((f) => f.reason)).toEqual([
+      "its signed note is of size 2",
+      "checkpoint 2 is not in the bundle",
+      "the bundle has no proof between these consecutive checkpoints",
+      expect.stringMatching(/^its data does not give the leaf the inclusion proof proves to checkpoint 30/),
+      "its hash is not SHA-256 of its previous hash and its content",
+      "event 20's previous hash is not event 19's hash",
+    ]);
+  });
+});
