@@ -87,6 +87,11 @@ export default async function RootLayout({ children }: { children: ReactNode }) 
                   </Link>
                 )}
                 {canAdministerOrAudit && (
+                  <Link href="/audit" className="text-sm text-slate-700 hover:text-slate-950">
+                    Audit trail
+                  </Link>
+                )}
+                {canAdministerOrAudit && (
                   <Link href="/status" className="text-sm text-slate-700 hover:text-slate-950">
                     Status
                   </Link>

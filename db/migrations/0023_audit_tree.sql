@@ -19,6 +19,9 @@ CREATE TABLE "audit_tree_nodes" (
 );
 --> statement-breakpoint
 CREATE INDEX "audit_checkpoints_signed_at_idx" ON "audit_checkpoints" USING btree ("signed_at");--> statement-breakpoint
+CREATE INDEX "audit_events_actor_idx" ON "audit_events" USING btree ("actor","seq");--> statement-breakpoint
+CREATE INDEX "audit_events_action_idx" ON "audit_events" USING btree ("action","seq");--> statement-breakpoint
+CREATE INDEX "audit_events_at_idx" ON "audit_events" USING btree ("at");--> statement-breakpoint
 CREATE OR REPLACE FUNCTION keyward_audit_log_refuse_change() RETURNS trigger AS $$
 BEGIN
   RAISE EXCEPTION '% is append-only: % refused', TG_TABLE_NAME, TG_OP USING ERRCODE = 'insufficient_privilege';

@@ -34,6 +34,10 @@ export const auditEvents = pgTable(
   (t) => [
     // One subject's story (a token's approvals, a key's life, an operation's votes) is read by subject and action.
     index("audit_events_subject_idx").on(t.subject, t.action),
+    // The auditor's filters (server/audit/read.ts auditEventsPage), newest first by seq.
+    index("audit_events_actor_idx").on(t.actor, t.seq),
+    index("audit_events_action_idx").on(t.action, t.seq),
+    index("audit_events_at_idx").on(t.at),
     // What the integrator takes next: the few staged rows, in staging order.
     index("audit_events_staged_idx").on(t.id).where(sql`${t.seq} IS NULL`),
     check(

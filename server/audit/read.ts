@@ -1,7 +1,7 @@
 // Reading the audit trail: recent events for people, and re-checks of the stored hash chain — whole, or
 // (server/audit/verify.ts) from the last point this process verified.
 import "server-only";
-import { asc, desc, gt, isNotNull } from "drizzle-orm";
+import { and, asc, desc, eq, gt, gte, isNotNull, lt, lte, type SQL } from "drizzle-orm";
 import type { DbOrTx } from "@/db/client";
 import { auditEvents } from "@/db/schema";
 import { type ChainedEntry, type ChainProblem, GENESIS_HASH, verifyChain } from "./chain";
@@ -75,4 +75,42 @@ export async function verifyStoredRun(db: DbOrTx, from: ChainPoint): Promise<Cha
 /** Re-computes every hash from the first entry. */
 export function verifyStoredChain(db: DbOrTx): Promise<ChainRun> {
   return verifyStoredRun(db, GENESIS_POINT);
+}
+
+/** What an auditor filters the trail by; every field optional. */
+export type EventFilters = {
+  /** Events at or after / before this instant. */
+  from?: Date;
+  to?: Date;
+  actor?: string;
+  action?: string;
+  /** One subject's whole story, e.g. "operation:<id>" or "key:<id>". */
+  subject?: string;
+};
+
+/**
+ * A page of sealed events matching `filters`, newest first, read by keyset (seq < before), never by offset, so
+ * the thousandth page of a log of millions costs what the first does. `before` of the next page is the last
+ * seq returned, or null when there is no more.
+ */
+export async function auditEventsPage(
+  db: DbOrTx,
+  filters: EventFilters,
+  page: { before?: number; limit: number },
+): Promise<{ events: SealedEvent[]; before: number | null }> {
+  const where: SQL[] = [isNotNull(auditEvents.seq)];
+  if (page.before !== undefined) where.push(lt(auditEvents.seq, page.before));
+  if (filters.from) where.push(gte(auditEvents.at, filters.from));
+  if (filters.to) where.push(lte(auditEvents.at, filters.to));
+  if (filters.actor) where.push(eq(auditEvents.actor, filters.actor));
+  if (filters.action) where.push(eq(auditEvents.action, filters.action));
+  if (filters.subject) where.push(eq(auditEvents.subject, filters.subject));
+  const rows = await db
+    .select()
+    .from(auditEvents)
+    .where(and(...where))
+    .orderBy(desc(auditEvents.seq))
+    .limit(page.limit + 1);
+  const events = rows.slice(0, page.limit).map(sealed);
+  return { events, before: rows.length > page.limit ? (events[events.length - 1]?.seq ?? null) : null };
 }

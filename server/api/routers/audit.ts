@@ -8,7 +8,7 @@ import { auditCheckpoints, auditEvents } from "@/db/schema";
 import { checkpointText, latestCheckpoint } from "@/server/audit/checkpoints";
 import { consistencyProofAt, inclusionProofAt, treeSize } from "@/server/audit/log/tree";
 import { verifyStoredTree } from "@/server/audit/log/tree-verify";
-import { recentAuditEvents } from "@/server/audit/read";
+import { auditEventsPage, recentAuditEvents } from "@/server/audit/read";
 import { env } from "@/server/env";
 import { AppError } from "@/server/errors";
 import { verifyChainIncrementally, verifyWholeChain } from "@/server/audit/verify";
@@ -21,6 +21,24 @@ export const auditRouter = createTRPCRouter({
   recent: withRole("admin", "auditor")
     .input(z.object({ limit: z.number().int().min(1).max(500).default(50) }))
     .query(({ ctx, input }) => recentAuditEvents(ctx.db, input.limit)),
+
+  /** The trail for auditors: filtered by time, actor, action and subject, newest first, a keyset page at a time. */
+  events: withRole("admin", "auditor")
+    .input(
+      z.object({
+        from: z.date().optional(),
+        to: z.date().optional(),
+        actor: z.string().trim().min(1).max(200).optional(),
+        action: z.string().trim().min(1).max(100).optional(),
+        subject: z.string().trim().min(1).max(300).optional(),
+        before: positive.optional(),
+        limit: z.number().int().min(1).max(500).default(100),
+      }),
+    )
+    .query(({ ctx, input }) => {
+      const { before, limit, ...filters } = input;
+      return auditEventsPage(ctx.db, filters, { before, limit });
+    }),
 
   verify: withRole("admin", "auditor")
     .input(z.object({ full: z.boolean().default(false) }).default({ full: false }))
