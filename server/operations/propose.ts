@@ -27,7 +27,7 @@ import { operationKind, type ProposeReader, type RegisteredKind } from "./kinds"
 import { allowListsFor, judgeWith, policyOperation } from "./judgement";
 import { parseInput } from "./parse-input";
 import { policyInForce, seedPolicy } from "./policy-store";
-import { settleJudgement } from "./settle";
+import { settledRow } from "./settle";
 import { type OperationRow, operationSubject } from "./transitions";
 
 /** What a kind may read while proposed: one key, in the states the kind can be proposed for. */
@@ -238,7 +238,5 @@ async function storeProposal(
   // vote: the operation moves on here, in its proposing transaction and under the velocity locks judgeWith took,
   // exactly as a last vote would move it (approved, or waiting for its delay or window).
   if (judged.decision === "pending") return stored;
-  await settleJudgement(tx, stored, judged, { actor: "system", at: input.now });
-  const [settled] = await tx.select().from(operations).where(eq(operations.id, id));
-  return settled ?? stored;
+  return settledRow(tx, stored, judged, { actor: "system", at: input.now });
 }

@@ -64,7 +64,7 @@ async function enqueueRelease(tx: Tx, op: OperationRow, until: Date, now: Date) 
 
 async function cancel(tx: Tx, op: OperationRow, reason: string, ctx: SettleContext) {
   const record: CancellationRecord = { cancellation: { by: "system", reason: bounded(reason) } };
-  await transition(tx, {
+  return transition(tx, {
     id: op.id,
     from: op.state,
     to: "cancelled",
@@ -73,7 +73,6 @@ async function cancel(tx: Tx, op: OperationRow, reason: string, ctx: SettleConte
     set: { result: record },
     event: { action: "operation.cancelled", data: { operationId: op.id, reason: bounded(reason) } },
   });
-  return "cancelled" as const;
 }
 
 /**
@@ -89,52 +88,63 @@ export async function settleJudgement(
   e: PolicyEvaluation,
   ctx: SettleContext,
 ): Promise<OperationState> {
-  if (op.state !== "pending" && op.state !== "waiting") return op.state;
+  return (await settledRow(tx, op, e, ctx)).state;
+}
+
+/**
+ * settleJudgement, answering with the operation's row as it is after (as the statement that moved it returned
+ * it; `op` itself when nothing moved), so a caller needs no second read.
+ */
+export async function settledRow(
+  tx: Tx,
+  op: OperationRow,
+  e: PolicyEvaluation,
+  ctx: SettleContext,
+): Promise<OperationRow> {
+  if (op.state !== "pending" && op.state !== "waiting") return op;
   const base = { id: op.id, from: op.state, actor: ctx.actor, at: ctx.at } as const;
   if (e.decision === "approved") {
-    await transition(tx, {
+    return transition(tx, {
       ...base,
       to: "approved",
       // From pending, its votes met the rule now; from waiting, quorum_at, release_at and hold stay as the record.
       ...(op.state === "pending" ? { set: { quorumAt: ctx.at } } : {}),
       event: { action: "operation.approved", data: { operationId: op.id, ...decided(e) } },
     });
-    return "approved";
   }
   if (e.decision === "rejected") {
-    await transition(tx, {
+    return transition(tx, {
       ...base,
       to: "rejected",
       event: { action: "operation.rejected", data: { operationId: op.id, ...decided(e) } },
     });
-    return "rejected";
   }
   if (e.decision === "denied")
     return cancel(tx, op, `the policy now denies it: ${e.reasons.join("; ")}`, ctx);
   if (e.decision === "pending") {
-    if (op.state === "pending") return "pending";
+    if (op.state === "pending") return op;
     return cancel(tx, op, `its votes no longer meet the rule: ${e.reasons.join("; ")}`, ctx);
   }
   const held = heldBy(e);
-  if (held === null) return op.state;
+  if (held === null) return op;
   if (op.state === "pending") {
-    await transition(tx, {
+    const waiting = await transition(tx, {
       ...base,
       to: "waiting",
       set: { quorumAt: ctx.at, releaseAt: held.until, hold: held.hold },
       event: waitingEvent(op, e, held),
     });
     if (held.until !== null) await enqueueRelease(tx, op, held.until, ctx.at);
-    return "waiting";
+    return waiting;
   }
   // Still held: a new release time or hold is recorded (and its job enqueued); the same one changes nothing.
-  if (op.hold === held.hold && op.releaseAt?.getTime() === held.until?.getTime()) return "waiting";
+  if (op.hold === held.hold && op.releaseAt?.getTime() === held.until?.getTime()) return op;
   const [moved] = await tx
     .update(operations)
     .set({ releaseAt: held.until, hold: held.hold })
     .where(and(eq(operations.id, op.id), eq(operations.state, "waiting")))
-    .returning({ id: operations.id });
-  if (moved === undefined) return op.state;
+    .returning();
+  if (moved === undefined) return op;
   await appendAudit(tx, {
     ...waitingEvent(op, e, held),
     actor: ctx.actor,
@@ -142,5 +152,5 @@ export async function settleJudgement(
     at: ctx.at,
   });
   if (held.until !== null) await enqueueRelease(tx, op, held.until, ctx.at);
-  return "waiting";
+  return moved;
 }
