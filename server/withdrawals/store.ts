@@ -68,15 +68,22 @@ export async function storeWithNonce(
   },
 ): Promise<Withdrawal> {
   return db.transaction(async (tx) => {
-    await tx
-      .insert(ethereumNonces)
-      .values({ keyId: owner.keyId, chainId: owner.chainId, nextNonce: 0n })
-      .onConflictDoNothing();
-    const [counter] = await tx
-      .select()
-      .from(ethereumNonces)
-      .where(and(eq(ethereumNonces.keyId, owner.keyId), eq(ethereumNonces.chainId, owner.chainId)))
-      .for("update");
+    const lockCounter = () =>
+      tx
+        .select()
+        .from(ethereumNonces)
+        .where(and(eq(ethereumNonces.keyId, owner.keyId), eq(ethereumNonces.chainId, owner.chainId)))
+        .for("update");
+    let [counter] = await lockCounter();
+    if (counter === undefined) {
+      // The key's first withdrawal on this chain id: its counter is made (a concurrent first attempt's insert
+      // waits on the primary key for this one to commit, then does nothing), then locked as above.
+      await tx
+        .insert(ethereumNonces)
+        .values({ keyId: owner.keyId, chainId: owner.chainId, nextNonce: 0n })
+        .onConflictDoNothing();
+      [counter] = await lockCounter();
+    }
     if (counter === undefined) throw new AppError("INTERNAL", "The key's nonce row is missing.");
     // Under the lock: a row stored by a concurrent attempt for this same operation is the one to sign.
     const existing = await storedWithdrawal(tx, owner.operationId);
