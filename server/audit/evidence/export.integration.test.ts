@@ -1,0 +1,169 @@
+// The evidence bundle from a real database (PGlite and PostgreSQL) and a real SoftHSM token: people and tokens
+// made through the real ceremonies, an operation proposed and approved by two real WebAuthn votes, checkpoints
+// signed in the HSM by the checkpointer; the bundle of a period verifies offline (verify.ts) against the audit
+// key, and against a checkpoint kept from before; a period not yet covered gets a checkpoint signed on export;
+// an event changed in the database by an owner who bypasses the triggers is named by the verifier.
+import { asc, eq, sql } from "drizzle-orm";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { Db } from "@/db/client";
+import { auditCheckpoints, auditEvents } from "@/db/schema";
+import { createTestToken, type TestToken } from "@/server/hsm/testing/test-token";
+import { useTokenForServer } from "@/server/operations/executor/testing/fixtures";
+import { proposeOperation } from "@/server/operations/propose";
+import { approveInTurn } from "@/server/operations/testing/approve";
+import { policyDigest } from "@/server/policy/document";
+import type { PolicyDocument } from "@/server/policy/schema";
+import {
+  TEST_WEBAUTHN_CONFIG as config,
+  firstAdmin,
+  invitedMember,
+  type Person,
+} from "@/server/testing/identity-fixtures";
+import { testEngines, useTestDatabase } from "@/server/testing/test-db";
+import { appendAudit } from "../append";
+import { auditKey } from "../checkpoint-key";
+import { checkpointIfDue } from "../checkpoints";
+import { buildBundle } from "./export";
+import { verifyBundle } from "./verify";
+
+const ORIGIN = "keyward.test/audit";
+const audit = { origin: ORIGIN, everyEvents: 1_000, everyMs: 3_600_000 };
+const webauthn = { rpId: config.rpId, origin: config.origin };
+const T0 = new Date("2026-12-01T09:00:00.000Z"); // people and tokens
+const T1 = new Date("2026-12-02T10:00:00.000Z"); // the period: an operation and its votes
+const T2 = new Date("2026-12-03T11:00:00.000Z"); // after it
+const PERIOD = { from: new Date("2026-12-02T00:00:00.000Z"), to: new Date("2026-12-02T23:59:59.999Z") };
+
+let token: TestToken;
+let server: ReturnType<typeof useTokenForServer>;
+beforeAll(() => {
+  token = createTestToken("kw-evidence");
+  server = useTokenForServer(token);
+});
+afterAll(async () => {
+  await server.close();
+  token.cleanup();
+});
+
+async function reactivations(db: Db, n: number, at: Date) {
+  for (let i = 0; i < n; i++)
+    await db.transaction((tx) =>
+      appendAudit(tx, {
+        action: "member.reactivated",
+        actor: "system",
+        subject: `member:00000000-0000-4000-8000-00000000000${i}`,
+        at,
+        data: { memberId: `00000000-0000-4000-8000-00000000000${i}` },
+      }),
+    );
+}
+
+const sign = (db: Db, now: Date) => checkpointIfDue(db, { config: audit, now, force: true });
+const failures = (r: ReturnType<typeof verifyBundle>) => r.failures.map((f) => `${f.item}: ${f.reason}`);
+
+describe.each(testEngines())("the evidence bundle on %s", (engine) => {
+  const database = useTestDatabase(engine);
+  let w: Awaited<ReturnType<typeof world>>;
+  beforeAll(async () => {
+    w = await world(database());
+  }, 120_000);
+
+  async function world(db: Db) {
+    const admin = await firstAdmin(db, { now: T0 });
+    const approvers: Person[] = [];
+    for (const name of ["Ann", "Bob"])
+      approvers.push(await invitedMember(db, admin.acting, { now: T0, roles: ["approver"], name }));
+    const operator = await invitedMember(db, admin.acting, { now: T0, roles: ["operator"], name: "Olga" });
+    const before = await sign(db, T0);
+    const op = await proposeOperation(db, {
+      actor: operator.acting,
+      kind: "key.create",
+      payload: { label: "evidence key", curve: "secp256k1", tags: [], exportable: "never" },
+      now: T1,
+    });
+    const state = await approveInTurn(db, config, { operationId: op.id, voters: approvers, now: T1 });
+    return { admin, approvers, operator, before, op, state };
+  }
+
+  it("signs a checkpoint in the HSM when none holds the period's events yet", async () => {
+    const db = database();
+    expect(w.state).toBe("approved");
+    const [latest] = await db.select().from(auditCheckpoints).orderBy(sql`${auditCheckpoints.size} DESC`);
+    expect(latest?.size).toBe(w.before?.size);
+    const bundle = await buildBundle(db, { ...PERIOD, audit, webauthn, now: T2 });
+    const [signed] = await db.select().from(auditCheckpoints).orderBy(sql`${auditCheckpoints.size} DESC`);
+    expect(signed?.size).toBeGreaterThan(latest?.size ?? 0);
+    expect(bundle.checkpoints.map((c) => c.size)).toEqual([w.before?.size, signed?.size]);
+    expect(failures(verifyBundle(bundle))).toEqual([]);
+  });
+
+  it("exports a period whose bundle verifies offline: checkpoints, events, the operation and its two votes", async () => {
+    const db = database();
+    const { before, op } = w;
+    const [covering] = await db.select().from(auditCheckpoints).orderBy(sql`${auditCheckpoints.size} DESC`);
+    await reactivations(db, 3, T2);
+    await sign(db, T2);
+
+    const bundle = await buildBundle(db, { ...PERIOD, audit, webauthn, now: T2 });
+    const key = await auditKey(ORIGIN);
+    expect(bundle.log).toEqual({ origin: ORIGIN, verifierKey: key.verifierKey });
+    expect(bundle.checkpoints.map((c) => c.size)).toEqual([before?.size, covering?.size]);
+    expect(bundle.consistency.map((p) => [p.from, p.to])).toEqual([[before?.size, covering?.size]]);
+    const inPeriod = await db
+      .select({ seq: auditEvents.seq })
+      .from(auditEvents)
+      .where(sql`${auditEvents.at} BETWEEN ${PERIOD.from} AND ${PERIOD.to}`)
+      .orderBy(asc(auditEvents.seq));
+    expect(bundle.events.map((e) => e.seq)).toEqual(inPeriod.map((r) => r.seq));
+    expect(bundle.events.map((e) => e.action)).toEqual(
+      expect.arrayContaining(["operation.proposed", "vote.cast", "vote.cast"]),
+    );
+    expect(bundle.operations.map((o) => o.id)).toEqual([op.id]);
+    expect(bundle.votes).toHaveLength(2);
+    expect(bundle.votes[0]?.assertion.response.authenticatorData).toMatch(/^[A-Za-z0-9_-]+$/);
+    expect(bundle.policies.map((p) => p.version)).toContain(op.policyVersion);
+    // The verifier's policy digest is the one policy-store writes.
+    for (const p of bundle.policies) expect(p.digest).toBe(policyDigest(p.document as PolicyDocument));
+
+    const report = verifyBundle(JSON.parse(JSON.stringify(bundle)), {
+      verifierKey: key.verifierKey,
+      trustedCheckpoint: before?.note ?? "",
+    });
+    expect(failures(report)).toEqual([]);
+    expect(report.ok).toBe(true);
+    const passed = (kind: string) => report.checks.filter((c) => c.ok && c.kind === kind).length;
+    expect(passed("event")).toBe(bundle.events.length);
+    expect(passed("vote")).toBe(2);
+    expect(passed("operation")).toBe(1);
+    expect(passed("trusted")).toBe(1);
+    expect(report.head?.size).toBe(covering?.size);
+  });
+
+  it("names an event an owner changed in the database behind the triggers, and a vote whose decision was flipped", async () => {
+    const db = database();
+    const { op } = w;
+    const [proposed] = await db
+      .select({ seq: auditEvents.seq })
+      .from(auditEvents)
+      .where(eq(auditEvents.action, "operation.proposed"));
+    await db.execute(sql`ALTER TABLE audit_events DISABLE TRIGGER USER`);
+    try {
+      await db.execute(
+        sql`UPDATE audit_events SET data = jsonb_set(data, '{kind}', '"key.import"') WHERE seq = ${proposed?.seq}`,
+      );
+    } finally {
+      await db.execute(sql`ALTER TABLE audit_events ENABLE TRIGGER USER`);
+    }
+    const bundle = await buildBundle(db, { ...PERIOD, audit, webauthn, now: T2 });
+    const vote = bundle.votes[0];
+    if (vote === undefined) throw new Error("no vote");
+    vote.decision = "reject";
+    const report = verifyBundle(bundle);
+    expect(report.failures.map((f) => f.item)).toEqual([
+      `event ${proposed?.seq}`,
+      `vote on operation ${op.id} by ${vote.voterId}`,
+    ]);
+    expect(report.failures[0]?.reason).toMatch(/its data does not give the leaf the inclusion proof proves/);
+    expect(report.failures[1]?.reason).toMatch(/its challenge is not SHA-256 of the operation digest/);
+  });
+});

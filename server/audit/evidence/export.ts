@@ -1,0 +1,226 @@
+// The evidence bundle of a period (bundle.ts, "keyward-evidence/v1"), read from the database: the period's
+// events with their inclusion proofs to the first checkpoint holding them all (signed in the HSM now when none
+// does yet), every checkpoint from the last one before the period to that one with consistency proofs between
+// consecutive ones, the operations and votes the period's events record (each vote's whole assertion and its
+// token's COSE public key) and the policy versions in force. It only reads what is stored and proves nothing
+// itself: verify.ts is what a regulator runs. Events are read in pages, so it can later stream.
+import "server-only";
+import { and, asc, desc, eq, gte, inArray, isNotNull, lte, sql } from "drizzle-orm";
+import type { Db } from "@/db/client";
+import { auditCheckpoints, auditEvents, operations, policyVersions, tokens, votes } from "@/db/schema";
+import { env } from "@/server/env";
+import { type CheckpointConfig, checkpointIfDue, type StoredCheckpoint } from "../checkpoints";
+import { base64Encode } from "../log/note";
+import { consistencyProofAt, inclusionProofAt } from "../log/tree";
+import {
+  BUNDLE_FORMAT,
+  type Bundle,
+  type BundleEvent,
+  type BundleOperation,
+  type BundleVote,
+  bundleAssertionSchema,
+} from "./bundle";
+
+/** Events read per query. */
+const PAGE = 1_000;
+
+export type ExportOptions = {
+  from: Date;
+  to: Date;
+  /** The log's origin and checkpoint cadence (default: env().audit). */
+  audit?: CheckpointConfig;
+  /** The relying party votes were made for (default: env()'s rpId and origin). */
+  webauthn?: { rpId: string; origin: string };
+  now?: Date;
+};
+
+export class ExportError extends Error {
+  override name = "ExportError";
+}
+
+const b64 = (hashes: readonly Uint8Array[]) => hashes.map(base64Encode);
+const iso = (d: Date) => d.toISOString();
+
+/** The seq range of the period: from the first sealed event at or after `from` to the last at or before `to`. */
+async function periodRange(db: Db, from: Date, to: Date): Promise<{ first: number; last: number } | null> {
+  const [first] = await db
+    .select({ seq: sql<number>`min(${auditEvents.seq})`.mapWith(Number) })
+    .from(auditEvents)
+    .where(and(isNotNull(auditEvents.seq), gte(auditEvents.at, from)));
+  const [last] = await db
+    .select({ seq: sql<number>`max(${auditEvents.seq})`.mapWith(Number) })
+    .from(auditEvents)
+    .where(and(isNotNull(auditEvents.seq), lte(auditEvents.at, to)));
+  const a = first?.seq;
+  const b = last?.seq;
+  // min/max over no rows is NULL: no event in the period.
+  if (typeof a !== "number" || typeof b !== "number" || !(a >= 1) || !(b >= a)) return null;
+  return { first: a, last: b };
+}
+
+/** The first checkpoint holding event `seq`, signed now (forced, in the HSM) when none does yet. */
+async function checkpointCovering(db: Db, seq: number, o: { audit: CheckpointConfig; now: Date }) {
+  const [row] = await db
+    .select()
+    .from(auditCheckpoints)
+    .where(gte(auditCheckpoints.size, seq))
+    .orderBy(asc(auditCheckpoints.size))
+    .limit(1);
+  if (row !== undefined) return row;
+  const signed = await checkpointIfDue(db, { config: o.audit, now: o.now, force: true });
+  if (signed === null || signed.size < seq)
+    throw new ExportError(`no checkpoint holds audit event ${seq}, and none could be signed now`);
+  return signed;
+}
+
+export async function buildBundle(db: Db, o: ExportOptions): Promise<Bundle> {
+  const audit = o.audit ?? env().audit;
+  const webauthn = o.webauthn ?? { rpId: env().rpId, origin: env().origin };
+  const now = o.now ?? new Date();
+  const range = await periodRange(db, o.from, o.to);
+
+  // Checkpoints: the newest one before the period's first event, ..., the first one holding its last event.
+  const [newest] = await db.select().from(auditCheckpoints).orderBy(desc(auditCheckpoints.size)).limit(1);
+  const target: StoredCheckpoint =
+    range === null
+      ? (newest ?? (await checkpointCovering(db, 1, { audit, now })))
+      : await checkpointCovering(db, range.last, { audit, now });
+  const [before] = await db
+    .select({ size: auditCheckpoints.size })
+    .from(auditCheckpoints)
+    .where(sql`${auditCheckpoints.size} < ${range?.first ?? target.size}`)
+    .orderBy(desc(auditCheckpoints.size))
+    .limit(1);
+  const checkpoints = await db
+    .select()
+    .from(auditCheckpoints)
+    .where(and(gte(auditCheckpoints.size, before?.size ?? 0), lte(auditCheckpoints.size, target.size)))
+    .orderBy(asc(auditCheckpoints.size));
+  const consistency: Bundle["consistency"] = [];
+  for (let i = 1; i < checkpoints.length; i++) {
+    const a = checkpoints[i - 1];
+    const b = checkpoints[i];
+    if (a === undefined || b === undefined) continue;
+    consistency.push({ from: a.size, to: b.size, proof: b64(await consistencyProofAt(db, a.size, b.size)) });
+  }
+
+  // Events in pages, each with its inclusion proof to the target checkpoint.
+  const events: BundleEvent[] = [];
+  const operationIds = new Set<string>();
+  const voteIds = new Set<string>();
+  if (range !== null) {
+    for (let at = range.first; at <= range.last; at += PAGE) {
+      const rows = await db
+        .select()
+        .from(auditEvents)
+        .where(and(gte(auditEvents.seq, at), lte(auditEvents.seq, Math.min(range.last, at + PAGE - 1))))
+        .orderBy(asc(auditEvents.seq));
+      for (const row of rows) {
+        if (row.seq === null || row.prevHash === null || row.hash === null) continue;
+        const data = row.data as Record<string, unknown> | null;
+        if (row.action === "operation.proposed" || row.action === "vote.cast") {
+          if (typeof data?.operationId === "string") operationIds.add(data.operationId);
+          if (row.action === "vote.cast" && typeof data?.voteId === "string") voteIds.add(data.voteId);
+        }
+        events.push({
+          seq: row.seq,
+          at: iso(row.at),
+          actor: row.actor,
+          action: row.action,
+          subject: row.subject,
+          data: row.data,
+          prevHash: row.prevHash,
+          hash: row.hash,
+          inclusion: { size: target.size, proof: b64(await inclusionProofAt(db, row.seq, target.size)) },
+        });
+      }
+    }
+  }
+
+  const opRows =
+    operationIds.size === 0
+      ? []
+      : await db
+          .select()
+          .from(operations)
+          .where(inArray(operations.id, [...operationIds]));
+  const bundleOperations: BundleOperation[] = opRows.map((op) => ({
+    id: op.id,
+    kind: op.kind,
+    payload: op.payload,
+    initiatorId: op.initiatorId,
+    systemInitiator: op.systemInitiator,
+    serviceAccountId: op.serviceAccountId,
+    createdAt: iso(op.createdAt),
+    expiresAt: iso(op.expiresAt),
+    policyVersion: op.policyVersion,
+    ruleId: op.ruleId,
+    digest: op.digest,
+    state: op.state,
+  }));
+  const voteRows =
+    voteIds.size === 0
+      ? []
+      : await db
+          .select({ vote: votes, token: tokens })
+          .from(votes)
+          .innerJoin(tokens, eq(tokens.id, votes.tokenId))
+          .where(inArray(votes.id, [...voteIds]))
+          .orderBy(asc(votes.castAt), asc(votes.id));
+  const bundleVotes: BundleVote[] = voteRows.map(({ vote, token }) => ({
+    id: vote.id,
+    operationId: vote.operationId,
+    voterId: vote.voterId,
+    decision: vote.decision,
+    nonce: vote.nonce,
+    challenge: vote.challenge,
+    castAt: iso(vote.castAt),
+    assertion: bundleAssertionSchema.parse(vote.assertion),
+    credential: { id: token.id, memberId: token.memberId, publicKey: token.publicKey },
+  }));
+
+  // Policy versions in force during the period (the one in force at its start and every later one up to its
+  // end) and those the bundle's operations were proposed under.
+  const [inForceAtStart] = await db
+    .select({ version: policyVersions.version })
+    .from(policyVersions)
+    .where(lte(policyVersions.createdAt, o.from))
+    .orderBy(desc(policyVersions.version))
+    .limit(1);
+  const during = await db
+    .select({ version: policyVersions.version })
+    .from(policyVersions)
+    .where(and(sql`${policyVersions.createdAt} > ${o.from}`, lte(policyVersions.createdAt, o.to)));
+  const versions = new Set([
+    ...(inForceAtStart ? [inForceAtStart.version] : []),
+    ...during.map((p) => p.version),
+    ...opRows.map((op) => op.policyVersion),
+  ]);
+  const policyRows =
+    versions.size === 0
+      ? []
+      : await db
+          .select()
+          .from(policyVersions)
+          .where(inArray(policyVersions.version, [...versions]))
+          .orderBy(asc(policyVersions.version));
+
+  return {
+    format: BUNDLE_FORMAT,
+    generatedAt: iso(now),
+    period: { from: iso(o.from), to: iso(o.to) },
+    log: { origin: audit.origin, verifierKey: target.verifierKey },
+    checkpoints: checkpoints.map((c) => ({ size: c.size, note: c.note })),
+    consistency,
+    events,
+    webauthn: { rpId: webauthn.rpId, origins: [webauthn.origin] },
+    operations: bundleOperations,
+    votes: bundleVotes,
+    policies: policyRows.map((p) => ({
+      version: p.version,
+      digest: p.digest,
+      document: p.document,
+      createdAt: iso(p.createdAt),
+    })),
+  };
+}
