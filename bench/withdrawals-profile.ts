@@ -3,6 +3,7 @@
 // drizzle, pg, PGlite, chain libraries, …); and, on PostgreSQL, what the connections were doing, sampled from
 // pg_stat_activity with the lock each waiter waits for named (the audit integrator's, a chain's velocity lock,
 // a row). The HSM pool's threads are not in the profile: their share is the HSM base's.
+import { writeFileSync } from "node:fs";
 import { Session } from "node:inspector/promises";
 import pg from "pg";
 
@@ -46,8 +47,14 @@ function partOf(url: string, fn: string): string {
 
 export type ProfileShare = { part: string; ms: number; share: number };
 
-/** Runs `work` under the CPU profiler; returns its result and the self time per part, largest first. */
-export async function profiled<T>(work: () => Promise<T>): Promise<{ result: T; shares: ProfileShare[] }> {
+/**
+ * Runs `work` under the CPU profiler; returns its result and the self time per part, largest first. With `saveTo`,
+ * also writes the raw profile there (a .cpuprofile: Chrome DevTools, or a script, reads it function by function).
+ */
+export async function profiled<T>(
+  work: () => Promise<T>,
+  saveTo?: string,
+): Promise<{ result: T; shares: ProfileShare[] }> {
   const session = new Session();
   session.connect();
   await session.post("Profiler.enable");
@@ -62,6 +69,7 @@ export async function profiled<T>(work: () => Promise<T>): Promise<{ result: T; 
     await session.post("Profiler.disable");
     session.disconnect();
   }
+  if (saveTo !== undefined) writeFileSync(saveTo, JSON.stringify(profile));
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
   const totals = new Map<string, number>();
   const samples = profile.samples ?? [];

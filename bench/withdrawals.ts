@@ -1,6 +1,6 @@
 // `npm run bench -- withdrawals [--engines pglite,postgres] [--postgres URL] [--chains ethereum,solana,bitcoin]
 // [--seconds 2] [--rounds 3] [--lanes 8] [--keys-per-chain 8] [--loaded-keys 10000] [--token-keys 0]
-// [--profile postgres|pglite|none] [--psbts-per-key N] [--history N]`: auto-approved withdrawals per second end to end per
+// [--profile postgres|pglite|none] [--cpu-profile-out FILE] [--psbts-per-key N] [--history N]`: auto-approved withdrawals per second end to end per
 // chain (bench/withdrawals-flow.ts: API proposal → automatic approval → execute → audit), with the raw HSM sign
 // rate of the chain's curve (pkcs11js C_Sign on one session, bench/hsm-raw.ts) measured in the same rounds,
 // interleaved, as the base; the API's latency p50/p99; time per phase; a CPU profile of one extra round and what
@@ -8,7 +8,8 @@
 // (and `--token-keys` keys on the HSM token) beside the bench's own. Makes its own SoftHSM token, data folder,
 // chain engines and databases (PGlite in memory; a fresh PostgreSQL database, dropped after) and removes them.
 // `--history N` first puts N withdrawals executed earlier today into the window (bench/withdrawals-flow.ts
-// prefillHistory), so a run shows what a day's volume does to every capped judgement.
+// prefillHistory), so a run shows what a day's volume does to every capped judgement. `--cpu-profile-out FILE`
+// writes the profiled round's raw .cpuprofile there, to be read function by function.
 import { randomBytes, randomUUID } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { availableParallelism, cpus, loadavg, tmpdir } from "node:os";
@@ -148,6 +149,7 @@ export async function runWithdrawalsBench(args: string[]): Promise<void> {
   const psbtsPerKey = Math.ceil(option(args, "psbts-per-key", (150 * seconds * (rounds + 2)) / perChain));
   const profileOn = listOption(args, "profile", "postgres")[0] ?? "postgres";
   const prefill = Math.max(0, Math.floor(option(args, "history", 0)));
+  const profileOut = listOption(args, "cpu-profile-out", "")[0];
 
   const token = createTestToken("kw-bench-wd");
   const dataDir = mkdtempSync(path.join(tmpdir(), "keyward-bench-wd-"));
@@ -224,8 +226,9 @@ export async function runWithdrawalsBench(args: string[]): Promise<void> {
         if (profileOn === engine) {
           const chain = chainList[0] ?? "ethereum";
           console.log(`${engine} ${chain}: one more round under the CPU profiler…`);
-          const { result: run, shares } = await profiled(() =>
-            runLanes(setup, chain, lanes, seconds, emptyPhases()),
+          const { result: run, shares } = await profiled(
+            () => runLanes(setup, chain, lanes, seconds, emptyPhases()),
+            profileOut,
           );
           result.profile = { engine, chain, rate: run.rate, shares };
         }
