@@ -1,0 +1,73 @@
+// scripts/keyward-verify.mjs as a regulator runs it: a bundle file, optionally a checkpoint kept from before
+// and the published audit key; every check printed, a verdict, exit code 0 only when everything verifies.
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { memoryLog } from "./testing/memory-bundle";
+
+const dir = mkdtempSync(path.join(tmpdir(), "keyward-verify-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function write(name: string, content: string): string {
+  const file = path.join(dir, name);
+  writeFileSync(file, content);
+  return file;
+}
+
+function run(...args: string[]) {
+  const r = spawnSync(process.execPath, ["scripts/keyward-verify.mjs", ...args], { encoding: "utf8" });
+  return { status: r.status, out: r.stdout, err: r.stderr };
+}
+
+describe("keyward-verify", () => {
+  const real = memoryLog({ size: 40, checkpointSizes: [10, 20, 30, 40], fromSeq: 11, toSeq: 40 });
+  const kept = write("kept.txt", real.bundle.checkpoints.find((c) => c.size === 30)?.note ?? "");
+
+  it("prints every check and VERIFIED, exit 0, for an honest bundle, a kept checkpoint and the audit key", () => {
+    const file = write("bundle.json", JSON.stringify(real.bundle));
+    const r = run(file, "--trusted-checkpoint", kept, "--verifier-key", real.key.vkey);
+    expect(r.err).toBe("");
+    expect(r.status).toBe(0);
+    expect(r.out).toContain(`audit key: ${real.key.vkey}`);
+    expect(r.out).toContain("ok   checkpoint 40: signature verifies under the audit key");
+    expect(r.out).toContain("ok   event 17: in the log at position 17 of checkpoint 40");
+    expect(r.out).toContain("ok   trusted checkpoint 30:");
+    expect(r.out).toMatch(
+      /checked: bundle 1\/1, checkpoint 4\/4, consistency 3\/3, trusted 1\/1, event 30\/30, chain 29\/29/,
+    );
+    expect(r.out).toMatch(/VERIFIED: every item checks, up to checkpoint 40/);
+  });
+
+  it("names the failing item and exits 1 for a tampered bundle, a rewritten log and a file that is not a bundle", () => {
+    const tampered = structuredClone(real.bundle);
+    const e = tampered.events.find((x) => x.seq === 17);
+    if (e) e.data = { n: 1700 };
+    const r = run(write("tampered.json", JSON.stringify(tampered)), "--quiet");
+    expect(r.status).toBe(1);
+    expect(r.out).toMatch(/^FAIL event 17: its data does not give the leaf the inclusion proof proves/m);
+    expect(r.out).not.toContain("ok   ");
+    expect(r.out).toContain("NOT VERIFIED: 1 item failed.");
+
+    const rewritten = memoryLog({
+      size: 45,
+      checkpointSizes: [10, 20, 30, 45],
+      fromSeq: 11,
+      toSeq: 45,
+      key: real.key,
+      rewriteFrom: 26,
+    });
+    const file = write("rewritten.json", JSON.stringify(rewritten.bundle));
+    expect(run(file).status).toBe(0);
+    const caught = run(file, "--trusted-checkpoint", kept);
+    expect(caught.status).toBe(1);
+    expect(caught.out).toContain("FAIL trusted checkpoint 30: the bundle's checkpoint 30 has another root");
+
+    const junk = run(write("junk.json", "[1, 2"));
+    expect(junk.status).toBe(1);
+    expect(junk.out).toMatch(/FAIL bundle: not a keyward-evidence\/v1 bundle/);
+    expect(run().status).toBe(1);
+    expect(run(path.join(dir, "missing.json")).err).toMatch(/cannot read the bundle/);
+  });
+});
