@@ -14,6 +14,7 @@ import type { Asset, Chain, ChainNetworks } from "@/server/custody/types";
 import { AppError } from "@/server/errors";
 import type { ProposedKey } from "@/server/operations/kinds/types";
 import type { WithdrawalInput, WithdrawalPayload } from "@/server/operations/kinds/withdrawal-schema";
+import { nodeChainId } from "./node-chain-id";
 import { bad, requireFunds } from "./prepare-checks";
 import { prepareImported } from "./prepare-imported";
 import { deactivatedKeyRefusal } from "./successor-rule";
@@ -165,7 +166,7 @@ export async function prepareWithdrawal(
   if (chain === "ethereum") {
     const client = clients.ethereum;
     if (client === null) return base;
-    const chainId = await client.chainId();
+    const chainId = await nodeChainId(client);
     if (String(chainId) !== network) {
       throw new AppError(
         "CONFLICT",
