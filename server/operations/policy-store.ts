@@ -19,6 +19,7 @@ import {
   parsePolicyDocument,
   policyDigest,
 } from "@/server/policy/document";
+import { parseStoredPolicyDocument } from "@/server/policy/document-cache";
 
 export type PolicyVersion = {
   version: number;
@@ -39,8 +40,9 @@ export async function lockPolicies(tx: Tx): Promise<void> {
 function fromRow(row: typeof policyVersions.$inferSelect): PolicyVersion {
   return {
     version: row.version,
-    // Parsed on the way out: a stored document that no longer validates is never judged.
-    document: parsePolicyDocument(row.document),
+    // Parsed on the way out: a stored document that no longer validates is never judged (once per document text:
+    // document-cache.ts).
+    document: parseStoredPolicyDocument(row.document),
     digest: row.digest,
     createdAt: row.createdAt,
     createdBy: row.createdBy,
