@@ -588,6 +588,17 @@ export const auditEventSchema = z.discriminatedUnion("action", [
       scope: z.enum(SERVICE_SCOPES).optional(),
     }),
   }),
+  // A period report downloaded (server/reports/export.ts): which kind, the period [from, to) and how many
+  // audit events it covered when it was generated.
+  z.object({
+    action: z.literal("report.exported"),
+    data: z.object({
+      kind: z.enum(["csv", "pdf"]),
+      from: z.string().datetime(),
+      to: z.string().datetime(),
+      events: z.number().int().nonnegative(),
+    }),
+  }),
   z.object({
     action: z.literal("installation.live"),
     data: z.object({

@@ -1,0 +1,99 @@
+// Downloading a period report (CSV of the audit events, or the PDF): only admins and auditors may, checked here
+// again whatever the caller checked; a refusal is recorded as access.denied, and every download as
+// report.exported (kind, period, how many events it covered) in its own transaction before the first byte
+// leaves. The bytes are streamed: the CSV a page of events at a time, the PDF as pdfkit finishes each page.
+import "server-only";
+import type { Db } from "@/db/client";
+import type { Role } from "@/db/schema";
+import { appendAudit } from "@/server/audit/append";
+import { recordAccessDenied } from "@/server/audit/access-denied";
+import { AppError } from "@/server/errors";
+import { auditCsvStream } from "./csv";
+import { type Period, periodEventCounts } from "./events";
+import { type PdfProgress, reportDocument, writeReportPdf } from "./pdf";
+import { periodReport } from "./period";
+
+export const REPORT_ROLES: readonly Role[] = ["admin", "auditor"];
+
+export type ReportKind = "csv" | "pdf";
+
+export type Exporter = { id: string; roles: readonly string[] };
+
+export type ReportDownload = {
+  kind: ReportKind;
+  filename: string;
+  contentType: string;
+  body: ReadableStream<Uint8Array>;
+};
+
+async function allow(db: Db, who: Exporter, kind: ReportKind, now: Date) {
+  if (REPORT_ROLES.some((r) => who.roles.includes(r))) return;
+  await recordAccessDenied(db, {
+    memberId: who.id,
+    procedure: `reports.${kind}`,
+    requiredRoles: REPORT_ROLES,
+    at: now,
+  });
+  throw new AppError("FORBIDDEN", "Reports are for admins and auditors. Ask an admin for the auditor role.");
+}
+
+async function recordExport(
+  db: Db,
+  who: Exporter,
+  kind: ReportKind,
+  period: Period,
+  events: number,
+  now: Date,
+) {
+  await db.transaction((tx) =>
+    appendAudit(tx, {
+      action: "report.exported",
+      actor: `member:${who.id}`,
+      subject: `report:${kind}`,
+      at: now,
+      data: { kind, from: period.from.toISOString(), to: period.to.toISOString(), events },
+    }),
+  );
+}
+
+const day = (d: Date) => d.toISOString().slice(0, 10);
+
+function pdfStream(doc: PDFKit.PDFDocument, write: () => Promise<void>): ReadableStream<Uint8Array> {
+  return new ReadableStream<Uint8Array>({
+    start(controller) {
+      doc.on("data", (chunk: Buffer) => controller.enqueue(new Uint8Array(chunk)));
+      doc.on("end", () => controller.close());
+      doc.on("error", (e: unknown) => controller.error(e));
+      write().catch((e: unknown) => controller.error(e));
+    },
+  });
+}
+
+/** The download `who` asked for, once allowed and recorded; throws AppError FORBIDDEN for other roles. */
+export async function exportReport(
+  db: Db,
+  input: { who: Exporter; kind: ReportKind; period: Period; now: Date; onProgress?: PdfProgress },
+): Promise<ReportDownload> {
+  const { who, kind, period, now } = input;
+  await allow(db, who, kind, now);
+  const name = `keyward-report-${day(period.from)}-to-${day(period.to)}`;
+  if (kind === "csv") {
+    const { total } = await periodEventCounts(db, period);
+    await recordExport(db, who, kind, period, total, now);
+    return {
+      kind,
+      filename: `${name}-audit-events.csv`,
+      contentType: "text/csv; charset=utf-8",
+      body: auditCsvStream(db, period),
+    };
+  }
+  const report = await periodReport(db, period, now);
+  await recordExport(db, who, kind, period, report.summary.events, now);
+  const doc = reportDocument(report);
+  return {
+    kind,
+    filename: `${name}.pdf`,
+    contentType: "application/pdf",
+    body: pdfStream(doc, () => writeReportPdf(doc, report, input.onProgress)),
+  };
+}

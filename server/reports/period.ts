@@ -1,0 +1,346 @@
+// What a period report says, read from the database for [from, to): the summary, the key inventory and what
+// happened to keys, operations with every vote (who, which token, when, which decision), the policy versions in
+// force, membership and role changes, an access review, anomalies, and the log's newest signed checkpoint.
+// Read-only. Event lists are capped per section (the CSV export has every event); the cap is stated in the report.
+import "server-only";
+import { and, asc, desc, eq, gte, inArray, isNull, lt, max, or } from "drizzle-orm";
+import type { DbOrTx } from "@/db/client";
+import {
+  auditCheckpoints,
+  keys,
+  members,
+  operations,
+  policyVersions,
+  sessions,
+  signingFreezes,
+  tokens,
+  votes,
+} from "@/db/schema";
+import {
+  type EventSelection,
+  type Period,
+  periodEventCounts,
+  periodEvents,
+  type ReportEvent,
+} from "./events";
+
+/** Rows kept per event section of the report (the CSV export carries the whole period). */
+export const SECTION_ROWS = 2_000;
+
+/** What the keys table records of a key's exposure; the HSM's own CKA_* flags are not readable by the app. */
+export const EXPOSURE: Record<string, string> = {
+  never: "never exportable (CKA_EXTRACTABLE false at creation, as recorded)",
+  wrapped: "exportable only wrapped under the backup key (as recorded)",
+};
+
+export const ANOMALY_ACTIONS = [
+  "auth.sign_in_failed",
+  "auth.sign_in_failures_summarised",
+  "auth.counter_regressed",
+  "access.denied",
+  "vote.refused",
+  "token.refused",
+  "token.step_up_refused",
+  "restriction.refused",
+  "service_account.refused",
+  "installation.go_live_refused",
+  "setup.code_failed",
+  "signing.frozen",
+  "signing.unfrozen",
+] as const;
+
+const MEMBERSHIP: EventSelection = {
+  prefixes: ["member.", "invitation."],
+  actions: ["setup.completed", "token.registered", "token.added", "token.revoked", "session.ended_by_admin"],
+};
+
+export type EventRow = {
+  seq: number;
+  at: Date;
+  actor: string;
+  action: string;
+  subject: string;
+  detail: string;
+};
+export type EventSection = { rows: EventRow[]; total: number };
+
+export type PeriodReport = {
+  period: Period;
+  generatedAt: Date;
+  summary: {
+    events: number;
+    byAction: { action: string; count: number }[];
+    operations: number;
+    votes: number;
+    keysAtEnd: number;
+    keysCreated: number;
+    members: number;
+    anomalies: number;
+  };
+  checkpoint: { size: number; signedAt: Date; verifierKey: string; note: string } | null;
+  keys: {
+    id: string;
+    label: string;
+    curve: string;
+    state: string;
+    exportable: string;
+    exposure: string;
+    createdAt: Date;
+    stateChangedAt: Date;
+  }[];
+  keyEvents: EventSection;
+  operations: {
+    id: string;
+    kind: string;
+    state: string;
+    initiator: string;
+    policyVersion: number;
+    createdAt: Date;
+    decidedAt: Date | null;
+    executedAt: Date | null;
+    votes: {
+      voter: string;
+      voterId: string;
+      token: string;
+      tokenId: string;
+      decision: string;
+      castAt: Date;
+    }[];
+  }[];
+  policies: {
+    version: number;
+    digest: string;
+    createdAt: Date;
+    createdBy: string;
+    inForceUntil: Date | null;
+  }[];
+  membership: EventSection;
+  access: {
+    id: string;
+    name: string;
+    roles: string[];
+    groups: string[];
+    status: string;
+    lastSignIn: Date | null;
+    tokens: {
+      id: string;
+      nickname: string;
+      createdAt: Date;
+      lastUsedAt: Date | null;
+      revokedAt: Date | null;
+    }[];
+  }[];
+  anomalies: EventSection;
+  freezes: {
+    frozenAt: Date;
+    frozenBy: string;
+    tokenId: string;
+    reason: string | null;
+    liftedAt: Date | null;
+  }[];
+};
+
+type Names = Map<string, string>;
+
+function actorName(names: Names, actor: string): string {
+  if (!actor.startsWith("member:")) return actor;
+  const name = names.get(actor.slice("member:".length));
+  return name === undefined ? actor : `${name} (${actor})`;
+}
+
+function rowOf(names: Names, e: ReportEvent): EventRow {
+  const detail = JSON.stringify(e.data);
+  return {
+    seq: e.seq,
+    at: e.at,
+    actor: actorName(names, e.actor),
+    action: e.action,
+    subject: e.subject,
+    detail: detail.length > 300 ? `${detail.slice(0, 297)}...` : detail,
+  };
+}
+
+async function section(db: DbOrTx, period: Period, sel: EventSelection, names: Names): Promise<EventSection> {
+  const rows: EventRow[] = [];
+  let total = 0;
+  for await (const page of periodEvents(db, period, sel)) {
+    total += page.length;
+    for (const e of page) if (rows.length < SECTION_ROWS) rows.push(rowOf(names, e));
+  }
+  return { rows, total };
+}
+
+/** The report for [from, to), as the database holds it at `now`. */
+export async function periodReport(db: DbOrTx, period: Period, now: Date): Promise<PeriodReport> {
+  const { from, to } = period;
+  const people = await db
+    .select()
+    .from(members)
+    .where(lt(members.createdAt, to))
+    .orderBy(asc(members.name), asc(members.id));
+  const names: Names = new Map(people.map((m) => [m.id, m.name]));
+  const nameOf = (id: string | null) => (id === null ? "system" : (names.get(id) ?? id));
+
+  const counts = await periodEventCounts(db, period);
+  const [checkpoint] = await db.select().from(auditCheckpoints).orderBy(desc(auditCheckpoints.size)).limit(1);
+
+  const keyRows = await db
+    .select()
+    .from(keys)
+    .where(lt(keys.createdAt, to))
+    .orderBy(asc(keys.createdAt), asc(keys.id));
+
+  const ops = await db
+    .select()
+    .from(operations)
+    .where(
+      or(
+        and(gte(operations.createdAt, from), lt(operations.createdAt, to)),
+        and(gte(operations.decidedAt, from), lt(operations.decidedAt, to)),
+      ),
+    )
+    .orderBy(asc(operations.createdAt), asc(operations.id));
+  const opIds = ops.map((o) => o.id);
+  const voteRows =
+    opIds.length === 0
+      ? []
+      : await db
+          .select({
+            operationId: votes.operationId,
+            voterId: votes.voterId,
+            tokenId: votes.tokenId,
+            token: tokens.nickname,
+            decision: votes.decision,
+            castAt: votes.castAt,
+          })
+          .from(votes)
+          .innerJoin(tokens, eq(tokens.id, votes.tokenId))
+          .where(inArray(votes.operationId, opIds))
+          .orderBy(asc(votes.castAt));
+
+  // In force during the period: the newest version made before it starts, and every one made during it.
+  const versions = await db
+    .select()
+    .from(policyVersions)
+    .where(lt(policyVersions.createdAt, to))
+    .orderBy(asc(policyVersions.version));
+  const policies = versions
+    .map((v, i) => ({ v, until: versions[i + 1]?.createdAt ?? null }))
+    .filter(({ until }) => until === null || until > from)
+    .map(({ v, until }) => ({
+      version: v.version,
+      digest: v.digest,
+      createdAt: v.createdAt,
+      createdBy: v.createdBy === null ? "setup (seed)" : nameOf(v.createdBy),
+      inForceUntil: until,
+    }));
+
+  const tokenRows = await db
+    .select()
+    .from(tokens)
+    .where(lt(tokens.createdAt, to))
+    .orderBy(asc(tokens.createdAt));
+  const signIns = await db
+    .select({ memberId: sessions.memberId, last: max(sessions.createdAt) })
+    .from(sessions)
+    .where(lt(sessions.createdAt, to))
+    .groupBy(sessions.memberId);
+  const lastSignIn = new Map(signIns.map((s) => [s.memberId, s.last]));
+
+  const freezes = await db
+    .select()
+    .from(signingFreezes)
+    .where(
+      and(
+        lt(signingFreezes.frozenAt, to),
+        or(isNull(signingFreezes.liftedAt), gte(signingFreezes.liftedAt, from)),
+      ),
+    )
+    .orderBy(asc(signingFreezes.frozenAt));
+
+  const keyEvents = await section(db, period, { prefixes: ["key."] }, names);
+  const membership = await section(db, period, MEMBERSHIP, names);
+  const anomalies = await section(db, period, { actions: ANOMALY_ACTIONS }, names);
+
+  return {
+    period,
+    generatedAt: now,
+    summary: {
+      events: counts.total,
+      byAction: counts.byAction,
+      operations: ops.length,
+      votes: voteRows.length,
+      keysAtEnd: keyRows.length,
+      keysCreated: keyRows.filter((k) => k.createdAt >= from).length,
+      members: people.length,
+      anomalies: anomalies.total,
+    },
+    checkpoint:
+      checkpoint === undefined
+        ? null
+        : {
+            size: checkpoint.size,
+            signedAt: checkpoint.signedAt,
+            verifierKey: checkpoint.verifierKey,
+            note: checkpoint.note,
+          },
+    keys: keyRows.map((k) => ({
+      id: k.id,
+      label: k.label,
+      curve: k.curve,
+      state: k.state,
+      exportable: k.exportable,
+      exposure: EXPOSURE[k.exportable] ?? k.exportable,
+      createdAt: k.createdAt,
+      stateChangedAt: k.stateChangedAt,
+    })),
+    keyEvents,
+    operations: ops.map((o) => ({
+      id: o.id,
+      kind: o.kind,
+      state: o.state,
+      initiator: o.systemInitiator ?? nameOf(o.initiatorId),
+      policyVersion: o.policyVersion,
+      createdAt: o.createdAt,
+      decidedAt: o.decidedAt,
+      executedAt: o.executedAt,
+      votes: voteRows
+        .filter((v) => v.operationId === o.id)
+        .map((v) => ({
+          voter: nameOf(v.voterId),
+          voterId: v.voterId,
+          token: v.token,
+          tokenId: v.tokenId,
+          decision: v.decision,
+          castAt: v.castAt,
+        })),
+    })),
+    policies,
+    membership,
+    access: people.map((m) => ({
+      id: m.id,
+      name: m.name,
+      roles: [...m.roles],
+      groups: [...m.groups],
+      status: m.status,
+      lastSignIn: lastSignIn.get(m.id) ?? null,
+      tokens: tokenRows
+        .filter((t) => t.memberId === m.id)
+        .map((t) => ({
+          id: t.id,
+          nickname: t.nickname,
+          createdAt: t.createdAt,
+          lastUsedAt: t.lastUsedAt,
+          revokedAt: t.revokedAt !== null && t.revokedAt < to ? t.revokedAt : null,
+        })),
+    })),
+    anomalies,
+    freezes: freezes.map((f) => ({
+      frozenAt: f.frozenAt,
+      frozenBy: nameOf(f.frozenBy),
+      tokenId: f.tokenId,
+      reason: f.reason,
+      liftedAt: f.liftedAt !== null && f.liftedAt < to ? f.liftedAt : null,
+    })),
+  };
+}
