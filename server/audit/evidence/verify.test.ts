@@ -301,6 +301,46 @@ describe("verifyBundle", () => {
     ]);
   });
 
+  it("names a consistency proof between a checkpoint and one of another history, both signed by the audit key", () => {
+    const real = honest();
+    const other = memoryLog({
+      size: 40,
+      checkpointSizes: [2, 10, 20, 30, 40],
+      fromSeq: 3,
+      toSeq: 27,
+      key: real.key,
+      rewriteFrom: 15,
+    });
+    const b = copy(real.bundle);
+    // Checkpoint 30 and the proof 20→30 from the rewritten log: each signature verifies, the link does not.
+    const c30 = other.bundle.checkpoints.find((c) => c.size === 30);
+    const p2030 = other.bundle.consistency.find((p) => p.from === 20);
+    b.checkpoints = b.checkpoints.map((c) => (c.size === 30 && c30 ? c30 : c));
+    b.consistency = b.consistency.map((p) => (p.from === 20 && p2030 ? p2030 : p));
+    const r = verifyBundle(b);
+    const items = r.failures.map((f) => f.item);
+    expect(items[0]).toBe("consistency 20→30");
+    expect(r.failures[0]?.reason).toMatch(
+      /^the log was not only appended to: Merkle proof refused: the proof does not lead to the old root \(size 20\)/,
+    );
+    // The period's events were proved to the real checkpoint 30, not this one: each is named too.
+    expect(items.filter((i) => i.startsWith("event "))).toHaveLength(25);
+    const flipped = copy(real.bundle);
+    const proof = flipped.consistency[1]?.proof;
+    if (proof) proof[0] = base64Encode(new Uint8Array(32).fill(7));
+    expect(failed(verifyBundle(flipped))).toEqual([
+      expect.stringMatching(/^consistency 10→20: the log was not only appended to/),
+    ]);
+  });
+
+  it("names checkpoints out of order", () => {
+    const b = copy(honest().bundle);
+    const [c0, c1, ...rest] = b.checkpoints;
+    if (c0 === undefined || c1 === undefined) throw new Error("checkpoints");
+    b.checkpoints = [c1, c0, ...rest];
+    expect(failed(verifyBundle(b))[0]).toBe("checkpoint 2: out of order: it follows checkpoint 10");
+  });
+
   it("names an altered inclusion proof, a broken chain link and a checkpoint whose size was changed", () => {
     const b = copy(honest().bundle);
     const e = eventAt(b, 12);

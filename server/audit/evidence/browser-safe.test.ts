@@ -1,0 +1,34 @@
+// The verifier must run in the browser (the offline /verify page) as it runs in the CLI: bundling it for the
+// browser pulls in no Node built-in and no "server-only"; the exporter, which reads the database, does not bundle.
+import path from "node:path";
+import { build } from "esbuild";
+import { describe, expect, it } from "vitest";
+
+const bundle = (file: string) =>
+  build({
+    entryPoints: [path.join(import.meta.dirname, file)],
+    bundle: true,
+    write: false,
+    platform: "browser",
+    format: "esm",
+    logLevel: "silent",
+    metafile: true,
+    // As the app resolves them (tsconfig paths): only export.ts uses them.
+    alias: { "@": path.resolve(import.meta.dirname, "../../..") },
+  });
+
+describe("browser-safe evidence verifier", () => {
+  it.each(["verify.ts", "report-text.ts", "bundle.ts", "entry.ts", "vote-check.ts"])(
+    "%s bundles for the browser, without server-only",
+    async (file) => {
+      const out = await bundle(file);
+      expect(out.errors).toEqual([]);
+      const inputs = Object.keys(out.metafile.inputs);
+      expect(inputs.filter((i) => /server-only|node:/.test(i))).toEqual([]);
+      expect(inputs.some((i) => i.endsWith("log/note.ts"))).toBe(file !== "bundle.ts" && file !== "entry.ts");
+    },
+  );
+  it("export.ts does not (it reads the database)", async () => {
+    await expect(bundle("export.ts")).rejects.toThrow(/node:/);
+  });
+});
