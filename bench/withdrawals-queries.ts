@@ -1,6 +1,7 @@
 // `node --conditions=react-server --import tsx bench/withdrawals-queries.ts [--count 20] [--postgres URL]
-// [--chain ethereum]`: the SQL statements one auto-approved withdrawal sends (bench/withdrawals-flow.ts
-// oneWithdrawal, one at a time, on a fresh PostgreSQL database), counted by statement text, per withdrawal:
+// [--chain ethereum] [--lanes 1]`: the SQL statements one auto-approved withdrawal sends (bench/withdrawals-flow.ts
+// oneWithdrawal, `--lanes` at a time, each lane its own key, on a fresh PostgreSQL database), counted by statement
+// text, per withdrawal (with several lanes, commits close together may share an audit integrator round):
 // what every round trip, and its drizzle and pg CPU, is spent on. Makes and removes its own token and database.
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -46,6 +47,7 @@ const at = args.indexOf("--postgres");
 const url = at >= 0 ? (args[at + 1] ?? DEFAULT_POSTGRES_URL) : DEFAULT_POSTGRES_URL;
 const chainAt = args.indexOf("--chain");
 const chain = (chainAt >= 0 ? args[chainAt + 1] : "ethereum") as Chain;
+const lanes = Math.max(1, Math.floor(option(args, "lanes", 1)));
 const token = createTestToken("kw-bench-wq");
 const dataDir = mkdtempSync(path.join(tmpdir(), "keyward-bench-wq-"));
 Object.assign(process.env, { ...hsmEnvironment(token, dataDir), KEYWARD_HSM_POOL_SIZE: "2" });
@@ -54,22 +56,28 @@ const database = await createBenchDatabase("postgres", url);
 try {
   const chains = await startChains();
   const setup = await setUp(database.db, chains, {
-    perChain: 1,
+    perChain: lanes,
     psbtsPerKey: n + 2,
     seedLoaded: () => Promise.resolve(),
   });
-  const key = setup.keys[chain][0];
-  if (key === undefined) throw new Error(`no ${chain} key`);
-  await oneWithdrawal(setup, chain, key, emptyPhases());
+  const keys = setup.keys[chain].slice(0, lanes);
+  if (keys.length < lanes) throw new Error(`only ${keys.length} ${chain} keys`);
+  await Promise.all(keys.map((key) => oneWithdrawal(setup, chain, key, emptyPhases())));
   counter.on(true);
-  for (let i = 0; i < n; i++) await oneWithdrawal(setup, chain, key, emptyPhases());
+  const each = Math.ceil(n / lanes);
+  await Promise.all(
+    keys.map(async (key) => {
+      for (let i = 0; i < each; i++) await oneWithdrawal(setup, chain, key, emptyPhases());
+    }),
+  );
   counter.on(false);
+  const done = each * lanes;
   const rows = [...counter.counts.values()].sort((a, b) => b.n - a.n);
   const all = rows.reduce((t, r) => t + r.n, 0);
   console.log(
-    `${(all / n).toFixed(1)} statements per ${chain} withdrawal (${n} withdrawals, one at a time):`,
+    `${(all / done).toFixed(1)} statements per ${chain} withdrawal (${done} withdrawals, ${lanes} at a time):`,
   );
-  for (const r of rows) console.log(`${(r.n / n).toFixed(2).padStart(6)}  ${r.text}`);
+  for (const r of rows) console.log(`${(r.n / done).toFixed(2).padStart(6)}  ${r.text}`);
   stopChains();
 } finally {
   await database.drop();
