@@ -8,7 +8,14 @@ import { base64Encode } from "../log/note";
 import { eventLeaf } from "../log/tree";
 import type { Bundle } from "./bundle";
 import { eventCanonical, eventChainHash, eventLeafOf } from "./entry";
-import { auditSigningKey, memoryLog, ORIGIN, signCheckpointNote, softToken } from "./testing/memory-bundle";
+import {
+  assertion,
+  auditSigningKey,
+  memoryLog,
+  ORIGIN,
+  signCheckpointNote,
+  softToken,
+} from "./testing/memory-bundle";
 import { type VerifyReport, verifyBundle } from "./verify";
 import { recomputeVoteChallenge } from "./vote-check";
 
@@ -165,6 +172,51 @@ describe("verifyBundle", () => {
     const r = verifyBundle(b);
     expect(failed(r)).toEqual([
       `vote on operation ${vote.operationId} by ${vote.voterId}: its signature does not verify under the credential's public key`,
+    ]);
+  });
+
+  it("names a vote made without user verification, on another origin or relying party, or by another's token", () => {
+    const { bundle, tokens } = honest();
+    const [ann, bob] = tokens;
+    if (ann === undefined || bob === undefined) throw new Error("tokens");
+    const reasonsWith = (change: (b: Bundle) => void) => {
+      const b = copy(bundle);
+      change(b);
+      return verifyBundle(b).failures.map((f) => `${f.item}: ${f.reason}`);
+    };
+    const first = (b: Bundle) => {
+      const v = b.votes[0];
+      if (v === undefined) throw new Error("vote");
+      return v;
+    };
+    const item = `vote on operation ${bundle.votes[0]?.operationId} by ${bundle.votes[0]?.voterId}`;
+    expect(
+      reasonsWith((b) => {
+        first(b).assertion = assertion(ann, first(b).challenge, { flags: 0x01 });
+      }),
+    ).toEqual([`${item}: the token did not report user verification`]);
+    expect(
+      reasonsWith((b) => {
+        first(b).assertion = assertion(ann, first(b).challenge, { origin: "https://evil.example" });
+      }),
+    ).toEqual([`${item}: it was made on origin https://evil.example, not http://localhost:3000`]);
+    expect(
+      reasonsWith((b) => {
+        b.webauthn.rpId = "keyward.example";
+      }).map((r) => r.replace(/^vote on operation \S+ by \S+: /, "")),
+    ).toEqual([
+      "its authenticatorData is for another relying party than keyward.example",
+      "its authenticatorData is for another relying party than keyward.example",
+    ]);
+    // Bob's token signs Ann's vote: the credential given is Bob's, who is not the voter.
+    expect(
+      reasonsWith((b) => {
+        const v = first(b);
+        v.assertion = assertion(bob, v.challenge);
+        v.credential = { id: bob.id, memberId: bob.memberId, publicKey: bob.cose };
+      }),
+    ).toEqual([
+      `${item}: its token belongs to another member; event 6 (vote.cast) records approve by ${ann.memberId} with token ${ann.id} on ${bundle.votes[0]?.operationId}`,
     ]);
   });
 
