@@ -8,6 +8,7 @@ import "server-only";
 import { and, asc, desc, eq, gte, inArray, isNotNull, lte, sql } from "drizzle-orm";
 import type { Db } from "@/db/client";
 import { auditCheckpoints, auditEvents, operations, policyVersions, tokens, votes } from "@/db/schema";
+import { z } from "zod";
 import { env } from "@/server/env";
 import { type CheckpointConfig, checkpointIfDue, type StoredCheckpoint } from "../checkpoints";
 import { base64Encode } from "../log/note";
@@ -73,6 +74,44 @@ async function checkpointCovering(db: Db, seq: number, o: { audit: CheckpointCon
   return signed;
 }
 
+/** The ids operation.proposed and vote.cast events carry (events.ts), read loosely: only to collect them. */
+const namedIds = z.looseObject({ operationId: z.string().optional(), voteId: z.string().optional() });
+
+/**
+ * The sealed events with seq in the range, a page at a time, each with its inclusion proof in the tree of
+ * `size` events: what a streaming writer consumes without holding the period in memory.
+ */
+export async function* periodEvents(
+  db: Db,
+  range: { first: number; last: number },
+  size: number,
+): AsyncGenerator<BundleEvent[]> {
+  for (let at = range.first; at <= range.last; at += PAGE) {
+    const rows = await db
+      .select()
+      .from(auditEvents)
+      .where(and(gte(auditEvents.seq, at), lte(auditEvents.seq, Math.min(range.last, at + PAGE - 1))))
+      .orderBy(asc(auditEvents.seq));
+    const page: BundleEvent[] = [];
+    for (const row of rows) {
+      if (row.seq === null || row.prevHash === null || row.hash === null)
+        throw new ExportError(`audit event ${at} is not sealed`);
+      page.push({
+        seq: row.seq,
+        at: iso(row.at),
+        actor: row.actor,
+        action: row.action,
+        subject: row.subject,
+        data: row.data,
+        prevHash: row.prevHash,
+        hash: row.hash,
+        inclusion: { size, proof: b64(await inclusionProofAt(db, row.seq, size)) },
+      });
+    }
+    yield page;
+  }
+}
+
 export async function buildBundle(db: Db, o: ExportOptions): Promise<Bundle> {
   const audit = o.audit ?? env().audit;
   const webauthn = o.webauthn ?? { rpId: env().rpId, origin: env().origin };
@@ -104,38 +143,20 @@ export async function buildBundle(db: Db, o: ExportOptions): Promise<Bundle> {
     consistency.push({ from: a.size, to: b.size, proof: b64(await consistencyProofAt(db, a.size, b.size)) });
   }
 
-  // Events in pages, each with its inclusion proof to the target checkpoint.
+  // Events in pages, each with its inclusion proof to the target checkpoint; what they name is collected.
   const events: BundleEvent[] = [];
   const operationIds = new Set<string>();
   const voteIds = new Set<string>();
-  if (range !== null) {
-    for (let at = range.first; at <= range.last; at += PAGE) {
-      const rows = await db
-        .select()
-        .from(auditEvents)
-        .where(and(gte(auditEvents.seq, at), lte(auditEvents.seq, Math.min(range.last, at + PAGE - 1))))
-        .orderBy(asc(auditEvents.seq));
-      for (const row of rows) {
-        if (row.seq === null || row.prevHash === null || row.hash === null) continue;
-        const data = row.data as Record<string, unknown> | null;
-        if (row.action === "operation.proposed" || row.action === "vote.cast") {
-          if (typeof data?.operationId === "string") operationIds.add(data.operationId);
-          if (row.action === "vote.cast" && typeof data?.voteId === "string") voteIds.add(data.voteId);
-        }
-        events.push({
-          seq: row.seq,
-          at: iso(row.at),
-          actor: row.actor,
-          action: row.action,
-          subject: row.subject,
-          data: row.data,
-          prevHash: row.prevHash,
-          hash: row.hash,
-          inclusion: { size: target.size, proof: b64(await inclusionProofAt(db, row.seq, target.size)) },
-        });
+  if (range !== null)
+    for await (const page of periodEvents(db, range, target.size))
+      for (const event of page) {
+        events.push(event);
+        if (event.action !== "operation.proposed" && event.action !== "vote.cast") continue;
+        const names = namedIds.safeParse(event.data);
+        if (!names.success) continue;
+        if (names.data.operationId !== undefined) operationIds.add(names.data.operationId);
+        if (event.action === "vote.cast" && names.data.voteId !== undefined) voteIds.add(names.data.voteId);
       }
-    }
-  }
 
   const opRows =
     operationIds.size === 0
