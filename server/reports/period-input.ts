@@ -19,10 +19,15 @@ const instant = z
 
 export const periodInput = z
   .object({ from: instant, to: instant })
-  .refine((p) => p.from < p.to, { message: "the period must end after it starts", path: ["to"] })
-  .refine((p) => p.to.getTime() - p.from.getTime() <= MAX_SPAN_MS, {
-    message: "a report covers at most ten years",
+  // Object checks run even when a field failed (zod 4): they look only at fields that parsed to dates.
+  .refine((p) => !(p.from instanceof Date && p.to instanceof Date) || p.from < p.to, {
+    message: "the period must end after it starts",
     path: ["to"],
-  });
+  })
+  .refine(
+    (p) =>
+      !(p.from instanceof Date && p.to instanceof Date) || p.to.getTime() - p.from.getTime() <= MAX_SPAN_MS,
+    { message: "a report covers at most ten years", path: ["to"] },
+  );
 
 export type PeriodInput = z.input<typeof periodInput>;
