@@ -107,6 +107,13 @@ export const bundleSchema = z.object({
   consistency: z.array(bundleConsistencySchema),
   /** The period's events in seq order, each with its inclusion proof to the bundle's newest checkpoint. */
   events: z.array(bundleEventSchema),
+  /**
+   * The events just outside the period, with their inclusion proofs: `before` (seq first - 1, at before `from`)
+   * and `after` (seq last + 1, after `to`), so the period's first and last events are shown not to have been
+   * cut. `before` is null only when the period starts at event 1; `after` only when the newest checkpoint
+   * ends with the period's last event (nothing was logged after it when it was signed).
+   */
+  edges: z.object({ before: bundleEventSchema.nullable(), after: bundleEventSchema.nullable() }),
   /** The relying party the votes' tokens were asked for (rpId hashed into authenticatorData; page origins). */
   webauthn: z.object({ rpId: text, origins: z.array(text).min(1) }),
   operations: z.array(bundleOperationSchema),

@@ -103,19 +103,28 @@ describe.each(testEngines())("the evidence bundle on %s", (engine) => {
     const { before, op } = w;
     const [covering] = await db.select().from(auditCheckpoints).orderBy(sql`${auditCheckpoints.size} DESC`);
     await reactivations(db, 3, T2);
-    await sign(db, T2);
+    const after = await sign(db, T2);
 
     const bundle = await buildBundle(db, { ...PERIOD, audit, webauthn, now: T2 });
     const key = await auditKey(ORIGIN);
     expect(bundle.log).toEqual({ origin: ORIGIN, verifierKey: key.verifierKey });
-    expect(bundle.checkpoints.map((c) => c.size)).toEqual([before?.size, covering?.size]);
-    expect(bundle.consistency.map((p) => [p.from, p.to])).toEqual([[before?.size, covering?.size]]);
+    // The events are proved to the first checkpoint holding the event after the period too.
+    const sizes = [before?.size, covering?.size, after?.size];
+    expect(bundle.checkpoints.map((c) => c.size)).toEqual(sizes);
+    expect(bundle.consistency.map((p) => [p.from, p.to])).toEqual([
+      [sizes[0], sizes[1]],
+      [sizes[1], sizes[2]],
+    ]);
     const inPeriod = await db
       .select({ seq: auditEvents.seq })
       .from(auditEvents)
       .where(sql`${auditEvents.at} BETWEEN ${PERIOD.from} AND ${PERIOD.to}`)
       .orderBy(asc(auditEvents.seq));
     expect(bundle.events.map((e) => e.seq)).toEqual(inPeriod.map((r) => r.seq));
+    const first = bundle.events[0]?.seq ?? 0;
+    const last = bundle.events.at(-1)?.seq ?? 0;
+    expect([bundle.edges.before?.seq, bundle.edges.before?.at]).toEqual([first - 1, T0.toISOString()]);
+    expect([bundle.edges.after?.seq, bundle.edges.after?.at]).toEqual([last + 1, T2.toISOString()]);
     expect(bundle.events.map((e) => e.action)).toEqual(
       expect.arrayContaining(["operation.proposed", "vote.cast", "vote.cast"]),
     );
@@ -137,7 +146,8 @@ describe.each(testEngines())("the evidence bundle on %s", (engine) => {
     expect(passed("vote")).toBe(2);
     expect(passed("operation")).toBe(1);
     expect(passed("trusted")).toBe(1);
-    expect(report.head?.size).toBe(covering?.size);
+    expect(passed("period")).toBe(2);
+    expect(report.head?.size).toBe(after?.size);
   });
 
   it("names an event an owner changed in the database behind the triggers, and a vote whose decision was flipped", async () => {

@@ -120,10 +120,18 @@ export async function buildBundle(db: Db, o: ExportOptions): Promise<Bundle> {
 
   // Checkpoints: the newest one before the period's first event, ..., the first one holding its last event.
   const [newest] = await db.select().from(auditCheckpoints).orderBy(desc(auditCheckpoints.size)).limit(1);
+  // The event after the period, when the log has one, must be in the target too: it shows the end was not cut.
+  const [next] =
+    range === null
+      ? []
+      : await db
+          .select({ seq: auditEvents.seq })
+          .from(auditEvents)
+          .where(eq(auditEvents.seq, range.last + 1));
   const target: StoredCheckpoint =
     range === null
       ? (newest ?? (await checkpointCovering(db, 1, { audit, now })))
-      : await checkpointCovering(db, range.last, { audit, now });
+      : await checkpointCovering(db, next === undefined ? range.last : range.last + 1, { audit, now });
   const [before] = await db
     .select({ size: auditCheckpoints.size })
     .from(auditCheckpoints)
@@ -157,6 +165,17 @@ export async function buildBundle(db: Db, o: ExportOptions): Promise<Bundle> {
         if (names.data.operationId !== undefined) operationIds.add(names.data.operationId);
         if (event.action === "vote.cast" && names.data.voteId !== undefined) voteIds.add(names.data.voteId);
       }
+
+  // The events just outside the period, proved like the others.
+  const edge = async (seq: number): Promise<BundleEvent | null> => {
+    if (seq < 1 || seq > target.size) return null;
+    for await (const page of periodEvents(db, { first: seq, last: seq }, target.size)) return page[0] ?? null;
+    return null;
+  };
+  const edges: Bundle["edges"] =
+    range === null
+      ? { before: null, after: null }
+      : { before: await edge(range.first - 1), after: await edge(range.last + 1) };
 
   const opRows =
     operationIds.size === 0
@@ -234,6 +253,7 @@ export async function buildBundle(db: Db, o: ExportOptions): Promise<Bundle> {
     checkpoints: checkpoints.map((c) => ({ size: c.size, note: c.note })),
     consistency,
     events,
+    edges,
     webauthn: { rpId: webauthn.rpId, origins: [webauthn.origin] },
     operations: bundleOperations,
     votes: bundleVotes,

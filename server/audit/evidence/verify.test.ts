@@ -142,6 +142,42 @@ describe("verifyBundle", () => {
     expect(failed(verifyBundle(b))).toEqual(["events 16→18: event 17 is missing from the period"]);
   });
 
+  it("names a period cut at either end, also when the exporter moves the edge along", () => {
+    const { bundle } = honest();
+    const cutStart = copy(bundle);
+    cutStart.events = cutStart.events.filter((e) => e.seq !== 3);
+    expect(failed(verifyBundle(cutStart))).toEqual([
+      "period start: event 2 is not the one before the period's first event 4",
+    ]);
+    const [dropped] = bundle.events;
+    if (dropped === undefined) throw new Error("event");
+    cutStart.edges.before = dropped;
+    expect(failed(verifyBundle(cutStart))).toEqual([
+      `period start: event 3 was logged at ${dropped.at}, within the period: the period's start was cut`,
+    ]);
+    cutStart.edges.before = null;
+    expect(failed(verifyBundle(cutStart))).toEqual([
+      "period start: the bundle does not show event 3, the one before the period's first",
+    ]);
+
+    const cutEnd = copy(bundle);
+    const last = cutEnd.events.pop();
+    if (last === undefined) throw new Error("event");
+    expect(failed(verifyBundle(cutEnd))).toEqual([
+      "period end: event 28 is not the one after the period's last event 26",
+    ]);
+    cutEnd.edges.after = last;
+    expect(failed(verifyBundle(cutEnd))).toEqual([
+      `period end: event 27 was logged at ${last.at}, within the period: the period's end was cut`,
+    ]);
+    cutEnd.edges.after = null;
+    expect(failed(verifyBundle(cutEnd))).toEqual([
+      "period end: the bundle does not show event 27, the one after the period's last",
+    ]);
+    const count = verifyBundle(bundle).checks.filter((c) => c.kind === "period" && c.ok);
+    expect(count.map((c) => c.item)).toEqual(["period start", "period end"]);
+  });
+
   it("names a vote whose decision was flipped, also with its challenge recomputed", () => {
     const { bundle } = honest();
     const b = copy(bundle);

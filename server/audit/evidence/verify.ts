@@ -20,6 +20,7 @@ export const CHECK_KINDS = [
   "trusted",
   "event",
   "chain",
+  "period",
   "operation",
   "vote",
   "policy",
@@ -238,39 +239,45 @@ function checkTrusted(
     );
 }
 
+/** Why an event's content, hash or inclusion proof does not hold (empty: it does). */
+function eventProblems(e: BundleEvent, roots: Map<number, Hash>): string[] {
+  const problems: string[] = [];
+  let leaf: Hash | null = null;
+  try {
+    leaf = eventLeafOf(e);
+  } catch (err) {
+    problems.push(`its content cannot be canonicalised (${reasonOf(err)})`);
+  }
+  const root = roots.get(e.inclusion.size);
+  const proof = proofHashes(e.inclusion.proof);
+  if (root === undefined)
+    problems.push(
+      `its inclusion proof is to checkpoint ${e.inclusion.size}, which the bundle does not hold verified`,
+    );
+  else if (proof === null) problems.push("an inclusion proof element is not a 32-byte base64 hash");
+  else if (leaf !== null) {
+    try {
+      verifyInclusion(leaf, e.seq - 1, e.inclusion.size, proof, root);
+    } catch (err) {
+      problems.push(
+        `its data does not give the leaf the inclusion proof proves to checkpoint ${e.inclusion.size} (${reasonOf(err)})`,
+      );
+    }
+  }
+  try {
+    if (eventChainHash(e.prevHash, e) !== e.hash)
+      problems.push("its hash is not SHA-256 of its previous hash and its content");
+  } catch {
+    // Reported above (the content cannot be canonicalised).
+  }
+  return problems;
+}
+
 function checkEvents(bundle: Bundle, roots: Map<number, Hash>, pass: Record_, fail: Record_) {
   let prev: BundleEvent | undefined;
   for (const e of bundle.events) {
     const item = `event ${e.seq}`;
-    const problems: string[] = [];
-    let leaf: Hash | null = null;
-    try {
-      leaf = eventLeafOf(e);
-    } catch (err) {
-      problems.push(`its content cannot be canonicalised (${reasonOf(err)})`);
-    }
-    const root = roots.get(e.inclusion.size);
-    const proof = proofHashes(e.inclusion.proof);
-    if (root === undefined)
-      problems.push(
-        `its inclusion proof is to checkpoint ${e.inclusion.size}, which the bundle does not hold verified`,
-      );
-    else if (proof === null) problems.push("an inclusion proof element is not a 32-byte base64 hash");
-    else if (leaf !== null) {
-      try {
-        verifyInclusion(leaf, e.seq - 1, e.inclusion.size, proof, root);
-      } catch (err) {
-        problems.push(
-          `its data does not give the leaf the inclusion proof proves to checkpoint ${e.inclusion.size} (${reasonOf(err)})`,
-        );
-      }
-    }
-    try {
-      if (eventChainHash(e.prevHash, e) !== e.hash)
-        problems.push("its hash is not SHA-256 of its previous hash and its content");
-    } catch {
-      // Reported above (the content cannot be canonicalised).
-    }
+    const problems = eventProblems(e, roots);
     if (problems.length > 0) fail("event", item, problems.join("; "));
     else pass("event", item, `in the log at position ${e.seq} of checkpoint ${e.inclusion.size}`);
 
@@ -292,6 +299,62 @@ function checkEvents(bundle: Bundle, roots: Map<number, Hash>, pass: Record_, fa
       else pass("chain", `chain ${prev.seq}→${e.seq}`, "linked");
     }
     prev = e;
+  }
+  checkEdges(bundle, roots, pass, fail);
+}
+
+/**
+ * The period was not cut at either end: the event before its first is logged before `from` and links to it,
+ * the event after its last is logged after `to` and links from it (or the newest checkpoint ends there).
+ */
+function checkEdges(bundle: Bundle, roots: Map<number, Hash>, pass: Record_, fail: Record_) {
+  const first = bundle.events[0];
+  const last = bundle.events.at(-1);
+  if (first === undefined || last === undefined) return;
+  const { before, after } = bundle.edges;
+  const from = Date.parse(bundle.period.from);
+  const to = Date.parse(bundle.period.to);
+  const start = "period start";
+  if (before === null) {
+    if (first.seq === 1) pass("period", start, "the period starts with the log's first event");
+    else
+      fail(
+        "period",
+        start,
+        `the bundle does not show event ${first.seq - 1}, the one before the period's first`,
+      );
+  } else {
+    const problems = eventProblems(before, roots).map((p) => `event ${before.seq}: ${p}`);
+    if (before.seq !== first.seq - 1)
+      problems.push(`event ${before.seq} is not the one before the period's first event ${first.seq}`);
+    else if (before.hash !== first.prevHash)
+      problems.push(`event ${first.seq}'s previous hash is not event ${before.seq}'s hash`);
+    if (!(Date.parse(before.at) < from))
+      problems.push(
+        `event ${before.seq} was logged at ${before.at}, within the period: the period's start was cut`,
+      );
+    if (problems.length > 0) fail("period", start, problems.join("; "));
+    else pass("period", start, `event ${before.seq}, just before, was logged before the period`);
+  }
+  const end = "period end";
+  const newest = bundle.checkpoints.at(-1)?.size;
+  if (after === null) {
+    if (newest === last.seq)
+      pass("period", end, `the newest checkpoint ends with the period's last event ${last.seq}`);
+    else
+      fail("period", end, `the bundle does not show event ${last.seq + 1}, the one after the period's last`);
+  } else {
+    const problems = eventProblems(after, roots).map((p) => `event ${after.seq}: ${p}`);
+    if (after.seq !== last.seq + 1)
+      problems.push(`event ${after.seq} is not the one after the period's last event ${last.seq}`);
+    else if (after.prevHash !== last.hash)
+      problems.push(`event ${after.seq}'s previous hash is not event ${last.seq}'s hash`);
+    if (!(Date.parse(after.at) > to))
+      problems.push(
+        `event ${after.seq} was logged at ${after.at}, within the period: the period's end was cut`,
+      );
+    if (problems.length > 0) fail("period", end, problems.join("; "));
+    else pass("period", end, `event ${after.seq}, just after, was logged after the period`);
   }
 }
 

@@ -217,14 +217,18 @@ export function memoryLog(o: {
     }),
   }));
   const before = o.checkpointSizes.filter((s) => s < o.fromSeq).at(-1);
-  const target = o.checkpointSizes.find((s) => s >= o.toSeq);
+  // The first checkpoint holding the event after the period too, when there is one (as export.ts picks it).
+  const target = o.checkpointSizes.find((s) => s >= Math.min(o.toSeq + 1, o.size));
   if (target === undefined) throw new Error("no checkpoint covers the period");
   const inBundle = notes.filter((c) => c.size >= (before ?? 0) && c.size <= target);
   const b64 = (hs: Uint8Array[]) => hs.map(base64Encode);
-  const period = events.slice(o.fromSeq - 1, o.toSeq).map((e) => ({
+  const proved = (e: BundleEvent): BundleEvent => ({
     ...e,
     inclusion: { size: target, proof: b64(inclusionProof(leaves, e.seq - 1, target)) },
-  }));
+  });
+  const period = events.slice(o.fromSeq - 1, o.toSeq).map(proved);
+  const edgeBefore = events[o.fromSeq - 2];
+  const edgeAfter = o.toSeq < target ? events[o.toSeq] : undefined;
   const periodVoteIds = new Set(
     period.filter((e) => e.action === "vote.cast").map((e) => (e.data as { voteId: string }).voteId),
   );
@@ -239,6 +243,10 @@ export function memoryLog(o: {
       return { from, to: c.size, proof: b64(consistencyProof(leaves, from, c.size)) };
     }),
     events: period,
+    edges: {
+      before: edgeBefore === undefined ? null : proved(edgeBefore),
+      after: edgeAfter === undefined ? null : proved(edgeAfter),
+    },
     webauthn: { rpId: RP_ID, origins: [PAGE_ORIGIN] },
     operations: periodVoteIds.size > 0 ? [operation] : [],
     votes: votes.filter((v) => periodVoteIds.has(v.id)),
