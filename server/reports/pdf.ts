@@ -151,7 +151,10 @@ export async function writeReportPdf(
   section("Audit log checkpoint");
   if (checkpoint === null) line(doc, "No checkpoint has been signed yet.");
   else {
-    line(doc, `Newest signed checkpoint: ${checkpoint.size} events, signed at ${utc(checkpoint.signedAt)}.`);
+    line(
+      doc,
+      `Newest signed checkpoint: events 1–${checkpoint.size}, signed at ${utc(checkpoint.signedAt)}.`,
+    );
     line(doc, `Audit verifier key (Ed25519 in the HSM, never extractable): ${checkpoint.verifierKey}`);
     doc.moveDown(0.3);
     line(doc, checkpoint.note);

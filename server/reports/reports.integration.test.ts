@@ -7,7 +7,7 @@ import { randomBytes, randomUUID } from "node:crypto";
 import { and, eq } from "drizzle-orm";
 import { beforeAll, describe, expect, it } from "vitest";
 import type { Db } from "@/db/client";
-import { auditEvents, keys, sessions, signingFreezes, tokens, votes } from "@/db/schema";
+import { auditCheckpoints, auditEvents, keys, sessions, signingFreezes, tokens, votes } from "@/db/schema";
 import { appendAudit } from "@/server/audit/append";
 import type { SessionMember } from "@/server/auth/sessions";
 import { insertKeyCreates, seedInitiator } from "@/server/operations/executor/testing/fixtures";
@@ -24,6 +24,7 @@ const FROM = new Date(NOW.getTime() - 3_600_000);
 const TO = new Date(NOW.getTime() + 3_600_000);
 const BEFORE = new Date(FROM.getTime() - 60_000);
 const ADMIN_NAME = "Łukasz ₿ ✓ Zoë 北京";
+const VERIFIER_KEY = "localhost/audit+0a1b2c3d+AZm2cUXqTeY1x4PGbGvcUlCmb4tmM1Jdo3Qj3o9n0tT8";
 const FORMULAS = ['=HYPERLINK("http://x")', "+1+1", "-2+3", "@SUM(A1)", "\tcmd", "\rcmd"];
 
 async function tokenOf(db: Db, person: Person): Promise<{ id: string; nickname: string }> {
@@ -112,6 +113,16 @@ describe.each(testEngines())("period reports on %s", (engine) => {
         tokenId: (await tokenOf(db(), admin)).id,
         reason: "drill",
       });
+    // A stored checkpoint (its signature is the checkpointer's business, tested there): the report names it.
+    await db()
+      .insert(auditCheckpoints)
+      .values({
+        size: 1,
+        rootHash: new Uint8Array(32).fill(7),
+        signedAt: NOW,
+        note: "localhost/audit\n1\nBwcH\n\n— localhost/audit sig\n",
+        verifierKey: VERIFIER_KEY,
+      });
     await db().transaction(async (tx) => {
       await appendAudit(tx, {
         action: "key.created",
@@ -191,6 +202,7 @@ describe.each(testEngines())("period reports on %s", (engine) => {
     expect(report.freezes).toEqual([
       expect.objectContaining({ frozenBy: ADMIN_NAME, reason: "drill", liftedAt: null }),
     ]);
+    expect(report.checkpoint).toMatchObject({ size: 1, signedAt: NOW, verifierKey: VERIFIER_KEY });
     const inPeriod = await db().select().from(auditEvents);
     expect(report.summary.events).toBe(inPeriod.filter((e) => e.at >= FROM && e.at < TO).length);
   });
@@ -295,6 +307,10 @@ describe.each(testEngines())("period reports on %s", (engine) => {
     expect(text).toContain(opId);
     expect(text).toContain("Cold wallet Łódź");
     expect(text).toContain("Zoë 北京");
+    expect(text).toContain(
+      `Newest signed checkpoint: events 1–1, signed at ${NOW.toISOString().slice(0, 19).replace("T", " ")} UTC`,
+    );
+    expect(text).toContain(VERIFIER_KEY);
 
     const exported = await db().select().from(auditEvents).where(eq(auditEvents.action, "report.exported"));
     expect(exported.map((e) => [e.actor, e.subject])).toEqual([
