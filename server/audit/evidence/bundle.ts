@@ -105,6 +105,11 @@ export const bundleSchema = z.object({
   checkpoints: z.array(bundleCheckpointSchema),
   /** One per pair of consecutive checkpoints. */
   consistency: z.array(bundleConsistencySchema),
+  /**
+   * Consistency proofs from older checkpoints a reader said they kept (export's `kept` sizes) to the bundle's
+   * first checkpoint: so a checkpoint from long before the period can still be checked. Usually empty.
+   */
+  keptConsistency: z.array(bundleConsistencySchema).max(100),
   /** The period's events in seq order, each with its inclusion proof to the bundle's newest checkpoint. */
   events: z.array(bundleEventSchema),
   /**

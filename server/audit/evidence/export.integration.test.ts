@@ -148,6 +148,19 @@ describe.each(testEngines())("the evidence bundle on %s", (engine) => {
     expect(passed("trusted")).toBe(1);
     expect(passed("period")).toBe(2);
     expect(report.head?.size).toBe(after?.size);
+
+    // The next day's bundle starts at a later checkpoint; the regulator kept the first one: the export adds a
+    // proof from it, and the verifier checks the kept checkpoint through it.
+    const nextDay = { from: new Date("2026-12-03T00:00:00.000Z"), to: new Date("2026-12-03T23:59:59.999Z") };
+    const later = await buildBundle(db, { ...nextDay, audit, webauthn, now: T2, kept: [before?.size ?? 0] });
+    expect(later.checkpoints[0]?.size).toBe(covering?.size);
+    expect(later.keptConsistency.map((p) => [p.from, p.to])).toEqual([[before?.size, covering?.size]]);
+    const checked = verifyBundle(later, {
+      verifierKey: key.verifierKey,
+      trustedCheckpoint: before?.note ?? "",
+    });
+    expect(failures(checked)).toEqual([]);
+    expect(checked.checks.find((c) => c.kind === "trusted")?.reason).toMatch(/extends the one you kept/);
   });
 
   it("names an event an owner changed in the database behind the triggers, and a vote whose decision was flipped", async () => {

@@ -33,6 +33,11 @@ export type ExportOptions = {
   /** The relying party votes were made for (default: env()'s rpId and origin). */
   webauthn?: { rpId: string; origin: string };
   now?: Date;
+  /**
+   * Sizes of checkpoints the reader kept from before the bundle's first: a consistency proof from each to the
+   * first is added (keptConsistency), so they can be checked with --trusted-checkpoint.
+   */
+  kept?: readonly number[];
 };
 
 export class ExportError extends Error {
@@ -151,6 +156,17 @@ export async function buildBundle(db: Db, o: ExportOptions): Promise<Bundle> {
     consistency.push({ from: a.size, to: b.size, proof: b64(await consistencyProofAt(db, a.size, b.size)) });
   }
 
+  const keptConsistency: Bundle["consistency"] = [];
+  const firstSize = checkpoints[0]?.size;
+  if (firstSize !== undefined)
+    for (const size of new Set(o.kept ?? []))
+      if (Number.isSafeInteger(size) && size > 0 && size < firstSize)
+        keptConsistency.push({
+          from: size,
+          to: firstSize,
+          proof: b64(await consistencyProofAt(db, size, firstSize)),
+        });
+
   // Events in pages, each with its inclusion proof to the target checkpoint; what they name is collected.
   const events: BundleEvent[] = [];
   const operationIds = new Set<string>();
@@ -252,6 +268,7 @@ export async function buildBundle(db: Db, o: ExportOptions): Promise<Bundle> {
     log: { origin: audit.origin, verifierKey: target.verifierKey },
     checkpoints: checkpoints.map((c) => ({ size: c.size, note: c.note })),
     consistency,
+    keptConsistency,
     events,
     edges,
     webauthn: { rpId: webauthn.rpId, origins: [webauthn.origin] },

@@ -364,7 +364,36 @@ describe("verifyBundle", () => {
     expect(
       failed(verifyBundle(older.bundle, { trustedCheckpoint: first.bundle.checkpoints[0]?.note ?? "" })),
     ).toEqual([
-      "trusted checkpoint 5: it is older than the bundle's first checkpoint 20: the bundle cannot prove it extends it; export a period that begins before event 5",
+      "trusted checkpoint 5: it is older than the bundle's first checkpoint 20: the bundle cannot prove it extends it; export with it kept (a proof from 5), or a period that begins before event 5",
+    ]);
+  });
+
+  it("checks a checkpoint kept from before the bundle through the proof the export adds for it", () => {
+    const log = memoryLog({ size: 40, checkpointSizes: [5, 10, 20, 30, 40], fromSeq: 25, toSeq: 40 });
+    const kept = signCheckpointNote(log.key, {
+      size: 5,
+      rootHash: rootOf(log.leaves.slice(0, 5)),
+      extensions: [],
+    });
+    const b = copy(log.bundle);
+    b.keptConsistency = [{ from: 5, to: 20, proof: consistencyProof(log.leaves, 5, 20).map(base64Encode) }];
+    expect(failed(verifyBundle(b, { trustedCheckpoint: kept }))).toEqual([]);
+    expect(verifyBundle(b, { trustedCheckpoint: kept }).checks.filter((c) => c.kind === "trusted")).toEqual([
+      expect.objectContaining({ ok: true, item: "trusted checkpoint 5" }),
+    ]);
+    // The regulator kept checkpoint 5 of another history (signed by the same audit key): refused.
+    const other = memoryLog({
+      size: 5,
+      checkpointSizes: [5],
+      fromSeq: 1,
+      toSeq: 5,
+      key: log.key,
+      rewriteFrom: 2,
+    });
+    expect(failed(verifyBundle(b, { trustedCheckpoint: other.bundle.checkpoints[0]?.note ?? "" }))).toEqual([
+      expect.stringMatching(
+        /^trusted checkpoint 5: the bundle's checkpoint 20 does not extend the one you kept: the log was rewritten/,
+      ),
     ]);
   });
 

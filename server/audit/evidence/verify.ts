@@ -231,12 +231,29 @@ function checkTrusted(
       item,
       `the log you saw had ${size} events; this bundle's newest checkpoint has ${last.size}: the log was truncated, or ask for a newer bundle`,
     );
-  else
+  else if (first !== undefined && size < first.size) {
+    const firstRoot = roots.get(first.size);
+    const kept = bundle.keptConsistency.find((p) => p.from === size && p.to === first.size);
+    const proof = kept === undefined ? null : proofHashes(kept.proof);
+    if (kept !== undefined && proof !== null && firstRoot !== undefined) {
+      try {
+        verifyConsistency(size, first.size, proof, root, firstRoot);
+        pass("trusted", item, `the bundle's checkpoint ${first.size} extends the one you kept`);
+      } catch (e) {
+        fail(
+          "trusted",
+          item,
+          `the bundle's checkpoint ${first.size} does not extend the one you kept: the log was rewritten (${reasonOf(e)})`,
+        );
+      }
+      return;
+    }
     fail(
       "trusted",
       item,
-      `it is older than the bundle's first checkpoint${first ? ` ${first.size}` : ""}: the bundle cannot prove it extends it; export a period that begins before event ${size}`,
+      `it is older than the bundle's first checkpoint ${first.size}: the bundle cannot prove it extends it; export with it kept (a proof from ${size}), or a period that begins before event ${size}`,
     );
+  } else fail("trusted", item, "the bundle has no checkpoint to compare it with");
 }
 
 /** Why an event's content, hash or inclusion proof does not hold (empty: it does). */

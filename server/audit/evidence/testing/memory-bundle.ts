@@ -242,6 +242,7 @@ export function memoryLog(o: {
       const from = inBundle[i]?.size ?? 0;
       return { from, to: c.size, proof: b64(consistencyProof(leaves, from, c.size)) };
     }),
+    keptConsistency: [],
     events: period,
     edges: {
       before: edgeBefore === undefined ? null : proved(edgeBefore),
