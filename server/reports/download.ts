@@ -6,6 +6,7 @@ import type { Db } from "@/db/client";
 import type { SessionMember } from "@/server/auth/sessions";
 import { AppError, HTTP_STATUS } from "@/server/errors";
 import { exportReport, type ReportKind } from "./export";
+import type { HsmTokenIdentity } from "./period";
 import { periodInput } from "./period-input";
 
 const text = (body: string, status: number) =>
@@ -16,7 +17,13 @@ const text = (body: string, status: number) =>
 
 export async function reportResponse(
   request: Request,
-  deps: { db: Db; session: SessionMember | null; kind: ReportKind; now: Date },
+  deps: {
+    db: Db;
+    session: SessionMember | null;
+    kind: ReportKind;
+    now: Date;
+    hsmTokens?: () => Promise<HsmTokenIdentity[]>;
+  },
 ): Promise<Response> {
   const { session, kind } = deps;
   if (session === null) return text("Sign in to download reports.", 401);
@@ -35,6 +42,7 @@ export async function reportResponse(
       kind,
       period: parsed.data,
       now: deps.now,
+      hsmTokens: deps.hsmTokens,
     });
     return new Response(download.body, {
       headers: {

@@ -11,7 +11,7 @@ import { AppError } from "@/server/errors";
 import { auditCsvStream } from "./csv";
 import { type Period, periodEventCounts } from "./events";
 import { type PdfProgress, reportDocument, writeReportPdf } from "./pdf";
-import { periodReport } from "./period";
+import { type HsmTokenIdentity, periodReport } from "./period";
 
 export const REPORT_ROLES: readonly Role[] = ["admin", "auditor"];
 
@@ -72,7 +72,15 @@ function pdfStream(doc: PDFKit.PDFDocument, write: () => Promise<void>): Readabl
 /** The download `who` asked for, once allowed and recorded; throws AppError FORBIDDEN for other roles. */
 export async function exportReport(
   db: Db,
-  input: { who: Exporter; kind: ReportKind; period: Period; now: Date; onProgress?: PdfProgress },
+  input: {
+    who: Exporter;
+    kind: ReportKind;
+    period: Period;
+    now: Date;
+    onProgress?: PdfProgress;
+    /** The HSM tokens' identity for the PDF (the route asks the status check); a failure leaves it out. */
+    hsmTokens?: () => Promise<HsmTokenIdentity[]>;
+  },
 ): Promise<ReportDownload> {
   const { who, kind, period, now } = input;
   await allow(db, who, kind, now);
@@ -87,7 +95,8 @@ export async function exportReport(
       body: auditCsvStream(db, period),
     };
   }
-  const report = await periodReport(db, period, now);
+  const tokens = input.hsmTokens === undefined ? null : await input.hsmTokens().catch(() => null);
+  const report = await periodReport(db, period, now, tokens);
   await recordExport(db, who, kind, period, report.summary.events, now);
   const doc = reportDocument(report);
   return {

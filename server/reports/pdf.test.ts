@@ -39,6 +39,15 @@ function report(): PeriodReport {
       verifierKey: "keyward.local/audit+abcd1234+AQID",
       note: "keyward.local/audit\n7\nroot=\n\n— keyward.local/audit sig\n",
     },
+    hsmTokens: [
+      {
+        label: "primary",
+        role: "primary",
+        state: "up",
+        serial: "0123456789",
+        model: "SoftHSM project, SoftHSM v2",
+      },
+    ],
     keys: [
       {
         id: "k1",
@@ -106,6 +115,7 @@ describe("the report PDF", () => {
     expect(text).toContain("YubiKey ✓");
     expect(text).toContain("Ærøskøbing Ünïcödé");
     expect(text).not.toContain("\uFFFD");
+    expect(text).toContain("SoftHSM project, SoftHSM v2");
     // ₿ is set in Noto Sans, 北京 in Noto Sans SC, Ł and ✓ in DejaVu: all three embedded (subsets).
     const names = fonts.map((f) => f.baseFont.replace(/^[A-Z]{6}\+/, ""));
     expect(names).toEqual(

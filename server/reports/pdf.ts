@@ -160,6 +160,23 @@ export async function writeReportPdf(
     line(doc, checkpoint.note);
   }
 
+  heading(doc, "HSM tokens");
+  if (report.hsmTokens === null)
+    line(doc, "The HSM was not asked, or did not answer, when this report was generated.");
+  else
+    await table(
+      doc,
+      [
+        { header: "Token label", width: 24 },
+        { header: "Role", width: 12 },
+        { header: "State", width: 12 },
+        { header: "Serial", width: 22 },
+        { header: "Manufacturer, model", width: 30 },
+      ],
+      report.hsmTokens.map((t) => [t.label, t.role, t.state, t.serial ?? "—", t.model ?? "—"]),
+      progress,
+    );
+
   section("Summary");
   await table(
     doc,

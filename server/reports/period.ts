@@ -78,6 +78,8 @@ export type PeriodReport = {
     anomalies: number;
   };
   checkpoint: { size: number; signedAt: Date; verifierKey: string; note: string } | null;
+  /** The HSM tokens as the status check saw them when the report was generated; null: not asked or no answer. */
+  hsmTokens: HsmTokenIdentity[] | null;
   keys: {
     id: string;
     label: string;
@@ -140,6 +142,15 @@ export type PeriodReport = {
   }[];
 };
 
+export type HsmTokenIdentity = {
+  label: string;
+  role: string;
+  state: string;
+  serial: string | null;
+  /** Manufacturer and model, when the token answered. */
+  model: string | null;
+};
+
 type Names = Map<string, string>;
 
 function actorName(names: Names, actor: string): string {
@@ -170,8 +181,13 @@ async function section(db: DbOrTx, period: Period, sel: EventSelection, names: N
   return { rows, total };
 }
 
-/** The report for [from, to), as the database holds it at `now`. */
-export async function periodReport(db: DbOrTx, period: Period, now: Date): Promise<PeriodReport> {
+/** The report for [from, to), as the database holds it at `now` (with the HSM tokens' identity if given). */
+export async function periodReport(
+  db: DbOrTx,
+  period: Period,
+  now: Date,
+  hsmTokens: HsmTokenIdentity[] | null = null,
+): Promise<PeriodReport> {
   const { from, to } = period;
   const people = await db
     .select()
@@ -284,6 +300,7 @@ export async function periodReport(db: DbOrTx, period: Period, now: Date): Promi
             verifierKey: checkpoint.verifierKey,
             note: checkpoint.note,
           },
+    hsmTokens,
     keys: keyRows.map((k) => ({
       id: k.id,
       label: k.label,

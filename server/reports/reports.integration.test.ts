@@ -295,10 +295,20 @@ describe.each(testEngines())("period reports on %s", (engine) => {
     expect(csv.headers.get("content-type")).toMatch(/^text\/csv/);
     expect(await csv.text()).toContain(`'=HYPERLINK`);
 
+    const hsmTokens = async () => [
+      {
+        label: "keyward-primary",
+        role: "primary",
+        state: "up",
+        serial: "5e4a1b",
+        model: "SoftHSM project, SoftHSM v2",
+      },
+    ];
     const pdf = await reportResponse(query("report.pdf", FROM, TO), {
       ...deps,
       session: auditorSession,
       kind: "pdf",
+      hsmTokens,
     });
     expect(pdf.status).toBe(200);
     expect(pdf.headers.get("content-disposition")).toMatch(/attachment; filename="keyward-report-.*\.pdf"/);
@@ -311,6 +321,8 @@ describe.each(testEngines())("period reports on %s", (engine) => {
       `Newest signed checkpoint: events 1–1, signed at ${NOW.toISOString().slice(0, 19).replace("T", " ")} UTC`,
     );
     expect(text).toContain(VERIFIER_KEY);
+    expect(text).toContain("keyward-primary");
+    expect(text).toContain("SoftHSM project, SoftHSM v2");
 
     const exported = await db().select().from(auditEvents).where(eq(auditEvents.action, "report.exported"));
     expect(exported.map((e) => [e.actor, e.subject])).toEqual([

@@ -3,11 +3,18 @@
 import { currentSession } from "@/server/auth/next-auth";
 import { database } from "@/server/db";
 import { reportResponse } from "@/server/reports/download";
+import { hsmTokenIdentities } from "@/server/reports/hsm-tokens";
 
 export const dynamic = "force-dynamic";
 
 export async function GET(request: Request): Promise<Response> {
   const session = await currentSession();
   const { db } = await database();
-  return reportResponse(request, { db, session, kind: "pdf", now: new Date() });
+  return reportResponse(request, {
+    db,
+    session,
+    kind: "pdf",
+    now: new Date(),
+    hsmTokens: hsmTokenIdentities,
+  });
 }
