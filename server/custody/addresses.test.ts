@@ -30,6 +30,26 @@ describe("addressesOf", () => {
   });
   it("refuses a public key that is not of its curve", () => {
     expect(() => addressesOf({ curve: "ed25519", publicKey: G }, networks)).toThrow();
+    expect(() => addressOn({ curve: "ed25519", publicKey: G }, "solana", networks)).toThrow();
+    expect(() => addressOn({ curve: "secp256k1", publicKey: edPub }, "ethereum", networks)).toThrow();
+  });
+});
+
+describe("addressOn", () => {
+  it("answers addressesOf's address for each chain of the curve", () => {
+    for (const key of [
+      { curve: "secp256k1", publicKey: G },
+      { curve: "ed25519", publicKey: edPub },
+    ]) {
+      for (const a of addressesOf(key, networks)) expect(addressOn(key, a.chain, networks)).toBe(a.address);
+    }
+  });
+  it("derives only the chain asked for: another chain's network does not come into it", () => {
+    const odd = { ...networks, bitcoin: "no-such-network" } as unknown as typeof networks;
+    expect(() => addressesOf({ curve: "secp256k1", publicKey: G }, odd)).toThrow();
+    expect(addressOn({ curve: "secp256k1", publicKey: G }, "ethereum", odd)).toBe(
+      "0x7E5F4552091A69125d5DfCb7b8C2659029395Bdf",
+    );
   });
 });
 

@@ -68,7 +68,9 @@ export function addressOn(
   networks: ChainNetworks,
 ): string | null {
   if (!chainsOfCurve(key.curve).includes(chain)) return null;
-  return addressesOf(key, networks).find((a) => a.chain === chain)?.address ?? null;
+  // Only that chain's address is derived (every withdrawal asks for one; the others cost a point decompression
+  // and a hash each for nothing); a public key that is not of its curve throws as in addressesOf.
+  return keyAddress(chain, key.publicKey, networks).address;
 }
 
 /**
