@@ -14,7 +14,15 @@ import { appendAudit } from "../append";
 import { integrateAudit, integrateBatch } from "../integrate";
 import { sealed } from "../read";
 import { type Hash, ProofError, rootOf, verifyConsistency, verifyInclusion } from "./merkle";
-import { consistencyProofAt, eventLeaf, inclusionProofAt, rootAt, TreeError, treeSize } from "./tree";
+import {
+  consistencyProofAt,
+  eventLeaf,
+  inclusionProofAt,
+  readNodes,
+  rootAt,
+  TreeError,
+  treeSize,
+} from "./tree";
 
 const AT = new Date("2026-03-01T10:00:00.123Z");
 
@@ -155,6 +163,16 @@ describe.each(testEngines())("the audit tree on %s", (engine) => {
     expect(await treeSize(db)).toBe(leaves.length);
     expect(Buffer.from(await rootAt(db, leaves.length)).equals(Buffer.from(rootOf(leaves)))).toBe(true);
     expect(Buffer.from(await rootAt(db, before.length)).equals(Buffer.from(rootOf(before)))).toBe(true);
+  });
+
+  it("reads hundreds of nodes in one query (a checkpoint over a busy second needs them)", async () => {
+    const db = database();
+    const size = await treeSize(db);
+    const ids = Array.from({ length: size }, (_, index) => ({ level: 0, index }));
+    const upper = Array.from({ length: Math.floor(size / 2) }, (_, index) => ({ level: 1, index }));
+    // Ids repeated and levels mixed: each node once in the answer.
+    const nodes = await readNodes(db, [...ids, ...upper, ...ids.slice(0, 10)]);
+    expect(nodes.size).toBe(size + Math.floor(size / 2));
   });
 });
 
