@@ -29,7 +29,11 @@ export async function postgresUnreachable(adminUrl: string): Promise<string | nu
   }
 }
 
-export async function createBenchDatabase(engine: BenchEngine, adminUrl: string): Promise<BenchDatabase> {
+export async function createBenchDatabase(
+  engine: BenchEngine,
+  adminUrl: string,
+  poolSize?: number,
+): Promise<BenchDatabase> {
   if (engine === "pglite") {
     const database = await openDatabase({ engine: "pglite", folder: "memory://" });
     return { ...database, drop: database.close };
@@ -46,7 +50,7 @@ export async function createBenchDatabase(engine: BenchEngine, adminUrl: string)
   }
   const url = new URL(adminUrl);
   url.pathname = `/${name}`;
-  const database = await openDatabase({ engine: "postgres", url: url.toString() });
+  const database = await openDatabase({ engine: "postgres", url: url.toString(), poolSize });
   return {
     ...database,
     url: url.toString(),

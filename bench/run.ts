@@ -3,6 +3,7 @@
 import { buildHsmWorkers } from "../scripts/build-hsm-worker.mjs";
 
 const BENCHES: Record<string, () => Promise<(args: string[]) => Promise<void>>> = {
+  audit: async () => (await import("./audit")).runAuditBench,
   hsm: async () => (await import("./hsm")).runHsmBench,
   operations: async () => (await import("./operations")).runOperationsBench,
   withdrawals: async () => (await import("./withdrawals")).runWithdrawalsBench,

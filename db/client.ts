@@ -33,7 +33,13 @@ export function installedMigrations(): string {
 }
 
 export type OpenOptions =
-  | { engine: "postgres"; url: string; migrationsFolder?: string }
+  | {
+      engine: "postgres";
+      url: string;
+      migrationsFolder?: string;
+      /** Connections in the pool (10): a benchmark of 50 concurrent writers gives each its own. */
+      poolSize?: number;
+    }
   /** folder: a directory, or "memory://" for tests. */
   | { engine: "pglite"; folder: string; migrationsFolder?: string };
 
@@ -62,7 +68,7 @@ async function migrateUnderLock(pool: pg.Pool, migrate: () => Promise<void>): Pr
 export async function openDatabase(options: OpenOptions): Promise<Database> {
   const migrationsFolder = options.migrationsFolder ?? installedMigrations();
   if (options.engine === "postgres") {
-    const pool = new pg.Pool({ connectionString: options.url, max: 10 });
+    const pool = new pg.Pool({ connectionString: options.url, max: options.poolSize ?? 10 });
     // An idle connection can die (server restart, failover, an admin's kill); without a listener the pool's
     // "error" event would crash the process. The pool replaces the connection on next use.
     pool.on("error", (err) => console.error("[db] idle PostgreSQL connection failed:", err.message));

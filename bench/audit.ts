@@ -1,0 +1,179 @@
+// `npm run bench -- audit [--seconds 4] [--rounds 3] [--writers 50] [--engines pglite,postgres] [--url …]`
+// (issue 15 item 8): audit events appended per second by 50 concurrent writers, each a transaction of its own
+// that writes one event through appendAudit (staged, then sealed into the chain and the RFC 9162 tree by the
+// integrator before the transaction's call returns), against a same-run base: the same transactions
+// inserting the same row into a plain table with no trigger, chain or tree. Rounds alternate base and audit.
+// Meanwhile a checkpointer signs tree heads in the HSM (SoftHSM, a temporary token) as checkpoints.ts does —
+// after 1,000 new events or 1 s — and each event's integration latency is measured: from its transaction's
+// call returning to the commit of the first signed checkpoint that covers it.
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { count, inArray, sql } from "drizzle-orm";
+import type { Db } from "@/db/client";
+import { auditEvents } from "@/db/schema";
+import { appendAudit } from "@/server/audit/append";
+import { checkpointIfDue } from "@/server/audit/checkpoints";
+import { closeHsm, closeServerTokenSet } from "@/server/hsm";
+import { createTestToken } from "@/server/hsm/testing/bench";
+import { hsmEnvironment } from "@/server/operations/executor/testing/fixtures";
+import { option, percentile, storm } from "./measure";
+import { createBenchDatabase, DEFAULT_POSTGRES_URL, postgresUnreachable } from "./operations-db";
+
+type Engine = "pglite" | "postgres";
+
+type EngineResult = {
+  engine: Engine;
+  base: number[];
+  audit: number[];
+  latencies: number[];
+  checkpoints: number;
+  events: number;
+};
+
+const CONFIG = { origin: "bench.keyward.local/audit", everyEvents: 1_000, everyMs: 1_000 };
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function listOption(args: string[], name: string, fallback: string): string[] {
+  const at = args.indexOf(`--${name}`);
+  return (at >= 0 ? (args[at + 1] ?? "") : fallback).split(",").filter(Boolean);
+}
+
+/** The checkpointer's loop, as startCheckpointTimer runs it, recording when each checkpoint committed. */
+function runCheckpointer(db: Db): { covered: { size: number; at: number }[]; stop: () => Promise<void> } {
+  const covered: { size: number; at: number }[] = [];
+  let running = true;
+  const loop = (async () => {
+    while (running) {
+      const c = await checkpointIfDue(db, { config: CONFIG, now: new Date() });
+      if (c) covered.push({ size: c.size, at: Date.now() });
+      await sleep(50);
+    }
+  })();
+  return {
+    covered,
+    stop: async () => {
+      running = false;
+      await loop;
+    },
+  };
+}
+
+async function measureEngine(
+  engine: Engine,
+  o: { url: string; seconds: number; rounds: number; writers: number },
+) {
+  const database = await createBenchDatabase(engine, o.url, o.writers + 10);
+  const db = database.db;
+  try {
+    await db.execute(sql`CREATE TABLE bench_plain (
+      id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, at timestamptz NOT NULL, actor text NOT NULL,
+      action text NOT NULL, subject text NOT NULL, data jsonb NOT NULL)`);
+    const checkpointer = runCheckpointer(db);
+    const committed = new Map<number, number>(); // staging id → when its transaction's call returned
+    const result: EngineResult = { engine, base: [], audit: [], latencies: [], checkpoints: 0, events: 0 };
+    const event = (i: number) => {
+      const memberId = `00000000-0000-4000-8000-${String(i).padStart(12, "0")}`;
+      return {
+        action: "member.reactivated" as const,
+        actor: "system" as const,
+        subject: `member:${memberId}`,
+        at: new Date(),
+        data: { memberId },
+      };
+    };
+    for (let round = 0; round < o.rounds; round++) {
+      const base = await storm(
+        (i) =>
+          db.transaction(async (tx) => {
+            const e = event(i);
+            await tx.execute(
+              sql`INSERT INTO bench_plain (at, actor, action, subject, data) VALUES (${e.at}, ${e.actor}, ${e.action}, ${e.subject}, ${JSON.stringify(e.data)}::jsonb)`,
+            );
+          }),
+        o.writers,
+        o.seconds,
+      );
+      const audit = await storm(
+        async (i) => {
+          const { id } = await db.transaction((tx) => appendAudit(tx, event(i)));
+          committed.set(id, Date.now());
+        },
+        o.writers,
+        o.seconds,
+      );
+      result.base.push(base.rate);
+      result.audit.push(audit.rate);
+      console.log(
+        `  ${engine} round ${round + 1}: base ${base.rate.toFixed(0)} tx/s, audit ${audit.rate.toFixed(0)} events/s (${(audit.rate / base.rate).toFixed(2)}x)`,
+      );
+    }
+    // Every measured event is covered by a checkpoint within a few seconds of the last round.
+    const [{ n } = { n: 0 }] = await db.select({ n: count() }).from(auditEvents);
+    for (let waited = 0; waited < 10_000; waited += 100) {
+      if ((checkpointer.covered.at(-1)?.size ?? 0) >= n) break;
+      await sleep(100);
+    }
+    await checkpointer.stop();
+    const ids = [...committed.keys()];
+    for (let i = 0; i < ids.length; i += 5_000) {
+      const rows = await db
+        .select({ id: auditEvents.id, seq: auditEvents.seq })
+        .from(auditEvents)
+        .where(inArray(auditEvents.id, ids.slice(i, i + 5_000)));
+      for (const row of rows) {
+        const at = committed.get(row.id);
+        const seq = row.seq;
+        const cover = checkpointer.covered.find((c) => seq !== null && c.size >= seq);
+        if (at !== undefined && cover) result.latencies.push(cover.at - at);
+      }
+    }
+    result.checkpoints = checkpointer.covered.length;
+    result.events = committed.size;
+    return result;
+  } finally {
+    await database.drop();
+  }
+}
+
+export async function runAuditBench(args: string[]): Promise<void> {
+  const engines = listOption(args, "engines", "pglite,postgres") as Engine[];
+  if (engines.some((e) => e !== "pglite" && e !== "postgres"))
+    throw new Error("--engines takes pglite,postgres");
+  const seconds = option(args, "seconds", 4);
+  const rounds = option(args, "rounds", 3);
+  const writers = option(args, "writers", 50);
+  const urlAt = args.indexOf("--url");
+  const url = urlAt >= 0 ? (args[urlAt + 1] ?? DEFAULT_POSTGRES_URL) : DEFAULT_POSTGRES_URL;
+  if (engines.includes("postgres")) {
+    const why = await postgresUnreachable(url);
+    if (why) throw new Error(`PostgreSQL at ${url}: ${why} (or pass --engines pglite)`);
+  }
+  const token = createTestToken("kw-bench-audit");
+  const dataDir = mkdtempSync(path.join(tmpdir(), "keyward-bench-audit-"));
+  Object.assign(process.env, hsmEnvironment(token, dataDir));
+  const results: EngineResult[] = [];
+  try {
+    console.log(
+      `audit bench: ${writers} writers, ${rounds} rounds of ${seconds} s per side, base and audit interleaved; checkpoints after ${CONFIG.everyEvents} events or ${CONFIG.everyMs} ms`,
+    );
+    for (const engine of engines)
+      results.push(await measureEngine(engine, { url, seconds, rounds, writers }));
+  } finally {
+    await closeServerTokenSet();
+    closeHsm();
+    token.cleanup();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+  const best = (xs: number[]) => Math.max(...xs);
+  console.log(
+    "\n| engine | audit events/s (best; rounds) | same-run base: plain insert tx/s | ratio | integration p50 / p99 | checkpoints | target |",
+  );
+  console.log("|---|---|---|---|---|---|---|");
+  for (const r of results) {
+    const ratio = best(r.audit) / best(r.base);
+    console.log(
+      `| ${r.engine} | ${best(r.audit).toFixed(0)} (${r.audit.map((x) => x.toFixed(0)).join(", ")}) | ${best(r.base).toFixed(0)} (${r.base.map((x) => x.toFixed(0)).join(", ")}) | ${ratio.toFixed(2)}x | ${percentile(r.latencies, 50).toFixed(0)} / ${percentile(r.latencies, 99).toFixed(0)} ms (${r.latencies.length} of ${r.events} events) | ${r.checkpoints} | ${r.engine === "postgres" ? `>= 5,000/s: ${best(r.audit) >= 5000 ? "PASS" : "MISS"}; p99 < 1 s: ${percentile(r.latencies, 99) < 1000 ? "PASS" : "MISS"}` : "p99 < 1 s"} |`,
+    );
+  }
+}
