@@ -3,11 +3,9 @@
 // committed with the change it records or not at all, and gap-free under concurrent writers and integrators.
 import { asc, count, eq, gt, sql } from "drizzle-orm";
 import { beforeAll, describe, expect, it } from "vitest";
-import { z } from "zod";
 import type { Db } from "@/db/client";
-import { queryRows } from "@/db/rows";
 import { auditEvents, members } from "@/db/schema";
-import { testEngines, useTestDatabase } from "@/server/testing/test-db";
+import { secondServer, testEngines, useTestDatabase } from "@/server/testing/test-db";
 import { type AppendInput, appendAudit } from "./append";
 import { GENESIS_HASH } from "./chain";
 import { integrateAudit } from "./integrate";
@@ -327,18 +325,7 @@ describe.runIf(testEngines().includes("postgres"))(
 
     it("keeps seqs gap-free and the chain intact with two servers' integrators sealing at once", async () => {
       const db = database();
-      const url = process.env.TEST_DATABASE_URL;
-      if (!url) throw new Error("TEST_DATABASE_URL is required here");
-      // A second server: its own pool on the same database (the test database's URL with its name).
-      const { openDatabase } = await import("@/db/client");
-      const [current] = await queryRows(
-        db,
-        sql`SELECT current_database() AS name`,
-        z.object({ name: z.string() }),
-      );
-      const other = new URL(url);
-      other.pathname = `/${current?.name}`;
-      const second = await openDatabase({ engine: "postgres", url: other.toString() });
+      const second = await secondServer(db);
       try {
         const before = await verifyStoredChain(db);
         // 300 events staged without a round of their own, then both servers integrate at the same instant,

@@ -1,6 +1,7 @@
 // Test databases: a fresh in-memory PGlite always, and a fresh PostgreSQL database when TEST_DATABASE_URL
 // is set (created for the run, dropped after), so integration suites run on both engines.
 import { randomBytes } from "node:crypto";
+import { sql } from "drizzle-orm";
 import pg from "pg";
 import { afterAll, beforeAll } from "vitest";
 import { type Database, type Db, openDatabase } from "@/db/client";
@@ -65,4 +66,19 @@ export function useTestDatabase(engine: TestEngine): () => Db {
     if (!database) throw new Error("the test database is not open yet: use it in a hook or a test");
     return database.db;
   };
+}
+
+/**
+ * A second server's handle on the PostgreSQL test database `db` is open on: its own pool, as another
+ * instance of Keyward on the same database would have. Close it when done.
+ */
+export async function secondServer(db: Db): Promise<Database> {
+  const url = process.env.TEST_DATABASE_URL;
+  if (!url) throw new Error("TEST_DATABASE_URL is required for a second server");
+  const result = await db.execute(sql`SELECT current_database() AS name`);
+  const name = (result as unknown as { rows: { name: string }[] }).rows[0]?.name;
+  if (!name) throw new Error("the test database has no name");
+  const other = new URL(url);
+  other.pathname = `/${name}`;
+  return openDatabase({ engine: "postgres", url: other.toString() });
 }

@@ -5,11 +5,9 @@
 import { randomUUID } from "node:crypto";
 import { asc, eq, sql } from "drizzle-orm";
 import { describe, expect, it } from "vitest";
-import { z } from "zod";
 import type { Db } from "@/db/client";
-import { queryRows } from "@/db/rows";
 import { auditEvents, auditTreeNodes } from "@/db/schema";
-import { testEngines, useTestDatabase } from "@/server/testing/test-db";
+import { secondServer, testEngines, useTestDatabase } from "@/server/testing/test-db";
 import { appendAudit } from "../append";
 import { integrateAudit, integrateBatch } from "../integrate";
 import { sealed } from "../read";
@@ -183,17 +181,7 @@ describe.runIf(testEngines().includes("postgres"))(
 
     it("holds exactly the chain's events as leaves after 300 staged events, 40 appends and two integrators at once", async () => {
       const db = database();
-      const url = process.env.TEST_DATABASE_URL;
-      if (!url) throw new Error("TEST_DATABASE_URL is required here");
-      const { openDatabase } = await import("@/db/client");
-      const [current] = await queryRows(
-        db,
-        sql`SELECT current_database() AS name`,
-        z.object({ name: z.string() }),
-      );
-      const other = new URL(url);
-      other.pathname = `/${current?.name}`;
-      const second = await openDatabase({ engine: "postgres", url: other.toString() });
+      const second = await secondServer(db);
       try {
         await db.transaction(async (tx) => {
           for (let i = 0; i < 300; i++) await tx.insert(auditEvents).values(reactivated());
