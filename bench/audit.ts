@@ -1,4 +1,5 @@
-// `npm run bench -- audit [--seconds 4] [--rounds 3] [--writers 50] [--engines pglite,postgres] [--url …]`
+// `npm run bench -- audit [--seconds 4] [--rounds 3] [--writers 50] [--engines pglite,postgres] [--url …]
+//  [--verify-events 10000,100000]`
 // (issue 15 item 8): audit events appended per second by 50 concurrent writers, each a transaction of its own
 // that writes one event through appendAudit (staged, then sealed into the chain and the RFC 9162 tree by the
 // integrator before the transaction's call returns), against a same-run base: the same transactions
@@ -17,6 +18,7 @@ import { checkpointIfDue } from "@/server/audit/checkpoints";
 import { closeHsm, closeServerTokenSet } from "@/server/hsm";
 import { createTestToken } from "@/server/hsm/testing/bench";
 import { hsmEnvironment } from "@/server/operations/executor/testing/fixtures";
+import { type VerifyFigures, measureVerification } from "./audit-verify";
 import { option, percentile, storm } from "./measure";
 import { createBenchDatabase, DEFAULT_POSTGRES_URL, postgresUnreachable } from "./operations-db";
 
@@ -165,6 +167,17 @@ export async function runAuditBench(args: string[]): Promise<void> {
     token.cleanup();
     rmSync(dataDir, { recursive: true, force: true });
   }
+  // The verifier, last (its bundle is built in this process's memory): one size per --verify-events entry.
+  const verified: VerifyFigures[] = [];
+  for (const n of listOption(args, "verify-events", "10000,100000").map(Number)) {
+    if (!Number.isSafeInteger(n) || n < 1)
+      throw new Error("--verify-events takes sizes such as 10000,100000");
+    const v = await measureVerification(n);
+    verified.push(v);
+    console.log(
+      `  verify ${n} events: ${v.verifyMs.toFixed(0)} ms (parse alone ${v.parseMs.toFixed(0)} ms), bundle ${v.bundleMiB.toFixed(0)} MiB, ${v.ok ? "VERIFIED" : "NOT VERIFIED"}`,
+    );
+  }
   const best = (xs: number[]) => Math.max(...xs);
   console.log(
     "\n| engine | audit events/s (best; rounds) | same-run base: plain insert tx/s | ratio | integration p50 / p99 | checkpoints | target |",
@@ -176,4 +189,12 @@ export async function runAuditBench(args: string[]): Promise<void> {
       `| ${r.engine} | ${best(r.audit).toFixed(0)} (${r.audit.map((x) => x.toFixed(0)).join(", ")}) | ${best(r.base).toFixed(0)} (${r.base.map((x) => x.toFixed(0)).join(", ")}) | ${ratio.toFixed(2)}x | ${percentile(r.latencies, 50).toFixed(0)} / ${percentile(r.latencies, 99).toFixed(0)} ms (${r.latencies.length} of ${r.events} events) | ${r.checkpoints} | ${r.engine === "postgres" ? `>= 5,000/s: ${best(r.audit) >= 5000 ? "PASS" : "MISS"}; p99 < 1 s: ${percentile(r.latencies, 99) < 1000 ? "PASS" : "MISS"}` : "p99 < 1 s"} |`,
     );
   }
+  console.log(
+    "\n| events verified | bundle | parse + verify | of which JSON.parse (same-run base) | events/s | peak RSS of the process | target |",
+  );
+  console.log("|---|---|---|---|---|---|---|");
+  for (const v of verified)
+    console.log(
+      `| ${v.events.toLocaleString("en")} | ${v.bundleMiB.toFixed(0)} MiB | ${(v.verifyMs / 1000).toFixed(1)} s | ${(v.parseMs / 1000).toFixed(1)} s | ${((v.events / v.verifyMs) * 1000).toFixed(0)} | ${v.peakRssMiB.toFixed(0)} MiB | 1,000,000 in < 10 s, < 512 MiB |`,
+    );
 }
