@@ -1,6 +1,6 @@
 // /reports: a period report for admins and auditors. A plain GET form picks the period (UTC days, the end
-// excluded); the links download the PDF and the CSV of the period's audit events from the route handlers beside
-// this page, which check the role again and record each download.
+// excluded); the links download the PDF, the CSV of the period's audit events and the JSON evidence bundle from the
+// route handlers beside this page, which check the role again and record each download.
 import { periodInput } from "@/server/reports/period-input";
 import { Forbidden } from "../_components/forbidden";
 import { requirePageRole } from "../_components/require-role";
@@ -71,6 +71,18 @@ export default async function ReportsPage({
               </a>
               : every event of the period (seq, time, actor, action, subject, data, hash), formula-escaped for
               spreadsheets.
+            </li>
+            <li>
+              <a className="underline" href={`/reports/evidence.json?${query}`} data-testid="report-evidence">
+                Evidence bundle (JSON)
+              </a>
+              : the period&apos;s events with their inclusion proofs, the HSM-signed checkpoints, the
+              operations, votes and policies — for anyone who must check this report without trusting Keyward:
+              verify it offline at{" "}
+              <a className="underline" href="/verify">
+                /verify
+              </a>{" "}
+              or with <code>npx keyward-verify</code>.
             </li>
           </ul>
           <p className="text-sm text-slate-600">

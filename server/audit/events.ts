@@ -593,7 +593,7 @@ export const auditEventSchema = z.discriminatedUnion("action", [
   z.object({
     action: z.literal("report.exported"),
     data: z.object({
-      kind: z.enum(["csv", "pdf"]),
+      kind: z.enum(["csv", "pdf", "evidence"]),
       from: z.string().datetime(),
       to: z.string().datetime(),
       events: z.number().int().nonnegative(),

@@ -1,21 +1,24 @@
 // Downloading a period report (CSV of the audit events, or the PDF): only admins and auditors may, checked here
 // again whatever the caller checked; a refusal is recorded as access.denied, and every download as
 // report.exported (kind, period, how many events it covered) in its own transaction before the first byte
-// leaves. The bytes are streamed: the CSV a page of events at a time, the PDF as pdfkit finishes each page.
+// leaves. The bytes are streamed: the CSV a page of events at a time, the PDF as pdfkit finishes each page, the
+// evidence bundle (server/audit/evidence, built whole first: it may sign a checkpoint in the HSM) a slice at a time.
 import "server-only";
 import type { Db } from "@/db/client";
 import type { Role } from "@/db/schema";
 import { appendAudit } from "@/server/audit/append";
+import { buildBundle } from "@/server/audit/evidence/export";
 import { recordAccessDenied } from "@/server/audit/access-denied";
 import { AppError } from "@/server/errors";
 import { auditCsvStream } from "./csv";
+import { evidenceJsonStream } from "./evidence-json";
 import { type Period, periodEventCounts } from "./events";
 import { type PdfProgress, reportDocument, writeReportPdf } from "./pdf";
 import { type HsmTokenIdentity, periodReport } from "./period";
 
 export const REPORT_ROLES: readonly Role[] = ["admin", "auditor"];
 
-export type ReportKind = "csv" | "pdf";
+export type ReportKind = "csv" | "pdf" | "evidence";
 
 export type Exporter = { id: string; roles: readonly string[] };
 
@@ -93,6 +96,16 @@ export async function exportReport(
       filename: `${name}-audit-events.csv`,
       contentType: "text/csv; charset=utf-8",
       body: auditCsvStream(db, period),
+    };
+  }
+  if (kind === "evidence") {
+    const bundle = await buildBundle(db, { from: period.from, to: period.to, now });
+    await recordExport(db, who, kind, period, bundle.events.length, now);
+    return {
+      kind,
+      filename: `keyward-evidence-${day(period.from)}-${day(period.to)}.json`,
+      contentType: "application/json; charset=utf-8",
+      body: evidenceJsonStream(bundle),
     };
   }
   const tokens = input.hsmTokens === undefined ? null : await input.hsmTokens().catch(() => null);
