@@ -92,10 +92,18 @@ export default async function RootLayout({ children }: { children: ReactNode }) 
                   </Link>
                 )}
                 {canAdministerOrAudit && (
+                  <Link href="/reports" className="text-sm text-slate-700 hover:text-slate-950">
+                    Reports
+                  </Link>
+                )}
+                {canAdministerOrAudit && (
                   <Link href="/status" className="text-sm text-slate-700 hover:text-slate-950">
                     Status
                   </Link>
                 )}
+                <Link href="/verify" className="text-sm text-slate-700 hover:text-slate-950">
+                  Verify a report
+                </Link>
                 <span className="ml-auto">
                   <LiveBadge />
                 </span>
@@ -104,6 +112,12 @@ export default async function RootLayout({ children }: { children: ReactNode }) 
                 </span>
                 <SignOutButton />
               </>
+            )}
+            {!session && (
+              // Public: a regulator checks an evidence bundle without an account (app/verify).
+              <Link href="/verify" className="text-sm text-slate-700 hover:text-slate-950">
+                Verify a report
+              </Link>
             )}
           </nav>
         </header>
