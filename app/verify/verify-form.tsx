@@ -2,7 +2,8 @@
 // The /verify form: reads the chosen files in the browser (FileReader, with progress), parses the bundle and
 // runs verifyBundle — the pure verifier the CLI uses — then shows the verdict, the counts and every check,
 // failures first. It makes no request of any kind: no tRPC, no fetch. verifyBundle is synchronous, so the form
-// yields to the browser between phases (read, parse, verify, show) for the progress text to paint.
+// yields to the browser between phases (read, parse, verify, show) for the progress text to paint; the verify
+// phase itself holds the tab (measured in Node on 2 busy cores: 1.1 s for 10,000 events, 6.9 s for 50,000).
 import { type FormEvent, useRef, useState } from "react";
 import { flushSync } from "react-dom";
 import { reportLines } from "@/server/audit/evidence/report-text";
@@ -117,7 +118,8 @@ export function VerifyForm() {
       if (run.current !== mine) return;
       say(
         `Checking ${count(parsed, "events").toLocaleString("en")} events, ${count(parsed, "checkpoints")} checkpoints, ` +
-          `${count(parsed, "votes")} votes and ${count(parsed, "policies")} policies — a large bundle takes a few seconds…`,
+          `${count(parsed, "votes")} votes and ${count(parsed, "policies")} policies… The page stays still until ` +
+          "it is done: about a second for every 10,000 events.",
       );
       await yieldToBrowser();
       const report = verifyBundle(parsed, { trustedCheckpoint, verifierKey });
