@@ -7,7 +7,7 @@ import "server-only";
 import type { Db } from "@/db/client";
 import type { Role } from "@/db/schema";
 import { appendAudit } from "@/server/audit/append";
-import { buildBundle } from "@/server/audit/evidence/export";
+import { buildBundle, ExportError } from "@/server/audit/evidence/export";
 import { recordAccessDenied } from "@/server/audit/access-denied";
 import { AppError } from "@/server/errors";
 import { auditCsvStream } from "./csv";
@@ -99,7 +99,15 @@ export async function exportReport(
     };
   }
   if (kind === "evidence") {
-    const bundle = await buildBundle(db, { from: period.from, to: period.to, now });
+    // A period no checkpoint covers yet, with the HSM unable to sign one now, is the HSM's to answer for: in
+    // words, as 503, not as a bare 500.
+    const bundle = await buildBundle(db, { from: period.from, to: period.to, now }).catch((e: unknown) => {
+      if (e instanceof ExportError)
+        throw new AppError("HSM_UNAVAILABLE", `The evidence bundle cannot be built now: ${e.message}.`, {
+          cause: e,
+        });
+      throw e;
+    });
     await recordExport(db, who, kind, period, bundle.events.length, now);
     return {
       kind,
