@@ -3,10 +3,8 @@
 // XMLHttpRequest, WebSocket or beacon in the whole bundle, libraries included — within a size budget.
 import path from "node:path";
 import { gzipSync } from "node:zlib";
-import { build } from "esbuild";
 import { describe, expect, it } from "vitest";
-
-const ROOT = path.resolve(import.meta.dirname, "../..");
+import { bundleForBrowser } from "@/server/testing/browser-bundle";
 
 // Measured 2026-12-03: 796 KB minified, 197 KB gzip — zod ~454 KB minified, and @simplewebauthn/server/helpers
 // (imported by vote-check.ts for CBOR only) brings @peculiar/x509, asn1js and tsyringe, ~210 KB minified.
@@ -14,18 +12,10 @@ const GZIP_BUDGET = 230_000;
 
 describe("the /verify page's client bundle", () => {
   it("pulls in nothing Node-only or server-side, cannot send anything, and stays within its budget", async () => {
-    const out = await build({
-      entryPoints: [path.join(import.meta.dirname, "verify-form.tsx")],
-      bundle: true,
-      write: false,
-      platform: "browser",
-      format: "esm",
+    const out = await bundleForBrowser(path.join(import.meta.dirname, "verify-form.tsx"), {
       minify: true,
-      metafile: true,
       jsx: "automatic",
       external: ["react", "react-dom", "react/jsx-runtime"],
-      alias: { "@": ROOT },
-      logLevel: "silent",
     });
     expect(out.errors).toEqual([]);
     const inputs = Object.keys(out.metafile.inputs);

@@ -1,18 +1,10 @@
 // The schema, the constants and the words are used by forms and pages that may run in the browser: bundling
 // them for the browser must not pull in a node built-in (document.ts's node:crypto stays on the server).
 import path from "node:path";
-import { build } from "esbuild";
 import { describe, expect, it } from "vitest";
+import { bundleForBrowser } from "@/server/testing/browser-bundle";
 
-const bundle = (file: string) =>
-  build({
-    entryPoints: [path.join(import.meta.dirname, file)],
-    bundle: true,
-    write: false,
-    platform: "browser",
-    format: "esm",
-    logLevel: "silent",
-  });
+const bundle = (file: string) => bundleForBrowser(path.join(import.meta.dirname, file));
 
 describe("browser-safe policy files", () => {
   it.each(["schema.ts", "describe.ts", "constants.ts", "diff.ts", "reachability.ts"])(

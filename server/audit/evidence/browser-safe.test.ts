@@ -1,21 +1,11 @@
 // The verifier must run in the browser (the offline /verify page) as it runs in the CLI: bundling it for the
 // browser pulls in no Node built-in and no "server-only"; the exporter, which reads the database, does not bundle.
 import path from "node:path";
-import { build } from "esbuild";
 import { describe, expect, it } from "vitest";
+import { bundleForBrowser } from "@/server/testing/browser-bundle";
 
-const bundle = (file: string) =>
-  build({
-    entryPoints: [path.join(import.meta.dirname, file)],
-    bundle: true,
-    write: false,
-    platform: "browser",
-    format: "esm",
-    logLevel: "silent",
-    metafile: true,
-    // As the app resolves them (tsconfig paths): only export.ts uses them.
-    alias: { "@": path.resolve(import.meta.dirname, "../../..") },
-  });
+// As the app resolves them (tsconfig paths): only export.ts uses them.
+const bundle = (file: string) => bundleForBrowser(path.join(import.meta.dirname, file));
 
 describe("browser-safe evidence verifier", () => {
   it.each(["verify.ts", "report-text.ts", "bundle.ts", "entry.ts", "vote-check.ts"])(
