@@ -43,6 +43,13 @@ export const tokens = pgTable(
     lastUsedAt: timestamp("last_used_at", { withTimezone: true, mode: "date" }),
     revokedAt: timestamp("revoked_at", { withTimezone: true, mode: "date" }),
     revokedBy: uuid("revoked_by").references(() => members.id),
+    /**
+     * The registration response's attestationObject and clientDataJSON (base64url), as the token gave them: the
+     * evidence bundle carries them so a reader can check the key was the token's. NULL: registered before
+     * migration 0024 stored them.
+     */
+    attestationObject: text("attestation_object"),
+    registrationClientData: text("registration_client_data"),
   },
   (t) => [index("credentials_member_idx").on(t.memberId)],
 );

@@ -74,6 +74,9 @@ export type VerifiedToken = {
   backedUp: boolean;
   /** The user handle the challenge was issued for. */
   userHandle: string;
+  /** The registration response's attestationObject and clientDataJSON (base64url), kept as evidence. */
+  attestationObject: string;
+  clientDataJSON: string;
 };
 
 /** A refusal the caller must record in the audit trail even though its own transaction rolls back. */
@@ -172,6 +175,8 @@ async function checkAttestation(
     deviceType: info.credentialDeviceType,
     backedUp: info.credentialBackedUp,
     userHandle: row.userHandle,
+    attestationObject: response.response.attestationObject,
+    clientDataJSON: response.response.clientDataJSON,
   };
 }
 
@@ -208,6 +213,8 @@ export async function insertCredential(tx: Tx, memberId: string, nickname: strin
     transports: token.transports,
     deviceType: token.deviceType,
     backedUp: token.backedUp,
+    attestationObject: token.attestationObject,
+    registrationClientData: token.clientDataJSON,
   });
 }
 
