@@ -3,7 +3,8 @@
 // and a veto group. A key proposed under the first is approved with one tap and then waits: its page says why
 // in words, when it runs and how long until then. A key proposed under the second waits out its delay: the veto
 // group's member sees who may veto and a Veto button (the approver does not), taps it, and it is rejected,
-// "vetoed by … (security-18)". The previous policy is put back at the end for the specs after this one.
+// "vetoed by … (security-18)". The veto group member finds it first in the home page's veto list; the operator
+// cancels the deferred one while it waits. The previous policy is put back at the end for the specs after this one.
 import type { Page } from "@playwright/test";
 import { expect, policyInForce, putInForce, test } from "./fixtures";
 
@@ -89,6 +90,19 @@ test("an operation deferred by a closed window shows why and when; a veto during
     await olga.page.getByLabel("Approved, waiting (delay, window)").check();
     const row = olga.page.getByTestId("op-row").filter({ hasText: "Create the key “Deferred 18”" });
     await expect(row.getByTestId("op-waiting")).toContainText("Window closed: runs");
+    // A window wait is nobody's to veto: the approver's home lists nothing to veto.
+    await tess.page.goto("/");
+    await expect(tess.page.getByTestId("veto-list")).toHaveCount(0);
+  });
+
+  await test.step("the operator cancels the deferred key while it waits: it never runs", async () => {
+    await olga.page.getByRole("link", { name: "Create the key “Deferred 18”" }).first().click();
+    await expect(olga.page.getByTestId("op-state")).toHaveText("waiting");
+    olga.page.once("dialog", (dialog) => dialog.accept());
+    await olga.page.getByRole("button", { name: "Cancel this operation" }).click();
+    await expect(olga.page.getByRole("status")).toHaveText("The operation is cancelled.");
+    await expect(olga.page.getByTestId("op-state")).toHaveText("cancelled");
+    await expect(olga.page.getByRole("button", { name: "Cancel this operation" })).toHaveCount(0);
   });
 
   await test.step("a key under the delay: the veto group's member vetoes it with a tap", async () => {
@@ -97,7 +111,13 @@ test("an operation deferred by a closed window shows why and when; a veto during
     await tess.page.getByRole("button", { name: "Approve" }).click();
     await expect(tess.page.getByTestId("op-state")).toHaveText("waiting");
     await expect(tess.page.getByRole("button", { name: "Veto" })).toHaveCount(0);
-    await sam.page.goto(`/operations/${id}`);
+    // The veto group's member finds it on the home page, with the time the delay ends.
+    await sam.page.goto("/");
+    const vetoRow = sam.page.getByTestId("veto-list").getByRole("listitem").filter({ hasText: "Delayed 18" });
+    await expect(vetoRow).toContainText("you may veto");
+    await expect(vetoRow).toContainText(/delay ends .+ \((in 59 min|in 1 h 0 min)\)/);
+    await vetoRow.getByRole("link", { name: "Create the key “Delayed 18”" }).click();
+    await expect(sam.page).toHaveURL(new RegExp(`/operations/${id}$`));
     await expect(sam.page.getByTestId("op-release-line")).toContainText(`unless ${SECURITY} vetoes it first`);
     await expect(sam.page.getByTestId("op-release-line")).toContainText(/in (59|60) min|in 1 h 0 min/);
     await expect(sam.page.getByTestId("op-veto-group")).toContainText(SECURITY);
