@@ -4,6 +4,7 @@
 import { periodInput } from "@/server/reports/period-input";
 import { Forbidden } from "../_components/forbidden";
 import { requirePageRole } from "../_components/require-role";
+import { ReportDownload } from "./report-download";
 
 const day = (d: Date) => d.toISOString().slice(0, 10);
 
@@ -58,9 +59,13 @@ export default async function ReportsPage({
           </h2>
           <ul className="list-disc space-y-1 pl-6 text-sm">
             <li>
-              <a className="underline" href={`/reports/report.pdf?${query}`} data-testid="report-pdf">
+              <ReportDownload
+                href={`/reports/report.pdf?${query}`}
+                fallbackName="keyward-report.pdf"
+                testId="report-pdf"
+              >
                 Report (PDF)
-              </a>
+              </ReportDownload>
               : summary, key inventory and lifecycle, operations with each approver&apos;s vote, token and
               time, policy versions in force, membership and role changes, access review, anomalies, and the
               audit log&apos;s newest signed checkpoint with its verifier key.
@@ -73,9 +78,13 @@ export default async function ReportsPage({
               spreadsheets.
             </li>
             <li>
-              <a className="underline" href={`/reports/evidence.json?${query}`} data-testid="report-evidence">
+              <ReportDownload
+                href={`/reports/evidence.json?${query}`}
+                fallbackName="keyward-evidence.json"
+                testId="report-evidence"
+              >
                 Evidence bundle (JSON)
-              </a>
+              </ReportDownload>
               : the period&apos;s events with their inclusion proofs, the HSM-signed checkpoints, the
               operations, votes and policies — for anyone who must check this report without trusting Keyward:
               verify it offline at{" "}
@@ -86,9 +95,10 @@ export default async function ReportsPage({
             </li>
           </ul>
           <p className="text-sm text-slate-600">
-            A long period may take a while: the CSV starts at once and arrives as it is read; the PDF is built
-            section by section before it downloads (a period of 100,000 events can take a minute or more).
-            Every download is recorded in the audit log.
+            A long period may take a while: the CSV starts at once and arrives as it is read; the PDF and the
+            evidence bundle are built before they download (a period of 100,000 events can take a minute or
+            more), and what the server is doing is shown beside the link meanwhile. Every download is recorded
+            in the audit log.
           </p>
         </section>
       )}

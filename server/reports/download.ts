@@ -8,6 +8,7 @@ import { AppError, HTTP_STATUS } from "@/server/errors";
 import { exportReport, type ReportKind } from "./export";
 import type { HsmTokenIdentity } from "./period";
 import { periodInput } from "./period-input";
+import { progressId, trackReport } from "./progress";
 
 const text = (body: string, status: number) =>
   new Response(`${body}\n`, {
@@ -36,8 +37,13 @@ export async function reportResponse(
     const issue = parsed.error.issues[0];
     return text(`Bad period: ${issue?.path.join(".") || "period"}: ${issue?.message ?? "invalid"}.`, 400);
   }
+  const askedProgress = params.get("progress");
+  const progress = askedProgress === null ? null : progressId.safeParse(askedProgress);
+  if (progress !== null && !progress.success)
+    return text(`Bad progress: ${progress.error.issues[0]?.message ?? "invalid"}.`, 400);
   try {
     const download = await exportReport(deps.db, {
+      progress: progress === null ? undefined : trackReport(progress.data, session.member.id),
       who: { id: session.member.id, roles: session.member.roles },
       kind,
       period: parsed.data,

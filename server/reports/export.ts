@@ -9,12 +9,15 @@ import type { Role } from "@/db/schema";
 import { appendAudit } from "@/server/audit/append";
 import { buildBundle, ExportError } from "@/server/audit/evidence/export";
 import { recordAccessDenied } from "@/server/audit/access-denied";
+import { CheckpointRefused } from "@/server/audit/checkpoints";
 import { AppError } from "@/server/errors";
+import { HsmError } from "@/server/hsm";
 import { auditCsvStream } from "./csv";
 import { evidenceJsonStream } from "./evidence-json";
 import { type Period, periodEventCounts } from "./events";
-import { type PdfProgress, reportDocument, writeReportPdf } from "./pdf";
+import { reportDocument, writeReportPdf } from "./pdf";
 import { type HsmTokenIdentity, periodReport } from "./period";
+import type { ProgressSink } from "./progress";
 
 export const REPORT_ROLES: readonly Role[] = ["admin", "auditor"];
 
@@ -72,6 +75,32 @@ function pdfStream(doc: PDFKit.PDFDocument, write: () => Promise<void>): Readabl
   });
 }
 
+/**
+ * Why an evidence bundle cannot be built now, in words (never the HSM library's own text): no checkpoint covers
+ * the period and the HSM cannot sign one (503: try again when the status page shows it healthy), or the stored
+ * log no longer matches what the HSM signed, which the checkpointer refuses to sign over (500: the log-health
+ * page names the edit).
+ */
+function evidenceRefusal(e: unknown): unknown {
+  if (e instanceof ExportError)
+    return new AppError("HSM_UNAVAILABLE", `The evidence bundle cannot be built now: ${e.message}.`, {
+      cause: e,
+    });
+  if (e instanceof HsmError)
+    return new AppError(
+      "HSM_UNAVAILABLE",
+      "The evidence bundle cannot be built now: no checkpoint covers the period yet and the HSM cannot sign one (see the status page).",
+      { cause: e },
+    );
+  if (e instanceof CheckpointRefused)
+    return new AppError(
+      "INTERNAL",
+      `The evidence bundle cannot be built: the audit log does not match its signed checkpoints (${e.message}); the audit page's log health names what changed.`,
+      { cause: e },
+    );
+  return e;
+}
+
 /** The download `who` asked for, once allowed and recorded; throws AppError FORBIDDEN for other roles. */
 export async function exportReport(
   db: Db,
@@ -80,7 +109,8 @@ export async function exportReport(
     kind: ReportKind;
     period: Period;
     now: Date;
-    onProgress?: PdfProgress;
+    /** Told each step of a PDF or evidence download (server/reports/progress.ts), for the page that waits. */
+    progress?: ProgressSink;
     /** The HSM tokens' identity for the PDF (the route asks the status check); a failure leaves it out. */
     hsmTokens?: () => Promise<HsmTokenIdentity[]>;
   },
@@ -101,14 +131,14 @@ export async function exportReport(
   if (kind === "evidence") {
     // A period no checkpoint covers yet, with the HSM unable to sign one now, is the HSM's to answer for: in
     // words, as 503, not as a bare 500.
+    const { total } = await periodEventCounts(db, period);
+    input.progress?.({ phase: "reading", done: 0, total, section: null });
     const bundle = await buildBundle(db, { from: period.from, to: period.to, now }).catch((e: unknown) => {
-      if (e instanceof ExportError)
-        throw new AppError("HSM_UNAVAILABLE", `The evidence bundle cannot be built now: ${e.message}.`, {
-          cause: e,
-        });
-      throw e;
+      input.progress?.({ phase: "failed", done: 0, total, section: null });
+      throw evidenceRefusal(e);
     });
     await recordExport(db, who, kind, period, bundle.events.length, now);
+    input.progress?.({ phase: "done", done: bundle.events.length, total, section: null });
     return {
       kind,
       filename: `keyward-evidence-${day(period.from)}-${day(period.to)}.json`,
@@ -116,14 +146,23 @@ export async function exportReport(
       body: evidenceJsonStream(bundle),
     };
   }
+  const progress = input.progress ?? (() => {});
+  progress({ phase: "reading", done: 0, total: (await periodEventCounts(db, period)).total, section: null });
   const tokens = input.hsmTokens === undefined ? null : await input.hsmTokens().catch(() => null);
   const report = await periodReport(db, period, now, tokens);
   await recordExport(db, who, kind, period, report.summary.events, now);
   const doc = reportDocument(report);
+  const write = async () => {
+    progress({ phase: "writing", done: 0, total: 0, section: null });
+    await writeReportPdf(doc, report, ({ section, rows }) =>
+      progress({ phase: "writing", done: rows, total: 0, section }),
+    );
+    progress({ phase: "done", done: report.summary.events, total: report.summary.events, section: null });
+  };
   return {
     kind,
     filename: `${name}.pdf`,
     contentType: "application/pdf",
-    body: pdfStream(doc, () => writeReportPdf(doc, report, input.onProgress)),
+    body: pdfStream(doc, write),
   };
 }

@@ -12,12 +12,18 @@ import { auditEventsPage, recentAuditEvents } from "@/server/audit/read";
 import { env } from "@/server/env";
 import { AppError } from "@/server/errors";
 import { verifyChainIncrementally, verifyWholeChain } from "@/server/audit/verify";
+import { progressId, reportProgress } from "@/server/reports/progress";
 import { createTRPCRouter, withRole } from "../trpc";
 
 const positive = z.number().int().min(1).max(Number.MAX_SAFE_INTEGER);
 const hex = (bytes: Uint8Array) => Buffer.from(bytes).toString("hex");
 
 export const auditRouter = createTRPCRouter({
+  /** How far this member's report download `id` has got (app/reports/report-download.tsx); null: unknown here. */
+  reportProgress: withRole("admin", "auditor")
+    .input(z.object({ id: progressId }))
+    .query(({ ctx, input }) => reportProgress(input.id, ctx.session.member.id)),
+
   recent: withRole("admin", "auditor")
     .input(z.object({ limit: z.number().int().min(1).max(500).default(50) }))
     .query(({ ctx, input }) => recentAuditEvents(ctx.db, input.limit)),
