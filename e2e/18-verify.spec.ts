@@ -58,6 +58,10 @@ test("a signed-out regulator verifies the admin's evidence bundle offline at /ve
       await page.getByTestId("report-evidence").click();
       const download = await downloading;
       expect(download.suggestedFilename()).toBe(`keyward-evidence-${from}-${to}.json`);
+      // The page said what it was doing, then what it saved.
+      await expect(page.getByTestId("report-evidence-progress")).toHaveText(
+        new RegExp(`^Saved keyward-evidence-${from}-${to}\\.json \\(\\d+(\\.\\d)? [KM]B\\)\\.$`),
+      );
       const text = await readFile(await download.path(), "utf8");
       const parsed: Bundle = JSON.parse(text);
       expect(parsed.format).toBe("keyward-evidence/v1");
