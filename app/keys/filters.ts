@@ -22,3 +22,16 @@ export function filtersFrom(params: {
     tag: params.tag?.trim() || undefined,
   };
 }
+
+/**
+ * The keys list's address for these filters and a page (a cursor from the list, server/keys/key-cursor.ts), so a
+ * page can be linked, reloaded and gone back to with its filters.
+ */
+export function keysHref(filters: Filters, cursor?: string): string {
+  const params = new URLSearchParams(
+    Object.entries(filters).filter((e): e is [string, string] => typeof e[1] === "string"),
+  );
+  if (cursor) params.set("cursor", cursor);
+  const query = params.toString();
+  return query ? `/keys?${query}` : "/keys";
+}

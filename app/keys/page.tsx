@@ -1,24 +1,10 @@
 import Link from "next/link";
+import { Suspense } from "react";
 import { requirePageRole } from "../_components/require-role";
-import { filtersFrom } from "./filters";
 import { KeyList } from "./key-list";
 
-type Params = { state?: string; tag?: string; curve?: string; search?: string };
-
-export default async function KeysPage({
-  searchParams,
-}: {
-  searchParams: Promise<Record<string, string | string[]>>;
-}) {
+export default async function KeysPage() {
   const { session } = await requirePageRole();
-  const raw = await searchParams;
-  const one = (name: keyof Params) => (typeof raw[name] === "string" ? raw[name] : undefined);
-  const initial = filtersFrom({
-    state: one("state"),
-    tag: one("tag"),
-    curve: one("curve"),
-    search: one("search"),
-  });
   const canPropose = session.member.roles.some((r) => r === "operator" || r === "admin");
   return (
     <div className="space-y-6">
@@ -30,7 +16,10 @@ export default async function KeysPage({
           </Link>
         )}
       </div>
-      <KeyList initial={initial} />
+      {/* The list reads its filters and page from the address (useSearchParams). */}
+      <Suspense>
+        <KeyList />
+      </Suspense>
     </div>
   );
 }

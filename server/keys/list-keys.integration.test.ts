@@ -1,20 +1,28 @@
-// The keys list over 12,000 keys (PGlite, and PostgreSQL when TEST_DATABASE_URL is set): pages cover every
-// matching key once, newest first, whether a page is cut from the sorted matches or read by walking the index
-// from the nearer end; filters and search (label substring, tag, public-key prefix; LIKE's own characters
-// literal) find exactly what a plain reference over the same rows finds; migrations 0013 and 0014 leave pg_trgm and an index each search and filter can read; counts by
-// state; one key with its lifecycle from the trail.
+// The keys list over 12,000 keys (PGlite, and PostgreSQL when TEST_DATABASE_URL is set): Next from the first page
+// and Previous from the last cover every matching key once, newest first, whether a page is cut from the sorted
+// matches or read by walking the index from its cursor, and even where hundreds of keys share one created_at or
+// differ by microseconds only; filters and search (label substring, tag, public-key prefix; LIKE's own characters
+// literal) find exactly what a plain reference over the same rows finds; the count stops past 10,000; a cursor
+// that does not decode is refused as bad input; migrations 0013 and 0014 leave pg_trgm and an index each search
+// and filter can read; counts by state; one key with its lifecycle from the trail.
 import { randomUUID } from "node:crypto";
+import { TRPCError } from "@trpc/server";
 import { sql } from "drizzle-orm";
 import { describe, expect, it } from "vitest";
 import { z } from "zod";
 import type { Db } from "@/db/client";
 import { KEY_STATES, type KeyState, keys } from "@/db/schema";
+import { createCaller } from "@/server/api/root";
+import { createContext } from "@/server/api/trpc";
 import { appendAudit } from "@/server/audit/append";
+import { firstAdmin } from "@/server/testing/identity-fixtures";
 import { testEngines, useTestDatabase } from "@/server/testing/test-db";
+import { encodeKeyCursor, type KeyCursor, keyCursor, LAST_PAGE } from "./key-cursor";
 import {
+  COUNT_AT_MOST,
   getKey,
+  type KeyFilter,
   keyCountsByState,
-  type KeyListInput,
   keyOfOperation,
   keysMatching,
   listKeys,
@@ -23,11 +31,13 @@ import { auditTimeline } from "./timeline";
 
 const CURVES = ["secp256k1", "ed25519", "p256"] as const;
 const TAGS = ["treasury", "cold", "hot", "customer", "ops"] as const;
-/** Enough for pages near either end of many matches to walk the index (list-keys.ts, pageOfKeys). */
+/** More than the count stops at (COUNT_AT_MOST), and enough matches for pages to walk the index. */
 const N = 12_000;
+/** Keys 3,000 to 3,399 were all made in one instant: only the id orders them. */
+const SAME_INSTANT = { from: 3000, to: 3400 };
 
 type Row = typeof keys.$inferInsert & { id: string; createdAt: Date; publicKey: string; tags: string[] };
-type Filter = Omit<KeyListInput, "page" | "pageSize">;
+type Filter = KeyFilter;
 
 /** Labels carrying LIKE's own characters (% _ \), and look-alikes that a wildcard would wrongly match. */
 function labelOf(i: number): string {
@@ -49,8 +59,11 @@ function makeRows(): Row[] {
     hsmRef: `ref-${i}`,
     publicKey: `${i.toString(16).padStart(8, "0")}${"ab".repeat(28)}`,
     exportable: i % 2 === 0 ? "never" : "wrapped",
-    // Pairs made in the same millisecond: the id must break the tie so pages neither overlap nor skip.
-    createdAt: new Date(base + Math.floor(i / 2) * 1000),
+    // Pairs made in the same millisecond, and 400 in one: the id must break the tie so pages neither overlap
+    // nor skip.
+    createdAt: new Date(
+      base + Math.floor((i >= SAME_INSTANT.from && i < SAME_INSTANT.to ? SAME_INSTANT.from : i) / 2) * 1000,
+    ),
     stateChangedAt: new Date(base),
   }));
 }
@@ -77,16 +90,44 @@ function reference(rows: readonly Row[], input: Filter): Row[] {
     .sort((a, b) => b.createdAt.getTime() - a.createdAt.getTime() || (a.id < b.id ? 1 : -1));
 }
 
-/** Every page in turn: the keys in the order the pages give them, and the total the first page gave. */
-async function walk(db: Db, filter: Filter, pageSize: number) {
+const cursor = (token: string): KeyCursor => keyCursor.parse(token);
+/** created_at as a cursor carries it (these rows' times are whole milliseconds). */
+const isoMicros = (at: Date) => at.toISOString().replace("Z", "000Z");
+
+/**
+ * Every page in turn by Next from the first page: the keys in the order the pages give them, and the count the
+ * first page gave (every page gives the same). Only the first page has no Previous, only the last no Next, and
+ * every page but the last is full.
+ */
+async function walkForward(db: Db, filter: Filter, pageSize: number) {
   const ids: string[] = [];
-  const first = await listKeys(db, { ...filter, page: 1, pageSize });
-  for (let page = 1; page <= first.pages; page++) {
-    const got = page === 1 ? first : await listKeys(db, { ...filter, page, pageSize });
-    expect(got.total, JSON.stringify(filter)).toBe(first.total);
+  const first = await listKeys(db, { ...filter, pageSize });
+  let got = first;
+  for (let page = 1; ; page++) {
+    const where = `${JSON.stringify(filter)} page ${page} forward`;
+    expect([got.total, got.totalCapped], where).toEqual([first.total, first.totalCapped]);
+    expect(got.previousCursor === null, where).toBe(page === 1);
     ids.push(...got.keys.map((k) => k.id));
+    if (got.nextCursor === null) break;
+    expect(got.keys.length, where).toBe(pageSize);
+    got = await listKeys(db, { ...filter, cursor: cursor(got.nextCursor), pageSize });
   }
-  return { ids, total: first.total, pages: first.pages };
+  return { ids, total: first.total, totalCapped: first.totalCapped };
+}
+
+/** The same from the last page by Previous, put back newest first: only the last page has no Next. */
+async function walkBackward(db: Db, filter: Filter, pageSize: number) {
+  const pages: string[][] = [];
+  let got = await listKeys(db, { ...filter, cursor: { kind: "last" }, pageSize });
+  for (let page = 1; ; page++) {
+    const where = `${JSON.stringify(filter)} page ${page} backward`;
+    expect(got.nextCursor === null, where).toBe(page === 1);
+    pages.unshift(got.keys.map((k) => k.id));
+    if (got.previousCursor === null) break;
+    expect(got.keys.length, where).toBe(pageSize);
+    got = await listKeys(db, { ...filter, cursor: cursor(got.previousCursor), pageSize });
+  }
+  return pages.flat();
 }
 
 const planNode: z.ZodType<{ "Node Type": string; "Index Name"?: string; Plans?: unknown[] }> = z.lazy(() =>
@@ -171,10 +212,6 @@ describe.each(testEngines())("keys list on %s", (engine) => {
         .insert(keys)
         .values(rows.slice(i, i + 1000));
 
-    const all = await walk(db(), {}, 997);
-    expect(all.total).toBe(N);
-    expect(all.ids).toEqual(reference(rows, {}).map((r) => r.id));
-
     const filters: Filter[] = [
       {},
       { curve: "ed25519" },
@@ -185,6 +222,8 @@ describe.each(testEngines())("keys list on %s", (engine) => {
       { search: "account 12" },
       { search: "ACCOUNT 29" },
       { search: "account" },
+      // 1,111 keys, 400 of them made in one instant: pages of 37 through it.
+      { search: "account 3" },
       // One or two characters: a label or a word in it starting with them.
       { search: "cu" },
       { search: "De" },
@@ -207,26 +246,79 @@ describe.each(testEngines())("keys list on %s", (engine) => {
     ];
     for (const filter of filters) {
       const expected = reference(rows, filter).map((r) => r.id);
-      const got = await walk(db(), filter, expected.length > 2000 ? 997 : 37);
-      expect(got.total, JSON.stringify(filter)).toBe(expected.length);
-      expect(got.ids, JSON.stringify(filter)).toEqual(expected);
+      const name = JSON.stringify(filter);
+      // Large pages over many matches, small ones (across the 400 keys of one instant) over fewer.
+      const pageSize = expected.length > 2000 ? 997 : 37;
+      const forward = await walkForward(db(), filter, pageSize);
+      expect(forward.total, name).toBe(Math.min(expected.length, COUNT_AT_MOST));
+      expect(forward.totalCapped, name).toBe(expected.length > COUNT_AT_MOST);
+      expect(forward.ids, name).toEqual(expected);
+      expect(await walkBackward(db(), filter, pageSize), name).toEqual(expected);
       if (expected.length > 2000) {
-        // Small pages near either end walk the index (newest first, or oldest first and turned round, the
-        // last one short); one in the middle is cut from the sorted matches.
-        const pageSize = 37;
-        const last = Math.ceil(expected.length / pageSize);
-        for (const page of [1, 2, Math.ceil(last / 2), last - 1, last]) {
-          const one = await listKeys(db(), { ...filter, page, pageSize });
-          const want = expected.slice((page - 1) * pageSize, page * pageSize);
-          expect(
-            one.keys.map((k) => k.id),
-            `${JSON.stringify(filter)} page ${page}`,
-          ).toEqual(want);
-        }
+        // Small pages over many matches walk the index: from the first page, a page in the middle (Next from
+        // the key before it, Previous from the key after it) and the last.
+        const small = 37;
+        const first = await listKeys(db(), { ...filter, pageSize: small });
+        expect(
+          first.keys.map((k) => k.id),
+          name,
+        ).toEqual(expected.slice(0, small));
+        const at = Math.floor(expected.length / 2);
+        const [before, after] = [
+          rows.find((r) => r.id === expected[at - 1]),
+          rows.find((r) => r.id === expected[at + small]),
+        ];
+        if (!before || !after) throw new Error("no middle");
+        const next = await listKeys(db(), {
+          ...filter,
+          cursor: cursor(first.nextCursor ?? ""),
+          pageSize: small,
+        });
+        expect(
+          next.keys.map((k) => k.id),
+          `${name} second page`,
+        ).toEqual(expected.slice(small, 2 * small));
+        // Previous from the second page is the first page again.
+        const back = await listKeys(db(), {
+          ...filter,
+          cursor: cursor(next.previousCursor ?? ""),
+          pageSize: small,
+        });
+        expect(
+          back.keys.map((k) => k.id),
+          `${name} back to the first`,
+        ).toEqual(expected.slice(0, small));
+        expect(back.previousCursor, name).toBeNull();
+        const middle = await listKeys(db(), {
+          ...filter,
+          cursor: { kind: "after", at: isoMicros(before.createdAt), id: before.id },
+          pageSize: small,
+        });
+        expect(
+          middle.keys.map((k) => k.id),
+          `${name} middle`,
+        ).toEqual(expected.slice(at, at + small));
+        const upward = await listKeys(db(), {
+          ...filter,
+          cursor: { kind: "before", at: isoMicros(after.createdAt), id: after.id },
+          pageSize: small,
+        });
+        expect(
+          upward.keys.map((k) => k.id),
+          `${name} middle upward`,
+        ).toEqual(expected.slice(at, at + small));
+        const last = await listKeys(db(), { ...filter, cursor: { kind: "last" }, pageSize: small });
+        expect(
+          last.keys.map((k) => k.id),
+          `${name} last`,
+        ).toEqual(expected.slice(-small));
+        expect(last.nextCursor, name).toBeNull();
       }
     }
 
-    // The reference is not vacuous where it matters: literal characters and the walked way both met.
+    // The reference is not vacuous where it matters: literal characters, the capped count and the walked way
+    // all met, and the keys of one instant span several pages of 37.
+    expect(reference(rows, {}).length).toBeGreaterThan(COUNT_AT_MOST);
     expect(reference(rows, { search: "50%" }).length).toBe(Math.ceil(N / 97));
     expect(reference(rows, { search: "a_b" }).every((r) => r.label.includes("a_b"))).toBe(true);
     expect(reference(rows, { search: "a_b" }).length).toBeGreaterThan(0);
@@ -234,14 +326,48 @@ describe.each(testEngines())("keys list on %s", (engine) => {
     expect(reference(rows, { search: "00000abc" }).map((r) => r.hsmRef)).toEqual(["ref-2748"]);
     expect(reference(rows, { search: "0000abc" })).toEqual([]);
     expect(reference(rows, { search: "TREASURY" }).length).toBe(N / 2);
-    expect(reference(rows, { search: "account" }).length).toBeGreaterThan(10_000);
-    expect(reference(rows, { search: "cu" }).length).toBeGreaterThan(10_000);
+    expect(reference(rows, { search: "account" }).length).toBeGreaterThan(COUNT_AT_MOST);
+    expect(reference(rows, { search: "cu" }).length).toBeGreaterThan(COUNT_AT_MOST);
     expect(reference(rows, { tag: "treasury" }).length).toBe(N / 2);
+    const instant = rows[SAME_INSTANT.from]?.createdAt.getTime();
+    const sameInstant = (filter: Filter) =>
+      reference(rows, filter).filter((r) => r.createdAt.getTime() === instant);
+    expect(sameInstant({ search: "account 3" }).length).toBeGreaterThan(10 * 37);
+    expect(reference(rows, { search: "account 3" }).length).toBeLessThan(2000);
 
-    // A page past the end is empty, not an error, and still counts the matches.
-    const past = await listKeys(db(), { search: "account", page: 999, pageSize: 50 });
+    // Small pages walking the index ({} matches every key) through the 400 keys of one instant, by Next and back
+    // by Previous.
+    const all = reference(rows, {}).map((r) => r.id);
+    const start = all.findIndex((id) => rows.find((r) => r.id === id)?.createdAt.getTime() === instant) - 1;
+    const before = rows.find((r) => r.id === all[start]);
+    if (!before) throw new Error("no key before the instant");
+    let page = await listKeys(db(), {
+      cursor: { kind: "after", at: isoMicros(before.createdAt), id: before.id },
+      pageSize: 37,
+    });
+    const pages = [page.keys.map((k) => k.id)];
+    for (let i = 1; i < 12; i++) {
+      page = await listKeys(db(), { cursor: cursor(page.nextCursor ?? ""), pageSize: 37 });
+      pages.push(page.keys.map((k) => k.id));
+    }
+    expect(pages.flat()).toEqual(all.slice(start + 1, start + 1 + 12 * 37));
+    for (let i = 10; i >= 0; i--) {
+      page = await listKeys(db(), { cursor: cursor(page.previousCursor ?? ""), pageSize: 37 });
+      expect(
+        page.keys.map((k) => k.id),
+        `back to page ${i}`,
+      ).toEqual(pages[i]);
+    }
+
+    // A cursor past the end (a made-up one, or the list changed) gives an empty page with the count, no error.
+    const past = await listKeys(db(), {
+      search: "account",
+      cursor: { kind: "after", at: "2000-01-01T00:00:00.000000Z", id: randomUUID() },
+      pageSize: 50,
+    });
     expect(past.keys).toEqual([]);
-    expect(past.total).toBe(reference(rows, { search: "account" }).length);
+    expect([past.total, past.totalCapped]).toEqual([COUNT_AT_MOST, true]);
+    expect([past.previousCursor, past.nextCursor]).toEqual([null, null]);
 
     const counts = await keyCountsByState(db());
     const expectedCounts = Object.fromEntries(
@@ -249,6 +375,94 @@ describe.each(testEngines())("keys list on %s", (engine) => {
     );
     expect(counts).toEqual(expectedCounts);
   }, 300_000);
+
+  it("pages keys made microseconds apart, three to an instant, by cursor in both directions", async () => {
+    // 2,100 keys within about a millisecond: a cursor that kept milliseconds only (a Date) would skip or repeat.
+    const made: { id: string; micro: number; curve: string }[] = [];
+    for (let j = 0; j < 2100; j++)
+      made.push({ id: randomUUID(), micro: Math.floor(j / 3), curve: CURVES[j % 3] ?? "p256" });
+    for (let i = 0; i < made.length; i += 500)
+      await db()
+        .insert(keys)
+        .values(
+          made.slice(i, i + 500).map((m, k) => ({
+            id: m.id,
+            label: `Micro ${i + k}`,
+            curve: m.curve,
+            tags: ["micro"],
+            state: "active" as const,
+            hsmRef: `micro-${i + k}`,
+            publicKey: `ff${(i + k).toString(16).padStart(8, "0")}`,
+            exportable: "never" as const,
+            createdAt: sql`timestamptz '2027-01-01 00:00:00.000400+00' + ${m.micro} * interval '1 microsecond'`,
+            stateChangedAt: new Date(),
+          })),
+        );
+    const newestFirst = (curve?: string) =>
+      made
+        .filter((m) => !curve || m.curve === curve)
+        .sort((a, b) => b.micro - a.micro || (a.id < b.id ? 1 : -1))
+        .map((m) => m.id);
+    // 2,100 matches walk the index; 700 (one curve) are sorted.
+    for (const filter of [{ tag: "micro" }, { tag: "micro", curve: "ed25519" }]) {
+      const expected = newestFirst(filter.curve);
+      const forward = await walkForward(db(), filter, 37);
+      expect(forward.total).toBe(expected.length);
+      expect(forward.ids, JSON.stringify(filter)).toEqual(expected);
+      expect(await walkBackward(db(), filter, 37), JSON.stringify(filter)).toEqual(expected);
+    }
+  }, 120_000);
+
+  it("refuses a cursor that does not decode as bad input, and answers any well-formed one", async () => {
+    const good = encodeKeyCursor("after", "2026-01-01T00:00:10.123456Z", randomUUID());
+    expect(keyCursor.parse(good)).toMatchObject({ kind: "after", at: "2026-01-01T00:00:10.123456Z" });
+    expect(keyCursor.parse(LAST_PAGE)).toEqual({ kind: "last" });
+    const json = (value: unknown) =>
+      btoa(JSON.stringify(value)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+    const id = randomUUID();
+    const tampered = [
+      "",
+      "not a cursor!",
+      "%%%",
+      good.slice(0, -3),
+      `${good}x`,
+      json("just a string"),
+      json({ k: "a", t: "2026-01-01T00:00:00.123456Z" }),
+      json({ k: "x", t: "2026-01-01T00:00:00.123456Z", i: id }),
+      json({ k: "a", t: "2026-01-01T00:00:00.123Z", i: id }),
+      json({ k: "a", t: "2026-02-30T00:00:00.000000Z", i: id }),
+      json({ k: "a", t: "2026-01-01T24:00:00.000000Z", i: id }),
+      json({ k: "a", t: "2026-01-01T00:00:00.000000Z", i: "'; DROP TABLE keys; --" }),
+      json({ k: "a", t: "2026-01-01T00:00:00.000000Z', now()) --", i: id }),
+      json({ k: "a", t: "2026-01-01T00:00:00.000000Z", i: id, extra: 1 }),
+      "a".repeat(201),
+    ];
+    for (const token of tampered) expect(keyCursor.safeParse(token).success, token).toBe(false);
+
+    // Through keys.list: a 400 naming the field, never a database error; a well-formed one just lists from there.
+    const admin = await firstAdmin(db(), { now: new Date() });
+    const member = { id: admin.acting.id, name: "Ada Admin", roles: [...admin.acting.roles], groups: [] };
+    const api = createCaller(
+      createContext({
+        db: db(),
+        engine,
+        session: { sessionId: randomUUID(), tokenId: "credential", member },
+      }),
+    );
+    for (const token of tampered) {
+      const refused = await api.keys.list({ cursor: token }).then(
+        () => null,
+        (e: unknown) => e,
+      );
+      expect(refused, token).toBeInstanceOf(TRPCError);
+      expect(refused instanceof TRPCError && refused.code, token).toBe("BAD_REQUEST");
+      expect(refused instanceof TRPCError && refused.cause instanceof z.ZodError, token).toBe(true);
+    }
+    const listed = await api.keys.list({ cursor: good, pageSize: 3 });
+    expect(listed.keys).toHaveLength(3);
+    expect(listed.keys.every((k) => k.createdAt < new Date("2026-01-01T00:00:10.124Z"))).toBe(true);
+    expect((await api.keys.list({ cursor: LAST_PAGE, pageSize: 3 })).nextCursor).toBeNull();
+  });
 
   it("gives one key with its lifecycle from the audit trail, actors named", async () => {
     const row = rows[1];

@@ -2,15 +2,29 @@
 // counts by state, and one key with the operation that made it and its lifecycle from the audit trail.
 // Read-only: keys change only through operations (server/operations/).
 import "server-only";
-import { and, arrayContains, asc, count, desc, eq, like, or, type SQL, sql } from "drizzle-orm";
+import {
+  type AnyColumn,
+  and,
+  arrayContains,
+  asc,
+  count,
+  desc,
+  eq,
+  like,
+  or,
+  type SQL,
+  sql,
+} from "drizzle-orm";
 import type { Db, Tx } from "@/db/client";
 import { KEY_STATES, type KeyState, keys, members, type OperationState, operations } from "@/db/schema";
 import { AppError } from "@/server/errors";
 import { operationKind } from "@/server/operations/kinds";
 import { initiatorName } from "@/server/operations/initiator";
+import { encodeKeyCursor, type KeyCursor } from "./key-cursor";
 import { auditTimeline } from "./timeline";
 
-export type KeyListInput = {
+/** What a list shows: any of a search and the three filters. */
+export type KeyFilter = {
   /**
    * Matches, in any case: a label containing it (one or two characters: a label or a word in it starting with
    * them), a tag equal to it, or a public key starting with it (8 or more hex digits).
@@ -19,7 +33,11 @@ export type KeyListInput = {
   curve?: string;
   state?: KeyState;
   tag?: string;
-  page: number;
+};
+
+export type KeyListInput = KeyFilter & {
+  /** Where the page starts (key-cursor.ts); none: the first page, the newest keys. */
+  cursor?: KeyCursor;
   pageSize: number;
 };
 
@@ -34,7 +52,7 @@ function likeLiteral(s: string): string {
  * characters for a trigram, so one or two match word starts, which the trigram index also serves); a tag
  * keys_tags_idx; a public-key prefix the text_pattern_ops btree (public keys are stored as lower-case hex).
  */
-export function keysMatching(input: Omit<KeyListInput, "page" | "pageSize">): SQL | undefined {
+export function keysMatching(input: KeyFilter): SQL | undefined {
   const search = input.search?.trim().toLowerCase();
   const matches: (SQL | undefined)[] = [];
   if (search) {
@@ -70,78 +88,117 @@ const LIST_COLUMNS = {
   stateChangedAt: keys.stateChangedAt,
 };
 
+/** created_at to the microsecond for a page's cursors (a Date keeps milliseconds): key-cursor.ts's format. */
+const CURSOR_AT = sql<string>`to_char(${keys.createdAt} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
+
 /**
- * How a page is cut, decided from the count (the planner's guess for a substring or an unknown tag is often 50
- * times too many, and then it walked the whole (created_at, id) index for a search with no match: 150 ms over
- * 100,000 keys on PostgreSQL, measured). Walking the index from the nearer end and checking each key reaches a
- * page `depth` matches in after about depth × (all keys / matches) keys, so it is taken only where that is at most
- * a twentieth of the keys; otherwise the matches are found through the search indexes and sorted, up to
- * SORT_AT_MOST of them. Only a page deep inside more matches than that walks further (offset paging's cost).
+ * The count stops here: counting every match of a broad search was most of its time (a third of 100,000 keys:
+ * 190–280 ms p99, measured), and past this many a person refines the search rather than reads on. The list
+ * says "more than 10,000".
+ */
+export const COUNT_AT_MOST = 10_000;
+
+/**
+ * How a page is cut, decided from the (bounded) count, since the planner's guess for a substring or an unknown
+ * tag is often 50 times too many (and then it walked the whole (created_at, id) index for a search with no
+ * match: 150 ms over 100,000 keys on PostgreSQL, measured). Many matches: walk that index from the cursor and
+ * check each key, which reaches a page after about pageSize × (all keys / matches) keys, so only where that is
+ * at most a twentieth of the matches. Fewer: find the matches through the search indexes, drop those on the
+ * near side of the cursor, and sort the rest (at most COUNT_AT_MOST of them).
  */
 const WALK_ABOVE = 2_000;
-const SORT_AT_MOST = 20_000;
 
-/** Newest first; the id breaks ties so pages never overlap or skip a key made in the same instant. */
-async function pageOfKeys(db: Tx, where: SQL | undefined, total: number, offset: number, limit: number) {
-  const fromOldest = total - offset - limit;
-  const depth = Math.min(offset, fromOldest) + limit;
-  const walk = (total > WALK_ABOVE && depth <= total / 20) || total > SORT_AT_MOST;
-  if (!walk) {
-    // OFFSET in a subquery keeps PostgreSQL from merging it into the ordered outer query (the documented
-    // optimisation fence), so the matches are planned alone: a bitmap from the indexes above.
-    const matches = db
-      .select(LIST_COLUMNS)
-      .from(keys)
-      .where(where)
-      .offset(sql.placeholder("fence"))
-      .as("matches");
-    return db
-      .select()
-      .from(matches)
-      .orderBy(desc(matches.createdAt), desc(matches.id))
-      .limit(limit)
-      .offset(offset)
-      .execute({ fence: 0 });
-  }
-  if (offset <= fromOldest) {
-    return db
-      .select(LIST_COLUMNS)
-      .from(keys)
-      .where(where)
-      .orderBy(desc(keys.createdAt), desc(keys.id))
-      .limit(limit)
-      .offset(offset);
-  }
-  // Nearer the oldest end: the same keys read the other way, then put back newest first.
-  const rows = await db
-    .select(LIST_COLUMNS)
-    .from(keys)
-    .where(where)
-    .orderBy(asc(keys.createdAt), asc(keys.id))
-    .limit(limit + Math.min(0, fromOldest))
-    .offset(Math.max(0, fromOldest));
-  return rows.reverse();
+/** Keys on the far side of the cursor from the page's start; none for the first and the last page. */
+function beyond(cursor: KeyCursor | undefined): SQL | undefined {
+  if (!cursor || cursor.kind === "last") return undefined;
+  // A row comparison, which the (created_at, id) btree answers as an index condition.
+  const at = sql`(${cursor.at}::timestamptz, ${cursor.id}::uuid)`;
+  return cursor.kind === "after"
+    ? sql`(${keys.createdAt}, ${keys.id}) < ${at}`
+    : sql`(${keys.createdAt}, ${keys.id}) > ${at}`;
 }
+
+/**
+ * Up to `limit` + 1 keys from the cursor on, newest first; the one more says whether another page follows in
+ * the direction read. A page before a cursor, and the last page, are read oldest first and turned round.
+ */
+async function pageOfKeys(
+  db: Tx,
+  where: SQL | undefined,
+  cursor: KeyCursor | undefined,
+  limit: number,
+  walk: boolean,
+) {
+  const backwards = cursor?.kind === "before" || cursor?.kind === "last";
+  const condition = and(where, beyond(cursor));
+  const columns = { ...LIST_COLUMNS, cursorAt: CURSOR_AT.as("cursor_at") };
+  const order = (at: AnyColumn | SQL.Aliased, id: AnyColumn | SQL.Aliased) =>
+    backwards ? [asc(at), asc(id)] : [desc(at), desc(id)];
+  // OFFSET in a subquery keeps PostgreSQL from merging it into the ordered outer query (the documented
+  // optimisation fence), so the matches are planned alone: a bitmap from the indexes above.
+  const matches = db
+    .select(columns)
+    .from(keys)
+    .where(condition)
+    .offset(sql.placeholder("fence"))
+    .as("matches");
+  const rows = walk
+    ? await db
+        .select(columns)
+        .from(keys)
+        .where(condition)
+        .orderBy(...order(keys.createdAt, keys.id))
+        .limit(limit + 1)
+    : await db
+        .select()
+        .from(matches)
+        .orderBy(...order(matches.createdAt, matches.id))
+        .limit(limit + 1)
+        .execute({ fence: 0 });
+  const more = rows.length > limit;
+  const page = rows.slice(0, limit);
+  return { rows: backwards ? page.reverse() : page, more };
+}
+
+export type KeyListPage = Awaited<ReturnType<typeof listKeys>>;
 
 export async function listKeys(db: Db, input: KeyListInput) {
   const where = keysMatching(input);
-  const offset = (input.page - 1) * input.pageSize;
+  const { cursor, pageSize } = input;
   // One snapshot for the count and the page, so they agree even while keys are being made.
-  const { rows, total } = await db.transaction(
+  const { rows, more, counted } = await db.transaction(
     async (tx) => {
-      const [counted] = await tx.select({ n: count() }).from(keys).where(where);
-      const total = counted?.n ?? 0;
-      const rows = offset >= total ? [] : await pageOfKeys(tx, where, total, offset, input.pageSize);
-      return { rows, total };
+      const matches = tx
+        .select({ one: sql`1`.as("one") })
+        .from(keys)
+        .where(where)
+        .limit(COUNT_AT_MOST + 1)
+        .as("matches");
+      const [row] = await tx.select({ n: count() }).from(matches);
+      const counted = row?.n ?? 0;
+      if (counted === 0) return { rows: [], more: false, counted };
+      const walk = counted > COUNT_AT_MOST || (counted > WALK_ABOVE && (pageSize + 1) * 20 <= counted);
+      return { ...(await pageOfKeys(tx, where, cursor, pageSize, walk)), counted };
     },
     { isolationLevel: "repeatable read", accessMode: "read only" },
   );
+  const first = rows[0];
+  const last = rows.at(-1);
+  const backwards = cursor?.kind === "before" || cursor?.kind === "last";
+  // Newer keys come before the page when it was reached from a cursor forward, or read backwards and more were
+  // left; older keys follow when read forward and more were left, or when it was reached from a later page.
+  const hasPrevious = backwards ? more : cursor?.kind === "after";
+  const hasNext = backwards ? cursor?.kind === "before" : more;
   return {
-    keys: rows,
-    page: input.page,
-    pageSize: input.pageSize,
-    total,
-    pages: Math.max(1, Math.ceil(total / input.pageSize)),
+    keys: rows.map(({ cursorAt: _, ...key }) => key),
+    /** The matches, counted up to COUNT_AT_MOST: with totalCapped, there are more than that. */
+    total: Math.min(counted, COUNT_AT_MOST),
+    totalCapped: counted > COUNT_AT_MOST,
+    pageSize,
+    /** The page before (newer keys), or null on the first page. */
+    previousCursor: hasPrevious && first ? encodeKeyCursor("before", first.cursorAt, first.id) : null,
+    /** The page after (older keys), or null on the last page. */
+    nextCursor: hasNext && last ? encodeKeyCursor("after", last.cursorAt, last.id) : null,
   };
 }
 

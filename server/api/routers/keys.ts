@@ -4,6 +4,7 @@
 import "server-only";
 import { z } from "zod";
 import { KEY_STATES } from "@/db/schema";
+import { keyCursor } from "@/server/keys/key-cursor";
 import { keyHolders, keyPage } from "@/server/keys/key-page";
 import { keyCountsByState, keyOfOperation, listKeys } from "@/server/keys/list-keys";
 import { touches } from "@/server/live/audit-head";
@@ -23,7 +24,8 @@ const listInput = z.object({
   curve: z.enum(KEY_CURVES).optional(),
   state: z.enum(KEY_STATES).optional(),
   tag: keyTagSchema.optional(),
-  page: z.number().int().min(1).max(100_000).default(1),
+  /** Where the page starts (server/keys/key-cursor.ts): a token from a page's cursors, or "last"; none: the first. */
+  cursor: keyCursor.optional(),
   pageSize: z.number().int().min(1).max(200).default(50),
 });
 const keyInput = z.object({ keyId: z.string().uuid() });
