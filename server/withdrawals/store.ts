@@ -5,9 +5,9 @@
 // unknown HSM outcome re-signs the stored bytes. A speed-up's replacement (storeReplacement) is a row of its own,
 // under its own operation, with the nonce of the transaction it replaces.
 import "server-only";
-import { and, eq, sql } from "drizzle-orm";
+import { and, eq, inArray, isNotNull, ne, or, sql } from "drizzle-orm";
 import type { Db, Tx } from "@/db/client";
-import { ethereumNonces, type Withdrawal, withdrawals } from "@/db/schema";
+import { ethereumNonces, operations, type Withdrawal, withdrawals } from "@/db/schema";
 import { appendAudit } from "@/server/audit/append";
 import { type DecodedJson, decodedToJson } from "@/server/custody";
 import type { DecodedTransaction, SignedTransaction } from "@/server/custody/types";
@@ -53,11 +53,59 @@ export async function storeBuilt(db: Db, owner: Owner, built: BuiltTransaction):
 }
 
 /**
+ * The lowest nonce in [from, below) of this key on this chain id that only withdrawals never signed hold, each
+ * of a failed operation — a nonce taken, then refused before the HSM's signature was recorded (the key revoked,
+ * the HSM refusing the key, a built transaction failing its check): no signed transaction with it exists, so it
+ * can be given to the next withdrawal. (An HSM answer lost in transit before the refusal would be a signature
+ * over an approved intent: were it ever broadcast, it and the nonce's new holder compete for one nonce, and the
+ * tracker finds the other dead — never both mined.) Called under the key's nonce lock. Reads only rows still `built` (few:
+ * in-flight and failed ones), through the state index.
+ */
+async function unsignedFailedNonce(
+  tx: Tx,
+  o: { keyId: string; chain: string; network: string; from: number; below: number },
+): Promise<{ nonce: number; rows: string[] } | null> {
+  const ofKey = and(
+    eq(withdrawals.keyId, o.keyId),
+    eq(withdrawals.chain, o.chain),
+    eq(withdrawals.network, o.network),
+    isNotNull(withdrawals.nonce),
+  );
+  const failedUnsigned = await tx
+    .select({ id: withdrawals.id, nonce: withdrawals.nonce })
+    .from(withdrawals)
+    .innerJoin(operations, eq(operations.id, withdrawals.operationId))
+    .where(and(ofKey, eq(withdrawals.state, "built"), eq(operations.state, "failed")));
+  const candidates = failedUnsigned
+    .map((r) => ({ id: r.id, nonce: Number(r.nonce) }))
+    .filter((r) => Number.isSafeInteger(r.nonce) && r.nonce >= o.from && r.nonce < o.below);
+  if (candidates.length === 0) return null;
+  // A nonce some other withdrawal holds (signed, or still being executed) is not free.
+  const held = await tx
+    .select({ nonce: withdrawals.nonce })
+    .from(withdrawals)
+    .innerJoin(operations, eq(operations.id, withdrawals.operationId))
+    .where(
+      and(
+        ofKey,
+        inArray(withdrawals.nonce, [...new Set(candidates.map((c) => String(c.nonce)))]),
+        or(ne(withdrawals.state, "built"), ne(operations.state, "failed")),
+      ),
+    );
+  const taken = new Set(held.map((h) => Number(h.nonce)));
+  const free = candidates.filter((c) => !taken.has(c.nonce));
+  if (free.length === 0) return null;
+  const nonce = Math.min(...free.map((c) => c.nonce));
+  return { nonce, rows: free.filter((c) => c.nonce === nonce).map((c) => c.id) };
+}
+
+/**
  * Ethereum: under the key's nonce row (FOR UPDATE, one per key and chain id), the next nonce — Keyward's own
  * counter, or the node's pending count when that is higher (a transaction sent from elsewhere) — is given to
  * `build`, and the built transaction is stored with it while the lock is held, the counter moved past it. Any
  * refusal in `build` (the built bytes fail the intent check) rolls back and takes no nonce. If the operation
- * already has a row (a repeat), that row is returned and no nonce is taken.
+ * already has a row (a repeat), that row is returned and no nonce is taken. A nonce taken by a withdrawal that
+ * then failed unsigned is given out again before the counter's (unsignedFailedNonce), so it leaves no gap.
  */
 export async function storeWithNonce(
   db: Db,
@@ -89,18 +137,32 @@ export async function storeWithNonce(
     const existing = await storedWithdrawal(tx, owner.operationId);
     if (existing !== null) return existing;
     const onChain = input.chainNonce === null ? 0 : await input.chainNonce();
-    const nonce = counter.nextNonce > BigInt(onChain) ? Number(counter.nextNonce) : onChain;
+    const next = counter.nextNonce > BigInt(onChain) ? Number(counter.nextNonce) : onChain;
+    // A nonce an earlier withdrawal took but never signed (its operation failed) is given out again first, so
+    // the refusal leaves no gap for later transactions to wait behind.
+    const reused = await unsignedFailedNonce(tx, { ...owner, from: onChain, below: next });
+    const nonce = reused?.nonce ?? next;
     const built = await input.build(nonce);
     const { chainId: _chainId, ...rowOwner } = owner;
     const [row] = await tx
       .insert(withdrawals)
       .values(insertValues(rowOwner, { ...built, nonce: String(nonce) }))
       .returning();
+    if (row === undefined) throw new AppError("INTERNAL", "The built withdrawal was not stored.");
+    if (reused !== null) {
+      await tx
+        .update(withdrawals)
+        .set({
+          reason: `never signed (its operation failed); nonce ${nonce} was given to the withdrawal of operation ${owner.operationId}`,
+          updatedAt: sql`now()`,
+        })
+        .where(inArray(withdrawals.id, reused.rows));
+      return row;
+    }
     await tx
       .update(ethereumNonces)
       .set({ nextNonce: BigInt(nonce + 1), updatedAt: sql`now()` })
       .where(and(eq(ethereumNonces.keyId, owner.keyId), eq(ethereumNonces.chainId, owner.chainId)));
-    if (row === undefined) throw new AppError("INTERNAL", "The built withdrawal was not stored.");
     return row;
   });
 }

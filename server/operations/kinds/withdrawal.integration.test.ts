@@ -535,6 +535,49 @@ describe.each(testEngines())("withdrawals on %s", (engine) => {
     ).toHaveLength(0);
     await updatePolicy(database.db, { actor: admin.acting, document: DEFAULT_POLICY, now });
   });
+
+  it("a withdrawal refused by the HSM after taking its nonce leaves no gap: the next one gets that nonce and mines", async () => {
+    const refusedOp = await approved("withdrawal", ethInput({ amount: "0.004" }));
+    const refusing: WithdrawalSigner = {
+      sign: async () => {
+        throw new HsmError("refused", "the HSM refuses this key (injected)", { operation: "C_SignInit" });
+      },
+    };
+    const failed = (await execute(refusing)).find((o) => o.operationId === refusedOp.id);
+    expect(failed?.outcome).toBe("failed");
+    const burnt = await withdrawalOf(refusedOp.id);
+    expect(burnt.state).toBe("built");
+    expect(burnt.raw).toBeNull();
+    const gap = Number(burnt.nonce);
+    const [counter] = await database.db
+      .select()
+      .from(ethereumNonces)
+      .where(eq(ethereumNonces.keyId, secpKey.id));
+    expect(counter?.nextNonce).toBe(BigInt(gap + 1));
+    expect(await evm.client.pendingNonce(ethFrom)).toBe(gap);
+
+    const nextOp = await approved("withdrawal", ethInput({ amount: "0.005" }));
+    expect((await execute()).find((o) => o.operationId === nextOp.id)?.outcome).toBe("executed");
+    const row = await withdrawalOf(nextOp.id);
+    expect(row.nonce).toBe(String(gap));
+    await evm.client.broadcast(row.raw ?? "");
+    expect((await evm.receipt(row.txid ?? ""))?.status).toBe("success");
+    // The counter did not move: the one after it takes the next nonce, with nothing waiting in between.
+    const [after] = await database.db
+      .select()
+      .from(ethereumNonces)
+      .where(eq(ethereumNonces.keyId, secpKey.id));
+    expect(after?.nextNonce).toBe(BigInt(gap + 1));
+    expect((await withdrawalOf(refusedOp.id)).reason).toBe(
+      `never signed (its operation failed); nonce ${gap} was given to the withdrawal of operation ${nextOp.id}`,
+    );
+    const third = await approved("withdrawal", ethInput({ amount: "0.006" }));
+    await execute();
+    const thirdRow = await withdrawalOf(third.id);
+    expect(thirdRow.nonce).toBe(String(gap + 1));
+    await evm.client.broadcast(thirdRow.raw ?? "");
+    expect((await evm.receipt(thirdRow.txid ?? ""))?.status).toBe("success");
+  });
 });
 
 /** An uncompressed secp256k1 public key that is not ours (the generator point), for a destination address. */
