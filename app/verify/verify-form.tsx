@@ -25,6 +25,7 @@ const KIND_LABELS: Record<CheckKind, string> = {
   period: "Period edges",
   operation: "Operation digests",
   vote: "Vote signatures",
+  registration: "Token registrations (attestation)",
   policy: "Policy digests",
 };
 

@@ -68,6 +68,11 @@ export const bundleAssertionSchema = z.looseObject({
   }),
 });
 
+export const bundleRegistrationSchema = z.object({
+  attestationObject: b64url.max(100_000),
+  clientDataJSON: b64url.max(10_000),
+});
+
 export const bundleVoteSchema = z.object({
   id: z.string().max(64),
   operationId: z.string().max(64),
@@ -80,7 +85,17 @@ export const bundleVoteSchema = z.object({
   /** The whole AuthenticationResponseJSON the voter's token signed. */
   assertion: bundleAssertionSchema,
   /** The token the assertion names: its owner and its COSE public key as registered (base64url). */
-  credential: z.object({ id: b64url, memberId: z.string().max(64), publicKey: b64url }),
+  credential: z.object({
+    id: b64url,
+    memberId: z.string().max(64),
+    publicKey: b64url,
+    /**
+     * The token's registration response as stored (base64url): its attestationObject, whose authData attests
+     * this id and key, and the clientDataJSON it signed over. null: not recorded (registered before Keyward kept
+     * it); absent in bundles exported before the field existed, read as null.
+     */
+    registration: bundleRegistrationSchema.nullable().optional(),
+  }),
 });
 
 export const bundlePolicySchema = z.object({
@@ -131,3 +146,4 @@ export type Bundle = z.infer<typeof bundleSchema>;
 export type BundleEvent = z.infer<typeof bundleEventSchema>;
 export type BundleVote = z.infer<typeof bundleVoteSchema>;
 export type BundleOperation = z.infer<typeof bundleOperationSchema>;
+export type BundleRegistration = z.infer<typeof bundleRegistrationSchema>;

@@ -6,7 +6,7 @@
 import { asc, eq, sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Db } from "@/db/client";
-import { auditCheckpoints, auditEvents } from "@/db/schema";
+import { auditCheckpoints, auditEvents, tokens } from "@/db/schema";
 import { createTestToken, type TestToken } from "@/server/hsm/testing/test-token";
 import { useTokenForServer } from "@/server/operations/executor/testing/fixtures";
 import { proposeOperation } from "@/server/operations/propose";
@@ -161,6 +161,76 @@ describe.each(testEngines())("the evidence bundle on %s", (engine) => {
     });
     expect(failures(checked)).toEqual([]);
     expect(checked.checks.find((c) => c.kind === "trusted")?.reason).toMatch(/extends the one you kept/);
+  });
+
+  it("carries each voter token's registration as stored; NULL columns read as not recorded; a key swapped in the database is named", async () => {
+    const db = database();
+    const bundle = await buildBundle(db, { ...PERIOD, audit, webauthn, now: T2 });
+    expect(bundle.votes).toHaveLength(2);
+    const approverIds = w.approvers.map((a) => a.token.credentialId);
+    for (const vote of bundle.votes) {
+      const [row] = await db.select().from(tokens).where(eq(tokens.id, vote.credential.id));
+      expect(approverIds).toContain(vote.credential.id);
+      expect(row?.attestationObject).toMatch(/^[A-Za-z0-9_-]+$/);
+      expect(vote.credential.registration).toEqual({
+        attestationObject: row?.attestationObject,
+        clientDataJSON: row?.registrationClientData,
+      });
+    }
+    const report = verifyBundle(JSON.parse(JSON.stringify(bundle)));
+    expect(failures(report)).toEqual([]);
+    const registrations = report.checks.filter((c) => c.kind === "registration");
+    expect(registrations.map((c) => [c.item, c.ok])).toEqual(
+      bundle.votes.map((v) => [`registration of token ${v.credential.id}`, true]),
+    );
+    for (const c of registrations)
+      expect(c.reason).toMatch(
+        /attests this id and key for localhost .*self attestation \(signed by the credential key\)/,
+      );
+
+    const [first, second] = bundle.votes;
+    if (first === undefined || second === undefined) throw new Error("votes");
+    const saved = await db.select().from(tokens).where(eq(tokens.id, first.credential.id));
+    try {
+      await db
+        .update(tokens)
+        .set({ attestationObject: null, registrationClientData: null })
+        .where(eq(tokens.id, first.credential.id));
+      const unrecorded = await buildBundle(db, { ...PERIOD, audit, webauthn, now: T2 });
+      const vote = unrecorded.votes.find((v) => v.id === first.id);
+      expect(vote?.credential.registration).toBeNull();
+      const r = verifyBundle(unrecorded);
+      expect(failures(r)).toEqual([]);
+      expect(r.checks.find((c) => c.item === `registration of token ${first.credential.id}`)?.reason).toMatch(
+        /registration attestation not recorded/,
+      );
+
+      // An owner who gives Ann's token Bob's key in the database: the votes and the registration are named.
+      await db
+        .update(tokens)
+        .set({
+          publicKey: second.credential.publicKey,
+          attestationObject: saved[0]?.attestationObject,
+          registrationClientData: saved[0]?.registrationClientData,
+        })
+        .where(eq(tokens.id, first.credential.id));
+      const swapped = verifyBundle(await buildBundle(db, { ...PERIOD, audit, webauthn, now: T2 }));
+      expect(swapped.failures.map((f) => f.item)).toEqual(
+        expect.arrayContaining([`registration of token ${first.credential.id}`]),
+      );
+      expect(
+        swapped.failures.find((f) => f.item === `registration of token ${first.credential.id}`)?.reason,
+      ).toMatch(/its authData attests another public key than the credential's in the bundle/);
+    } finally {
+      await db
+        .update(tokens)
+        .set({
+          publicKey: saved[0]?.publicKey,
+          attestationObject: saved[0]?.attestationObject,
+          registrationClientData: saved[0]?.registrationClientData,
+        })
+        .where(eq(tokens.id, first.credential.id));
+    }
   });
 
   it("names an event an owner changed in the database behind the triggers, and a vote whose decision was flipped", async () => {

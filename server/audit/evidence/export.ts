@@ -232,7 +232,16 @@ export async function buildBundle(db: Db, o: ExportOptions): Promise<Bundle> {
     challenge: vote.challenge,
     castAt: iso(vote.castAt),
     assertion: bundleAssertionSchema.parse(vote.assertion),
-    credential: { id: token.id, memberId: token.memberId, publicKey: token.publicKey },
+    credential: {
+      id: token.id,
+      memberId: token.memberId,
+      publicKey: token.publicKey,
+      // Tokens registered before migration 0024 have no stored attestation: the verifier says "not recorded".
+      registration:
+        token.attestationObject !== null && token.registrationClientData !== null
+          ? { attestationObject: token.attestationObject, clientDataJSON: token.registrationClientData }
+          : null,
+    },
   }));
 
   // Policy versions in force during the period (the one in force at its start and every later one up to its

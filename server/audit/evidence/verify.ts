@@ -11,6 +11,7 @@ import { type Hash, ProofError, verifyConsistency, verifyInclusion } from "../lo
 import { base64Decode, NoteError, openCheckpoint } from "../log/note";
 import { type Bundle, type BundleEvent, type BundleOperation, bundleSchema } from "./bundle";
 import { eventChainHash, eventLeafOf, sha256OfCanonical } from "./entry";
+import { checkRegistration, extraRoots, shippedRoots } from "./registration-check";
 import { recomputeOperationDigest, voteProblems } from "./vote-check";
 
 export const CHECK_KINDS = [
@@ -23,6 +24,7 @@ export const CHECK_KINDS = [
   "period",
   "operation",
   "vote",
+  "registration",
   "policy",
 ] as const;
 export type CheckKind = (typeof CHECK_KINDS)[number];
@@ -45,6 +47,11 @@ export type VerifyOptions = {
   trustedCheckpoint?: string;
   /** The audit verifier key the reader trusts (published): the bundle's must be this one. */
   verifierKey?: string;
+  /**
+   * Attestation roots (DER) the reader trusts besides the shipped Yubico ones (yubico-roots.ts): a token's
+   * attestation chain leading to one proves its model.
+   */
+  attestationRoots?: readonly Uint8Array[];
 };
 
 const reasonOf = (e: unknown) =>
@@ -99,6 +106,7 @@ export function verifyBundle(input: unknown, options: VerifyOptions = {}): Verif
         head = { size: last.size, rootHash: bytesToHex(lastRoot) };
       checkEvents(bundle, roots, pass, fail);
       checkVotes(bundle, pass, fail);
+      checkRegistrations(bundle, pass, fail, options);
     }
   } catch (e) {
     // A bug or an input no check foresaw: still a named failure, never an exception.
@@ -445,4 +453,43 @@ function checkVotes(bundle: Bundle, pass: Record_, fail: Record_) {
         `vote ${voteId}`,
         `event ${event.seq} (vote.cast) records it, but the bundle leaves it out`,
       );
+}
+
+/**
+ * Each voter token's registration, once per token: its attestationObject must attest the credential id and key
+ * the votes were checked under (registration-check.ts). A token given with two different keys or registrations
+ * in one bundle is a failure.
+ */
+function checkRegistrations(bundle: Bundle, pass: Record_, fail: Record_, options: VerifyOptions) {
+  const extra = extraRoots(options.attestationRoots ?? []);
+  if (extra.unreadable > 0)
+    fail("registration", "attestation roots", `${extra.unreadable} of the roots you gave cannot be read`);
+  const roots = [...shippedRoots(), ...extra.roots];
+  const byId = new Map<string, Bundle["votes"][number]["credential"][]>();
+  for (const v of bundle.votes) {
+    const seen = byId.get(v.credential.id) ?? [];
+    const same = (c: (typeof seen)[number]) =>
+      c.memberId === v.credential.memberId &&
+      c.publicKey === v.credential.publicKey &&
+      (c.registration ?? null)?.attestationObject ===
+        (v.credential.registration ?? null)?.attestationObject &&
+      (c.registration ?? null)?.clientDataJSON === (v.credential.registration ?? null)?.clientDataJSON;
+    if (!seen.some(same)) seen.push(v.credential);
+    byId.set(v.credential.id, seen);
+  }
+  for (const [id, variants] of byId) {
+    const item = `registration of token ${id}`;
+    if (variants.length > 1) {
+      fail(
+        "registration",
+        item,
+        `the bundle gives this token ${variants.length} different owners, keys or registrations`,
+      );
+      continue;
+    }
+    const credential = variants[0];
+    if (credential === undefined) continue;
+    const result = checkRegistration(credential, bundle.webauthn, roots);
+    (result.ok ? pass : fail)("registration", item, `member ${credential.memberId}: ${result.reason}`);
+  }
 }

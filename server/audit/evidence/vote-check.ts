@@ -2,16 +2,15 @@
 // assertion whose challenge is SHA-256(JCS({ v: 1, op: digest, decision, voter, nonce })) for the exact operation
 // digest (recomputed from the operation's content) and decision. The same checks server/auth/assertion.ts makes
 // with @simplewebauthn/server, written out so nothing of ours is trusted: signature over authenticatorData ‖
-// SHA-256(clientDataJSON), ES256 (DER, any S) or EdDSA, rpIdHash, user presence and verification, type, origin.
+// SHA-256(clientDataJSON), ES256 (DER, any S), EdDSA or RS256, rpIdHash, user presence and verification, type, origin.
 // Pure: no Node built-ins. Returns the reasons a vote fails (empty: it verifies); never throws.
-import { ed25519 } from "@noble/curves/ed25519";
-import { p256 } from "@noble/curves/p256";
 import { sha256 } from "@noble/hashes/sha2";
 import { bytesToHex } from "@noble/hashes/utils";
 import { isoCBOR } from "@simplewebauthn/server/helpers";
 import { base64Decode, base64Encode } from "../log/note";
 import type { BundleOperation, BundleVote } from "./bundle";
 import { sha256OfCanonical } from "./entry";
+import { type HashName, type PublicKey, verifySignature } from "./signatures";
 
 const FLAG_UP = 0x01;
 const FLAG_UV = 0x04;
@@ -25,6 +24,12 @@ const KTY_OKP = 1;
 const KTY_EC2 = 2;
 const ALG_ES256 = -7;
 const ALG_EDDSA = -8;
+const ALG_RS256 = -257;
+const ALG_RS384 = -258;
+const ALG_RS512 = -259;
+const KTY_RSA = 3;
+const COSE_RSA_N = -1;
+const COSE_RSA_E = -2;
 const CRV_P256 = 1;
 const CRV_ED25519 = 6;
 
@@ -77,9 +82,21 @@ export function recomputeVoteChallenge(v: {
   );
 }
 
-type CoseKey = { alg: number; verify: (signature: Uint8Array, data: Uint8Array) => boolean };
+export type CoseKey = {
+  alg: number;
+  key: PublicKey;
+  /** Does `signature` over `data` verify under this key with its COSE algorithm? */
+  verify: (signature: Uint8Array, data: Uint8Array) => boolean;
+};
 
-function coseKey(bytes: Uint8Array): CoseKey | string {
+const RSA_ALGS: Record<number, HashName> = {
+  [ALG_RS256]: "SHA-256",
+  [ALG_RS384]: "SHA-384",
+  [ALG_RS512]: "SHA-512",
+};
+
+/** A COSE_Key (ES256, EdDSA or RS256/384/512 RSASSA-PKCS1-v1_5), or the reason it is not one this checks. */
+export function coseKey(bytes: Uint8Array): CoseKey | string {
   let decoded: unknown;
   try {
     decoded = isoCBOR.decodeFirst(new Uint8Array(bytes));
@@ -91,38 +108,33 @@ function coseKey(bytes: Uint8Array): CoseKey | string {
   const kty = get(COSE_KTY);
   const alg = get(COSE_ALG);
   const x = get(COSE_X);
+  const withKey = (algorithm: number, key: PublicKey, hash: HashName): CoseKey => ({
+    alg: algorithm,
+    key,
+    verify: (signature, data) => verifySignature(key, hash, signature, data),
+  });
   if (kty === KTY_EC2 && alg === ALG_ES256 && get(COSE_CRV) === CRV_P256) {
     const y = get(COSE_Y);
     if (!(x instanceof Uint8Array) || !(y instanceof Uint8Array) || x.length !== 32 || y.length !== 32)
       return "its credential public key is not a P-256 point";
-    const point = new Uint8Array([0x04, ...x, ...y]);
-    return {
-      alg,
-      verify: (signature, data) => {
-        try {
-          // WebAuthn ES256 signatures are DER and may have a high S (authenticators do not normalise).
-          return p256.verify(signature, sha256(data), point, { format: "der", lowS: false });
-        } catch {
-          return false;
-        }
-      },
-    };
+    // WebAuthn ES256 signatures are DER and may have a high S (authenticators do not normalise).
+    return withKey(alg, { kind: "ec", curve: "P-256", point: new Uint8Array([0x04, ...x, ...y]) }, "SHA-256");
   }
   if (kty === KTY_OKP && alg === ALG_EDDSA && get(COSE_CRV) === CRV_ED25519) {
     if (!(x instanceof Uint8Array) || x.length !== 32)
       return "its credential public key is not an Ed25519 key";
-    return {
-      alg,
-      verify: (signature, data) => {
-        try {
-          return ed25519.verify(signature, data, x, { zip215: false });
-        } catch {
-          return false;
-        }
-      },
-    };
+    return withKey(alg, { kind: "ed25519", key: x }, "SHA-512");
   }
-  return `its credential public key uses COSE algorithm ${String(alg)}, which this verifier does not check (ES256 and EdDSA only)`;
+  const rsaHash = typeof alg === "number" ? RSA_ALGS[alg] : undefined;
+  if (kty === KTY_RSA && typeof alg === "number" && rsaHash !== undefined) {
+    const n = get(COSE_RSA_N);
+    const e = get(COSE_RSA_E);
+    if (!(n instanceof Uint8Array) || !(e instanceof Uint8Array) || n.length < 128 || e.length === 0)
+      return "its credential public key is not an RSA key of 1024 bits or more";
+    // RSASSA-PKCS1-v1_5 (RFC 8812 §2): s^e mod n rebuilt and compared with the whole encoding.
+    return withKey(alg, { kind: "rsa", n, e }, rsaHash);
+  }
+  return `its credential public key uses COSE algorithm ${String(alg)}, which this verifier does not check (ES256, EdDSA and RS256 only)`;
 }
 
 /**

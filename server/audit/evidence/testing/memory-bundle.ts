@@ -95,6 +95,27 @@ export function assertion(token: Token, challenge: string, o: { flags?: number; 
   };
 }
 
+/**
+ * What signs a voter's votes: by default a noble P-256 `softToken` with no registration recorded; tests give
+ * others (a SoftAuthenticator with its real registration, an RS256 key).
+ */
+export type Signer = {
+  id: string;
+  /** COSE public key, base64url. */
+  cose: string;
+  registration?: BundleVote["credential"]["registration"];
+  assert: (challenge: string) => BundleVote["assertion"];
+};
+
+export function tokenSigner(token: Token): Signer {
+  return {
+    id: token.id,
+    cose: token.cose,
+    registration: null,
+    assert: (challenge) => assertion(token, challenge),
+  };
+}
+
 export type MemoryLog = {
   key: SigningKey;
   events: BundleEvent[];
@@ -119,11 +140,14 @@ export function memoryLog(o: {
   key?: SigningKey;
   /** Another history from this event on: its data (and so every hash and checkpoint after it) differs. */
   rewriteFrom?: number;
+  /** The two voters' signers (default: noble P-256 tokens, registration not recorded). */
+  signers?: (voterId: string, i: number) => Signer;
 }): MemoryLog {
   const key = o.key ?? auditSigningKey();
   const initiator = uuid(100);
   const voters = [uuid(101), uuid(102)];
   const tokens = voters.map(softToken);
+  const signers = voters.map((voterId, i) => o.signers?.(voterId, i) ?? tokenSigner(tokens[i] as Token));
   const policy = { version: 1, rules: [{ id: "default", quorum: 2 }] };
   const opBase = {
     id: uuid(200),
@@ -146,8 +170,8 @@ export function memoryLog(o: {
     state: "approved",
   };
   const votes: BundleVote[] = voters.map((voterId, i) => {
-    const token = tokens[i];
-    if (token === undefined) throw new Error("no token");
+    const signer = signers[i];
+    if (signer === undefined) throw new Error("no signer");
     const nonce = `nonce-${i}`;
     const challenge = voteChallenge({ digest, decision: "approve", voterId, nonce });
     return {
@@ -158,8 +182,13 @@ export function memoryLog(o: {
       nonce,
       challenge,
       castAt: new Date(T0 + (6 + i) * 1000).toISOString(),
-      assertion: assertion(token, challenge),
-      credential: { id: token.id, memberId: voterId, publicKey: token.cose },
+      assertion: signer.assert(challenge),
+      credential: {
+        id: signer.id,
+        memberId: voterId,
+        publicKey: signer.cose,
+        registration: signer.registration ?? null,
+      },
     };
   });
 
