@@ -40,6 +40,12 @@ export default function VerifyPage() {
             exact operation and decision.
           </li>
           <li>
+            <strong>Token registrations</strong>: each approver&apos;s key is the one their token attested
+            when it was registered (its attestation signature checked, and its certificate followed to
+            Yubico&apos;s roots where it has one), so a key swapped in the bundle is caught. Tokens registered
+            before Keyward kept their attestation are shown as not recorded.
+          </li>
+          <li>
             <strong>Policies</strong>: each policy document matches its recorded digest.
           </li>
           <li>

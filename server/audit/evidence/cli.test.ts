@@ -5,7 +5,9 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { memoryLog } from "./testing/memory-bundle";
+import { SoftAuthenticator, TestAttestationCa } from "@/server/testing/soft-authenticator";
+import { memoryLog, type Signer } from "./testing/memory-bundle";
+import { softSigner } from "./testing/soft-signers";
 
 const dir = mkdtempSync(path.join(tmpdir(), "keyward-verify-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -69,5 +71,48 @@ describe("keyward-verify", () => {
     expect(junk.out).toMatch(/FAIL bundle: not a keyward-evidence\/v1 bundle/);
     expect(run().status).toBe(1);
     expect(run(path.join(dir, "missing.json")).err).toMatch(/cannot read the bundle/);
+  });
+
+  it("checks the voters' token registrations, following an x5c chain to a root given with --attestation-root", async () => {
+    const ca = await TestAttestationCa.create();
+    const aaguid = "2fc0579f-8113-47ea-b116-bb5a8db9202a";
+    const x5c = new SoftAuthenticator({ aaguid, attestationIdentity: await ca.issue(aaguid) });
+    const signers = [softSigner(x5c), softSigner(new SoftAuthenticator())];
+    const log = memoryLog({
+      size: 12,
+      checkpointSizes: [12],
+      fromSeq: 1,
+      toSeq: 11,
+      signers: (_, i) => signers[i] as Signer,
+    });
+    const file = write("registered.json", JSON.stringify(log.bundle));
+    const alone = run(file);
+    expect(alone.status).toBe(0);
+    expect(alone.out).toMatch(
+      new RegExp(
+        `ok   registration of token ${x5c.credentialId}: .*no shipped root issued .*: chain not proven, model not proven`,
+      ),
+    );
+    expect(alone.out).toMatch(/checked: .*registration 2\/2/);
+    const root = write("root.pem", ca.pem);
+    const trusting = run(file, "--attestation-root", root);
+    expect(trusting.status).toBe(0);
+    expect(trusting.out).toMatch(
+      new RegExp(
+        `ok   registration of token ${x5c.credentialId}: .*chained to C=SE, O=Keyward Tests, CN=Keyward Test Attestation Root`,
+      ),
+    );
+
+    const swapped = structuredClone(log.bundle);
+    const vote = swapped.votes[0];
+    if (vote) vote.credential.publicKey = signers[1]?.cose ?? "";
+    const caught = run(write("swapped.json", JSON.stringify(swapped)), "--quiet");
+    expect(caught.status).toBe(1);
+    expect(caught.out).toContain(
+      `FAIL registration of token ${x5c.credentialId}: member ${vote?.voterId}: its authData attests another public key than the credential's in the bundle`,
+    );
+    expect(run(file, "--attestation-root", write("empty.pem", "nothing")).err).toMatch(
+      /holds no PEM certificate/,
+    );
   });
 });

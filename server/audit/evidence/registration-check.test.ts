@@ -13,13 +13,13 @@ import {
 } from "node:crypto";
 import { readFileSync } from "node:fs";
 import path from "node:path";
-import type { PublicKeyCredentialCreationOptionsJSON } from "@simplewebauthn/server";
 import { isoCBOR } from "@simplewebauthn/server/helpers";
 import { beforeAll, describe, expect, it } from "vitest";
 import { SoftAuthenticator, TestAttestationCa } from "@/server/testing/soft-authenticator";
 import { type Bundle, type BundleVote, bundleAssertionSchema } from "./bundle";
 import { parseCertificate, issuedBy, rsaPkcs1Verify } from "./signatures";
 import { memoryLog, PAGE_ORIGIN, RP_ID, type Signer } from "./testing/memory-bundle";
+import { softSigner } from "./testing/soft-signers";
 import { type VerifyOptions, verifyBundle } from "./verify";
 import { YUBICO_ATTESTATION_ROOTS } from "./yubico-roots";
 
@@ -27,32 +27,6 @@ const sha256 = (b: Uint8Array) => new Uint8Array(createHash("sha256").update(b).
 const b64u = (b: Uint8Array) => Buffer.from(b).toString("base64url");
 const fromB64u = (s: string) => new Uint8Array(Buffer.from(s, "base64url"));
 const copy = (b: Bundle): Bundle => structuredClone(b);
-
-function creationOptions(): PublicKeyCredentialCreationOptionsJSON {
-  return {
-    rp: { id: RP_ID, name: "Keyward" },
-    user: { id: b64u(randomBytes(32)), name: "voter", displayName: "voter" },
-    challenge: b64u(randomBytes(32)),
-    pubKeyCredParams: [{ type: "public-key", alg: -7 }],
-    excludeCredentials: [],
-    attestation: "direct",
-  };
-}
-
-/** A SoftAuthenticator registered (its real registration response kept) that signs the votes. */
-function softSigner(token: SoftAuthenticator): Signer {
-  const response = token.register(creationOptions());
-  return {
-    id: token.credentialId,
-    cose: b64u(token.publicKeyCose),
-    registration: {
-      attestationObject: response.response.attestationObject,
-      clientDataJSON: response.response.clientDataJSON,
-    },
-    assert: (challenge) =>
-      bundleAssertionSchema.parse(token.authenticate({ challenge, rpId: RP_ID, allowCredentials: [] })),
-  };
-}
 
 const clientData = (type: string, challenge: string) =>
   new TextEncoder().encode(JSON.stringify({ type, challenge, origin: PAGE_ORIGIN, crossOrigin: false }));
