@@ -43,6 +43,15 @@ const usdc: Asset = {
 const sig = "5R8UktFBv5corTXXtqmU6B17bJA6ycGEpb2PFksnJt6wZq1mZoskBEbi4BvUyKqcFcb9LWp6mHD5qv6abr8hQrwu";
 
 describe("solanaRpcClient", () => {
+  it("asks the node for the rent-exempt minimum of an account of so many bytes", async () => {
+    answers = { getMinimumBalanceForRentExemption: 890880 };
+    calls.length = 0;
+    expect(await solanaRpcClient(url).rentExemptMinimum(0)).toBe(890_880n);
+    expect(calls).toEqual([
+      { method: "getMinimumBalanceForRentExemption", params: [0, { commitment: "confirmed" }] },
+    ]);
+  });
+
   it("reads the blockhash, broadcasts base64, and says 0 for a missing token account", async () => {
     answers = {
       getLatestBlockhash: {

@@ -55,6 +55,9 @@ export function solanaRpcClient(url: string, options: { commitment?: Commitment 
       const data = await accountData(await tokenAccount(owner, asset));
       return data ? getTokenDecoder().decode(data).amount : 0n;
     },
+    async rentExemptMinimum(bytes) {
+      return rpc.getMinimumBalanceForRentExemption(BigInt(bytes), { commitment }).send();
+    },
     async hasTokenAccount(owner, asset) {
       return (await accountData(await tokenAccount(owner, asset))) !== null;
     },

@@ -50,6 +50,12 @@ export interface SolanaClient {
   balance(owner: string, asset: Asset): Promise<bigint>;
   /** Whether `owner` already has an associated token account for the SPL asset (else the transfer creates it). */
   hasTokenAccount(owner: string, asset: Asset): Promise<boolean>;
+  /**
+   * The fewest lamports an account of `bytes` bytes of data must hold (RPC getMinimumBalanceForRentExemption):
+   * a transfer that leaves a system account (0 bytes) with more than nothing but less than this is refused by the
+   * runtime, and the fee is kept.
+   */
+  rentExemptMinimum(bytes: number): Promise<bigint>;
   /** sendTransaction of the base64 wire transaction; returns its first signature (base58). */
   broadcast(raw: string): Promise<string>;
   /** The fate of `signature`: dead once the chain is past `lastValidBlockHeight` and never included it. */

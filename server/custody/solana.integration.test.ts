@@ -1,6 +1,7 @@
 // Proof by software we did not write: litesvm (the Solana runtime, with the real system, token and associated
 // token programs and signature verification) processes our SOL and SPL transfers signed by a real SoftHSM
-// Ed25519 key — balances checked — and refuses a transaction whose signature is not the key's.
+// Ed25519 key — balances checked — and refuses a transaction whose signature is not the key's, and fails one that
+// opens an account with less than the rent-exempt minimum.
 import { getBase64EncodedWireTransaction, getTransactionDecoder, type SignatureBytes } from "@solana/kit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { closeHsm } from "@/server/hsm";
@@ -131,6 +132,25 @@ describe("litesvm processes our transfers signed by the HSM", () => {
     await chain.client.broadcast(tx.raw);
     expect(await chain.client.balance(destination, SOL)).toBe(1_000_000_000n);
     expect(await chain.client.balance(from, SOL)).toBe(before - 1_000_000_000n - tx.decoded.maxFee);
+  });
+
+  it("opening an account with less than the rent-exempt minimum fails in the runtime, and the fee is kept", async () => {
+    // Why prepare (server/withdrawals/prepare.ts) refuses such a withdrawal before anyone votes.
+    const minimum = await chain.client.rentExemptMinimum(0);
+    expect(minimum).toBe(890_880n);
+    const destination = await newWallet();
+    const before = await chain.client.balance(from, SOL);
+    const { built, signed: tx } = await signed(SOL, destination, minimum - 1n);
+    const txid = await chain.client.broadcast(tx.raw);
+    expect(
+      await chain.client.status(txid, { lastValidBlockHeight: built.lastValidBlockHeight }),
+    ).toMatchObject({ state: "failed", reason: expect.stringContaining("InsufficientFundsForRent") });
+    expect(await chain.client.balance(destination, SOL)).toBe(0n);
+    expect(await chain.client.balance(from, SOL)).toBe(before - SOLANA_FEES.lamportsPerSignature);
+    // The minimum itself opens it.
+    chain.advance(1n);
+    await chain.client.broadcast((await signed(SOL, destination, minimum)).signed.raw);
+    expect(await chain.client.balance(destination, SOL)).toBe(minimum);
   });
 
   it("refuses a transaction whose signature is not the key's: assemble first, and litesvm itself", async () => {

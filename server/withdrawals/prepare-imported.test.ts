@@ -316,6 +316,7 @@ describe("an imported Solana transaction", () => {
     isBlockhashValid: async (b) => valid && b === blockhash,
     balance: async () => 10n ** 10n,
     hasTokenAccount: async () => true,
+    rentExemptMinimum: async () => 890_880n,
     broadcast: () => Promise.reject(new Error("not used")),
     status: () => Promise.reject(new Error("not used")),
   });

@@ -4,6 +4,7 @@
 // every refusal is an AppError naming the field (payload.<field>), thrown before anything is written.
 // It reads the chain only for the fee estimate and balances, and only when an RPC endpoint is configured.
 import type { ChainClients } from "@/server/chains/registry";
+import type { SolanaClient } from "@/server/chains/types";
 import { chainsOfCurve, addressOn, parseAddressOn } from "@/server/custody/addresses";
 import { checkAmountInput, formatAssetAmount, lookupAsset, nativeAsset } from "@/server/custody/assets";
 import { decodePsbt } from "@/server/custody/bitcoin";
@@ -212,5 +213,43 @@ export async function prepareWithdrawal(
     amount: amount.amount,
     fee: estimate,
   });
+  if (asset.kind === "native")
+    await requireRentExempt(client, {
+      from,
+      destination: destination.address,
+      native,
+      amount: amount.amount,
+      fee: estimate,
+    });
   return { ...base, feeEstimate: estimate.toString() };
+}
+
+/**
+ * Solana's runtime refuses a transfer that leaves a system account holding lamports but fewer than the
+ * rent-exempt minimum, and keeps the fee: a destination that holds nothing yet must receive at least that
+ * minimum, and the key must keep at least it or send everything. Refused here, before anyone votes.
+ */
+async function requireRentExempt(
+  client: SolanaClient,
+  o: { from: string; destination: string; native: Asset; amount: bigint; fee: bigint },
+): Promise<void> {
+  const [minimum, held, destinationHeld] = await Promise.all([
+    client.rentExemptMinimum(0),
+    client.balance(o.from, o.native),
+    client.balance(o.destination, o.native),
+  ]);
+  const sol = (n: bigint) => formatAssetAmount(n, o.native);
+  if (destinationHeld === 0n && o.amount < minimum) {
+    throw bad(
+      "amount",
+      `The destination holds no SOL yet: a transfer that opens its account must bring at least ${sol(minimum)} (Solana's rent-exempt minimum), or the chain refuses it and keeps the fee.`,
+    );
+  }
+  const left = held - o.amount - o.fee;
+  if (left > 0n && left < minimum) {
+    throw bad(
+      "amount",
+      `This would leave the key's account ${sol(left)}, below Solana's rent-exempt minimum of ${sol(minimum)}: the chain refuses that and keeps the fee. Withdraw at most ${sol(held - o.fee - minimum)}, or all of it: ${sol(held - o.fee)}.`,
+    );
+  }
 }

@@ -91,6 +91,9 @@ export function createTestSolana(): TestSolana {
     async hasTokenAccount(owner, asset) {
       return svm.getAccount(await tokenAccount(owner, asset)).exists;
     },
+    async rentExemptMinimum(bytes) {
+      return svm.minimumBalanceForRentExemption(BigInt(bytes));
+    },
     async broadcast(raw) {
       const transaction = getTransactionDecoder().decode(getBase64Encoder().encode(raw));
       const [first] = Object.values(transaction.signatures);

@@ -455,6 +455,35 @@ describe.each(testEngines())("withdrawals on %s", (engine) => {
       ],
       [ethInput({ psbt: "cHNidP8=" }), "payload.psbt"],
     ];
+    // Solana's rent: a new account opened with less than the rent-exempt minimum, and the key left with dust.
+    const solHeld = await sol.client.balance(solFrom, NATIVE_ASSETS.solana);
+    const lamportsText = (n: bigint) => `${n / 10n ** 9n}.${(n % 10n ** 9n).toString().padStart(9, "0")}`;
+    const solInput = (amount: string, destination: string) => ({
+      keyId: edKey.id,
+      chain: "solana",
+      asset: "SOL",
+      amount,
+      destination,
+      feeCap: "0.00001",
+    });
+    const unopened =
+      addressOn({ curve: "ed25519", publicKey: "33".repeat(32) }, "solana", chains.networks) ?? "";
+    const rentCases: [Record<string, unknown>, RegExp][] = [
+      [
+        solInput("0.000001", unopened),
+        /^payload\.amount: The destination holds no SOL yet: .* at least 0\.00089088 SOL/,
+      ],
+      [
+        solInput(lamportsText(solHeld - 5_000n - 1_000n), solReceiver()),
+        /^payload\.amount: This would leave the key's account 0\.000001 SOL, below Solana's rent-exempt minimum/,
+      ],
+    ];
+    for (const [input, message] of rentCases) {
+      const error = await propose("withdrawal", input).catch((e: unknown) => e);
+      expect(error, JSON.stringify(input)).toBeInstanceOf(AppError);
+      expect((error as AppError).field).toBe("payload.amount");
+      expect((error as AppError).message).toMatch(message);
+    }
     for (const [input, field] of cases) {
       const error = await propose("withdrawal", input).catch((e: unknown) => e);
       expect(error, JSON.stringify(input)).toBeInstanceOf(AppError);
