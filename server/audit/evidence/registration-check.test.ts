@@ -324,6 +324,53 @@ describe("token registrations in the evidence bundle", () => {
     );
   });
 
+  it("names, never throws on, registrations that are not what they claim to be", () => {
+    const { bundle } = bundleWith([softSigner(x5cToken), softSigner(new SoftAuthenticator())]);
+    const id = bundle.votes[0]?.credential.id;
+    const garbage: [string, (m: Map<string, unknown>) => void][] = [
+      ["no authData", (m) => m.delete("authData")],
+      ["authData cut", (m) => m.set("authData", (m.get("authData") as Uint8Array).subarray(0, 60))],
+      [
+        "x5c junk",
+        (m) => (m.get("attStmt") as Map<string, unknown>).set("x5c", [new Uint8Array([0x30, 0x82, 9])]),
+      ],
+      ["x5c empty", (m) => (m.get("attStmt") as Map<string, unknown>).set("x5c", [])],
+      ["x5c not a list", (m) => (m.get("attStmt") as Map<string, unknown>).set("x5c", 7)],
+      ["unknown alg", (m) => (m.get("attStmt") as Map<string, unknown>).set("alg", -999)],
+      ["fmt tpm", (m) => m.set("fmt", "tpm")],
+      ["fmt none with a statement", (m) => m.set("fmt", "none")],
+      [
+        "fido-u2f without x5c",
+        (m) => {
+          m.set("fmt", "fido-u2f");
+          (m.get("attStmt") as Map<string, unknown>).delete("x5c");
+        },
+      ],
+    ];
+    for (const [what, change] of garbage) {
+      const b = copy(bundle);
+      editAttestation(b.votes[0] as BundleVote, change);
+      const report = verifyBundle(b, trusting());
+      const check = registrations(report).find((c) => c.item === `registration of token ${id}`);
+      expect(
+        report.checks.filter((c) => c.item === "bundle" && !c.ok),
+        what,
+      ).toEqual([]);
+      if (what === "fmt tpm")
+        expect(check?.reason, what).toMatch(/format "tpm": attestation statement not checked/);
+      else expect(check?.ok, what).toBe(false);
+    }
+    for (const attestationObject of ["", "AAAA", b64u(isoCBOR.encode([1, 2] as never)), "%%%"]) {
+      const b = copy(bundle);
+      const registration = (b.votes[0] as BundleVote).credential.registration;
+      if (registration) registration.attestationObject = attestationObject;
+      const report = verifyBundle(b);
+      if (attestationObject === "%%%") expect(report.failures[0]?.item).toBe("bundle");
+      else
+        expect(registrations(report).find((c) => c.item === `registration of token ${id}`)?.ok).toBe(false);
+    }
+  });
+
   it("verifies an RS256 vote and its registration, and names a flipped bit in the vote's signature", () => {
     const rsa = rs256Signer();
     const { bundle } = bundleWith([rsa, softSigner(new SoftAuthenticator())]);

@@ -68,9 +68,11 @@ export function rsaPkcs1Verify(
   const nBytes = unsigned(key.n);
   const k = nBytes.length;
   const n = toBig(nBytes);
-  const e = toBig(key.e);
-  // 2048 bits at least for any real token or root; tiny keys would make the check meaningless.
-  if (k < 128 || k > 1024 || e < BigInt(3) || signature.length !== k) return false;
+  const eBytes = unsigned(key.e);
+  const e = toBig(eBytes);
+  // 1024 bits at least (real tokens and roots use 2048 or more); e of 8 bytes at most (real keys use 65537), so a
+  // crafted bundle cannot make one check take seconds.
+  if (k < 128 || k > 1024 || eBytes.length > 8 || e < BigInt(3) || signature.length !== k) return false;
   const s = toBig(signature);
   if (s >= n) return false;
   let m = modPow(s, e, n);
