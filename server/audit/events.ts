@@ -340,6 +340,8 @@ export const auditEventSchema = z.discriminatedUnion("action", [
       exportable: z.enum(["never", "wrapped"]),
       hsmRef: z.string().max(128),
       publicKey: z.string().max(1024),
+      /** Present only for a key made in pre-activation (key.create's preActivation); absent: active. */
+      state: z.literal("pre-activation").optional(),
     }),
   }),
   // Restricting is immediate (server/operations/restrict.ts): one tap by an admin or approver, no quorum.
@@ -364,6 +366,8 @@ export const auditEventSchema = z.discriminatedUnion("action", [
   }),
   // Loosening needs the quorum: a key.resume operation, recorded with its execution.
   z.object({ action: z.literal("key.resumed"), data: z.object({ keyId: uuidId, operationId: uuidId }) }),
+  // A key made in pre-activation becomes active: a key.activate operation, recorded with its execution.
+  z.object({ action: z.literal("key.activated"), data: z.object({ keyId: uuidId, operationId: uuidId }) }),
   // The key lifecycle kinds (server/operations/kinds/key-{revoke,destroy,rotate}.ts), each with its execution.
   z.object({
     action: z.literal("key.revoked"),

@@ -4,8 +4,8 @@
 // records key → destroyed, destroy_after cleared and key.destroyed naming the tokens, in one transaction. A token
 // not reached throws: the scheduler retries with back-off and the key stays deactivated (it cannot sign).
 // Cancelling only ever keeps a key, so it is immediate like a suspension (restrict.ts): one fresh tap by an
-// active admin or approver; the key comes back suspended (or deactivated, or compromised, if that is what it
-// was), never active, so signing again still needs key.resume's quorum. A cancellation applies only while the
+// active admin or approver; the key comes back suspended (or deactivated, compromised or pre-activation, if that
+// is what it was), never active, so signing again still needs key.resume's (or key.activate's) quorum. A cancellation applies only while the
 // job has not started: it deletes the job row WHERE state = 'waiting' AND attempts = 0, and the scheduler's
 // claim takes that row with FOR UPDATE SKIP LOCKED, so of the two exactly one wins (tested on PostgreSQL).
 import "server-only";
@@ -197,9 +197,13 @@ export async function beginCancelDestruction(
   });
 }
 
-/** The state a key returns to when its destruction is cancelled: never active (that needs key.resume). */
+/**
+ * The state a key returns to when its destruction is cancelled: never active (that needs key.resume, or
+ * key.activate for a key never activated, which goes back to pre-activation).
+ */
 function stateAfterCancel(now: KeyState, before: KeyState): KeyState {
   if (now === "compromised") return "compromised";
+  if (before === "pre-activation") return "pre-activation";
   // A rotated key (deactivated before) stays sweep-only; an active or suspended one waits suspended.
   return before === "deactivated" || before === "compromised" ? before : "suspended";
 }

@@ -25,7 +25,12 @@ export class KeyNotActiveError extends AppError {
     readonly keyId: string,
     readonly state: KeyState,
   ) {
-    super("CONFLICT", `The key ${keyId} is ${state}: it cannot sign until it is active again.`);
+    super(
+      "CONFLICT",
+      state === "pre-activation"
+        ? `The key ${keyId} is in pre-activation: it cannot sign until a key.activate operation is approved.`
+        : `The key ${keyId} is ${state}: it cannot sign until it is active again.`,
+    );
   }
 }
 

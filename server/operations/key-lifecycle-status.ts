@@ -9,7 +9,7 @@ import { keys, operations } from "@/db/schema";
 import { AppError } from "@/server/errors";
 import { scheduledDestruction } from "./key-destruction";
 
-const LIFECYCLE_KINDS = ["key.revoke", "key.destroy", "key.rotate", "key.resume"];
+const LIFECYCLE_KINDS = ["key.revoke", "key.destroy", "key.rotate", "key.resume", "key.activate"];
 
 export async function keyLifecycleStatus(db: Db, keyId: string) {
   const [key] = await db

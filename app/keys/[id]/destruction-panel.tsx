@@ -101,8 +101,8 @@ export function DestructionPanel({ keyId, roles }: { keyId: string; roles: reado
           ) : canCancel ? (
             <div className="space-y-2">
               <p className="text-sm text-slate-600">
-                Cancelling keeps the key (it comes back suspended: signing again needs the quorum). It takes
-                one tap of your token.
+                Cancelling keeps the key (it comes back suspended, or in pre-activation if it was never
+                activated: signing again needs the quorum). It takes one tap of your token.
               </p>
               <button type="button" className="btn-secondary" disabled={tapping} onClick={onCancel}>
                 {tapping ? "Waiting for your token…" : "Cancel destruction"}

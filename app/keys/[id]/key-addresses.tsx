@@ -1,12 +1,21 @@
 // The key's deposit addresses, derived from its public key for the networks Keyward runs on (server/custody/
 // addresses.ts: by curve; never stored), each with a QR code drawn on the server and a copy button. A P-256
-// key has none, and the page says why. Rendered on the server: the QR codes need no script.
+// key has none, and the page says why. Rendered on the server: the QR codes need no script. A key in
+// pre-activation shows its addresses too (funds may be sent ahead of time), saying that it cannot sign yet.
 import { chainConfig } from "@/server/chains/current";
 import { addressQrSvg } from "@/server/custody/address-qr";
 import { addressesOf } from "@/server/custody/addresses";
 import { CopyButton } from "../../_components/copy-button";
 
-export async function KeyAddresses({ curve, publicKey }: { curve: string; publicKey: string }) {
+export async function KeyAddresses({
+  curve,
+  publicKey,
+  state,
+}: {
+  curve: string;
+  publicKey: string;
+  state?: string;
+}) {
   const { networks, rpc } = chainConfig();
   let addresses: ReturnType<typeof addressesOf>;
   try {
@@ -38,6 +47,12 @@ export async function KeyAddresses({ curve, publicKey }: { curve: string; public
               ? " No chain node is configured, so balances are not shown here."
               : ""}
           </p>
+          {state === "pre-activation" && (
+            <p className="text-sm text-amber-900" data-testid="addresses-pre-activation">
+              The key is in pre-activation: funds sent here arrive, but nothing can move them until a
+              key.activate operation is approved and the key becomes active.
+            </p>
+          )}
           <ul className="grid gap-4 sm:grid-cols-2">
             {shown.map((a) => (
               <li key={a.chain} className="flex gap-3" data-testid={`address-${a.chain}`}>

@@ -12,6 +12,7 @@ import { describeError } from "../../_components/token-ceremony";
 import { useTRPC } from "../../_trpc/client";
 import { KeyStateBadge, OperationStateBadge, timeLeft, utc } from "../../operations/badges";
 import { LiveIndicator } from "../../operations/live";
+import { PreActivationNote, ProposeActivate } from "./propose-activate";
 import { ProposeResume } from "./propose-resume";
 
 const EXPORTABLE: Record<string, string> = {
@@ -83,6 +84,7 @@ export function KeyView({ keyId, canPropose }: { keyId: string; canPropose: bool
   const hsm = holders.data;
   const now = new Date(page.dataUpdatedAt || Date.now());
   const resumePending = openOperations.some((op) => op.kind === "key.resume");
+  const activatePending = openOperations.some((op) => op.kind === "key.activate");
   return (
     <div className="space-y-6">
       <div className="space-y-1">
@@ -127,6 +129,7 @@ export function KeyView({ keyId, canPropose }: { keyId: string; canPropose: bool
             )}
           </Row>
         </dl>
+        {key.state === "pre-activation" && <PreActivationNote />}
       </section>
 
       <section className="card space-y-3" aria-labelledby="hsm-tokens">
@@ -185,6 +188,9 @@ export function KeyView({ keyId, canPropose }: { keyId: string; canPropose: bool
           </ul>
         )}
         {canPropose && key.state === "suspended" && !resumePending && <ProposeResume keyId={key.id} />}
+        {canPropose && key.state === "pre-activation" && !activatePending && (
+          <ProposeActivate keyId={key.id} />
+        )}
       </section>
 
       <section className="card space-y-3" aria-labelledby="lifecycle">

@@ -38,9 +38,11 @@ export function LifecycleActions({ keyId, canPropose }: { keyId: string; canProp
   const openKinds = new Set(status.data.openOperations.map((o) => o.kind));
   const scheduled = status.data.destruction !== null;
   const can: Record<Form, boolean> = {
-    revoke: ["active", "suspended", "deactivated"].includes(key.state) && !openKinds.has("key.revoke"),
+    revoke:
+      ["pre-activation", "active", "suspended", "deactivated"].includes(key.state) &&
+      !openKinds.has("key.revoke"),
     destroy:
-      ["active", "suspended", "deactivated", "compromised"].includes(key.state) &&
+      ["pre-activation", "active", "suspended", "deactivated", "compromised"].includes(key.state) &&
       !scheduled &&
       !openKinds.has("key.destroy"),
     rotate: key.state === "active" && !openKinds.has("key.rotate"),

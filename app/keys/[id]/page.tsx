@@ -23,7 +23,7 @@ export default async function KeyPage({ params }: { params: Promise<{ id: string
   return (
     <div className="space-y-6">
       <KeyView keyId={key.id} canPropose={canPropose} />
-      <KeyAddresses curve={key.curve} publicKey={key.publicKey} />
+      <KeyAddresses curve={key.curve} publicKey={key.publicKey} state={key.state} />
       {/* Propose forms of the other lifecycle kinds, each in its own component, go below this line. */}
       <DestructionPanel keyId={key.id} roles={session.member.roles} />
       <LifecycleActions keyId={key.id} canPropose={canPropose} />

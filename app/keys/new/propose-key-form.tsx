@@ -1,7 +1,9 @@
 "use client";
 // The key.create proposal, one key or a batch of customer-account keys (a count and a label pattern with {n}):
 // validated here with the kind's own zod schema (the server parses it again with the same one), then proposed;
-// on success the operation's page opens, where approvers vote.
+// on success the operation's page opens, where approvers vote. Unchecked by default, "Create in pre-activation"
+// adds `preActivation: true` (the keys cannot sign until a key.activate is approved); left unchecked, the
+// payload is exactly what it was before the option existed.
 import { useMutation } from "@tanstack/react-query";
 import { useRouter } from "next/navigation";
 import { type FormEvent, useState } from "react";
@@ -58,6 +60,7 @@ export function ProposeKeyForm() {
         .map((t) => t.trim())
         .filter((t) => t.length > 0),
       exportable: form.get("exportable"),
+      ...(form.get("preActivation") === "on" ? { preActivation: true } : {}),
       ...(batch ? { batch: { count: numberOf(form.get("count")), first: numberOf(form.get("first")) } } : {}),
     };
   }
@@ -70,7 +73,7 @@ export function ProposeKeyForm() {
     setPreview(
       plan === null
         ? null
-        : `Makes ${plan.count.toLocaleString("en-US")} keys: ${plan.labelOf(0)}, ${plan.labelOf(1)}, … ${plan.labelOf(plan.count - 1)}`,
+        : `Makes ${plan.count.toLocaleString("en-US")} keys: ${plan.labelOf(0)}, ${plan.labelOf(1)}, … ${plan.labelOf(plan.count - 1)}${parsed.success && parsed.data.preActivation === true ? ", in pre-activation" : ""}`,
     );
   }
 
@@ -237,6 +240,23 @@ export function ProposeKeyForm() {
         </label>
         {fieldError("exportable")}
       </fieldset>
+      <div className="space-y-1">
+        <label className="flex items-center gap-2 text-sm">
+          <input
+            type="checkbox"
+            name="preActivation"
+            aria-describedby="pre-activation-help"
+            data-testid="key-create-pre-activation"
+          />{" "}
+          Create in pre-activation (activate later, by the quorum)
+        </label>
+        <p id="pre-activation-help" className="text-sm text-slate-600">
+          The {batch ? "keys are" : "key is"} made in the HSM and {batch ? "their" : "its"} public key and
+          addresses are shown at once, so funds can be sent ahead of time, but {batch ? "they" : "it"} cannot
+          sign until a key.activate operation is approved. Unchecked: active as soon as{" "}
+          {batch ? "they are" : "it is"} made.
+        </p>
+      </div>
       <button type="submit" className="btn-primary" disabled={propose.isPending}>
         {propose.isPending ? "Proposing…" : "Propose for approval"}
       </button>

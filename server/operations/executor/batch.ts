@@ -1,7 +1,7 @@
 // A key.create batch (up to 10,000 keys), carried out in chunks so it shows progress and resumes after a crash.
 // Per chunk: the HSM calls outside any transaction (a few in flight through the pool), each key under its own
 // reference batchKeyRef(operation id, index), so a repeat finds what an earlier attempt made; then one
-// transaction records the chunk's keys rows (state active) with one key.created each and moves
+// transaction records the chunk's keys rows (state active, or pre-activation if asked) with one key.created each and moves
 // operations.progress on, fenced by the claim (attempts) and by the progress it started from. The claim's
 // lease is renewed with every chunk and by a timer in between, so no other process takes over a live batch;
 // a batch whose process died is taken back after its lease (claimStale, boot recovery) and resumes at
@@ -16,6 +16,7 @@ import * as signerFacade from "@/server/hsm/signer";
 import {
   type KeyBatch,
   type KeyCreatePayload,
+  initialStateOf,
   keyBatchOf,
   keyCreatePayloadSchema,
 } from "../kinds/key-create";
@@ -117,7 +118,7 @@ async function makeKeys(
 
 /**
  * Records a chunk of made keys, in one transaction: progress moved from `start` to start + made.length (and
- * the lease renewed), fenced by the claim and that progress; the keys rows, state active; one key.created per
+ * the lease renewed), fenced by the claim and that progress; the keys rows, state active (or pre-activation); one key.created per
  * key. Returns false, writing nothing, when the claim or the progress is no longer this caller's. Exported for
  * the soak script's measurement of recording alone.
  */
@@ -139,6 +140,8 @@ export async function recordKeys(
       .returning({ id: operations.id });
     if (moved === undefined) return false;
     const p = plan.payload;
+    // Active, or pre-activation when the key.create asked for it (key.activate's quorum activates each key).
+    const state = initialStateOf(p);
     const rows = await tx
       .insert(keys)
       .values(
@@ -151,7 +154,7 @@ export async function recordKeys(
           exportable: p.exportable,
           hsmRef: k.hsmRef,
           publicKey: k.publicKey,
-          state: "active" as const,
+          state,
           createdAt: at,
           stateChangedAt: at,
         })),
@@ -172,6 +175,7 @@ export async function recordKeys(
           exportable: p.exportable,
           hsmRef: k.hsmRef,
           publicKey: k.publicKey,
+          ...(state === "pre-activation" ? { state } : {}),
         },
         actor: "system",
         subject: `key:${keyId}`,

@@ -33,6 +33,7 @@ import { keyBatchOfOperation, startBatch } from "./batch";
 import {
   keyOf,
   keyStateOf,
+  activateKey,
   recordCreatedKey,
   recordRotatedKey,
   recordSuccessorOfRestrictedKey,
@@ -123,6 +124,7 @@ export async function executeClaimed(deps: ExecutorDeps, op: OperationRow): Prom
     backups: backupSteps(deps.db),
     keys: {
       recordCreated: recordCreatedKey,
+      activate: activateKey,
       stateOf: (keyId: string) => keyStateOf(deps.db, keyId),
       resume: resumeKey,
       get: (keyId: string) => keyOf(deps.db, keyId),

@@ -1,5 +1,5 @@
 // The keys rows the lifecycle kinds leave, each written in the transaction that marks the operation executed,
-// with its audit event: key.create (the row, key.created), key.resume, key.revoke, key.destroy (the schedule and
+// with its audit event: key.create (the row, key.created), key.activate, key.resume, key.revoke, key.destroy (the schedule and
 // its job), key.rotate (the successor and the deactivated predecessor). keys.operation_id and keys.hsm_ref are
 // unique, so no operation can record two keys; keys.predecessor_id is unique, so no key gets two successors.
 import "server-only";
@@ -12,10 +12,11 @@ import { StepRefusedError } from "./step-refused";
 import type { CreatedKeyRecord } from "./types";
 import { enqueueRotationSweep } from "@/server/withdrawals/rotation-sweep-job";
 
+/** The keys row and key.created: state active, or pre-activation when the key.create asked for it. */
 export async function recordCreatedKey(tx: Tx, key: CreatedKeyRecord, at: Date): Promise<{ keyId: string }> {
   const [row] = await tx
     .insert(keys)
-    .values({ ...key, state: "active", createdAt: at, stateChangedAt: at })
+    .values({ ...key, state: key.state ?? "active", createdAt: at, stateChangedAt: at })
     .returning({ id: keys.id });
   if (row === undefined) throw new Error("insert into keys returned no row");
   await appendAudit(tx, {
@@ -64,6 +65,40 @@ export async function resumeKey(
   return "resumed";
 }
 
+/**
+ * key.activate's record, in the transaction that marks the operation executed: pre-activation → active (a
+ * conditional update, so a repeat or a racing revocation or destruction is seen) with key.activated. Already
+ * active counts as done and writes nothing more; a key that moved on (compromised, deactivated by a scheduled
+ * destruction, destroyed) since the step checked it throws StepRefusedError, the transaction rolls back, and
+ * the repeated step fails the operation.
+ */
+export async function activateKey(
+  tx: Tx,
+  input: { keyId: string; operationId: string },
+  at: Date,
+): Promise<"activated" | "already-active"> {
+  const [row] = await tx
+    .update(keys)
+    .set({ state: "active", stateChangedAt: at })
+    .where(and(eq(keys.id, input.keyId), eq(keys.state, "pre-activation")))
+    .returning({ id: keys.id });
+  if (row === undefined) {
+    const state = await keyStateOf(tx, input.keyId);
+    if (state === "active") return "already-active";
+    throw new StepRefusedError(
+      `the key is ${state ?? "gone"}: only a key in pre-activation can be activated`,
+    );
+  }
+  await appendAudit(tx, {
+    action: "key.activated",
+    data: { keyId: input.keyId, operationId: input.operationId },
+    actor: "system",
+    subject: `key:${input.keyId}`,
+    at,
+  });
+  return "activated";
+}
+
 /** The key as an execute step reads it (outside any transaction), or null when there is no such key. */
 export async function keyOf(db: DbOrTx, keyId: string): Promise<KeyRow | null> {
   const [row] = await db.select().from(keys).where(eq(keys.id, keyId));
@@ -72,14 +107,22 @@ export async function keyOf(db: DbOrTx, keyId: string): Promise<KeyRow | null> {
 
 export type KeyRow = typeof keys.$inferSelect;
 
-/** The states a key may be revoked from: any in which it exists and is not already final. */
-export const REVOCABLE_STATES = ["active", "suspended", "deactivated"] as const satisfies readonly KeyState[];
+/**
+ * The states a key may be revoked from: any in which it exists and is not already final. Pre-activation too:
+ * NIST SP 800-57 lets a key that was never activated become compromised (it must then never be activated).
+ */
+export const REVOCABLE_STATES = [
+  "pre-activation",
+  "active",
+  "suspended",
+  "deactivated",
+] as const satisfies readonly KeyState[];
 
 /**
- * key.revoke's record, in the transaction that marks the operation executed: active, suspended or deactivated
- * → compromised (a conditional update), with key.revoked and the reason. Compromised is final except for
+ * key.revoke's record, in the transaction that marks the operation executed: pre-activation, active, suspended
+ * or deactivated → compromised (a conditional update), with key.revoked and the reason. Compromised is final except for
  * destruction: nothing moves a key out of it but a destroy. Already compromised counts as done and writes
- * nothing more; a key destroyed (or never activated) since the step checked it throws StepRefusedError.
+ * nothing more; a key destroyed since the step checked it throws StepRefusedError.
  */
 export async function revokeKey(
   tx: Tx,
@@ -114,8 +157,13 @@ export async function revokeKey(
   return "revoked";
 }
 
-/** The states from which a destruction may be scheduled: every state but pre-activation and destroyed. */
+/**
+ * The states from which a destruction may be scheduled: every state but destroyed. Pre-activation too (NIST SP
+ * 800-57 lets a key never activated be destroyed): during the waiting period it is deactivated like an active or
+ * suspended key, so it cannot be activated; a cancelled destruction returns it to pre-activation.
+ */
 export const DESTROYABLE_STATES = [
+  "pre-activation",
   "active",
   "suspended",
   "deactivated",
@@ -130,7 +178,7 @@ export type KeyDestroyJobPayload = { operationId: string; previousState: KeyStat
 
 /**
  * key.destroy's record, in the transaction that marks the operation executed: the destruction is scheduled,
- * not done. The key stops signing now (active or suspended → deactivated; deactivated and compromised keep
+ * not done. The key stops signing now (pre-activation, active or suspended → deactivated; deactivated and compromised keep
  * their state), destroy_after = at + waitingDays, the one-off key.destroy job is enqueued for that instant in
  * this same transaction (it exists exactly when the schedule does), and key.destruction_scheduled is written.
  * A key already scheduled for destruction, destroyed, or gone throws StepRefusedError (destroying twice is

@@ -27,6 +27,8 @@ export type BackupSigner = Pick<typeof signerFacade, "exportWrapped" | "restoreK
 
 /** A key made by a key.create, as recorded: the keys row (state active) and its key.created event. */
 export type CreatedKeyRecord = {
+  /** Set when the key.create asked for it (`preActivation`): the key is recorded in pre-activation, not active. */
+  state?: "pre-activation";
   operationId: string;
   label: string;
   curve: string;
@@ -60,6 +62,12 @@ export type ExecuteContext = {
     recordCreated: (tx: Tx, key: CreatedKeyRecord, at: Date) => Promise<{ keyId: string }>;
     /** The key's state now (outside any transaction), or null when there is no such key. */
     stateOf: (keyId: string) => Promise<KeyState | null>;
+    /** pre-activation → active with key.activated; a key already active is left as it is ("already-active"). */
+    activate: (
+      tx: Tx,
+      input: { keyId: string; operationId: string },
+      at: Date,
+    ) => Promise<"activated" | "already-active">;
     /** suspended → active with key.resumed; a key already active is left as it is ("already-active"). */
     resume: (
       tx: Tx,
@@ -68,7 +76,7 @@ export type ExecuteContext = {
     ) => Promise<"resumed" | "already-active">;
     /** The whole key row now (outside any transaction), or null when there is no such key. */
     get: (keyId: string) => Promise<KeyRecordRow | null>;
-    /** active, suspended or deactivated → compromised with key.revoked; already compromised is left as it is. */
+    /** pre-activation, active, suspended or deactivated → compromised with key.revoked; already compromised is left as it is. */
     revoke: (
       tx: Tx,
       input: { keyId: string; operationId: string; reason: string },

@@ -2,6 +2,7 @@
 // through the kind's own zod schema: nothing reaches describe, facts or execute without being parsed by it.
 import type { Role } from "@/db/schema/members";
 import { allowlistUpdate } from "./allowlist-update";
+import { keyActivate } from "./key-activate";
 import { keyBackup } from "./key-backup";
 import { keyCreate } from "./key-create";
 import { keyDestroy } from "./key-destroy";
@@ -67,7 +68,7 @@ function bind<P, I>(k: OperationKind<P, I>): RegisteredKind {
 }
 
 const KINDS: ReadonlyMap<string, RegisteredKind> = new Map(
-  [bind(keyCreate), bind(keyResume), bind(keyRevoke), bind(keyDestroy), bind(keyRotate), bind(keyBackup), bind(keyRestore), bind(signingUnfreeze), bind(memberInvite), bind(memberUpdate), bind(memberReinstate), bind(tokenRevoke), bind(withdrawal), bind(policyUpdate), bind(allowlistUpdate), bind(withdrawalSpeedup)].map((k) => [k.kind, k]),
+  [bind(keyCreate), bind(keyActivate), bind(keyResume), bind(keyRevoke), bind(keyDestroy), bind(keyRotate), bind(keyBackup), bind(keyRestore), bind(signingUnfreeze), bind(memberInvite), bind(memberUpdate), bind(memberReinstate), bind(tokenRevoke), bind(withdrawal), bind(policyUpdate), bind(allowlistUpdate), bind(withdrawalSpeedup)].map((k) => [k.kind, k]),
 );
 
 export const OPERATION_KIND_NAMES: readonly string[] = [...KINDS.keys()];

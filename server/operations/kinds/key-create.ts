@@ -2,6 +2,9 @@
 // follow a pattern, with a curve, tags and exportability chosen by the proposer. Approvers see exactly what
 // will be made (how many keys, the first and last label, curve, tags, export rule); the rule in force matches
 // on the tags. A single key's payload keeps the shape it always had (no `batch`), so its digest is unchanged.
+// `preActivation: true` makes the key (or every key of the batch) in NIST SP 800-57's pre-activation state: made
+// in the HSM, its public key and addresses known (funds may be sent to it ahead of time), but it cannot sign
+// until a key.activate operation (kinds/key-activate.ts) is approved. Absent or false: active when made, as before.
 import { z } from "zod";
 // Tags spelled as policy rules match them (browser-safe: the propose form validates with this schema too).
 import { keyTagSchema } from "@/server/policy/schema";
@@ -62,6 +65,8 @@ export const keyCreatePayloadSchema = z
     exportable: z.enum(["never", "wrapped"]),
     /** A batch: `label` is then a pattern with {n} where each key's zero-padded number goes. */
     batch: batchSchema.optional(),
+    /** True: made in pre-activation (cannot sign until key.activate's quorum). Absent or false: active. */
+    preActivation: z.boolean({ error: "preActivation is true or false" }).optional(),
   })
   .strict()
   .superRefine((p, ctx) => {
@@ -115,6 +120,18 @@ export function keyBatchOf(p: KeyCreatePayload): KeyBatch | null {
   return { count: batch.count, numberOf, labelOf: (index) => `${before}${numberOf(index)}${after}` };
 }
 
+/** The state the keys are recorded in once made. */
+export function initialStateOf(p: KeyCreatePayload): "active" | "pre-activation" {
+  return p.preActivation === true ? "pre-activation" : "active";
+}
+
+/** Shown only for pre-activation, so an ordinary key.create reads exactly as it always did. */
+const PRE_ACTIVATION_LINE = {
+  label: "Activation",
+  value:
+    "pre-activation: made in the HSM and its public key and addresses shown, but it cannot sign until a key.activate operation is approved",
+};
+
 const EXPORTABLE_LINES = {
   never: "never: the private key cannot leave the HSM",
   wrapped: "only wrapped under the HSM's trusted backup key (for backups)",
@@ -135,6 +152,7 @@ export const keyCreate: OperationKind<KeyCreatePayload> = {
           { label: "Curve", value: CURVE_NAMES[p.curve] },
           { label: "Tags", value: tags },
           { label: "Exportable", value: EXPORTABLE_LINES[p.exportable] },
+          ...(p.preActivation === true ? [PRE_ACTIVATION_LINE] : []),
         ],
       };
     }
@@ -146,7 +164,7 @@ export const keyCreate: OperationKind<KeyCreatePayload> = {
       lines: [
         {
           label: "What is made",
-          value: `${count} ${p.curve} keys ${first} … ${last}, tags ${tags}, ${p.exportable === "never" ? "never exportable" : "exportable only wrapped"}`,
+          value: `${count} ${p.curve} keys ${first} … ${last}, tags ${tags}, ${p.exportable === "never" ? "never exportable" : "exportable only wrapped"}${p.preActivation === true ? ", in pre-activation" : ""}`,
         },
         { label: "Keys", value: count },
         {
@@ -156,6 +174,7 @@ export const keyCreate: OperationKind<KeyCreatePayload> = {
         { label: "Curve", value: CURVE_NAMES[p.curve] },
         { label: "Tags", value: `${tags} (on every key)` },
         { label: "Exportable", value: EXPORTABLE_LINES[p.exportable] },
+        ...(p.preActivation === true ? [PRE_ACTIVATION_LINE] : []),
       ],
     };
   },
@@ -183,6 +202,7 @@ export const keyCreate: OperationKind<KeyCreatePayload> = {
       exportable: op.payload.exportable,
       hsmRef: key.ref,
       publicKey: key.publicKey.toString("hex"),
+      ...(initialStateOf(op.payload) === "pre-activation" ? { state: "pre-activation" as const } : {}),
     };
     return {
       result: {

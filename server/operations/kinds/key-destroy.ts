@@ -1,10 +1,11 @@
 // key.destroy: the key is destroyed on every HSM token after a waiting period (7 to 30 days, 7 by default, as
 // AWS KMS does), and the destruction can be cancelled until it runs. Executing the approved operation only
-// schedules it: the key stops signing at once (deactivated; a compromised key stays compromised), and a
+// schedules it: the key stops signing at once (deactivated; a compromised key stays compromised; a key in
+// pre-activation, which NIST SP 800-57 lets be destroyed, is deactivated too, so it cannot be activated), and a
 // one-off scheduler job destroys it when the waiting period ends (server/operations/key-destruction.ts), so the
 // irreversible step happens after a delay in which a mistake can still be caught, without anyone pressing a
 // button. Cancelling keeps a key, so it is immediate (one fresh tap, like a suspension); it never makes a key
-// active again: key.resume's quorum does.
+// active again: key.resume's quorum does (key.activate's, for a key that was in pre-activation).
 import { z } from "zod";
 import { keyTagSchema } from "@/server/policy/schema";
 import { StepRefusedError } from "../executor/step-refused";
@@ -15,7 +16,7 @@ export const MAX_WAITING_DAYS = 30;
 export const DEFAULT_WAITING_DAYS = 7;
 
 /** Kept in step with executor/keys.ts DESTROYABLE_STATES (server-only there; this file is browser-safe). */
-const DESTROYABLE = ["active", "suspended", "deactivated", "compromised"] as const;
+const DESTROYABLE = ["pre-activation", "active", "suspended", "deactivated", "compromised"] as const;
 
 const waitingDaysSchema = z
   .number()
@@ -59,7 +60,7 @@ export const keyDestroy: OperationKind<KeyDestroyPayload, z.output<typeof keyDes
         {
           label: "Effect",
           value:
-            "once approved the key stops signing at once; when the waiting period ends it is destroyed on every HSM token, for good. Until then an admin or approver can cancel the destruction (the key then stays suspended).",
+            "once approved the key stops signing at once; when the waiting period ends it is destroyed on every HSM token, for good. Until then an admin or approver can cancel the destruction (the key then stays suspended, or in pre-activation if it was never activated).",
         },
       ],
     };

@@ -1,5 +1,5 @@
 // key.revoke: the key is compromised and never signs again. NIST SP 800-57's compromised state: reached from
-// active, suspended or deactivated, and final except for destruction. The proposer names the key and says why;
+// pre-activation, active, suspended or deactivated, and final except for destruction. The proposer names the key and says why;
 // the proposing transaction reads the key (label and tags as they are now) into the payload, so approvers see
 // which key, the digest covers it, and rules match on its tags.
 import { z } from "zod";
@@ -8,7 +8,7 @@ import { StepRefusedError } from "../executor/step-refused";
 import type { OperationKind } from "./types";
 
 /** Kept in step with executor/keys.ts REVOCABLE_STATES (that file is server-only; this one is browser-safe). */
-const REVOCABLE = ["active", "suspended", "deactivated"] as const;
+const REVOCABLE = ["pre-activation", "active", "suspended", "deactivated"] as const;
 
 const reasonSchema = z
   .string()

@@ -14,6 +14,7 @@ import { buildHsmWorkers } from "../../../../scripts/build-hsm-worker.mjs";
 import {
   keyOf,
   keyStateOf,
+  activateKey,
   recordCreatedKey,
   recordRotatedKey,
   recordSuccessorOfRestrictedKey,
@@ -67,6 +68,7 @@ if (stage === "after-hsm") {
     firstTry: op.attempts === 1,
     keys: {
       recordCreated: recordCreatedKey,
+      activate: activateKey,
       stateOf: (keyId: string) => keyStateOf(database.db, keyId),
       resume: resumeKey,
       get: (keyId: string) => keyOf(database.db, keyId),
