@@ -13,6 +13,7 @@ import type { GenerateKeyPairOptions, KeyInfo } from "../keys/keys";
 import type { HsmConfig } from "../pkcs11/pkcs11";
 import type { TokenCheck } from "../status/token-check";
 import type { KeyOnToken } from "../status/key-on-token";
+import type { TokenKeyFlags } from "../status/key-flags";
 import { allowsWrappedOnly, type UnwrapGuard } from "../keys/unwrap-guard-result";
 import {
   classify,
@@ -178,6 +179,26 @@ export class HsmTokenSet {
       if (e instanceof HsmError && e.reason === "key-missing") return null;
       throw e;
     }
+  }
+
+  /**
+   * The exposure flags of many keys' private halves as one token attests them (status/key-flags.ts), for the
+   * period report; each key's answer (holds with its flags, missing, unresolved, unreadable) is a value. Asked
+   * through the token's executor like any call (a fault is recorded in its health); a token set aside is not
+   * asked (`busy`, nothing reached the HSM).
+   */
+  async keyFlags(
+    tokenLabel: string,
+    refs: string[],
+    options: { search?: boolean; timeoutMs?: number } = {},
+  ): Promise<TokenKeyFlags> {
+    const member = this.memberNamed(tokenLabel, "keyFlags");
+    if (member.health.state === "failed") {
+      const message = `HSM token '${member.label}' is set aside after a failure; it was not asked.`;
+      throw new HsmError("busy", message, { operation: "keyFlags" });
+    }
+    const request = { op: "attest" as const, refs, search: options.search === true };
+    return member.call(request, options.timeoutMs ?? this.signTimeoutMs);
   }
 
   /**

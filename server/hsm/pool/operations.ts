@@ -19,6 +19,7 @@ import type { CachedKey, Session } from "../pkcs11/pkcs11";
 import { type IndexedKey, indexKeys, locateKey } from "../keys/key-index";
 import { checkToken, type TokenCheck } from "../status/token-check";
 import { inspectKey, type KeyOnToken } from "../status/key-on-token";
+import { readKeyFlags, type TokenKeyFlags } from "../status/key-flags";
 import { refreshUnwrapGuard } from "../keys/unwrap-guard";
 import type { UnwrapGuard } from "../keys/unwrap-guard-result";
 
@@ -38,6 +39,9 @@ export type HsmOperation =
   | { op: "check" }
   // One key as this token holds it, for the key page (status/key-on-token.ts): cached handles, checked.
   | { op: "inspect"; ref: string }
+  // Many keys' exposure flags as this token attests them, for the period report (status/key-flags.ts).
+  // `hints`: the pool's handle index entries, by position (checked before use).
+  | { op: "attest"; refs: string[]; hints?: (CachedKey["handle"] | null)[]; search?: boolean }
   // The start-up self-check (keys/unwrap-guard.ts): throw-away session objects only.
   | { op: "unwrap-guard" };
 
@@ -55,6 +59,7 @@ export type HsmResults = {
   mechanisms: SupportedMechanisms;
   check: TokenCheck;
   inspect: KeyOnToken;
+  attest: TokenKeyFlags;
   "unwrap-guard": UnwrapGuard;
 };
 
@@ -111,6 +116,8 @@ export function runOperation(session: Session, request: HsmOperation): HsmResult
       return checkToken(session);
     case "inspect":
       return inspectKey(session, request.ref);
+    case "attest":
+      return readKeyFlags(session, request);
     case "unwrap-guard":
       return refreshUnwrapGuard(session);
   }

@@ -70,6 +70,38 @@ describe("results", () => {
     expect(() => reviveResult({ op: "check" }, bad)).toThrow(HsmError);
   });
 
+  it("carry an attest's handle hints as bytes, and revive its flags; a flag that is not a boolean is refused", () => {
+    const request: HsmOperation = {
+      op: "attest",
+      refs: [REF, REF],
+      hints: [Buffer.from([1, 0, 0, 0]), null],
+    };
+    const back = fromWireRequest(structuredClone(toWireRequest(request)));
+    expect(back).toEqual({ op: "attest", refs: [REF, REF], hints: [Buffer.from([1, 0, 0, 0]), null] });
+    const flags = {
+      local: true,
+      sensitive: true,
+      alwaysSensitive: null,
+      extractable: false,
+      neverExtractable: true,
+      wrapWithTrusted: false,
+    };
+    const answer = {
+      token: { label: "k", serial: "1", manufacturer: "SoftHSM project", model: "SoftHSM v2" },
+      keys: [
+        { ref: REF, state: "holds", flags },
+        { ref: REF, state: "missing" },
+        { ref: "x", state: "unreadable", message: "not a key reference" },
+      ],
+    };
+    expect(reviveResult(request, structuredClone(answer))).toEqual(answer);
+    const bad = { ...answer, keys: [{ ref: REF, state: "holds", flags: { ...flags, local: "yes" } }] };
+    expect(() => reviveResult(request, bad)).toThrow(HsmError);
+    expect(() => reviveResult(request, { ...answer, keys: [{ ref: REF, state: "other" }] })).toThrow(
+      HsmError,
+    );
+  });
+
   it("refuse a malformed answer as outcome-unknown: the call may have happened", () => {
     const sign = { op: "sign", ref: REF, data: new Uint8Array(32) } as const;
     for (const value of [undefined, 42, new Uint8Array(64), { signature: "x" }]) {

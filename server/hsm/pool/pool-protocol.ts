@@ -83,7 +83,8 @@ export function fromWireBytes(bytes: WireBytes): Buffer {
 
 /** An HsmOperation as posted: its byte arrays as WireBytes. */
 export type WireOperation =
-  | Exclude<HsmOperation, { op: "sign" } | { op: "unwrap" }>
+  | Exclude<HsmOperation, { op: "sign" } | { op: "unwrap" } | { op: "attest" }>
+  | { op: "attest"; refs: string[]; hints?: (WireBytes | null)[]; search?: boolean }
   | { op: "sign"; ref: string; data: WireBytes; hint?: { handle: WireBytes; curve: Curve } }
   | { op: "unwrap"; blob: WireBytes; key: Omit<UnwrapKeyOptions, "publicKey"> & { publicKey: WireBytes } };
 
@@ -95,6 +96,11 @@ export function toWireRequest(request: HsmOperation): WireOperation {
       const data = toWireBytes(request.data);
       if (hint === undefined) return { ...rest, data };
       return { ...rest, data, hint: { handle: toWireBytes(hint.handle), curve: hint.curve } };
+    }
+    case "attest": {
+      const { hints, ...rest } = request;
+      if (hints === undefined) return rest;
+      return { ...rest, hints: hints.map((h) => (h === null ? null : toWireBytes(h))) };
     }
     case "unwrap":
       return {
@@ -115,6 +121,11 @@ export function fromWireRequest(request: WireOperation): HsmOperation {
       const data = fromWireBytes(request.data);
       if (hint === undefined) return { ...rest, data };
       return { ...rest, data, hint: { handle: fromWireBytes(hint.handle), curve: hint.curve } };
+    }
+    case "attest": {
+      const { hints, ...rest } = request;
+      if (hints === undefined) return rest;
+      return { ...rest, hints: hints.map((h) => (h === null ? null : fromWireBytes(h))) };
     }
     case "unwrap":
       return {
@@ -230,6 +241,53 @@ function tokenCheck(value: unknown): HsmResults["check"] {
   };
 }
 
+function flagOf(value: unknown): boolean | null {
+  if (value === null || typeof value === "boolean") return value;
+  throw malformed("key flag");
+}
+
+function keyFlags(value: unknown): HsmResults["attest"] {
+  const v = fields(value, "key flags");
+  const token = fields(v.token, "token description");
+  if (!Array.isArray(v.keys)) throw malformed("key flags");
+  return {
+    token: {
+      label: text(token.label, "token label"),
+      serial: text(token.serial, "token serial"),
+      manufacturer: text(token.manufacturer, "manufacturer"),
+      model: text(token.model, "model"),
+    },
+    keys: v.keys.map((entry: unknown) => {
+      const k = fields(entry, "key flags entry");
+      const ref = text(k.ref, "key reference");
+      switch (k.state) {
+        case "holds": {
+          const f = fields(k.flags, "key flags");
+          return {
+            ref,
+            state: "holds" as const,
+            flags: {
+              local: flagOf(f.local),
+              sensitive: flagOf(f.sensitive),
+              alwaysSensitive: flagOf(f.alwaysSensitive),
+              extractable: flagOf(f.extractable),
+              neverExtractable: flagOf(f.neverExtractable),
+              wrapWithTrusted: flagOf(f.wrapWithTrusted),
+            },
+          };
+        }
+        case "missing":
+        case "unresolved":
+          return { ref, state: k.state };
+        case "unreadable":
+          return { ref, state: "unreadable" as const, message: text(k.message, "message") };
+        default:
+          throw malformed("key flags entry");
+      }
+    }),
+  };
+}
+
 /** The worker's answer turned back into what runOperation returns, Buffers included. */
 export function reviveResult<O extends HsmOperation>(request: O, value: unknown): HsmResultOf<O>;
 export function reviveResult(request: HsmOperation, value: unknown): HsmResults[HsmOperation["op"]] {
@@ -260,7 +318,11 @@ export function reviveResult(request: HsmOperation, value: unknown): HsmResults[
       if (!Array.isArray(value)) throw malformed("key index");
       return value.map((entry: unknown) => {
         const v = fields(entry, "key index entry");
-        return { ref: text(v.ref, "key reference"), handle: buffer(v.handle, "handle"), curve: curveOf(v.curve) };
+        return {
+          ref: text(v.ref, "key reference"),
+          handle: buffer(v.handle, "handle"),
+          curve: curveOf(v.curve),
+        };
       });
     }
     case "locate": {
@@ -278,6 +340,8 @@ export function reviveResult(request: HsmOperation, value: unknown): HsmResults[
         token: { label: text(token.label, "token label"), serial: text(token.serial, "token serial") },
       };
     }
+    case "attest":
+      return keyFlags(value);
     case "unwrap-guard": {
       const guard = parseUnwrapGuard(value);
       if (guard === undefined) throw malformed("unwrap self-check");

@@ -212,11 +212,21 @@ export class HsmPool implements HsmExecutor {
   }
 
   /**
+   * Reading many keys' flags (status/key-flags.ts): the index's handle for every key it knows, by position, so the
+   * thread reads them with no search whichever thread it is (each handle is checked by the same read).
+   */
+  protected withAttestHints<O extends HsmOperation>(request: O): O {
+    if (request.op !== "attest" || request.hints !== undefined) return request;
+    return { ...request, hints: request.refs.map((ref) => this.index.get(ref)?.handle ?? null) };
+  }
+
+  /**
    * A sign request with the index's handle for its key, looked up by one search (shared by concurrent
    * callers) on a miss. A key the search does not find goes out without a hint: the thread's own lookup
    * then reports what is wrong (key-missing, a lost login) as that signature's error.
    */
   protected async withHint<O extends HsmOperation>(request: O): Promise<O> {
+    if (request.op === "attest") return this.withAttestHints(request);
     if (request.op !== "sign" || request.hint !== undefined) return request;
     const { ref } = request;
     let hint = this.index.get(ref);
@@ -291,6 +301,7 @@ export class HsmPool implements HsmExecutor {
         if (late !== undefined) throw late;
       }
     }
+    prepared = this.withAttestHints(prepared);
     if (prepared.op === "sign" && this.main !== undefined && this.main.capacity > 0) {
       // The result of sign is a Buffer: HsmResultOf<O> for O's op "sign".
       return this.main.sign(prepared.ref, prepared.data, prepared.hint, timeoutMs) as Promise<HsmResultOf<O>>;

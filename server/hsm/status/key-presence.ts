@@ -40,7 +40,7 @@ type Cached = { at: number; presence: Promise<KeyPresence> };
 const caches = new WeakMap<HsmTokenSet, Map<string, Cached>>();
 
 /** Why a token could not answer, in a few words (the status page has the whole message, for admins). */
-const WHY: Record<HsmErrorReason, string> = {
+export const WHY: Record<HsmErrorReason, string> = {
   "library-missing": "its PKCS#11 library could not be loaded",
   misconfigured: "it is misconfigured",
   "token-missing": "the token was not found",
@@ -65,7 +65,7 @@ function utcMinute(at: Date): string {
   return `${at.toISOString().slice(0, 16).replace("T", " ")} UTC`;
 }
 
-function setAside(token: TokenStatus): string {
+export function setAside(token: TokenStatus): string {
   const why = token.lastError === null ? "it failed" : WHY[token.lastError.reason];
   const next = token.retryAt === null ? "" : `, tried again after ${utcMinute(token.retryAt)}`;
   return `set aside because ${why}; not asked${next} (see the status page)`;
