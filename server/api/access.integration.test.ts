@@ -106,6 +106,7 @@ const EXPECTED: Record<string, Access> = {
   "withdrawals.speedUps": role("admin", "operator", "approver", "auditor"),
   "withdrawals.formOptions": role("operator", "admin"),
   "withdrawals.estimate": role("operator", "admin"),
+  "withdrawals.previewImported": role("operator", "admin"),
   "withdrawals.previewPsbt": role("operator", "admin"),
   "withdrawals.download": role("operator", "admin"),
 };

@@ -12,6 +12,7 @@ import { chainConfig } from "@/server/chains/current";
 import { type ChainClients, chainClients } from "@/server/chains/registry";
 import { addressesOf } from "@/server/custody/addresses";
 import { findConfiguredAsset, formatAssetAmount, NATIVE_ASSETS } from "@/server/custody/assets";
+import { decodeUnsigned } from "@/server/custody";
 import { decodePsbt } from "@/server/custody/bitcoin";
 import { gasLimitFor } from "@/server/custody/ethereum";
 import { SOLANA_FEES } from "@/server/custody/solana";
@@ -22,6 +23,7 @@ import { memberWithRole } from "@/server/operations/actors";
 import { describeWithdrawal } from "@/server/operations/kinds/withdrawal";
 import { type WithdrawalPayload, withdrawalPayloadSchema } from "@/server/operations/kinds/withdrawal-schema";
 import { networkOfChain } from "./prepare";
+import { importedBytes } from "./prepare-imported";
 import { minedReplacementsOf } from "./speedup-read";
 
 export type WithdrawalListItem = {
@@ -304,5 +306,37 @@ export async function previewPsbt(
     return { ok: true, lines: decoded.lines, fee: decoded.maxFee.toString() };
   } catch (e) {
     return { ok: false, reason: e instanceof Error ? e.message : "The PSBT cannot be read." };
+  }
+}
+
+/**
+ * The wallet backend's unsigned Ethereum or Solana transaction, decoded for the form before anything is proposed
+ * (what the approvers will see: recipient, amount, chain id, nonce, fees; the fee payer). Read-only: proposing
+ * checks it again against the fields (prepare-imported.ts), and the executor once more before signing.
+ */
+export async function previewImported(
+  db: Db,
+  input: { keyId: string; chain: "ethereum" | "solana"; unsignedTransaction: string },
+  config: Pick<ChainConfig, "networks" | "assets"> = chainConfig(),
+): Promise<
+  { ok: true; lines: { label: string; value: string }[]; fee: string } | { ok: false; reason: string }
+> {
+  const [key] = await db.select().from(keys).where(eq(keys.id, input.keyId));
+  if (key === undefined) throw new AppError("NOT_FOUND", `keyId: no key ${input.keyId}.`, { field: "keyId" });
+  const name = input.chain === "ethereum" ? "Ethereum" : "Solana";
+  const from = addressesOf(key, config.networks).find((a) => a.chain === input.chain)?.address;
+  if (from === undefined) return { ok: false, reason: `The key is ${key.curve}: it has no ${name} address.` };
+  try {
+    const unsigned = importedBytes(input.chain, input.unsignedTransaction);
+    const decoded = decodeUnsigned(input.chain, unsigned, {
+      networks: config.networks,
+      assets: config.assets,
+      from,
+    });
+    return { ok: true, lines: decoded.lines, fee: decoded.maxFee.toString() };
+  } catch (e) {
+    // The form shows it beside the field: without the field's name in front.
+    const reason = e instanceof Error ? e.message.replace(/^payload\.unsignedTransaction: /, "") : null;
+    return { ok: false, reason: reason ?? `The ${name} transaction cannot be read.` };
   }
 }

@@ -58,6 +58,7 @@ export function ProposeWithdrawalForm() {
   const options = useQuery(trpc.withdrawals.formOptions.queryOptions());
   const propose = useMutation(trpc.withdrawals.propose.mutationOptions());
   const preview = useMutation(trpc.withdrawals.previewPsbt.mutationOptions());
+  const importPreview = useMutation(trpc.withdrawals.previewImported.mutationOptions());
   const [chain, setChain] = useState<Chain>("ethereum");
   const [asset, setAsset] = useState<string>("ETH");
   const [keyId, setKeyId] = useState<string>("");
@@ -84,6 +85,7 @@ export function ProposeWithdrawalForm() {
     setUnsignedTransaction("");
     setErrors({});
     preview.reset();
+    importPreview.reset();
   }
 
   async function onPsbtFile(e: ChangeEvent<HTMLInputElement>) {
@@ -301,7 +303,13 @@ export function ProposeWithdrawalForm() {
                 : "the unsigned transaction or its message from the wallet backend, as base64"
             }
             value={unsignedTransaction}
-            onChange={(e) => setUnsignedTransaction(e.target.value.trim())}
+            onChange={(e) => {
+              setUnsignedTransaction(e.target.value.trim());
+              importPreview.reset();
+            }}
+            onBlur={() => {
+              if (keyId && unsignedTransaction) importPreview.mutate({ keyId, chain, unsignedTransaction });
+            }}
             aria-describedby={
               errors.unsignedTransaction ? "unsignedTransaction-error" : "unsignedTransaction-help"
             }
@@ -312,8 +320,31 @@ export function ProposeWithdrawalForm() {
             {chain === "ethereum"
               ? ", on this chain id, with gas limit × max fee within the fee cap, and its nonce must be the key's next one when it executes"
               : " as fee payer, within the fee cap, and its blockhash must still be valid when it executes"}
-            ; approvers approve its exact bytes, shown decoded.
+            ; approvers approve its exact bytes, shown decoded — as below once you leave the box.
           </p>
+          {importPreview.data?.ok === false && (
+            <p className="text-sm text-red-800" data-testid="import-preview-error">
+              {importPreview.data.reason}
+            </p>
+          )}
+          {importPreview.error && (
+            <p className="text-sm text-red-800" data-testid="import-preview-error">
+              {describeError(importPreview.error)}
+            </p>
+          )}
+          {importPreview.data?.ok === true && (
+            <dl
+              className="grid grid-cols-[max-content_1fr] gap-x-4 gap-y-1 text-xs"
+              data-testid="import-preview"
+            >
+              {importPreview.data.lines.map((l) => (
+                <div key={`${l.label}${l.value}`} className="contents">
+                  <dt className="text-slate-500">{l.label}</dt>
+                  <dd className="break-all">{l.value}</dd>
+                </div>
+              ))}
+            </dl>
+          )}
           {fieldError("unsignedTransaction")}
         </div>
       )}

@@ -10,6 +10,7 @@ import { withdrawalInputSchema } from "@/server/operations/kinds/withdrawal-sche
 import {
   feeEstimate,
   listWithdrawals,
+  previewImported,
   previewPsbt,
   signedTransactionFile,
   DOWNLOADERS,
@@ -62,6 +63,16 @@ export const withdrawalsRouter = createTRPCRouter({
       withdrawalInputSchema.pick({ keyId: true }).extend({ psbt: z.string().trim().min(1).max(400_000) }),
     )
     .mutation(({ ctx, input }) => previewPsbt(ctx.db, input)),
+
+  /** An imported Ethereum or Solana transaction decoded for the form, before it is proposed. */
+  previewImported: proposers
+    .input(
+      withdrawalInputSchema.pick({ keyId: true }).extend({
+        chain: z.enum(["ethereum", "solana"]),
+        unsignedTransaction: withdrawalInputSchema.shape.unsignedTransaction.unwrap(),
+      }),
+    )
+    .mutation(({ ctx, input }) => previewImported(ctx.db, input)),
 
   /**
    * The signed transaction, for broadcasting elsewhere when Keyward has no node for the chain. A mutation because
