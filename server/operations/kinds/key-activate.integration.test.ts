@@ -37,7 +37,8 @@ import { beginCancelDestruction, cancelDestruction, runKeyDestruction } from "..
 import { KeyNotActiveError, requireActiveKey } from "../key-guard";
 import { updatePolicy } from "../policy-store";
 import { proposeOperation } from "../propose";
-import { getOperation } from "../read";
+import { keyLifecycleStatus } from "../key-lifecycle-status";
+import { getOperation, openOperationsOnKey } from "../read";
 import { beginSuspendKey, RestrictionRefusedError } from "../restrict";
 import { approveInTurn } from "../testing/approve";
 
@@ -231,6 +232,11 @@ describe.each(testEngines())("pre-activation and key.activate on %s", (engine) =
       curve: "ed25519",
       publicKey: key.publicKey,
     });
+    // The key page sees it open (and so offers no second activation).
+    const status = await keyLifecycleStatus(database.db, key.id);
+    expect(status.openOperations.map((o) => o.kind)).toEqual(["key.activate"]);
+    const onKey = await openOperationsOnKey(database.db, { viewer: alice.acting, keyId: key.id, now });
+    expect(onKey.map((o) => o.id)).toEqual([op.id]);
     const shown = await getOperation(database.db, { viewer: alice.acting, operationId: op.id, now });
     expect(shown.display.title).toBe(`Activate the key “${key.label}”`);
     expect(await approve(op.id)).toBe("approved");
