@@ -2,7 +2,8 @@
 // The custody keys, a page at a time from the server, searchable by label, tag or public key and filtered
 // by curve, state and tag. The filters and the page are in the address (/keys?state=suspended&cursor=…), so a
 // page can be linked and reloaded; pages follow one another by cursor (server/keys/key-cursor.ts): First,
-// Previous, Next and Last, newest first. The matches are counted up to 10,000 ("more than 10,000 keys").
+// Previous, Next and Last, newest first. The matches are counted up to 10,000, a search's up to 2,000 ("more than
+// 2,000 keys": server/keys/list-keys.ts, COUNT_AT_MOST).
 // Live: keys.onList pushes the page again whenever a key changes, so a key made or moved on by the executor
 // appears on its own.
 import { keepPreviousData, useQuery, useQueryClient } from "@tanstack/react-query";

@@ -92,11 +92,15 @@ const LIST_COLUMNS = {
 const CURSOR_AT = sql<string>`to_char(${keys.createdAt} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
 
 /**
- * The count stops here: counting every match of a broad search was most of its time (a third of 100,000 keys:
- * 190–280 ms p99, measured), and past this many a person refines the search rather than reads on. The list
- * says "more than 10,000".
+ * The count stops past these: counting every match of a broad search was most of its time (a third of 100,000
+ * keys: 190–280 ms p99, measured), and past this many a person refines the search rather than reads on; the
+ * list says "more than 10,000" or "more than 2,000". Filters alone are counted further, since their check is
+ * cheap (an index condition, or one array test for a tag); a search rechecks the label of every candidate with
+ * LIKE, which on PGlite costs about 4 µs a key (a two-character word start, 33,000 candidates over 100,000 keys:
+ * 43 ms to count 10,001 of them, and 83 / 155 ms p50 / p99 for the page on a busy machine, measured 2026-12-04).
  */
 export const COUNT_AT_MOST = 10_000;
+export const SEARCH_COUNT_AT_MOST = 2_000;
 
 /**
  * How a page is cut, decided from the (bounded) count, since the planner's guess for a substring or an unknown
@@ -104,9 +108,10 @@ export const COUNT_AT_MOST = 10_000;
  * match: 150 ms over 100,000 keys on PostgreSQL, measured). Many matches: walk that index from the cursor and
  * check each key, which reaches a page after about pageSize × (all keys / matches) keys, so only where that is
  * at most a twentieth of the matches. Fewer: find the matches through the search indexes, drop those on the
- * near side of the cursor, and sort the rest (at most COUNT_AT_MOST of them).
+ * near side of the cursor, and sort the rest (at most COUNT_AT_MOST of them). A search's count stops where this
+ * begins, so a search is either counted exactly and sorted or "more than 2,000" and walked.
  */
-const WALK_ABOVE = 2_000;
+const WALK_ABOVE = SEARCH_COUNT_AT_MOST;
 
 /** Keys on the far side of the cursor from the page's start; none for the first and the last page. */
 function beyond(cursor: KeyCursor | undefined): SQL | undefined {
@@ -165,6 +170,7 @@ export type KeyListPage = Awaited<ReturnType<typeof listKeys>>;
 export async function listKeys(db: Db, input: KeyListInput) {
   const where = keysMatching(input);
   const { cursor, pageSize } = input;
+  const countAtMost = input.search?.trim() ? SEARCH_COUNT_AT_MOST : COUNT_AT_MOST;
   // One snapshot for the count and the page, so they agree even while keys are being made.
   const { rows, more, counted } = await db.transaction(
     async (tx) => {
@@ -172,12 +178,12 @@ export async function listKeys(db: Db, input: KeyListInput) {
         .select({ one: sql`1`.as("one") })
         .from(keys)
         .where(where)
-        .limit(COUNT_AT_MOST + 1)
+        .limit(countAtMost + 1)
         .as("matches");
       const [row] = await tx.select({ n: count() }).from(matches);
       const counted = row?.n ?? 0;
       if (counted === 0) return { rows: [], more: false, counted };
-      const walk = counted > COUNT_AT_MOST || (counted > WALK_ABOVE && (pageSize + 1) * 20 <= counted);
+      const walk = counted > countAtMost || (counted > WALK_ABOVE && (pageSize + 1) * 20 <= counted);
       return { ...(await pageOfKeys(tx, where, cursor, pageSize, walk)), counted };
     },
     { isolationLevel: "repeatable read", accessMode: "read only" },
@@ -191,9 +197,9 @@ export async function listKeys(db: Db, input: KeyListInput) {
   const hasNext = backwards ? cursor?.kind === "before" : more;
   return {
     keys: rows.map(({ cursorAt: _, ...key }) => key),
-    /** The matches, counted up to COUNT_AT_MOST: with totalCapped, there are more than that. */
-    total: Math.min(counted, COUNT_AT_MOST),
-    totalCapped: counted > COUNT_AT_MOST,
+    /** The matches, counted up to COUNT_AT_MOST (SEARCH_COUNT_AT_MOST with a search): with totalCapped, more. */
+    total: Math.min(counted, countAtMost),
+    totalCapped: counted > countAtMost,
     pageSize,
     /** The page before (newer keys), or null on the first page. */
     previousCursor: hasPrevious && first ? encodeKeyCursor("before", first.cursorAt, first.id) : null,
