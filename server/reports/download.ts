@@ -6,7 +6,7 @@ import type { Db } from "@/db/client";
 import type { SessionMember } from "@/server/auth/sessions";
 import { AppError, HTTP_STATUS } from "@/server/errors";
 import { exportReport, type ReportKind } from "./export";
-import type { HsmTokenIdentity } from "./period";
+import type { AttestKeys, HsmTokenIdentity } from "./period";
 import { periodInput } from "./period-input";
 import { progressId, trackReport } from "./progress";
 
@@ -24,6 +24,7 @@ export async function reportResponse(
     kind: ReportKind;
     now: Date;
     hsmTokens?: () => Promise<HsmTokenIdentity[]>;
+    hsmKeys?: AttestKeys;
   },
 ): Promise<Response> {
   const { session, kind } = deps;
@@ -49,6 +50,7 @@ export async function reportResponse(
       period: parsed.data,
       now: deps.now,
       hsmTokens: deps.hsmTokens,
+      hsmKeys: deps.hsmKeys,
     });
     return new Response(download.body, {
       headers: {

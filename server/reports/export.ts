@@ -16,7 +16,7 @@ import { auditCsvStream } from "./csv";
 import { evidenceJsonStream } from "./evidence-json";
 import { type Period, periodEventCounts } from "./events";
 import { reportDocument, writeReportPdf } from "./pdf";
-import { type HsmTokenIdentity, periodReport } from "./period";
+import { type AttestKeys, type HsmTokenIdentity, periodReport } from "./period";
 import type { ProgressSink } from "./progress";
 
 export const REPORT_ROLES: readonly Role[] = ["admin", "auditor"];
@@ -113,6 +113,8 @@ export async function exportReport(
     progress?: ProgressSink;
     /** The HSM tokens' identity for the PDF (the route asks the status check); a failure leaves it out. */
     hsmTokens?: () => Promise<HsmTokenIdentity[]>;
+    /** What each HSM token attests of the inventory's keys, for the PDF (server/hsm keyAttestations). */
+    hsmKeys?: AttestKeys;
   },
 ): Promise<ReportDownload> {
   const { who, kind, period, now } = input;
@@ -149,7 +151,7 @@ export async function exportReport(
   const progress = input.progress ?? (() => {});
   progress({ phase: "reading", done: 0, total: (await periodEventCounts(db, period)).total, section: null });
   const tokens = input.hsmTokens === undefined ? null : await input.hsmTokens().catch(() => null);
-  const report = await periodReport(db, period, now, tokens);
+  const report = await periodReport(db, period, now, tokens, input.hsmKeys ?? null);
   await recordExport(db, who, kind, period, report.summary.events, now);
   const doc = reportDocument(report);
   const write = async () => {

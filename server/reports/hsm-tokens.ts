@@ -1,8 +1,11 @@
-// The HSM tokens' identity for a report, from the status check server/hsm exposes to everyone (hsmStatus): label,
-// role, state, serial, and the primary's manufacturer and model. Never a PIN; never the keys' attributes (the
-// app has no read-only path to CKA_* flags).
+// What the HSM says for a report, through the public surface server/hsm offers everyone: the tokens' identity
+// from the status check (hsmStatus: label, role, state, serial, the primary's manufacturer and model), and what
+// each token attests of the inventory's keys (keyAttestations: CKA_LOCAL, CKA_SENSITIVE, CKA_ALWAYS_SENSITIVE,
+// CKA_EXTRACTABLE, CKA_NEVER_EXTRACTABLE, CKA_WRAP_WITH_TRUSTED of each key's private half, booleans only, read
+// at export time; and whether the token offers a vendor key attestation: SoftHSM offers none). Never a PIN, never
+// a key's value.
 import "server-only";
-import { hsmStatus } from "@/server/hsm";
+import { hsmStatus, type KeyAttestations, keyAttestations } from "@/server/hsm";
 import type { HsmTokenIdentity } from "./period";
 
 export async function hsmTokenIdentities(): Promise<HsmTokenIdentity[]> {
@@ -15,4 +18,9 @@ export async function hsmTokenIdentities(): Promise<HsmTokenIdentity[]> {
     serial: t.serial,
     model: primary !== null && primary.label === t.label ? `${primary.manufacturer}, ${primary.model}` : null,
   }));
+}
+
+/** Every configured token's answers about these key references (the server's token set). */
+export function hsmKeyAttestations(refs: string[]): Promise<KeyAttestations> {
+  return keyAttestations(refs);
 }

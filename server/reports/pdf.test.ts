@@ -32,6 +32,7 @@ function report(): PeriodReport {
       keysCreated: 1,
       members: 1,
       anomalies: 0,
+      keyAnomalies: 1,
     },
     checkpoint: {
       size: 7,
@@ -48,6 +49,24 @@ function report(): PeriodReport {
         model: "SoftHSM project, SoftHSM v2",
       },
     ],
+    hsmAttestation: {
+      checkedAt: T1,
+      tokens: [
+        {
+          label: "primary",
+          serial: "0123456789",
+          vendorAttestation: "none: SoftHSM offers none",
+          note: null,
+        },
+        {
+          label: "replica",
+          serial: null,
+          vendorAttestation: "none: SoftHSM offers none",
+          note: "token unreachable",
+        },
+      ],
+      error: null,
+    },
     keys: [
       {
         id: "k1",
@@ -58,6 +77,31 @@ function report(): PeriodReport {
         exposure: "never exportable",
         createdAt: T0,
         stateChangedAt: T0,
+        hsm: [
+          {
+            token: "primary",
+            serial: "0123456789",
+            state: "holds",
+            flags: {
+              local: true,
+              sensitive: true,
+              alwaysSensitive: true,
+              extractable: false,
+              neverExtractable: true,
+              wrapWithTrusted: false,
+            },
+            note: null,
+          },
+          { token: "replica", serial: null, state: "unreachable", flags: null, note: "token unreachable" },
+        ],
+      },
+    ],
+    keyAnomalies: [
+      {
+        keyId: "k2",
+        label: "Hot",
+        token: "primary (serial 0123456789)",
+        what: "recorded never exportable, but the token says: extractable (CKA_EXTRACTABLE true)",
       },
     ],
     keyEvents: { rows: [row], total: 1 },
@@ -123,6 +167,28 @@ describe("the report PDF", () => {
     );
     expect(fonts.every((f) => f.embedded)).toBe(true);
     expect(names.some((n) => /Helvetica|Times|Courier/.test(n))).toBe(false);
+  });
+
+  it("prints what each HSM token attests per key, what the flags prove, the vendor attestation and the disagreements", async () => {
+    const { text } = pdfText(await reportPdfBytes(report()));
+    const flat = text.replace(/\s+/g, " ");
+    expect(flat).toContain(
+      "primary (serial 0123456789): local ✓ always-sensitive ✓ never-extractable ✓ · sensitive ✓ extractable ✗",
+    );
+    expect(flat).toContain("replica: token unreachable");
+    expect(flat).toContain("CKA_NEVER_EXTRACTABLE ✓ that it has never been extractable");
+    expect(flat).toContain("primary (serial 0123456789): none: SoftHSM offers none");
+    expect(flat).toContain(
+      "recorded never exportable, but the token says: extractable (CKA_EXTRACTABLE true)",
+    );
+    expect(flat).not.toContain("not read into this report");
+    expect(flat).not.toContain("\uFFFD");
+  });
+
+  it("says when the HSM was not asked about the keys", async () => {
+    const { text } = pdfText(await reportPdfBytes({ ...report(), hsmAttestation: null, keyAnomalies: [] }));
+    const flat = text.replace(/\s+/g, " ");
+    expect(flat).toContain("The HSM tokens were not asked about the keys");
   });
 
   it("cuts text into runs, each in the first font that has its characters", () => {

@@ -9,6 +9,7 @@ import { fontRuns } from "./fonts";
 import { reportFonts } from "./fonts";
 import type { EventSection, PeriodReport } from "./period";
 import { SECTION_ROWS } from "./period";
+import { FLAGS_EXPLAINED, keyOnTokenLine, tokenName } from "./key-flags";
 
 const MARGIN = 40;
 const BODY = 8;
@@ -191,28 +192,63 @@ export async function writeReportPdf(
       ["Keys at the end of the period", String(summary.keysAtEnd)],
       ["Keys created in the period", String(summary.keysCreated)],
       ["Members", String(summary.members)],
-      ["Anomalies", String(summary.anomalies)],
+      ["Anomalies (events)", String(summary.anomalies)],
+      ["Keys whose HSM answers disagree with their record", String(summary.keyAnomalies)],
       ...summary.byAction.map((a) => [`  ${a.action}`, String(a.count)]),
     ],
     progress,
   );
 
   section("Key inventory");
-  line(
-    doc,
-    "The HSM's own attestation flags (CKA_LOCAL, CKA_ALWAYS_SENSITIVE, CKA_NEVER_EXTRACTABLE) are not read into this report: the console has no read-only path to them. What Keyward recorded when it made each key is shown.",
-  );
+  const attestation = report.hsmAttestation;
+  if (attestation === null)
+    line(
+      doc,
+      "The HSM tokens were not asked about the keys when this report was generated: what Keyward recorded when it made each key is shown.",
+    );
+  else if (attestation.error !== null)
+    line(
+      doc,
+      `The HSM tokens could not be asked about the keys: ${attestation.error}. What Keyward recorded is shown.`,
+    );
+  else {
+    line(doc, `What the HSM attests, per token, asked at ${utc(attestation.checkedAt)}:`);
+    for (const text of FLAGS_EXPLAINED) {
+      doc.moveDown(0.2);
+      line(doc, text);
+    }
+    doc.moveDown(0.2);
+    line(
+      doc,
+      "Vendor key attestation (a signed statement from the HSM's maker that the key was generated in and never left the device), per token:",
+    );
+    for (const t of attestation.tokens)
+      line(
+        doc,
+        `  ${tokenName({ token: t.label, serial: t.serial })}: ${t.vendorAttestation}${t.note === null ? "" : `; ${t.note}`}`,
+      );
+  }
+  doc.moveDown(0.3);
   await table(
     doc,
     [
-      { header: "Key", width: 24 },
-      { header: "Label", width: 16 },
-      { header: "Curve", width: 9 },
-      { header: "State", width: 10 },
-      { header: "Exposure (recorded)", width: 22 },
-      { header: "Created", width: 14 },
+      { header: "Key", width: 16 },
+      { header: "Label", width: 12 },
+      { header: "Curve", width: 8 },
+      { header: "State", width: 8 },
+      { header: "Exposure (recorded)", width: 14 },
+      { header: "Created", width: 10 },
+      { header: "What the HSM attests, per token", width: 32 },
     ],
-    report.keys.map((k) => [k.id, k.label, k.curve, k.state, k.exposure, utc(k.createdAt)]),
+    report.keys.map((k) => [
+      k.id,
+      k.label,
+      k.curve,
+      k.state,
+      k.exposure,
+      utc(k.createdAt),
+      k.hsm === null ? "not asked" : k.hsm.map((row) => keyOnTokenLine(row, k.exportable)).join("\n"),
+    ]),
     progress,
   );
   section("Key lifecycle events");
@@ -298,6 +334,22 @@ export async function writeReportPdf(
   );
 
   section("Anomalies");
+  line(doc, "Keys whose HSM tokens' answers disagree with what Keyward recorded (see the key inventory):");
+  await table(
+    doc,
+    [
+      { header: "Key", width: 22 },
+      { header: "Label", width: 14 },
+      { header: "Token", width: 20 },
+      { header: "What disagrees", width: 44 },
+    ],
+    report.hsmAttestation === null || report.hsmAttestation.error !== null
+      ? [["—", "—", "—", "the HSM tokens were not asked about the keys"]]
+      : report.keyAnomalies.map((a) => [a.keyId, a.label, a.token, a.what]),
+    progress,
+  );
+  doc.moveDown(0.3);
+  line(doc, "Anomalous events in the period:");
   await events(doc, report.anomalies, progress);
   heading(doc, "Signing freezes");
   await table(

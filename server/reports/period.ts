@@ -16,6 +16,7 @@ import {
   tokens,
   votes,
 } from "@/db/schema";
+import type { KeyAttestations } from "@/server/hsm";
 import {
   type EventSelection,
   type Period,
@@ -23,11 +24,12 @@ import {
   periodEvents,
   type ReportEvent,
 } from "./events";
+import { type KeyAnomaly, type KeyOnTokenRow, keyAnomalies } from "./key-flags";
 
 /** Rows kept per event section of the report (the CSV export carries the whole period). */
 export const SECTION_ROWS = 2_000;
 
-/** What the keys table records of a key's exposure; the HSM's own CKA_* flags are not readable by the app. */
+/** What the keys table records of a key's exposure; what each HSM token attests of it is in `keys[].hsm`. */
 export const EXPOSURE: Record<string, string> = {
   never: "never exportable (CKA_EXTRACTABLE false at creation, as recorded)",
   wrapped: "exportable only wrapped under the backup key (as recorded)",
@@ -76,10 +78,18 @@ export type PeriodReport = {
     keysCreated: number;
     members: number;
     anomalies: number;
+    /** Keys whose HSM tokens' answers disagree with their record (`keyAnomalies`). */
+    keyAnomalies: number;
   };
   checkpoint: { size: number; signedAt: Date; verifierKey: string; note: string } | null;
   /** The HSM tokens as the status check saw them when the report was generated; null: not asked or no answer. */
   hsmTokens: HsmTokenIdentity[] | null;
+  /** When the tokens were asked about the keys, and each token's vendor attestation; null: not asked. */
+  hsmAttestation: {
+    checkedAt: Date;
+    tokens: { label: string; serial: string | null; vendorAttestation: string; note: string | null }[];
+    error: string | null;
+  } | null;
   keys: {
     id: string;
     label: string;
@@ -89,7 +99,11 @@ export type PeriodReport = {
     exposure: string;
     createdAt: Date;
     stateChangedAt: Date;
+    /** What each HSM token attests of the key's private half, in the order of hsmAttestation.tokens; null: not asked. */
+    hsm: KeyOnTokenRow[] | null;
   }[];
+  /** Keys whose tokens' answers disagree with what Keyward recorded (key-flags.ts). */
+  keyAnomalies: KeyAnomaly[];
   keyEvents: EventSection;
   operations: {
     id: string;
@@ -181,12 +195,34 @@ async function section(db: DbOrTx, period: Period, sel: EventSelection, names: N
   return { rows, total };
 }
 
-/** The report for [from, to), as the database holds it at `now` (with the HSM tokens' identity if given). */
+/** Asks every HSM token about these key references (server/hsm keyAttestations). */
+export type AttestKeys = (refs: string[]) => Promise<KeyAttestations>;
+
+function keyRowsOnTokens(attested: KeyAttestations | null, ref: string): KeyOnTokenRow[] | null {
+  if (attested === null || attested.error !== null) return null;
+  const answers = attested.keys.get(ref) ?? [];
+  return attested.tokens.map((t, i) => {
+    const a = answers[i] ?? { state: "unreachable" as const, note: "token unreachable" };
+    return {
+      token: t.label,
+      serial: t.serial,
+      state: a.state,
+      flags: a.state === "holds" ? a.flags : null,
+      note: a.state === "holds" ? null : a.note,
+    };
+  });
+}
+
+/**
+ * The report for [from, to), as the database holds it at `now`, with the HSM tokens' identity and what each
+ * token attests of every key in the inventory (`attest`, asked once for all of them) when given.
+ */
 export async function periodReport(
   db: DbOrTx,
   period: Period,
   now: Date,
   hsmTokens: HsmTokenIdentity[] | null = null,
+  attest: AttestKeys | null = null,
 ): Promise<PeriodReport> {
   const { from, to } = period;
   const people = await db
@@ -205,6 +241,27 @@ export async function periodReport(
     .from(keys)
     .where(lt(keys.createdAt, to))
     .orderBy(asc(keys.createdAt), asc(keys.id));
+
+  // The HSM's answers for every key at once (batched in server/hsm); a failure as a whole leaves them out.
+  const attested =
+    attest === null
+      ? null
+      : await attest(keyRows.map((k) => k.hsmRef)).catch((e: unknown) => {
+          console.error("Keyward: period report: the HSM could not be asked about the keys", e);
+          return null;
+        });
+  const inventory = keyRows.map((k) => ({
+    id: k.id,
+    label: k.label,
+    curve: k.curve,
+    state: k.state,
+    exportable: k.exportable,
+    exposure: EXPOSURE[k.exportable] ?? k.exportable,
+    createdAt: k.createdAt,
+    stateChangedAt: k.stateChangedAt,
+    hsm: keyRowsOnTokens(attested, k.hsmRef),
+  }));
+  const flagged = inventory.flatMap((k) => (k.hsm === null ? [] : keyAnomalies(k, k.hsm)));
 
   const ops = await db
     .select()
@@ -290,6 +347,7 @@ export async function periodReport(
       keysCreated: keyRows.filter((k) => k.createdAt >= from).length,
       members: people.length,
       anomalies: anomalies.total,
+      keyAnomalies: new Set(flagged.map((a) => a.keyId)).size,
     },
     checkpoint:
       checkpoint === undefined
@@ -301,16 +359,21 @@ export async function periodReport(
             note: checkpoint.note,
           },
     hsmTokens,
-    keys: keyRows.map((k) => ({
-      id: k.id,
-      label: k.label,
-      curve: k.curve,
-      state: k.state,
-      exportable: k.exportable,
-      exposure: EXPOSURE[k.exportable] ?? k.exportable,
-      createdAt: k.createdAt,
-      stateChangedAt: k.stateChangedAt,
-    })),
+    hsmAttestation:
+      attested === null
+        ? null
+        : {
+            checkedAt: attested.checkedAt,
+            tokens: attested.tokens.map((t) => ({
+              label: t.label,
+              serial: t.serial,
+              vendorAttestation: t.vendorAttestation,
+              note: t.note,
+            })),
+            error: attested.error,
+          },
+    keys: inventory,
+    keyAnomalies: flagged,
     keyEvents,
     operations: ops.map((o) => ({
       id: o.id,

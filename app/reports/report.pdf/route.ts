@@ -3,7 +3,7 @@
 import { currentSession } from "@/server/auth/next-auth";
 import { database } from "@/server/db";
 import { reportResponse } from "@/server/reports/download";
-import { hsmTokenIdentities } from "@/server/reports/hsm-tokens";
+import { hsmKeyAttestations, hsmTokenIdentities } from "@/server/reports/hsm-tokens";
 
 export const dynamic = "force-dynamic";
 
@@ -16,5 +16,6 @@ export async function GET(request: Request): Promise<Response> {
     kind: "pdf",
     now: new Date(),
     hsmTokens: hsmTokenIdentities,
+    hsmKeys: hsmKeyAttestations,
   });
 }
