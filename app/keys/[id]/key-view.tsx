@@ -12,8 +12,7 @@ import { describeError } from "../../_components/token-ceremony";
 import { useTRPC } from "../../_trpc/client";
 import { KeyStateBadge, OperationStateBadge, timeLeft, utc } from "../../operations/badges";
 import { LiveIndicator } from "../../operations/live";
-import { PreActivationNote, ProposeActivate } from "./propose-activate";
-import { ProposeResume } from "./propose-resume";
+import { PreActivationNote, ProposeActivate, ProposeResume } from "./propose-resume";
 
 const EXPORTABLE: Record<string, string> = {
   never: "never: the private key cannot leave the HSM",
