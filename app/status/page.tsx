@@ -138,9 +138,42 @@ function UnwrapGuards({ views }: { views: UnwrapGuardView[] }) {
 }
 
 type CheckpointView = Awaited<ReturnType<Awaited<ReturnType<typeof api>>["audit"]["checkpoint"]>>;
+type AuditKeyView = Awaited<ReturnType<Awaited<ReturnType<typeof api>>["status"]["auditKey"]>>;
+
+/** What each HSM token answers for the audit key's flags now: the HSM's own claim that it never left it. */
+function AuditKeyFlags({ auditKey }: { auditKey: AuditKeyView }) {
+  return (
+    <div className="space-y-1" data-testid="audit-key-flags">
+      <p>
+        What the HSM says of the audit key (reference <code>{auditKey.ref}</code>), asked now: CKA_LOCAL (made
+        in the token), CKA_ALWAYS_SENSITIVE and CKA_NEVER_EXTRACTABLE (never readable, never exported):
+      </p>
+      {auditKey.error !== null && <p className="text-red-800">{auditKey.error}</p>}
+      <ul className="font-mono text-xs">
+        {auditKey.tokens.map((t) => (
+          <li key={t.line} className={t.problems.length > 0 ? "text-red-800" : undefined}>
+            {t.line}
+            {t.problems.length > 0 && <span role="alert"> — not as expected: {t.problems.join("; ")}</span>}
+          </li>
+        ))}
+      </ul>
+      <p className="text-xs text-slate-500">
+        Vendor key attestation: {auditKey.vendorAttestation.join("; ") || "—"}.
+      </p>
+    </div>
+  );
+}
 
 /** The newest tree head the HSM signed, the key it verifies under, and where anyone can fetch it. */
-function Checkpoints({ checkpoint, token }: { checkpoint: CheckpointView; token: string | null }) {
+function Checkpoints({
+  checkpoint,
+  token,
+  auditKey,
+}: {
+  checkpoint: CheckpointView;
+  token: string | null;
+  auditKey: AuditKeyView;
+}) {
   const { latest, treeSize } = checkpoint;
   return (
     <div className="space-y-1 text-sm text-slate-700" data-testid="audit-checkpoint">
@@ -164,6 +197,7 @@ function Checkpoints({ checkpoint, token }: { checkpoint: CheckpointView; token:
               {latest.verifierKey}
             </code>
           </p>
+          <AuditKeyFlags auditKey={auditKey} />
         </>
       )}
       <p className="text-xs text-slate-500">
@@ -181,11 +215,12 @@ export default async function StatusPage({ searchParams }: { searchParams: Promi
   const caller = await api();
   // Each view hashes only the events appended since the last verified point; ?verify=full re-hashes them all.
   const full = (await searchParams).verify === "full";
-  const [health, chain, recent, checkpoint] = await Promise.all([
+  const [health, chain, recent, checkpoint, auditKey] = await Promise.all([
     caller.status.health(),
     caller.audit.verify({ full }),
     caller.audit.recent({ limit: 20 }),
     caller.audit.checkpoint(),
+    caller.status.auditKey(),
   ]);
   // The tree and every checkpoint re-derived from the events: only on the full check, it reads the whole log.
   const tree = full ? await caller.audit.verifyTree() : null;
@@ -324,7 +359,7 @@ export default async function StatusPage({ searchParams }: { searchParams: Promi
                   .join("; ")}.`}
           </p>
         )}
-        <Checkpoints checkpoint={checkpoint} token={hsm.token?.label ?? null} />
+        <Checkpoints checkpoint={checkpoint} token={hsm.token?.label ?? null} auditKey={auditKey} />
         <table className="w-full text-left text-sm">
           <thead className="text-slate-500">
             <tr>

@@ -40,6 +40,7 @@ const EXPECTED: Record<string, Access> = {
   "tokens.revoke": MEMBER,
   "audit.recent": role("admin", "auditor"),
   "audit.reportProgress": role("admin", "auditor"),
+  "status.auditKey": role("admin", "auditor"),
   "audit.verify": role("admin", "auditor"),
   "audit.events": role("admin", "auditor"),
   "audit.verifyTree": role("admin", "auditor"),

@@ -8,7 +8,9 @@ import { makeKeyOnToken } from "@/server/hsm/testing/key-on-token";
 import { createTestToken, type TestToken } from "@/server/hsm/testing/test-token";
 import { makeWeakKeyOnToken } from "@/server/hsm/testing/weak-key";
 import { useTokenForServer } from "@/server/operations/executor/testing/fixtures";
+import { AUDIT_KEY_REF, auditKey } from "@/server/audit/checkpoint-key";
 import { hsmKeyAttestations } from "./hsm-tokens";
+import { flagProblems } from "./key-flags";
 
 let token: TestToken;
 let server: ReturnType<typeof useTokenForServer>;
@@ -49,5 +51,13 @@ describe("hsmKeyAttestations", () => {
       flags: { sensitive: false, alwaysSensitive: false, local: true },
     });
     expect(answer.keys.get(absent)).toEqual([{ state: "missing", note: "not on this token" }]);
+  });
+
+  it("the audit key the checkpointer makes answers as a never-exportable key should (status page, report)", async () => {
+    expect((await auditKey("kw-report.local/audit")).ref).toBe(AUDIT_KEY_REF);
+    const [answer] = (await hsmKeyAttestations([AUDIT_KEY_REF])).keys.get(AUDIT_KEY_REF) ?? [];
+    if (answer?.state !== "holds") throw new Error(`the audit key: ${JSON.stringify(answer)}`);
+    expect(answer.flags).toMatchObject({ local: true, alwaysSensitive: true, neverExtractable: true });
+    expect(flagProblems(answer.flags, "never")).toEqual([]);
   });
 });

@@ -11,7 +11,7 @@
 //   never-extractable. On the token that generated it (local) also always-sensitive. A copy unwrapped under the
 //   backup KEK (a replica's clone, a restore) is not local, and not always-sensitive: PKCS#11 sets
 //   CKA_ALWAYS_SENSITIVE false for every unwrapped key (SoftHSM 2.6.1 does, measured), whatever its history.
-import type { KeyFlags, KeyFlagsOnToken } from "@/server/hsm";
+import type { KeyAttestations, KeyFlags, KeyFlagsOnToken } from "@/server/hsm";
 
 export type { KeyFlags };
 
@@ -145,3 +145,19 @@ export const FLAGS_EXPLAINED = [
   "Expected: a never-exportable key has local, always-sensitive and never-extractable ✓ and extractable ✗, on the one token that made it (it is never copied, so other tokens do not hold it). A wrapped-only key is sensitive ✓ and extractable ✓ only with wrap-with-trusted ✓, so never-extractable ✗ (it leaves, wrapped, for backups and replicas); on the token that made it, local and always-sensitive ✓. A copy unwrapped on a replica or restored from a backup is local ✗ and always-sensitive ✗ (PKCS#11 never calls an unwrapped key always-sensitive): for its history before the import, the token it came from answers. Every other answer is listed under Anomalies.",
   "These are the HSM's answers through PKCS#11, not a proof signed by its maker. SoftHSM, the development HSM Keyward runs on here, offers no vendor key attestation, and its flags are the claims of software whose token files sit on the server's disk: they show what the HSM interface allowed, not what tamper-resistant hardware enforced. Real funds need a real HSM, whose vendor attestation (where it offers one) is the stronger proof.",
 ];
+
+/** One key's answers from every token, as rows in the tokens' order; null when the HSM was not (or could not be) asked. */
+export function keyRowsOnTokens(attested: KeyAttestations | null, ref: string): KeyOnTokenRow[] | null {
+  if (attested === null || attested.error !== null) return null;
+  const answers = attested.keys.get(ref) ?? [];
+  return attested.tokens.map((t, i) => {
+    const a = answers[i] ?? { state: "unreachable" as const, note: "token unreachable" };
+    return {
+      token: t.label,
+      serial: t.serial,
+      state: a.state,
+      flags: a.state === "holds" ? a.flags : null,
+      note: a.state === "holds" ? null : a.note,
+    };
+  });
+}

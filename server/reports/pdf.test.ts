@@ -39,6 +39,23 @@ function report(): PeriodReport {
       signedAt: T1,
       verifierKey: "keyward.local/audit+abcd1234+AQID",
       note: "keyward.local/audit\n7\nroot=\n\n— keyward.local/audit sig\n",
+      auditKeyHsm: [
+        {
+          token: "primary",
+          serial: "0123456789",
+          state: "holds",
+          flags: {
+            local: true,
+            sensitive: true,
+            alwaysSensitive: true,
+            extractable: false,
+            neverExtractable: true,
+            wrapWithTrusted: false,
+          },
+          note: null,
+        },
+        { token: "replica", serial: "987", state: "missing", flags: null, note: "not on this token" },
+      ],
     },
     hsmTokens: [
       {
@@ -176,6 +193,11 @@ describe("the report PDF", () => {
       "primary (serial 0123456789): local ✓ always-sensitive ✓ never-extractable ✓ · sensitive ✓ extractable ✗",
     );
     expect(flat).toContain("replica: token unreachable");
+    // The audit key's own flags, in the checkpoint section: made in the primary, never on the replica.
+    expect(flat).toContain(
+      "What the HSM tokens attest of the audit key (now): primary (serial 0123456789): local ✓ always-sensitive ✓ never-extractable ✓",
+    );
+    expect(flat).toContain("replica (serial 987): not on this token");
     expect(flat).toContain("CKA_NEVER_EXTRACTABLE ✓ that it has never been extractable");
     expect(flat).toContain("primary (serial 0123456789): none: SoftHSM offers none");
     expect(flat).toContain(

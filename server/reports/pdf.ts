@@ -157,6 +157,10 @@ export async function writeReportPdf(
       `Newest signed checkpoint: events 1–${checkpoint.size}, signed at ${utc(checkpoint.signedAt)}.`,
     );
     line(doc, `Audit verifier key (Ed25519 in the HSM, never extractable): ${checkpoint.verifierKey}`);
+    if (checkpoint.auditKeyHsm !== null) {
+      line(doc, "What the HSM tokens attest of the audit key (now):");
+      for (const row of checkpoint.auditKeyHsm) line(doc, `  ${keyOnTokenLine(row, "never")}`);
+    }
     doc.moveDown(0.3);
     line(doc, checkpoint.note);
   }

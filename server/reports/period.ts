@@ -5,6 +5,7 @@
 import "server-only";
 import { and, asc, desc, eq, gte, inArray, isNull, lt, max, or } from "drizzle-orm";
 import type { DbOrTx } from "@/db/client";
+import { AUDIT_KEY_LABEL, AUDIT_KEY_REF } from "@/server/audit/checkpoint-key";
 import {
   auditCheckpoints,
   keys,
@@ -24,7 +25,7 @@ import {
   periodEvents,
   type ReportEvent,
 } from "./events";
-import { type KeyAnomaly, type KeyOnTokenRow, keyAnomalies } from "./key-flags";
+import { type KeyAnomaly, type KeyOnTokenRow, keyAnomalies, keyRowsOnTokens } from "./key-flags";
 
 /** Rows kept per event section of the report (the CSV export carries the whole period). */
 export const SECTION_ROWS = 2_000;
@@ -81,7 +82,14 @@ export type PeriodReport = {
     /** Keys whose HSM tokens' answers disagree with their record (`keyAnomalies`). */
     keyAnomalies: number;
   };
-  checkpoint: { size: number; signedAt: Date; verifierKey: string; note: string } | null;
+  checkpoint: {
+    size: number;
+    signedAt: Date;
+    verifierKey: string;
+    note: string;
+    /** What each HSM token attests of the audit key that signs checkpoints; null: not asked. */
+    auditKeyHsm: KeyOnTokenRow[] | null;
+  } | null;
   /** The HSM tokens as the status check saw them when the report was generated; null: not asked or no answer. */
   hsmTokens: HsmTokenIdentity[] | null;
   /** When the tokens were asked about the keys, and each token's vendor attestation; null: not asked. */
@@ -198,21 +206,6 @@ async function section(db: DbOrTx, period: Period, sel: EventSelection, names: N
 /** Asks every HSM token about these key references (server/hsm keyAttestations). */
 export type AttestKeys = (refs: string[]) => Promise<KeyAttestations>;
 
-function keyRowsOnTokens(attested: KeyAttestations | null, ref: string): KeyOnTokenRow[] | null {
-  if (attested === null || attested.error !== null) return null;
-  const answers = attested.keys.get(ref) ?? [];
-  return attested.tokens.map((t, i) => {
-    const a = answers[i] ?? { state: "unreachable" as const, note: "token unreachable" };
-    return {
-      token: t.label,
-      serial: t.serial,
-      state: a.state,
-      flags: a.state === "holds" ? a.flags : null,
-      note: a.state === "holds" ? null : a.note,
-    };
-  });
-}
-
 /**
  * The report for [from, to), as the database holds it at `now`, with the HSM tokens' identity and what each
  * token attests of every key in the inventory (`attest`, asked once for all of them) when given.
@@ -246,7 +239,7 @@ export async function periodReport(
   const attested =
     attest === null
       ? null
-      : await attest(keyRows.map((k) => k.hsmRef)).catch((e: unknown) => {
+      : await attest([...keyRows.map((k) => k.hsmRef), AUDIT_KEY_REF]).catch((e: unknown) => {
           console.error("Keyward: period report: the HSM could not be asked about the keys", e);
           return null;
         });
@@ -261,7 +254,14 @@ export async function periodReport(
     stateChangedAt: k.stateChangedAt,
     hsm: keyRowsOnTokens(attested, k.hsmRef),
   }));
-  const flagged = inventory.flatMap((k) => (k.hsm === null ? [] : keyAnomalies(k, k.hsm)));
+  // The audit key is a never-exportable key like the custody keys: the same expectations hold for it, once it
+  // has signed a checkpoint (before that it need not exist yet).
+  const auditKeyHsm = checkpoint === undefined ? null : keyRowsOnTokens(attested, AUDIT_KEY_REF);
+  const auditKeyRecord = { id: "audit key", label: AUDIT_KEY_LABEL, state: "active", exportable: "never" };
+  const flagged = [
+    ...inventory.flatMap((k) => (k.hsm === null ? [] : keyAnomalies(k, k.hsm))),
+    ...(auditKeyHsm === null ? [] : keyAnomalies(auditKeyRecord, auditKeyHsm)),
+  ];
 
   const ops = await db
     .select()
@@ -357,6 +357,7 @@ export async function periodReport(
             signedAt: checkpoint.signedAt,
             verifierKey: checkpoint.verifierKey,
             note: checkpoint.note,
+            auditKeyHsm,
           },
     hsmTokens,
     hsmAttestation:
