@@ -107,7 +107,7 @@ export const SEARCH_COUNT_AT_MOST = 2_000;
  * tag is often 50 times too many (and then it walked the whole (created_at, id) index for a search with no
  * match: 150 ms over 100,000 keys on PostgreSQL, measured). Many matches: walk that index from the cursor and
  * check each key, which reaches a page after about pageSize × (all keys / matches) keys, so only where that is
- * at most a twentieth of the matches. Fewer: find the matches through the search indexes, drop those on the
+ * at most a twentieth of the keys (20 pages' worth of matches or more). Fewer: find the matches through the search indexes, drop those on the
  * near side of the cursor, and sort the rest (at most COUNT_AT_MOST of them). A search's count stops where this
  * begins, so a search is either counted exactly and sorted or "more than 2,000" and walked.
  */
@@ -164,8 +164,6 @@ async function pageOfKeys(
   const page = rows.slice(0, limit);
   return { rows: backwards ? page.reverse() : page, more };
 }
-
-export type KeyListPage = Awaited<ReturnType<typeof listKeys>>;
 
 export async function listKeys(db: Db, input: KeyListInput) {
   const where = keysMatching(input);
