@@ -8,7 +8,7 @@ import "server-only";
 import { and, desc, eq, lt, or, type SQL } from "drizzle-orm";
 import type { DbOrTx } from "@/db/client";
 import { keys } from "@/db/schema";
-import { type KeyListInput, keysMatching } from "@/server/keys/list-keys";
+import { type KeyFilter, keysMatching } from "@/server/keys/list-keys";
 import { addressesOf } from "./addresses";
 import type { ChainNetworks } from "./types";
 
@@ -64,7 +64,7 @@ function linesOf(key: Row, networks: ChainNetworks): string {
 export function addressCsvStream(
   db: DbOrTx,
   input: {
-    filters: Omit<KeyListInput, "page" | "pageSize">;
+    filters: KeyFilter;
     networks: ChainNetworks;
     onDone?: (counts: { keys: number; lines: number }) => void;
   },
