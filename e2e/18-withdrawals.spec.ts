@@ -13,6 +13,7 @@
 // The previous policy is put back at the end for the specs after this one.
 import { randomBytes } from "node:crypto";
 import type { Page } from "@playwright/test";
+import { serializeTransaction } from "viem";
 import { expect, type Person, policyInForce, putInForce, test } from "./fixtures";
 
 const TREASURY = "treasury-18w";
@@ -102,6 +103,40 @@ test("an Ethereum withdrawal approved by two taps is mined and confirmed; a week
     expect(from).toMatch(/^0x[0-9a-fA-F]{40}$/);
     await evm("hardhat_setBalance", [from, `0x${(10n * WEI).toString(16)}`]);
     expect(await balanceOf(from)).toBe(10n * WEI);
+  });
+
+  await test.step("the wallet backend's unsigned transaction is shown decoded in the form before proposing", async () => {
+    const chainId = Number(await evm("eth_chainId", []));
+    const unsigned = serializeTransaction({
+      type: "eip1559",
+      chainId,
+      nonce: 7,
+      to: destination as `0x${string}`,
+      value: WEI / 4n,
+      gas: 21_000n,
+      maxFeePerGas: 2_000_000_000n,
+      maxPriorityFeePerGas: 1_000_000_000n,
+    });
+    const { page } = olga;
+    await page.goto("/withdrawals/new");
+    const form = page.getByRole("form", { name: "Propose a withdrawal" });
+    await form.getByLabel("Chain").selectOption("ethereum");
+    await form.getByLabel("From key").selectOption({ label });
+    const box = form.getByLabel("Import unsigned transaction (optional)");
+    await box.fill(unsigned);
+    await box.blur();
+    const preview = form.getByTestId("import-preview");
+    await expect(preview).toContainText("0.25 ETH");
+    await expect(preview).toContainText(new RegExp(destination, "i"));
+    await expect(preview).toContainText(`Chain id${chainId}`);
+    await expect(preview).toContainText("Nonce7");
+    // Bytes that are not a transaction say so, beside the box; nothing is proposed.
+    await box.fill("0x02deadbeef");
+    await box.blur();
+    await expect(form.getByTestId("import-preview-error")).toContainText(
+      "The Ethereum transaction cannot be read",
+    );
+    await expect(preview).toHaveCount(0);
   });
 
   await test.step("the destination goes on the allow-list by quorum", async () => {
