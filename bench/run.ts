@@ -6,6 +6,7 @@ const BENCHES: Record<string, () => Promise<(args: string[]) => Promise<void>>> 
   audit: async () => (await import("./audit")).runAuditBench,
   hsm: async () => (await import("./hsm")).runHsmBench,
   operations: async () => (await import("./operations")).runOperationsBench,
+  reports: async () => (await import("./reports")).runReportsBench,
   withdrawals: async () => (await import("./withdrawals")).runWithdrawalsBench,
 };
 
