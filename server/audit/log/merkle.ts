@@ -443,3 +443,148 @@ function isPowerOfTwo(x: number): boolean {
   while (v > 1 && !isOdd(v)) v = half(v);
   return v === 1;
 }
+
+// ---------------------------------------------------------------------------------------------------------
+// Range proofs: that the leaves [start, end) are leaves start.. of the tree of `size`, all at once. The proof
+// is the compact range of [0, start) (the frontier of the tree of `start` leaves) and that of [end, size): the
+// aligned perfect subtrees around the range, O(log size) hashes. The verifier appends each leaf of the range to
+// the left frontier as it reads it (about one node hash per leaf), then the right subtrees, and folds the
+// frontier of `size` it ends with into the root (rootFromFrontier), which must be the checkpoint's.
+
+/** The aligned perfect subtrees making up the leaves [start, end), left to right (each as large as fits). */
+export function compactRangeIds(start: number, end: number): NodeId[] {
+  requireCount(start, "range start");
+  requireCount(end, "range end");
+  if (start > end) throw new RangeError(`range start ${start} is after its end ${end}`);
+  return rangeIds(start, end);
+}
+
+/** What a range proof of the leaves [start, end) in the tree of `size` is made of: its left and right subtrees. */
+export function rangeProofPlan(
+  start: number,
+  end: number,
+  size: number,
+): { left: NodeId[]; right: NodeId[] } {
+  requireCount(size, "tree size");
+  if (end > size) throw new RangeError(`range end ${end} is beyond a tree of ${size} leaves`);
+  return { left: compactRangeIds(0, start), right: compactRangeIds(end, size) };
+}
+
+/** Convenience for tests: a range proof from all leaf hashes in memory (each subtree by the RFC's recursion). */
+export function rangeProof(
+  leaves: readonly Hash[],
+  start: number,
+  end: number,
+  size: number,
+): { left: Hash[]; right: Hash[] } {
+  requireLeaves(leaves, size);
+  const plan = rangeProofPlan(start, end, size);
+  const hashOf = (id: NodeId) => {
+    const r = nodeRange(id);
+    return mth(leaves, r.start, r.end);
+  };
+  return { left: plan.left.map(hashOf), right: plan.right.map(hashOf) };
+}
+
+/** SHA-256 of some bytes: noble's by default; a caller may give a faster one (the CLI: node:crypto). */
+export type Sha256 = (data: Uint8Array) => Uint8Array;
+
+const nobleSha256: Sha256 = (data) => sha256(data);
+
+/**
+ * Verifies a range proof leaf by leaf, holding O(log size) hashes: `leaf` for each leaf of the range in order,
+ * then `finish` with the right subtrees, the tree's size and its root. A wrong count of subtrees is a
+ * ProofError; so is a root that differs (a leaf changed, dropped, added or moved, or a wrong subtree).
+ */
+export class RangeVerifier {
+  readonly start: number;
+  private readonly hash: Sha256;
+  private readonly stack: { level: number; hash: Hash }[];
+  private next: number;
+  private readonly buffer = new Uint8Array(1 + 2 * HASH_SIZE);
+
+  constructor(start: number, left: readonly Hash[], o: { sha256?: Sha256 } = {}) {
+    const ids = compactRangeIds(0, start);
+    if (left.length !== ids.length)
+      throw new ProofError(
+        `the range proof gives ${left.length} subtrees left of leaf ${start}; ${ids.length} are needed`,
+      );
+    requireProofHashes(left);
+    this.start = start;
+    this.hash = o.sha256 ?? nobleSha256;
+    this.stack = ids.map((id, i) => ({ level: id.level, hash: (left[i] as Hash).slice() }));
+    this.next = start;
+    this.buffer[0] = 0x01;
+  }
+
+  /** The index the next leaf will have. */
+  get end(): number {
+    return this.next;
+  }
+
+  private node(left: Hash, right: Hash): Hash {
+    this.buffer.set(left, 1);
+    this.buffer.set(right, 1 + HASH_SIZE);
+    return this.hash(this.buffer);
+  }
+
+  private push(level: number, hash: Hash): void {
+    let node = { level, hash };
+    for (
+      let top = this.stack.at(-1);
+      top !== undefined && top.level === node.level;
+      top = this.stack.at(-1)
+    ) {
+      this.stack.pop();
+      node = { level: node.level + 1, hash: this.node(top.hash, node.hash) };
+    }
+    this.stack.push(node);
+  }
+
+  /** The next leaf hash of the range. */
+  leaf(hash: Hash): void {
+    requireHash(hash, "leaf hash");
+    if (!Number.isSafeInteger(this.next + 1)) throw new RangeError("the range outgrows 2^53 - 1 leaves");
+    this.push(0, hash);
+    this.next++;
+  }
+
+  /** The subtrees right of the range up to `size`, then the root they must fold to. Throws ProofError if not. */
+  finish(right: readonly Hash[], size: number, root: Hash): void {
+    requireCount(size, "tree size");
+    requireGivenHash(root, "root");
+    if (size < this.next)
+      throw new ProofError(`the range ends at leaf ${this.next}, beyond a tree of ${size} leaves`);
+    const ids = compactRangeIds(this.next, size);
+    if (right.length !== ids.length)
+      throw new ProofError(
+        `the range proof gives ${right.length} subtrees right of leaf ${this.next}; ${ids.length} are needed for a tree of ${size}`,
+      );
+    requireProofHashes(right);
+    for (const [i, id] of ids.entries()) this.push(id.level, right[i] as Hash);
+    // The stack is now the frontier of `size` (levels strictly decreasing): fold it right to left.
+    let acc: Hash | undefined;
+    for (let i = this.stack.length - 1; i >= 0; i--) {
+      const h = (this.stack[i] as { hash: Hash }).hash;
+      acc = acc === undefined ? h : this.node(h, acc);
+    }
+    if (!hashesEqual(acc ?? EMPTY, root))
+      throw new ProofError(
+        `the leaves ${this.start}..${this.next - 1} with the range proof do not give the root of a tree of ${size}`,
+      );
+  }
+}
+
+/** A whole range at once (tests): throws ProofError unless leaves[start, start + leaves.length) are in the tree. */
+export function verifyRange(
+  start: number,
+  leaves: readonly Hash[],
+  size: number,
+  proof: { left: readonly Hash[]; right: readonly Hash[] },
+  root: Hash,
+  o: { sha256?: Sha256 } = {},
+): void {
+  const v = new RangeVerifier(start, proof.left, o);
+  for (const leaf of leaves) v.leaf(leaf);
+  v.finish(proof.right, size, root);
+}
