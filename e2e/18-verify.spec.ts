@@ -64,7 +64,7 @@ test("a signed-out regulator verifies the admin's evidence bundle offline at /ve
       );
       const text = await readFile(await download.path(), "utf8");
       const parsed: Bundle = JSON.parse(text);
-      expect(parsed.format).toBe("keyward-evidence/v1");
+      expect(parsed.format).toBe("keyward-evidence/v2");
       expect(parsed.events.length).toBeGreaterThan(10);
       return { name: download.suggestedFilename(), text, parsed };
     });
@@ -96,7 +96,7 @@ test("a signed-out regulator verifies the admin's evidence bundle offline at /ve
 
   await test.step("a copy with one event's data changed is not verified, and that event is named", async () => {
     const tampered: Bundle = JSON.parse(bundle.text);
-    // An event no operation or vote check reads, so its own inclusion check is the one that fails.
+    // An event no operation or vote check reads, so its own hash check and the events' range proof are what fail.
     const victim = tampered.events
       .slice(Math.floor(tampered.events.length / 2))
       .find((e) => e.action !== "operation.proposed" && e.action !== "vote.cast");
@@ -108,11 +108,15 @@ test("a signed-out regulator verifies the admin's evidence bundle offline at /ve
       kept.note,
       kept.verifierKey,
     );
-    await expect(page.getByTestId("verdict")).toHaveText("Not verified: 1 item failed", { timeout: 60_000 });
+    await expect(page.getByTestId("verdict")).toHaveText("Not verified: 2 items failed", { timeout: 60_000 });
     const failures = page.getByTestId("verify-failures").getByRole("listitem");
-    await expect(failures).toHaveCount(1);
+    await expect(failures).toHaveCount(2);
     await expect(failures.first()).toContainText(`event ${victim.seq}:`);
-    await expect(failures.first()).toContainText("its data does not give the leaf");
+    await expect(failures.first()).toContainText(
+      "its hash is not SHA-256 of its previous hash and its content",
+    );
+    await expect(failures.nth(1)).toContainText("inclusion of events");
+    await expect(failures.nth(1)).toContainText("with the range proof do not give the root of checkpoint");
     await expect(page.getByTestId("verify-count-event").getByRole("cell").nth(2)).toHaveText("1");
   });
 

@@ -4,7 +4,14 @@
 // [--attestation-root root.pem]… [--quiet]`.
 // Prints every check and a verdict; exits 0 when every item verifies, 1 otherwise (or on bad arguments).
 // The checks are server/audit/evidence/verify.ts, the module the /verify page runs, loaded through tsx.
-import { readFileSync } from "node:fs";
+// A bundle as Keyward writes it (server/reports/evidence-json.ts: every field but the events on the first line,
+// then one event per line) is read as a stream of lines, each event parsed and checked as it comes, so a
+// million events take a few hundred MiB, not the file's size many times over; any other JSON file (one line,
+// pretty-printed) is read whole. Node's SHA-256 (node:crypto) stands in for noble's here: same hashes, faster.
+// KEYWARD_VERIFY_STATS=1 prints the time, peak RSS and how the file was read to stderr (the bench reads it).
+import { createHash, hash as cryptoHash } from "node:crypto";
+import { closeSync, createReadStream, openSync, readFileSync } from "node:fs";
+import { createInterface } from "node:readline";
 import { dirname, join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { register } from "tsx/esm/api";
@@ -57,14 +64,6 @@ function read(path, what) {
   }
 }
 
-const text = read(args.bundle, "bundle");
-let bundle;
-try {
-  bundle = JSON.parse(text);
-} catch (e) {
-  bundle = undefined;
-  console.error(`keyward-verify: ${args.bundle} is not JSON (${e.message})`);
-}
 const trustedCheckpoint = args.trusted === undefined ? undefined : read(args.trusted, "trusted checkpoint");
 let verifierKey = args.verifierKey;
 if (verifierKey !== undefined && !verifierKey.includes("+"))
@@ -83,8 +82,132 @@ const attestationRoots = args.roots.flatMap((file) => {
 
 register();
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
-const { verifyBundle } = await import(pathToFileURL(join(root, "server/audit/evidence/verify.ts")).href);
-const { reportLines } = await import(pathToFileURL(join(root, "server/audit/evidence/report-text.ts")).href);
-const report = verifyBundle(bundle, { trustedCheckpoint, verifierKey, attestationRoots });
-for (const line of reportLines(report, { quiet: args.quiet })) console.log(line);
+const { verifyBundle, createStreamVerifier } = await import(
+  pathToFileURL(join(root, "server/audit/evidence/verify.ts")).href
+);
+const { reportLines, checkLine, summaryLines } = await import(
+  pathToFileURL(join(root, "server/audit/evidence/report-text.ts")).href
+);
+const started = performance.now();
+// crypto.hash (Node >= 20.12): one call, no Hash object; else createHash.
+const sha256 =
+  typeof cryptoHash === "function"
+    ? (data) => cryptoHash("sha256", data, "buffer")
+    : (data) => createHash("sha256").update(data).digest();
+
+// Output in blocks: two million lines one console.log at a time cost more than the checks.
+let out = "";
+const print = (line) => {
+  out += `${line}\n`;
+  if (out.length > 1 << 16) flush();
+};
+const flush = () => {
+  if (out !== "") process.stdout.write(out);
+  out = "";
+};
+
+const EVENTS = '"events":[';
+
+/**
+ * The file in Keyward's layout, line by line: { report } when it was, { left: reason } as soon as it is not
+ * (the caller then reads it whole and starts over).
+ */
+async function verifyStreamed(path, options) {
+  const lines = createInterface({
+    input: createReadStream(path, { encoding: "utf8", highWaterMark: 1 << 18 }),
+    crlfDelay: Infinity,
+  });
+  let n = 0;
+  let verifier = null;
+  let comma = true; // the previous event line ended with a comma (another event may follow)
+  let closed = false;
+  let left = null;
+  const leave = (why) => {
+    left ??= `line ${n}: ${why}`;
+    lines.close();
+  };
+  lines.on("line", (line) => {
+    if (left !== null) return;
+    n++;
+    try {
+      if (verifier === null) {
+        if (!line.startsWith("{") || !line.endsWith(EVENTS))
+          return leave("not Keyward's one-event-per-line layout");
+        let head = line.slice(0, -EVENTS.length);
+        if (head.endsWith(",")) head = head.slice(0, -1);
+        const header = JSON.parse(`${head}}`);
+        delete header.events;
+        if (header.log && typeof header.log.verifierKey === "string")
+          print(`audit key: ${header.log.verifierKey}`);
+        verifier = createStreamVerifier(header, {
+          ...options,
+          onCheck: (c) => print(checkLine(c)),
+          failuresOnly: args.quiet,
+        });
+        return;
+      }
+      if (closed) {
+        if (line.trim() !== "") leave("text after the end of the bundle");
+        return;
+      }
+      if (line === "]}") {
+        if (!comma || n === 2) closed = true;
+        else leave("a comma before the end of the events");
+        return;
+      }
+      if (!comma) return leave("an event line without a comma before the next");
+      comma = line.endsWith(",");
+      verifier.event(JSON.parse(comma ? line.slice(0, -1) : line));
+    } catch (e) {
+      leave(e.message);
+    }
+  });
+  await new Promise((resolve, reject) => {
+    lines.on("close", resolve);
+    lines.input.on("error", reject);
+  });
+  if (left !== null) return { left };
+  if (verifier === null || !closed) return { left: "the file ends before its events do" };
+  return { report: verifier.finish() };
+}
+
+try {
+  closeSync(openSync(args.bundle, "r"));
+} catch (e) {
+  console.error(`keyward-verify: cannot read the bundle ${args.bundle}: ${e.code ?? e.message}`);
+  process.exit(1);
+}
+const options = { trustedCheckpoint, verifierKey, attestationRoots, sha256 };
+let mode = "streamed, one event per line";
+let result;
+try {
+  result = await verifyStreamed(args.bundle, options);
+} catch (e) {
+  console.error(`keyward-verify: cannot read the bundle ${args.bundle}: ${e.code ?? e.message}`);
+  process.exit(1);
+}
+let report = result.report;
+if (report === undefined) {
+  flush();
+  if (!result.left.startsWith("line 1:"))
+    console.log(
+      `keyward-verify: the file leaves Keyward's one-event-per-line layout at ${result.left}; read whole instead (the lines above do not count)`,
+    );
+  mode = "read whole";
+  const text = read(args.bundle, "bundle");
+  let bundle;
+  try {
+    bundle = JSON.parse(text);
+  } catch (e) {
+    bundle = undefined;
+    console.error(`keyward-verify: ${args.bundle} is not JSON (${e.message})`);
+  }
+  report = verifyBundle(bundle, options);
+  for (const line of reportLines(report, { quiet: args.quiet })) print(line);
+} else for (const line of summaryLines(report)) print(line);
+flush();
+if (process.env.KEYWARD_VERIFY_STATS === "1")
+  console.error(
+    `keyward-verify stats: ${(performance.now() - started).toFixed(0)} ms, peak RSS ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MiB, ${mode}`,
+  );
 process.exit(report.ok ? 0 : 1);

@@ -21,6 +21,7 @@ const KIND_LABELS: Record<CheckKind, string> = {
   consistency: "Consistency between checkpoints",
   trusted: "Your kept checkpoint",
   event: "Events (inclusion proofs)",
+  inclusion: "Events' range proof",
   chain: "Event chain links",
   period: "Period edges",
   operation: "Operation digests",

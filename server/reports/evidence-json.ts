@@ -1,6 +1,7 @@
-// The evidence bundle (server/audit/evidence, "keyward-evidence/v1") as the bytes of a JSON download, written a
+// The evidence bundle (server/audit/evidence, "keyward-evidence/v2") as the bytes of a JSON download, written a
 // slice of events at a time so the body is never one huge string and the event loop turns between slices. The
-// text is exactly JSON.stringify(bundle): the verifier (/verify, npx keyward-verify) reads it as it is.
+// text parses to the bundle (/verify reads it whole); its layout — every other field on the first line, then
+// one event per line, then "]}" — is what npx keyward-verify reads as a stream.
 import "server-only";
 import type { Bundle } from "@/server/audit/evidence/bundle";
 
@@ -8,25 +9,16 @@ import type { Bundle } from "@/server/audit/evidence/bundle";
 const SLICE = 500;
 
 function* jsonParts(bundle: Bundle): Generator<string> {
-  let first = true;
-  yield "{";
-  for (const [key, value] of Object.entries(bundle)) {
-    if (value === undefined) continue; // as JSON.stringify leaves it out
-    yield `${first ? "" : ","}${JSON.stringify(key)}:`;
-    first = false;
-    if (!Array.isArray(value) || value.length <= SLICE) {
-      yield JSON.stringify(value);
-      continue;
-    }
-    yield "[";
-    for (let at = 0; at < value.length; at += SLICE)
-      yield `${at === 0 ? "" : ","}${value
-        .slice(at, at + SLICE)
-        .map((item) => JSON.stringify(item))
-        .join(",")}`;
-    yield "]";
+  // Every field but the events on the first line, then one event per line: still one JSON value any tool
+  // reads, and what keyward-verify streams (a line per event, O(1) of them in memory).
+  const { events, ...header } = bundle;
+  const head = JSON.stringify(header);
+  yield `${head.slice(0, -1)}${head === "{}" ? "" : ","}"events":[\n`;
+  for (let at = 0; at < events.length; at += SLICE) {
+    const slice = events.slice(at, at + SLICE).map((e) => JSON.stringify(e));
+    yield `${slice.join(",\n")}${at + SLICE < events.length ? "," : ""}\n`;
   }
-  yield "}\n";
+  yield "]}\n";
 }
 
 export function evidenceJsonStream(bundle: Bundle): ReadableStream<Uint8Array> {

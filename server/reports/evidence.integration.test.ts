@@ -121,8 +121,10 @@ describe.each(testEngines())("the evidence download on %s", (engine) => {
     expect(response.headers.get("cache-control")).toBe("no-store");
     const text = await response.text();
     const bundle = bundleSchema.parse(JSON.parse(text));
-    // The streamed text is the bundle's JSON exactly (what the CLI and /verify read).
-    expect(text).toBe(`${JSON.stringify(bundle)}\n`);
+    // The streamed text is the bundle's JSON (what /verify reads), one event per line (what the CLI streams).
+    expect(JSON.parse(text)).toEqual(JSON.parse(JSON.stringify(bundle)));
+    expect(bundle.format).toBe("keyward-evidence/v2");
+    expect(text.split("\n")).toHaveLength(bundle.events.length + 3);
 
     // No checkpoint covered the period: the export signed one in the HSM.
     const signed = await db().select().from(auditCheckpoints);
@@ -141,12 +143,13 @@ describe.each(testEngines())("the evidence download on %s", (engine) => {
     expect(bundle.operations.map((o) => o.id)).toEqual([opId]);
     expect(passed("vote")).toBe(2);
 
-    // The same bytes with one event's data changed: the verifier names that event.
+    // The same bytes with one event's data changed: the verifier names that event, and the range proof fails.
     const tampered = JSON.parse(text);
     const victim = tampered.events[2];
     victim.data = { ...victim.data, tampered: true };
     expect(verifyBundle(tampered, { verifierKey: key.verifierKey }).failures.map((f) => f.item)).toEqual([
       `event ${victim.seq}`,
+      `inclusion of events ${bundle.events[0]?.seq}-${bundle.events.at(-1)?.seq}`,
     ]);
 
     const exported = await db().select().from(auditEvents).where(eq(auditEvents.action, "report.exported"));

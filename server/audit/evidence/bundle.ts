@@ -1,11 +1,14 @@
-// The evidence bundle "keyward-evidence/v1": everything a regulator needs to check a period of the audit log,
+// The evidence bundle "keyward-evidence/v2" (and v1, still read): everything a regulator needs to check a period of the audit log,
 // its checkpoints and its votes offline, with nothing but the published audit verifier key. One zod schema,
 // shared by the export (server side) and the verifier (CLI, browser). Pure: no Node built-ins.
 // Encodings: Merkle hashes and proofs in standard base64 (as the checkpoints write roots), chain hashes in hex
 // (as audit_events stores them), WebAuthn fields in base64url (as the browser gives them), times ISO 8601 UTC.
 import { z } from "zod";
 
-export const BUNDLE_FORMAT = "keyward-evidence/v1";
+/** What the export writes. v2: one range proof for all the period's events instead of one proof per event. */
+export const BUNDLE_FORMAT = "keyward-evidence/v2";
+/** Bundles exported before v2: each event with its own inclusion proof; still verified. */
+export const BUNDLE_FORMAT_V1 = "keyward-evidence/v1";
 
 const size = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
 const seq = z.number().int().positive().max(Number.MAX_SAFE_INTEGER);
@@ -27,7 +30,8 @@ export const bundleConsistencySchema = z.object({
   proof: z.array(b64).max(128),
 });
 
-export const bundleEventSchema = z.object({
+/** An event of a v2 bundle's `events`: its content and chain hashes; the range proof proves them all. */
+export const bundleEventContentSchema = z.object({
   seq,
   at: z.string().max(40),
   actor: text,
@@ -36,8 +40,24 @@ export const bundleEventSchema = z.object({
   data: z.unknown(),
   prevHash: hex64,
   hash: hex64,
+});
+
+/** An event with its own proof: every event of a v1 bundle, and the edges of both versions. */
+export const bundleEventSchema = bundleEventContentSchema.extend({
   /** RFC 9162 inclusion proof of leaf seq - 1 in the tree of `size` leaves (a checkpoint of the bundle). */
   inclusion: z.object({ size, proof: z.array(b64).max(128) }),
+});
+
+/**
+ * v2: that the events are the leaves first.seq - 1 .. last.seq - 1 of the tree of `size` (a checkpoint of the
+ * bundle), all at once: `left`, the perfect subtrees of leaves [0, first.seq - 1) (that tree's frontier), and
+ * `right`, the aligned perfect subtrees of [last.seq, size), each largest first (log/merkle.ts rangeProofPlan).
+ * The verifier appends each event's leaf to `left` as it reads it, then `right`, and folds to the root.
+ */
+export const bundleRangeProofSchema = z.object({
+  size,
+  left: z.array(b64).max(64),
+  right: z.array(b64).max(64),
 });
 
 export const bundleOperationSchema = z.object({
@@ -106,8 +126,7 @@ export const bundlePolicySchema = z.object({
   createdAt: z.string().max(40),
 });
 
-export const bundleSchema = z.object({
-  format: z.literal(BUNDLE_FORMAT),
+const bundleFields = {
   generatedAt: z.string().max(40),
   period: z.object({ from: z.string().max(40), to: z.string().max(40) }),
   log: z.object({
@@ -125,7 +144,7 @@ export const bundleSchema = z.object({
    * first checkpoint: so a checkpoint from long before the period can still be checked. Usually empty.
    */
   keptConsistency: z.array(bundleConsistencySchema).max(100),
-  /** The period's events in seq order, each with its inclusion proof to the bundle's newest checkpoint. */
+  /** The period's events in seq order (v1: each with its inclusion proof to the bundle's newest checkpoint). */
   events: z.array(bundleEventSchema),
   /**
    * The events just outside the period, with their inclusion proofs: `before` (seq first - 1, at before `from`)
@@ -140,10 +159,28 @@ export const bundleSchema = z.object({
   votes: z.array(bundleVoteSchema),
   /** Policy versions in force during the period and those the bundle's operations were judged under. */
   policies: z.array(bundlePolicySchema),
+};
+
+export const bundleV1Schema = z.object({ format: z.literal(BUNDLE_FORMAT_V1), ...bundleFields });
+
+export const bundleV2Schema = z.object({
+  format: z.literal(BUNDLE_FORMAT),
+  ...bundleFields,
+  /** The range proof of every event of the period to the bundle's newest checkpoint; null when there is none. */
+  inclusion: bundleRangeProofSchema.nullable(),
+  events: z.array(bundleEventContentSchema),
 });
 
-export type Bundle = z.infer<typeof bundleSchema>;
+/** Either version, told apart by `format`. */
+export const bundleSchema = z.discriminatedUnion("format", [bundleV2Schema, bundleV1Schema]);
+
+/** What the export writes (v2). */
+export type Bundle = z.infer<typeof bundleV2Schema>;
+export type BundleV1 = z.infer<typeof bundleV1Schema>;
+export type AnyBundle = Bundle | BundleV1;
+/** An event with its own inclusion proof (v1 events, edges). */
 export type BundleEvent = z.infer<typeof bundleEventSchema>;
+export type BundleEventContent = z.infer<typeof bundleEventContentSchema>;
 export type BundleVote = z.infer<typeof bundleVoteSchema>;
 export type BundleOperation = z.infer<typeof bundleOperationSchema>;
 export type BundleRegistration = z.infer<typeof bundleRegistrationSchema>;

@@ -6,6 +6,8 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { SoftAuthenticator, TestAttestationCa } from "@/server/testing/soft-authenticator";
+import { evidenceJsonStream } from "@/server/reports/evidence-json";
+import type { Bundle } from "./bundle";
 import { memoryLog, type Signer } from "./testing/memory-bundle";
 import { softSigner } from "./testing/soft-signers";
 
@@ -19,38 +21,81 @@ function write(name: string, content: string): string {
 }
 
 function run(...args: string[]) {
-  const r = spawnSync(process.execPath, ["scripts/keyward-verify.mjs", ...args], { encoding: "utf8" });
+  const r = spawnSync(process.execPath, ["scripts/keyward-verify.mjs", ...args], {
+    encoding: "utf8",
+    env: { ...process.env, KEYWARD_VERIFY_STATS: "1" },
+  });
   return { status: r.status, out: r.stdout, err: r.stderr };
+}
+
+/** The bytes the download writes (server/reports/evidence-json.ts): one event per line. */
+async function keywardLayout(bundle: Bundle): Promise<string> {
+  return new Response(evidenceJsonStream(bundle)).text();
 }
 
 describe("keyward-verify", () => {
   const real = memoryLog({ size: 40, checkpointSizes: [10, 20, 30, 40], fromSeq: 11, toSeq: 40 });
   const kept = write("kept.txt", real.bundle.checkpoints.find((c) => c.size === 30)?.note ?? "");
 
-  it("prints every check and VERIFIED, exit 0, for an honest bundle, a kept checkpoint and the audit key", () => {
-    const file = write("bundle.json", JSON.stringify(real.bundle));
+  it("prints every check and VERIFIED, exit 0, for an honest bundle, a kept checkpoint and the audit key", async () => {
+    const file = write("bundle.json", await keywardLayout(real.bundle));
     const r = run(file, "--trusted-checkpoint", kept, "--verifier-key", real.key.vkey);
-    expect(r.err).toBe("");
+    expect(r.err).toMatch(/^keyward-verify stats: \d+ ms, peak RSS \d+ MiB, streamed, one event per line\n$/);
     expect(r.status).toBe(0);
-    expect(r.out).toContain(`audit key: ${real.key.vkey}`);
+    expect(r.out.split("\n")[0]).toBe(`audit key: ${real.key.vkey}`);
     expect(r.out).toContain("ok   checkpoint 40: signature verifies under the audit key");
-    expect(r.out).toContain("ok   event 17: in the log at position 17 of checkpoint 40");
+    expect(r.out).toContain(
+      "ok   event 17: its content gives its hash; its leaf is position 17 of the range proved to checkpoint 40",
+    );
+    expect(r.out).toContain(
+      "ok   inclusion of events 11-40: all 30 events, their leaves recomputed from their content, are positions 11-40 of checkpoint 40",
+    );
     expect(r.out).toContain("ok   trusted checkpoint 30:");
     expect(r.out).toMatch(
-      /checked: bundle 1\/1, checkpoint 4\/4, consistency 3\/3, trusted 1\/1, event 30\/30, chain 29\/29/,
+      /checked: bundle 1\/1, checkpoint 4\/4, consistency 3\/3, trusted 1\/1, event 30\/30, chain 29\/29, inclusion 1\/1/,
     );
     expect(r.out).toMatch(/VERIFIED: every item checks, up to checkpoint 40/);
+
+    // The same period as a v1 bundle on one line (JSON.stringify): read whole, each event's own proof checked.
+    const v1 = run(write("v1.json", JSON.stringify(real.bundleV1())), "--verifier-key", real.key.vkey);
+    expect(v1.status).toBe(0);
+    expect(v1.err).toMatch(/, read whole\n$/);
+    expect(v1.out).toContain("ok   event 17: in the log at position 17 of checkpoint 40");
+    expect(v1.out).toMatch(
+      /checked: bundle 1\/1, checkpoint 4\/4, consistency 3\/3, event 30\/30, chain 29\/29/,
+    );
+
+    // A file that leaves the layout part-way (an empty line among the events) is read again whole.
+    const text = await keywardLayout(real.bundle);
+    const broken = run(write("broken.json", text.replace("},\n{", "},\n\n{")), "--quiet");
+    expect(broken.status).toBe(0);
+    expect(broken.out).toMatch(/leaves Keyward's one-event-per-line layout at line 3: .*read whole instead/);
+    expect(broken.out).toContain("VERIFIED: every item checks");
   });
 
-  it("names the failing item and exits 1 for a tampered bundle, a rewritten log and a file that is not a bundle", () => {
+  it("names the failing item and exits 1 for a tampered bundle, a rewritten log and a file that is not a bundle", async () => {
     const tampered = structuredClone(real.bundle);
     const e = tampered.events.find((x) => x.seq === 17);
     if (e) e.data = { n: 1700 };
-    const r = run(write("tampered.json", JSON.stringify(tampered)), "--quiet");
+    const r = run(write("tampered.json", await keywardLayout(tampered)), "--quiet");
     expect(r.status).toBe(1);
-    expect(r.out).toMatch(/^FAIL event 17: its data does not give the leaf the inclusion proof proves/m);
+    expect(r.out).toMatch(/^FAIL event 17: its hash is not SHA-256 of its previous hash and its content$/m);
+    expect(r.out).toMatch(
+      /^FAIL inclusion of events 11-40: the events' leaves, recomputed from their content, with the range proof do not give the root of checkpoint 40/m,
+    );
     expect(r.out).not.toContain("ok   ");
-    expect(r.out).toContain("NOT VERIFIED: 1 item failed.");
+    expect(r.out).toContain("NOT VERIFIED: 2 items failed.");
+    const tamperedV1 = structuredClone(real.bundleV1());
+    const e1 = tamperedV1.events.find((x) => x.seq === 17);
+    if (e1) e1.data = { n: 1700 };
+    const r1 = run(write("tampered-v1.json", JSON.stringify(tamperedV1)), "--quiet");
+    expect(r1.status).toBe(1);
+    expect(r1.out).toMatch(/^FAIL event 17: its data does not give the leaf the inclusion proof proves/m);
+    expect(r1.out).toContain("NOT VERIFIED: 1 item failed.");
+    const bad = (await keywardLayout(real.bundle)).replace('"seq":17,', '"seq":"17",');
+    expect(run(write("bad.json", bad), "--quiet").out).toMatch(
+      /^FAIL bundle: not a keyward-evidence\/v2 \(or v1\) bundle: events\.6\.seq: /m,
+    );
 
     const rewritten = memoryLog({
       size: 45,
@@ -60,7 +105,7 @@ describe("keyward-verify", () => {
       key: real.key,
       rewriteFrom: 26,
     });
-    const file = write("rewritten.json", JSON.stringify(rewritten.bundle));
+    const file = write("rewritten.json", await keywardLayout(rewritten.bundle));
     expect(run(file).status).toBe(0);
     const caught = run(file, "--trusted-checkpoint", kept);
     expect(caught.status).toBe(1);
@@ -68,7 +113,7 @@ describe("keyward-verify", () => {
 
     const junk = run(write("junk.json", "[1, 2"));
     expect(junk.status).toBe(1);
-    expect(junk.out).toMatch(/FAIL bundle: not a keyward-evidence\/v1 bundle/);
+    expect(junk.out).toMatch(/FAIL bundle: not a keyward-evidence\/v2 \(or v1\) bundle/);
     expect(run().status).toBe(1);
     expect(run(path.join(dir, "missing.json")).err).toMatch(/cannot read the bundle/);
   });

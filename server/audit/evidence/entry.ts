@@ -42,16 +42,29 @@ function assertPlainJson(value: unknown): void {
   throw new TypeError(`not plain JSON: ${typeof value}`);
 }
 
-/** JCS({seq, at, actor, action, subject, data}): chain.ts entryCanonical. */
+/**
+ * JCS({seq, at, actor, action, subject, data}): chain.ts entryCanonical. Written out in JCS's key order
+ * (action, actor, at, data, seq, subject) with only `data` through canonicalize: the same text (held equal by
+ * verify-v2.test.ts over random events), about twice as fast for the verifier's million events.
+ */
 export function eventCanonical(e: EventContent): string {
-  return canonicalJson({
-    seq: e.seq,
-    at: e.at,
-    actor: e.actor,
-    action: e.action,
-    subject: e.subject,
-    data: e.data,
-  });
+  if (
+    typeof e.action !== "string" ||
+    typeof e.actor !== "string" ||
+    typeof e.at !== "string" ||
+    typeof e.subject !== "string" ||
+    !Number.isSafeInteger(e.seq)
+  )
+    return canonicalJson({
+      seq: e.seq,
+      at: e.at,
+      actor: e.actor,
+      action: e.action,
+      subject: e.subject,
+      data: e.data,
+    });
+  const data = canonicalJson(e.data);
+  return `{"action":${JSON.stringify(e.action)},"actor":${JSON.stringify(e.actor)},"at":${JSON.stringify(e.at)},"data":${data},"seq":${e.seq},"subject":${JSON.stringify(e.subject)}}`;
 }
 
 /** SHA-256(0x00 ‖ UTF-8(JCS(entry))): log/tree.ts eventLeaf. */

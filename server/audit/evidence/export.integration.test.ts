@@ -253,11 +253,15 @@ describe.each(testEngines())("the evidence bundle on %s", (engine) => {
     if (vote === undefined) throw new Error("no vote");
     vote.decision = "reject";
     const report = verifyBundle(bundle);
+    // The event's own hash, and the range proof of the period's events (its leaf is not the tree's).
+    expect(bundle.format).toBe("keyward-evidence/v2");
     expect(report.failures.map((f) => f.item)).toEqual([
       `event ${proposed?.seq}`,
+      expect.stringMatching(/^inclusion of events \d+-\d+$/),
       `vote on operation ${op.id} by ${vote.voterId}`,
     ]);
-    expect(report.failures[0]?.reason).toMatch(/its data does not give the leaf the inclusion proof proves/);
-    expect(report.failures[1]?.reason).toMatch(/its challenge is not SHA-256 of the operation digest/);
+    expect(report.failures[0]?.reason).toBe("its hash is not SHA-256 of its previous hash and its content");
+    expect(report.failures[1]?.reason).toMatch(/with the range proof do not give the root of checkpoint/);
+    expect(report.failures[2]?.reason).toMatch(/its challenge is not SHA-256 of the operation digest/);
   });
 });

@@ -1,5 +1,5 @@
-// The evidence bundle of a period (bundle.ts, "keyward-evidence/v1"), read from the database: the period's
-// events with their inclusion proofs to the first checkpoint holding them all (signed in the HSM now when none
+// The evidence bundle of a period (bundle.ts, "keyward-evidence/v2"), read from the database: the period's
+// events with one range proof to the first checkpoint holding them all (signed in the HSM now when none
 // does yet), every checkpoint from the last one before the period to that one with consistency proofs between
 // consecutive ones, the operations and votes the period's events record (each vote's whole assertion and its
 // token's COSE public key) and the policy versions in force. It only reads what is stored and proves nothing
@@ -12,11 +12,13 @@ import { z } from "zod";
 import { env } from "@/server/env";
 import { type CheckpointConfig, checkpointIfDue, type StoredCheckpoint } from "../checkpoints";
 import { base64Encode } from "../log/note";
-import { consistencyProofAt, inclusionProofAt } from "../log/tree";
+import { rangeProofPlan } from "../log/merkle";
+import { consistencyProofAt, inclusionProofAt, readNodes, treeSize } from "../log/tree";
 import {
   BUNDLE_FORMAT,
   type Bundle,
   type BundleEvent,
+  type BundleEventContent,
   type BundleOperation,
   type BundleVote,
   bundleAssertionSchema,
@@ -83,21 +85,20 @@ async function checkpointCovering(db: Db, seq: number, o: { audit: CheckpointCon
 const namedIds = z.looseObject({ operationId: z.string().optional(), voteId: z.string().optional() });
 
 /**
- * The sealed events with seq in the range, a page at a time, each with its inclusion proof in the tree of
- * `size` events: what a streaming writer consumes without holding the period in memory.
+ * The sealed events with seq in the range, a page at a time (their content and chain hashes; the bundle's one
+ * range proof proves them all): what a streaming writer consumes without holding the period in memory.
  */
 export async function* periodEvents(
   db: Db,
   range: { first: number; last: number },
-  size: number,
-): AsyncGenerator<BundleEvent[]> {
+): AsyncGenerator<BundleEventContent[]> {
   for (let at = range.first; at <= range.last; at += PAGE) {
     const rows = await db
       .select()
       .from(auditEvents)
       .where(and(gte(auditEvents.seq, at), lte(auditEvents.seq, Math.min(range.last, at + PAGE - 1))))
       .orderBy(asc(auditEvents.seq));
-    const page: BundleEvent[] = [];
+    const page: BundleEventContent[] = [];
     for (const row of rows) {
       if (row.seq === null || row.prevHash === null || row.hash === null)
         throw new ExportError(`audit event ${at} is not sealed`);
@@ -110,7 +111,6 @@ export async function* periodEvents(
         data: row.data,
         prevHash: row.prevHash,
         hash: row.hash,
-        inclusion: { size, proof: b64(await inclusionProofAt(db, row.seq, size)) },
       });
     }
     yield page;
@@ -168,11 +168,11 @@ export async function buildBundle(db: Db, o: ExportOptions): Promise<Bundle> {
         });
 
   // Events in pages, each with its inclusion proof to the target checkpoint; what they name is collected.
-  const events: BundleEvent[] = [];
+  const events: BundleEventContent[] = [];
   const operationIds = new Set<string>();
   const voteIds = new Set<string>();
   if (range !== null)
-    for await (const page of periodEvents(db, range, target.size))
+    for await (const page of periodEvents(db, range))
       for (const event of page) {
         events.push(event);
         if (event.action !== "operation.proposed" && event.action !== "vote.cast") continue;
@@ -182,10 +182,33 @@ export async function buildBundle(db: Db, o: ExportOptions): Promise<Bundle> {
         if (event.action === "vote.cast" && names.data.voteId !== undefined) voteIds.add(names.data.voteId);
       }
 
-  // The events just outside the period, proved like the others.
+  // The range proof of the period's events to the target: the stored perfect subtrees left and right of it.
+  let inclusion: Bundle["inclusion"] = null;
+  if (range !== null) {
+    const held = await treeSize(db);
+    if (target.size > held) throw new ExportError(`the audit tree holds ${held} events, not ${target.size}`);
+    const plan = rangeProofPlan(range.first - 1, range.last, target.size);
+    const nodes = await readNodes(db, [...plan.left, ...plan.right]);
+    const hashOf = (id: { level: number; index: number }) => {
+      const h = nodes.get(`${id.level}/${id.index}`);
+      if (h === undefined)
+        throw new ExportError(`the audit tree has no node (level ${id.level}, index ${id.index})`);
+      return base64Encode(h);
+    };
+    inclusion = { size: target.size, left: plan.left.map(hashOf), right: plan.right.map(hashOf) };
+  }
+
+  // The events just outside the period, each with its own inclusion proof.
   const edge = async (seq: number): Promise<BundleEvent | null> => {
     if (seq < 1 || seq > target.size) return null;
-    for await (const page of periodEvents(db, { first: seq, last: seq }, target.size)) return page[0] ?? null;
+    for await (const page of periodEvents(db, { first: seq, last: seq })) {
+      const e = page[0];
+      if (e === undefined) return null;
+      return {
+        ...e,
+        inclusion: { size: target.size, proof: b64(await inclusionProofAt(db, seq, target.size)) },
+      };
+    }
     return null;
   };
   const edges: Bundle["edges"] =
@@ -278,8 +301,9 @@ export async function buildBundle(db: Db, o: ExportOptions): Promise<Bundle> {
     checkpoints: checkpoints.map((c) => ({ size: c.size, note: c.note })),
     consistency,
     keptConsistency,
-    events,
+    inclusion,
     edges,
+    events,
     webauthn: { rpId: webauthn.rpId, origins: [webauthn.origin] },
     operations: bundleOperations,
     votes: bundleVotes,

@@ -8,7 +8,14 @@ import { sha256 } from "@noble/hashes/sha2";
 import { isoCBOR } from "@simplewebauthn/server/helpers";
 import canonicalize from "canonicalize";
 import { entryHash, GENESIS_HASH } from "../../chain";
-import { appendLeaves, consistencyProof, foldRange, inclusionProofPlan, rootOf } from "../../log/merkle";
+import {
+  appendLeaves,
+  consistencyProof,
+  foldRange,
+  inclusionProofPlan,
+  rangeProofPlan,
+  rootOf,
+} from "../../log/merkle";
 import {
   base64Encode,
   type Checkpoint,
@@ -21,8 +28,10 @@ import {
 import { operationDigest, voteChallenge } from "../../../operations/digest";
 import {
   BUNDLE_FORMAT,
+  BUNDLE_FORMAT_V1,
   type Bundle,
   type BundleEvent,
+  type BundleV1,
   type BundleOperation,
   type BundleVote,
 } from "../bundle";
@@ -120,10 +129,14 @@ export type MemoryLog = {
   key: SigningKey;
   events: BundleEvent[];
   leaves: Uint8Array[];
+  /** keyward-evidence/v2, as the export writes it. */
   bundle: Bundle;
+  /** The same period as a keyward-evidence/v1 bundle (each event with its own proof), built when asked. */
+  bundleV1: () => BundleV1;
   tokens: Token[];
 };
 
+const period0 = (fromSeq: number, toSeq: number) => toSeq < fromSeq;
 const T0 = Date.parse("2026-10-01T00:00:00.000Z");
 const uuid = (n: number) => `00000000-0000-4000-8000-${n.toString(16).padStart(12, "0")}`;
 
@@ -264,7 +277,11 @@ export function memoryLog(o: {
     ...e,
     inclusion: { size: target, proof: b64(proofOf(e.seq - 1)) },
   });
-  const period = events.slice(o.fromSeq - 1, o.toSeq).map(proved);
+  const periodEvents = events.slice(o.fromSeq - 1, o.toSeq);
+  const nodeOf = (id: { level: number; index: number }) =>
+    base64Encode(nodes.get(`${id.level}/${id.index}`) as Uint8Array);
+  const plan = period0(o.fromSeq, o.toSeq) ? null : rangeProofPlan(o.fromSeq - 1, o.toSeq, target);
+  const period = periodEvents.map(({ inclusion: _, ...content }) => content);
   const edgeBefore = events[o.fromSeq - 2];
   const edgeAfter = o.toSeq < target ? events[o.toSeq] : undefined;
   const periodVoteIds = new Set(
@@ -272,6 +289,8 @@ export function memoryLog(o: {
   );
   const bundle: Bundle = {
     format: BUNDLE_FORMAT,
+    inclusion:
+      plan === null ? null : { size: target, left: plan.left.map(nodeOf), right: plan.right.map(nodeOf) },
     generatedAt: new Date(T0 + 10_000_000).toISOString(),
     period: { from: period[0]?.at ?? "", to: period.at(-1)?.at ?? "" },
     log: { origin: ORIGIN, verifierKey: key.vkey },
@@ -298,5 +317,9 @@ export function memoryLog(o: {
       },
     ],
   };
-  return { key, events, leaves, bundle, tokens };
+  const bundleV1 = (): BundleV1 => {
+    const { inclusion: _, ...rest } = bundle;
+    return { ...rest, format: BUNDLE_FORMAT_V1, events: periodEvents.map(proved) };
+  };
+  return { key, events, leaves, bundle, bundleV1, tokens };
 }
