@@ -1,4 +1,4 @@
-// /verify: checks an evidence bundle (keyward-evidence/v1, from /reports or `GET /reports/evidence.json`) in the
+// /verify: checks an evidence bundle (keyward-evidence/v2, or an older v1, from /reports or `GET /reports/evidence.json`) in the
 // reader's own browser. Public on purpose — a regulator on their own machine has no account here — and it must
 // never send the files anywhere: verify-form.tsx reads them locally and runs server/audit/evidence/verify.ts,
 // the same pure module as `npx keyward-verify`. No session, no tRPC, no fetch.
@@ -31,8 +31,9 @@ export default function VerifyPage() {
           </li>
           <li>
             <strong>Events</strong>: every audit event is recomputed from its content and proved to be in the
-            signed log (an inclusion proof); events link in one unbroken chain with no gap, so none was
-            changed, deleted or moved — nor cut off at the start or end of the period.
+            signed log (one range proof for the whole period; older v1 bundles, a proof per event); events
+            link in one unbroken chain with no gap, so none was changed, deleted or moved — nor cut off at the
+            start or end of the period.
           </li>
           <li>
             <strong>Approvals</strong>: each operation&apos;s digest is recomputed, and every vote&apos;s
