@@ -1,4 +1,4 @@
-// `npm run bench -- audit [--seconds 4] [--rounds 3] [--writers 50] [--engines pglite,postgres] [--url …]
+// `npm run bench -- audit [--seconds 4] [--rounds 3] [--writers 50] [--engines pglite,postgres] [--url …] [--checkpoint-ms 1000]
 //  [--verify-events 100000,1000000] [--verify-only] [--verify-format v2|v1] [--verify-cli path] [--verify-quiet-only]`
 // (issue 15 item 8): audit events appended per second by 50 concurrent writers, each a transaction of its own
 // that writes one event through appendAudit (staged, then sealed into the chain and the RFC 9162 tree by the
@@ -146,6 +146,9 @@ export async function runAuditBench(args: string[]): Promise<void> {
   const seconds = option(args, "seconds", 4);
   const rounds = option(args, "rounds", 3);
   const writers = option(args, "writers", 50);
+  // T of "every N events and every T seconds": integration latency is bounded by it (the server's default is
+  // KEYWARD_CHECKPOINT_SECONDS=10; the bench's 1 s unless given).
+  CONFIG.everyMs = option(args, "checkpoint-ms", 1_000);
   const urlAt = args.indexOf("--url");
   const url = urlAt >= 0 ? (args[urlAt + 1] ?? DEFAULT_POSTGRES_URL) : DEFAULT_POSTGRES_URL;
   if (engines.includes("postgres")) {
