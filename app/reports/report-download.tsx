@@ -97,7 +97,8 @@ export function ReportDownload({
     if (p?.phase === "reading" && p.done > 0) {
       line = `Reading the period's events: ${count(p.done)} of ${count(p.total)}…`;
       bar = { value: p.done, max: Math.max(1, p.total) };
-    } else if (p?.phase === "reading") line = `Reading the period's ${count(p.total)} events…`;
+    } else if (p?.phase === "reading")
+      line = p.total > 0 ? `Reading the period's ${count(p.total)} events…` : "Reading the period's events…";
     else if (p?.phase === "writing")
       line = `Writing the PDF: ${p.section ?? "…"}${p.done > 0 ? `, row ${count(p.done)}` : ""}…`;
     else line = "Preparing the file…";

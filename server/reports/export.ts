@@ -133,14 +133,15 @@ export async function exportReport(
   if (kind === "evidence") {
     // A period no checkpoint covers yet, with the HSM unable to sign one now, is the HSM's to answer for: in
     // words, as 503, not as a bare 500.
-    const { total } = await periodEventCounts(db, period);
-    input.progress?.({ phase: "reading", done: 0, total, section: null });
+    // The event count is known once the bundle is built: no separate count of the period for the progress.
+    input.progress?.({ phase: "reading", done: 0, total: 0, section: null });
     const bundle = await buildBundle(db, { from: period.from, to: period.to, now }).catch((e: unknown) => {
-      input.progress?.({ phase: "failed", done: 0, total, section: null });
+      input.progress?.({ phase: "failed", done: 0, total: 0, section: null });
       throw evidenceRefusal(e);
     });
-    await recordExport(db, who, kind, period, bundle.events.length, now);
-    input.progress?.({ phase: "done", done: bundle.events.length, total, section: null });
+    const events = bundle.events.length;
+    await recordExport(db, who, kind, period, events, now);
+    input.progress?.({ phase: "done", done: events, total: events, section: null });
     return {
       kind,
       filename: `keyward-evidence-${day(period.from)}-${day(period.to)}.json`,
@@ -149,9 +150,10 @@ export async function exportReport(
     };
   }
   const progress = input.progress ?? (() => {});
-  progress({ phase: "reading", done: 0, total: (await periodEventCounts(db, period)).total, section: null });
   const tokens = input.hsmTokens === undefined ? null : await input.hsmTokens().catch(() => null);
-  const report = await periodReport(db, period, now, tokens, input.hsmKeys ?? null);
+  const report = await periodReport(db, period, now, tokens, input.hsmKeys ?? null, (total) =>
+    progress({ phase: "reading", done: 0, total, section: null }),
+  );
   await recordExport(db, who, kind, period, report.summary.events, now);
   const doc = reportDocument(report);
   const write = async () => {

@@ -216,6 +216,8 @@ export async function periodReport(
   now: Date,
   hsmTokens: HsmTokenIdentity[] | null = null,
   attest: AttestKeys | null = null,
+  /** Told the period's event count as soon as it is known (the download's progress). */
+  onCounted?: (events: number) => void,
 ): Promise<PeriodReport> {
   const { from, to } = period;
   const people = await db
@@ -227,6 +229,7 @@ export async function periodReport(
   const nameOf = (id: string | null) => (id === null ? "system" : (names.get(id) ?? id));
 
   const counts = await periodEventCounts(db, period);
+  onCounted?.(counts.total);
   const [checkpoint] = await db.select().from(auditCheckpoints).orderBy(desc(auditCheckpoints.size)).limit(1);
 
   const keyRows = await db

@@ -14,7 +14,7 @@ export type ReportProgress = {
   phase: ReportPhase;
   /** Events read (reading) or table rows written (writing) so far. */
   done: number;
-  /** The period's event count (reading); the rows the PDF's tables hold (writing). */
+  /** The period's event count (reading; 0 while it is not known yet); 0 while writing. */
   total: number;
   /** The PDF section being written. */
   section: string | null;
