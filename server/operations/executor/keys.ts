@@ -35,68 +35,60 @@ export async function keyStateOf(db: DbOrTx, keyId: string): Promise<KeyState | 
 }
 
 /**
- * key.resume's record, in the transaction that marks the operation executed: suspended → active (a
- * conditional update, so a repeat or a racing suspension is seen) with key.resumed. Already active counts as
- * done and writes nothing more; a key that moved on (compromised, destroyed…) since the step checked it
- * throws StepRefusedError, the transaction rolls back, and the repeated step fails the operation.
+ * A loosening's record, in the transaction that marks the operation executed: `from` → active (a conditional
+ * update, so a repeat or a racing restriction is seen) with its audit event. Already active counts as done and
+ * writes nothing more; a key that moved on (compromised, deactivated by a scheduled destruction, destroyed…)
+ * since the step checked it throws StepRefusedError, the transaction rolls back, and the repeated step fails the
+ * operation.
  */
+async function makeActive(
+  tx: Tx,
+  input: { keyId: string; operationId: string },
+  at: Date,
+  how: { from: KeyState; action: "key.resumed" | "key.activated"; refusal: string },
+): Promise<"done" | "already-active"> {
+  const [row] = await tx
+    .update(keys)
+    .set({ state: "active", stateChangedAt: at })
+    .where(and(eq(keys.id, input.keyId), eq(keys.state, how.from)))
+    .returning({ id: keys.id });
+  if (row === undefined) {
+    const state = await keyStateOf(tx, input.keyId);
+    if (state === "active") return "already-active";
+    throw new StepRefusedError(`the key is ${state ?? "gone"}: ${how.refusal}`);
+  }
+  await appendAudit(tx, {
+    action: how.action,
+    data: { keyId: input.keyId, operationId: input.operationId },
+    actor: "system",
+    subject: `key:${input.keyId}`,
+    at,
+  });
+  return "done";
+}
+
+/** key.resume's record: suspended → active with key.resumed (makeActive). */
 export async function resumeKey(
   tx: Tx,
   input: { keyId: string; operationId: string },
   at: Date,
 ): Promise<"resumed" | "already-active"> {
-  const [row] = await tx
-    .update(keys)
-    .set({ state: "active", stateChangedAt: at })
-    .where(and(eq(keys.id, input.keyId), eq(keys.state, "suspended")))
-    .returning({ id: keys.id });
-  if (row === undefined) {
-    const state = await keyStateOf(tx, input.keyId);
-    if (state === "active") return "already-active";
-    throw new StepRefusedError(`the key is ${state ?? "gone"}: it cannot be resumed`);
-  }
-  await appendAudit(tx, {
-    action: "key.resumed",
-    data: { keyId: input.keyId, operationId: input.operationId },
-    actor: "system",
-    subject: `key:${input.keyId}`,
-    at,
-  });
-  return "resumed";
+  const how = { from: "suspended", action: "key.resumed", refusal: "it cannot be resumed" } as const;
+  return (await makeActive(tx, input, at, how)) === "done" ? "resumed" : "already-active";
 }
 
-/**
- * key.activate's record, in the transaction that marks the operation executed: pre-activation → active (a
- * conditional update, so a repeat or a racing revocation or destruction is seen) with key.activated. Already
- * active counts as done and writes nothing more; a key that moved on (compromised, deactivated by a scheduled
- * destruction, destroyed) since the step checked it throws StepRefusedError, the transaction rolls back, and
- * the repeated step fails the operation.
- */
+/** key.activate's record: pre-activation → active with key.activated (makeActive). */
 export async function activateKey(
   tx: Tx,
   input: { keyId: string; operationId: string },
   at: Date,
 ): Promise<"activated" | "already-active"> {
-  const [row] = await tx
-    .update(keys)
-    .set({ state: "active", stateChangedAt: at })
-    .where(and(eq(keys.id, input.keyId), eq(keys.state, "pre-activation")))
-    .returning({ id: keys.id });
-  if (row === undefined) {
-    const state = await keyStateOf(tx, input.keyId);
-    if (state === "active") return "already-active";
-    throw new StepRefusedError(
-      `the key is ${state ?? "gone"}: only a key in pre-activation can be activated`,
-    );
-  }
-  await appendAudit(tx, {
+  const how = {
+    from: "pre-activation",
     action: "key.activated",
-    data: { keyId: input.keyId, operationId: input.operationId },
-    actor: "system",
-    subject: `key:${input.keyId}`,
-    at,
-  });
-  return "activated";
+    refusal: "only a key in pre-activation can be activated",
+  } as const;
+  return (await makeActive(tx, input, at, how)) === "done" ? "activated" : "already-active";
 }
 
 /** The key as an execute step reads it (outside any transaction), or null when there is no such key. */
