@@ -145,8 +145,9 @@ function AuditKeyFlags({ auditKey }: { auditKey: AuditKeyView }) {
   return (
     <div className="space-y-1" data-testid="audit-key-flags">
       <p>
-        What the HSM says of the audit key (reference <code>{auditKey.ref}</code>), asked now: CKA_LOCAL (made
-        in the token), CKA_ALWAYS_SENSITIVE and CKA_NEVER_EXTRACTABLE (never readable, never exported):
+        What the HSM says of the audit key (reference <code>{auditKey.ref}</code>), asked at{" "}
+        {auditKey.checkedAt.toISOString().slice(11, 19)} UTC (at most every 15 s): CKA_LOCAL (made in the
+        token), CKA_ALWAYS_SENSITIVE and CKA_NEVER_EXTRACTABLE (never readable, never exported):
       </p>
       {auditKey.error !== null && <p className="text-red-800">{auditKey.error}</p>}
       <ul className="font-mono text-xs">

@@ -153,14 +153,20 @@ export async function exportReport(
   const tokens = input.hsmTokens === undefined ? null : await input.hsmTokens().catch(() => null);
   const report = await periodReport(db, period, now, tokens, input.hsmKeys ?? null, (total) =>
     progress({ phase: "reading", done: 0, total, section: null }),
-  );
+  ).catch((e: unknown) => {
+    progress({ phase: "failed", done: 0, total: 0, section: null });
+    throw e;
+  });
   await recordExport(db, who, kind, period, report.summary.events, now);
   const doc = reportDocument(report);
   const write = async () => {
     progress({ phase: "writing", done: 0, total: 0, section: null });
     await writeReportPdf(doc, report, ({ section, rows }) =>
       progress({ phase: "writing", done: rows, total: 0, section }),
-    );
+    ).catch((e: unknown) => {
+      progress({ phase: "failed", done: 0, total: 0, section: null });
+      throw e;
+    });
     progress({ phase: "done", done: report.summary.events, total: report.summary.events, section: null });
   };
   return {
