@@ -1,6 +1,8 @@
 // A voter's token registration re-verified offline (issue 15 items 5-6): the attestationObject the token gave when
 // it was registered must attest the very credential id and COSE public key the bundle's votes are checked under
-// (so an exporter who swaps an approver's key is caught), for the bundle's relying party, from a webauthn.create
+// (so an exporter who swaps an approver's key but leaves its registration is caught; only an x5c chain to a
+// pinned root proves the key is in a real token: a forged self-, "none"- or unchained registration, or a blank
+// one, verifies as "model not proven" / "not recorded"), for the bundle's relying party, from a webauthn.create
 // ceremony on an allowed origin; and its attestation statement must verify — "packed" (x5c: by the attestation
 // certificate's key; self: by the credential key), "fido-u2f", or "none" (nothing to verify: the model is not
 // proven). An x5c chain is followed to the shipped Yubico roots (yubico-roots.ts) or the reader's own.
