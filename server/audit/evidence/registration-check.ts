@@ -40,13 +40,16 @@ const ATTESTATION_ALGS: Record<number, { kind: PublicKey["kind"]; curve?: string
 
 export type Root = { name: string; cert: Certificate };
 
+let shipped: Root[] | undefined;
+
 /** The shipped Yubico roots, parsed once. */
 export function shippedRoots(): Root[] {
-  return YUBICO_ATTESTATION_ROOTS.flatMap((r) => {
+  shipped ??= YUBICO_ATTESTATION_ROOTS.flatMap((r) => {
     const der = base64Decode(r.der);
     const cert = der === null ? null : parseCertificate(der);
     return cert === null ? [] : [{ name: r.file, cert }];
   });
+  return shipped;
 }
 
 /** Roots the reader adds (DER), e.g. another vendor's: unreadable ones are left out and named. */
