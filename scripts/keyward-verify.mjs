@@ -11,8 +11,8 @@
 // KEYWARD_VERIFY_STATS=1 prints the time, peak RSS and how the file was read to stderr (the bench reads it).
 import { createHash, hash as cryptoHash } from "node:crypto";
 import { closeSync, createReadStream, openSync, readFileSync } from "node:fs";
-import { createInterface } from "node:readline";
 import { dirname, join } from "node:path";
+import { Readable } from "node:stream";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { register } from "tsx/esm/api";
 
@@ -82,8 +82,9 @@ const attestationRoots = args.roots.flatMap((file) => {
 
 register();
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
-const { verifyBundle, createStreamVerifier } = await import(
-  pathToFileURL(join(root, "server/audit/evidence/verify.ts")).href
+const { verifyBundle } = await import(pathToFileURL(join(root, "server/audit/evidence/verify.ts")).href);
+const { verifyKeywardLayout } = await import(
+  pathToFileURL(join(root, "server/audit/evidence/lines.ts")).href
 );
 const { reportLines, checkLine, summaryLines } = await import(
   pathToFileURL(join(root, "server/audit/evidence/report-text.ts")).href
@@ -106,69 +107,22 @@ const flush = () => {
   out = "";
 };
 
-const EVENTS = '"events":[';
-
 /**
- * The file in Keyward's layout, line by line: { report } when it was, { left: reason } as soon as it is not
- * (the caller then reads it whole and starts over).
+ * The file in Keyward's layout, line by line (server/audit/evidence/lines.ts, which the /verify page's worker
+ * reads with too): { report } when it was, { left: reason } as soon as it is not (the caller then reads it whole
+ * and starts over).
  */
-async function verifyStreamed(path, options) {
-  const lines = createInterface({
-    input: createReadStream(path, { encoding: "utf8", highWaterMark: 1 << 18 }),
-    crlfDelay: Infinity,
-  });
-  let n = 0;
-  let verifier = null;
-  let comma = true; // the previous event line ended with a comma (another event may follow)
-  let closed = false;
-  let left = null;
-  const leave = (why) => {
-    left ??= `line ${n}: ${why}`;
-    lines.close();
-  };
-  lines.on("line", (line) => {
-    if (left !== null) return;
-    n++;
-    try {
-      if (verifier === null) {
-        if (!line.startsWith("{") || !line.endsWith(EVENTS))
-          return leave("not Keyward's one-event-per-line layout");
-        let head = line.slice(0, -EVENTS.length);
-        if (head.endsWith(",")) head = head.slice(0, -1);
-        const header = JSON.parse(`${head}}`);
-        delete header.events;
-        if (header.log && typeof header.log.verifierKey === "string")
-          print(`audit key: ${header.log.verifierKey}`);
-        verifier = createStreamVerifier(header, {
-          ...options,
-          onCheck: (c) => print(checkLine(c)),
-          failuresOnly: args.quiet,
-        });
-        return;
-      }
-      if (closed) {
-        if (line.trim() !== "") leave("text after the end of the bundle");
-        return;
-      }
-      if (line === "]}") {
-        if (!comma || n === 2) closed = true;
-        else leave("a comma before the end of the events");
-        return;
-      }
-      if (!comma) return leave("an event line without a comma before the next");
-      comma = line.endsWith(",");
-      verifier.event(JSON.parse(comma ? line.slice(0, -1) : line));
-    } catch (e) {
-      leave(e.message);
-    }
-  });
-  await new Promise((resolve, reject) => {
-    lines.on("close", resolve);
-    lines.input.on("error", reject);
-  });
-  if (left !== null) return { left };
-  if (verifier === null || !closed) return { left: "the file ends before its events do" };
-  return { report: verifier.finish() };
+function verifyStreamed(path, options) {
+  const bytes = Readable.toWeb(createReadStream(path, { highWaterMark: 1 << 18 }));
+  return verifyKeywardLayout(
+    bytes,
+    { ...options, onCheck: (c) => print(checkLine(c)), failuresOnly: args.quiet },
+    {
+      onHeader: (header) => {
+        if (typeof header.log?.verifierKey === "string") print(`audit key: ${header.log.verifierKey}`);
+      },
+    },
+  );
 }
 
 try {

@@ -10,6 +10,8 @@ const bundle = (file: string) => bundleForBrowser(path.join(import.meta.dirname,
 describe("browser-safe evidence verifier", () => {
   it.each([
     "verify.ts",
+    "lines.ts",
+    "report.ts",
     "report-text.ts",
     "bundle.ts",
     "entry.ts",
@@ -22,7 +24,7 @@ describe("browser-safe evidence verifier", () => {
     const inputs = Object.keys(out.metafile.inputs);
     expect(inputs.filter((i) => /server-only|node:/.test(i))).toEqual([]);
     expect(inputs.some((i) => i.endsWith("log/note.ts"))).toBe(
-      !["bundle.ts", "entry.ts", "signatures.ts"].includes(file),
+      !["bundle.ts", "entry.ts", "signatures.ts", "report.ts", "report-text.ts"].includes(file),
     );
   });
   it("export.ts does not (it reads the database)", async () => {

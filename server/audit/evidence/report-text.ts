@@ -1,6 +1,6 @@
 // A verification report as plain text, one line per check and a verdict: what the CLI prints (and what the
 // /verify page can show as is). Pure.
-import { CHECK_KINDS, type Check, type VerifyReport } from "./verify";
+import { CHECK_KINDS, type Check, type VerifyReport } from "./report";
 
 /** One check as a line: "ok   event 17: …" or "FAIL event 17: …". */
 export function checkLine(c: Check): string {

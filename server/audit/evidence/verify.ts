@@ -32,41 +32,11 @@ import {
 import type { z } from "zod";
 import { eventCanonical, sha256OfCanonical } from "./entry";
 import { checkRegistration, extraRoots, shippedRoots } from "./registration-check";
+import type { Check, CheckKind, VerifyReport } from "./report";
 import { recomputeOperationDigest, voteProblems } from "./vote-check";
 
-export const CHECK_KINDS = [
-  "bundle",
-  "checkpoint",
-  "consistency",
-  "trusted",
-  "event",
-  "chain",
-  "inclusion",
-  "period",
-  "operation",
-  "vote",
-  "registration",
-  "policy",
-] as const;
-export type CheckKind = (typeof CHECK_KINDS)[number];
-
-/** One item checked: `item` names it ("event 17", "checkpoint 40", "consistency 40→80", …). */
-export type Check = { kind: CheckKind; item: string; ok: boolean; reason: string };
-
-export type VerifyReport = {
-  ok: boolean;
-  checks: Check[];
-  failures: Check[];
-  /** The audit key the bundle's checkpoints were checked under: compare it with the published one. */
-  verifierKey: string | null;
-  /** The newest checkpoint that verified: what the events were proved against. */
-  head: { size: number; rootHash: string } | null;
-  /**
-   * Passed and failed checks by kind. Always set by this module; with `onCheck`, `checks` holds only the
-   * failures (the passes were handed to onCheck), so count from here.
-   */
-  counts?: Partial<Record<CheckKind, { passed: number; failed: number }>>;
-};
+// The report's shape lives in report.ts, so the page can show a report without loading the verifier.
+export { CHECK_KINDS, type Check, type CheckKind, type VerifyReport } from "./report";
 
 export type VerifyOptions = {
   /** A signed checkpoint the reader kept from before (a note): the bundle must extend it. */
