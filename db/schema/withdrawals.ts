@@ -60,8 +60,13 @@ export const withdrawals = pgTable(
     state: text("state").$type<WithdrawalState>().notNull(),
     /** Confirmations seen by the tracker (the including block counts as 1). */
     confirmations: integer("confirmations").notNull().default(0),
-    /** The block that holds it (hash), once seen in one. */
+    /** The block that holds it (Ethereum and Bitcoin: its hash; Solana: its slot), once seen in one. */
     block: text("block"),
+    /**
+     * That block's number (Ethereum block number, Bitcoin height, Solana slot); null before it is seen in a block,
+     * after a reorganisation took that block away, and for rows tracked before this column existed.
+     */
+    blockNumber: bigint("block_number", { mode: "number" }),
     /** Why it failed or is dead, in words. */
     reason: text("reason"),
     createdAt: ts("created_at").notNull().defaultNow(),
