@@ -98,6 +98,7 @@ describe("esploraClient", () => {
       state: "confirmed",
       confirmations: 3,
       block: "00ff",
+      height: 100,
     });
 
     routes = {};

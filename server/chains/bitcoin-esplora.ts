@@ -141,10 +141,13 @@ export function esploraClient(options: EsploraOptions): BitcoinClient {
         if (status.block_height === undefined || status.block_hash === undefined) {
           throw new EsploraError(`The Bitcoin node says ${txid} is confirmed but names no block.`);
         }
+        // Esplora answers from its index of the best chain: a transaction whose block was reorganised away is
+        // unconfirmed (or unknown) here, or confirmed in another block — the tracker compares the hash it saw.
         return {
           state: "confirmed",
           confirmations: (await tipHeight()) - status.block_height + 1,
           block: status.block_hash,
+          height: status.block_height,
         };
       }
       if (status !== undefined) return { state: "pending" };

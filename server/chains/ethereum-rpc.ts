@@ -3,6 +3,7 @@
 // server/custody/testing/evm.ts, a browser wallet). Reads chain data and broadcasts signed bytes; it never signs,
 // builds or re-sends anything on its own, and a broadcast is the caller's one eth_sendRawTransaction.
 import {
+  BlockNotFoundError,
   ContractFunctionExecutionError,
   ContractFunctionZeroDataError,
   createPublicClient,
@@ -16,6 +17,7 @@ import {
   TransactionReceiptNotFoundError,
 } from "viem";
 import type { Asset } from "@/server/custody/types";
+import { receiptInclusion } from "./ethereum-inclusion";
 import { AssetNotOnChainError, type BroadcastStatus, type EthereumClient, type EthereumFees } from "./types";
 
 /** Where the node is: a JSON-RPC URL, or an EIP-1193 provider (anything with `request({ method, params })`). */
@@ -115,16 +117,15 @@ class RpcEthereumClient implements EthereumClient {
     const mined = await this.minedNonce(sent.from);
     const receipt = await this.receipt(txid);
     if (receipt !== null) {
-      const head = await this.client.getBlockNumber();
-      const block = receipt.blockHash;
-      if (receipt.status === "reverted") {
-        return {
-          state: "failed",
-          reason: "The transaction reverted (status 0): the fee is spent, no value moved.",
-          block,
-        };
-      }
-      return { state: "confirmed", confirmations: Number(head - receipt.blockNumber + 1n), block };
+      const [head, canonical] = await Promise.all([
+        this.client.getBlockNumber(),
+        this.blockHashAt(receipt.blockNumber),
+      ]);
+      const included = receiptInclusion(receipt, canonical, head);
+      if (included !== null) return included;
+      // The receipt's block is no longer the chain's: not included. Not dead either on this answer (which
+      // transaction holds the nonce on the chain now is not known from a stale receipt): the next look decides.
+      return this.inPool(txid);
     }
     if (mined > sent.nonce) {
       return {
@@ -132,11 +133,26 @@ class RpcEthereumClient implements EthereumClient {
         reason: `Nonce ${sent.nonce} of ${hexAddress(sent.from)} was used by another transaction; this one can never be mined.`,
       };
     }
+    return this.inPool(txid);
+  }
+
+  /** Pending when the node still has the transaction, unknown when it has not heard of it. */
+  private async inPool(hash: Hex): Promise<BroadcastStatus> {
     try {
-      await this.client.getTransaction({ hash: txid });
+      await this.client.getTransaction({ hash });
       return { state: "pending" };
     } catch (e) {
       if (e instanceof TransactionNotFoundError) return { state: "unknown" };
+      throw e;
+    }
+  }
+
+  /** The hash of the block at `number` on the node's chain now; null when the chain is not that long. */
+  private async blockHashAt(number: bigint): Promise<string | null> {
+    try {
+      return (await this.client.getBlock({ blockNumber: number })).hash;
+    } catch (e) {
+      if (e instanceof BlockNotFoundError) return null;
       throw e;
     }
   }

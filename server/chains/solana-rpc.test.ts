@@ -88,6 +88,7 @@ describe("solanaRpcClient", () => {
       state: "confirmed",
       confirmations: 3,
       block: "7",
+      height: 7,
     });
     answers.getSignatureStatuses = {
       context: { slot: 9 },

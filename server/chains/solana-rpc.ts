@@ -84,17 +84,22 @@ export function solanaRpcClient(url: string, options: { commitment?: Commitment 
         }
         return { state: "unknown" };
       }
+      // The slot is where the node's fork holds it now: the tracker compares it with the slot it saw before, so a
+      // fork that dropped or moved the transaction shows as a reorganisation (broadcast.ts).
       const block = found.slot.toString();
+      const slot = Number(found.slot);
+      if (found.confirmationStatus === "processed" && !found.err) return { state: "pending" };
+      const confirmations =
+        found.confirmations === null ? FINALIZED_CONFIRMATIONS : Number(found.confirmations) + 1;
       if (found.err)
         return {
           state: "failed",
           reason: `failed in the block: ${JSON.stringify(found.err, jsonBigint)}`,
+          confirmations,
           block,
+          height: slot,
         };
-      if (found.confirmationStatus === "processed") return { state: "pending" };
-      const confirmations =
-        found.confirmations === null ? FINALIZED_CONFIRMATIONS : Number(found.confirmations) + 1;
-      return { state: "confirmed", confirmations, block };
+      return { state: "confirmed", confirmations, block, height: slot };
     },
   };
 }

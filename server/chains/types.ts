@@ -9,10 +9,14 @@ import type { Asset } from "@/server/custody/types";
 export type BroadcastStatus =
   /** The node knows it (mempool) and no block holds it yet. */
   | { state: "pending" }
-  /** In a block that succeeded; `confirmations` counts that block as 1. */
-  | { state: "confirmed"; confirmations: number; block: string }
+  /**
+   * In a block that succeeded, on the node's chain as it is now (Ethereum: the receipt's block is still the block
+   * at that number); `confirmations` counts that block as 1. `block` is its hash (Solana: its slot) and `height`
+   * its number (Ethereum block number, Bitcoin height, Solana slot).
+   */
+  | { state: "confirmed"; confirmations: number; block: string; height: number }
   /** In a block but it failed (Ethereum status 0, a Solana instruction error): the fee is spent, no value moved. */
-  | { state: "failed"; reason: string; block: string }
+  | { state: "failed"; reason: string; confirmations: number; block: string; height: number }
   /**
    * Provably never going to confirm: its Ethereum nonce was used by another transaction, its Bitcoin inputs were
    * spent by another, its Solana blockhash expired past its last valid block height.

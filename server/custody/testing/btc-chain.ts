@@ -170,7 +170,12 @@ export class TestBitcoinChain {
         if (this.mempool.has(txid)) return { state: "pending" };
         const block = this.mined.get(txid);
         if (block !== undefined) {
-          return { state: "confirmed", confirmations: this.height - block.height + 1, block: block.hash };
+          return {
+            state: "confirmed",
+            confirmations: this.height - block.height + 1,
+            block: block.hash,
+            height: block.height,
+          };
         }
         for (const input of Transaction.fromHex(sent.raw).ins) {
           const other = this.spentBy.get(outpointOf(input));

@@ -130,10 +130,12 @@ export function createTestSolana(): TestSolana {
         }
         return { state: "unknown" };
       }
+      const confirmations = Number(height - slot) + 1;
+      const inBlock = { confirmations, block: slot.toString(), height: Number(slot) };
       if (result instanceof FailedTransactionMetadata) {
-        return { state: "failed", reason: result.toString(), block: slot.toString() };
+        return { state: "failed", reason: result.toString(), ...inBlock };
       }
-      return { state: "confirmed", confirmations: Number(height - slot) + 1, block: slot.toString() };
+      return { state: "confirmed", ...inBlock };
     },
   };
 
