@@ -301,7 +301,32 @@ export const auditEventSchema = z.discriminatedUnion("action", [
       chain: z.string().max(40),
       txid: z.string().max(200),
       block: z.string().max(200),
+      // The block's number (Ethereum block number, Bitcoin height, Solana slot); absent in events before it was kept.
+      blockNumber: z.number().int().optional(),
       confirmations: z.number().int(),
+    }),
+  }),
+  // The block a broadcast withdrawal was seen in left the chain (a reorganisation) before it reached the configured
+  // confirmations: block, blockNumber and confirmations are what was seen before; now is where the chain holds the
+  // same transaction now (null: in no block; it is tracked on as broadcast and, if the node lost it, the same signed
+  // bytes are sent again — never a new transaction).
+  z.object({
+    action: z.literal("withdrawal.reorged"),
+    data: z.object({
+      operationId: uuidId,
+      withdrawalId: uuidId,
+      chain: z.string().max(40),
+      txid: z.string().max(200),
+      block: z.string().max(200),
+      blockNumber: z.number().int().nullable(),
+      confirmations: z.number().int(),
+      now: z
+        .object({
+          block: z.string().max(200),
+          blockNumber: z.number().int(),
+          confirmations: z.number().int(),
+        })
+        .nullable(),
     }),
   }),
   z.object({

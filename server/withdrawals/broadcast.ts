@@ -2,6 +2,10 @@
 // executed (its row `signed`) and a client is configured for its chain, its signed transaction is sent once and
 // its fate followed to the configured number of confirmations — confirmed, failed (in a block that failed), or
 // dead (provably never going to confirm: its nonce, inputs or blockhash used up; chains/types.ts BroadcastStatus).
+// Chain reorganisations are followed (reorg.ts): until the configured depth is reached, every look checks that the
+// transaction is still in the block it was seen in; if that block left the chain, withdrawal.reorged is recorded,
+// the row is back to "broadcast, not included" (the same bytes sent again if the node lost them) and tracked on.
+// Confirmed and failed are recorded only at the configured depth, in a block still on the chain at that look.
 //
 // What it never does: build or sign anything. It only ever sends the stored signed bytes (`raw`), and while the
 // node has not heard of them it sends the SAME bytes again — never a new transaction for the same intent (a
@@ -11,13 +15,14 @@
 // until it is confirmed after all or proven dead. Every state change is a conditional update from the state it
 // was read in, with its audit event in the same transaction, so concurrent trackers record each change once.
 import "server-only";
-import { and, asc, eq, inArray, ne } from "drizzle-orm";
+import { and, asc, eq, inArray, isNull, ne } from "drizzle-orm";
 import { z } from "zod";
 import type { Db } from "@/db/client";
 import { type Withdrawal, type WithdrawalState, withdrawals } from "@/db/schema";
 import { appendAudit } from "@/server/audit/append";
 import type { Chain } from "@/server/custody/types";
 import type { BitcoinClient, BroadcastStatus, EthereumClient, SolanaClient } from "../chains/types";
+import { type Inclusion, type Reorg, reorgOf, type SeenInclusion, seenInclusion } from "./reorg";
 
 /** The clients configured for each chain (null or absent: none, so nothing is broadcast on it). */
 export type BroadcastClients = {
@@ -47,6 +52,7 @@ export type TrackOutcome =
   | "dead"
   | "waiting"
   | "resent"
+  | "reorged"
   | "skipped"
   | "error";
 
@@ -112,18 +118,23 @@ type Change = {
   set: Partial<typeof withdrawals.$inferInsert>;
   event?:
     | { action: "withdrawal.broadcast"; refused: string | null }
-    | { action: "withdrawal.confirmed"; block: string; confirmations: number }
+    | { action: "withdrawal.confirmed"; block: string; blockNumber: number; confirmations: number }
+    | { action: "withdrawal.reorged"; was: SeenInclusion; now: Inclusion | null }
     | { action: "withdrawal.failed"; block: string; reason: string }
     | { action: "withdrawal.dead"; reason: string };
 };
 
-/** Applies `change` if the row is still in the state it was read in; false when another tracker moved it first. */
+/**
+ * Applies `change` if the row is still in the state and block it was read in; false when another tracker moved it
+ * first (so two trackers that both saw the same reorganisation record it once).
+ */
 async function apply(db: Db, row: Withdrawal & { txid: string }, change: Change, at: Date): Promise<boolean> {
   return db.transaction(async (tx) => {
+    const sameBlock = row.block === null ? isNull(withdrawals.block) : eq(withdrawals.block, row.block);
     const moved = await tx
       .update(withdrawals)
       .set({ ...change.set, ...(change.to ? { state: change.to } : {}), updatedAt: at })
-      .where(and(eq(withdrawals.id, row.id), eq(withdrawals.state, row.state)))
+      .where(and(eq(withdrawals.id, row.id), eq(withdrawals.state, row.state), sameBlock))
       .returning({ id: withdrawals.id });
     if (moved.length === 0) return false;
     const event = change.event;
@@ -136,7 +147,24 @@ async function apply(db: Db, row: Withdrawal & { txid: string }, change: Change,
         await appendAudit(tx, {
           ...common,
           action: event.action,
-          data: { ...base, block: event.block, confirmations: event.confirmations },
+          data: {
+            ...base,
+            block: event.block,
+            blockNumber: event.blockNumber,
+            confirmations: event.confirmations,
+          },
+        });
+      else if (event.action === "withdrawal.reorged")
+        await appendAudit(tx, {
+          ...common,
+          action: event.action,
+          data: {
+            ...base,
+            block: event.was.block,
+            blockNumber: event.was.blockNumber,
+            confirmations: event.was.confirmations,
+            now: event.now,
+          },
         });
       else if (event.action === "withdrawal.failed")
         await appendAudit(tx, {
@@ -151,25 +179,42 @@ async function apply(db: Db, row: Withdrawal & { txid: string }, change: Change,
   });
 }
 
-/** What the status means for a broadcast row: its change, or null for no change (still on its way). */
+/**
+ * What the status means for a broadcast row whose inclusion (if any) still holds: its change, or null for no
+ * change (still on its way). Confirmed and failed are final only at `needed` confirmations; below that the block
+ * and the count are recorded, and the next look checks that block is still on the chain (reorgOf).
+ */
 function changeFor(status: BroadcastStatus, row: Withdrawal, needed: number): Change | null {
   switch (status.state) {
     case "confirmed":
-      if (status.confirmations >= needed) {
+    case "failed": {
+      const inclusion = {
+        confirmations: status.confirmations,
+        block: status.block,
+        blockNumber: status.height,
+      };
+      if (status.confirmations < needed) {
+        if (status.confirmations === row.confirmations && status.block === row.block) return null;
+        return { to: null, set: inclusion };
+      }
+      if (status.state === "failed") {
         return {
-          to: "confirmed",
-          set: { confirmations: status.confirmations, block: status.block, reason: null },
-          event: { action: "withdrawal.confirmed", block: status.block, confirmations: status.confirmations },
+          to: "failed",
+          set: { ...inclusion, reason: status.reason },
+          event: { action: "withdrawal.failed", block: status.block, reason: status.reason.slice(0, 1000) },
         };
       }
-      if (status.confirmations === row.confirmations && status.block === row.block) return null;
-      return { to: null, set: { confirmations: status.confirmations, block: status.block } };
-    case "failed":
       return {
-        to: "failed",
-        set: { block: status.block, reason: status.reason },
-        event: { action: "withdrawal.failed", block: status.block, reason: status.reason.slice(0, 1000) },
+        to: "confirmed",
+        set: { ...inclusion, reason: null },
+        event: {
+          action: "withdrawal.confirmed",
+          block: status.block,
+          blockNumber: status.height,
+          confirmations: status.confirmations,
+        },
       };
+    }
     case "dead":
       return {
         to: "dead",
@@ -246,6 +291,8 @@ async function follow(
     throw new Error(`the ${row.chain} node did not say what became of ${row.txid}: ${errorText(e)}`);
   }
   const at = deps.clock();
+  const reorg = reorgOf(seenInclusion(row), status);
+  if (reorg !== null) return followReorg(deps, broadcaster, row, reorg, status, at);
   let change = changeFor(status, row, broadcaster.confirmations);
   if (change?.to === "dead") change = await withReplacementsNamed(deps, broadcaster, row, change);
   if (change === null) {
@@ -265,6 +312,37 @@ async function follow(
   if (!(await apply(deps.db, row, change, at))) return "skipped";
   if (change.to === "confirmed" || change.to === "failed" || change.to === "dead") return change.to;
   return "waiting";
+}
+
+/**
+ * The block the transaction was seen in left the chain: withdrawal.reorged, and the row records where the chain
+ * holds it now (another block, or none: broadcast, not included). Nothing is final on this look; the next one
+ * reads the status again. A node that lost the transaction with its block (unknown) is sent the same signed bytes
+ * at once — never a new transaction, and never the one a speed-up replaced.
+ */
+async function followReorg(
+  deps: TrackerDeps,
+  broadcaster: Broadcaster,
+  row: Withdrawal & { raw: string; txid: string },
+  reorg: Reorg,
+  status: BroadcastStatus,
+  at: Date,
+): Promise<TrackOutcome> {
+  const change: Change = {
+    to: null,
+    set: {
+      block: reorg.now?.block ?? null,
+      blockNumber: reorg.now?.blockNumber ?? null,
+      confirmations: reorg.now?.confirmations ?? 0,
+    },
+    event: { action: "withdrawal.reorged", was: reorg.was, now: reorg.now },
+  };
+  if (!(await apply(deps.db, row, change, at))) return "skipped";
+  if (status.state === "unknown" && !(await isReplaced(deps.db, row))) {
+    // A refusal changes nothing: the row is "unknown" again at the next look, and the resend schedule goes on.
+    await broadcaster.broadcast(row.raw).catch(() => undefined);
+  }
+  return "reorged";
 }
 
 /**
@@ -336,6 +414,7 @@ export async function trackWithdrawals(deps: TrackerDeps): Promise<TrackReport> 
     dead: 0,
     waiting: 0,
     resent: 0,
+    reorged: 0,
     skipped: 0,
     error: 0,
     errors: [],
