@@ -18,6 +18,7 @@ describe("browser-safe evidence verifier", () => {
     "vote-check.ts",
     "registration-check.ts",
     "signatures.ts",
+    "certificate-status.ts",
   ])("%s bundles for the browser, without server-only", async (file) => {
     const out = await bundle(file);
     expect(out.errors).toEqual([]);

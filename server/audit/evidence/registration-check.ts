@@ -5,12 +5,14 @@
 // one, verifies as "model not proven" / "not recorded"), for the bundle's relying party, from a webauthn.create
 // ceremony on an allowed origin; and its attestation statement must verify — "packed" (x5c: by the attestation
 // certificate's key; self: by the credential key), "fido-u2f", or "none" (nothing to verify: the model is not
-// proven). An x5c chain is followed to the shipped Yubico roots (yubico-roots.ts) or the reader's own.
-// Pure: no Node built-ins, no clock (certificate validity periods are not checked). Never throws.
+// proven). An x5c chain is followed to the shipped Yubico roots (yubico-roots.ts) or the reader's own, and its
+// certificates' dates and revocation are checked at the registration time the log records (certificate-status.ts).
+// Pure: no Node built-ins, no clock. Never throws.
 import { sha256 } from "@noble/hashes/sha2";
 import { isoCBOR } from "@simplewebauthn/server/helpers";
 import { base64Decode } from "../log/note";
 import type { BundleVote } from "./bundle";
+import { type Crl, chainStatus, type RegisteredEvent } from "./certificate-status";
 import {
   type Certificate,
   type HashName,
@@ -72,25 +74,57 @@ const aaguidText = (b: Uint8Array) => {
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
 };
 
+type Chain = {
+  proven: boolean;
+  text: string;
+  /** The certificates followed, leaf first, each issued by the next; ends with the root when one was reached. */
+  path: Certificate[];
+};
+
 /** Where an x5c chain leads: a root it reaches (proven) or why it does not. */
-function followChain(chain: Certificate[], roots: readonly Root[]): { proven: boolean; text: string } {
+function followChain(chain: Certificate[], roots: readonly Root[]): Chain {
   for (const [i, cert] of chain.entries()) {
+    const path = chain.slice(0, i + 1);
     const pinned = roots.find((r) => sameBytes(r.cert.der, cert.der));
     if (pinned !== undefined)
       return i === 0
-        ? { proven: false, text: "its attestation certificate is a root itself" }
-        : { proven: true, text: `chained to ${pinned.cert.subject}` };
+        ? { proven: false, text: "its attestation certificate is a root itself", path }
+        : { proven: true, text: `chained to ${pinned.cert.subject}`, path };
     const next = chain[i + 1];
     if (next !== undefined) {
       if (!next.ca || !issuedBy(cert, next))
-        return { proven: false, text: `${cert.subject} is not issued by the next certificate of its x5c` };
+        return {
+          proven: false,
+          text: `${cert.subject} is not issued by the next certificate of its x5c`,
+          path,
+        };
       continue;
     }
     const root = roots.find((r) => r.cert.ca && issuedBy(cert, r.cert));
-    if (root !== undefined) return { proven: true, text: `chained to ${root.cert.subject}` };
-    return { proven: false, text: `no shipped root issued ${cert.issuer}` };
+    if (root !== undefined)
+      return { proven: true, text: `chained to ${root.cert.subject}`, path: [...path, root.cert] };
+    return { proven: false, text: `no shipped root issued ${cert.issuer}`, path };
   }
-  return { proven: false, text: "its x5c is empty" };
+  return { proven: false, text: "its x5c is empty", path: [] };
+}
+
+/** What the registration check knows beyond the token: its registration in the log, the reader's CRLs. */
+export type RegistrationContext = {
+  /** The token's token.registered events among the bundle's (normally one): its registration time. */
+  registered: readonly RegisteredEvent[];
+  crls: readonly Crl[];
+};
+
+/** The chain's statement: where it leads, then its certificates' dates and revocation at the registration. */
+function chainStatement(leaf: Certificate, chain: Chain, context: RegistrationContext, problems: string[]) {
+  const status = chainStatus(chain.path, context.registered, context.crls);
+  problems.push(...status.problems);
+  return [
+    `signed by the attestation certificate ${leaf.subject}, ${
+      chain.proven ? chain.text : `${chain.text}: chain not proven, model not proven`
+    }`,
+    ...status.notes,
+  ].join("; ");
 }
 
 function certificates(x5c: unknown): Certificate[] | string {
@@ -114,6 +148,7 @@ export function checkRegistration(
   credential: BundleVote["credential"],
   webauthn: { rpId: string; origins: readonly string[] },
   roots: readonly Root[],
+  context: RegistrationContext,
 ): RegistrationResult {
   const registration = credential.registration;
   if (registration === null || registration === undefined)
@@ -222,10 +257,7 @@ export function checkRegistration(
           problems.push(
             `its attestation certificate is for AAGUID ${aaguidText(leaf.aaguid)}, the token claims ${aaguidText(aaguid)}`,
           );
-        const path = followChain(chain, roots);
-        statement = `format "packed", signed by the attestation certificate ${leaf.subject}, ${
-          path.proven ? path.text : `${path.text}: chain not proven, model not proven`
-        }`;
+        statement = `format "packed", ${chainStatement(leaf, followChain(chain, roots), context, problems)}`;
       }
     } else if (attStmt.has("ecdaaKeyId")) {
       problems.push('its "packed" attestation uses ECDAA, which this does not check');
@@ -266,10 +298,7 @@ export function checkRegistration(
         problems.push("its fido-u2f attestation certificate's key is not a P-256 key");
       else if (!verifySignature(key, "SHA-256", sig, data))
         problems.push(`its attestation signature does not verify under the certificate of ${leaf.subject}`);
-      const path = followChain(chain, roots);
-      statement = `format "fido-u2f", signed by the attestation certificate ${leaf.subject}, ${
-        path.proven ? path.text : `${path.text}: chain not proven, model not proven`
-      }`;
+      statement = `format "fido-u2f", ${chainStatement(leaf, followChain(chain, roots), context, problems)}`;
     }
   } else {
     statement = `format "${fmt}": attestation statement not checked (this verifier checks packed, fido-u2f and none)`;

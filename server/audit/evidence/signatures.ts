@@ -282,13 +282,9 @@ function readSpki(tlv: Tlv): PublicKey | null {
 
 /** An X.509 certificate's parts the attestation checks use, or null when it is not one this reader can read. */
 export function parseCertificate(der: Uint8Array): Certificate | null {
-  const top = readTlv(der, 0);
-  if (top === null || top.tag !== TAG.SEQ || top.end !== der.length) return null;
-  const [tbs, sigAlg, sig] = children(top.content) ?? [];
-  if (tbs?.tag !== TAG.SEQ || sigAlg?.tag !== TAG.SEQ || sig?.tag !== TAG.BIT_STRING || sig.content[0] !== 0)
-    return null;
-  const [sigOid] = children(sigAlg.content) ?? [];
-  if (sigOid?.tag !== TAG.OID) return null;
+  const signed = signedParts(der);
+  const tbs = signed === null ? null : readTlv(signed.tbs, 0);
+  if (signed === null || tbs === null) return null;
   const fields = children(tbs.content);
   if (fields === null) return null;
   // [0] version is optional (v1); then serial, signature, issuer, validity, subject, subjectPublicKeyInfo.
@@ -324,9 +320,7 @@ export function parseCertificate(der: Uint8Array): Certificate | null {
   }
   return {
     der,
-    tbs: top.content.subarray(tbs.start, tbs.end),
-    signatureAlgorithm: oidOf(sigOid.content),
-    signature: sig.content.subarray(1),
+    ...signed,
     issuerDer,
     subjectDer,
     subject: subjectName.text,
@@ -340,11 +334,35 @@ export function parseCertificate(der: Uint8Array): Certificate | null {
 
 /** Did `issuer`'s key sign `cert` (and is it named as its issuer)? */
 export function issuedBy(cert: Certificate, issuer: Certificate): boolean {
-  const alg = SIGNATURE_ALGORITHMS[cert.signatureAlgorithm];
+  if (!sameBytes(cert.issuerDer, issuer.subjectDer)) return false;
+  return signedWithKeyOf(issuer, cert);
+}
+
+/** A SIGNED{} structure (a certificate, a CRL): its to-be-signed bytes exactly as signed, algorithm and signature. */
+export type Signed = { tbs: Uint8Array; signatureAlgorithm: string; signature: Uint8Array };
+
+/** The signed parts of a DER SIGNED{} (SEQUENCE { tbs, AlgorithmIdentifier, BIT STRING }), or null. */
+export function signedParts(der: Uint8Array): Signed | null {
+  const top = readTlv(der, 0);
+  if (top === null || top.tag !== TAG.SEQ || top.end !== der.length) return null;
+  const [tbs, sigAlg, sig] = children(top.content) ?? [];
+  if (tbs?.tag !== TAG.SEQ || sigAlg?.tag !== TAG.SEQ || sig?.tag !== TAG.BIT_STRING || sig.content[0] !== 0)
+    return null;
+  const [sigOid] = children(sigAlg.content) ?? [];
+  if (sigOid?.tag !== TAG.OID) return null;
+  return {
+    tbs: top.content.subarray(tbs.start, tbs.end),
+    signatureAlgorithm: oidOf(sigOid.content),
+    signature: sig.content.subarray(1),
+  };
+}
+
+/** Does `signed`'s signature verify under `issuer`'s certificate key (names not compared)? */
+export function signedWithKeyOf(issuer: Certificate, signed: Signed): boolean {
+  const alg = SIGNATURE_ALGORITHMS[signed.signatureAlgorithm];
   const key = issuer.publicKey;
   if (alg === undefined || key === null || key.kind !== alg.family) return false;
-  if (!sameBytes(cert.issuerDer, issuer.subjectDer)) return false;
-  return verifySignature(key, alg.hash, cert.signature, cert.tbs);
+  return verifySignature(key, alg.hash, signed.signature, signed.tbs);
 }
 
 export const sameBytes = (a: Uint8Array, b: Uint8Array) =>

@@ -31,6 +31,7 @@ import {
 } from "./bundle";
 import type { z } from "zod";
 import { eventCanonical, sha256OfCanonical } from "./entry";
+import { readCrls, type RegisteredEvent } from "./certificate-status";
 import { checkRegistration, extraRoots, shippedRoots } from "./registration-check";
 import type { Check, CheckKind, VerifyReport } from "./report";
 import { recomputeOperationDigest, voteProblems } from "./vote-check";
@@ -48,6 +49,12 @@ export type VerifyOptions = {
    * attestation chain leading to one proves its model.
    */
   attestationRoots?: readonly Uint8Array[];
+  /**
+   * X.509 CRLs (DER; certificate-status.ts crlDers reads PEM or DER files) the reader got from the token vendors:
+   * a chain certificate one lists as revoked by its registration fails it. Used only when signed by the issuer's
+   * key in the chain; without one, the report says revocation was not checked (the verifier fetches nothing).
+   */
+  crls?: readonly Uint8Array[];
   /** Another SHA-256 for the events' leaves, chain hashes and range proof (the CLI: node:crypto). Default noble. */
   sha256?: Sha256;
   /**
@@ -237,6 +244,7 @@ function startVerification(bundle: BundleHeader, options: VerifyOptions) {
   const facts = {
     proposed: new Map<string, { seq: number; digest: unknown }>(),
     cast: new Map<string, { seq: number; data: Record<string, unknown> }>(),
+    registered: new Map<string, RegisteredEvent[]>(),
   };
   let first: Seen | undefined;
   let prev: Seen | undefined;
@@ -350,7 +358,7 @@ function startVerification(bundle: BundleHeader, options: VerifyOptions) {
         checkRange();
         checkEdges(bundle, first, prev, roots, sha, pass, fail);
         checkVotes(bundle, facts, pass, fail);
-        checkRegistrations(bundle, pass, fail, options);
+        checkRegistrations(bundle, facts, pass, fail, options);
       } catch (e) {
         crashed(e);
       }
@@ -510,9 +518,11 @@ function checkTrusted(
 type Facts = {
   proposed: Map<string, { seq: number; digest: unknown }>;
   cast: Map<string, { seq: number; data: Record<string, unknown> }>;
+  /** token.registered events by credential id: when the log says each token was registered. */
+  registered: Map<string, RegisteredEvent[]>;
 };
 
-/** What the signed log says about operations and votes: each proposal's digest, each vote cast. */
+/** What the signed log says about operations, votes and tokens: each proposal's digest, each vote cast, each registration. */
 function collectFacts(e: BundleEventContent, facts: Facts) {
   if (typeof e.data !== "object" || e.data === null) return;
   const data = e.data as Record<string, unknown>;
@@ -520,6 +530,11 @@ function collectFacts(e: BundleEventContent, facts: Facts) {
     facts.proposed.set(data.operationId, { seq: e.seq, digest: data.digest });
   if (e.action === "vote.cast" && typeof data.voteId === "string")
     facts.cast.set(data.voteId, { seq: e.seq, data });
+  if (e.action === "token.registered" && typeof data.credentialId === "string")
+    facts.registered.set(data.credentialId, [
+      ...(facts.registered.get(data.credentialId) ?? []),
+      { seq: e.seq, at: e.at },
+    ]);
 }
 
 const utf8 = new TextEncoder();
@@ -736,12 +751,21 @@ function checkVotes(bundle: BundleHeader, facts: Facts, pass: Record_, fail: Rec
 /**
  * Each voter token's registration, once per token: its attestationObject must attest the credential id and key
  * the votes were checked under (registration-check.ts). A token given with two different keys or registrations
- * in one bundle is a failure.
+ * in one bundle is a failure. Its attestation certificates are checked at the time its token.registered event
+ * records, against the reader's CRLs.
  */
-function checkRegistrations(bundle: BundleHeader, pass: Record_, fail: Record_, options: VerifyOptions) {
+function checkRegistrations(
+  bundle: BundleHeader,
+  facts: Facts,
+  pass: Record_,
+  fail: Record_,
+  options: VerifyOptions,
+) {
   const extra = extraRoots(options.attestationRoots ?? []);
   if (extra.unreadable > 0)
     fail("registration", "attestation roots", `${extra.unreadable} of the roots you gave cannot be read`);
+  const { crls, unreadable } = readCrls(options.crls ?? []);
+  if (unreadable > 0) fail("registration", "CRLs", `${unreadable} of the CRLs you gave cannot be read`);
   const roots = [...shippedRoots(), ...extra.roots];
   const byId = new Map<string, BundleHeader["votes"][number]["credential"][]>();
   for (const v of bundle.votes) {
@@ -767,7 +791,10 @@ function checkRegistrations(bundle: BundleHeader, pass: Record_, fail: Record_, 
     }
     const credential = variants[0];
     if (credential === undefined) continue;
-    const result = checkRegistration(credential, bundle.webauthn, roots);
+    const result = checkRegistration(credential, bundle.webauthn, roots, {
+      registered: facts.registered.get(id) ?? [],
+      crls,
+    });
     (result.ok ? pass : fail)("registration", item, `member ${credential.memberId}: ${result.reason}`);
   }
 }

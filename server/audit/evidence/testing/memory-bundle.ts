@@ -155,6 +155,11 @@ export function memoryLog(o: {
   rewriteFrom?: number;
   /** The two voters' signers (default: noble P-256 tokens, registration not recorded). */
   signers?: (voterId: string, i: number) => Signer;
+  /**
+   * The seq of each voter's token.registered event (a seq other than 5-7: that event, at T0 + seq s, replaces
+   * the sign-in), as Keyward logs a token's registration; default none (registered before the log's events).
+   */
+  registeredSeqs?: number[];
 }): MemoryLog {
   const key = o.key ?? auditSigningKey();
   const initiator = uuid(100);
@@ -244,7 +249,24 @@ export function memoryLog(o: {
               subject: `member:${uuid(seq)}`,
               data: o.rewriteFrom !== undefined && seq >= o.rewriteFrom ? { rewritten: seq } : { n: seq },
             };
-    const entry = { seq, at: new Date(T0 + seq * 1000).toISOString(), ...content };
+    const registered =
+      content.action === "auth.signed_in" ? votes[o.registeredSeqs?.indexOf(seq) ?? -1] : undefined;
+    const logged =
+      registered === undefined
+        ? content
+        : {
+            action: "token.registered",
+            actor: `member:${registered.voterId}`,
+            subject: `token:${registered.credential.id}`,
+            data: {
+              memberId: registered.voterId,
+              credentialId: registered.credential.id,
+              aaguid: "00000000-0000-0000-0000-000000000000",
+              attestationFormat: "packed",
+              transports: ["usb"],
+            },
+          };
+    const entry = { seq, at: new Date(T0 + seq * 1000).toISOString(), ...logged };
     const hash = entryHash(prevHash, entry);
     events.push({ ...entry, prevHash, hash, inclusion: { size: 0, proof: [] } });
     leaves.push(eventLeafOf(entry));
