@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // keyward-verify: checks a Keyward evidence bundle offline (no network, nothing of the operator's trusted but the
 // audit key): `keyward-verify bundle.json [--trusted-checkpoint old.txt] [--verifier-key <vkey>]
-// [--attestation-root root.pem]… [--quiet]`.
+// [--attestation-root root.pem]… [--crl vendor.crl]… [--quiet]`.
 // Prints every check and a verdict; exits 0 when every item verifies, 1 otherwise (or on bad arguments).
 // The checks are server/audit/evidence/verify.ts, the module the /verify page runs, loaded through tsx.
 // A bundle as Keyward writes it (server/reports/evidence-json.ts: every field but the events on the first line,
@@ -17,10 +17,17 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 import { register } from "tsx/esm/api";
 
 const USAGE =
-  "usage: keyward-verify bundle.json [--trusted-checkpoint checkpoint.txt] [--verifier-key <vkey>] [--attestation-root root.pem]... [--quiet]";
+  "usage: keyward-verify bundle.json [--trusted-checkpoint checkpoint.txt] [--verifier-key <vkey>] [--attestation-root root.pem]... [--crl vendor.crl]... [--quiet]";
 
 function parseArgs(argv) {
-  const out = { bundle: undefined, trusted: undefined, verifierKey: undefined, roots: [], quiet: false };
+  const out = {
+    bundle: undefined,
+    trusted: undefined,
+    verifierKey: undefined,
+    roots: [],
+    crls: [],
+    quiet: false,
+  };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === "--trusted-checkpoint") out.trusted = argv[++i];
@@ -29,6 +36,10 @@ function parseArgs(argv) {
       const file = argv[++i];
       if (file === undefined || file === "") throw new Error("--attestation-root needs a value");
       out.roots.push(file);
+    } else if (a === "--crl") {
+      const file = argv[++i];
+      if (file === undefined || file === "") throw new Error("--crl needs a value");
+      out.crls.push(file);
     } else if (a === "--quiet") out.quiet = true;
     else if (a === "--help" || a === "-h") return null;
     else if (a.startsWith("--") || out.bundle !== undefined) throw new Error(`unexpected argument ${a}`);
@@ -86,6 +97,21 @@ const { verifyBundle } = await import(pathToFileURL(join(root, "server/audit/evi
 const { verifyKeywardLayout } = await import(
   pathToFileURL(join(root, "server/audit/evidence/lines.ts")).href
 );
+const { crlDers } = await import(
+  pathToFileURL(join(root, "server/audit/evidence/certificate-status.ts")).href
+);
+// Token vendors' CRLs the reader fetched (this fetches nothing): PEM or DER files, as DER.
+const crls = [];
+for (const file of args.crls) {
+  let bytes;
+  try {
+    bytes = new Uint8Array(readFileSync(file));
+  } catch (e) {
+    console.error(`keyward-verify: cannot read the CRL ${file}: ${e.code ?? e.message}`);
+    process.exit(1);
+  }
+  crls.push(...crlDers(bytes));
+}
 const { reportLines, checkLine, summaryLines } = await import(
   pathToFileURL(join(root, "server/audit/evidence/report-text.ts")).href
 );
@@ -131,7 +157,7 @@ try {
   console.error(`keyward-verify: cannot read the bundle ${args.bundle}: ${e.code ?? e.message}`);
   process.exit(1);
 }
-const options = { trustedCheckpoint, verifierKey, attestationRoots, sha256 };
+const options = { trustedCheckpoint, verifierKey, attestationRoots, crls, sha256 };
 let mode = "streamed, one event per line";
 let result;
 try {

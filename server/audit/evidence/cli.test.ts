@@ -1,20 +1,23 @@
 // scripts/keyward-verify.mjs as a regulator runs it: a bundle file, optionally a checkpoint kept from before
 // and the published audit key; every check printed, a verdict, exit code 0 only when everything verifies.
+import "reflect-metadata";
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import * as x509 from "@peculiar/x509";
 import { afterAll, describe, expect, it } from "vitest";
 import { SoftAuthenticator, TestAttestationCa } from "@/server/testing/soft-authenticator";
 import { evidenceJsonStream } from "@/server/reports/evidence-json";
 import type { Bundle } from "./bundle";
 import { memoryLog, type Signer } from "./testing/memory-bundle";
 import { softSigner } from "./testing/soft-signers";
+import { chainedBundle, INTERMEDIATE, LEAF, makeCrl, REGISTERED } from "./testing/attestation-chain";
 
 const dir = mkdtempSync(path.join(tmpdir(), "keyward-verify-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-function write(name: string, content: string): string {
+function write(name: string, content: string | Uint8Array): string {
   const file = path.join(dir, name);
   writeFileSync(file, content);
   return file;
@@ -159,5 +162,53 @@ describe("keyward-verify", () => {
     expect(run(file, "--attestation-root", write("empty.pem", "nothing")).err).toMatch(
       /holds no PEM certificate/,
     );
+  });
+
+  it("checks the chain's dates at the logged registration and revocation against --crl files (PEM or DER), offline", async () => {
+    const chain = await chainedBundle();
+    const file = write("chained.json", JSON.stringify(chain.bundle));
+    const root = write("chain-root.pem", chain.root.cert.toString("pem"));
+    const item = `registration of token ${chain.token.credentialId}`;
+
+    const unchecked = run(file, "--attestation-root", root);
+    expect(unchecked.status).toBe(0);
+    expect(unchecked.out).toMatch(
+      new RegExp(
+        `ok   ${item}: .*each of its 3 certificates was valid at its registration \\(${REGISTERED}, event 2\\)`,
+      ),
+    );
+    expect(unchecked.out).toContain(
+      `revocation not checked for ${LEAF} and ${INTERMEDIATE}: no CRL of its issuer given`,
+    );
+
+    // A CRL (PEM) of the intermediate listing the leaf revoked before the registration: named, exit 1.
+    const before = await makeCrl(chain.intermediate, [{ serial: "1001", at: "2026-09-01T00:00:00Z" }]);
+    const pem = write("before.crl", x509.PemConverter.encode(before, "X509 CRL"));
+    const revoked = run(file, "--attestation-root", root, "--crl", pem, "--quiet");
+    expect(revoked.status).toBe(1);
+    expect(revoked.out).toContain(
+      `FAIL ${item}: member ${chain.bundle.votes[0]?.voterId}: its certificate ${LEAF} (serial 1001) was revoked at 2026-09-01T00:00:00Z, before the token was registered (${REGISTERED}, event 2)`,
+    );
+    expect(revoked.out).toContain("NOT VERIFIED: 1 item failed.");
+
+    // Revoked after it (DER file), with the root's CRL (PEM) too: a warning, exit 0.
+    const after = write(
+      "after.crl",
+      await makeCrl(chain.intermediate, [{ serial: "1001", at: "2026-11-15T00:00:00Z" }]),
+    );
+    const rootCrl = write("root.crl", await makeCrl(chain.root, []));
+    const later = run(file, "--attestation-root", root, "--crl", after, "--crl", rootCrl);
+    expect(later.status).toBe(0);
+    expect(later.out).toContain("after the token was registered");
+    expect(later.out).toContain("the registration stays proven as of its time");
+    expect(later.out).not.toContain("revocation not checked");
+
+    expect(run(file, "--crl").err).toMatch(/--crl needs a value/);
+    expect(run(file, "--crl", path.join(dir, "missing.crl")).err).toMatch(
+      /cannot read the CRL .*missing\.crl: ENOENT/,
+    );
+    const junk = run(file, "--crl", write("junk.crl", "not a CRL"), "--quiet");
+    expect(junk.status).toBe(1);
+    expect(junk.out).toContain("FAIL CRLs: 1 of the CRLs you gave cannot be read");
   });
 });
