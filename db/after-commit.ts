@@ -1,6 +1,6 @@
-// Work that must follow a transaction's commit before its caller goes on — today, the audit integrator
-// numbering the events the transaction wrote (server/audit/integrate.ts), so a caller that reads the trail
-// after its change sees the change's events in the chain. openDatabase wraps `db.transaction` once with
+// Work that must follow a transaction's commit — today, starting the audit integrator's round that numbers the
+// events the transaction wrote (server/audit/integrate.ts; the follow-up starts it and returns, so the caller
+// does not wait for the round). openDatabase wraps `db.transaction` once with
 // `runAfterCommit`; code inside a transaction asks for a follow-up with `afterCommit(key, run)`. Savepoints
 // (`tx.transaction`) belong to their outermost transaction: follow-ups run when it commits, never on rollback.
 import { AsyncLocalStorage } from "node:async_hooks";

@@ -67,7 +67,9 @@ const envSchema = z.object({
     .refine((o) => !o.includes("+"), "a log's origin has no '+' (it is also the checkpoint key's name)")
     .optional(),
   KEYWARD_CHECKPOINT_EVENTS: z.coerce.number().int().min(1).max(1_000_000).default(1_000),
-  KEYWARD_CHECKPOINT_SECONDS: z.coerce.number().int().min(1).max(86_400).default(10),
+  // Half a second by default: an event is in a signed checkpoint within a second of its commit (issue 15's
+  // integration target); a checkpoint is signed only when the log has grown, and bundles carry a few of them.
+  KEYWARD_CHECKPOINT_SECONDS: z.coerce.number().min(0.1).max(86_400).default(0.5),
   KEYWARD_RATE_LIMIT_PER_ADDRESS: positiveInt(30),
   KEYWARD_RATE_LIMIT_TOTAL: positiveInt(300),
   KEYWARD_RATE_LIMIT_STORE: z.enum(["memory", "postgres"]).optional(),
@@ -306,7 +308,7 @@ export function parseEnv(raw: Readonly<Record<string, string | undefined>>): Env
       // The C2SP checkpoint origin: a schema-less URL naming this log, by default the console's own host.
       origin: e.KEYWARD_AUDIT_LOG_ORIGIN ?? `${new URL(e.KEYWARD_ORIGIN).host}/audit`,
       everyEvents: e.KEYWARD_CHECKPOINT_EVENTS,
-      everyMs: e.KEYWARD_CHECKPOINT_SECONDS * 1000,
+      everyMs: Math.round(e.KEYWARD_CHECKPOINT_SECONDS * 1000),
     }),
     hsm: Object.freeze({
       ...primary,

@@ -1,6 +1,7 @@
 // The audit writer. It requires the caller's transaction, so the record commits with the change or not at all.
 // The event is written staged, without seq or hash; the integrator (integrate.ts) numbers and chains it after
-// the commit — before the caller's `db.transaction(...)` returns, through the handle's after-commit hook.
+// the commit, in a round the handle's after-commit hook starts (the caller does not wait for it: a reader that
+// must see the event in the chain awaits sealedSoFar).
 import "server-only";
 import type { Tx } from "@/db/client";
 import { auditEvents } from "@/db/schema";

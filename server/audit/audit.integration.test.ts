@@ -1,5 +1,6 @@
 // The audit trail on real databases: staged by the writer in the change's transaction, numbered and chained
-// by the integrator before the change's db.transaction returns, append-only by trigger (one sealing per row),
+// by the integration round its commit starts (the writer does not wait; sealedSoFar does), append-only by
+// trigger (one sealing per row),
 // committed with the change it records or not at all, and gap-free under concurrent writers and integrators.
 import { asc, count, eq, gt, sql } from "drizzle-orm";
 import { beforeAll, describe, expect, it } from "vitest";
@@ -8,7 +9,7 @@ import { auditEvents, members } from "@/db/schema";
 import { secondServer, testEngines, useTestDatabase } from "@/server/testing/test-db";
 import { type AppendInput, appendAudit } from "./append";
 import { GENESIS_HASH } from "./chain";
-import { integrateAudit } from "./integrate";
+import { INTEGRATOR_LOCK_KEY, integrateAudit, sealedSoFar } from "./integrate";
 import { type SealedEvent, sealed, verifyStoredChain } from "./read";
 
 const AT = new Date("2026-03-01T10:00:00.123Z");
@@ -34,9 +35,10 @@ async function stored(db: Db, id: number) {
   return row;
 }
 
-/** Appends in a transaction of its own and returns the event as sealed when the transaction has returned. */
+/** Appends in a transaction of its own and returns the event once sealed. */
 async function append(db: Db, input: AppendInput = reactivated()): Promise<SealedEvent> {
   const { id } = await db.transaction((tx) => appendAudit(tx, input));
+  await sealedSoFar(db);
   return sealed(await stored(db, id));
 }
 
@@ -66,7 +68,7 @@ describe.each(testEngines())("the audit trail on %s", (engine) => {
     db = database();
   });
 
-  it("seals an event before the transaction that wrote it returns, and not before it commits", async () => {
+  it("seals an event after the transaction that wrote it commits, never before", async () => {
     const before = await verifyStoredChain(db);
     let inside: Awaited<ReturnType<typeof stored>> | undefined;
     const { id } = await db.transaction(async (tx) => {
@@ -76,9 +78,42 @@ describe.each(testEngines())("the audit trail on %s", (engine) => {
     });
     // Inside its transaction the event is staged: no seq, no hash, nothing chained to it yet.
     expect(inside).toMatchObject({ seq: null, prevHash: null, hash: null });
-    // When db.transaction returns, the integrator has given it the next place in the chain.
+    // Once the round its commit started (or sealedSoFar's) has run, it has the next place in the chain.
+    await sealedSoFar(db);
     expect(await stored(db, id)).toMatchObject({ seq: before.headSeq + 1, prevHash: before.headHash });
   });
+
+  it.skipIf(engine !== "postgres")(
+    "a writer does not wait for the integrator: its transaction returns while a round cannot run",
+    async () => {
+      // Another server's integrator holds the lock (as a long round would): the change still returns at once.
+      const other = await secondServer(db);
+      try {
+        let release: () => void = () => {};
+        const held = new Promise<void>((resolve) => {
+          release = resolve;
+        });
+        let locked: () => void = () => {};
+        const lockTaken = new Promise<void>((resolve) => {
+          locked = resolve;
+        });
+        const holder = other.db.transaction(async (tx) => {
+          await tx.execute(sql`SELECT pg_advisory_xact_lock(${INTEGRATOR_LOCK_KEY})`);
+          locked();
+          await held;
+        });
+        await lockTaken;
+        const { id } = await db.transaction((tx) => appendAudit(tx, reactivated()));
+        expect(await stored(db, id)).toMatchObject({ seq: null, hash: null });
+        release();
+        await holder;
+        await sealedSoFar(db);
+        expect((await stored(db, id)).seq).not.toBeNull();
+      } finally {
+        await other.close();
+      }
+    },
+  );
 
   it("numbers events 1, 2, 3… and links each to the previous event's hash", async () => {
     const before = await verifyStoredChain(db);
@@ -279,6 +314,7 @@ describe.runIf(testEngines().includes("postgres"))("concurrent appends on postgr
         }),
       ),
     );
+    await sealedSoFar(db);
     const expected = Array.from({ length: 20 }, (_, i) => i + 1);
     const seqs = await Promise.all(written.map(async (w) => (await stored(db, w.id)).seq ?? 0));
     expect(seqs.sort((a, b) => a - b)).toEqual(expected);
@@ -317,7 +353,9 @@ describe.runIf(testEngines().includes("postgres"))(
       const quick = await append(db);
       expect(quick.seq).toBeGreaterThan(0);
       release();
-      const slowRow = await stored(db, (await slow).id);
+      const slowId = (await slow).id;
+      await sealedSoFar(db);
+      const slowRow = await stored(db, slowId);
       // The slow event was committed later, so it is sealed after the quick one.
       expect(slowRow.seq).toBe(quick.seq + 1);
       expect((await verifyStoredChain(db)).problems).toEqual([]);

@@ -15,6 +15,7 @@ import { testEngines, useTestDatabase } from "@/server/testing/test-db";
 import { appendAudit } from "./append";
 import { auditKey } from "./checkpoint-key";
 import { checkpointIfDue, latestCheckpoint } from "./checkpoints";
+import { sealedSoFar } from "./integrate";
 import { rootOf, verifyConsistency } from "./log/merkle";
 import { openCheckpoint } from "./log/note";
 import { consistencyProofAt, eventLeaf, treeSize } from "./log/tree";
@@ -50,6 +51,7 @@ async function appendEvents(db: Db, n: number): Promise<void> {
         data: { memberId },
       });
     });
+  await sealedSoFar(db);
 }
 
 async function leaves(db: Db) {

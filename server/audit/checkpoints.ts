@@ -152,8 +152,20 @@ export function checkpointText(row: StoredCheckpoint): string {
   return row.note.slice(0, row.note.indexOf("\n\n") + 1);
 }
 
-/** Runs the checkpointer every `intervalMs` (1 s): it signs when due, logs a refusal once until it clears. */
-export function startCheckpointTimer(db: Db, config: CheckpointConfig, intervalMs = 1_000): () => void {
+/** How often the timer asks whether a checkpoint is due: half of `everyMs`, between 50 ms and 1 s. */
+export function checkpointTickMs(config: Pick<CheckpointConfig, "everyMs">): number {
+  return Math.min(1_000, Math.max(50, config.everyMs / 2));
+}
+
+/**
+ * Runs the checkpointer every `intervalMs` (checkpointTickMs, so a checkpoint is signed at most half an
+ * interval late): it signs when due, logs a refusal once until it clears.
+ */
+export function startCheckpointTimer(
+  db: Db,
+  config: CheckpointConfig,
+  intervalMs = checkpointTickMs(config),
+): () => void {
   let failing: string | null = null;
   let running = false;
   const timer = setInterval(() => {
@@ -170,7 +182,7 @@ export function startCheckpointTimer(db: Db, config: CheckpointConfig, intervalM
           if (failing !== message) {
             if (e instanceof CheckpointRefused)
               console.error(`Keyward: AUDIT CHECKPOINT REFUSED: ${message}`);
-            else console.error("Keyward: signing an audit checkpoint failed; retrying every second", e);
+            else console.error("Keyward: signing an audit checkpoint failed; retrying", e);
           }
           failing = message;
         },

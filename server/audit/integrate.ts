@@ -15,7 +15,7 @@ import { appendToTree, catchUpTree, treeSize } from "./log/tree";
 import type { ChainPoint } from "./read";
 
 /** Arbitrary constant naming the integrator's lock (pg advisory locks are keyed by a bigint). */
-const INTEGRATOR_LOCK_KEY = 0x4b574947; // "KWIG"
+export const INTEGRATOR_LOCK_KEY = 0x4b574947; // "KWIG"
 
 /** Events sealed per transaction: one UPDATE statement, 4 parameters each, well under PostgreSQL's 65,535. */
 export const BATCH = 1_000;
@@ -153,9 +153,37 @@ export function requestIntegration(db: Db): Promise<Batch> {
   return r.request();
 }
 
-/** Called by the writer inside a change's transaction: the events are sealed before the commit returns. */
+/**
+ * Resolves once every event committed before the call is sealed (numbered, chained and in the tree), by
+ * whichever process sealed it: for a reader that must see its own change in the chain, such as an export
+ * reading back the report.exported event it just wrote. Writers do not wait (integrateAfterCommit).
+ */
+export async function sealedSoFar(db: Db): Promise<void> {
+  await requestIntegration(db);
+}
+
+// A failing round is said once until a round succeeds again (the timer below says it too, and retries).
+let roundFailing = false;
+
+/**
+ * Called by the writer inside a change's transaction: a round starts as soon as it commits, and the writer
+ * goes on without waiting for it. Waiting would put every transaction of the system in line behind the one
+ * integrator (50 writers reached ~2,000 events/s that way, against ~6,000 plain inserts/s); not waiting, a
+ * round seals whatever committed while the previous one ran, in one batch (bench/audit.ts measures both).
+ */
 export function integrateAfterCommit(): boolean {
-  return afterCommit("audit.integrate", (db) => requestIntegration(db));
+  return afterCommit("audit.integrate", async (db) => {
+    requestIntegration(db).then(
+      () => {
+        roundFailing = false;
+      },
+      (e: unknown) => {
+        if (!roundFailing)
+          console.error("Keyward: an audit integration round failed; the next one retries", e);
+        roundFailing = true;
+      },
+    );
+  });
 }
 
 /**

@@ -7,6 +7,7 @@ import type { Db } from "@/db/client";
 import { auditEvents } from "@/db/schema";
 import { testEngines, useTestDatabase } from "@/server/testing/test-db";
 import { appendAudit } from "./append";
+import { sealedSoFar } from "./integrate";
 import { verifyChainIncrementally, verifyWholeChain } from "./verify";
 
 const AT = new Date("2026-05-01T08:00:00.000Z");
@@ -24,7 +25,7 @@ async function append(db: Db, n: number): Promise<number[]> {
         data: { memberId },
       }),
     );
-    // Sealed by the integrator before db.transaction returned.
+    await sealedSoFar(db);
     const [row] = await db.select({ seq: auditEvents.seq }).from(auditEvents).where(eq(auditEvents.id, id));
     if (row?.seq == null) throw new Error("the event was not sealed");
     seqs.push(row.seq);

@@ -6,6 +6,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import type { Db } from "@/db/client";
 import { auditEvents, tokens, members, setupCodes } from "@/db/schema";
 import { verifyStoredChain } from "@/server/audit/read";
+import { sealedSoFar } from "@/server/audit/integrate";
 import { TEST_WEBAUTHN_CONFIG as config } from "@/server/testing/identity-fixtures";
 import { DEFAULT_AAGUID, SoftAuthenticator } from "@/server/testing/soft-authenticator";
 import { testEngines, useTestDatabase } from "@/server/testing/test-db";
@@ -168,6 +169,7 @@ describe.each(testEngines())("first-admin setup on %s", (engine) => {
         },
       }),
     ]);
+    await sealedSoFar(db);
     const chain = await verifyStoredChain(db);
     expect(chain.problems).toEqual([]);
     expect(chain.events).toBe(trail.length);

@@ -5,6 +5,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import type { Db } from "@/db/client";
 import { auditEvents, signInFailureCounts } from "@/db/schema";
 import { appendAudit } from "@/server/audit/append";
+import { sealedSoFar } from "@/server/audit/integrate";
 import { suspendMember } from "@/server/members/members";
 import { revokeToken } from "@/server/members/tokens";
 import {
@@ -251,11 +252,13 @@ describe.each(testEngines())("sign-in failures on %s", (engine) => {
   });
 
   async function lastSeq(): Promise<number> {
+    await sealedSoFar(db);
     const rows = await db.select({ seq: auditEvents.seq }).from(auditEvents);
     return Math.max(0, ...rows.map((r) => r.seq ?? 0));
   }
 
   async function eventsSince(seq: number) {
+    await sealedSoFar(db);
     const rows = await db.select().from(auditEvents);
     return rows.filter((r) => (r.seq ?? 0) > seq).sort((a, b) => (a.seq ?? 0) - (b.seq ?? 0));
   }

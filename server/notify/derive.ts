@@ -21,6 +21,7 @@ import {
   serviceAccounts,
   webhookEndpoints,
 } from "@/db/schema";
+import { sealedSoFar } from "@/server/audit/integrate";
 import { initiatorName } from "@/server/operations/initiator";
 import { operationKind } from "@/server/operations/kinds";
 import { type Message, renderMessage } from "./message";
@@ -249,8 +250,12 @@ export async function deriveBatch(db: Db, options: DeriveOptions): Promise<Deriv
   });
 }
 
-/** Derives until the cursor reaches the head of the sealed trail. */
+/**
+ * Derives until the cursor reaches the head of the sealed trail, with every event committed before the call
+ * sealed first (writers do not wait for their integration round), so a run right after a change sees it.
+ */
 export async function deriveNotifications(db: Db, options: DeriveOptions): Promise<DeriveReport> {
+  await sealedSoFar(db);
   const total: DeriveReport = { read: 0, deliveries: 0, cursor: 0 };
   const limit = options.limit ?? DERIVE_BATCH;
   for (;;) {

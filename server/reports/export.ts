@@ -10,6 +10,7 @@ import { appendAudit } from "@/server/audit/append";
 import { buildBundle, ExportError } from "@/server/audit/evidence/export";
 import { recordAccessDenied } from "@/server/audit/access-denied";
 import { CheckpointRefused } from "@/server/audit/checkpoints";
+import { sealedSoFar } from "@/server/audit/integrate";
 import { AppError } from "@/server/errors";
 import { HsmError } from "@/server/hsm";
 import { auditCsvStream } from "./csv";
@@ -119,6 +120,8 @@ export async function exportReport(
 ): Promise<ReportDownload> {
   const { who, kind, period, now } = input;
   await allow(db, who, kind, now);
+  // Events committed a moment ago (this exporter's own included) may still wait for their integration round.
+  await sealedSoFar(db);
   const name = `keyward-report-${day(period.from)}-to-${day(period.to)}`;
   if (kind === "csv") {
     const { total } = await periodEventCounts(db, period);

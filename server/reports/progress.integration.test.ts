@@ -13,6 +13,7 @@ import { useTokenForServer } from "@/server/operations/executor/testing/fixtures
 import { firstAdmin, invitedMember, type Person } from "@/server/testing/identity-fixtures";
 import { testEngines, useTestDatabase } from "@/server/testing/test-db";
 import { reportResponse } from "./download";
+import { sealedSoFar } from "@/server/audit/integrate";
 import { periodEventCounts } from "./events";
 import { exportReport } from "./export";
 import { type ReportProgress, reportProgress } from "./progress";
@@ -42,6 +43,7 @@ describe.each(testEngines())("report progress and refusals on %s", (engine) => {
   });
 
   it("records a PDF's steps in order: the period's events to read, each section written, done", async () => {
+    await sealedSoFar(db());
     const { total } = await periodEventCounts(db(), { from: FROM, to: TO });
     expect(total).toBeGreaterThan(3);
     const steps: ReportProgress[] = [];

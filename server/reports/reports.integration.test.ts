@@ -9,6 +9,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import type { Db } from "@/db/client";
 import { auditCheckpoints, auditEvents, keys, sessions, signingFreezes, tokens, votes } from "@/db/schema";
 import { appendAudit } from "@/server/audit/append";
+import { sealedSoFar } from "@/server/audit/integrate";
 import type { SessionMember } from "@/server/auth/sessions";
 import { insertKeyCreates, seedInitiator } from "@/server/operations/executor/testing/fixtures";
 import { firstAdmin, invitedMember, type Person } from "@/server/testing/identity-fixtures";
@@ -165,6 +166,7 @@ describe.each(testEngines())("period reports on %s", (engine) => {
         data: { memberId: old },
       });
     });
+    await sealedSoFar(db());
   });
 
   it("says who approved what with which token, which keys exist and how exposed, and what went wrong", async () => {

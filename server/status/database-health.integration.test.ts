@@ -3,7 +3,7 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import type { Db } from "@/db/client";
 import { auditEvents } from "@/db/schema";
-import { integrateAudit } from "@/server/audit/integrate";
+import { integrateAudit, sealedSoFar } from "@/server/audit/integrate";
 import { appendAudit } from "@/server/audit/append";
 import { testEngines, useTestDatabase } from "@/server/testing/test-db";
 import { databaseHealth } from "./database-health";
@@ -34,6 +34,7 @@ describe.each(testEngines())("database health on %s", (engine) => {
         data: { memberId: "a" },
       }),
     );
+    await sealedSoFar(db);
     const health = await staged();
     expect(health.auditStaged).toEqual({ count: 0, oldestAgeMs: null });
     expect(health.auditHeadSeq).toBeGreaterThan(0);

@@ -6,7 +6,7 @@
 // transaction used is dead; nothing happens on a chain without a client; two trackers at once record each once.
 import { randomBytes } from "node:crypto";
 import { getBase64EncodedWireTransaction, getTransactionDecoder, type SignatureBytes } from "@solana/kit";
-import { eq } from "drizzle-orm";
+import { asc, eq } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { auditEvents, keys, operations, withdrawals } from "@/db/schema";
 import * as ethereum from "@/server/custody/ethereum";
@@ -176,7 +176,8 @@ describe.each(testEngines())("broadcast and tracking on %s", (engine) => {
     const rows = await db()
       .select({ action: auditEvents.action, data: auditEvents.data })
       .from(auditEvents)
-      .where(eq(auditEvents.subject, `operation:${operationId}`));
+      .where(eq(auditEvents.subject, `operation:${operationId}`))
+      .orderBy(asc(auditEvents.id)); // staging order: the order they were written in
     return rows.filter((r) => r.action.startsWith("withdrawal."));
   }
   const advance = (ms = 1000) => {

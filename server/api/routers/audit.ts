@@ -6,6 +6,7 @@ import { and, eq, gte, inArray } from "drizzle-orm";
 import { z } from "zod";
 import { auditCheckpoints, auditEvents } from "@/db/schema";
 import { checkpointText, latestCheckpoint } from "@/server/audit/checkpoints";
+import { sealedSoFar } from "@/server/audit/integrate";
 import { consistencyProofAt, inclusionProofAt, treeSize } from "@/server/audit/log/tree";
 import { verifyStoredTree } from "@/server/audit/log/tree-verify";
 import { auditEventsPage, recentAuditEvents } from "@/server/audit/read";
@@ -26,7 +27,10 @@ export const auditRouter = createTRPCRouter({
 
   recent: withRole("admin", "auditor")
     .input(z.object({ limit: z.number().int().min(1).max(500).default(50) }))
-    .query(({ ctx, input }) => recentAuditEvents(ctx.db, input.limit)),
+    .query(async ({ ctx, input }) => {
+      await sealedSoFar(ctx.db); // what the reader's own last change recorded is in the chain
+      return recentAuditEvents(ctx.db, input.limit);
+    }),
 
   /** The trail for auditors: filtered by time, actor, action and subject, newest first, a keyset page at a time. */
   events: withRole("admin", "auditor")
@@ -41,8 +45,9 @@ export const auditRouter = createTRPCRouter({
         limit: z.number().int().min(1).max(500).default(100),
       }),
     )
-    .query(({ ctx, input }) => {
+    .query(async ({ ctx, input }) => {
       const { before, limit, ...filters } = input;
+      await sealedSoFar(ctx.db);
       return auditEventsPage(ctx.db, filters, { before, limit });
     }),
 

@@ -9,7 +9,7 @@ import type { Db } from "@/db/client";
 import { auditEvents, auditTreeNodes } from "@/db/schema";
 import { secondServer, testEngines, useTestDatabase } from "@/server/testing/test-db";
 import { appendAudit } from "../append";
-import { integrateAudit, integrateBatch } from "../integrate";
+import { integrateAudit, integrateBatch, sealedSoFar } from "../integrate";
 import { sealed } from "../read";
 import { type Hash, ProofError, rootOf, verifyConsistency, verifyInclusion } from "./merkle";
 import {
@@ -45,6 +45,7 @@ async function appendEvents(db: Db, n: number): Promise<void> {
     });
     left -= here;
   }
+  await sealedSoFar(db);
 }
 
 /** Every sealed event's leaf, recomputed from the audit table, in seq order. */

@@ -8,7 +8,7 @@
 // Refusals (not a withdrawal, not Ethereum, already confirmed, already in a block, fees not 10 % higher, over the
 // cap, another speed-up open) write nothing; a repeated execution signs nothing more; a stored replacement that
 // differs from the original in anything but its fees is never signed; chained speed-ups replace the latest.
-import { eq } from "drizzle-orm";
+import { asc, eq } from "drizzle-orm";
 import { type Hex, toHex } from "viem";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openDatabase } from "@/db/client";
@@ -333,6 +333,7 @@ describe.each(testEngines())("withdrawal speed-ups on %s", (engine) => {
           .select({ action: auditEvents.action })
           .from(auditEvents)
           .where(eq(auditEvents.subject, `operation:${id}`))
+          .orderBy(asc(auditEvents.id)) // staging order: the order they were written in
       )
         .map((e) => e.action)
         .filter((a) => a.startsWith("withdrawal."));
