@@ -11,6 +11,15 @@ const roles = z.array(z.enum(ROLES));
 const groups = z.array(z.string());
 const uuidId = z.string().uuid();
 const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/);
+// What binds a token's credential key and registration to the log (an evidence bundle carries them and
+// proves this event): SHA-256 hex of the COSE public key and of the registration response's attestationObject
+// and clientDataJSON, each over the bytes as stored (base64url-decoded). Optional: events written before they
+// were recorded have none; every new token.registered and token.added carries them.
+const tokenDigests = {
+  publicKeyDigest: sha256Hex.optional(),
+  attestationObjectDigest: sha256Hex.optional(),
+  clientDataDigest: sha256Hex.optional(),
+};
 // A quorum tally as recorded when an operation is decided: one row per required group.
 const tally = z
   .array(z.object({ group: z.string().max(64), needed: z.number().int(), approvals: z.number().int() }))
@@ -74,6 +83,7 @@ export const auditEventSchema = z.discriminatedUnion("action", [
       aaguid: z.string(),
       attestationFormat: z.string(),
       transports: z.array(z.string()),
+      ...tokenDigests,
     }),
   }),
   z.object({
@@ -156,6 +166,7 @@ export const auditEventSchema = z.discriminatedUnion("action", [
       aaguid: z.string(),
       attestationFormat: z.string(),
       transports: z.array(z.string()),
+      ...tokenDigests,
     }),
   }),
   z.object({

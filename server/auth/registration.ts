@@ -2,7 +2,7 @@
 // options -> challenge kept server-side -> verify attestation -> allow-list and chain to a pinned root -> user
 // verification -> resident key -> consume.
 import "server-only";
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { generateRegistrationOptions, verifyRegistrationResponse } from "@simplewebauthn/server";
 import { decodeAttestationObject } from "@simplewebauthn/server/helpers";
 import type { PublicKeyCredentialCreationOptionsJSON } from "@simplewebauthn/server";
@@ -247,6 +247,22 @@ export async function withRefusalAudit<T>(
   }
 }
 
+const sha256Hex = (base64url: string) =>
+  createHash("sha256").update(Buffer.from(base64url, "base64url")).digest("hex");
+
+/**
+ * What the token's audit event (token.registered, token.added) records of its key and registration: SHA-256 of
+ * each as stored, so an evidence bundle's key and registration are shown to be the ones logged when the token
+ * was registered (server/audit/evidence), not ones put in the database since.
+ */
+export function registrationDigests(token: VerifiedToken) {
+  return {
+    publicKeyDigest: sha256Hex(token.publicKey),
+    attestationObjectDigest: sha256Hex(token.attestationObject),
+    clientDataDigest: sha256Hex(token.clientDataJSON),
+  };
+}
+
 /** Stores a verified token for a member and records it in the audit trail, in the caller's transaction. */
 export async function addVerifiedToken(
   tx: Tx,
@@ -265,6 +281,7 @@ export async function addVerifiedToken(
       aaguid: token.aaguid,
       attestationFormat: token.attestationFormat,
       transports: token.transports,
+      ...registrationDigests(token),
     },
   });
 }

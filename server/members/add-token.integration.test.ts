@@ -1,7 +1,7 @@
 // Adding a token needs a fresh tap of one of the same person's live tokens, bound to that one addition, on
 // real databases. Tried as an attacker would: with a session alone (a forged registration challenge), with
 // another person's step-up, with a replayed step-up, with a revoked token, and with a token of someone else.
-import { randomUUID } from "node:crypto";
+import { createHash, randomUUID } from "node:crypto";
 import { and, asc, eq } from "drizzle-orm";
 import { beforeAll, describe, expect, it } from "vitest";
 import type { Db } from "@/db/client";
@@ -110,6 +110,17 @@ describe.each(testEngines())("adding a token needs a step-up on %s", (engine) =>
         additionId,
         approvedBy: m.token.credentialId,
       },
+    });
+    // The new token's key and registration as stored, hashed: what an evidence bundle binds them to the log by.
+    const stored = await tokenRow(spare.credentialId);
+    const sha256 = (base64url: string | null | undefined) =>
+      createHash("sha256")
+        .update(Buffer.from(base64url ?? "", "base64url"))
+        .digest("hex");
+    expect(added?.data).toMatchObject({
+      publicKeyDigest: sha256(stored?.publicKey),
+      attestationObjectDigest: sha256(stored?.attestationObject),
+      clientDataDigest: sha256(stored?.registrationClientData),
     });
   });
 

@@ -16,6 +16,7 @@ import type { WebAuthnConfig } from "@/server/auth/config";
 import {
   beginRegistration,
   insertCredential,
+  registrationDigests,
   verifyRegistration,
   withRefusalAudit,
 } from "@/server/auth/registration";
@@ -162,6 +163,7 @@ export async function completeAddToken(
           aaguid: token.aaguid,
           attestationFormat: token.attestationFormat,
           transports: token.transports,
+          ...registrationDigests(token),
         },
       });
       return { credentialId: token.id, approvedBy };
