@@ -142,6 +142,17 @@ describe.each(testEngines())("the evidence download on %s", (engine) => {
     expect(passed("operation")).toBe(1);
     expect(bundle.operations.map((o) => o.id)).toEqual([opId]);
     expect(passed("vote")).toBe(2);
+    // Each voter token's token.registered rides along with its own inclusion proof, binding its key and registration.
+    expect(bundle.registrationEvents?.map((e) => [e.action, e.inclusion.size])).toEqual([
+      ["token.registered", bundle.checkpoints.at(-1)?.size],
+      ["token.registered", bundle.checkpoints.at(-1)?.size],
+    ]);
+    const registrations = report.checks.filter((c) => c.kind === "registration");
+    expect(registrations).toHaveLength(2);
+    for (const c of registrations)
+      expect(c.reason).toMatch(
+        /its key and registration are the ones the log recorded at its registration \(event \d+, token\.registered, proved to checkpoint \d+\)/,
+      );
 
     // The same bytes with one event's data changed: the verifier names that event, and the range proof fails.
     const tampered = JSON.parse(text);

@@ -153,6 +153,14 @@ const bundleFields = {
    * ends with the period's last event (nothing was logged after it when it was signed).
    */
   edges: z.object({ before: bundleEventSchema.nullable(), after: bundleEventSchema.nullable() }),
+  /**
+   * The event that introduced each voter token (token.registered or token.added, normally one a token), wherever
+   * it lies in the log, with its inclusion proof to the bundle's newest checkpoint: the digests it records bind
+   * the credential key and registration the votes carry to the log, and its time is the registration time the
+   * attestation certificates are judged at. Absent in bundles exported before the field (the period's own
+   * events are then the only ones looked at).
+   */
+  registrationEvents: z.array(bundleEventSchema).optional(),
   /** The relying party the votes' tokens were asked for (rpId hashed into authenticatorData; page origins). */
   webauthn: z.object({ rpId: text, origins: z.array(text).min(1) }),
   operations: z.array(bundleOperationSchema),

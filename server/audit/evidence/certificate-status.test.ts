@@ -67,7 +67,7 @@ describe("attestation certificates at the token's registration", () => {
     expect(check?.reason).not.toContain(`its certificate ${LEAF} was not valid`);
   });
 
-  it("says the registration time is unknown when the log's events hold no token.registered for the token", async () => {
+  it("says the registration time is unknown when the bundle proves no registration event of the token", async () => {
     const chain = await chainedBundle({
       registered: false,
       leaf: { notBefore: new Date("2020-01-01T00:00:00Z"), notAfter: new Date("2026-09-30T00:00:00Z") },
@@ -75,7 +75,7 @@ describe("attestation certificates at the token's registration", () => {
     const { check } = chain.verify();
     expect(check?.ok).toBe(true);
     expect(check?.reason).toContain(
-      "registration time unknown (no token.registered event for this token among the bundle's events): certificate dates not checked",
+      "registration time unknown (no registration event of this token proven in the bundle): certificate dates not checked",
     );
     // A certificate listed as revoked cannot be shown to have been in force at an unknown time.
     const crl = await makeCrl(chain.intermediate, [{ serial: "1001", at: "2026-11-01T00:00:00Z" }]);

@@ -20,7 +20,7 @@ export type Crl = {
   signed: Signed;
 };
 
-/** When the log says the token was registered: its token.registered events (normally exactly one). */
+/** When the log says the token was registered: its proven token.registered or token.added events (normally one). */
 export type RegisteredEvent = { seq: number; at: string };
 
 const hex = (b: ArrayBuffer | Uint8Array) => {
@@ -85,11 +85,11 @@ function datesOf(cert: Certificate): Dates | null {
   }
 }
 
-/** The registration time from the token's token.registered events (`at` null: not known, `text` says why). */
+/** The registration time from the token's registration events (`at` null: not known, `text` says why). */
 function registrationTime(events: readonly RegisteredEvent[]): { at: Date | null; text: string } {
   const [only, ...more] = events;
   if (only === undefined)
-    return { at: null, text: "no token.registered event for this token among the bundle's events" };
+    return { at: null, text: "no registration event of this token proven in the bundle" };
   if (more.length > 0)
     return {
       at: null,
@@ -97,7 +97,7 @@ function registrationTime(events: readonly RegisteredEvent[]): { at: Date | null
     };
   const at = new Date(only.at);
   if (Number.isNaN(at.getTime()))
-    return { at: null, text: `its token.registered event ${only.seq} has no readable time` };
+    return { at: null, text: `its registration event ${only.seq} has no readable time` };
   return { at, text: `${iso(at)}, event ${only.seq}` };
 }
 

@@ -2,12 +2,21 @@
 // made through the real ceremonies, an operation proposed and approved by two real WebAuthn votes, checkpoints
 // signed in the HSM by the checkpointer; the bundle of a period verifies offline (verify.ts) against the audit
 // key, and against a checkpoint kept from before; a period not yet covered gets a checkpoint signed on export;
-// an event changed in the database by an owner who bypasses the triggers is named by the verifier.
+// an event changed in the database by an owner who bypasses the triggers is named by the verifier. The voters'
+// tokens were registered the day before the period (Ann's with an x5c chain): each token's token.registered is
+// proven into the bundle's checkpoint, binds the key and registration the votes carry, and dates Ann's chain.
+import { createHash } from "node:crypto";
 import { asc, eq, sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Db } from "@/db/client";
 import { auditCheckpoints, auditEvents, tokens } from "@/db/schema";
 import { createTestToken, type TestToken } from "@/server/hsm/testing/test-token";
+import type { Acting } from "@/server/members/guards";
+import {
+  beginAcceptInvitation,
+  completeAcceptInvitation,
+  createInvitation,
+} from "@/server/members/invitations";
 import { useTokenForServer } from "@/server/operations/executor/testing/fixtures";
 import { proposeOperation } from "@/server/operations/propose";
 import { approveInTurn } from "@/server/operations/testing/approve";
@@ -19,10 +28,12 @@ import {
   invitedMember,
   type Person,
 } from "@/server/testing/identity-fixtures";
+import { SoftAuthenticator, TestAttestationCa } from "@/server/testing/soft-authenticator";
 import { testEngines, useTestDatabase } from "@/server/testing/test-db";
 import { appendAudit } from "../append";
 import { auditKey } from "../checkpoint-key";
 import { checkpointIfDue } from "../checkpoints";
+import { sealedSoFar } from "../integrate";
 import { buildBundle } from "./export";
 import { verifyBundle } from "./verify";
 
@@ -59,7 +70,40 @@ async function reactivations(db: Db, n: number, at: Date) {
     );
 }
 
-const sign = (db: Db, now: Date) => checkpointIfDue(db, { config: audit, now, force: true });
+const sign = async (db: Db, now: Date) => {
+  await sealedSoFar(db);
+  return checkpointIfDue(db, { config: audit, now, force: true });
+};
+const exportPeriod = async (db: Db, o: { from: Date; to: Date; kept?: number[] } = PERIOD) => {
+  await sealedSoFar(db);
+  return buildBundle(db, { ...o, audit, webauthn, now: T2 });
+};
+
+const MODEL = "2fc0579f-8113-47ea-b116-bb5a8db9202a";
+/** The root's DER, as a regulator gives it to the verifier (attestationRoots). */
+const derOf = (pem: string) =>
+  new Uint8Array(Buffer.from(pem.replace(/-----[A-Z ]+-----|\s/g, ""), "base64"));
+
+/** An approver invited by `admin` whose token attests with `ca`'s certificate (x5c), through the real ceremony. */
+async function attestedApprover(db: Db, admin: Acting, ca: TestAttestationCa, name: string): Promise<Person> {
+  const { secret } = await createInvitation(db, {
+    actor: admin,
+    name,
+    roles: ["approver"],
+    groups: [],
+    ttlMs: 3_600_000,
+    now: T0,
+  });
+  const token = new SoftAuthenticator({ aaguid: MODEL, attestationIdentity: await ca.issue(MODEL) });
+  const options = await beginAcceptInvitation(db, config, { secret, now: T0 });
+  const { memberId } = await completeAcceptInvitation(db, config, {
+    secret,
+    tokenName: "Key",
+    response: token.register(options),
+    now: T0,
+  });
+  return { acting: { id: memberId, roles: ["approver"] }, token };
+}
 const failures = (r: ReturnType<typeof verifyBundle>) => r.failures.map((f) => `${f.item}: ${f.reason}`);
 
 describe.each(testEngines())("the evidence bundle on %s", (engine) => {
@@ -71,9 +115,11 @@ describe.each(testEngines())("the evidence bundle on %s", (engine) => {
 
   async function world(db: Db) {
     const admin = await firstAdmin(db, { now: T0 });
-    const approvers: Person[] = [];
-    for (const name of ["Ann", "Bob"])
-      approvers.push(await invitedMember(db, admin.acting, { now: T0, roles: ["approver"], name }));
+    const ca = await TestAttestationCa.create();
+    const approvers: Person[] = [
+      await attestedApprover(db, admin.acting, ca, "Ann"),
+      await invitedMember(db, admin.acting, { now: T0, roles: ["approver"], name: "Bob" }),
+    ];
     const operator = await invitedMember(db, admin.acting, { now: T0, roles: ["operator"], name: "Olga" });
     const before = await sign(db, T0);
     const op = await proposeOperation(db, {
@@ -83,7 +129,7 @@ describe.each(testEngines())("the evidence bundle on %s", (engine) => {
       now: T1,
     });
     const state = await approveInTurn(db, config, { operationId: op.id, voters: approvers, now: T1 });
-    return { admin, approvers, operator, before, op, state };
+    return { admin, approvers, operator, before, op, state, ca };
   }
 
   it("signs a checkpoint in the HSM when none holds the period's events yet", async () => {
@@ -91,7 +137,7 @@ describe.each(testEngines())("the evidence bundle on %s", (engine) => {
     expect(w.state).toBe("approved");
     const [latest] = await db.select().from(auditCheckpoints).orderBy(sql`${auditCheckpoints.size} DESC`);
     expect(latest?.size).toBe(w.before?.size);
-    const bundle = await buildBundle(db, { ...PERIOD, audit, webauthn, now: T2 });
+    const bundle = await exportPeriod(db);
     const [signed] = await db.select().from(auditCheckpoints).orderBy(sql`${auditCheckpoints.size} DESC`);
     expect(signed?.size).toBeGreaterThan(latest?.size ?? 0);
     expect(bundle.checkpoints.map((c) => c.size)).toEqual([w.before?.size, signed?.size]);
@@ -105,7 +151,7 @@ describe.each(testEngines())("the evidence bundle on %s", (engine) => {
     await reactivations(db, 3, T2);
     const after = await sign(db, T2);
 
-    const bundle = await buildBundle(db, { ...PERIOD, audit, webauthn, now: T2 });
+    const bundle = await exportPeriod(db);
     const key = await auditKey(ORIGIN);
     expect(bundle.log).toEqual({ origin: ORIGIN, verifierKey: key.verifierKey });
     // The events are proved to the first checkpoint holding the event after the period too.
@@ -152,7 +198,7 @@ describe.each(testEngines())("the evidence bundle on %s", (engine) => {
     // The next day's bundle starts at a later checkpoint; the regulator kept the first one: the export adds a
     // proof from it, and the verifier checks the kept checkpoint through it.
     const nextDay = { from: new Date("2026-12-03T00:00:00.000Z"), to: new Date("2026-12-03T23:59:59.999Z") };
-    const later = await buildBundle(db, { ...nextDay, audit, webauthn, now: T2, kept: [before?.size ?? 0] });
+    const later = await exportPeriod(db, { ...nextDay, kept: [before?.size ?? 0] });
     expect(later.checkpoints[0]?.size).toBe(covering?.size);
     expect(later.keptConsistency.map((p) => [p.from, p.to])).toEqual([[before?.size, covering?.size]]);
     const checked = verifyBundle(later, {
@@ -163,9 +209,9 @@ describe.each(testEngines())("the evidence bundle on %s", (engine) => {
     expect(checked.checks.find((c) => c.kind === "trusted")?.reason).toMatch(/extends the one you kept/);
   });
 
-  it("carries each voter token's registration as stored; NULL columns read as not recorded; a key swapped in the database is named", async () => {
+  it("carries each voter token's registration as stored; NULL columns (a registration blanked) and a key swapped in the database are named", async () => {
     const db = database();
-    const bundle = await buildBundle(db, { ...PERIOD, audit, webauthn, now: T2 });
+    const bundle = await exportPeriod(db);
     expect(bundle.votes).toHaveLength(2);
     const approverIds = w.approvers.map((a) => a.token.credentialId);
     for (const vote of bundle.votes) {
@@ -183,10 +229,13 @@ describe.each(testEngines())("the evidence bundle on %s", (engine) => {
     expect(registrations.map((c) => [c.item, c.ok])).toEqual(
       bundle.votes.map((v) => [`registration of token ${v.credential.id}`, true]),
     );
-    for (const c of registrations)
-      expect(c.reason).toMatch(
-        /attests this id and key for localhost .*self attestation \(signed by the credential key\)/,
-      );
+    const reasonOf = (person: Person | undefined) =>
+      registrations.find((c) => c.item === `registration of token ${person?.token.credentialId}`)?.reason;
+    // Ann's x5c reaches no root the reader gave; Bob's token attests itself.
+    expect(reasonOf(w.approvers[0])).toMatch(/attests this id and key for localhost .*chain not proven/);
+    expect(reasonOf(w.approvers[1])).toMatch(
+      /attests this id and key for localhost .*self attestation \(signed by the credential key\)/,
+    );
 
     const [first, second] = bundle.votes;
     if (first === undefined || second === undefined) throw new Error("votes");
@@ -196,14 +245,18 @@ describe.each(testEngines())("the evidence bundle on %s", (engine) => {
         .update(tokens)
         .set({ attestationObject: null, registrationClientData: null })
         .where(eq(tokens.id, first.credential.id));
-      const unrecorded = await buildBundle(db, { ...PERIOD, audit, webauthn, now: T2 });
+      const unrecorded = await exportPeriod(db);
       const vote = unrecorded.votes.find((v) => v.id === first.id);
       expect(vote?.credential.registration).toBeNull();
+      // Read alone it would pass as "not recorded"; the log recorded the registration when the token was made.
       const r = verifyBundle(unrecorded);
-      expect(failures(r)).toEqual([]);
-      expect(r.checks.find((c) => c.item === `registration of token ${first.credential.id}`)?.reason).toMatch(
-        /registration attestation not recorded/,
-      );
+      expect(failures(r)).toEqual([
+        expect.stringMatching(
+          new RegExp(
+            `^registration of token ${first.credential.id}: .*the bundle gives no registration, but the log recorded one at registration \\(event \\d+, token.registered\\)`,
+          ),
+        ),
+      ]);
 
       // An owner who gives Ann's token Bob's key in the database: the votes and the registration are named.
       await db
@@ -214,13 +267,15 @@ describe.each(testEngines())("the evidence bundle on %s", (engine) => {
           registrationClientData: saved[0]?.registrationClientData,
         })
         .where(eq(tokens.id, first.credential.id));
-      const swapped = verifyBundle(await buildBundle(db, { ...PERIOD, audit, webauthn, now: T2 }));
+      const swapped = verifyBundle(await exportPeriod(db));
       expect(swapped.failures.map((f) => f.item)).toEqual(
         expect.arrayContaining([`registration of token ${first.credential.id}`]),
       );
       expect(
         swapped.failures.find((f) => f.item === `registration of token ${first.credential.id}`)?.reason,
-      ).toMatch(/its authData attests another public key than the credential's in the bundle/);
+      ).toMatch(
+        /its authData attests another public key than the credential's in the bundle.*the credential key in the bundle is not the one the log recorded at registration/,
+      );
     } finally {
       await db
         .update(tokens)
@@ -231,6 +286,110 @@ describe.each(testEngines())("the evidence bundle on %s", (engine) => {
         })
         .where(eq(tokens.id, first.credential.id));
     }
+  });
+
+  it("proves each voter token's registration, logged the day before the period, and dates Ann's attestation chain at it", async () => {
+    const db = database();
+    const bundle = JSON.parse(JSON.stringify(await exportPeriod(db))) as Awaited<
+      ReturnType<typeof exportPeriod>
+    >;
+    const registered = await db
+      .select()
+      .from(auditEvents)
+      .where(eq(auditEvents.action, "token.registered"))
+      .orderBy(asc(auditEvents.seq));
+    const [ann, bob] = w.approvers.map(
+      (p) => registered.find((e) => e.subject === `token:${p.token.credentialId}`) ?? null,
+    );
+    if (ann === null || bob === null || ann?.seq == null || bob?.seq == null)
+      throw new Error("not registered");
+    // Logged before the period: only the bundle's registrationEvents hold them, each proved to its checkpoint.
+    expect(ann.seq).toBeLessThan(bundle.events[0]?.seq ?? 0);
+    const target = bundle.checkpoints.at(-1)?.size;
+    expect(bundle.registrationEvents?.map((e) => [e.seq, e.action, e.at, e.inclusion.size]).sort()).toEqual(
+      [
+        [ann.seq, "token.registered", T0.toISOString(), target],
+        [bob.seq, "token.registered", T0.toISOString(), target],
+      ].sort(),
+    );
+    // The event records the digests of the key and registration as stored.
+    const [row] = await db
+      .select()
+      .from(tokens)
+      .where(eq(tokens.id, w.approvers[0]?.token.credentialId ?? ""));
+    const hex = (b64url: string | null | undefined) =>
+      createHash("sha256")
+        .update(Buffer.from(b64url ?? "", "base64url"))
+        .digest("hex");
+    expect(ann.data).toMatchObject({
+      publicKeyDigest: hex(row?.publicKey),
+      attestationObjectDigest: hex(row?.attestationObject),
+      clientDataDigest: hex(row?.registrationClientData),
+    });
+
+    const options = { attestationRoots: [derOf(w.ca.pem)] };
+    const report = verifyBundle(bundle, options);
+    expect(failures(report)).toEqual([]);
+    const annItem = `registration of token ${w.approvers[0]?.token.credentialId}`;
+    const reason = (r: ReturnType<typeof verifyBundle>) =>
+      r.checks.find((c) => c.item === annItem)?.reason ?? "";
+    expect(reason(report)).toContain(
+      `its key and registration are the ones the log recorded at its registration (event ${ann.seq}, token.registered, proved to checkpoint ${target})`,
+    );
+    expect(reason(report)).toContain("chained to C=SE, O=Keyward Tests, CN=Keyward Test Attestation Root");
+    expect(reason(report)).toContain(
+      `each of its 2 certificates was valid at its registration (${T0.toISOString().replace(".000Z", "Z")}, event ${ann.seq})`,
+    );
+
+    // The tamperings an exporter could try on the file, each named with Ann's token.
+    const [annVote, bobVote] = w.approvers.map((p) =>
+      bundle.votes.find((v) => v.credential.id === p.token.credentialId),
+    );
+    const annEvent = bundle.registrationEvents?.find((e) => e.seq === ann.seq);
+    if (annVote === undefined || bobVote === undefined || annEvent === undefined) throw new Error("no vote");
+    const tampered = (change: (b: typeof bundle) => void) => {
+      const copy = structuredClone(bundle);
+      change(copy);
+      const r = verifyBundle(copy, options);
+      return { items: r.failures.map((f) => f.item), reason: reason(r) };
+    };
+    const annOf = (b: typeof bundle) => b.votes.find((v) => v.id === annVote.id) ?? annVote;
+    const annEventOf = (b: typeof bundle) => b.registrationEvents?.find((e) => e.seq === ann.seq) ?? annEvent;
+
+    const key = tampered((b) => {
+      annOf(b).credential.publicKey = bobVote.credential.publicKey;
+    });
+    expect(key.items).toContain(annItem);
+    expect(key.reason).toContain(
+      `the credential key in the bundle is not the one the log recorded at registration (event ${ann.seq}, token.registered)`,
+    );
+
+    const registration = tampered((b) => {
+      annOf(b).credential.registration = bobVote.credential.registration;
+    });
+    expect(registration.items).toEqual([annItem]);
+    expect(registration.reason).toContain(
+      `the registration in the bundle is not the one the log recorded at registration (event ${ann.seq}, token.registered: its attestationObject differs)`,
+    );
+
+    const altered = tampered((b) => {
+      annEventOf(b).data = {
+        ...(annEventOf(b).data as object),
+        publicKeyDigest: hex(bobVote.credential.publicKey),
+      };
+    });
+    expect(altered.items).toEqual([annItem]);
+    expect(altered.reason).toContain(
+      `its registration event ${ann.seq} (token.registered) is not proven by the log: its data does not give the leaf the inclusion proof proves to checkpoint ${target}`,
+    );
+
+    const dropped = tampered((b) => {
+      annEventOf(b).inclusion.proof = [];
+    });
+    expect(dropped.items).toEqual([annItem]);
+    expect(dropped.reason).toContain(
+      `its registration event ${ann.seq} (token.registered) is not proven by the log`,
+    );
   });
 
   it("names an event an owner changed in the database behind the triggers, and a vote whose decision was flipped", async () => {
@@ -248,7 +407,7 @@ describe.each(testEngines())("the evidence bundle on %s", (engine) => {
     } finally {
       await db.execute(sql`ALTER TABLE audit_events ENABLE TRIGGER USER`);
     }
-    const bundle = await buildBundle(db, { ...PERIOD, audit, webauthn, now: T2 });
+    const bundle = await exportPeriod(db);
     const vote = bundle.votes[0];
     if (vote === undefined) throw new Error("no vote");
     vote.decision = "reject";

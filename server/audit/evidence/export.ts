@@ -2,7 +2,8 @@
 // events with one range proof to the first checkpoint holding them all (signed in the HSM now when none
 // does yet), every checkpoint from the last one before the period to that one with consistency proofs between
 // consecutive ones, the operations and votes the period's events record (each vote's whole assertion and its
-// token's COSE public key) and the policy versions in force. It only reads what is stored and proves nothing
+// token's COSE public key), the event that registered each voter's token (with its own inclusion proof, however
+// long before the period) and the policy versions in force. It only reads what is stored and proves nothing
 // itself: verify.ts is what a regulator runs. Events are read in pages, so it can later stream.
 import "server-only";
 import { and, asc, desc, eq, gte, inArray, isNotNull, lte, sql } from "drizzle-orm";
@@ -84,6 +85,22 @@ async function checkpointCovering(db: Db, seq: number, o: { audit: CheckpointCon
 /** The ids operation.proposed and vote.cast events carry (events.ts), read loosely: only to collect them. */
 const namedIds = z.looseObject({ operationId: z.string().optional(), voteId: z.string().optional() });
 
+/** A sealed event row as the bundle carries it: its content and chain hashes. */
+function eventContent(row: typeof auditEvents.$inferSelect, seq: number): BundleEventContent {
+  if (row.seq === null || row.prevHash === null || row.hash === null)
+    throw new ExportError(`audit event ${seq} is not sealed`);
+  return {
+    seq: row.seq,
+    at: iso(row.at),
+    actor: row.actor,
+    action: row.action,
+    subject: row.subject,
+    data: row.data,
+    prevHash: row.prevHash,
+    hash: row.hash,
+  };
+}
+
 /**
  * The sealed events with seq in the range, a page at a time (their content and chain hashes; the bundle's one
  * range proof proves them all): what a streaming writer consumes without holding the period in memory.
@@ -98,26 +115,54 @@ export async function* periodEvents(
       .from(auditEvents)
       .where(and(gte(auditEvents.seq, at), lte(auditEvents.seq, Math.min(range.last, at + PAGE - 1))))
       .orderBy(asc(auditEvents.seq));
-    const page: BundleEventContent[] = [];
-    for (const row of rows) {
-      if (row.seq === null || row.prevHash === null || row.hash === null)
-        throw new ExportError(`audit event ${at} is not sealed`);
-      page.push({
-        seq: row.seq,
-        at: iso(row.at),
-        actor: row.actor,
-        action: row.action,
-        subject: row.subject,
-        data: row.data,
-        prevHash: row.prevHash,
-        hash: row.hash,
-      });
-    }
-    yield page;
+    yield rows.map((row) => eventContent(row, at));
     // PGlite answers without leaving the microtask queue: a turn of the event loop between pages, so an export
     // of 100,000 events never holds the server's other requests up (bench/reports.ts measures it).
     await new Promise<void>((resolve) => setImmediate(resolve));
   }
+}
+
+/** The audit events that introduce a token (server/auth/registration.ts, server/members/tokens.ts). */
+const REGISTRATION_ACTIONS = ["token.registered", "token.added"];
+const namedCredential = z.looseObject({ credentialId: z.string() });
+
+/**
+ * The event that introduced each of these tokens (token.registered or token.added, by its subject
+ * "token:<id>" and the credentialId it records), wherever it lies in the log up to the target checkpoint, each
+ * with its own inclusion proof to it: what binds the votes' keys and registrations to the log, and dates them.
+ */
+async function registrationEventsOf(
+  db: Db,
+  tokenIds: readonly string[],
+  size: number,
+): Promise<BundleEvent[]> {
+  if (tokenIds.length === 0) return [];
+  const rows = await db
+    .select()
+    .from(auditEvents)
+    .where(
+      and(
+        inArray(
+          auditEvents.subject,
+          tokenIds.map((id) => `token:${id}`),
+        ),
+        inArray(auditEvents.action, REGISTRATION_ACTIONS),
+        isNotNull(auditEvents.seq),
+        lte(auditEvents.seq, size),
+      ),
+    )
+    .orderBy(asc(auditEvents.seq));
+  const wanted = new Set(tokenIds);
+  const proved: BundleEvent[] = [];
+  for (const row of rows) {
+    const named = namedCredential.safeParse(row.data);
+    if (row.seq === null || !named.success || !wanted.has(named.data.credentialId)) continue;
+    proved.push({
+      ...eventContent(row, row.seq),
+      inclusion: { size, proof: b64(await inclusionProofAt(db, row.seq, size)) },
+    });
+  }
+  return proved;
 }
 
 export async function buildBundle(db: Db, o: ExportOptions): Promise<Bundle> {
@@ -270,6 +315,12 @@ export async function buildBundle(db: Db, o: ExportOptions): Promise<Bundle> {
     },
   }));
 
+  const registrationEvents = await registrationEventsOf(
+    db,
+    [...new Set(voteRows.map(({ token }) => token.id))],
+    target.size,
+  );
+
   // Policy versions in force during the period (the one in force at its start and every later one up to its
   // end) and those the bundle's operations were proposed under.
   const [inForceAtStart] = await db
@@ -307,6 +358,7 @@ export async function buildBundle(db: Db, o: ExportOptions): Promise<Bundle> {
     inclusion,
     edges,
     events,
+    registrationEvents,
     webauthn: { rpId: webauthn.rpId, origins: [webauthn.origin] },
     operations: bundleOperations,
     votes: bundleVotes,

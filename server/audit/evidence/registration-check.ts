@@ -2,7 +2,8 @@
 // it was registered must attest the very credential id and COSE public key the bundle's votes are checked under
 // (so an exporter who swaps an approver's key but leaves its registration is caught; only an x5c chain to a
 // pinned root proves the key is in a real token: a forged self-, "none"- or unchained registration, or a blank
-// one, verifies as "model not proven" / "not recorded"), for the bundle's relying party, from a webauthn.create
+// one, verifies here as "model not proven" / "not recorded", and is caught by the digests the log recorded at
+// registration, registration-event.ts), for the bundle's relying party, from a webauthn.create
 // ceremony on an allowed origin; and its attestation statement must verify — "packed" (x5c: by the attestation
 // certificate's key; self: by the credential key), "fido-u2f", or "none" (nothing to verify: the model is not
 // proven). An x5c chain is followed to the shipped Yubico roots (yubico-roots.ts) or the reader's own, and its
@@ -110,7 +111,7 @@ function followChain(chain: Certificate[], roots: readonly Root[]): Chain {
 
 /** What the registration check knows beyond the token: its registration in the log, the reader's CRLs. */
 export type RegistrationContext = {
-  /** The token's token.registered events among the bundle's (normally one): its registration time. */
+  /** The token's registration events the bundle proves (normally one): its registration time. */
   registered: readonly RegisteredEvent[];
   crls: readonly Crl[];
 };

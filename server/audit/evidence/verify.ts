@@ -3,7 +3,8 @@
 // consistency of consecutive checkpoints (and with the trusted one), every event's leaf recomputed from its
 // content and its inclusion proof, the hash chain between consecutive events and that no event is missing or
 // out of order, every operation's digest, every vote's WebAuthn signature and its binding to the operation
-// digest and decision, and the policy digests. Every failing item is reported by name with its reason.
+// digest and decision, each voter token's registration and its registration event in the log (proven, and
+// recording that key and registration), and the policy digests. Every failing item is reported by name with its reason.
 // Pure: no Node built-ins, no "server-only" — the CLI (scripts/keyward-verify.mjs) and the /verify page share it.
 // It never throws: a malformed bundle is one named failure.
 import { sha256 as nobleSha256 } from "@noble/hashes/sha2";
@@ -31,8 +32,9 @@ import {
 } from "./bundle";
 import type { z } from "zod";
 import { eventCanonical, sha256OfCanonical } from "./entry";
-import { readCrls, type RegisteredEvent } from "./certificate-status";
+import { readCrls } from "./certificate-status";
 import { checkRegistration, extraRoots, shippedRoots } from "./registration-check";
+import { type LoggedRegistration, REGISTRATION_ACTIONS, registrationBinding } from "./registration-event";
 import type { Check, CheckKind, VerifyReport } from "./report";
 import { recomputeOperationDigest, voteProblems } from "./vote-check";
 
@@ -244,7 +246,7 @@ function startVerification(bundle: BundleHeader, options: VerifyOptions) {
   const facts = {
     proposed: new Map<string, { seq: number; digest: unknown }>(),
     cast: new Map<string, { seq: number; data: Record<string, unknown> }>(),
-    registered: new Map<string, RegisteredEvent[]>(),
+    registered: new Map<string, LoggedRegistration[]>(),
   };
   let first: Seen | undefined;
   let prev: Seen | undefined;
@@ -358,7 +360,7 @@ function startVerification(bundle: BundleHeader, options: VerifyOptions) {
         checkRange();
         checkEdges(bundle, first, prev, roots, sha, pass, fail);
         checkVotes(bundle, facts, pass, fail);
-        checkRegistrations(bundle, facts, pass, fail, options);
+        checkRegistrations(bundle, facts, roots, sha, pass, fail, options);
       } catch (e) {
         crashed(e);
       }
@@ -518,8 +520,8 @@ function checkTrusted(
 type Facts = {
   proposed: Map<string, { seq: number; digest: unknown }>;
   cast: Map<string, { seq: number; data: Record<string, unknown> }>;
-  /** token.registered events by credential id: when the log says each token was registered. */
-  registered: Map<string, RegisteredEvent[]>;
+  /** The period's token.registered and token.added events by credential id (proven by the range proof). */
+  registered: Map<string, LoggedRegistration[]>;
 };
 
 /** What the signed log says about operations, votes and tokens: each proposal's digest, each vote cast, each registration. */
@@ -530,10 +532,10 @@ function collectFacts(e: BundleEventContent, facts: Facts) {
     facts.proposed.set(data.operationId, { seq: e.seq, digest: data.digest });
   if (e.action === "vote.cast" && typeof data.voteId === "string")
     facts.cast.set(data.voteId, { seq: e.seq, data });
-  if (e.action === "token.registered" && typeof data.credentialId === "string")
+  if (REGISTRATION_ACTIONS.includes(e.action) && typeof data.credentialId === "string")
     facts.registered.set(data.credentialId, [
       ...(facts.registered.get(data.credentialId) ?? []),
-      { seq: e.seq, at: e.at },
+      { seq: e.seq, at: e.at, action: e.action, data, unproven: [], proof: "an event of the period" },
     ]);
 }
 
@@ -749,14 +751,57 @@ function checkVotes(bundle: BundleHeader, facts: Facts, pass: Record_, fail: Rec
 }
 
 /**
+ * The bundle's registrationEvents, each through its own inclusion proof and chain hash (as the edges are), by the
+ * credential they name; one that is not a registration of a voter token of the bundle is named.
+ */
+function provenRegistrationEvents(
+  bundle: BundleHeader,
+  roots: Map<number, Hash>,
+  sha: Sha256,
+  fail: Record_,
+): Map<string, LoggedRegistration[]> {
+  const byCredential = new Map<string, LoggedRegistration[]>();
+  const voters = new Set(bundle.votes.map((v) => v.credential.id));
+  for (const e of bundle.registrationEvents ?? []) {
+    const data = typeof e.data === "object" && e.data !== null ? (e.data as Record<string, unknown>) : {};
+    const credentialId = data.credentialId;
+    if (
+      !REGISTRATION_ACTIONS.includes(e.action) ||
+      typeof credentialId !== "string" ||
+      !voters.has(credentialId)
+    ) {
+      fail(
+        "registration",
+        `registration event ${e.seq}`,
+        `it is ${e.action} for ${String(credentialId)}, not the token.registered or token.added of a voter token of the bundle`,
+      );
+      continue;
+    }
+    const logged: LoggedRegistration = {
+      seq: e.seq,
+      at: e.at,
+      action: e.action,
+      data,
+      unproven: eventProblems(e, roots, sha),
+      proof: `proved to checkpoint ${e.inclusion.size}`,
+    };
+    byCredential.set(credentialId, [...(byCredential.get(credentialId) ?? []), logged]);
+  }
+  return byCredential;
+}
+
+/**
  * Each voter token's registration, once per token: its attestationObject must attest the credential id and key
- * the votes were checked under (registration-check.ts). A token given with two different keys or registrations
- * in one bundle is a failure. Its attestation certificates are checked at the time its token.registered event
- * records, against the reader's CRLs.
+ * the votes were checked under (registration-check.ts), and its registration event in the log (the bundle's
+ * registrationEvents, proven each, or one among the period's events) must record that key and registration
+ * (registration-event.ts). A token given with two different keys or registrations in one bundle is a failure.
+ * Its attestation certificates are checked at the time its registration event records, against the reader's CRLs.
  */
 function checkRegistrations(
   bundle: BundleHeader,
   facts: Facts,
+  auditRoots: Map<number, Hash>,
+  sha: Sha256,
   pass: Record_,
   fail: Record_,
   options: VerifyOptions,
@@ -767,6 +812,7 @@ function checkRegistrations(
   const { crls, unreadable } = readCrls(options.crls ?? []);
   if (unreadable > 0) fail("registration", "CRLs", `${unreadable} of the CRLs you gave cannot be read`);
   const roots = [...shippedRoots(), ...extra.roots];
+  const proven = provenRegistrationEvents(bundle, auditRoots, sha, fail);
   const byId = new Map<string, BundleHeader["votes"][number]["credential"][]>();
   for (const v of bundle.votes) {
     const seen = byId.get(v.credential.id) ?? [];
@@ -791,10 +837,26 @@ function checkRegistrations(
     }
     const credential = variants[0];
     if (credential === undefined) continue;
+    const binding = registrationBinding(
+      credential,
+      [...(proven.get(id) ?? []), ...(facts.registered.get(id) ?? [])],
+      { carriesEvents: bundle.registrationEvents !== undefined },
+    );
     const result = checkRegistration(credential, bundle.webauthn, roots, {
-      registered: facts.registered.get(id) ?? [],
+      registered: binding.registered,
       crls,
     });
-    (result.ok ? pass : fail)("registration", item, `member ${credential.memberId}: ${result.reason}`);
+    if (!result.ok || binding.problems.length > 0)
+      fail(
+        "registration",
+        item,
+        `member ${credential.memberId}: ${[...(result.ok ? [] : [result.reason]), ...binding.problems].join("; ")}`,
+      );
+    else
+      pass(
+        "registration",
+        item,
+        `member ${credential.memberId}: ${[result.reason, ...binding.notes].join("; ")}`,
+      );
   }
 }

@@ -100,12 +100,19 @@ export async function makeCrl(
 }
 
 /**
- * A period (events 1-11) with two voters: the first's token attested by x5c [leaf, intermediate] under `root`
- * (pinned with attestationRoots), the second's self-attested; their token.registered events are 2 and 3
- * (none with `registered: false`).
+ * A period (events 1-11, or `fromSeq`-11) with two voters: the first's token attested by x5c [leaf,
+ * intermediate] under `root` (pinned with attestationRoots), the second's (`selfAttested`) self-attested; their token.registered
+ * events are 2 and 3 (none with `registered: false`), in the bundle's registrationEvents with their proofs (with
+ * `fromSeq` 4 or more, before the period). `memory` changes the memory log's other options.
  */
 export async function chainedBundle(
-  o: { leaf?: Validity; intermediate?: Validity; registered?: boolean } = {},
+  o: {
+    leaf?: Validity;
+    intermediate?: Validity;
+    registered?: boolean;
+    fromSeq?: number;
+    memory?: Pick<Parameters<typeof memoryLog>[0], "digestsLogged">;
+  } = {},
 ) {
   const root = await makeCa(ROOT, null);
   const intermediate = await makeCa(INTERMEDIATE, root, o.intermediate);
@@ -117,14 +124,16 @@ export async function chainedBundle(
       x5c: [new Uint8Array(leaf.cert.rawData), new Uint8Array(intermediate.cert.rawData)],
     },
   });
-  const signers = [softSigner(token), softSigner(new SoftAuthenticator())];
+  const selfAttested = new SoftAuthenticator();
+  const signers = [softSigner(token), softSigner(selfAttested)];
   const log = memoryLog({
     size: 12,
     checkpointSizes: [12],
-    fromSeq: 1,
+    fromSeq: o.fromSeq ?? 1,
     toSeq: 11,
     signers: (_, i) => signers[i] as Signer,
     registeredSeqs: o.registered === false ? [] : [2, 3],
+    ...o.memory,
   });
   const verify = (options: VerifyOptions = {}) => {
     const report = verifyBundle(log.bundle, {
@@ -134,5 +143,5 @@ export async function chainedBundle(
     const check = report.checks.find((c) => c.item === `registration of token ${token.credentialId}`);
     return { report, check, reason: check?.reason ?? "" };
   };
-  return { root, intermediate, leaf, token, bundle: log.bundle, verify };
+  return { root, intermediate, leaf, token, selfAttested, bundle: log.bundle, verify };
 }

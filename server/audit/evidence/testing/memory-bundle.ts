@@ -125,6 +125,23 @@ export function tokenSigner(token: Token): Signer {
   };
 }
 
+const hexSha256 = (base64url: string) =>
+  Buffer.from(sha256(Buffer.from(base64url, "base64url"))).toString("hex");
+
+/** What Keyward's token.registered records of the token's key and registration (server/auth/registration.ts). */
+export function registrationDigests(credential: BundleVote["credential"]) {
+  const registration = credential.registration ?? null;
+  return {
+    publicKeyDigest: hexSha256(credential.publicKey),
+    ...(registration === null
+      ? {}
+      : {
+          attestationObjectDigest: hexSha256(registration.attestationObject),
+          clientDataDigest: hexSha256(registration.clientDataJSON),
+        }),
+  };
+}
+
 export type MemoryLog = {
   key: SigningKey;
   events: BundleEvent[];
@@ -160,6 +177,8 @@ export function memoryLog(o: {
    * the sign-in), as Keyward logs a token's registration; default none (registered before the log's events).
    */
   registeredSeqs?: number[];
+  /** false: those events record no key and registration digests, as Keyward's did before it recorded them. */
+  digestsLogged?: boolean;
 }): MemoryLog {
   const key = o.key ?? auditSigningKey();
   const initiator = uuid(100);
@@ -264,6 +283,7 @@ export function memoryLog(o: {
               aaguid: "00000000-0000-0000-0000-000000000000",
               attestationFormat: "packed",
               transports: ["usb"],
+              ...(o.digestsLogged === false ? {} : registrationDigests(registered.credential)),
             },
           };
     const entry = { seq, at: new Date(T0 + seq * 1000).toISOString(), ...logged };
@@ -309,6 +329,16 @@ export function memoryLog(o: {
   const periodVoteIds = new Set(
     period.filter((e) => e.action === "vote.cast").map((e) => (e.data as { voteId: string }).voteId),
   );
+  // The registration event of each voter token the bundle carries, wherever it lies, with its own proof.
+  const voterTokens = new Set(votes.filter((v) => periodVoteIds.has(v.id)).map((v) => v.credential.id));
+  const registrationEvents = events
+    .filter(
+      (e) =>
+        e.seq <= target &&
+        e.action === "token.registered" &&
+        voterTokens.has((e.data as { credentialId: string }).credentialId),
+    )
+    .map(proved);
   const bundle: Bundle = {
     format: BUNDLE_FORMAT,
     inclusion:
@@ -323,6 +353,7 @@ export function memoryLog(o: {
     }),
     keptConsistency: [],
     events: period,
+    registrationEvents,
     edges: {
       before: edgeBefore === undefined ? null : proved(edgeBefore),
       after: edgeAfter === undefined ? null : proved(edgeAfter),
