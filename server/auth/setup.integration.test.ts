@@ -1,6 +1,7 @@
 // First-admin setup on real databases, through the domain functions: the one-time code printed at start
 // is single-use, expires, burns after too many wrong guesses, and turns exactly one person into admin.
 // The tests in a block share one database and run in order: the last ones complete the setup.
+import { createHash } from "node:crypto";
 import { and, asc, eq } from "drizzle-orm";
 import { beforeAll, describe, expect, it } from "vitest";
 import type { Db } from "@/db/client";
@@ -156,6 +157,11 @@ describe.each(testEngines())("first-admin setup on %s", (engine) => {
       }),
     ]);
     const registered = trail.filter((e) => e.action === "token.registered");
+    const [stored] = await db.select().from(tokens).where(eq(tokens.id, token.credentialId));
+    const digestOf = (base64url: string | null | undefined) =>
+      createHash("sha256")
+        .update(Buffer.from(base64url ?? "", "base64url"))
+        .digest("hex");
     expect(registered).toEqual([
       expect.objectContaining({
         actor: `member:${memberId}`,
@@ -166,6 +172,10 @@ describe.each(testEngines())("first-admin setup on %s", (engine) => {
           aaguid: DEFAULT_AAGUID,
           attestationFormat: "packed",
           transports: ["usb"],
+          // What binds the token's key and registration, as stored, to the log (evidence bundles check them).
+          publicKeyDigest: digestOf(stored?.publicKey),
+          attestationObjectDigest: digestOf(stored?.attestationObject),
+          clientDataDigest: digestOf(stored?.registrationClientData),
         },
       }),
     ]);
