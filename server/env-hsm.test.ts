@@ -218,7 +218,8 @@ describe("scripts/hsm-tokens.mjs", () => {
 });
 
 describe("KEYWARD_HSM_SIGN_FROM", () => {
-  it("reads threads or main, and nothing when unset", () => {
+  it("reads auto, threads or main, and nothing when unset", () => {
+    expect(hsmSignFrom({ KEYWARD_HSM_SIGN_FROM: "auto" })).toBe("auto");
     expect(hsmSignFrom({ KEYWARD_HSM_SIGN_FROM: "main" })).toBe("main");
     expect(hsmSignFrom({ KEYWARD_HSM_SIGN_FROM: "threads" })).toBe("threads");
     expect(hsmSignFrom({})).toBeUndefined();

@@ -186,17 +186,19 @@ export function missingPin(role: Role, spec: TokenSpec, file: string): ConfigErr
  * - `KEYWARD_HSM_POOL_SIZE`: worker threads per token (default one per CPU).
  * - `KEYWARD_HSM_IN_FLIGHT`: signatures in flight per token, apart from the threads (1–1024; default one
  *   per thread). For a network HSM about rate × latency: 30 for 1,000 signatures/s at 30 ms a call.
- * - `KEYWARD_HSM_SIGN_FROM` (`threads` | `main`, default `threads`): where those signatures start. `main`:
+ * - `KEYWARD_HSM_SIGN_FROM` (`auto` | `threads` | `main`, default `auto`): where those signatures start. `main`:
  *   the main thread keeps `KEYWARD_HSM_IN_FLIGHT` sessions and signs on them with asynchronous C_Sign, no
  *   message to a thread per signature — the faster path on a local HSM (bench/README.md), but C_SignInit
- *   runs on the event loop, so not for an HSM whose C_SignInit is a network round trip.
+ *   runs on the event loop, so not for an HSM whose C_SignInit is a network round trip. `auto`: `main` for
+ *   a library that reports itself as one signing in this process (SoftHSM; server/hsm/pool/sign-from.ts),
+ *   `threads` for any other; the boot log says which and why.
  * - `UV_THREADPOOL_SIZE` (Node's own, default 4): libuv's pool runs every asynchronous C_Sign of the
  *   process; for a network HSM at least the calls in flight of all tokens. It must be in the environment
  *   before Node starts (`UV_THREADPOOL_SIZE=32 npm start`): libuv reads it once, at its pool's first use,
  *   which Next's and tsx's loaders make before any application code runs.
  */
 export const SIGN_FROM_VARIABLE = "KEYWARD_HSM_SIGN_FROM";
-export const signFromSchema = z.enum(["threads", "main"]);
+export const signFromSchema = z.enum(["auto", "threads", "main"]);
 export type SignFrom = z.infer<typeof signFromSchema>;
 
 /** KEYWARD_HSM_SIGN_FROM read from the environment: undefined when unset, refused with its name otherwise. */
@@ -205,7 +207,7 @@ export function hsmSignFrom(raw: Readonly<Record<string, string | undefined>>): 
   if (value === undefined || value === "") return undefined;
   const parsed = signFromSchema.safeParse(value);
   if (!parsed.success) {
-    throw new ConfigError(`${SIGN_FROM_VARIABLE} must be "threads" or "main"; got '${value}'`);
+    throw new ConfigError(`${SIGN_FROM_VARIABLE} must be "auto", "threads" or "main"; got '${value}'`);
   }
   return parsed.data;
 }

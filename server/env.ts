@@ -126,7 +126,7 @@ export type HsmPoolEnv = {
   queueLimit: number;
   /** Signatures in flight per token, apart from the threads (asynchronous C_Sign); undefined: one per thread. */
   inFlight: number | undefined;
-  /** Where signatures start: pool threads (default) or the main thread's own sessions (env-hsm.ts). */
+  /** Where signatures start: auto (default), pool threads or the main thread's own sessions (env-hsm.ts). */
   signFrom: SignFrom | undefined;
 };
 

@@ -1,5 +1,6 @@
-// The server's own token set, configured from the environment as `npm start` does: every call runs in
-// HsmPool worker threads (the main thread never loads the PKCS#11 library), keys are cloned into the
+// The server's own token set, configured from the environment as `npm start` does, with
+// KEYWARD_HSM_SIGN_FROM=threads: every call runs in HsmPool worker threads (the main thread never loads the
+// PKCS#11 library; the default, auto, signs from it on SoftHSM: pool/sign-from.integration.test.ts), keys are cloned into the
 // replica, shutdown refuses further calls, and a primary whose PIN is changed mid-stream loses no request.
 import { createHash } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -41,6 +42,7 @@ beforeAll(async () => {
   vi.stubEnv("KW_TEST_PIN_B", b.pin);
   vi.stubEnv("KEYWARD_HSM_POOL_SIZE", "2");
   vi.stubEnv("KEYWARD_HSM_TIMEOUT_MS", "10000");
+  vi.stubEnv("KEYWARD_HSM_SIGN_FROM", "threads");
 });
 
 afterAll(async () => {
@@ -59,7 +61,7 @@ describe("the server's token set", () => {
       ["kw-server-a", "primary"],
       ["kw-server-b", "replica"],
     ]);
-    expect(env().hsm.pool).toEqual({ size: 2, timeoutMs: 10_000, queueLimit: 1024 });
+    expect(env().hsm.pool).toEqual({ size: 2, timeoutMs: 10_000, queueLimit: 1024, signFrom: "threads" });
   });
 
   it("makes keys, signs and checks tokens in worker threads only: the main thread never loads the PKCS#11 library", async () => {
@@ -89,7 +91,11 @@ describe("the server's token set", () => {
 
   it("refuses calls once shut down, starting no new threads, and a later start makes a fresh set", async () => {
     const before = serverTokenSet();
-    const key = await before.createKey({ curve: "secp256k1", label: "server-close", exportable: "wrapped-only" });
+    const key = await before.createKey({
+      curve: "secp256k1",
+      label: "server-close",
+      exportable: "wrapped-only",
+    });
     await closeServerTokenSet();
     const refused = await before.sign(key.ref, digestOf(0)).then(
       () => undefined,

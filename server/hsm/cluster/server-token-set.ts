@@ -12,8 +12,17 @@ const holder = globalThis as typeof globalThis & { __keywardTokenSet?: HsmTokenS
 export function serverTokenSet(): HsmTokenSet {
   if (holder.__keywardTokenSet === undefined) {
     const { tokens, pool } = env().hsm;
-    // A pool per token, started when the token is first used (and again when a failed token is probed).
-    const makeExecutor: ExecutorFactory = (config) => HsmPool.start(config, pool);
+    // A pool per token, started when the token is first used (and again when a failed token is probed). The
+    // boot's first HSM check starts them, so where each signs from, and why, is in the boot log.
+    const makeExecutor: ExecutorFactory = async (config) => {
+      const started = await HsmPool.start(config, pool);
+      const signing = started.signing;
+      if (signing !== undefined)
+        console.log(
+          `Keyward: HSM token '${config.tokenLabel}' signs from ${signing.signFrom} (${signing.why}).`,
+        );
+      return started;
+    };
     holder.__keywardTokenSet = createTokenSet(tokens, makeExecutor, { signTimeoutMs: pool.timeoutMs });
   }
   return holder.__keywardTokenSet;

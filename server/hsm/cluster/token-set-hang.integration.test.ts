@@ -24,9 +24,13 @@ beforeAll(async () => {
   b = addTestToken(a, "kw-hang-b");
   await shareBackupKek({ source: soLogin(a), replicas: [soLogin(b)] });
   const makeExecutor = async (config: HsmConfig) => {
-    // One thread per token, so one hung call blocks the whole token; the watchdog ends a thread that
-    // answers nothing for the call deadline.
-    const pool = await TestPool.startForTests(config, { size: 1, timeoutMs: TIMEOUT_MS });
+    // One thread per token, signing there too ("auto" would sign from the main thread on SoftHSM), so one
+    // hung call blocks the whole token; the watchdog ends a thread that answers nothing for the call deadline.
+    const pool = await TestPool.startForTests(config, {
+      size: 1,
+      timeoutMs: TIMEOUT_MS,
+      signFrom: "threads",
+    });
     pools.set(config.tokenLabel, pool);
     return pool;
   };

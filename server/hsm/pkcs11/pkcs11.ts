@@ -172,6 +172,19 @@ export function openToken(target: HsmTarget): Token {
   };
 }
 
+/** What the PKCS#11 library says of itself (C_GetInfo), e.g. SoftHSM's "SoftHSM", "Implementation of PKCS11", "2.6". */
+export type LibraryDescription = { manufacturer: string; description: string; version: string };
+
+/** C_GetInfo of the token's library (no session needed), with its padding trimmed. */
+export function libraryOf(token: Token): LibraryDescription {
+  const info = guard(contextOf(token.target, "C_GetInfo"), () => token.module.C_GetInfo());
+  return {
+    manufacturer: info.manufacturerID.trimEnd(),
+    description: info.libraryDescription.trimEnd(),
+    version: `${info.libraryVersion.major}.${info.libraryVersion.minor}`,
+  };
+}
+
 /** The mechanisms the token's slot offers. */
 export function mechanismsOf(token: Token): ReadonlySet<number> {
   return new Set(

@@ -34,7 +34,8 @@ describe("KEYWARD_HSM_IN_FLIGHT", () => {
 });
 
 describe("KEYWARD_HSM_SIGN_FROM", () => {
-  it("reaches the pools as signFrom: main or threads, unset by default (threads)", () => {
+  it("reaches the pools as signFrom: auto, main or threads, unset by default (the pool's auto)", () => {
+    expect(parse({ KEYWARD_HSM_SIGN_FROM: "auto" }).hsm.pool.signFrom).toBe("auto");
     expect(parse({ KEYWARD_HSM_SIGN_FROM: "main" }).hsm.pool.signFrom).toBe("main");
     expect(parse({ KEYWARD_HSM_SIGN_FROM: "threads" }).hsm.pool.signFrom).toBe("threads");
     expect(parse({}).hsm.pool.signFrom).toBeUndefined();

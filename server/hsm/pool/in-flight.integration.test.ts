@@ -1,5 +1,6 @@
-// Calls in flight apart from threads: a pool's threads keep several sessions and sign with pkcs11js's
-// asynchronous C_Sign, so one thread has as many signatures running as `inFlight` asks. Real SoftHSM; the
+// Calls in flight apart from threads: a pool signing from its threads (signFrom "threads"; "auto" signs from
+// the main thread on SoftHSM) keeps several sessions in each and signs with pkcs11js's asynchronous C_Sign,
+// so one thread has as many signatures running as `inFlight` asks. Real SoftHSM; the
 // testing worker adds a fixed latency per C_Sign (holding the call in flight, like a network HSM) and
 // reports how many ran at once on each thread.
 import { randomBytes } from "node:crypto";
@@ -26,9 +27,16 @@ afterAll(() => {
 });
 
 async function signMany(pool: TestPool, count: number) {
-  const key = await pool.execute({ op: "generate", curve: "secp256k1", label: "in flight", exportable: "never" });
+  const key = await pool.execute({
+    op: "generate",
+    curve: "secp256k1",
+    label: "in flight",
+    exportable: "never",
+  });
   const digests = Array.from({ length: count }, () => randomBytes(32));
-  const signatures = await Promise.all(digests.map((data) => pool.execute({ op: "sign", ref: key.ref, data })));
+  const signatures = await Promise.all(
+    digests.map((data) => pool.execute({ op: "sign", ref: key.ref, data })),
+  );
   signatures.forEach((signature, i) => {
     expect(verifySignature("secp256k1", key.publicKey, digests[i] ?? Buffer.alloc(0), signature)).toBe(true);
   });
@@ -36,7 +44,7 @@ async function signMany(pool: TestPool, count: number) {
 
 describe("calls in flight", () => {
   it("with one call in flight per thread (the default) signs on the thread's own session, not asynchronously", async () => {
-    const pool = await TestPool.startForTests(token.config, { size: 1 });
+    const pool = await TestPool.startForTests(token.config, { size: 1, signFrom: "threads" });
     pools.push(pool);
     await pool.mostSigning();
     await signMany(pool, 6);
@@ -44,7 +52,7 @@ describe("calls in flight", () => {
   });
 
   it.each([2, 4, 12])("one thread keeps %i signatures in flight when inFlight says so", async (inFlight) => {
-    const pool = await TestPool.startForTests(token.config, { size: 1, inFlight });
+    const pool = await TestPool.startForTests(token.config, { size: 1, inFlight, signFrom: "threads" });
     pools.push(pool);
     await pool.setLatency(40);
     await pool.mostSigning();
@@ -53,7 +61,7 @@ describe("calls in flight", () => {
   });
 
   it("splits the calls in flight over the threads", async () => {
-    const pool = await TestPool.startForTests(token.config, { size: 2, inFlight: 6 });
+    const pool = await TestPool.startForTests(token.config, { size: 2, inFlight: 6, signFrom: "threads" });
     pools.push(pool);
     await pool.setLatency(40);
     await pool.mostSigning();

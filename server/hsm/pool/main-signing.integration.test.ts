@@ -315,7 +315,9 @@ describe("signing from the main thread in a token set", () => {
     // The primary signs from the main thread (slowed below); the replica in its thread (not slowed).
     const makeExecutor = async (config: HsmConfig) => {
       const options: HsmPoolOptions =
-        config.tokenLabel === token.label ? { size: 1, signFrom: "main", inFlight: 4 } : { size: 1 };
+        config.tokenLabel === token.label
+          ? { size: 1, signFrom: "main", inFlight: 4 }
+          : { size: 1, signFrom: "threads" };
       return HsmPool.start(config, options);
     };
     const set = createTokenSet([token.config, replica.config], makeExecutor, { signTimeoutMs: 300 });

@@ -7,7 +7,7 @@ import { HSM_REASONS, HsmError, type HsmErrorReason, toHsmError } from "../pkcs1
 import type { UnwrapKeyOptions } from "../keys/key-backup";
 import { parseUnwrapGuard } from "../keys/unwrap-guard-result";
 import type { HsmOperation, HsmResultOf, HsmResults } from "./operations";
-import type { HsmTarget } from "../pkcs11/pkcs11";
+import type { HsmTarget, LibraryDescription } from "../pkcs11/pkcs11";
 
 /** What a worker is started with. The PIN travels in memory only and is never logged. */
 /**
@@ -26,7 +26,15 @@ export type PoolWork =
 /** `deadline` is wall-clock ms (see wallClock): a thread never starts a call its caller stopped waiting for. */
 export type PoolJob = { id: number; deadline: number; work: PoolWork };
 
-export type ToWorker = { type: "run"; jobs: PoolJob[] } | { type: "forget"; ref: string } | { type: "close" };
+/**
+ * "stop-async-signing": close the sessions opened for asynchronous C_Sign (`signSessions`), sent to the first
+ * thread of a pool whose "auto" became "main" (sign-from.ts): the main thread signs instead.
+ */
+export type ToWorker =
+  | { type: "run"; jobs: PoolJob[] }
+  | { type: "forget"; ref: string }
+  | { type: "stop-async-signing" }
+  | { type: "close" };
 
 export type WireError = {
   reason: HsmErrorReason;
@@ -42,8 +50,11 @@ export type JobOutcome =
   | { id: number; ok: false; error: WireError };
 
 export type FromWorker =
-  /** Times are `performance.timeOrigin + performance.now()`, comparable between threads. */
-  | { type: "ready"; initStartedAt: number; readyAt: number }
+  /**
+   * Times are `performance.timeOrigin + performance.now()`, comparable between threads. `library`: its
+   * C_GetInfo, from which the pool resolves signFrom "auto".
+   */
+  | { type: "ready"; initStartedAt: number; readyAt: number; library: LibraryDescription }
   | { type: "failed"; error: WireError }
   /** Outcomes of some of the jobs posted, in order; a long batch is answered in several messages. */
   | { type: "done"; outcomes: JobOutcome[] }

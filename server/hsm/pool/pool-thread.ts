@@ -5,6 +5,7 @@ import "server-only";
 import * as threads from "node:worker_threads";
 import { SHARE_ENV, type Worker } from "node:worker_threads";
 import { HsmError, hsmError } from "../pkcs11/errors";
+import type { LibraryDescription } from "../pkcs11/pkcs11";
 import {
   type FromWorker,
   fromWireError,
@@ -15,8 +16,17 @@ import {
   wallClock,
 } from "./pool-protocol";
 
-/** When a thread was created and when it reported its session open (wall-clock ms, comparable). */
-export type ThreadStart = { thread: number; createdAt: number; initStartedAt: number; readyAt: number };
+/**
+ * When a thread was created and when it reported its session open (wall-clock ms, comparable), and what the
+ * library said of itself (C_GetInfo).
+ */
+export type ThreadStart = {
+  thread: number;
+  createdAt: number;
+  initStartedAt: number;
+  readyAt: number;
+  library: LibraryDescription;
+};
 
 export type ThreadListener = {
   done: (thread: PoolThread, outcomes: JobOutcome[]) => void;
@@ -91,7 +101,13 @@ export class PoolThread {
         thread.listen();
         resolve({
           thread,
-          start: { thread: id, createdAt, initStartedAt: message.initStartedAt, readyAt: message.readyAt },
+          start: {
+            thread: id,
+            createdAt,
+            initStartedAt: message.initStartedAt,
+            readyAt: message.readyAt,
+            library: message.library,
+          },
         });
       };
       const earlyError = (e: Error) =>
@@ -165,6 +181,11 @@ export class PoolThread {
 
   forget(ref: string): void {
     this.post({ type: "forget", ref });
+  }
+
+  /** Closes the thread's sessions for asynchronous C_Sign (the main thread signs instead); before any job. */
+  stopAsyncSigning(): void {
+    this.post({ type: "stop-async-signing" });
   }
 
   private post(message: ToWorker): void {

@@ -8,7 +8,14 @@ import { isMainThread, type MessagePort, parentPort, workerData } from "node:wor
 import { HsmError, toHsmError } from "../pkcs11/errors";
 import { type HsmOperation, refOf, runOperation } from "./operations";
 import { AsyncSigner, signJob } from "./async-signer";
-import { type OpenSession, openSession, openToken, type Session } from "../pkcs11/pkcs11";
+import {
+  type LibraryDescription,
+  libraryOf,
+  type OpenSession,
+  openSession,
+  openToken,
+  type Session,
+} from "../pkcs11/pkcs11";
 import {
   type FromWorker,
   fromWireRequest,
@@ -252,8 +259,10 @@ function main(port: MessagePort, extensions: WorkerExtensions): void {
   const initStartedAt = wallClock();
   let thread: ThreadSession;
   let signer: AsyncSigner | undefined;
+  let library: LibraryDescription;
   try {
     thread = new ThreadSession(data);
+    library = libraryOf(thread.session.token);
     if (data.signSessions > 0) signer = new AsyncSigner(data, data.signSessions);
   } catch (e) {
     post(port, { type: "failed", error: toWireError(e, "start") });
@@ -293,6 +302,11 @@ function main(port: MessagePort, extensions: WorkerExtensions): void {
         if (thread.cached !== undefined) runOperation(thread.cached, { op: "forget", ref: message.ref });
         signer?.forget(message.ref);
         return;
+      case "stop-async-signing":
+        // Sent before any job: nothing is running on these sessions.
+        signer?.close();
+        signer = undefined;
+        return;
       case "close":
         signer?.close();
         thread.close();
@@ -301,7 +315,7 @@ function main(port: MessagePort, extensions: WorkerExtensions): void {
         return;
     }
   });
-  post(port, { type: "ready", initStartedAt, readyAt: wallClock() });
+  post(port, { type: "ready", initStartedAt, readyAt: wallClock(), library });
 }
 
 /** Serves the pool on this worker thread; called once by the entry file. */

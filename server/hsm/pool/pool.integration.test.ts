@@ -35,9 +35,12 @@ afterAll(() => {
   token.cleanup();
 });
 
-/** `hooks` is the same pool: TestPool's test-only calls (stall, exit, executeOn, starts). */
+/**
+ * `hooks` is the same pool: TestPool's test-only calls (stall, exit, executeOn, starts). Signing from the
+ * threads, as these tests are about them ("auto" signs from the main thread on SoftHSM: main-signing tests).
+ */
 async function startPool(options: HsmPoolOptions = {}): Promise<{ pool: TestPool; hooks: TestPool }> {
-  const pool = await TestPool.startForTests(token.config, { size: 2, ...options });
+  const pool = await TestPool.startForTests(token.config, { size: 2, signFrom: "threads", ...options });
   pools.push(pool);
   return { pool, hooks: pool };
 }

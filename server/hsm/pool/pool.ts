@@ -1,6 +1,7 @@
 // HsmPool: the HsmExecutor the server uses. pkcs11js is synchronous, so every PKCS#11 call runs in a worker
-// thread with its own long-lived session, and the event loop only posts messages. It bounds what waits
-// (back-pressure: "busy"), bounds how long a call may take ("timeout", then the thread is replaced), and
+// thread with its own long-lived session, and the event loop only posts messages; signatures too, unless
+// they start on the main thread as asynchronous C_Sign (signFrom "main", or "auto" for SoftHSM). It bounds
+// what waits (back-pressure: "busy"), bounds how long a call may take ("timeout", then the thread is replaced), and
 // never retries a call itself: a call that may have reached the HSM is reported as maybe-done.
 import "server-only";
 import { availableParallelism } from "node:os";
@@ -12,6 +13,7 @@ import { MainThreadSigning } from "./main-signing";
 import type { CachedKey } from "../pkcs11/pkcs11";
 import { fromWireBytes, type PoolWork, toWireRequest, reviveResult } from "./pool-protocol";
 import { PoolThread, type ThreadListener, type ThreadStart } from "./pool-thread";
+import { chooseSignFrom, isSignFromSetting, type SignFromChoice, type SignFromSetting } from "./sign-from";
 import { builtWorker } from "./worker-file";
 
 export type HsmPoolOptions = {
@@ -28,14 +30,15 @@ export type HsmPoolOptions = {
    */
   inFlight?: number;
   /**
-   * Where signatures are started. "threads" (default): in the worker threads, like every other call, so the
-   * main thread never calls PKCS#11. "main": on the main thread, asynchronous C_Sign over `inFlight` sessions
+   * Where signatures are started. "threads": in the worker threads, like every other call, so the main
+   * thread never calls PKCS#11. "main": on the main thread, asynchronous C_Sign over `inFlight` sessions
    * of its own (pool/main-signing.ts), no message to a thread per signature: the faster path on a local HSM
    * (bench/README.md), but C_SignInit and a first use's handle check run on the event loop, so not for an HSM
    * whose C_SignInit is a network round trip. Everything else (and a key those sessions have no checked
-   * handle for) still runs in the threads.
+   * handle for) still runs in the threads. "auto" (default): "main" for a library in IN_PROCESS_LIBRARIES
+   * (sign-from.ts) by what it reports of itself to the first thread, "threads" for any other; see `signing`.
    */
-  signFrom?: "threads" | "main";
+  signFrom?: SignFromSetting;
   /** Calls that may wait for a free session before `execute` answers "busy" at once. Default 1024. */
   queueLimit?: number;
   /** Default deadline of a call, from `execute` to its answer. Default 5000 ms. */
@@ -89,10 +92,12 @@ export class HsmPool implements HsmExecutor {
   protected readonly threads: PoolThread[] = [];
   protected readonly jobs: JobBoard;
   private nextThread = 1;
-  /** Sessions each thread keeps for asynchronous signing (see HsmPoolOptions.inFlight). */
-  private readonly signSessions: number;
-  /** Sessions the main thread signs on (signFrom "main"), 0 otherwise; opened once the threads are up. */
-  private readonly mainSessions: number;
+  private readonly signFrom: SignFromSetting;
+  /** What signFrom became, decided when the first thread reports the library; fixed from then on. */
+  private choice: SignFromChoice | undefined;
+  private readonly inFlight: number;
+  /** Sessions each thread keeps for asynchronous signing when signatures start there (see HsmPoolOptions.inFlight). */
+  private readonly threadSignSessions: number;
   private main: MainThreadSigning | undefined;
   private replaced = 0;
   /** Starts run one after another: concurrent C_Initialize/C_Login in threads gave CKR_GENERAL_ERROR here. */
@@ -116,20 +121,20 @@ export class HsmPool implements HsmExecutor {
     // One call in flight per thread is what a thread's own session gives, without libuv's extra hop: then
     // signatures stay synchronous on it (0 signing sessions), the path measured fastest for that case.
     const inFlight = Math.floor(positive(options.inFlight, this.size, "inFlight"));
-    const signFrom = options.signFrom ?? "threads";
-    if (signFrom !== "threads" && signFrom !== "main") {
+    const signFrom: unknown = options.signFrom ?? "auto";
+    if (!isSignFromSetting(signFrom)) {
       throw new HsmError(
         "invalid-request",
-        `signFrom must be "threads" or "main"; got ${String(signFrom)}.`,
+        `signFrom must be "auto", "threads" or "main"; got ${String(signFrom)}.`,
         {
           operation: "pool",
         },
       );
     }
+    this.signFrom = signFrom;
+    this.inFlight = inFlight;
     const perThreadInFlight = Math.ceil(inFlight / this.size);
-    // Signing from the main thread leaves the threads one session each: they sign only what it cannot.
-    this.signSessions = signFrom === "threads" && perThreadInFlight > 1 ? perThreadInFlight : 0;
-    this.mainSessions = signFrom === "main" ? inFlight : 0;
+    this.threadSignSessions = perThreadInFlight > 1 ? perThreadInFlight : 0;
     const settings = {
       tokenLabel: this.tokenLabel,
       // By default a thread is posted at least twice what it can sign at once, so its sessions never wait.
@@ -184,10 +189,28 @@ export class HsmPool implements HsmExecutor {
     return pool;
   }
 
+  /**
+   * Where this pool starts its signatures, and why: signFrom as set, or what "auto" became for this library.
+   * Undefined only before the first thread has started.
+   */
+  get signing(): SignFromChoice | undefined {
+    return this.choice;
+  }
+
+  /**
+   * Sessions a thread starting now keeps for asynchronous signing. Signing from the main thread leaves the
+   * threads one session each: they sign only what it cannot. Until "auto" is decided (the first thread), a
+   * thread starts as for "threads": nothing runs on the main thread before the library is known.
+   */
+  private get signSessions(): number {
+    const from = this.choice?.signFrom ?? (this.signFrom === "main" ? "main" : "threads");
+    return from === "threads" ? this.threadSignSessions : 0;
+  }
+
   /** After every thread's start (so after the login): the main thread's own signing sessions. */
   private startMainSigning(): void {
-    if (this.mainSessions === 0) return;
-    this.main = new MainThreadSigning(this.target(), this.config.pin, this.mainSessions, this.tokenLabel, {
+    if (this.choice?.signFrom !== "main") return;
+    this.main = new MainThreadSigning(this.target(), this.config.pin, this.inFlight, this.tokenLabel, {
       elsewhere: (ref, data, hint, leftMs) => {
         const request: HsmOperation & { op: "sign" } = { op: "sign", ref, data, hint };
         return this.onThread(request, request, leftMs);
@@ -383,6 +406,9 @@ export class HsmPool implements HsmExecutor {
           this.startTimeoutMs,
         );
         this.threadStarted(start);
+        this.choice ??= chooseSignFrom(this.signFrom, start.library);
+        // "auto" became "main" after this (first) thread opened sessions as for "threads": they go unused.
+        if (data.signSessions > this.signSessions) thread.stopAsyncSigning();
         if (this.closing !== undefined) return await thread.close(this.closeTimeoutMs);
         this.startError = undefined;
         this.threads.push(thread);
