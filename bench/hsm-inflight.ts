@@ -2,7 +2,8 @@
 // raw pkcs11js with asynchronous C_Sign over N sessions on the main thread, measured in turns of short
 // slices over the same stretch of time. The module in both modes: signFrom "main" (asynchronous C_Sign over
 // N sessions of the main thread, pool/main-signing.ts) and "threads" (its threads keep ceil(N / threads)
-// sessions each and sign with asynchronous C_Sign). With --latency-ms L (default 25; 0 for none), a second
+// sessions each and sign with asynchronous C_Sign), and as the server starts it, with no signFrom
+// ("default": auto, pool/sign-from.ts, labelled with what it chose). With --latency-ms L (default 25; 0 for none), a second
 // set of figures adds L ms to every C_Sign on every side (hsm-raw-async.ts on the main thread, the testing
 // worker in threads): a stand-in for a network HSM, clearly labelled as such.
 import { randomBytes } from "node:crypto";
@@ -12,8 +13,15 @@ import { type Curve, HsmPool, TestPool, type TestToken } from "../server/hsm/tes
 import { type RawAsyncHsm, setMainThreadSignLatency } from "./hsm-raw-async";
 import { median } from "./measure";
 
-/** Where the module starts its signatures (HsmPoolOptions.signFrom). */
-export type SignFrom = "main" | "threads";
+/** Where the module starts its signatures (HsmPoolOptions.signFrom); "default": none given, as the server. */
+export type SignFrom = "default" | "main" | "threads";
+
+const optionsFor = (signFrom: SignFrom) => (signFrom === "default" ? {} : { signFrom });
+
+/** "default (auto → main)": what a default pool chose, for the tables. */
+function labelOf(signFrom: SignFrom, pool: HsmPool): string {
+  return signFrom === "default" ? `default (auto → ${pool.signing?.signFrom ?? "?"})` : signFrom;
+}
 /**
  * Over all of a side's slices: signatures per second, the event loop's delay p99 (ms), and the CPU time
  * of the whole process (every thread: main, workers, libuv's pool) per signature — where the time goes,
@@ -24,7 +32,8 @@ export type InFlightRow = {
   curve: Curve;
   inFlight: number;
   latencyMs: number;
-  signFrom: SignFrom;
+  /** The mode, or "default (auto → …)". */
+  signFrom: string;
   threads: number;
   raw: InFlightFigure;
   module: InFlightFigure;
@@ -43,12 +52,19 @@ async function startPool(
   inFlight: number,
   latencyMs: number,
 ): Promise<HsmPool> {
+  if (signFrom === "default") {
+    // The server's pool as it starts it. If auto chose the threads, a latency is added there (testing worker).
+    const pool = await HsmPool.start(token.config, { size: threads, inFlight });
+    if (pool.signing?.signFrom === "main" || latencyMs === 0) return pool;
+    await pool.close();
+  }
   if (signFrom === "main") {
     // Its C_Sign run on this thread: setMainThreadSignLatency slows them exactly as it slows raw's.
     return HsmPool.start(token.config, { size: threads, inFlight, signFrom });
   }
-  if (latencyMs === 0) return HsmPool.start(token.config, { size: threads, inFlight, signFrom });
-  const pool = await TestPool.startForTests(token.config, { size: threads, inFlight, signFrom });
+  const options = { size: threads, inFlight, ...optionsFor(signFrom) };
+  if (latencyMs === 0) return HsmPool.start(token.config, options);
+  const pool = await TestPool.startForTests(token.config, options);
   await pool.setLatency(latencyMs);
   return pool;
 }
@@ -191,14 +207,14 @@ export async function inFlightRows(
           const sides = [
             { name: "raw", call: () => raw.sign(curve, handle, data) },
             ...[...pools].map(([signFrom, pool]) => ({
-              name: signFrom,
+              name: labelOf(signFrom, pool),
               call: () => pool.execute({ op: "sign", ref: key.ref, data }),
             })),
           ];
           const measured = await alternate(sides, inFlight, options.sliceMs, options.slices);
           const rawSide = measured.get("raw");
           if (rawSide === undefined) throw new Error("raw was not measured");
-          for (const signFrom of pools.keys()) {
+          for (const signFrom of [...pools].map(([mode, pool]) => labelOf(mode, pool))) {
             const moduleSide = measured.get(signFrom);
             if (moduleSide === undefined) throw new Error(`${signFrom} was not measured`);
             const row: InFlightRow = {
@@ -229,7 +245,8 @@ export async function inFlightRows(
 }
 
 export type FirstUse = {
-  signFrom: SignFrom;
+  /** The mode, or "default (auto → …)". */
+  signFrom: string;
   keys: number;
   threads: number;
   /** HsmPool.start, the one-pass handle index included. */
@@ -267,7 +284,7 @@ export async function measureFirstUse(
 ): Promise<FirstUse> {
   const threads = availableParallelism();
   const started = performance.now();
-  const pool = await TestPool.startForTests(token.config, { size: threads, signFrom });
+  const pool = await TestPool.startForTests(token.config, { size: threads, ...optionsFor(signFrom) });
   const poolStartMs = performance.now() - started;
   try {
     const picked = new Set<string>();
@@ -312,7 +329,7 @@ export async function measureFirstUse(
     const p95 = (sorted: number[]) =>
       sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * 0.95))] ?? Number.NaN;
     return {
-      signFrom,
+      signFrom: labelOf(signFrom, pool),
       keys: refs.length,
       threads,
       poolStartMs,

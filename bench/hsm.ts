@@ -1,5 +1,5 @@
 // `npm run bench -- hsm [--seconds 0.5] [--rounds 11] [--keys 10000] [--sizes 1,2,4] [--in-flight 1,4,8,32]
-// [--latency-ms 25] [--sign-from main,threads] [--slice-ms 100] [--slices 30] [--threads 2] [--parts sign,generate,inflight,lookup]
+// [--latency-ms 25] [--sign-from default,main,threads] [--slice-ms 100] [--slices 30] [--threads 2] [--parts sign,generate,inflight,lookup]
 // [--curves secp256k1,ed25519,p256]`: signatures per second for each curve,
 // raw pkcs11js on one thread (measured in the same run, the baseline) against server/hsm through one worker
 // and through whole pools; key generation per second; looking a key up among many; and the event loop's
@@ -85,10 +85,11 @@ export async function runHsmBench(args: string[]): Promise<void> {
   const parts = new Set(listOption(args, "parts", "sign,generate,inflight,lookup"));
   const inFlights = listOption(args, "in-flight", "1,4,8,32").map(Number);
   if (inFlights.some((x) => !Number.isInteger(x) || x < 1)) throw new Error("--in-flight takes e.g. 4,32");
-  const signFroms = listOption(args, "sign-from", "main,threads");
-  const known = (x: string): x is SignFrom => x === "main" || x === "threads";
+  // "default": the pool as the server starts it (no signFrom: auto), labelled with what it chose.
+  const signFroms = listOption(args, "sign-from", "default,main,threads");
+  const known = (x: string): x is SignFrom => x === "default" || x === "main" || x === "threads";
   if (signFroms.length === 0 || !signFroms.every(known))
-    throw new Error("--sign-from takes main, threads or both");
+    throw new Error("--sign-from takes some of default, main, threads");
   const curves = listOption(args, "curves", CURVES.join(","));
   const isCurve = (x: string): x is Curve => CURVES.some((c) => c === x);
   if (curves.length === 0 || !curves.every(isCurve))
