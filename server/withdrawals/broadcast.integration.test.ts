@@ -8,7 +8,8 @@ import { randomBytes } from "node:crypto";
 import { getBase64EncodedWireTransaction, getTransactionDecoder, type SignatureBytes } from "@solana/kit";
 import { asc, eq } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { auditEvents, keys, operations, withdrawals } from "@/db/schema";
+import { auditEvents, keys, withdrawals } from "@/db/schema";
+import { insertExecutedWithdrawal } from "./testing/executed-operation";
 import * as ethereum from "@/server/custody/ethereum";
 import { solanaAddress } from "@/server/custody/solana";
 import * as solana from "@/server/custody/solana";
@@ -102,32 +103,17 @@ describe.each(testEngines())("broadcast and tracking on %s", (engine) => {
     nonce?: string;
     lastValidBlockHeight?: bigint;
   }): Promise<{ id: string; operationId: string }> {
-    const [op] = await db()
-      .insert(operations)
-      .values({
-        kind: "withdrawal",
-        // What rows of the withdrawal kind always carry (the velocity ledger's trigger reads them).
-        payload: {
-          keyId: input.chain === "solana" ? edKeyId : ecKeyId,
-          chain: input.chain,
-          asset: input.signed.decoded.transfers[0]?.asset ?? "",
-          amount: (input.signed.decoded.transfers[0]?.amount ?? 0n).toString(),
-        },
-        systemInitiator: "rotation-due",
-        state: "executed",
-        digest: randomBytes(32).toString("hex"),
-        policyVersion,
-        ruleId: "default",
-        createdAt: at,
-        expiresAt: new Date(at.getTime() + 86_400_000),
-        executedAt: at,
-      })
-      .returning({ id: operations.id });
-    if (!op) throw new Error("operation not inserted");
+    const operationId = await insertExecutedWithdrawal(db(), {
+      keyId: input.chain === "solana" ? edKeyId : ecKeyId,
+      chain: input.chain,
+      transfer: input.signed.decoded.transfers[0],
+      policyVersion,
+      at,
+    });
     const [row] = await db()
       .insert(withdrawals)
       .values({
-        operationId: op.id,
+        operationId,
         chain: input.chain,
         network: input.signed.decoded.network,
         keyId: input.chain === "solana" ? edKeyId : ecKeyId,
@@ -143,7 +129,7 @@ describe.each(testEngines())("broadcast and tracking on %s", (engine) => {
       })
       .returning({ id: withdrawals.id });
     if (!row) throw new Error("withdrawal not inserted");
-    return { id: row.id, operationId: op.id };
+    return { id: row.id, operationId };
   }
 
   async function solTransfer(destination: string, amount: bigint) {

@@ -10,7 +10,8 @@ import { randomBytes } from "node:crypto";
 import { eq } from "drizzle-orm";
 import type { Hex } from "viem";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { auditEvents, keys, operations, withdrawals } from "@/db/schema";
+import { auditEvents, keys, withdrawals } from "@/db/schema";
+import { insertExecutedWithdrawal } from "./testing/executed-operation";
 import type { EthereumClient } from "@/server/chains/types";
 import { decodedToJson } from "@/server/custody";
 import * as ethereum from "@/server/custody/ethereum";
@@ -126,31 +127,17 @@ describe.each(testEngines())("chain reorganisations on EDR, %s", (engine) => {
   /** An executed withdrawal operation whose transaction the executor recorded signed (withdrawal.signed). */
   async function executed(nonce: number, built: { unsigned: Hex; signed: SignedTransaction }) {
     const transfer = built.signed.decoded.transfers[0];
-    const [op] = await db()
-      .insert(operations)
-      .values({
-        kind: "withdrawal",
-        payload: {
-          keyId,
-          chain: "ethereum",
-          asset: transfer?.asset ?? "",
-          amount: String(transfer?.amount ?? 0n),
-        },
-        systemInitiator: "rotation-due",
-        state: "executed",
-        digest: randomBytes(32).toString("hex"),
-        policyVersion,
-        ruleId: "default",
-        createdAt: at,
-        expiresAt: new Date(at.getTime() + 86_400_000),
-        executedAt: at,
-      })
-      .returning({ id: operations.id });
-    if (!op) throw new Error("operation not inserted");
+    const operationId = await insertExecutedWithdrawal(db(), {
+      keyId,
+      chain: "ethereum",
+      transfer,
+      policyVersion,
+      at,
+    });
     const [row] = await db()
       .insert(withdrawals)
       .values({
-        operationId: op.id,
+        operationId,
         chain: "ethereum",
         network: String(evm.chainId),
         keyId,
@@ -163,9 +150,9 @@ describe.each(testEngines())("chain reorganisations on EDR, %s", (engine) => {
       .returning({ id: withdrawals.id });
     if (!row) throw new Error("withdrawal not inserted");
     await db().transaction((tx) =>
-      recordSigned(tx, { operationId: op.id, withdrawalId: row.id, signed: built.signed }, at),
+      recordSigned(tx, { operationId, withdrawalId: row.id, signed: built.signed }, at),
     );
-    return { id: row.id, operationId: op.id };
+    return { id: row.id, operationId };
   }
 
   async function rowOf(id: string) {
