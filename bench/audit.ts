@@ -41,6 +41,12 @@ type EngineResult = {
 
 const CONFIG = { origin: "bench.keyward.local/audit", everyEvents: 1_000, everyMs: 500 };
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/**
+ * Each writer's next transaction starts in a turn of the event loop of its own, as a request arriving on a
+ * socket would: PGlite answers without leaving the microtask queue, so 50 writers chaining transactions would
+ * otherwise never let a timer run (the checkpointer's, the HSM pool's messages) until the round ended.
+ */
+const request = () => new Promise<void>((r) => setImmediate(r));
 
 function listOption(args: string[], name: string, fallback: string): string[] {
   const at = args.indexOf(`--${name}`);
@@ -100,18 +106,21 @@ async function measureEngine(
     };
     for (let round = 0; round < o.rounds; round++) {
       const base = await storm(
-        (i) =>
-          db.transaction(async (tx) => {
+        async (i) => {
+          await request();
+          await db.transaction(async (tx) => {
             const e = event(i);
             await tx.execute(
               sql`INSERT INTO bench_plain (at, actor, action, subject, data) VALUES (${e.at}, ${e.actor}, ${e.action}, ${e.subject}, ${JSON.stringify(e.data)}::jsonb)`,
             );
-          }),
+          });
+        },
         o.writers,
         o.seconds,
       );
       const audit = await storm(
         async (i) => {
+          await request();
           const { id } = await db.transaction((tx) => appendAudit(tx, event(i)));
           committed.set(id, Date.now());
         },
