@@ -2,6 +2,7 @@
 // the main thread for a PKCS#11 library that signs in this process on the CPU, the pool's threads for any
 // other. Decided from what the library says of itself (C_GetInfo), never from its file name: a vendor's
 // library or a proxy can be installed under any name. Pure: no pkcs11js, no threads.
+import "server-only";
 import type { LibraryDescription } from "../pkcs11/pkcs11";
 
 /**
